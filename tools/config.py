@@ -1,0 +1,60 @@
+"""Typed, validated descriptions of which editor and thinker to use (JSON-serialisable)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def default_data_dir() -> Path:
+    """Return ``$THINKEDIT_DATA_DIR`` or ``~/.thinkedit``: runs, artifacts, checkpoints, tiny models."""
+    return Path(os.environ.get("THINKEDIT_DATA_DIR") or Path.home() / ".thinkedit").expanduser()
+
+
+class EditorConfig(BaseModel):
+    """Name an editor backend and the model it serves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field(default="diffusers", description="Registry name: 'diffusers' or 'openai-images'.")
+    model: str = Field(description="Model name in the backend's table, e.g. 'flux-kontext-dev' or 'tiny-kontext'.")
+    path: str | None = Field(
+        default=None, description="Hub id or local directory to load from; defaults to the model table's entry."
+    )
+    base_url: str | None = Field(default=None, description="Server URL for HTTP backends.")
+    api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
+    device: str | None = Field(default=None, description="Torch device ('cuda', 'cpu'); auto when unset.")
+    dtype: str | None = Field(default=None, description="Torch dtype name ('bfloat16', 'float32'); per model when unset.")
+    max_side: int | None = Field(
+        default=None, gt=0, description="Downscale inputs so their longer side is at most this before editing."
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the model's generation settings (validated by the backend)."
+    )
+
+
+class ThinkerConfig(BaseModel):
+    """Name a thinker backend, its model and the protocol it answers in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field(default="transformers", description="Registry name: 'transformers' or 'chat-model'.")
+    model: str = Field(description="Model name or hub id, e.g. 'appletea2333/EditThinker-8B' or 'tiny-qwen2.5-vl'.")
+    path: str | None = Field(default=None, description="Local directory to load from, when not the model name.")
+    protocol: Literal["editthinker", "expert"] = Field(
+        default="editthinker", description="Answer format: EditThinker tags, or the expert JSON object."
+    )
+    prompt_file: str | None = Field(default=None, description="A prompt template of your own (placeholders ${...}).")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible server URL for 'chat-model'.")
+    api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
+    device: str | None = Field(default=None, description="Torch device for in-process thinkers; auto when unset.")
+    dtype: str | None = Field(default=None, description="Torch dtype name for in-process thinkers.")
+    max_new_tokens: int = Field(default=1024, gt=0, description="Generation budget per critique.")
+    temperature: float = Field(default=0.0, ge=0.0, description="Sampling temperature; 0 decodes greedily.")
+    constrained: bool = Field(
+        default=False, description="Constrain decoding to the protocol's grammar so output always parses."
+    )
+    max_image_side: int = Field(default=1024, gt=0, description="Downscale images to this side before sending.")

@@ -1,0 +1,1 @@
+"""Editor backends: in-process diffusers pipelines and OpenAI-Images-compatible servers."""

@@ -1,0 +1,31 @@
+"""Errors the backends raise, sorted by what the caller should do about them."""
+
+from __future__ import annotations
+
+
+class ThinkeditError(Exception):
+    """Base class of every error thinkedit raises on purpose."""
+
+
+class BadInputError(ThinkeditError, ValueError):
+    """Reject input the user can fix (a missing file, not an image, an unknown setting)."""
+
+
+class BackendError(ThinkeditError):
+    """Report a backend failure that retrying will not fix."""
+
+
+class TransientBackendError(BackendError):
+    """Report a backend failure worth retrying (connection refused, 5xx, 429, timeouts)."""
+
+
+class ThinkerOutputError(ThinkeditError):
+    """Report thinker output that could not be parsed into a verdict.
+
+    Carries the raw text so it can be logged and shown; sampling again may well succeed, so
+    the critique node retries on it.
+    """
+
+    def __init__(self, message: str, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw

@@ -1,0 +1,101 @@
+"""Load, validate and reshape images; every user-supplied image goes through ``load_image``."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from tools.errors import BadInputError
+
+#: Refuse images with more pixels than this (about 64 MP); PIL's own bomb guard is the backstop.
+MAX_PIXELS = 64 * 1024 * 1024
+
+
+def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode a file or bytes into an RGB image, or raise ``BadInputError`` naming the problem."""
+    label = "image data" if isinstance(source, bytes) else str(source)
+    if isinstance(source, bytes):
+        data = source
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise BadInputError(f"image not found: {path}")
+        if not path.is_file():
+            raise BadInputError(f"not a file: {path}")
+        data = path.read_bytes()
+    if not data:
+        raise BadInputError(f"{label} is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                if width * height > max_pixels:
+                    raise BadInputError(
+                        f"{label} is too large: {width}x{height} exceeds {max_pixels} pixels"
+                    )
+                im.load()
+                return im.convert("RGB")
+    except BadInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadInputError(f"{label} is too large (decompression bomb guard): {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise BadInputError(f"{label} is not an image PIL can read") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadInputError(f"{label} is a damaged or truncated image: {exc}") from exc
+
+
+def crop_to_multiple(image: Image.Image, multiple: int = 16) -> Image.Image:
+    """Centre-crop so both sides are multiples of ``multiple``, as the editors require."""
+    width, height = image.size
+    new_w = max(multiple, width - width % multiple)
+    new_h = max(multiple, height - height % multiple)
+    if (new_w, new_h) == (width, height):
+        return image
+    if width < multiple or height < multiple:
+        return image.resize((new_w, new_h), Image.Resampling.LANCZOS)
+    left = (width - new_w) // 2
+    top = (height - new_h) // 2
+    return image.crop((left, top, left + new_w, top + new_h))
+
+
+def fit_within(image: Image.Image, max_side: int | None, multiple: int = 16) -> Image.Image:
+    """Downscale so the longer side is at most ``max_side``, keeping sides multiples of ``multiple``."""
+    width, height = image.size
+    if max_side and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        width = max(multiple, round(width * scale / multiple) * multiple)
+        height = max(multiple, round(height * scale / multiple) * multiple)
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    return crop_to_multiple(image, multiple)
+
+
+def resize_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize an editor's output back to the input's size (no-op when it already matches)."""
+    if image.size == tuple(size):
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def to_png_bytes(image: Image.Image) -> bytes:
+    """Encode as PNG."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def downscale_png(image: Image.Image, max_bytes: int, *, min_side: int = 64) -> bytes:
+    """Return PNG bytes under ``max_bytes``, halving the image until it fits."""
+    current = image.convert("RGB")
+    while True:
+        data = to_png_bytes(current)
+        if len(data) <= max_bytes or max(current.size) <= min_side:
+            return data
+        current = current.resize(
+            (max(1, current.width * 3 // 4), max(1, current.height * 3 // 4)),
+            Image.Resampling.LANCZOS,
+        )

@@ -1,0 +1,75 @@
+"""Named editor + thinker pairs (TOML package data), overridable by ``THINKEDIT_*`` env vars."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tools.config import EditorConfig, ThinkerConfig
+from tools.errors import BadInputError
+
+#: Environment variables that override a profile, mapped to (section, field).
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "THINKEDIT_EDITOR_BACKEND": ("editor", "backend"),
+    "THINKEDIT_EDITOR_MODEL": ("editor", "model"),
+    "THINKEDIT_EDITOR_PATH": ("editor", "path"),
+    "THINKEDIT_EDITOR_URL": ("editor", "base_url"),
+    "THINKEDIT_EDITOR_DEVICE": ("editor", "device"),
+    "THINKEDIT_THINKER_BACKEND": ("thinker", "backend"),
+    "THINKEDIT_THINKER_MODEL": ("thinker", "model"),
+    "THINKEDIT_THINKER_PATH": ("thinker", "path"),
+    "THINKEDIT_THINKER_URL": ("thinker", "base_url"),
+    "THINKEDIT_THINKER_DEVICE": ("thinker", "device"),
+    "THINKEDIT_THINKER_PROMPT_FILE": ("thinker", "prompt_file"),
+}
+
+
+class Profile(BaseModel):
+    """An editor, a thinker and loop defaults that belong together."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    editor: EditorConfig
+    thinker: ThinkerConfig
+    loop: dict[str, Any] = Field(default_factory=dict, description="Defaults for LoopSettings fields.")
+
+
+def available_profiles() -> list[str]:
+    """List the packaged profile names."""
+    files = resources.files("tools.profiles").iterdir()
+    return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
+
+
+def load_profile(name: str, *, env: dict[str, str] | None = None) -> Profile:
+    """Load a packaged profile by name (or a TOML file by path) and apply env overrides."""
+    env = dict(os.environ if env is None else env)
+    if name.endswith(".toml"):
+        path = Path(name)
+        if not path.is_file():
+            raise BadInputError(f"profile file not found: {path}")
+        text = path.read_text("utf-8")
+        name = path.stem
+    else:
+        resource = resources.files("tools.profiles").joinpath(f"{name}.toml")
+        if not resource.is_file():
+            raise BadInputError(f"unknown profile {name!r}; choose from {available_profiles()}")
+        text = resource.read_text("utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInputError(f"profile {name!r} is not valid TOML: {exc}") from exc
+    for var, (section, field) in ENV_OVERRIDES.items():
+        if env.get(var):
+            data.setdefault(section, {})[field] = env[var]
+    data.setdefault("name", name)
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise BadInputError(f"profile {name!r} is invalid: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Thinker backends, their prompts and the parsers for what they answer."""
