@@ -1,0 +1,55 @@
+"""Assemble the Think-while-Edit state machine: START → edit → critique → (refine → edit | stop)."""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import RetryPolicy
+
+from agent.nodes import BackendProvider, LoopNodes
+from agent.routing import route_after_critique
+from agent.settings import LoopSettings
+from agent.state import RunState
+from tools.errors import ThinkerOutputError, TransientBackendError
+from tools.registry import BackendCache
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Say whether a failed node is worth retrying: connection trouble, 5xx, 429, timeouts."""
+    return isinstance(exc, TransientBackendError | ConnectionError | TimeoutError)
+
+
+def is_retryable_critique(exc: BaseException) -> bool:
+    """Retry a critique on transient faults and on unparseable output (sampling may do better)."""
+    return is_transient(exc) or isinstance(exc, ThinkerOutputError)
+
+
+def default_retry(max_attempts: int = 3, initial_interval: float = 1.0) -> tuple[RetryPolicy, RetryPolicy]:
+    """Return the (edit, critique) retry policies."""
+    return (
+        RetryPolicy(max_attempts=max_attempts, initial_interval=initial_interval, retry_on=is_transient),
+        RetryPolicy(max_attempts=max_attempts, initial_interval=initial_interval, retry_on=is_retryable_critique),
+    )
+
+
+def build_graph(
+    backends: BackendProvider | None = None,
+    *,
+    checkpointer: BaseCheckpointSaver | bool | None = None,
+    retry: tuple[RetryPolicy, RetryPolicy] | None = None,
+    name: str = "think_while_edit",
+) -> CompiledStateGraph:
+    """Compile the loop; pass ``backends`` to inject editors/thinkers, ``checkpointer`` to persist runs."""
+    nodes = LoopNodes(backends or BackendCache())
+    edit_retry, critique_retry = retry or default_retry()
+    builder = StateGraph(RunState, context_schema=LoopSettings)
+    builder.add_node("edit", nodes.edit, retry_policy=edit_retry)
+    builder.add_node("critique", nodes.critique, retry_policy=critique_retry)
+    builder.add_node("refine", nodes.refine, destinations=("edit", "stop"))
+    builder.add_node("stop", nodes.stop)
+    builder.add_edge(START, "edit")
+    builder.add_edge("edit", "critique")
+    builder.add_conditional_edges("critique", route_after_critique, ["refine", "stop"])
+    builder.add_edge("stop", END)
+    return builder.compile(checkpointer=checkpointer, name=name)

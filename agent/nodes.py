@@ -1,0 +1,168 @@
+"""The graph's nodes: edit, critique, refine and stop."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Literal, Protocol
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from agent.events import event
+from agent.routing import select_round, stop_reason_for
+from agent.settings import LoopSettings
+from agent.state import Round, RunState
+from tools.config import EditorConfig, ThinkerConfig
+from tools.errors import BadInputError
+from tools.protocols import Editor, Thinker
+from tools.store import ArtifactStore
+from tools.types import EditRequest, JudgeRequest
+
+log = logging.getLogger(__name__)
+
+
+class BackendProvider(Protocol):
+    """Hand the nodes their editor and thinker for the run's settings."""
+
+    def editor(self, config: EditorConfig) -> Editor: ...
+
+    def thinker(self, config: ThinkerConfig) -> Thinker: ...
+
+
+def parse_review(decision: Any) -> tuple[Literal["approve", "edit", "stop"], str | None]:
+    """Read a reviewer's answer: "approve", "stop", a new instruction, or {"action", "instruction"}."""
+    if isinstance(decision, str):
+        text = decision.strip()
+        if text.lower() in {"approve", "stop"}:
+            return text.lower(), None  # type: ignore[return-value]
+        if text:
+            return "edit", text
+    elif isinstance(decision, dict):
+        action = str(decision.get("action", "")).lower()
+        instruction = (decision.get("instruction") or "").strip() or None
+        if action in {"approve", "stop"}:
+            return action, None  # type: ignore[return-value]
+        if action == "edit" and instruction:
+            return "edit", instruction
+    raise BadInputError(
+        f"review decision {decision!r} is not 'approve', 'stop' or {{'action': 'edit', 'instruction': ...}}"
+    )
+
+
+class LoopNodes:
+    """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
+
+    def __init__(self, backends: BackendProvider) -> None:
+        self.backends = backends
+
+    async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
+        """Edit the source (or the previous result) with the current instruction; store the image."""
+        settings = runtime.context
+        store = ArtifactStore(settings.artifacts_dir)
+        index = len(state.rounds) + 1
+        instruction = state.current_instruction or state.instruction
+        seed = settings.seed_for(index)
+        previous = state.last_round()
+        base = previous.image if settings.edit_from == "previous" and previous else state.source
+        runtime.stream_writer(
+            event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
+        )
+        editor = self.backends.editor(settings.editor)
+        started = time.perf_counter()
+        result = await editor.edit(EditRequest(image=store.get(base), instruction=instruction, seed=seed))
+        seconds = time.perf_counter() - started
+        ref = store.put(result.image)
+        log.info("run %s round %d edited in %.2fs", state.run_id, index, seconds)
+        runtime.stream_writer(
+            event("image_ready", state.run_id, round=index, image=ref.model_dump(), edit_seconds=seconds)
+        )
+        round_ = Round(index=index, instruction=instruction, seed=seed, image=ref, edit_seconds=seconds)
+        return {"rounds": [round_], "current_instruction": instruction}
+
+    async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
+        """Ask the thinker to score this round's image and propose the next instruction."""
+        settings = runtime.context
+        store = ArtifactStore(settings.artifacts_dir)
+        round_ = state.rounds[-1]
+        thinker = self.backends.thinker(settings.thinker)
+        started = time.perf_counter()
+        verdict = await thinker.judge(
+            JudgeRequest(
+                source=store.get(state.source),
+                edited=store.get(round_.image),
+                original_instruction=state.instruction,
+                current_instruction=round_.instruction,
+                seed=round_.seed,
+            )
+        )
+        seconds = time.perf_counter() - started
+        reason = stop_reason_for(
+            verdict,
+            instruction_used=round_.instruction,
+            round_index=round_.index,
+            max_rounds=settings.max_rounds,
+            semantic_threshold=settings.semantic_threshold,
+            quality_threshold=settings.quality_threshold,
+        )
+        runtime.stream_writer(
+            event(
+                "verdict",
+                state.run_id,
+                round=round_.index,
+                semantic=verdict.semantic,
+                quality=verdict.quality,
+                overall=verdict.overall,
+                reasoning=verdict.reasoning,
+                refined_instruction=verdict.refined_instruction,
+                think_seconds=seconds,
+                stop_reason=reason,
+            )
+        )
+        judged = round_.model_copy(update={"verdict": verdict, "think_seconds": seconds})
+        return {"rounds": [judged], "stop_reason": reason}
+
+    async def refine(self, state: RunState, runtime: Runtime[LoopSettings]) -> Command[Literal["edit", "stop"]]:
+        """Adopt the refined instruction; with review on, let a person approve, replace or stop."""
+        verdict = state.rounds[-1].verdict
+        proposed = verdict.refined_instruction if verdict else state.current_instruction
+        if runtime.context.review:
+            runtime.stream_writer(event("review_requested", state.run_id, round=len(state.rounds)))
+            answer = interrupt(
+                {
+                    "run_id": state.run_id,
+                    "round": len(state.rounds),
+                    "semantic": verdict.semantic if verdict else None,
+                    "quality": verdict.quality if verdict else None,
+                    "reasoning": verdict.reasoning if verdict else "",
+                    "instruction_used": state.rounds[-1].instruction,
+                    "proposed_instruction": proposed,
+                    "choices": ["approve", "stop", "<a replacement instruction>"],
+                }
+            )
+            action, replacement = parse_review(answer)
+            if action == "stop":
+                return Command(goto="stop", update={"stop_reason": "reviewer_stopped"})
+            if action == "edit":
+                proposed = replacement or proposed
+        return Command(goto="edit", update={"current_instruction": proposed})
+
+    async def stop(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
+        """Choose the result round (best or last) and finish the run."""
+        chosen = select_round(state.rounds, runtime.context.selection)
+        update: dict[str, Any] = {
+            "status": "done",
+            "stop_reason": state.stop_reason or "max_rounds",
+            "best_round": chosen.index if chosen else None,
+            "final_image": chosen.image if chosen else None,
+        }
+        runtime.stream_writer(
+            event(
+                "run_finished",
+                state.run_id,
+                stop_reason=update["stop_reason"],
+                best_round=update["best_round"],
+                final_image=chosen.image.model_dump() if chosen else None,
+            )
+        )
+        return update

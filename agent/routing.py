@@ -1,0 +1,51 @@
+"""The stop rule and the routing after a critique: pure functions, tested with a table."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from agent.state import Round, RunState, StopReason
+from tools.types import Verdict
+
+
+def stop_reason_for(
+    verdict: Verdict,
+    *,
+    instruction_used: str,
+    round_index: int,
+    max_rounds: int,
+    semantic_threshold: float = 8.0,
+    quality_threshold: float = 8.0,
+) -> StopReason | None:
+    """Return why the loop should stop after this verdict, or None to refine and go on.
+
+    Checked in order: both scores reach their thresholds; the thinker says it is satisfied;
+    the refined instruction is empty or the same as the one just used; no rounds left.
+    """
+    if verdict.semantic >= semantic_threshold and verdict.quality >= quality_threshold:
+        return "threshold_met"
+    if verdict.satisfied:
+        return "thinker_satisfied"
+    refined = " ".join(verdict.refined_instruction.split())
+    if not refined or refined.casefold() == " ".join(instruction_used.split()).casefold():
+        return "instruction_unchanged"
+    if round_index >= max_rounds:
+        return "max_rounds"
+    return None
+
+
+def route_after_critique(state: RunState) -> Literal["refine", "stop"]:
+    """Send the run to ``stop`` once the critique recorded a stop reason, else to ``refine``."""
+    return "stop" if state.stop_reason is not None else "refine"
+
+
+def select_round(rounds: list[Round], selection: Literal["best", "last"]) -> Round | None:
+    """Pick the result: the highest overall score (later round on ties), or simply the last."""
+    if not rounds:
+        return None
+    if selection == "last":
+        return rounds[-1]
+    scored = [r for r in rounds if r.verdict is not None]
+    if not scored:
+        return rounds[-1]
+    return max(scored, key=lambda r: (r.verdict.overall, r.verdict.semantic, r.index))  # type: ignore[union-attr]

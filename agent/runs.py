@@ -1,0 +1,202 @@
+"""Start, resume and list runs: the one entry point the CLI and the servers call."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
+from PIL.Image import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.checkpoint import sqlite_checkpointer
+from agent.graph import build_graph
+from agent.nodes import BackendProvider
+from agent.settings import LoopSettings
+from agent.state import RunState
+from tools.errors import BadInputError
+from tools.images import load_image
+from tools.store import ArtifactStore
+from tools.types import ImageRef
+
+log = logging.getLogger(__name__)
+
+RecordStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunRecord(BaseModel):
+    """Describe a run outside the checkpoint: its settings (needed to resume) and its status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    created_at: str = Field(default_factory=_now)
+    updated_at: str = Field(default_factory=_now)
+    instruction: str
+    source: ImageRef
+    source_name: str = ""
+    settings: LoopSettings
+    status: RecordStatus = "running"
+    error: str | None = None
+    out_dir: str | None = None
+
+
+class RunRegistry:
+    """Keep run records as ``<data_dir>/runs/<run_id>.json``."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.root = Path(data_dir).expanduser() / "runs"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, run_id: str) -> Path:
+        if not run_id or any(c not in "0123456789abcdefghijklmnopqrstuvwxyz-_" for c in run_id.lower()):
+            raise BadInputError(f"invalid run id {run_id!r}")
+        return self.root / f"{run_id}.json"
+
+    def save(self, record: RunRecord) -> None:
+        """Write ``record`` (atomically)."""
+        record.updated_at = _now()
+        path = self._path(record.run_id)
+        tmp = path.with_suffix(".json.part")
+        tmp.write_text(record.model_dump_json(indent=2))
+        tmp.replace(path)
+
+    def load(self, run_id: str) -> RunRecord:
+        """Read a run's record, or raise ``BadInputError`` for an unknown id."""
+        path = self._path(run_id)
+        if not path.is_file():
+            raise BadInputError(f"unknown run id {run_id!r}")
+        try:
+            return RunRecord.model_validate_json(path.read_text())
+        except ValidationError as exc:
+            raise BadInputError(f"run record {path} is damaged: {exc}") from exc
+
+    def list(self) -> list[RunRecord]:
+        """Return every run's record, newest first."""
+        records = []
+        for path in self.root.glob("*.json"):
+            try:
+                records.append(RunRecord.model_validate_json(path.read_text()))
+            except ValidationError:
+                log.warning("skipping damaged run record %s", path)
+        return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+
+class Runner:
+    """Drive runs of the graph with a shared checkpointer, store and run registry."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        checkpointer: BaseCheckpointSaver,
+        backends: BackendProvider | None = None,
+        **graph_options: Any,
+    ) -> None:
+        self.data_dir = Path(data_dir).expanduser()
+        self.registry = RunRegistry(self.data_dir)
+        self.store = ArtifactStore(self.data_dir / "artifacts")
+        self.graph = build_graph(backends, checkpointer=checkpointer, **graph_options)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, data_dir: str | Path, **kwargs: Any) -> AsyncIterator[Runner]:
+        """Open a runner whose checkpoints live in ``<data_dir>/checkpoints.sqlite``."""
+        async with sqlite_checkpointer(Path(data_dir).expanduser() / "checkpoints.sqlite") as saver:
+            yield cls(data_dir, saver, **kwargs)
+
+    def prepare(
+        self,
+        image: str | Path | bytes | Image,
+        instruction: str,
+        settings: LoopSettings,
+        *,
+        run_id: str | None = None,
+        out_dir: str | Path | None = None,
+    ) -> RunRecord:
+        """Validate the inputs, store the source image and record the run (nothing runs yet)."""
+        if not instruction or not instruction.strip():
+            raise BadInputError("instruction is empty")
+        if Path(settings.data_dir).expanduser().resolve() != self.data_dir.resolve():
+            settings = settings.model_copy(update={"data_dir": str(self.data_dir)})
+        picture = image if isinstance(image, Image) else load_image(image)
+        record = RunRecord(
+            run_id=run_id or uuid.uuid4().hex[:12],
+            instruction=instruction.strip(),
+            source=self.store.put(picture),
+            source_name="" if isinstance(image, bytes | Image) else str(image),
+            settings=settings,
+            out_dir=str(out_dir) if out_dir else None,
+        )
+        self.registry.save(record)
+        return record
+
+    async def start(self, record: RunRecord, on_event: EventCallback | None = None) -> RunState | None:
+        """Run a prepared run until it finishes or pauses for review."""
+        inputs = {"run_id": record.run_id, "source": record.source, "instruction": record.instruction}
+        return await self._drive(record, inputs, on_event)
+
+    async def resume(
+        self, run_id: str, on_event: EventCallback | None = None, review: Any = None
+    ) -> RunState | None:
+        """Continue a run from its last checkpoint (finished rounds are not redone)."""
+        record = self.registry.load(run_id)
+        snapshot = await self.graph.aget_state(self._config(run_id))
+        if not snapshot.values:
+            inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction}
+        elif snapshot.interrupts:
+            if review is None:
+                raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")
+            inputs = Command(resume=review)
+        else:
+            inputs = None
+        return await self._drive(record, inputs, on_event)
+
+    async def state(self, run_id: str) -> RunState | None:
+        """Return the run's checkpointed state (None before its first checkpoint)."""
+        self.registry.load(run_id)
+        snapshot = await self.graph.aget_state(self._config(run_id))
+        return RunState.model_validate(snapshot.values) if snapshot.values else None
+
+    async def pending_review(self, run_id: str) -> dict[str, Any] | None:
+        """Return the critique a paused run waits on a person for, if it is paused."""
+        snapshot = await self.graph.aget_state(self._config(run_id))
+        return snapshot.interrupts[0].value if snapshot.interrupts else None
+
+    @staticmethod
+    def _config(run_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": run_id}}
+
+    async def _drive(self, record: RunRecord, inputs: Any, on_event: EventCallback | None) -> RunState | None:
+        config = self._config(record.run_id)
+        record.status, record.error = "running", None
+        self.registry.save(record)
+        try:
+            async for mode, chunk in self.graph.astream(
+                inputs, config, context=record.settings, stream_mode=["custom", "updates"]
+            ):
+                if mode == "custom" and on_event is not None:
+                    on_event(chunk)
+        except BaseException as exc:
+            cancelled = not isinstance(exc, Exception)
+            record.status = "cancelled" if cancelled else "error"
+            record.error = "cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
+            self.registry.save(record)
+            raise
+        snapshot = await self.graph.aget_state(config)
+        state = RunState.model_validate(snapshot.values) if snapshot.values else None
+        record.status = "awaiting_review" if snapshot.interrupts else (state.status if state else "error")
+        self.registry.save(record)
+        if snapshot.interrupts and on_event is not None:
+            on_event({"event": "awaiting_review", "run_id": record.run_id, **snapshot.interrupts[0].value})
+        return state

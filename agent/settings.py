@@ -1,0 +1,60 @@
+"""Loop settings: the LangGraph runtime context every run carries (never a global)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.config import EditorConfig, ThinkerConfig, default_data_dir
+from tools.profiles import load_profile
+
+EditFrom = Literal["source", "previous"]
+Selection = Literal["best", "last"]
+SeedPolicy = Literal["fixed", "increment"]
+
+
+class LoopSettings(BaseModel):
+    """Say which editor and thinker to use and when to stop; passed as runtime context."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    editor: EditorConfig = Field(description="The editor backend and model.")
+    thinker: ThinkerConfig = Field(description="The thinker backend and model.")
+    max_rounds: int = Field(default=5, ge=1, le=50, description="At most this many edits (the paper: 5).")
+    semantic_threshold: float = Field(default=8.0, ge=0, le=10, description="Stop once semantic reaches this...")
+    quality_threshold: float = Field(default=8.0, ge=0, le=10, description="...and quality reaches this.")
+    edit_from: EditFrom = Field(
+        default="source",
+        description="'source' re-edits the source image each round (the paper); 'previous' chains edits.",
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of the first round's edit.")
+    seed_policy: SeedPolicy = Field(
+        default="fixed", description="'fixed' reuses the seed every round; 'increment' adds the round index."
+    )
+    selection: Selection = Field(
+        default="best", description="'best' returns the highest-scoring round; 'last' the final one (the paper)."
+    )
+    review: bool = Field(default=False, description="Pause before each refinement for a person to review.")
+    data_dir: str = Field(
+        default_factory=lambda: str(default_data_dir()),
+        description="Where artifacts, checkpoints and run records live.",
+    )
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Return the artifact store's root."""
+        return Path(self.data_dir).expanduser() / "artifacts"
+
+    def seed_for(self, round_index: int) -> int:
+        """Return the edit seed of 1-based round ``round_index`` under the seed policy."""
+        return self.seed + (round_index - 1 if self.seed_policy == "increment" else 0)
+
+    @classmethod
+    def from_profile(cls, profile: str = "tiny", **overrides: Any) -> LoopSettings:
+        """Build settings from a named profile, then apply non-None ``overrides``."""
+        loaded = load_profile(profile)
+        values: dict[str, Any] = {"editor": loaded.editor, "thinker": loaded.thinker, **loaded.loop}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)

@@ -1,0 +1,189 @@
+"""``thinkedit edit``, ``resume`` and ``runs``: start a run, finish one, list them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent.runs import RunRecord, Runner, RunRegistry
+from agent.settings import LoopSettings
+from agent.state import RunState
+from agent.trajectory import write_outputs
+from servers.cli.progress import ProgressPrinter
+from tools.config import default_data_dir
+from tools.errors import BadInputError
+from tools.profiles import available_profiles
+
+log = logging.getLogger(__name__)
+
+
+def positive_int(text: str) -> int:
+    """Parse a whole number of at least 1 (argparse turns the error into exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """Parse a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the run commands."""
+    edit = subparsers.add_parser("edit", help="Edit an image with the Think-while-Edit loop.")
+    edit.add_argument("image", help="The image to edit (PNG, JPEG, WebP, ...).")
+    edit.add_argument("instruction", help="What to change, in words.")
+    edit.add_argument("--profile", default="tiny", help=f"Editor + thinker pair: {', '.join(available_profiles())} "
+                      "or a TOML file (default: tiny).")
+    edit.add_argument("--max-rounds", type=positive_int, help="At most this many edits (profile default, else 5).")
+    edit.add_argument("--seed", type=non_negative_int, help="Seed of the edits (default 0).")
+    edit.add_argument("--out", type=Path, help="Where to write the results (default: out/<run id>).")
+    edit.add_argument("--select", choices=["best", "last"], help="Return the best-scoring round or the last.")
+    edit.add_argument("--edit-from", choices=["source", "previous"],
+                      help="Re-edit the source each round (default, as the paper) or chain edits.")
+    edit.add_argument("--seed-policy", choices=["fixed", "increment"], help="Same seed every round, or +1 per round.")
+    edit.add_argument("--review", action="store_true", help="Ask before each refinement (approve, edit, stop).")
+    edit.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    edit.set_defaults(handler=cmd_edit)
+
+    resume = subparsers.add_parser("resume", help="Finish an interrupted run from its checkpoint.")
+    resume.add_argument("run_id")
+    resume.add_argument("--data-dir", type=Path)
+    resume.set_defaults(handler=cmd_resume)
+
+    runs = subparsers.add_parser("runs", help="List runs and their status.")
+    runs.add_argument("--data-dir", type=Path)
+    runs.set_defaults(handler=cmd_runs)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"thinkedit: error: {message}", file=sys.stderr)
+    return code
+
+
+def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
+    return LoopSettings.from_profile(
+        args.profile,
+        max_rounds=args.max_rounds,
+        seed=args.seed,
+        selection=args.select,
+        edit_from=args.edit_from,
+        seed_policy=args.seed_policy,
+        review=args.review or None,
+        data_dir=str(data_dir),
+    )
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """Start a run and see it through."""
+    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    try:
+        settings = _settings(args, data_dir)
+    except (BadInputError, ValidationError) as exc:
+        return _fail(str(exc), 2)
+    return asyncio.run(_edit(args, settings, data_dir))
+
+
+async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path) -> int:
+    async with Runner.open(data_dir) as runner:
+        try:
+            record = runner.prepare(args.image, args.instruction, settings, out_dir=args.out)
+        except BadInputError as exc:
+            return _fail(str(exc), 2)
+        if record.out_dir is None:
+            record.out_dir = str(Path("out") / record.run_id)
+            runner.registry.save(record)
+        print(f"run {record.run_id} · profile {args.profile} · data in {data_dir}", file=sys.stderr, flush=True)
+        return await _drive(runner, record, runner.start(record, on_event=ProgressPrinter()))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Finish a run from its last checkpoint."""
+    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    return asyncio.run(_resume(args.run_id, data_dir))
+
+
+async def _resume(run_id: str, data_dir: Path) -> int:
+    async with Runner.open(data_dir) as runner:
+        try:
+            record = runner.registry.load(run_id)
+        except BadInputError as exc:
+            return _fail(str(exc), 2)
+        print(f"resuming run {run_id}", file=sys.stderr, flush=True)
+        review = None
+        if await runner.pending_review(run_id) is not None:
+            review = _ask_review(await runner.pending_review(run_id))
+        return await _drive(runner, record, runner.resume(run_id, on_event=ProgressPrinter(), review=review))
+
+
+async def _drive(runner: Runner, record: RunRecord, work: Any) -> int:
+    """Await the run, ask for reviews while it pauses, then write its files."""
+    try:
+        state: RunState | None = await work
+        while (pending := await runner.pending_review(record.run_id)) is not None:
+            state = await runner.resume(record.run_id, on_event=ProgressPrinter(), review=_ask_review(pending))
+    except BadInputError as exc:
+        return _fail(str(exc), 2)
+    except Exception as exc:  # noqa: BLE001 - any backend failure ends the run, resumable
+        log.debug("run failed", exc_info=True)
+        return _fail(
+            f"run {record.run_id} failed: {type(exc).__name__}: {exc}\n"
+            f"  finished rounds are kept; continue with: thinkedit resume {record.run_id}",
+            1,
+        )
+    if state is None:
+        return _fail(f"run {record.run_id} produced no state", 1)
+    paths = write_outputs(state, runner.store, record.out_dir or Path("out") / record.run_id)
+    print(f"final:      {paths['final']}")
+    print(f"report:     {paths['report']}")
+    print(f"trajectory: {paths['trajectory']}")
+    return 0
+
+
+def _ask_review(pending: dict[str, Any]) -> Any:
+    """Ask the person at the terminal: approve, stop, or type a replacement instruction."""
+    print(
+        f"\nround {pending['round']}: semantic {pending['semantic']} · quality {pending['quality']}\n"
+        f"reasoning: {pending['reasoning']}\nproposed instruction: {pending['proposed_instruction']}",
+        file=sys.stderr,
+    )
+    if not sys.stdin.isatty():
+        answer = sys.stdin.readline()
+    else:
+        answer = input("[a]pprove, [s]top, or type a new instruction: ")
+    answer = answer.strip()
+    if answer.lower() in {"", "a", "approve", "y", "yes"}:
+        return "approve"
+    if answer.lower() in {"s", "stop", "q", "quit"}:
+        return "stop"
+    return {"action": "edit", "instruction": answer}
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List runs, newest first."""
+    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    records = RunRegistry(data_dir).list()
+    if not records:
+        print(f"no runs in {data_dir}")
+        return 0
+    print(f"{'RUN ID':<14}{'STATUS':<17}{'CREATED':<27}INSTRUCTION")
+    for r in records:
+        print(f"{r.run_id:<14}{r.status:<17}{r.created_at:<27}{r.instruction[:60]}")
+    return 0
