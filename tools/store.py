@@ -46,6 +46,17 @@ class ArtifactStore:
         """Return the stored PNG bytes of ``ref``."""
         return self.path(ref).read_bytes()
 
+    def lookup(self, digest: str) -> ImageRef:
+        """Return the reference of a stored image by its SHA-256, or raise ``BadInputError``."""
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise BadInputError(f"{digest!r} is not a SHA-256 hex digest")
+        path = self._path(digest)
+        if not path.is_file():
+            raise BadInputError(f"image {digest[:12]} is not in the artifact store {self.root}")
+        with Image.open(path) as im:
+            width, height = im.size
+        return ImageRef(sha256=digest, uri=str(path), width=width, height=height)
+
     def path(self, ref: ImageRef) -> Path:
         """Return the local file holding ``ref``, checking it belongs to this store."""
         path = self._path(ref.sha256)

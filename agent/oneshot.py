@@ -1,0 +1,70 @@
+"""Single steps outside the loop: one edit, or one critique (for tools that want just that)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PIL.Image import Image
+
+from agent.nodes import BackendProvider
+from tools.config import EditorConfig, ThinkerConfig
+from tools.errors import BadInputError
+from tools.store import ArtifactStore
+from tools.types import EditRequest, ImageRef, JudgeRequest, Verdict
+
+
+@dataclass
+class SingleEdit:
+    """Hold one edit's stored source and result."""
+
+    source: ImageRef
+    image: ImageRef
+    instruction: str
+    seed: int
+    model: str
+    seconds: float
+
+
+async def edit_once(
+    backends: BackendProvider,
+    editor: EditorConfig,
+    store: ArtifactStore,
+    image: Image,
+    instruction: str,
+    seed: int = 0,
+) -> SingleEdit:
+    """Edit ``image`` once with the configured editor and store both images."""
+    if not instruction.strip():
+        raise BadInputError("instruction is empty")
+    source = store.put(image)
+    started = time.perf_counter()
+    result = await backends.editor(editor).edit(EditRequest(image=image, instruction=instruction.strip(), seed=seed))
+    seconds = time.perf_counter() - started
+    return SingleEdit(
+        source=source,
+        image=store.put(result.image),
+        instruction=instruction.strip(),
+        seed=seed,
+        model=result.model or editor.model,
+        seconds=seconds,
+    )
+
+
+async def critique_once(
+    backends: BackendProvider,
+    thinker: ThinkerConfig,
+    source: Image,
+    edited: Image,
+    instruction: str,
+) -> tuple[Verdict, float]:
+    """Judge one edit against its instruction; return the verdict and the seconds it took."""
+    if not instruction.strip():
+        raise BadInputError("instruction is empty")
+    started = time.perf_counter()
+    verdict = await backends.thinker(thinker).judge(
+        JudgeRequest(
+            source=source, edited=edited, original_instruction=instruction.strip(), current_instruction=instruction.strip()
+        )
+    )
+    return verdict, time.perf_counter() - started
