@@ -1,0 +1,180 @@
+"""Build the thinkedit MCP server: its tools, resources, and a lifespan that opens the Runner."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, create_model
+
+from agent.nodes import BackendProvider
+from agent.runs import Runner
+from servers.mcp import tools
+from servers.mcp.config import ServerConfig, base_settings
+from servers.mcp.inputs import ImageResolver, default_roots
+from servers.mcp.jobs import RunJobs
+from servers.mcp.resources import register_resources
+from servers.mcp.schemas import (
+    CancelRunInput,
+    CritiqueEditInput,
+    CritiqueOutput,
+    EditImageInput,
+    EditOutput,
+    GetRunInput,
+    ListModelsInput,
+    ModelsOutput,
+    RunResult,
+    ThinkWhileEditInput,
+)
+from servers.mcp.state import AppState
+from tools.errors import BadInputError
+from tools.registry import BackendCache
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+thinkedit edits images with the Think-while-Edit loop: an editor edits, a multimodal thinker scores
+the result (semantic and quality, 0-10) and refines the instruction, until the edit is right.
+Use think_while_edit for an edit that should be checked and improved; edit_image for one quick edit;
+critique_edit to judge any edit. Images are file paths under the server's allowed roots, data: URIs,
+or thinkedit:// URIs of earlier results (chain edits with thinkedit://runs/<run_id>/final.png).
+A long run returns status 'running' with a run_id: call get_run to wait for it."""
+
+ToolFn = Callable[[Any, Context], Awaitable[CallToolResult]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """Name a tool, its function, its wire schemas and what a client should know of it."""
+
+    name: str
+    title: str
+    fn: ToolFn
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    description: str
+    read_only: bool = False
+    open_world: bool = False
+
+
+TOOL_SPECS = [
+    ToolSpec(
+        "think_while_edit", "Edit an image, checking and refining until it is right", tools.think_while_edit,
+        ThinkWhileEditInput, RunResult,
+        "Edit an image following an instruction, then let a multimodal thinker critique the result and "
+        "refine the instruction, repeating until the edit is right or max_rounds is reached. Returns the "
+        "chosen round's image (a preview; the full-size PNG by resource link and file path) and the "
+        "trajectory: each round's instruction, scores (semantic, quality 0-10) and reasoning. Reports "
+        "progress at each phase of each round. A run longer than wait_seconds returns "
+        "{run_id, status: 'running'} and goes on: call get_run with the run_id.",
+    ),
+    ToolSpec(
+        "edit_image", "Edit an image once", tools.edit_image, EditImageInput, EditOutput,
+        "Make one edit with the editor, without critique or refinement. Returns the edited image (a "
+        "preview; the full-size PNG by resource link and file path).",
+    ),
+    ToolSpec(
+        "critique_edit", "Judge an edit", tools.critique_edit, CritiqueEditInput, CritiqueOutput,
+        "Ask the thinker to judge how well an edited image follows an instruction, compared with the "
+        "source: semantic and quality scores (0-10), reasoning, and a refined instruction.",
+        read_only=True,
+    ),
+    ToolSpec(
+        "get_run", "Get a run", tools.get_run, GetRunInput, RunResult,
+        "Return a think_while_edit run by run_id, waiting up to wait_seconds for it to finish. A run "
+        "that a server restart interrupted is resumed from its last checkpoint (resume=true, the default).",
+    ),
+    ToolSpec(
+        "cancel_run", "Cancel a run", tools.cancel_run, CancelRunInput, RunResult,
+        "Stop a running think_while_edit run at its next safe point and mark it cancelled; finished "
+        "rounds are kept.",
+    ),
+    ToolSpec(
+        "list_models", "List editors and thinkers", tools.list_models, ListModelsInput, ModelsOutput,
+        "List the server's default editor and thinker, and the profiles whose editor or thinker a call "
+        "may name.",
+        read_only=True,
+    ),
+]
+
+
+def build_tool(spec: ToolSpec) -> Tool:
+    """Make an SDK tool whose input and output schemas come from the spec's pydantic models."""
+    arg_model = create_model(
+        spec.input_model.__name__, __base__=(spec.input_model, ArgModelBase), __doc__=spec.input_model.__doc__
+    )
+
+    async def call(ctx: Context, **arguments: Any) -> CallToolResult:
+        args = spec.input_model.model_validate(arguments)
+        try:
+            return await spec.fn(args, ctx)
+        except BadInputError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return Tool(
+        fn=call,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=arg_model.model_json_schema(by_alias=True),
+        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output_model),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            destructive_hint=False,
+            open_world_hint=spec.open_world,
+        ),
+    )
+
+
+def build_server(config: ServerConfig, backends: BackendProvider | None = None) -> MCPServer[AppState]:
+    """Build the server; the Runner and backends open in its lifespan, not at import time.
+
+    ``backends`` replaces the registry's backend cache (to embed the server beside other code).
+    """
+    settings = base_settings(config)  # fail fast on a bad profile, before any transport starts
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        provider = backends or BackendCache()
+        data_dir = config.data_dir.expanduser()
+        async with Runner.open(data_dir, backends=provider) as runner:
+            jobs = RunJobs(runner, data_dir / "outputs")
+            roots = [*config.roots, data_dir] if config.roots else default_roots(data_dir)
+            images = ImageResolver(runner, roots, max_bytes=config.max_image_bytes, allow_urls=config.allow_urls)
+            log.info("thinkedit MCP server ready: profile %s, data in %s, roots %s", config.profile, data_dir, roots)
+            try:
+                yield AppState(config, settings, runner, provider, jobs, images)
+            finally:
+                await jobs.close()
+
+    server: MCPServer[AppState] = MCPServer(
+        "thinkedit",
+        title="thinkedit: Think-while-Edit image editing",
+        instructions=INSTRUCTIONS,
+        version=_version(),
+        lifespan=lifespan,
+        tools=[build_tool(spec) for spec in TOOL_SPECS],
+        log_level="WARNING",
+    )
+    register_resources(server)
+    return server
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("thinkedit")
+    except PackageNotFoundError:
+        return "0.1.0"

@@ -1,0 +1,117 @@
+"""``thinkedit serve mcp``: serve the tools over stdio or streamable HTTP.
+
+Nothing here imports the ``mcp`` SDK at module level, so the CLI works without the ``mcp`` extra
+and says how to install it when this command is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from tools.errors import BadInputError
+from tools.profiles import available_profiles
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "THINKEDIT_MCP_TOKEN"
+
+
+def http_url(text: str) -> str:
+    """Accept an http(s) URL (argparse turns the error into exit code 2)."""
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
+    return text.rstrip("/")
+
+
+def port_number(text: str) -> int:
+    """Accept a TCP port, 0 to 65535 (0 lets the system choose)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``serve mcp``."""
+    p = subparsers.add_parser("mcp", help="Serve think_while_edit and friends to MCP clients (stdio or HTTP).")
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                   help="stdio (default; how Claude Desktop, Cursor, ... start servers) or streamable HTTP.")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1; others need --token).")
+    p.add_argument("--port", type=port_number, default=8765, help="HTTP port (default 8765).")
+    p.add_argument("--profile", default="tiny",
+                   help=f"Editor + thinker pair: {', '.join(available_profiles())} or a TOML file (default: tiny).")
+    p.add_argument("--editor", type=http_url, metavar="URL",
+                   help="Use an OpenAI-Images-compatible editor server (backend openai-images) instead.")
+    p.add_argument("--editor-model", help="Model name to ask the --editor server for (default: the profile's).")
+    p.add_argument("--thinker", type=http_url, metavar="URL",
+                   help="Use an OpenAI-compatible chat server as thinker (backend chat-model), e.g. vLLM.")
+    p.add_argument("--thinker-model", help="Model name to ask the --thinker server for (default: the profile's).")
+    p.add_argument("--allow-root", type=Path, action="append", metavar="DIR",
+                   help="Allow image paths under DIR (repeatable; default: the working directory). "
+                        "The data directory is always allowed.")
+    p.add_argument("--allow-urls", action="store_true", help="Let image arguments be http(s) URLs (off by default).")
+    p.add_argument("--max-image-mb", type=float, default=8.0,
+                   help="Largest image accepted inline (data: URI) or by URL, in MiB (default 8).")
+    p.add_argument("--token", help=f"Bearer token HTTP clients must send (default ${TOKEN_ENV}).")
+    p.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    p.set_defaults(handler=cmd_serve_mcp)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"thinkedit: error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_serve_mcp(args: argparse.Namespace) -> int:
+    """Build the server from the options and run it until the client or a signal stops it."""
+    try:
+        import anyio
+
+        from servers.mcp.app import build_server
+        from servers.mcp.http_transport import is_loopback, serve_http
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "mcp":
+            return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
+        raise
+    from servers.mcp.config import ServerConfig
+    from tools.config import default_data_dir
+
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if args.transport == "http" and not is_loopback(args.host) and not token:
+        return _fail(f"binding {args.host} needs a bearer token: pass --token or set {TOKEN_ENV}")
+    if args.max_image_mb <= 0:
+        return _fail("--max-image-mb must be positive")
+    config = ServerConfig(
+        profile=args.profile,
+        editor_url=args.editor,
+        editor_model=args.editor_model,
+        thinker_url=args.thinker,
+        thinker_model=args.thinker_model,
+        data_dir=(args.data_dir or default_data_dir()).expanduser().resolve(),
+        roots=[r.expanduser().resolve() for r in args.allow_root] if args.allow_root else None,
+        allow_urls=args.allow_urls,
+        max_image_bytes=int(args.max_image_mb * 1024 * 1024),
+    )
+    try:
+        server = build_server(config)
+    except (BadInputError, ValidationError) as exc:
+        return _fail(str(exc))
+    if args.transport == "stdio":
+        anyio.run(server.run_stdio_async)
+        return 0
+    # critique_edit takes two images; as data: URIs they are base64 (4/3 of the bytes) inside JSON.
+    max_body = 2 * config.max_image_bytes * 4 // 3 + 1024 * 1024
+    try:
+        anyio.run(lambda: serve_http(server, host=args.host, port=args.port, token=token, max_body_bytes=max_body))
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,105 @@
+"""What the MCP server was started with, and how a tool call's editor/thinker names map to configs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent.settings import LoopSettings
+from servers.mcp.inputs import DEFAULT_MAX_IMAGE_BYTES
+from servers.mcp.schemas import DEFAULT_WAIT_SECONDS
+from tools.config import EditorConfig, ThinkerConfig, default_data_dir
+from tools.errors import BadInputError
+from tools.profiles import Profile, available_profiles, load_profile
+
+
+@dataclass
+class ServerConfig:
+    """Hold the server's start-up options (the CLI fills it; tests may build one directly)."""
+
+    profile: str = "tiny"
+    editor_url: str | None = None
+    editor_model: str | None = None
+    thinker_url: str | None = None
+    thinker_model: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    roots: list[Path] | None = None
+    allow_urls: bool = False
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    default_wait_seconds: float = DEFAULT_WAIT_SECONDS
+
+
+def http_editor(base: EditorConfig, url: str, model: str | None = None) -> EditorConfig:
+    """Point the editor at an OpenAI-Images-compatible server (backend ``openai-images``)."""
+    return EditorConfig(backend="openai-images", model=model or base.model, base_url=url, max_side=base.max_side)
+
+
+def http_thinker(base: ThinkerConfig, url: str, model: str | None = None) -> ThinkerConfig:
+    """Point the thinker at an OpenAI-compatible chat server (backend ``chat-model``)."""
+    keep = base.model_dump(include={"protocol", "prompt_file", "max_new_tokens", "temperature", "max_image_side"})
+    return ThinkerConfig(backend="chat-model", model=model or base.model, base_url=url, **keep)
+
+
+def base_settings(config: ServerConfig) -> LoopSettings:
+    """Build the server's default loop settings: its profile, with any HTTP backends swapped in."""
+    settings = LoopSettings.from_profile(config.profile, data_dir=str(config.data_dir))
+    update: dict[str, Any] = {}
+    if config.editor_url:
+        update["editor"] = http_editor(settings.editor, config.editor_url, config.editor_model)
+    if config.thinker_url:
+        update["thinker"] = http_thinker(settings.thinker, config.thinker_url, config.thinker_model)
+    return settings.model_copy(update=update) if update else settings
+
+
+def all_profiles() -> list[Profile]:
+    """Load every packaged profile."""
+    return [load_profile(name) for name in available_profiles()]
+
+
+def choose_editor(name: str | None, default: EditorConfig) -> EditorConfig:
+    """Return the editor a call names (a profile or an editor model name), or the default."""
+    if not name:
+        return default
+    for profile in all_profiles():
+        if name in {profile.name, profile.editor.model}:
+            return profile.editor
+    choices = sorted({p.name for p in all_profiles()} | {p.editor.model for p in all_profiles()})
+    raise BadInputError(f"unknown editor {name!r}; choose a profile or editor model from list_models: {choices}")
+
+
+def choose_thinker(name: str | None, default: ThinkerConfig) -> ThinkerConfig:
+    """Return the thinker a call names (a profile or a thinker model name), or the default."""
+    if not name:
+        return default
+    for profile in all_profiles():
+        if name in {profile.name, profile.thinker.model}:
+            return profile.thinker
+    choices = sorted({p.name for p in all_profiles()} | {p.thinker.model for p in all_profiles()})
+    raise BadInputError(f"unknown thinker {name!r}; choose a profile or thinker model from list_models: {choices}")
+
+
+def run_settings(
+    base: LoopSettings,
+    *,
+    max_rounds: int | None = None,
+    seed: int | None = None,
+    editor: str | None = None,
+    thinker: str | None = None,
+) -> LoopSettings:
+    """Apply one call's choices to the server's settings (review stays off: no one to ask)."""
+    update: dict[str, Any] = {
+        "editor": choose_editor(editor, base.editor),
+        "thinker": choose_thinker(thinker, base.thinker),
+        "review": False,
+    }
+    if max_rounds is not None:
+        update["max_rounds"] = max_rounds
+    if seed is not None:
+        update["seed"] = seed
+    try:
+        return LoopSettings.model_validate(base.model_dump() | update)
+    except ValidationError as exc:
+        raise BadInputError(f"invalid run settings: {exc}") from exc

@@ -1,0 +1,73 @@
+"""Serve MCP over streamable HTTP: loopback by default, a bearer token for anything else, a body limit."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+
+from mcp.server.mcpserver import MCPServer
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+#: Paths answered without a token (they reveal nothing but liveness).
+PUBLIC_PATHS = frozenset({"/health"})
+
+
+def is_loopback(host: str) -> bool:
+    """Say whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class BearerTokenMiddleware:
+    """Answer 401 to every request that lacks ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token):
+            response = JSONResponse(
+                {"error": "unauthorized", "error_description": "missing or wrong bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="thinkedit"'},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def http_app(server: MCPServer, *, host: str, token: str | None, max_body_bytes: int) -> ASGIApp:
+    """Return the streamable-HTTP ASGI app at ``/mcp``, guarded by the token when one is given."""
+    if token is None and not is_loopback(host):
+        raise ValueError(f"binding {host} needs a bearer token (--token or THINKEDIT_MCP_TOKEN)")
+
+    @server.custom_route("/health", methods=["GET"])
+    async def health(_request: object) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    app: ASGIApp = server.streamable_http_app(host=host, max_request_body_size=max_body_bytes)
+    return BearerTokenMiddleware(app, token) if token else app
+
+
+async def serve_http(server: MCPServer, *, host: str, port: int, token: str | None, max_body_bytes: int) -> None:
+    """Run the HTTP app under uvicorn until interrupted (the lifespan then stops live runs)."""
+    import uvicorn
+
+    app = http_app(server, host=host, token=token, max_body_bytes=max_body_bytes)
+    log.warning("thinkedit MCP server on http://%s:%d/mcp%s", host, port, " (bearer token required)" if token else "")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()

@@ -1,0 +1,137 @@
+"""Turn an image argument into pixels: a confined file path, a data: URI, a thinkedit:// URI.
+
+Paths are resolved (symlinks included) before they are checked against the allowed roots, so a
+link inside a root that points outside it is refused. URLs are fetched only when the server was
+started with ``--allow-urls``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from PIL.Image import Image
+
+from agent.runs import Runner
+from servers.mcp.refs import SCHEME, resolve_uri
+from tools.errors import BadInputError
+from tools.images import load_image
+
+log = logging.getLogger(__name__)
+
+#: Default limit of an image passed inline (data: URI) or fetched from a URL, decoded.
+DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024
+
+
+def default_roots(data_dir: Path, cwd: Path | None = None) -> list[Path]:
+    """Return the working directory and the data directory (never a filesystem root)."""
+    roots = [Path(data_dir).expanduser()]
+    here = (cwd or Path.cwd()).resolve()
+    if here == Path(here.anchor):
+        log.warning("working directory %s is a filesystem root; not allowing it (use --allow-root)", here)
+    else:
+        roots.insert(0, here)
+    return roots
+
+
+@dataclass
+class ImageResolver:
+    """Resolve image arguments under a fixed policy: roots, size limit, URL fetching on/off."""
+
+    runner: Runner
+    roots: list[Path]
+    max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    allow_urls: bool = False
+    _resolved_roots: list[Path] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._resolved_roots = [Path(r).expanduser().resolve() for r in self.roots]
+
+    @property
+    def allowed_roots(self) -> list[Path]:
+        """Return the roots, resolved."""
+        return list(self._resolved_roots)
+
+    async def load(self, text: str) -> Image:
+        """Return the image ``text`` names, or raise ``BadInputError`` saying what is wrong."""
+        text = text.strip()
+        if not text:
+            raise BadInputError("image is empty")
+        if text.startswith("data:"):
+            return load_image(self._decode_data_uri(text))
+        if text.startswith(SCHEME):
+            ref = await resolve_uri(self.runner, text)
+            return self.runner.store.get(ref)
+        scheme = urlparse(text).scheme.lower()
+        if scheme in {"http", "https"}:
+            return load_image(await self._fetch(text))
+        if scheme == "file":
+            text = unquote(urlparse(text).path)
+        elif len(scheme) > 1:
+            raise BadInputError(f"unsupported image URI scheme {scheme!r}: use a path, a data: URI or a thinkedit:// URI")
+        return load_image(self.confine(text))
+
+    def confine(self, text: str) -> Path:
+        """Return the real path of ``text`` if it lies under an allowed root, else raise."""
+        given = Path(text).expanduser()
+        absolute = given if given.is_absolute() else Path.cwd() / given
+        real = absolute.resolve()
+        if any(real.is_relative_to(root) for root in self._resolved_roots):
+            return real
+        roots = ", ".join(str(r) for r in self._resolved_roots)
+        lexical = Path(os.path.normpath(absolute))
+        if any(lexical.is_relative_to(root) for root in self._resolved_roots):
+            raise BadInputError(
+                f"{text} resolves through a symlink to {real}, which is outside the allowed roots ({roots})"
+            )
+        raise BadInputError(
+            f"{text} is outside the allowed roots ({roots}); start the server with --allow-root DIR to allow a folder"
+        )
+
+    def _decode_data_uri(self, uri: str) -> bytes:
+        header, sep, payload = uri.partition(",")
+        if not sep:
+            raise BadInputError("data URI has no ',' before its data")
+        media = header[len("data:") :].split(";")
+        if "base64" not in media[1:]:
+            raise BadInputError("data URI must be base64-encoded (data:image/png;base64,...)")
+        if media[0] and not media[0].startswith("image/"):
+            raise BadInputError(f"data URI has media type {media[0]!r}, not an image type")
+        approx = len(payload) * 3 // 4
+        if approx > self.max_bytes:
+            raise BadInputError(
+                f"data URI is too large: about {approx} bytes decoded, the limit is {self.max_bytes} bytes; "
+                "pass a file path instead"
+            )
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadInputError(f"data URI is not valid base64: {exc}") from exc
+
+    async def _fetch(self, url: str) -> bytes:
+        if not self.allow_urls:
+            raise BadInputError(
+                "fetching URLs is off on this server; pass a file path, a data: URI or a thinkedit:// URI "
+                "(or start the server with --allow-urls)"
+            )
+        import httpx
+
+        data = bytearray()
+        try:
+            async with httpx.AsyncClient(follow_redirects=True, timeout=30) as client:
+                async with client.stream("GET", url) as response:
+                    if response.status_code != 200:
+                        raise BadInputError(f"fetching {url} failed: HTTP {response.status_code}")
+                    async for chunk in response.aiter_bytes():
+                        data.extend(chunk)
+                        if len(data) > self.max_bytes:
+                            raise BadInputError(f"{url} is larger than the limit of {self.max_bytes} bytes")
+        except httpx.HTTPError as exc:
+            raise BadInputError(f"fetching {url} failed: {exc}") from exc
+        return bytes(data)
+

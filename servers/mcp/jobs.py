@@ -1,0 +1,135 @@
+"""Background runs: each run is an asyncio task in the server, checkpointed by the Runner.
+
+A tool call starts a run and follows its events for at most its wait budget; the run goes on
+after the call returns, and ``get_run`` follows it again. Cancelling stops the task at its next
+await (the checkpoint of every finished step stays) and the Runner marks the record cancelled.
+When the server stops, live runs are put back to ``running`` so ``get_run`` resumes them later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from agent.runs import RunRecord, Runner
+from agent.state import RunState
+from agent.trajectory import write_outputs
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: Written into a record whose run the server stopped, so the next server knows to resume it.
+INTERRUPTED = "interrupted: the server stopped while the run was going; get_run resumes it"
+
+
+class RunJobs:
+    """Own the live run tasks of one server and fan their progress events out to followers."""
+
+    def __init__(self, runner: Runner, outputs_root: Path) -> None:
+        self.runner = runner
+        self.outputs_root = outputs_root
+        self._tasks: dict[str, asyncio.Task[RunState | None]] = {}
+        self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+
+    def outputs_dir(self, run_id: str) -> Path:
+        """Return where a finished run's files are written."""
+        return self.outputs_root / run_id
+
+    def is_live(self, run_id: str) -> bool:
+        """Say whether a task of this server is running ``run_id`` now."""
+        task = self._tasks.get(run_id)
+        return task is not None and not task.done()
+
+    def start(self, record: RunRecord) -> None:
+        """Start a prepared run in the background."""
+        self._spawn(record.run_id, self.runner.start(record, on_event=self._fan_out(record.run_id)))
+
+    def resume(self, run_id: str) -> None:
+        """Continue an interrupted run from its last checkpoint, in the background."""
+        log.info("resuming run %s", run_id)
+        self._spawn(run_id, self.runner.resume(run_id, on_event=self._fan_out(run_id)))
+
+    def _spawn(self, run_id: str, work: Awaitable[RunState | None]) -> None:
+        if self.is_live(run_id):
+            raise RuntimeError(f"run {run_id} is already running")
+        task = asyncio.get_running_loop().create_task(self._finish(run_id, work), name=f"run-{run_id}")
+        self._tasks[run_id] = task
+        task.add_done_callback(self._reap)
+
+    async def _finish(self, run_id: str, work: Awaitable[RunState | None]) -> RunState | None:
+        state = await work
+        if state is not None and state.status == "done":
+            await asyncio.to_thread(write_outputs, state, self.runner.store, self.outputs_dir(run_id))
+        return state
+
+    def _reap(self, task: asyncio.Task[RunState | None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc)
+
+    def _fan_out(self, run_id: str) -> Callable[[dict[str, Any]], None]:
+        def deliver(event: dict[str, Any]) -> None:
+            for queue in self._followers.get(run_id, ()):
+                queue.put_nowait(event)
+
+        return deliver
+
+    async def follow(self, run_id: str, timeout: float, sink: EventSink | None = None) -> bool:
+        """Pass the run's events to ``sink`` until it ends or ``timeout`` passes; say whether it ended."""
+        task = self._tasks.get(run_id)
+        if task is None:
+            return True
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._followers.setdefault(run_id, set()).add(queue)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while not task.done():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                getter = asyncio.ensure_future(queue.get())
+                try:
+                    await asyncio.wait({getter, task}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not getter.done():
+                        getter.cancel()
+                if getter.done() and not getter.cancelled() and sink is not None:
+                    await sink(getter.result())
+            while sink is not None and not queue.empty():
+                await sink(queue.get_nowait())
+            return task.done()
+        finally:
+            self._followers.get(run_id, set()).discard(queue)
+
+    def cancel_soon(self, run_id: str) -> None:
+        """Ask the run's task to stop (for callers that cannot await, e.g. while being cancelled)."""
+        task = self._tasks.get(run_id)
+        if task is not None and not task.done():
+            log.info("cancelling run %s", run_id)
+            task.cancel()
+
+    async def cancel(self, run_id: str) -> bool:
+        """Stop a live run and wait until it has stopped; say whether one was live."""
+        task = self._tasks.get(run_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        await asyncio.wait({task})
+        return True
+
+    async def close(self) -> None:
+        """Stop every live run and mark it interrupted, so a later server resumes it."""
+        live = {run_id: t for run_id, t in self._tasks.items() if not t.done()}
+        for task in live.values():
+            task.cancel()
+        if live:
+            await asyncio.wait(set(live.values()))
+        for run_id in live:
+            record = self.runner.registry.load(run_id)
+            record.status, record.error = "running", INTERRUPTED
+            self.runner.registry.save(record)
+            log.info("run %s interrupted by shutdown; get_run resumes it", run_id)

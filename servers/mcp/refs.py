@@ -1,0 +1,70 @@
+"""The ``thinkedit://`` URIs of runs and images, and how each maps to a stored image."""
+
+from __future__ import annotations
+
+import re
+
+from agent.runs import Runner
+from tools.errors import BadInputError
+from tools.types import ImageRef
+
+SCHEME = "thinkedit://"
+_RUN_IMAGE = re.compile(r"^thinkedit://runs/(?P<run_id>[A-Za-z0-9_-]+)/(?P<part>final|source)\.png$")
+_ROUND_IMAGE = re.compile(r"^thinkedit://runs/(?P<run_id>[A-Za-z0-9_-]+)/rounds/(?P<n>\d+)\.png$")
+_STORED_IMAGE = re.compile(r"^thinkedit://images/(?P<sha>[0-9a-f]{64})\.png$")
+
+
+def run_uri(run_id: str) -> str:
+    """Return the URI of a run's trajectory."""
+    return f"{SCHEME}runs/{run_id}"
+
+
+def final_uri(run_id: str) -> str:
+    """Return the URI of a run's chosen image."""
+    return f"{SCHEME}runs/{run_id}/final.png"
+
+
+def source_uri(run_id: str) -> str:
+    """Return the URI of a run's source image."""
+    return f"{SCHEME}runs/{run_id}/source.png"
+
+
+def round_uri(run_id: str, n: int) -> str:
+    """Return the URI of one round's edited image."""
+    return f"{SCHEME}runs/{run_id}/rounds/{n}.png"
+
+
+def image_uri(ref: ImageRef) -> str:
+    """Return the URI of a stored image by content hash (results of edit_image)."""
+    return f"{SCHEME}images/{ref.sha256}.png"
+
+
+async def run_image(runner: Runner, run_id: str, part: str, n: int | None = None) -> ImageRef:
+    """Return a run's ``source``, ``final`` or ``round`` ``n`` image, or raise ``BadInputError``."""
+    record = runner.registry.load(run_id)
+    if part == "source":
+        return record.source
+    state = await runner.state(run_id)
+    rounds = state.rounds if state else []
+    if part == "final":
+        if state is None or state.final_image is None:
+            raise BadInputError(f"run {run_id} has no final image yet (status: {record.status})")
+        return state.final_image
+    for r in rounds:
+        if r.index == n:
+            return r.image
+    raise BadInputError(f"run {run_id} has no round {n} (it has {len(rounds)} round(s))")
+
+
+async def resolve_uri(runner: Runner, uri: str) -> ImageRef:
+    """Map a ``thinkedit://`` image URI to the stored image it names."""
+    if m := _RUN_IMAGE.match(uri):
+        return await run_image(runner, m["run_id"], m["part"])
+    if m := _ROUND_IMAGE.match(uri):
+        return await run_image(runner, m["run_id"], "round", int(m["n"]))
+    if m := _STORED_IMAGE.match(uri):
+        return runner.store.lookup(m["sha"])
+    raise BadInputError(
+        f"{uri!r} is not a thinkedit image URI; use thinkedit://runs/<run_id>/final.png, "
+        "thinkedit://runs/<run_id>/rounds/<n>.png or thinkedit://images/<sha256>.png"
+    )

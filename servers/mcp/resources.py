@@ -1,0 +1,96 @@
+"""MCP resources: a run's trajectory and its images, addressed by ``thinkedit://`` URI templates."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+from servers.mcp import refs
+from servers.mcp.results import run_result
+from servers.mcp.state import AppState
+from tools.errors import BadInputError
+from tools.types import ImageRef
+
+
+def _app(ctx: Context) -> AppState:
+    return ctx.request_context.lifespan_context
+
+
+async def _png(app: AppState, run_id: str, part: str, n: int | None = None) -> bytes:
+    try:
+        ref: ImageRef = await refs.run_image(app.runner, run_id, part, n)
+        return app.runner.store.read_bytes(ref)
+    except BadInputError as exc:
+        raise ResourceNotFoundError(str(exc)) from exc
+
+
+def register_resources(server: MCPServer) -> None:
+    """Add the run and image resource templates to ``server``."""
+
+    @server.resource(
+        "thinkedit://runs/{run_id}",
+        name="run",
+        title="Think-while-Edit run",
+        description="A run's trajectory: status, every round's instruction, scores and reasoning, the chosen image.",
+        mime_type="application/json",
+    )
+    async def run_trajectory(run_id: str, ctx: Context) -> str:
+        """Return the run's trajectory as JSON."""
+        app = _app(ctx)
+        try:
+            record = app.runner.registry.load(run_id)
+        except BadInputError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        state = await app.runner.state(run_id)
+        live = app.jobs.is_live(run_id)
+        return run_result(record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id)).model_dump_json(indent=1)
+
+    @server.resource(
+        "thinkedit://runs/{run_id}/final.png",
+        name="run-final",
+        title="Chosen image of a run",
+        description="The full-size PNG of the round the run chose (once it is done).",
+        mime_type="image/png",
+    )
+    async def run_final(run_id: str, ctx: Context) -> bytes:
+        """Return the chosen image's PNG bytes."""
+        return await _png(_app(ctx), run_id, "final")
+
+    @server.resource(
+        "thinkedit://runs/{run_id}/source.png",
+        name="run-source",
+        title="Source image of a run",
+        description="The image the run edited.",
+        mime_type="image/png",
+    )
+    async def run_source(run_id: str, ctx: Context) -> bytes:
+        """Return the source image's PNG bytes."""
+        return await _png(_app(ctx), run_id, "source")
+
+    @server.resource(
+        "thinkedit://runs/{run_id}/rounds/{n}.png",
+        name="run-round",
+        title="One round's image",
+        description="The full-size PNG one round of the run produced (n counts from 1).",
+        mime_type="image/png",
+    )
+    async def run_round(run_id: str, n: str, ctx: Context) -> bytes:
+        """Return one round's PNG bytes."""
+        if not n.isdigit():
+            raise ResourceNotFoundError(f"round {n!r} is not a number")
+        return await _png(_app(ctx), run_id, "round", int(n))
+
+    @server.resource(
+        "thinkedit://images/{sha256}.png",
+        name="image",
+        title="Stored image",
+        description="An image in the artifact store by its SHA-256 (edit_image results).",
+        mime_type="image/png",
+    )
+    async def stored_image(sha256: str, ctx: Context) -> bytes:
+        """Return a stored image's PNG bytes."""
+        app = _app(ctx)
+        try:
+            return app.runner.store.read_bytes(app.runner.store.lookup(sha256))
+        except BadInputError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc

@@ -1,0 +1,123 @@
+"""Build tool results: a downscaled image, a resource link, structured content and its JSON text.
+
+The whole result is kept under ``MAX_RESULT_BYTES`` (many clients refuse larger tool results), so
+the image is downscaled to whatever room the text leaves; the full-size PNG stays reachable by
+its resource URI and its file path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
+from PIL.Image import Image
+from pydantic import BaseModel
+
+from agent.runs import RunRecord
+from agent.state import RunState
+from agent.trajectory import trajectory
+from servers.mcp import refs
+from servers.mcp.schemas import ImageInfo, RoundInfo, RunResult
+from tools.images import downscale_png
+from tools.types import ImageRef
+
+#: Upper bound of one serialized tool result, image included.
+MAX_RESULT_BYTES = 1_000_000
+#: Room kept for the image block's own JSON and the JSON-RPC envelope.
+_HEADROOM = 4096
+
+
+def image_info(ref: ImageRef, uri: str) -> ImageInfo:
+    """Describe a stored image by its resource URI and local path."""
+    return ImageInfo(resource_uri=uri, path=ref.uri, width=ref.width, height=ref.height, sha256=ref.sha256)
+
+
+def run_result(record: RunRecord, state: RunState | None, *, live: bool, outputs_dir: Path) -> RunResult:
+    """Describe a run from its record and checkpointed state (``live``: a task runs it now)."""
+    run_id = record.run_id
+    status = "running" if live else record.status
+    data = trajectory(state, status=status) if state is not None else {"rounds": []}
+    rounds = [
+        RoundInfo(
+            image=image_info(ImageRef.model_validate(r["image"]), refs.round_uri(run_id, r["index"])),
+            **{k: v for k, v in r.items() if k not in {"image", "raw_thinker_output"}},
+        )
+        for r in data["rounds"]
+    ]
+    final = state.final_image if state is not None and status == "done" else None
+    final_info = image_info(final, refs.final_uri(run_id)) if final else None
+    if final_info is not None and (outputs_dir / "final.png").is_file():
+        final_info.path = str(outputs_dir / "final.png")
+    result = RunResult(
+        run_id=run_id,
+        status=status,
+        instruction=record.instruction,
+        stop_reason=state.stop_reason if state is not None and status == "done" else None,
+        best_round=state.best_round if state is not None and status == "done" else None,
+        error=None if live else record.error,
+        source_image=image_info(record.source, refs.source_uri(run_id)),
+        final_image=final_info,
+        rounds=rounds,
+        outputs_dir=str(outputs_dir) if final and outputs_dir.is_dir() else None,
+    )
+    result.message = _message(result)
+    return result
+
+
+def _message(r: RunResult) -> str:
+    if r.status == "running":
+        return (
+            f"Run {r.run_id} goes on in the background ({len(r.rounds)} round(s) so far). "
+            f"Call get_run with run_id '{r.run_id}' to wait for it, or cancel_run to stop it."
+        )
+    if r.status == "done" and r.final_image is not None:
+        return (
+            f"Done after {len(r.rounds)} round(s) (stop reason: {r.stop_reason}); chose round {r.best_round}. "
+            f"Full-size image: {r.final_image.path} ({r.final_image.resource_uri})."
+        )
+    if r.status == "cancelled":
+        return f"Run {r.run_id} was cancelled after {len(r.rounds)} round(s)."
+    if r.status == "error":
+        return f"Run {r.run_id} failed after {len(r.rounds)} round(s): {r.error}"
+    return f"Run {r.run_id} is {r.status}."
+
+
+def tool_result(
+    model: BaseModel,
+    summary: str,
+    *,
+    image: Image | None = None,
+    link: ImageInfo | None = None,
+    is_error: bool = False,
+) -> CallToolResult:
+    """Return ``model`` as structured content and JSON text, with a summary, a link and a preview image."""
+    structured = model.model_dump(mode="json")
+    content: list = [TextContent(type="text", text=summary)]
+    if link is not None:
+        content.append(
+            ResourceLink(
+                type="resource_link",
+                uri=link.resource_uri,
+                name=Path(link.resource_uri).name,
+                title="full-size PNG",
+                description=f"{link.width}x{link.height} PNG, also at {link.path}",
+                mime_type="image/png",
+            )
+        )
+    content.append(TextContent(type="text", text=json.dumps(structured, indent=1)))
+    result = CallToolResult(content=content, structured_content=structured, is_error=is_error)
+    if image is not None:
+        room = MAX_RESULT_BYTES - _size(result) - _HEADROOM
+        if room > 0:
+            png = downscale_png(image, room * 3 // 4)
+            data = base64.b64encode(png).decode("ascii")
+            if len(data) <= room:
+                content.insert(1, ImageContent(type="image", data=data, mime_type="image/png"))
+                result = CallToolResult(content=content, structured_content=structured, is_error=is_error)
+    return result
+
+
+def _size(result: CallToolResult) -> int:
+    return len(result.model_dump_json(by_alias=True, exclude_none=True).encode())

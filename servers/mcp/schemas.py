@@ -1,0 +1,201 @@
+"""Wire schemas of the MCP tools: pydantic models with descriptions and ``extra="forbid"``.
+
+The tools' input and output JSON schemas are generated from these models, so a misspelt
+argument is an error the client sees, never a silently ignored default.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: The wait budget before a long run is handed off (under the ~60 s many clients allow).
+DEFAULT_WAIT_SECONDS = 45.0
+
+IMAGE_HELP = (
+    "The image: a file path under the server's allowed roots, a data: URI (base64, size-limited), "
+    "or a thinkedit:// URI of an earlier result (thinkedit://runs/<run_id>/final.png, "
+    "thinkedit://runs/<run_id>/rounds/<n>.png, thinkedit://images/<sha256>.png) to chain edits."
+)
+RUN_ID = Field(
+    min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The run id a think_while_edit call returned."
+)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- inputs -------------------------------------------------------------------------------
+
+
+class ThinkWhileEditInput(_Wire):
+    """Edit an image, critique the result, refine the instruction, repeat until it is right."""
+
+    image: str = Field(min_length=1, description=IMAGE_HELP)
+    instruction: str = Field(
+        min_length=1, max_length=4000, description="What to change, in words, e.g. 'put a red party hat on the cat'."
+    )
+    max_rounds: int | None = Field(
+        default=None, ge=1, le=20, description="At most this many edit-critique rounds (default: the profile's, else 5)."
+    )
+    editor: str | None = Field(
+        default=None, description="Editor to use: a profile or editor model name from list_models (default: the server's)."
+    )
+    thinker: str | None = Field(
+        default=None, description="Thinker to use: a profile or thinker model name from list_models (default: the server's)."
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed of the edits (default 0).")
+    wait_seconds: float = Field(
+        default=DEFAULT_WAIT_SECONDS,
+        ge=0,
+        le=600,
+        description="Wait at most this long; a run still going then returns {run_id, status: 'running'} and goes on "
+        "in the background: fetch it with get_run.",
+    )
+
+
+class EditImageInput(_Wire):
+    """Make one edit with the editor (no critique, no loop)."""
+
+    image: str = Field(min_length=1, description=IMAGE_HELP)
+    instruction: str = Field(min_length=1, max_length=4000, description="What to change, in words.")
+    editor: str | None = Field(
+        default=None, description="Editor to use: a profile or editor model name from list_models (default: the server's)."
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed of the edit (default 0).")
+
+
+class CritiqueEditInput(_Wire):
+    """Ask the thinker to judge an edit: scores, reasoning and a better instruction."""
+
+    source: str = Field(min_length=1, description="The original image. " + IMAGE_HELP)
+    edited: str = Field(min_length=1, description="The edited image, same forms as source.")
+    instruction: str = Field(min_length=1, max_length=4000, description="The instruction the edit was meant to follow.")
+    thinker: str | None = Field(
+        default=None, description="Thinker to use: a profile or thinker model name from list_models (default: the server's)."
+    )
+
+
+class GetRunInput(_Wire):
+    """Fetch a run, waiting for it to finish if it is still going."""
+
+    run_id: str = RUN_ID
+    wait_seconds: float = Field(
+        default=DEFAULT_WAIT_SECONDS, ge=0, le=600, description="Wait at most this long for a running run (0: just look)."
+    )
+    resume: bool = Field(
+        default=True,
+        description="Resume a run that a server restart interrupted (its record says running but nothing runs it).",
+    )
+
+
+class CancelRunInput(_Wire):
+    """Stop a run at its next safe point and mark it cancelled."""
+
+    run_id: str = RUN_ID
+
+
+class ListModelsInput(_Wire):
+    """List the editors, thinkers and profiles this server can use."""
+
+
+# ---- outputs ------------------------------------------------------------------------------
+
+
+class ImageInfo(_Wire):
+    """Point at a full-size PNG: as an MCP resource and as a local file."""
+
+    resource_uri: str = Field(description="Read it with resources/read, or pass it as an image input to chain edits.")
+    path: str = Field(description="The full-size PNG on the server's disk.")
+    width: int = Field(description="Width in pixels.")
+    height: int = Field(description="Height in pixels.")
+    sha256: str = Field(description="SHA-256 of the PNG bytes.")
+
+
+class RoundInfo(_Wire):
+    """One edit and its critique."""
+
+    index: int = Field(description="1-based round number.")
+    instruction: str = Field(description="The instruction the editor was given.")
+    seed: int = Field(description="The editor's seed.")
+    image: ImageInfo = Field(description="The edited image.")
+    semantic: float | None = Field(description="Instruction following and preservation, 0-10.")
+    quality: float | None = Field(description="Naturalness and absence of artifacts, 0-10.")
+    overall: float | None = Field(description="Geometric mean of semantic and quality.")
+    satisfied: bool | None = Field(description="The thinker's own stop signal, when it gives one.")
+    reasoning: str | None = Field(description="The thinker's reasoning.")
+    refined_instruction: str | None = Field(description="The instruction the thinker proposed next.")
+    edit_seconds: float = Field(description="Wall time of the edit.")
+    think_seconds: float = Field(description="Wall time of the critique.")
+
+
+RunStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
+
+
+class RunResult(_Wire):
+    """The trajectory of a Think-while-Edit run: every round, the choice and why."""
+
+    run_id: str = Field(description="Pass it to get_run or cancel_run.")
+    status: RunStatus = Field(description="'running' means the run goes on: call get_run to wait for it.")
+    instruction: str = Field(description="The user's original instruction.")
+    stop_reason: str | None = Field(default=None, description="Why the loop stopped (threshold_met, max_rounds, ...).")
+    best_round: int | None = Field(default=None, description="The round whose image was chosen.")
+    error: str | None = Field(default=None, description="What went wrong, when status is error or cancelled.")
+    source_image: ImageInfo = Field(description="The image that was edited.")
+    final_image: ImageInfo | None = Field(default=None, description="The chosen image, once the run is done.")
+    rounds: list[RoundInfo] = Field(default_factory=list, description="Every round so far.")
+    outputs_dir: str | None = Field(default=None, description="final.png, round PNGs, trajectory.json, report.html.")
+    message: str = Field(default="", description="What to do next, in words.")
+
+
+class EditOutput(_Wire):
+    """The result of one edit."""
+
+    image: ImageInfo = Field(description="The edited image (full size).")
+    source_image: ImageInfo = Field(description="The image that was edited.")
+    instruction: str = Field(description="The instruction used.")
+    seed: int = Field(description="The editor's seed.")
+    editor: str = Field(description="The editor model.")
+    seconds: float = Field(description="Wall time of the edit.")
+
+
+class CritiqueOutput(_Wire):
+    """The thinker's verdict on one edit."""
+
+    semantic: float = Field(description="Instruction following and preservation, 0-10.")
+    quality: float = Field(description="Naturalness and absence of artifacts, 0-10.")
+    overall: float = Field(description="Geometric mean of semantic and quality.")
+    satisfied: bool | None = Field(default=None, description="The thinker's own stop signal, when it gives one.")
+    reasoning: str = Field(description="The thinker's reasoning.")
+    refined_instruction: str = Field(description="A better instruction to edit with next.")
+    thinker: str = Field(description="The thinker model.")
+    seconds: float = Field(description="Wall time of the critique.")
+
+
+class BackendInfo(_Wire):
+    """One editor or thinker: the backend that runs it and the model."""
+
+    backend: str = Field(description="Registry name, e.g. 'diffusers', 'openai-images', 'transformers', 'chat-model'.")
+    model: str = Field(description="Model name.")
+    base_url: str | None = Field(default=None, description="Server URL for HTTP backends.")
+
+
+class ProfileInfo(_Wire):
+    """A named editor + thinker pair."""
+
+    name: str = Field(description="Pass it as editor or thinker to use that profile's model.")
+    description: str = Field(description="What the profile is for.")
+    editor: BackendInfo
+    thinker: BackendInfo
+
+
+class ModelsOutput(_Wire):
+    """What this server can use, and what it uses when a call names nothing."""
+
+    profile: str = Field(description="The server's profile.")
+    editor: BackendInfo = Field(description="The default editor.")
+    thinker: BackendInfo = Field(description="The default thinker.")
+    max_rounds: int = Field(description="The default max_rounds.")
+    profiles: list[ProfileInfo] = Field(description="Every packaged profile (its editor and thinker can be named).")

@@ -1,0 +1,159 @@
+"""The MCP tools: each translates its arguments, calls one agent function, translates the result."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+
+from agent.oneshot import critique_once, edit_once
+from servers.mcp import refs
+from servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
+from servers.mcp.progress import ProgressReporter
+from servers.mcp.results import image_info, run_result, tool_result
+from servers.mcp.schemas import (
+    BackendInfo,
+    CancelRunInput,
+    CritiqueEditInput,
+    CritiqueOutput,
+    EditImageInput,
+    EditOutput,
+    GetRunInput,
+    ListModelsInput,
+    ModelsOutput,
+    ProfileInfo,
+    ThinkWhileEditInput,
+)
+from servers.mcp.state import AppState
+
+log = logging.getLogger(__name__)
+
+
+def app_state(ctx: Context) -> AppState:
+    """Return the state the lifespan built."""
+    return ctx.request_context.lifespan_context
+
+
+async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
+    """Describe a run as a tool result: the chosen image (when done), its link and the trajectory."""
+    record = app.runner.registry.load(run_id)
+    state = await app.runner.state(run_id)
+    result = run_result(record, state, live=app.jobs.is_live(run_id), outputs_dir=app.jobs.outputs_dir(run_id))
+    if result.status == "running" and not app.jobs.is_live(run_id):
+        result.message = (
+            f"Run {run_id} was interrupted (no task runs it now, {len(result.rounds)} round(s) kept). "
+            "Call get_run with resume=true to resume it from its last checkpoint."
+        )
+    final = state.final_image if state is not None and result.final_image is not None else None
+    image = app.runner.store.get(final) if final is not None else None
+    return tool_result(result, result.message, image=image, link=result.final_image, is_error=result.status == "error")
+
+
+async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolResult:
+    """Start a run, follow it for the wait budget, and return it (done, or still running)."""
+    app = app_state(ctx)
+    image = await app.images.load(args.image)
+    settings = run_settings(
+        app.settings, max_rounds=args.max_rounds, seed=args.seed, editor=args.editor, thinker=args.thinker
+    )
+    record = app.runner.prepare(image, args.instruction, settings)
+    if not args.image.startswith("data:"):
+        record.source_name = args.image
+        app.runner.registry.save(record)
+    app.jobs.start(record)
+    reporter = ProgressReporter(ctx.report_progress, settings.max_rounds)
+    try:
+        await app.jobs.follow(record.run_id, args.wait_seconds, reporter)
+    except asyncio.CancelledError:
+        # The client cancelled this call: the run it started stops too.
+        app.jobs.cancel_soon(record.run_id)
+        raise
+    return await run_tool_result(app, record.run_id)
+
+
+async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult:
+    """Return a run, waiting for it if it is running; resume it if a restart interrupted it."""
+    app = app_state(ctx)
+    record = app.runner.registry.load(args.run_id)
+    if record.status == "running" and not app.jobs.is_live(args.run_id) and args.resume:
+        app.jobs.resume(args.run_id)
+    reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
+    await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
+    return await run_tool_result(app, args.run_id)
+
+
+async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
+    """Stop a run at its next safe point and mark it cancelled (finished runs are left as they are)."""
+    app = app_state(ctx)
+    record = app.runner.registry.load(args.run_id)
+    if not await app.jobs.cancel(args.run_id) and record.status in {"running", "awaiting_review"}:
+        record.status, record.error = "cancelled", "cancelled"
+        app.runner.registry.save(record)
+    return await run_tool_result(app, args.run_id)
+
+
+async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
+    """Make one edit and return the image (no critique, no loop)."""
+    app = app_state(ctx)
+    image = await app.images.load(args.image)
+    editor = choose_editor(args.editor, app.settings.editor)
+    await ctx.report_progress(0, 1, f"editing with {editor.model}")
+    single = await edit_once(app.backends, editor, app.runner.store, image, args.instruction, args.seed or 0)
+    await ctx.report_progress(1, 1, f"edited in {single.seconds:.2f} s")
+    out = EditOutput(
+        image=image_info(single.image, refs.image_uri(single.image)),
+        source_image=image_info(single.source, refs.image_uri(single.source)),
+        instruction=single.instruction,
+        seed=single.seed,
+        editor=single.model,
+        seconds=round(single.seconds, 4),
+    )
+    summary = f"Edited with {out.editor} in {out.seconds:.2f} s. Full-size image: {out.image.path} ({out.image.resource_uri})."
+    return tool_result(out, summary, image=app.runner.store.get(single.image), link=out.image)
+
+
+async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult:
+    """Judge an edit with the thinker: scores, reasoning and a refined instruction."""
+    app = app_state(ctx)
+    source = await app.images.load(args.source)
+    edited = await app.images.load(args.edited)
+    thinker = choose_thinker(args.thinker, app.settings.thinker)
+    await ctx.report_progress(0, 1, f"critiquing with {thinker.model}")
+    verdict, seconds = await critique_once(app.backends, thinker, source, edited, args.instruction)
+    out = CritiqueOutput(
+        semantic=verdict.semantic,
+        quality=verdict.quality,
+        overall=verdict.overall,
+        satisfied=verdict.satisfied,
+        reasoning=verdict.reasoning,
+        refined_instruction=verdict.refined_instruction,
+        thinker=thinker.model,
+        seconds=round(seconds, 4),
+    )
+    await ctx.report_progress(1, 1, f"semantic {out.semantic:g} · quality {out.quality:g}")
+    summary = f"semantic {out.semantic:g} · quality {out.quality:g} · overall {out.overall:g}: {out.reasoning}"
+    return tool_result(out, summary)
+
+
+async def list_models(args: ListModelsInput, ctx: Context) -> CallToolResult:
+    """List the server's default editor and thinker and every profile's."""
+    app = app_state(ctx)
+
+    def info(config: Any) -> BackendInfo:
+        return BackendInfo(backend=config.backend, model=config.model, base_url=config.base_url)
+
+    out = ModelsOutput(
+        profile=app.config.profile,
+        editor=info(app.settings.editor),
+        thinker=info(app.settings.thinker),
+        max_rounds=app.settings.max_rounds,
+        profiles=[
+            ProfileInfo(name=p.name, description=p.description.strip(), editor=info(p.editor), thinker=info(p.thinker))
+            for p in all_profiles()
+        ],
+    )
+    summary = f"profile {out.profile}: editor {out.editor.model} ({out.editor.backend}), thinker {out.thinker.model}"
+    return tool_result(out, summary)
