@@ -113,8 +113,7 @@ class DiffusersEditor:
 
     async def edit(self, request: EditRequest) -> EditResult:
         """Edit one request in a worker thread, so the event loop stays responsive."""
-        job = self.check_request(request)
-        results = await asyncio.to_thread(self._edit_jobs, [job])
+        results = await asyncio.to_thread(self.edit_batch, [request])
         return results[0]
 
     def edit_batch(self, requests: list[EditRequest]) -> list[EditResult]:
@@ -128,6 +127,8 @@ class DiffusersEditor:
 
     def _edit_jobs(self, jobs: list[EditJob]) -> list[EditResult]:
         """Run validated jobs, grouped by settings and size, in as few pipeline calls as allowed."""
+        if not jobs:
+            return []
         images: dict[int, list[Image.Image]] = {job.index: [] for job in jobs}
         seconds: dict[int, float] = {job.index: 0.0 for job in jobs}
         pipe = self.load()
