@@ -60,7 +60,8 @@ class DiffusersEditor:
             from tools.editors.tiny import ensure_tiny_model
 
             return str(ensure_tiny_model(self.name, self.data_dir))
-        assert self.model.hub_id is not None
+        if self.model.hub_id is None:
+            raise BadInputError(f"editor {self.name!r} has no hub id; set the config's path")
         return self.model.hub_id
 
     def load(self) -> Any:

@@ -60,16 +60,17 @@ NEGATIVE = Setting(str, "What the edit should avoid.", max_length=2000)
 
 
 def _kontext_size(width: int, height: int) -> dict[str, Any]:
-    # Without these, Kontext snaps the input to its preferred ~1 MP resolutions.
+    """Pin Kontext to the working size; without this it snaps inputs to its preferred ~1 MP sizes."""
     return {"height": height, "width": width, "max_area": width * height, "_auto_resize": False}
 
 
 def _height_width(width: int, height: int) -> dict[str, Any]:
+    """Ask for an output of the working size."""
     return {"height": height, "width": width}
 
 
 def _no_size(width: int, height: int) -> dict[str, Any]:
-    # The pipeline derives its working size from the input image itself.
+    """Pass no size: the pipeline derives its working size from the input image itself."""
     return {}
 
 
@@ -120,6 +121,7 @@ class EditorModel:
 
 
 def _entry(**kwargs: Any) -> EditorModel:
+    """Build a table entry with read-only mappings, so no caller can change a shared default."""
     kwargs["defaults"] = MappingProxyType(dict(kwargs["defaults"]))
     kwargs["settings"] = MappingProxyType(dict(kwargs["settings"]))
     kwargs["fixed_kwargs"] = MappingProxyType(dict(kwargs.get("fixed_kwargs", {})))
