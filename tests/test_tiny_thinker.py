@@ -172,3 +172,61 @@ def test_explicit_path_wins(model_dir: Path, request_for: JudgeRequest, tmp_path
     assert thinker.model_source() == str(model_dir) and thinker.name == "my-thinker"
     assert isinstance(thinker.judge_sync(request_for), Verdict)
     assert not (tmp_path / "models").exists()
+
+
+def _build_tiny_qwen3_vl(tiny_dir: Path, out: Path) -> None:
+    """Save a random Qwen3-VL (EditThinker-8B's architecture) laid out like the hub repo.
+
+    The tiny tokenizer is reused; as in Qwen's repos, the chat template sits in
+    ``chat_template.json`` beside the processor rather than in the tokenizer config.
+    """
+    import json
+
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, Qwen2VLImageProcessorPil, Qwen3VLConfig
+    from transformers import Qwen3VLForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    ids = tokenizer.convert_tokens_to_ids
+    config = Qwen3VLConfig(
+        text_config={
+            "vocab_size": 640, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1e4, "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+        },
+        vision_config={
+            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16,
+            "out_hidden_size": 32, "num_position_embeddings": 64, "deepstack_visual_indexes": [1],
+        },
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = Qwen3VLForConditionalGeneration(config).eval()
+    # Qwen3-VL-Instruct ships sampling defaults; greedy critiques must override them.
+    model.generation_config = GenerationConfig(
+        eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")], pad_token_id=ids("<|endoftext|>"),
+        do_sample=True, temperature=0.7, top_k=20, top_p=0.8,
+    )
+    model.save_pretrained(out)
+    template, tokenizer.chat_template = tokenizer.chat_template, None
+    tokenizer.save_pretrained(out)
+    (out / "chat_template.jinja").unlink(missing_ok=True)
+    (out / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    Qwen2VLImageProcessorPil(patch_size=16, temporal_patch_size=2, merge_size=2).save_pretrained(out)
+
+
+@pytest.mark.parametrize("protocol", ["editthinker", "expert"])
+def test_qwen3_vl_family_loads_through_the_same_path(
+    model_dir: Path, tmp_path: Path, request_for: JudgeRequest, protocol: str
+) -> None:
+    _build_tiny_qwen3_vl(model_dir, tmp_path)
+    config = ThinkerConfig(
+        model="appletea2333/EditThinker-8B", path=str(tmp_path), protocol=protocol,  # type: ignore[arg-type]
+        constrained=True, max_new_tokens=160, max_image_side=256,
+    )
+    thinker = TransformersThinker(config)
+    first, second = thinker.judge_sync(request_for), thinker.judge_sync(request_for)
+    assert _same(first, second)  # greedy despite the model's sampling defaults
+    assert type(thinker._ensure_loaded().model).__name__ == "Qwen3VLForConditionalGeneration"
