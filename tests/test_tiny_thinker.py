@@ -230,3 +230,11 @@ def test_qwen3_vl_family_loads_through_the_same_path(
     first, second = thinker.judge_sync(request_for), thinker.judge_sync(request_for)
     assert _same(first, second)  # greedy despite the model's sampling defaults
     assert type(thinker._ensure_loaded().model).__name__ == "Qwen3VLForConditionalGeneration"
+
+
+def test_directory_without_a_model_is_a_backend_error(tmp_path: Path, request_for: JudgeRequest) -> None:
+    from tools.errors import BackendError
+
+    thinker = TransformersThinker(ThinkerConfig(model="x", path=str(tmp_path)))
+    with pytest.raises(BackendError, match="cannot load"):
+        thinker.judge_sync(request_for)

@@ -54,8 +54,17 @@ class TransformersThinker:
         self._data_dir = data_dir
         self._template = load_template(config.protocol, config.prompt_file)
         self._parse = parse_editthinker if config.protocol == "editthinker" else parse_expert
+        if config.constrained:
+            from tools.thinkers.grammar import free_text_budget
+
+            free_text_budget(config.protocol, config.max_new_tokens)  # fail now, not at the first critique
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the model now (a server's startup) instead of on the first critique."""
+        with self._lock:
+            self._ensure_loaded()
 
     async def judge(self, request: JudgeRequest) -> Verdict:
         """Return the verdict for one edit, computed in a worker thread."""
@@ -93,6 +102,7 @@ class TransformersThinker:
         return self._loaded
 
     def _load(self) -> _Loaded:
+        """Load everything through ``from_pretrained``, the same way for tiny, local and hub models."""
         from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
         from tools.torchutil import resolve_device, resolve_dtype
@@ -104,10 +114,11 @@ class TransformersThinker:
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             image_processor = AutoImageProcessor.from_pretrained(source)
-            model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype)
+            # Straight onto the device: an 8B model should not pass through host memory first.
+            model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, device_map=device)
         except (OSError, ValueError) as exc:
             raise BackendError(f"cannot load thinker model from {source!r}: {exc}") from exc
-        model = model.to(device).eval()
+        model.eval()
         if tokenizer.chat_template is None:
             tokenizer.chat_template = _find_chat_template(source)
         image_token_id = getattr(model.config, "image_token_id", None)
