@@ -1,0 +1,138 @@
+"""The MCP server's run handling, in process with scripted backends: hand-off, cancel, restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+
+from servers.mcp.app import build_server
+from servers.mcp.config import ServerConfig
+from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
+from tests.mcp_support import CHELSEA, ROOT, check_structured, error_text
+
+# Three rounds that never satisfy the thinker, so a run takes 3 slow edits.
+SCRIPT = [(3, 4, "add a hat"), (4, 4, "add a red hat"), (5, 5, "add a big red hat")]
+
+
+def make_server(data_dir: Path, delay: float = 0.0, script: list = SCRIPT) -> tuple[object, FakeBackends]:
+    backends = FakeBackends(ScriptedEditor(delay=delay), ScriptedThinker(verdicts(*script)))
+    return build_server(ServerConfig(data_dir=data_dir, roots=[ROOT]), backends=backends), backends
+
+
+async def start_run(client: Client, **extra: object) -> dict:
+    result = await client.call_tool(
+        "think_while_edit", {"image": str(CHELSEA), "instruction": "put a hat on the cat", **extra}
+    )
+    assert not result.is_error, error_text(result)
+    return result.structured_content
+
+
+async def schema_of(client: Client, name: str) -> dict:
+    return {t.name: t for t in (await client.list_tools()).tools}[name].output_schema
+
+
+async def test_a_run_outlasting_the_wait_budget_is_handed_off_then_fetched(data_dir: Path) -> None:
+    server, backends = make_server(data_dir, delay=0.3)
+    async with Client(server, mode="legacy") as client:
+        first = await start_run(client, wait_seconds=0.1)
+        assert first["status"] == "running" and "get_run" in first["message"]
+        notes: list[tuple[float, str]] = []
+
+        async def progress(p: float, total: float | None, message: str | None) -> None:
+            notes.append((p, message or ""))
+
+        done = await client.call_tool("get_run", {"run_id": first["run_id"], "wait_seconds": 30}, progress_callback=progress)
+        run = check_structured(done, await schema_of(client, "get_run"))
+        assert run["status"] == "done" and run["stop_reason"] == "max_rounds" and len(run["rounds"]) == 3
+        assert notes and notes[-1][1].startswith("done")
+        assert any(b.type == "image" for b in done.content)
+        # The run's files were written beside the data and are served as resources.
+        assert Path(run["final_image"]["path"]).is_file()
+        png = await client.read_resource(run["final_image"]["resource_uri"])
+        assert png.contents[0].mime_type == "image/png"
+    assert len(backends.editor_.calls) == 3
+
+
+async def test_cancel_run_stops_a_running_run(data_dir: Path) -> None:
+    server, backends = make_server(data_dir, delay=0.5)
+    async with Client(server, mode="legacy") as client:
+        run = await start_run(client, wait_seconds=0.2)
+        cancelled = await client.call_tool("cancel_run", {"run_id": run["run_id"]})
+        assert cancelled.structured_content["status"] == "cancelled"
+        await anyio.sleep(1.0)
+        again = await client.call_tool("get_run", {"run_id": run["run_id"], "wait_seconds": 0})
+        assert again.structured_content["status"] == "cancelled"
+    assert len(backends.editor_.calls) == 1  # stopped during the first edit
+
+
+async def test_client_cancellation_stops_the_run(data_dir: Path) -> None:
+    server, backends = make_server(data_dir, delay=0.5)
+    async with Client(server, mode="legacy") as client:
+        started = anyio.Event()
+
+        async def progress(p: float, total: float | None, message: str | None) -> None:
+            started.set()
+
+        async with anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                await client.call_tool(
+                    "think_while_edit",
+                    {"image": str(CHELSEA), "instruction": "put a hat on the cat", "wait_seconds": 30},
+                    progress_callback=progress,
+                )
+
+            tg.start_soon(call)
+            with anyio.fail_after(10):
+                await started.wait()
+            tg.cancel_scope.cancel()
+        await anyio.sleep(1.5)
+        records = server_records(data_dir)
+        assert [r["status"] for r in records] == ["cancelled"]
+    assert len(backends.editor_.calls) == 1
+
+
+def server_records(data_dir: Path) -> list[dict]:
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted((data_dir / "runs").glob("*.json"))]
+
+
+async def test_a_restart_keeps_runs_and_resumes_interrupted_ones(data_dir: Path) -> None:
+    server, first_backends = make_server(data_dir, delay=0.4)
+    async with Client(server, mode="legacy") as client:
+        run = await start_run(client, wait_seconds=0.7)  # round 1 done, round 2 under way
+        assert run["status"] == "running"
+    # The first server stopped: its run is marked for resumption, its finished round kept.
+    (record,) = server_records(data_dir)
+    assert record["status"] == "running" and "interrupted" in record["error"]
+
+    server, second_backends = make_server(data_dir, delay=0.0, script=SCRIPT[1:])
+    async with Client(server, mode="legacy") as client:
+        look = await client.call_tool("get_run", {"run_id": run["run_id"], "wait_seconds": 0, "resume": False})
+        assert "resume" in look.structured_content["message"]
+        done = await client.call_tool("get_run", {"run_id": run["run_id"], "wait_seconds": 30})
+        assert done.structured_content["status"] == "done"
+        assert [r["index"] for r in done.structured_content["rounds"]] == [1, 2, 3]
+    # Round 1 was not redone after the restart.
+    assert len(first_backends.editor_.calls) == 2 and len(second_backends.editor_.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"image": "/etc/hostname", "instruction": "x"}, "outside the allowed roots"),
+        ({"image": str(CHELSEA), "instruction": "x", "max_rounds": 0}, "max_rounds"),
+        ({"image": str(CHELSEA), "instruction": "x", "editor": "nope"}, "unknown editor 'nope'"),
+        ({"image": str(CHELSEA), "instruction": "x", "colour": "red"}, "colour"),
+    ],
+)
+async def test_bad_arguments_are_tool_errors(data_dir: Path, arguments: dict, problem: str) -> None:
+    server, _ = make_server(data_dir)
+    async with Client(server, mode="legacy") as client:
+        assert problem in error_text(await client.call_tool("think_while_edit", arguments))
+        assert "unknown run id" in error_text(await client.call_tool("get_run", {"run_id": "nope"}))
+        assert (await client.call_tool("list_models", {})).structured_content["profile"] == "tiny"
