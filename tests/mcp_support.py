@@ -23,7 +23,6 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 ROOT = Path(__file__).resolve().parent.parent
 CHELSEA = ROOT / "examples" / "chelsea.png"
-SERVE = [sys.executable, "-m", "servers.cli", "serve", "mcp"]
 
 
 @pytest.fixture(scope="session")
@@ -47,10 +46,12 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def stdio_session(data_dir: Path, *args: str, log: Path | None = None) -> AsyncIterator[Client]:
+async def stdio_session(
+    data_dir: Path, *args: str, log: Path | None = None, module: str = "servers.cli"
+) -> AsyncIterator[Client]:
     """Start ``thinkedit serve mcp`` over stdio and connect an MCP client (legacy handshake, as desktop clients do)."""
     params = StdioServerParameters(
-        command=SERVE[0], args=[*SERVE[1:], *args], env=server_env(data_dir), cwd=str(ROOT)
+        command=sys.executable, args=["-m", module, "serve", "mcp", *args], env=server_env(data_dir), cwd=str(ROOT)
     )
     with open(log or os.devnull, "w") as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=300) as client:
@@ -58,16 +59,18 @@ async def stdio_session(data_dir: Path, *args: str, log: Path | None = None) -> 
 
 
 @contextlib.contextmanager
-def http_server(data_dir: Path, *args: str, port: int | None = None, log: Path | None = None) -> Iterator[str]:
-    """Start ``thinkedit serve mcp --transport http`` on a free loopback port; yield its base URL."""
+def http_server(
+    data_dir: Path, *args: str, port: int | None = None, log: Path | None = None, module: str = "servers.cli"
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start ``thinkedit serve mcp --transport http`` on a free loopback port; yield its base URL and process."""
     port = port or free_port()
-    cmd = [*SERVE, "--transport", "http", "--port", str(port), *args]
+    cmd = [sys.executable, "-m", module, "serve", "mcp", "--transport", "http", "--port", str(port), *args]
     with open(log or os.devnull, "w") as errlog:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(data_dir), stdout=errlog, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_ready(base, proc)
-            yield base
+            yield base, proc
         finally:
             stop(proc)
 
