@@ -1,0 +1,85 @@
+"""The MCP server over streamable HTTP: bearer token, body limit, a tiny run, and a restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.mcp_support import (
+    CHELSEA,
+    ROOT,
+    check_structured,
+    free_port,
+    http_server,
+    http_session,
+    mcp_data_dir,  # noqa: F401 (a fixture)
+    result_size,
+    server_env,
+)
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "curl", "version": "0"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+@pytest.mark.slow
+async def test_token_body_limit_and_a_tiny_run(mcp_data_dir: Path, tmp_path: Path) -> None:
+    token = "test-token-1234"
+    args = ["--token", token, "--allow-root", str(ROOT), "--max-image-mb", "1"]
+    with http_server(mcp_data_dir, *args, log=tmp_path / "server.log") as (base, _):
+        assert httpx.post(f"{base}/mcp", json=INITIALIZE, headers=HEADERS).status_code == 401
+        wrong = {**HEADERS, "Authorization": "Bearer nope"}
+        assert httpx.post(f"{base}/mcp", json=INITIALIZE, headers=wrong).status_code == 401
+        assert httpx.get(f"{base}/mcp", headers={"Authorization": f"Basic {token}"}).status_code == 401
+        authorised = {**HEADERS, "Authorization": f"Bearer {token}"}
+        huge = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": "' + b"a" * 5_000_000 + b'"}}'
+        assert httpx.post(f"{base}/mcp", content=huge, headers=authorised).status_code == 413
+        assert httpx.post(f"{base}/mcp", json=INITIALIZE, headers=authorised).status_code == 200
+
+        async with http_session(base, token) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            result = await client.call_tool(
+                "think_while_edit",
+                {"image": str(CHELSEA), "instruction": "put a red party hat on the cat", "max_rounds": 1},
+            )
+            run = check_structured(result, tools["think_while_edit"].output_schema)
+            assert run["status"] == "done" and len(run["rounds"]) == 1
+            assert result_size(result) < 1_000_000 and any(b.type == "image" for b in result.content)
+
+
+def test_binding_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "servers.cli", "serve", "mcp", "--transport", "http", "--host", "0.0.0.0",
+           "--port", str(free_port())]
+    out = subprocess.run(cmd, cwd=ROOT, env=server_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "needs a bearer token" in out.stderr
+
+
+@pytest.mark.slow
+async def test_a_killed_server_resumes_its_run_after_a_restart(mcp_data_dir: Path, tmp_path: Path) -> None:
+    args = ["--allow-root", str(ROOT)]
+    with http_server(mcp_data_dir, *args, log=tmp_path / "first.log") as (base, proc):
+        async with http_session(base) as client:
+            first = await client.call_tool(
+                "think_while_edit", {"image": str(CHELSEA), "instruction": "add a hat", "max_rounds": 2, "wait_seconds": 0}
+            )
+        run_id = first.structured_content["run_id"]
+        assert first.structured_content["status"] == "running"
+        proc.kill()  # no clean shutdown: the record still says running
+        proc.wait()
+    record = json.loads((mcp_data_dir / "runs" / f"{run_id}.json").read_text())
+    assert record["status"] == "running"
+
+    with http_server(mcp_data_dir, *args, log=tmp_path / "second.log") as (base, _):
+        async with http_session(base) as client:
+            done = await client.call_tool("get_run", {"run_id": run_id, "wait_seconds": 240})
+            assert done.structured_content["status"] == "done", done.structured_content
+            assert done.structured_content["final_image"] is not None
