@@ -64,7 +64,10 @@ async def critique_once(
     started = time.perf_counter()
     verdict = await backends.thinker(thinker).judge(
         JudgeRequest(
-            source=source, edited=edited, original_instruction=instruction.strip(), current_instruction=instruction.strip()
+            source=source,
+            edited=edited,
+            original_instruction=instruction.strip(),
+            current_instruction=instruction.strip(),
         )
     )
     return verdict, time.perf_counter() - started

@@ -19,3 +19,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def photo() -> Image.Image:
     return Image.open(EXAMPLES / "chelsea.png").convert("RGB")
+
+
+@pytest.fixture(scope="session")
+def mcp_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Share one data directory (and its tiny models) across the MCP server tests."""
+    return tmp_path_factory.mktemp("mcp-data")

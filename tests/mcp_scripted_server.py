@@ -52,7 +52,9 @@ class NeverSatisfiedThinker:
         self.name = config.model
 
     async def judge(self, request: JudgeRequest) -> Verdict:
-        return Verdict(semantic=3, quality=4, reasoning="not yet", refined_instruction=request.current_instruction + "!")
+        return Verdict(
+            semantic=3, quality=4, reasoning="not yet", refined_instruction=request.current_instruction + "!"
+        )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import jsonschema
-import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -23,12 +22,6 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 ROOT = Path(__file__).resolve().parent.parent
 CHELSEA = ROOT / "examples" / "chelsea.png"
-
-
-@pytest.fixture(scope="session")
-def mcp_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Share one data directory (and its tiny models) across the MCP server tests."""
-    return tmp_path_factory.mktemp("mcp-data")
 
 
 def server_env(data_dir: Path) -> dict[str, str]:

@@ -17,7 +17,6 @@ from tests.mcp_support import (
     free_port,
     http_server,
     http_session,
-    mcp_data_dir,  # noqa: F401 (a fixture)
     result_size,
     server_env,
 )
@@ -57,8 +56,19 @@ async def test_token_body_limit_and_a_tiny_run(mcp_data_dir: Path, tmp_path: Pat
 
 
 def test_binding_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "servers.cli", "serve", "mcp", "--transport", "http", "--host", "0.0.0.0",
-           "--port", str(free_port())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "servers.cli",
+        "serve",
+        "mcp",
+        "--transport",
+        "http",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+    ]
     out = subprocess.run(cmd, cwd=ROOT, env=server_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "needs a bearer token" in out.stderr
 
@@ -69,7 +79,8 @@ async def test_a_killed_server_resumes_its_run_after_a_restart(mcp_data_dir: Pat
     with http_server(mcp_data_dir, *args, log=tmp_path / "first.log") as (base, proc):
         async with http_session(base) as client:
             first = await client.call_tool(
-                "think_while_edit", {"image": str(CHELSEA), "instruction": "add a hat", "max_rounds": 2, "wait_seconds": 0}
+                "think_while_edit",
+                {"image": str(CHELSEA), "instruction": "add a hat", "max_rounds": 2, "wait_seconds": 0},
             )
         run_id = first.structured_content["run_id"]
         assert first.structured_content["status"] == "running"

@@ -14,7 +14,6 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from tests.mcp_support import CHELSEA, ROOT
-from tests.mcp_support import mcp_data_dir  # noqa: F401 (a fixture)
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -30,12 +29,17 @@ class ScriptedChatModel(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         self.seen.append(list(messages))
         tool_messages = [m for m in messages if isinstance(m, ToolMessage)]
         if not tool_messages:
-            call = {"name": "think_while_edit", "id": "call-1",
-                    "args": {"image": self.image, "instruction": "put a red party hat on the cat", "max_rounds": 1}}
+            call = {
+                "name": "think_while_edit",
+                "id": "call-1",
+                "args": {"image": self.image, "instruction": "put a red party hat on the cat", "max_rounds": 1},
+            }
             reply = AIMessage(content="", tool_calls=[call])
         else:
             reply = AIMessage(content=f"The tool answered: {tool_messages[-1].text[:80]}")

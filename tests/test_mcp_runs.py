@@ -44,7 +44,9 @@ async def test_a_run_outlasting_the_wait_budget_is_handed_off_then_fetched(data_
         async def progress(p: float, total: float | None, message: str | None) -> None:
             notes.append((p, message or ""))
 
-        done = await client.call_tool("get_run", {"run_id": first["run_id"], "wait_seconds": 30}, progress_callback=progress)
+        done = await client.call_tool(
+            "get_run", {"run_id": first["run_id"], "wait_seconds": 30}, progress_callback=progress
+        )
         run = check_structured(done, await schema_of(client, "get_run"))
         assert run["status"] == "done" and run["stop_reason"] == "max_rounds" and len(run["rounds"]) == 3
         assert notes and notes[-1][1].startswith("done")
@@ -136,3 +138,29 @@ async def test_bad_arguments_are_tool_errors(data_dir: Path, arguments: dict, pr
         assert problem in error_text(await client.call_tool("think_while_edit", arguments))
         assert "unknown run id" in error_text(await client.call_tool("get_run", {"run_id": "nope"}))
         assert (await client.call_tool("list_models", {})).structured_content["profile"] == "tiny"
+
+
+async def test_two_servers_on_one_data_dir_never_drive_the_same_run(data_dir: Path) -> None:
+    owner, owner_backends = make_server(data_dir, delay=0.3)
+    other, other_backends = make_server(data_dir)
+    async with Client(owner, mode="legacy") as a, Client(other, mode="legacy") as b:
+        run = await start_run(a, wait_seconds=0.1)
+        look = await b.call_tool("get_run", {"run_id": run["run_id"], "wait_seconds": 0})
+        assert look.structured_content["status"] == "running" and "another" in look.structured_content["message"]
+        assert "another" in error_text(await b.call_tool("cancel_run", {"run_id": run["run_id"]}))
+        done = await b.call_tool("get_run", {"run_id": run["run_id"], "wait_seconds": 30})
+        assert done.structured_content["status"] == "done"
+    assert len(owner_backends.editor_.calls) == 3 and not other_backends.editor_.calls
+
+
+async def test_a_failing_backend_ends_the_run_with_an_error_result(data_dir: Path) -> None:
+    from tools.errors import BackendError
+
+    backends = FakeBackends(
+        ScriptedEditor(), ScriptedThinker(verdicts(*SCRIPT), failures=[BackendError("thinker exploded")])
+    )
+    server = build_server(ServerConfig(data_dir=data_dir, roots=[ROOT]), backends=backends)
+    async with Client(server, mode="legacy") as client:
+        result = await client.call_tool("think_while_edit", {"image": str(CHELSEA), "instruction": "hat"})
+        assert "thinker exploded" in error_text(result)
+        assert result.structured_content["status"] == "error"

@@ -18,8 +18,14 @@ from mcp.client.stdio import stdio_client
 from PIL import Image
 
 from tests.mcp_scripted_server import write_profile
-from tests.mcp_support import CHELSEA, ROOT, check_structured, error_text, result_size, stdio_session
-from tests.mcp_support import mcp_data_dir  # noqa: F401 (a fixture)
+from tests.mcp_support import (
+    CHELSEA,
+    ROOT,
+    check_structured,
+    error_text,
+    result_size,
+    stdio_session,
+)
 
 TOOLS = {"think_while_edit", "edit_image", "critique_edit", "get_run", "cancel_run", "list_models"}
 
@@ -27,22 +33,28 @@ TOOLS = {"think_while_edit", "edit_image", "critique_edit", "get_run", "cancel_r
 def desktop_params(pictures: Path, data_dir: Path) -> StdioServerParameters:
     """Start the server exactly as ``thinkedit mcp-config`` tells a client to (cwd '/', as Claude Desktop)."""
     out = subprocess.run(
-        [sys.executable, "-m", "servers.cli", "mcp-config", "--allow-root", str(pictures)],
-        cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-m", "servers.cli", "mcp-config", "--allow-root", str(ROOT), "--allow-root", str(pictures)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     entry = json.loads(out.stdout)["mcpServers"]["thinkedit"]
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), **entry.get("env", {})}
     env["THINKEDIT_DATA_DIR"] = str(data_dir)
     # A smaller inline-image limit than the default keeps the oversize check cheap.
-    return StdioServerParameters(command=entry["command"], args=[*entry["args"], "--max-image-mb", "1"], env=env, cwd="/")
+    return StdioServerParameters(
+        command=entry["command"], args=[*entry["args"], "--max-image-mb", "1"], env=env, cwd="/"
+    )
 
 
 @pytest.mark.slow
 async def test_desktop_client_session_with_the_tiny_profile(mcp_data_dir: Path, tmp_path: Path) -> None:
-    pictures = tmp_path / "pictures"
+    pictures = tmp_path / "pictures"  # a second allowed root, for the bad-input files
     pictures.mkdir()
-    photo = pictures / "chelsea.png"
-    shutil.copyfile(CHELSEA, photo)
+    shutil.copyfile(CHELSEA, pictures / "chelsea.png")
+    photo = CHELSEA
     with open(tmp_path / "server.log", "w") as log:
         async with Client(stdio_client(desktop_params(pictures, mcp_data_dir), errlog=log), mode="legacy") as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
@@ -101,7 +113,11 @@ async def check_bad_inputs(client: Client, pictures: Path, tmp_path: Path) -> No
         ("edit_image", {"image": str(pictures / "notes.png"), "instruction": "x"}, "not an image"),
         ("edit_image", {"image": oversize, "instruction": "x"}, "data URI is too large"),
         ("get_run", {"run_id": "no-such-run"}, "unknown run id"),
-        ("think_while_edit", {"image": str(pictures / "chelsea.png"), "instruction": "x", "max_rounds": 0}, "max_rounds"),
+        (
+            "think_while_edit",
+            {"image": str(pictures / "chelsea.png"), "instruction": "x", "max_rounds": 0},
+            "max_rounds",
+        ),
     ]
     for tool, arguments, problem in cases:
         assert problem in error_text(await client.call_tool(tool, arguments)), (tool, problem)
@@ -111,7 +127,9 @@ async def check_bad_inputs(client: Client, pictures: Path, tmp_path: Path) -> No
 async def test_hand_off_get_run_and_cancellation_over_stdio(tmp_path: Path) -> None:
     profile = write_profile(tmp_path / "slow.toml", delay=0.4, max_rounds=3)
     args = ["--profile", str(profile), "--allow-root", str(ROOT)]
-    async with stdio_session(tmp_path / "data", *args, log=tmp_path / "server.log", module="tests.mcp_scripted_server") as client:
+    async with stdio_session(
+        tmp_path / "data", *args, log=tmp_path / "server.log", module="tests.mcp_scripted_server"
+    ) as client:
         call = {"image": str(CHELSEA), "instruction": "put a hat on the cat"}
         # The wait budget runs out: the tool returns the run id and the run goes on.
         first = (await client.call_tool("think_while_edit", {**call, "wait_seconds": 0.5})).structured_content
@@ -121,13 +139,16 @@ async def test_hand_off_get_run_and_cancellation_over_stdio(tmp_path: Path) -> N
         async def progress(p: float, total: float | None, message: str | None) -> None:
             notes.append(p)
 
-        done = await client.call_tool("get_run", {"run_id": first["run_id"], "wait_seconds": 60}, progress_callback=progress)
+        done = await client.call_tool(
+            "get_run", {"run_id": first["run_id"], "wait_seconds": 60}, progress_callback=progress
+        )
         assert done.structured_content["status"] == "done" and len(done.structured_content["rounds"]) == 3
         assert notes and notes == sorted(notes)
 
         # cancel_run stops a handed-off run.
         second = (await client.call_tool("think_while_edit", {**call, "wait_seconds": 0})).structured_content
-        assert (await client.call_tool("cancel_run", {"run_id": second["run_id"]})).structured_content["status"] == "cancelled"
+        stopped = await client.call_tool("cancel_run", {"run_id": second["run_id"]})
+        assert stopped.structured_content["status"] == "cancelled"
 
         # Cancelling the call itself stops the run it started.
         started = anyio.Event()
@@ -136,7 +157,8 @@ async def test_hand_off_get_run_and_cancellation_over_stdio(tmp_path: Path) -> N
             started.set()
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: client.call_tool("think_while_edit", {**call, "wait_seconds": 60}, progress_callback=first_note))
+            long_call = {**call, "wait_seconds": 60}
+            tg.start_soon(lambda: client.call_tool("think_while_edit", long_call, progress_callback=first_note))
             with anyio.fail_after(30):
                 await started.wait()
             tg.cancel_scope.cancel()

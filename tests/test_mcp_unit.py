@@ -95,8 +95,16 @@ def test_default_roots_never_include_a_filesystem_root(tmp_path: Path) -> None:
 
 def test_progress_counts_phases_and_names_round_and_scores() -> None:
     assert progress_of({"event": "round_started", "round": 2, "instruction": "x", "seed": 0}, 3)[:2] == (4.0, 9.0)
-    verdict = {"event": "verdict", "round": 1, "semantic": 3.0, "quality": 7.5, "overall": 4.74,
-               "think_seconds": 0.1, "refined_instruction": "y", "stop_reason": None}
+    verdict = {
+        "event": "verdict",
+        "round": 1,
+        "semantic": 3.0,
+        "quality": 7.5,
+        "overall": 4.74,
+        "think_seconds": 0.1,
+        "refined_instruction": "y",
+        "stop_reason": None,
+    }
     progress, total, message = progress_of(verdict, 3)
     assert (progress, total) == (3.0, 9.0)
     assert "round 1/3" in message and "semantic 3" in message and "quality 7.5" in message
@@ -146,7 +154,11 @@ def test_mcp_config_points_at_this_install(tmp_path: Path) -> None:
     assert "servers" in client_config(client="vscode")
     out = subprocess.run(
         [sys.executable, "-m", "servers.cli", "mcp-config", "--profile", "kontext"],
-        cwd=ROOT, capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert json.loads(out.stdout)["mcpServers"]["thinkedit"]["args"][-3:] == ["kontext", "--allow-root", str(ROOT)]
 
@@ -159,7 +171,8 @@ def test_core_and_cli_import_without_the_mcp_sdk() -> None:
         "args = parser.parse_args(['serve', 'mcp'])\n"
         "sys.exit(args.handler(args))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+    env = {"PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
     assert out.returncode == 2, out.stderr
     assert "needs the mcp extra" in out.stderr
 

@@ -67,8 +67,11 @@ class ToolSpec:
 
 TOOL_SPECS = [
     ToolSpec(
-        "think_while_edit", "Edit an image, checking and refining until it is right", tools.think_while_edit,
-        ThinkWhileEditInput, RunResult,
+        "think_while_edit",
+        "Edit an image, checking and refining until it is right",
+        tools.think_while_edit,
+        ThinkWhileEditInput,
+        RunResult,
         "Edit an image following an instruction, then let a multimodal thinker critique the result and "
         "refine the instruction, repeating until the edit is right or max_rounds is reached. Returns the "
         "chosen round's image (a preview; the full-size PNG by resource link and file path) and the "
@@ -77,30 +80,48 @@ TOOL_SPECS = [
         "{run_id, status: 'running'} and goes on: call get_run with the run_id.",
     ),
     ToolSpec(
-        "edit_image", "Edit an image once", tools.edit_image, EditImageInput, EditOutput,
+        "edit_image",
+        "Edit an image once",
+        tools.edit_image,
+        EditImageInput,
+        EditOutput,
         "Make one edit with the editor, without critique or refinement. Returns the edited image (a "
         "preview; the full-size PNG by resource link and file path).",
     ),
     ToolSpec(
-        "critique_edit", "Judge an edit", tools.critique_edit, CritiqueEditInput, CritiqueOutput,
+        "critique_edit",
+        "Judge an edit",
+        tools.critique_edit,
+        CritiqueEditInput,
+        CritiqueOutput,
         "Ask the thinker to judge how well an edited image follows an instruction, compared with the "
         "source: semantic and quality scores (0-10), reasoning, and a refined instruction.",
         read_only=True,
     ),
     ToolSpec(
-        "get_run", "Get a run", tools.get_run, GetRunInput, RunResult,
+        "get_run",
+        "Get a run",
+        tools.get_run,
+        GetRunInput,
+        RunResult,
         "Return a think_while_edit run by run_id, waiting up to wait_seconds for it to finish. A run "
         "that a server restart interrupted is resumed from its last checkpoint (resume=true, the default).",
     ),
     ToolSpec(
-        "cancel_run", "Cancel a run", tools.cancel_run, CancelRunInput, RunResult,
-        "Stop a running think_while_edit run at its next safe point and mark it cancelled; finished "
-        "rounds are kept.",
+        "cancel_run",
+        "Cancel a run",
+        tools.cancel_run,
+        CancelRunInput,
+        RunResult,
+        "Stop a running think_while_edit run at its next safe point and mark it cancelled; finished rounds are kept.",
     ),
     ToolSpec(
-        "list_models", "List editors and thinkers", tools.list_models, ListModelsInput, ModelsOutput,
-        "List the server's default editor and thinker, and the profiles whose editor or thinker a call "
-        "may name.",
+        "list_models",
+        "List editors and thinkers",
+        tools.list_models,
+        ListModelsInput,
+        ModelsOutput,
+        "List the server's default editor and thinker, and the profiles whose editor or thinker a call may name.",
         read_only=True,
     ),
 ]
@@ -113,6 +134,7 @@ def build_tool(spec: ToolSpec) -> Tool:
     )
 
     async def call(ctx: Context, **arguments: Any) -> CallToolResult:
+        """Rebuild the input model and turn input problems into tool errors the model can read."""
         args = spec.input_model.model_validate(arguments)
         try:
             return await spec.fn(args, ctx)
@@ -146,6 +168,7 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        """Open the Runner once for the server's life; stop live runs (resumably) on the way out."""
         provider = backends or BackendCache()
         data_dir = config.data_dir.expanduser()
         async with Runner.open(data_dir, backends=provider) as runner:
@@ -172,6 +195,7 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
 
 
 def _version() -> str:
+    """Report the installed package version to clients (0.1.0 from a bare checkout)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -43,30 +43,57 @@ def port_number(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve mcp``."""
     p = subparsers.add_parser("mcp", help="Serve think_while_edit and friends to MCP clients (stdio or HTTP).")
-    p.add_argument("--transport", choices=["stdio", "http"], default="stdio",
-                   help="stdio (default; how Claude Desktop, Cursor, ... start servers) or streamable HTTP.")
+    p.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio (default; how Claude Desktop, Cursor, ... start servers) or streamable HTTP.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1; others need --token).")
     p.add_argument("--port", type=port_number, default=8765, help="HTTP port (default 8765).")
-    p.add_argument("--profile", default="tiny",
-                   help=f"Editor + thinker pair: {', '.join(available_profiles())} or a TOML file (default: tiny).")
-    p.add_argument("--editor", type=http_url, metavar="URL",
-                   help="Use an OpenAI-Images-compatible editor server (backend openai-images) instead.")
+    p.add_argument(
+        "--profile",
+        default="tiny",
+        help=f"Editor + thinker pair: {', '.join(available_profiles())} or a TOML file (default: tiny).",
+    )
+    p.add_argument(
+        "--editor",
+        type=http_url,
+        metavar="URL",
+        help="Use an OpenAI-Images-compatible editor server (backend openai-images) instead.",
+    )
     p.add_argument("--editor-model", help="Model name to ask the --editor server for (default: the profile's).")
-    p.add_argument("--thinker", type=http_url, metavar="URL",
-                   help="Use an OpenAI-compatible chat server as thinker (backend chat-model), e.g. vLLM.")
+    p.add_argument(
+        "--thinker",
+        type=http_url,
+        metavar="URL",
+        help="Use an OpenAI-compatible chat server as thinker (backend chat-model), e.g. vLLM.",
+    )
     p.add_argument("--thinker-model", help="Model name to ask the --thinker server for (default: the profile's).")
-    p.add_argument("--allow-root", type=Path, action="append", metavar="DIR",
-                   help="Allow image paths under DIR (repeatable; default: the working directory). "
-                        "The data directory is always allowed.")
+    p.add_argument(
+        "--allow-root",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="Allow image paths under DIR (repeatable; default: the working directory). "
+        "The data directory is always allowed.",
+    )
     p.add_argument("--allow-urls", action="store_true", help="Let image arguments be http(s) URLs (off by default).")
-    p.add_argument("--max-image-mb", type=float, default=8.0,
-                   help="Largest image accepted inline (data: URI) or by URL, in MiB (default 8).")
+    p.add_argument(
+        "--max-image-mb",
+        type=float,
+        default=8.0,
+        help="Largest image accepted inline (data: URI) or by URL, in MiB (default 8).",
+    )
     p.add_argument("--token", help=f"Bearer token HTTP clients must send (default ${TOKEN_ENV}).")
-    p.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    p.add_argument(
+        "--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit)."
+    )
     p.set_defaults(handler=cmd_serve_mcp)
 
 
 def _fail(message: str, code: int = 2) -> int:
+    """Say what is wrong on stderr (stdout is the stdio transport's) and return the exit code."""
     print(f"thinkedit: error: {message}", file=sys.stderr)
     return code
 

@@ -27,7 +27,9 @@ def server_command() -> tuple[str, list[str], dict[str, str]]:
     return str(interpreter), ["-m", "servers.cli"], {"PYTHONPATH": str(root)}
 
 
-def server_entry(profile: str, roots: list[Path], data_dir: Path | None, client: str = "claude-desktop") -> dict[str, Any]:
+def server_entry(
+    profile: str, roots: list[Path], data_dir: Path | None, client: str = "claude-desktop"
+) -> dict[str, Any]:
     """Return one server's entry: command, args and env (and a type for clients that want one)."""
     command, lead, env = server_command()
     args = [*lead, "serve", "mcp", "--profile", profile]
@@ -57,14 +59,24 @@ def client_config(
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the top-level ``mcp-config`` command."""
     p = subparsers.add_parser(
-        "mcp-config", help="Print the MCP client config (Claude Desktop, Claude Code, Cursor, VS Code) for this install."
+        "mcp-config",
+        help="Print the MCP client config (Claude Desktop, Claude Code, Cursor, VS Code) for this install.",
     )
-    p.add_argument("--client", choices=sorted(CLIENT_KEYS), default="claude-desktop",
-                   help="Config format: mcpServers (Claude Desktop, Claude Code, Cursor) or servers (VS Code).")
+    p.add_argument(
+        "--client",
+        choices=sorted(CLIENT_KEYS),
+        default="claude-desktop",
+        help="Config format: mcpServers (Claude Desktop, Claude Code, Cursor) or servers (VS Code).",
+    )
     p.add_argument("--profile", default="tiny", help="Profile the server uses (default: tiny).")
     p.add_argument("--name", default="thinkedit", help="Server name in the config (default: thinkedit).")
-    p.add_argument("--allow-root", type=Path, action="append", metavar="DIR",
-                   help="Folders the server may read images from (default: the current directory).")
+    p.add_argument(
+        "--allow-root",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="Folders the server may read images from (default: the current directory).",
+    )
     p.add_argument("--data-dir", type=Path, help="Data directory for the server (default: $THINKEDIT_DATA_DIR if set).")
     p.set_defaults(handler=cmd_mcp_config)
 
@@ -72,7 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_mcp_config(args: argparse.Namespace) -> int:
     """Print the config JSON on stdout (so it can be piped or pasted)."""
     roots = [r.expanduser().resolve() for r in (args.allow_root or [Path.cwd()])]
-    data_dir = args.data_dir or (Path(os.environ["THINKEDIT_DATA_DIR"]) if os.environ.get("THINKEDIT_DATA_DIR") else None)
+    data_dir = args.data_dir or (
+        Path(os.environ["THINKEDIT_DATA_DIR"]) if os.environ.get("THINKEDIT_DATA_DIR") else None
+    )
     data_dir = data_dir.expanduser().resolve() if data_dir else None
     doc = client_config(args.profile, roots, data_dir, args.client, args.name)
     print(json.dumps(doc, indent=2))

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from agent.settings import LoopSettings
 from servers.mcp.inputs import DEFAULT_MAX_IMAGE_BYTES
-from servers.mcp.schemas import DEFAULT_WAIT_SECONDS
 from tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from tools.errors import BadInputError
 from tools.profiles import Profile, available_profiles, load_profile
@@ -29,7 +28,6 @@ class ServerConfig:
     roots: list[Path] | None = None
     allow_urls: bool = False
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
-    default_wait_seconds: float = DEFAULT_WAIT_SECONDS
 
 
 def http_editor(base: EditorConfig, url: str, model: str | None = None) -> EditorConfig:

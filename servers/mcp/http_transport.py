@@ -35,6 +35,7 @@ class BearerTokenMiddleware:
         self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the token before the request reaches MCP (lifespan events pass through)."""
         if scope["type"] != "http" or scope.get("path") in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
@@ -57,6 +58,7 @@ def http_app(server: MCPServer, *, host: str, token: str | None, max_body_bytes:
 
     @server.custom_route("/health", methods=["GET"])
     async def health(_request: object) -> JSONResponse:
+        """Answer readiness probes without a token."""
         return JSONResponse({"status": "ok"})
 
     app: ASGIApp = server.streamable_http_app(host=host, max_request_body_size=max_body_bytes)

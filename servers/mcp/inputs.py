@@ -73,7 +73,9 @@ class ImageResolver:
         if scheme == "file":
             text = unquote(urlparse(text).path)
         elif len(scheme) > 1:
-            raise BadInputError(f"unsupported image URI scheme {scheme!r}: use a path, a data: URI or a thinkedit:// URI")
+            raise BadInputError(
+                f"unsupported image URI scheme {scheme!r}: use a path, a data: URI or a thinkedit:// URI"
+            )
         return load_image(self.confine(text))
 
     def confine(self, text: str) -> Path:
@@ -94,6 +96,7 @@ class ImageResolver:
         )
 
     def _decode_data_uri(self, uri: str) -> bytes:
+        """Decode a base64 image data: URI, refusing oversize ones before decoding them."""
         header, sep, payload = uri.partition(",")
         if not sep:
             raise BadInputError("data URI has no ',' before its data")
@@ -114,6 +117,7 @@ class ImageResolver:
             raise BadInputError(f"data URI is not valid base64: {exc}") from exc
 
     async def _fetch(self, url: str) -> bytes:
+        """Download an image when URLs are allowed, stopping at the size limit."""
         if not self.allow_urls:
             raise BadInputError(
                 "fetching URLs is off on this server; pass a file path, a data: URI or a thinkedit:// URI "
@@ -134,4 +138,3 @@ class ImageResolver:
         except httpx.HTTPError as exc:
             raise BadInputError(f"fetching {url} failed: {exc}") from exc
         return bytes(data)
-

@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from agent.runs import RunRecord, Runner
+from agent.runs import Runner, RunRecord
 from agent.state import RunState
 from agent.trajectory import write_outputs
+from servers.mcp.locks import RunLocks
+from tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class RunJobs:
     def __init__(self, runner: Runner, outputs_root: Path) -> None:
         self.runner = runner
         self.outputs_root = outputs_root
+        self.locks = RunLocks(runner.registry.root / "locks")
         self._tasks: dict[str, asyncio.Task[RunState | None]] = {}
         self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
 
@@ -44,33 +47,42 @@ class RunJobs:
         task = self._tasks.get(run_id)
         return task is not None and not task.done()
 
+    def running_elsewhere(self, run_id: str) -> bool:
+        """Say whether another server process drives ``run_id`` now (it holds the run's lock)."""
+        return not self.is_live(run_id) and self.locks.held_elsewhere(run_id)
+
     def start(self, record: RunRecord) -> None:
         """Start a prepared run in the background."""
-        self._spawn(record.run_id, self.runner.start(record, on_event=self._fan_out(record.run_id)))
+        self._spawn(record.run_id, lambda: self.runner.start(record, on_event=self._fan_out(record.run_id)))
 
     def resume(self, run_id: str) -> None:
         """Continue an interrupted run from its last checkpoint, in the background."""
         log.info("resuming run %s", run_id)
-        self._spawn(run_id, self.runner.resume(run_id, on_event=self._fan_out(run_id)))
+        self._spawn(run_id, lambda: self.runner.resume(run_id, on_event=self._fan_out(run_id)))
 
-    def _spawn(self, run_id: str, work: Awaitable[RunState | None]) -> None:
-        if self.is_live(run_id):
-            raise RuntimeError(f"run {run_id} is already running")
-        task = asyncio.get_running_loop().create_task(self._finish(run_id, work), name=f"run-{run_id}")
+    def _spawn(self, run_id: str, work: Callable[[], Awaitable[RunState | None]]) -> None:
+        """Run ``work`` as this run's task, holding the run's lock until it ends."""
+        if self.is_live(run_id) or not self.locks.acquire(run_id):
+            raise BadInputError(f"run {run_id} is already running (in this or another thinkedit server)")
+        task = asyncio.get_running_loop().create_task(self._finish(run_id, work()), name=f"run-{run_id}")
         self._tasks[run_id] = task
-        task.add_done_callback(self._reap)
+        task.add_done_callback(lambda t: self._reap(run_id, t))
 
     async def _finish(self, run_id: str, work: Awaitable[RunState | None]) -> RunState | None:
+        """Drive the run, then write a finished run's files next to the data."""
         state = await work
         if state is not None and state.status == "done":
             await asyncio.to_thread(write_outputs, state, self.runner.store, self.outputs_dir(run_id))
         return state
 
-    def _reap(self, task: asyncio.Task[RunState | None]) -> None:
+    def _reap(self, run_id: str, task: asyncio.Task[RunState | None]) -> None:
+        """Release the run's lock and log a failure (the record already holds it)."""
+        self.locks.release(run_id)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.warning("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc)
 
     def _fan_out(self, run_id: str) -> Callable[[dict[str, Any]], None]:
+        """Return the Runner's event callback: copy each event to every follower of the run."""
         def deliver(event: dict[str, Any]) -> None:
             for queue in self._followers.get(run_id, ()):
                 queue.put_nowait(event)
@@ -81,7 +93,7 @@ class RunJobs:
         """Pass the run's events to ``sink`` until it ends or ``timeout`` passes; say whether it ended."""
         task = self._tasks.get(run_id)
         if task is None:
-            return True
+            return await self._poll_elsewhere(run_id, timeout)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._followers.setdefault(run_id, set()).add(queue)
         loop = asyncio.get_running_loop()
@@ -104,6 +116,16 @@ class RunJobs:
             return task.done()
         finally:
             self._followers.get(run_id, set()).discard(queue)
+
+    async def _poll_elsewhere(self, run_id: str, timeout: float, every: float = 0.5) -> bool:
+        """Wait for a run another process drives by watching its lock (its events do not reach us)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.locks.held_elsewhere(run_id):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(min(every, max(0.0, deadline - loop.time())))
+        return True
 
     def cancel_soon(self, run_id: str) -> None:
         """Ask the run's task to stop (for callers that cannot await, e.g. while being cancelled)."""

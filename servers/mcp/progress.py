@@ -42,6 +42,7 @@ class ProgressReporter:
         self.sent = 0
 
     async def __call__(self, event: dict[str, Any]) -> None:
+        """Report one event (events that are not phases are skipped)."""
         item = progress_of(event, self.max_rounds)
         if item is None:
             return

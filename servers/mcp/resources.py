@@ -13,10 +13,12 @@ from tools.types import ImageRef
 
 
 def _app(ctx: Context) -> AppState:
+    """Return the state the lifespan built."""
     return ctx.request_context.lifespan_context
 
 
 async def _png(app: AppState, run_id: str, part: str, n: int | None = None) -> bytes:
+    """Read one of a run's PNGs; an unknown run or round is 'not found', not a crash."""
     try:
         ref: ImageRef = await refs.run_image(app.runner, run_id, part, n)
         return app.runner.store.read_bytes(ref)

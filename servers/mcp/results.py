@@ -11,7 +11,7 @@ import base64
 import json
 from pathlib import Path
 
-from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
+from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from PIL.Image import Image
 from pydantic import BaseModel
 
@@ -67,6 +67,7 @@ def run_result(record: RunRecord, state: RunState | None, *, live: bool, outputs
 
 
 def _message(r: RunResult) -> str:
+    """Say in words where the run stands and what the caller can do next."""
     if r.status == "running":
         return (
             f"Run {r.run_id} goes on in the background ({len(r.rounds)} round(s) so far). "
@@ -94,7 +95,7 @@ def tool_result(
 ) -> CallToolResult:
     """Return ``model`` as structured content and JSON text, with a summary, a link and a preview image."""
     structured = model.model_dump(mode="json")
-    content: list = [TextContent(type="text", text=summary)]
+    content: list[ContentBlock] = [TextContent(type="text", text=summary)]
     if link is not None:
         content.append(
             ResourceLink(
@@ -120,4 +121,5 @@ def tool_result(
 
 
 def _size(result: CallToolResult) -> int:
+    """Measure a result as it travels (JSON bytes)."""
     return len(result.model_dump_json(by_alias=True, exclude_none=True).encode())

@@ -38,13 +38,18 @@ class ThinkWhileEditInput(_Wire):
         min_length=1, max_length=4000, description="What to change, in words, e.g. 'put a red party hat on the cat'."
     )
     max_rounds: int | None = Field(
-        default=None, ge=1, le=20, description="At most this many edit-critique rounds (default: the profile's, else 5)."
+        default=None,
+        ge=1,
+        le=20,
+        description="At most this many edit-critique rounds (default: the profile's, else 5).",
     )
     editor: str | None = Field(
-        default=None, description="Editor to use: a profile or editor model name from list_models (default: the server's)."
+        default=None,
+        description="Editor to use: a profile or editor model name from list_models (default: the server's).",
     )
     thinker: str | None = Field(
-        default=None, description="Thinker to use: a profile or thinker model name from list_models (default: the server's)."
+        default=None,
+        description="Thinker to use: a profile or thinker model name from list_models (default: the server's).",
     )
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed of the edits (default 0).")
     wait_seconds: float = Field(
@@ -62,7 +67,8 @@ class EditImageInput(_Wire):
     image: str = Field(min_length=1, description=IMAGE_HELP)
     instruction: str = Field(min_length=1, max_length=4000, description="What to change, in words.")
     editor: str | None = Field(
-        default=None, description="Editor to use: a profile or editor model name from list_models (default: the server's)."
+        default=None,
+        description="Editor to use: a profile or editor model name from list_models (default: the server's).",
     )
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed of the edit (default 0).")
 
@@ -74,7 +80,8 @@ class CritiqueEditInput(_Wire):
     edited: str = Field(min_length=1, description="The edited image, same forms as source.")
     instruction: str = Field(min_length=1, max_length=4000, description="The instruction the edit was meant to follow.")
     thinker: str | None = Field(
-        default=None, description="Thinker to use: a profile or thinker model name from list_models (default: the server's)."
+        default=None,
+        description="Thinker to use: a profile or thinker model name from list_models (default: the server's).",
     )
 
 
@@ -83,7 +90,10 @@ class GetRunInput(_Wire):
 
     run_id: str = RUN_ID
     wait_seconds: float = Field(
-        default=DEFAULT_WAIT_SECONDS, ge=0, le=600, description="Wait at most this long for a running run (0: just look)."
+        default=DEFAULT_WAIT_SECONDS,
+        ge=0,
+        le=600,
+        description="Wait at most this long for a running run (0: just look).",
     )
     resume: bool = Field(
         default=True,

@@ -28,6 +28,7 @@ from servers.mcp.schemas import (
     ThinkWhileEditInput,
 )
 from servers.mcp.state import AppState
+from tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,12 @@ async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
     """Describe a run as a tool result: the chosen image (when done), its link and the trajectory."""
     record = app.runner.registry.load(run_id)
     state = await app.runner.state(run_id)
-    result = run_result(record, state, live=app.jobs.is_live(run_id), outputs_dir=app.jobs.outputs_dir(run_id))
-    if result.status == "running" and not app.jobs.is_live(run_id):
+    elsewhere = app.jobs.running_elsewhere(run_id)
+    live = app.jobs.is_live(run_id) or elsewhere
+    result = run_result(record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id))
+    if elsewhere:
+        result.message = f"Run {run_id} is running in another thinkedit server process; call get_run again to wait."
+    elif result.status == "running" and not live:
         result.message = (
             f"Run {run_id} was interrupted (no task runs it now, {len(result.rounds)} round(s) kept). "
             "Call get_run with resume=true to resume it from its last checkpoint."
@@ -78,7 +83,8 @@ async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult:
     """Return a run, waiting for it if it is running; resume it if a restart interrupted it."""
     app = app_state(ctx)
     record = app.runner.registry.load(args.run_id)
-    if record.status == "running" and not app.jobs.is_live(args.run_id) and args.resume:
+    idle = not app.jobs.is_live(args.run_id) and not app.jobs.running_elsewhere(args.run_id)
+    if record.status == "running" and idle and args.resume:
         app.jobs.resume(args.run_id)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
@@ -89,6 +95,8 @@ async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
     """Stop a run at its next safe point and mark it cancelled (finished runs are left as they are)."""
     app = app_state(ctx)
     record = app.runner.registry.load(args.run_id)
+    if app.jobs.running_elsewhere(args.run_id):
+        raise BadInputError(f"run {args.run_id} is running in another thinkedit server process; cancel it there")
     if not await app.jobs.cancel(args.run_id) and record.status in {"running", "awaiting_review"}:
         record.status, record.error = "cancelled", "cancelled"
         app.runner.registry.save(record)
@@ -111,7 +119,10 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         editor=single.model,
         seconds=round(single.seconds, 4),
     )
-    summary = f"Edited with {out.editor} in {out.seconds:.2f} s. Full-size image: {out.image.path} ({out.image.resource_uri})."
+    summary = (
+        f"Edited with {out.editor} in {out.seconds:.2f} s. "
+        f"Full-size image: {out.image.path} ({out.image.resource_uri})."
+    )
     return tool_result(out, summary, image=app.runner.store.get(single.image), link=out.image)
 
 
