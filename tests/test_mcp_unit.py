@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from agent.checkpoint import memory_checkpointer
 from agent.runs import Runner
 from servers.mcp.client_config import client_config
+from servers.mcp.config import ServerConfig, base_settings
 from servers.mcp.inputs import ImageResolver, default_roots
 from servers.mcp.progress import ProgressReporter, progress_of
 from servers.mcp.results import MAX_RESULT_BYTES, tool_result
@@ -182,3 +183,27 @@ def test_example_config_matches_the_generated_shape() -> None:
     entry = doc["mcpServers"]["thinkedit"]
     assert entry["args"][:4] == ["serve", "mcp", "--profile", "tiny"]
     assert CHELSEA.is_file()
+
+
+def test_editor_and_thinker_urls_map_to_the_http_backends(tmp_path: Path) -> None:
+    config = ServerConfig(
+        data_dir=tmp_path,
+        editor_url="http://127.0.0.1:9000/v1",
+        thinker_url="http://127.0.0.1:9001/v1",
+        thinker_model="appletea2333/EditThinker-8B",
+    )
+    settings = base_settings(config)
+    assert (settings.editor.backend, settings.editor.base_url, settings.editor.model) == (
+        "openai-images",
+        "http://127.0.0.1:9000/v1",
+        "tiny-kontext",
+    )
+    assert settings.editor.max_side == 256  # the profile's editor settings are kept
+    assert (settings.thinker.backend, settings.thinker.base_url, settings.thinker.model) == (
+        "chat-model",
+        "http://127.0.0.1:9001/v1",
+        "appletea2333/EditThinker-8B",
+    )
+    assert settings.thinker.protocol == "editthinker"
+    plain = base_settings(ServerConfig(data_dir=tmp_path))
+    assert (plain.editor.backend, plain.thinker.backend) == ("diffusers", "transformers")

@@ -30,26 +30,31 @@ class ServerConfig:
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
 
 
-def http_editor(base: EditorConfig, url: str, model: str | None = None) -> EditorConfig:
-    """Point the editor at an OpenAI-Images-compatible server (backend ``openai-images``)."""
-    return EditorConfig(backend="openai-images", model=model or base.model, base_url=url, max_side=base.max_side)
+def http_editor(base: EditorConfig, url: str | None, model: str | None = None) -> EditorConfig:
+    """Point the editor at an OpenAI-Images-compatible server (backend ``openai-images``); keep its settings."""
+    update: dict[str, Any] = {"model": model} if model else {}
+    if url:
+        update |= {"backend": "openai-images", "base_url": url, "path": None, "device": None, "dtype": None}
+    return base.model_copy(update=update)
 
 
-def http_thinker(base: ThinkerConfig, url: str, model: str | None = None) -> ThinkerConfig:
-    """Point the thinker at an OpenAI-compatible chat server (backend ``chat-model``)."""
-    keep = base.model_dump(include={"protocol", "prompt_file", "max_new_tokens", "temperature", "max_image_side"})
-    return ThinkerConfig(backend="chat-model", model=model or base.model, base_url=url, **keep)
+def http_thinker(base: ThinkerConfig, url: str | None, model: str | None = None) -> ThinkerConfig:
+    """Point the thinker at an OpenAI-compatible chat server (backend ``chat-model``); keep its protocol."""
+    update: dict[str, Any] = {"model": model} if model else {}
+    if url:
+        update |= {"backend": "chat-model", "base_url": url, "path": None, "device": None, "dtype": None}
+    return base.model_copy(update=update)
 
 
 def base_settings(config: ServerConfig) -> LoopSettings:
     """Build the server's default loop settings: its profile, with any HTTP backends swapped in."""
     settings = LoopSettings.from_profile(config.profile, data_dir=str(config.data_dir))
-    update: dict[str, Any] = {}
-    if config.editor_url:
-        update["editor"] = http_editor(settings.editor, config.editor_url, config.editor_model)
-    if config.thinker_url:
-        update["thinker"] = http_thinker(settings.thinker, config.thinker_url, config.thinker_model)
-    return settings.model_copy(update=update) if update else settings
+    return settings.model_copy(
+        update={
+            "editor": http_editor(settings.editor, config.editor_url, config.editor_model),
+            "thinker": http_thinker(settings.thinker, config.thinker_url, config.thinker_model),
+        }
+    )
 
 
 def all_profiles() -> list[Profile]:
