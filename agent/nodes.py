@@ -11,6 +11,7 @@ from langgraph.types import Command, interrupt
 
 from agent.events import event
 from agent.routing import select_round, stop_reason_for
+from agent.inputs import resolve_image, resolve_settings
 from agent.settings import LoopSettings
 from agent.state import Round, RunState
 from tools.config import EditorConfig, ThinkerConfig
@@ -56,9 +57,24 @@ class LoopNodes:
     def __init__(self, backends: BackendProvider) -> None:
         self.backends = backends
 
+    async def prepare(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
+        """Fix the run's settings and put the source image in the store (once per run)."""
+        update: dict[str, Any] = {}
+        if state.loop is None:
+            update["loop"] = resolve_settings(runtime.context, state.settings)
+        settings = update.get("loop") or state.config
+        if state.source is None:
+            if not state.image:
+                raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
+            store = ArtifactStore(settings.artifacts_dir)
+            update["source"] = store.put(resolve_image(state.image, store))
+        if not state.run_id:
+            update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""
+        return update
+
     async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Edit the source (or the previous result) with the current instruction; store the image."""
-        settings = runtime.context
+        settings = state.config
         store = ArtifactStore(settings.artifacts_dir)
         index = len(state.rounds) + 1
         instruction = state.current_instruction or state.instruction
@@ -82,7 +98,7 @@ class LoopNodes:
 
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Ask the thinker to score this round's image and propose the next instruction."""
-        settings = runtime.context
+        settings = state.config
         store = ArtifactStore(settings.artifacts_dir)
         round_ = state.rounds[-1]
         thinker = self.backends.thinker(settings.thinker)
@@ -126,7 +142,7 @@ class LoopNodes:
         """Adopt the refined instruction; with review on, let a person approve, replace or stop."""
         verdict = state.rounds[-1].verdict
         proposed = verdict.refined_instruction if verdict else state.current_instruction
-        if runtime.context.review:
+        if state.config.review:
             runtime.stream_writer(event("review_requested", state.run_id, round=len(state.rounds)))
             answer = interrupt(
                 {
@@ -149,7 +165,7 @@ class LoopNodes:
 
     async def stop(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Choose the result round (best or last) and finish the run."""
-        chosen = select_round(state.rounds, runtime.context.selection)
+        chosen = select_round(state.rounds, state.config.selection)
         update: dict[str, Any] = {
             "status": "done",
             "stop_reason": state.stop_reason or "max_rounds",
