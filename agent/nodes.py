@@ -143,7 +143,6 @@ class LoopNodes:
         verdict = state.rounds[-1].verdict
         proposed = verdict.refined_instruction if verdict else state.current_instruction
         if state.config.review:
-            runtime.stream_writer(event("review_requested", state.run_id, round=len(state.rounds)))
             answer = interrupt(
                 {
                     "run_id": state.run_id,
