@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import TYPE_CHECKING
 
@@ -29,11 +28,9 @@ def artifact_uri(ref: ImageRef) -> str:
 def resolve_settings(context: LoopSettings | None, given: SettingsInput | None) -> LoopSettings:
     """Combine the runtime context (or the named profile) with the input's overrides."""
     overrides = given.model_dump(exclude_none=True) if given is not None else {}
-    profile = overrides.pop("profile", None)
-    if context is not None and profile is None:
-        return context.model_copy(update=overrides) if overrides else context
-    name = profile or os.environ.get("THINKEDIT_PROFILE") or "tiny"
-    return LoopSettings.from_profile(name, **overrides)
+    if context is not None and "profile" not in overrides:
+        return LoopSettings.model_validate({**context.model_dump(), **overrides})
+    return LoopSettings.model_validate(overrides)
 
 
 def resolve_image(name: str, store: ArtifactStore) -> Image:

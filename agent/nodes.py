@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Literal, Protocol
@@ -18,7 +19,7 @@ from tools.config import EditorConfig, ThinkerConfig
 from tools.errors import BadInputError
 from tools.protocols import Editor, Thinker
 from tools.store import ArtifactStore
-from tools.types import EditRequest, JudgeRequest
+from tools.types import EditRequest, ImageRef, JudgeRequest
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,12 @@ def parse_review(decision: Any) -> tuple[Literal["approve", "edit", "stop"], str
     )
 
 
+def _store_input(name: str, settings: LoopSettings) -> ImageRef:
+    """Load the image the input names and put it in the run's artifact store."""
+    store = ArtifactStore(settings.artifacts_dir)
+    return store.put(resolve_image(name, store))
+
+
 class LoopNodes:
     """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
 
@@ -61,13 +68,12 @@ class LoopNodes:
         """Fix the run's settings and put the source image in the store (once per run)."""
         update: dict[str, Any] = {}
         if state.loop is None:
-            update["loop"] = resolve_settings(runtime.context, state.settings)
+            update["loop"] = await asyncio.to_thread(resolve_settings, runtime.context, state.settings)
         settings = update.get("loop") or state.config
         if state.source is None:
             if not state.image:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
-            store = ArtifactStore(settings.artifacts_dir)
-            update["source"] = store.put(resolve_image(state.image, store))
+            update["source"] = await asyncio.to_thread(_store_input, state.image, settings)
         if not state.run_id:
             update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""
         return update
@@ -75,7 +81,7 @@ class LoopNodes:
     async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Edit the source (or the previous result) with the current instruction; store the image."""
         settings = state.config
-        store = ArtifactStore(settings.artifacts_dir)
+        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_dir)
         index = len(state.rounds) + 1
         instruction = state.current_instruction or state.instruction
         seed = settings.seed_for(index)
@@ -84,11 +90,12 @@ class LoopNodes:
         runtime.stream_writer(
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )
-        editor = self.backends.editor(settings.editor)
+        editor = await asyncio.to_thread(self.backends.editor, settings.editor)
+        image = await asyncio.to_thread(store.get, base)
         started = time.perf_counter()
-        result = await editor.edit(EditRequest(image=store.get(base), instruction=instruction, seed=seed))
+        result = await editor.edit(EditRequest(image=image, instruction=instruction, seed=seed))
         seconds = time.perf_counter() - started
-        ref = store.put(result.image)
+        ref = await asyncio.to_thread(store.put, result.image)
         log.info("run %s round %d edited in %.2fs", state.run_id, index, seconds)
         runtime.stream_writer(
             event("image_ready", state.run_id, round=index, image=ref.model_dump(), edit_seconds=seconds)
@@ -99,17 +106,18 @@ class LoopNodes:
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Ask the thinker to score this round's image and propose the next instruction."""
         settings = state.config
-        store = ArtifactStore(settings.artifacts_dir)
+        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_dir)
         round_ = state.rounds[-1]
-        thinker = self.backends.thinker(settings.thinker)
+        thinker = await asyncio.to_thread(self.backends.thinker, settings.thinker)
+        source, edited = await asyncio.to_thread(lambda: (store.get(state.source), store.get(round_.image)))
         started = time.perf_counter()
         verdict = await thinker.judge(
             JudgeRequest(
-                source=store.get(state.source),
-                edited=store.get(round_.image),
+                source=source,
+                edited=edited,
                 original_instruction=state.instruction,
                 current_instruction=round_.instruction,
-                seed=round_.seed,
+                seed=settings.thinker_seed_for(round_.index),
             )
         )
         seconds = time.perf_counter() - started
