@@ -14,6 +14,10 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 STATE_TYPES = [
     ("agent.state", "RunState"),
     ("agent.state", "Round"),
+    ("agent.state", "SettingsInput"),
+    ("agent.settings", "LoopSettings"),
+    ("tools.config", "EditorConfig"),
+    ("tools.config", "ThinkerConfig"),
     ("tools.types", "ImageRef"),
     ("tools.types", "Verdict"),
 ]

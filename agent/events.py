@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-EventName = Literal["round_started", "image_ready", "verdict", "review_requested", "run_finished"]
+EventName = Literal["round_started", "image_ready", "verdict", "run_finished"]
 
 
 def event(name: EventName, run_id: str, **fields: Any) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""Assemble the Think-while-Edit state machine: START → edit → critique → (refine → edit | stop)."""
+"""Assemble the Think-while-Edit state machine.
+
+START → prepare → edit → critique → (refine → edit | stop) → END. ``prepare`` fixes the run's
+settings and stores the source image once; the loop itself is edit, critique, refine, stop.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from langgraph.types import RetryPolicy
 from agent.nodes import BackendProvider, LoopNodes
 from agent.routing import route_after_critique
 from agent.settings import LoopSettings
-from agent.state import RunState
+from agent.state import RunInput, RunState
 from tools.errors import ThinkerOutputError, TransientBackendError
 from tools.registry import BackendCache
 
@@ -43,12 +47,14 @@ def build_graph(
     """Compile the loop; pass ``backends`` to inject editors/thinkers, ``checkpointer`` to persist runs."""
     nodes = LoopNodes(backends or BackendCache())
     edit_retry, critique_retry = retry or default_retry()
-    builder = StateGraph(RunState, context_schema=LoopSettings)
+    builder = StateGraph(RunState, context_schema=LoopSettings, input_schema=RunInput, output_schema=RunState)
+    builder.add_node("prepare", nodes.prepare)
     builder.add_node("edit", nodes.edit, retry_policy=edit_retry)
     builder.add_node("critique", nodes.critique, retry_policy=critique_retry)
     builder.add_node("refine", nodes.refine, destinations=("edit", "stop"))
     builder.add_node("stop", nodes.stop)
-    builder.add_edge(START, "edit")
+    builder.add_edge(START, "prepare")
+    builder.add_edge("prepare", "edit")
     builder.add_edge("edit", "critique")
     builder.add_conditional_edges("critique", route_after_critique, ["refine", "stop"])
     builder.add_edge("stop", END)

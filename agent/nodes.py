@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Literal, Protocol
@@ -11,13 +12,14 @@ from langgraph.types import Command, interrupt
 
 from agent.events import event
 from agent.routing import select_round, stop_reason_for
+from agent.inputs import resolve_image, resolve_settings
 from agent.settings import LoopSettings
 from agent.state import Round, RunState
 from tools.config import EditorConfig, ThinkerConfig
 from tools.errors import BadInputError
 from tools.protocols import Editor, Thinker
 from tools.store import ArtifactStore
-from tools.types import EditRequest, JudgeRequest
+from tools.types import EditRequest, ImageRef, JudgeRequest
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +52,36 @@ def parse_review(decision: Any) -> tuple[Literal["approve", "edit", "stop"], str
     )
 
 
+def _store_input(name: str, settings: LoopSettings) -> ImageRef:
+    """Load the image the input names and put it in the run's artifact store."""
+    store = ArtifactStore(settings.artifacts_dir)
+    return store.put(resolve_image(name, store))
+
+
 class LoopNodes:
     """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
 
     def __init__(self, backends: BackendProvider) -> None:
         self.backends = backends
 
+    async def prepare(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
+        """Fix the run's settings and put the source image in the store (once per run)."""
+        update: dict[str, Any] = {}
+        if state.loop is None:
+            update["loop"] = await asyncio.to_thread(resolve_settings, runtime.context, state.settings)
+        settings = update.get("loop") or state.config
+        if state.source is None:
+            if not state.image:
+                raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
+            update["source"] = await asyncio.to_thread(_store_input, state.image, settings)
+        if not state.run_id:
+            update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""
+        return update
+
     async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Edit the source (or the previous result) with the current instruction; store the image."""
-        settings = runtime.context
-        store = ArtifactStore(settings.artifacts_dir)
+        settings = state.config
+        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_dir)
         index = len(state.rounds) + 1
         instruction = state.current_instruction or state.instruction
         seed = settings.seed_for(index)
@@ -68,11 +90,12 @@ class LoopNodes:
         runtime.stream_writer(
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )
-        editor = self.backends.editor(settings.editor)
+        editor = await asyncio.to_thread(self.backends.editor, settings.editor)
+        image = await asyncio.to_thread(store.get, base)
         started = time.perf_counter()
-        result = await editor.edit(EditRequest(image=store.get(base), instruction=instruction, seed=seed))
+        result = await editor.edit(EditRequest(image=image, instruction=instruction, seed=seed))
         seconds = time.perf_counter() - started
-        ref = store.put(result.image)
+        ref = await asyncio.to_thread(store.put, result.image)
         log.info("run %s round %d edited in %.2fs", state.run_id, index, seconds)
         runtime.stream_writer(
             event("image_ready", state.run_id, round=index, image=ref.model_dump(), edit_seconds=seconds)
@@ -82,18 +105,19 @@ class LoopNodes:
 
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Ask the thinker to score this round's image and propose the next instruction."""
-        settings = runtime.context
-        store = ArtifactStore(settings.artifacts_dir)
+        settings = state.config
+        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_dir)
         round_ = state.rounds[-1]
-        thinker = self.backends.thinker(settings.thinker)
+        thinker = await asyncio.to_thread(self.backends.thinker, settings.thinker)
+        source, edited = await asyncio.to_thread(lambda: (store.get(state.source), store.get(round_.image)))
         started = time.perf_counter()
         verdict = await thinker.judge(
             JudgeRequest(
-                source=store.get(state.source),
-                edited=store.get(round_.image),
+                source=source,
+                edited=edited,
                 original_instruction=state.instruction,
                 current_instruction=round_.instruction,
-                seed=round_.seed,
+                seed=settings.thinker_seed_for(round_.index),
             )
         )
         seconds = time.perf_counter() - started
@@ -126,8 +150,7 @@ class LoopNodes:
         """Adopt the refined instruction; with review on, let a person approve, replace or stop."""
         verdict = state.rounds[-1].verdict
         proposed = verdict.refined_instruction if verdict else state.current_instruction
-        if runtime.context.review:
-            runtime.stream_writer(event("review_requested", state.run_id, round=len(state.rounds)))
+        if state.config.review:
             answer = interrupt(
                 {
                     "run_id": state.run_id,
@@ -149,7 +172,7 @@ class LoopNodes:
 
     async def stop(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Choose the result round (best or last) and finish the run."""
-        chosen = select_round(state.rounds, runtime.context.selection)
+        chosen = select_round(state.rounds, state.config.selection)
         update: dict[str, Any] = {
             "status": "done",
             "stop_reason": state.stop_reason or "max_rounds",

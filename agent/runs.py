@@ -182,8 +182,10 @@ class Runner:
         record.status, record.error = "running", None
         self.registry.save(record)
         try:
+            # "sync" durability: each step's checkpoint is on disk before the next step starts,
+            # so a process killed mid-round loses only the unfinished step.
             async for mode, chunk in self.graph.astream(
-                inputs, config, context=record.settings, stream_mode=["custom", "updates"]
+                inputs, config, context=record.settings, stream_mode=["custom", "updates"], durability="sync"
             ):
                 if mode == "custom" and on_event is not None:
                     on_event(chunk)

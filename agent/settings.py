@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from tools.profiles import load_profile
@@ -20,8 +21,13 @@ class LoopSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    editor: EditorConfig = Field(description="The editor backend and model.")
-    thinker: ThinkerConfig = Field(description="The thinker backend and model.")
+    profile: str | None = Field(
+        default=None,
+        description="Profile that supplies the editor, the thinker and loop defaults not given here "
+        "($THINKEDIT_PROFILE, else 'tiny').",
+    )
+    editor: EditorConfig = Field(description="The editor backend and model (default: the profile's).")
+    thinker: ThinkerConfig = Field(description="The thinker backend and model (default: the profile's).")
     max_rounds: int = Field(default=5, ge=1, le=50, description="At most this many edits (the paper: 5).")
     semantic_threshold: float = Field(default=8.0, ge=0, le=10, description="Stop once semantic reaches this...")
     quality_threshold: float = Field(default=8.0, ge=0, le=10, description="...and quality reaches this.")
@@ -42,6 +48,17 @@ class LoopSettings(BaseModel):
         description="Where artifacts, checkpoints and run records live.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_profile(cls, data: Any) -> Any:
+        """Take what the caller left out (editor, thinker, loop defaults) from the profile."""
+        if not isinstance(data, dict) or ("editor" in data and "thinker" in data and not data.get("profile")):
+            return data
+        name = data.get("profile") or os.environ.get("THINKEDIT_PROFILE") or "tiny"
+        loaded = load_profile(name)
+        defaults: dict[str, Any] = {"editor": loaded.editor, "thinker": loaded.thinker, **loaded.loop}
+        return {**defaults, **{k: v for k, v in data.items() if v is not None}, "profile": name}
+
     @property
     def artifacts_dir(self) -> Path:
         """Return the artifact store's root."""
@@ -51,10 +68,11 @@ class LoopSettings(BaseModel):
         """Return the edit seed of 1-based round ``round_index`` under the seed policy."""
         return self.seed + (round_index - 1 if self.seed_policy == "increment" else 0)
 
+    def thinker_seed_for(self, round_index: int) -> int:
+        """Return the thinker's sampling seed for a round: reproducible per run, distinct per round."""
+        return self.seed * 1000 + round_index
+
     @classmethod
     def from_profile(cls, profile: str = "tiny", **overrides: Any) -> LoopSettings:
         """Build settings from a named profile, then apply non-None ``overrides``."""
-        loaded = load_profile(profile)
-        values: dict[str, Any] = {"editor": loaded.editor, "thinker": loaded.thinker, **loaded.loop}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(values)
+        return cls.model_validate({**overrides, "profile": profile})

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.settings import EditFrom, LoopSettings, SeedPolicy, Selection
 from tools.types import ImageRef, Verdict
 
 StopReason = Literal[
@@ -43,18 +44,63 @@ def merge_rounds(existing: list[Round] | None, update: list[Round] | None) -> li
     return [merged[i] for i in sorted(merged)]
 
 
+class SettingsInput(BaseModel):
+    """Choose a profile and override loop settings from a run's input (Studio's form)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str | None = Field(default=None, description="Profile name ($THINKEDIT_PROFILE, else 'tiny').")
+    max_rounds: int | None = Field(default=None, ge=1, le=50, description="At most this many edits.")
+    semantic_threshold: float | None = Field(default=None, ge=0, le=10, description="Semantic score to stop at.")
+    quality_threshold: float | None = Field(default=None, ge=0, le=10, description="Quality score to stop at.")
+    edit_from: EditFrom | None = Field(default=None, description="'source' (the paper) or 'previous'.")
+    seed: int | None = Field(default=None, ge=0, description="Seed of the first edit.")
+    seed_policy: SeedPolicy | None = Field(default=None, description="'fixed' or 'increment'.")
+    selection: Selection | None = Field(default=None, description="'best' or 'last' round as the result.")
+    review: bool | None = Field(default=None, description="Pause before each refinement for review.")
+
+
+class RunInput(BaseModel):
+    """Start a run: the image, the instruction and, optionally, settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str | None = Field(
+        default=None,
+        description="Image to edit: a local file path, or thinkedit://artifacts/<sha256>.png of an earlier result.",
+    )
+    instruction: str = Field(min_length=1, description="What to change, in words.")
+    run_id: str = Field(default="", description="An id for the run; the thread id when empty.")
+    source: ImageRef | None = Field(default=None, description="The image, already in the artifact store.")
+    settings: SettingsInput | None = Field(
+        default=None, description="Loop settings; the runtime context, when given, comes first."
+    )
+
+
 class RunState(BaseModel):
     """Hold one Think-while-Edit run: the source, the instructions and every round."""
 
     run_id: str = Field(default="", description="The run's id (also its checkpoint thread id).")
-    source: ImageRef = Field(description="The image being edited.")
+    image: str | None = Field(default=None, description="The image as the input named it.")
+    source: ImageRef | None = Field(default=None, description="The image being edited, once stored.")
     instruction: str = Field(min_length=1, description="The user's original instruction.")
+    settings: SettingsInput | None = Field(default=None, description="Settings as the input gave them.")
+    loop: LoopSettings | None = Field(
+        default=None, description="The run's effective loop settings, fixed by the first node."
+    )
     current_instruction: str = Field(default="", description="The instruction the next edit uses.")
     rounds: Annotated[list[Round], merge_rounds] = Field(default_factory=list)
     status: RunStatus = "running"
     stop_reason: StopReason | None = None
     best_round: int | None = Field(default=None, description="Index of the chosen round.")
     final_image: ImageRef | None = Field(default=None, description="The chosen round's image.")
+
+    @property
+    def config(self) -> LoopSettings:
+        """Return the effective settings (set by the ``prepare`` node)."""
+        if self.loop is None:
+            raise RuntimeError("run settings are not resolved yet; the prepare node sets them")
+        return self.loop
 
     def last_round(self) -> Round | None:
         """Return the most recent round, if any."""

@@ -33,7 +33,7 @@ class ProgressPrinter:
         if name == "verdict":
             head = (
                 f"round {n} · semantic {event['semantic']:g} · quality {event['quality']:g}"
-                f" · overall {event['overall']:g} (thought {event['think_seconds']:.2f} s)"
+                f" · overall {event['overall']:.2f} (thought {event['think_seconds']:.2f} s)"
             )
             if event.get("stop_reason"):
                 return f"{head} → stop ({event['stop_reason']})"

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,26 +24,19 @@ from tools.profiles import available_profiles
 log = logging.getLogger(__name__)
 
 
-def positive_int(text: str) -> int:
-    """Parse a whole number of at least 1 (argparse turns the error into exit code 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """Return an argparse type for whole numbers >= ``minimum`` (errors become exit code 2)."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
 
-def non_negative_int(text: str) -> int:
-    """Parse a whole number of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+    return parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("instruction", help="What to change, in words.")
     edit.add_argument("--profile", default="tiny", help=f"Editor + thinker pair: {', '.join(available_profiles())} "
                       "or a TOML file (default: tiny).")
-    edit.add_argument("--max-rounds", type=positive_int, help="At most this many edits (profile default, else 5).")
-    edit.add_argument("--seed", type=non_negative_int, help="Seed of the edits (default 0).")
+    edit.add_argument("--max-rounds", type=int_at_least(1), help="At most this many edits (profile default, else 5).")
+    edit.add_argument("--seed", type=int_at_least(0), help="Seed of the edits (default 0).")
     edit.add_argument("--out", type=Path, help="Where to write the results (default: out/<run id>).")
     edit.add_argument("--select", choices=["best", "last"], help="Return the best-scoring round or the last.")
     edit.add_argument("--edit-from", choices=["source", "previous"],

@@ -1,0 +1,66 @@
+"""The loop as a LangChain tool, so tool-calling agents can run it in-process."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langchain_core.tools import StructuredTool
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.inputs import artifact_uri
+from agent.settings import LoopSettings
+from agent.state import RunState
+
+
+class ThinkWhileEditArgs(BaseModel):
+    """Arguments of the ``think_while_edit`` tool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(description="Image to edit: a local path or thinkedit://artifacts/<sha256>.png.")
+    instruction: str = Field(min_length=1, description="What to change, in words.")
+    max_rounds: int | None = Field(default=None, ge=1, le=50, description="At most this many edits.")
+    seed: int | None = Field(default=None, ge=0, description="Seed of the edits.")
+
+
+def summarize(state: RunState) -> dict[str, Any]:
+    """Return what a calling agent needs: the result image, its scores and why the loop stopped."""
+    chosen = next((r for r in state.rounds if r.index == state.best_round), None)
+    return {
+        "run_id": state.run_id,
+        "status": state.status,
+        "stop_reason": state.stop_reason,
+        "best_round": state.best_round,
+        "rounds": len(state.rounds),
+        "final_image": artifact_uri(state.final_image) if state.final_image else None,
+        "final_path": state.final_image.uri if state.final_image else None,
+        "semantic": chosen.verdict.semantic if chosen and chosen.verdict else None,
+        "quality": chosen.verdict.quality if chosen and chosen.verdict else None,
+        "instructions": [r.instruction for r in state.rounds],
+    }
+
+
+def make_tool(graph: CompiledStateGraph, settings: LoopSettings, *, name: str = "think_while_edit") -> StructuredTool:
+    """Wrap a compiled loop graph as a ``StructuredTool`` that runs it with ``settings``."""
+
+    async def run(image: str, instruction: str, max_rounds: int | None = None, seed: int | None = None) -> dict[str, Any]:
+        overrides = {k: v for k, v in {"max_rounds": max_rounds, "seed": seed}.items() if v is not None}
+        context = settings.model_copy(update=overrides) if overrides else settings
+        run_id = uuid.uuid4().hex[:12]
+        config = {"configurable": {"thread_id": run_id}}
+        values = await graph.ainvoke(
+            {"image": image, "instruction": instruction, "run_id": run_id}, config, context=context
+        )
+        return summarize(RunState.model_validate(values))
+
+    return StructuredTool.from_function(
+        coroutine=run,
+        name=name,
+        description=(
+            "Edit an image following an instruction, critiquing and refining until the result is "
+            "right. Returns the result image's URI and path, its scores and why it stopped."
+        ),
+        args_schema=ThinkWhileEditArgs,
+    )

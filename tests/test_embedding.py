@@ -1,0 +1,88 @@
+"""The loop inside larger workflows: as a subgraph node and as a LangChain tool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from agent.checkpoint import memory_checkpointer
+from agent.graph import build_graph, default_retry
+from agent.inputs import artifact_uri
+from agent.tool import make_tool
+from tests.conftest import EXAMPLES
+from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
+from tests.test_graph import make_settings
+from tools.types import ImageRef
+
+
+def fake_graph(thinker: ScriptedThinker, editor: ScriptedEditor | None = None, **kwargs):
+    return build_graph(
+        FakeBackends(editor or ScriptedEditor(), thinker),
+        retry=default_retry(initial_interval=0.01),
+        **kwargs,
+    )
+
+
+class Parent(TypedDict, total=False):
+    image: str
+    instruction: str
+    final_image: ImageRef
+    stop_reason: str
+    summary: str
+
+
+async def test_loop_as_a_subgraph_node(data_dir: Path) -> None:
+    loop = fake_graph(ScriptedThinker(verdicts((3, 3, "again"), (9, 9, "done"))))
+
+    def report(state: Parent) -> Parent:
+        return {"summary": f"{state['stop_reason']}: {state['final_image'].sha256[:8]}"}
+
+    parent = (
+        StateGraph(Parent)
+        .add_node("loop", loop)
+        .add_node("report", report)
+        .add_edge(START, "loop")
+        .add_edge("loop", "report")
+        .add_edge("report", END)
+        .compile(checkpointer=memory_checkpointer())
+    )
+    out = await parent.ainvoke(
+        {"image": str(EXAMPLES / "chelsea.png"), "instruction": "add a hat"},
+        {"configurable": {"thread_id": "parent-1"}},
+        context=make_settings(data_dir),
+    )
+    assert out["stop_reason"] == "threshold_met"
+    assert Path(out["final_image"].uri).is_file()
+    assert out["summary"].startswith("threshold_met: ")
+
+
+async def test_loop_as_a_structured_tool(data_dir: Path) -> None:
+    editor = ScriptedEditor()
+    graph = fake_graph(ScriptedThinker(verdicts((3, 3, "red hat"), (4, 4, "bright red hat"), (9, 8, "x"))), editor,
+                       checkpointer=memory_checkpointer())
+    tool = make_tool(graph, make_settings(data_dir))
+    assert tool.name == "think_while_edit"
+    assert set(tool.args) == {"image", "instruction", "max_rounds", "seed"}
+    result = await tool.ainvoke({"image": str(EXAMPLES / "chelsea.png"), "instruction": "add a hat", "max_rounds": 2})
+    assert result["rounds"] == 2 and result["stop_reason"] == "max_rounds"
+    assert result["instructions"] == ["add a hat", "red hat"]
+    assert result["final_image"].startswith("thinkedit://artifacts/")
+    # Chain: the first result's URI is the next call's image.
+    second = await tool.ainvoke({"image": result["final_image"], "instruction": "now make it blue", "max_rounds": 1})
+    assert second["rounds"] == 1
+    assert editor.calls[-1].image.size == editor.calls[0].image.size
+    assert artifact_uri(ImageRef(sha256="a" * 64, uri="/x", width=1, height=1)).endswith("a" * 64 + ".png")
+
+
+async def test_tool_reports_bad_input(data_dir: Path) -> None:
+    tool = make_tool(fake_graph(ScriptedThinker(verdicts((9, 9, "x")))), make_settings(data_dir))
+    import pytest
+
+    from tools.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="image not found"):
+        await tool.ainvoke({"image": "/no/such.png", "instruction": "x"})
+    with pytest.raises(BadInputError, match="fetching URLs is not supported"):
+        await tool.ainvoke({"image": "https://example.com/a.png", "instruction": "x"})

@@ -1,0 +1,40 @@
+"""The files a finished run leaves behind: final.png, round PNGs, trajectory.json, report.html."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from agent.trajectory import write_outputs
+from tests.fakes import ScriptedThinker, verdicts
+from tests.test_graph import run
+
+
+async def test_outputs_hold_every_round(data_dir, photo, tmp_path: Path) -> None:
+    script = verdicts((3, 4, "add a <b>red</b> hat"), (9, 7, "b"), (5, 5, "c"))
+    state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(script), max_rounds=3)
+    paths = write_outputs(state, runner.store, tmp_path / "out")
+
+    assert Image.open(paths["final"]).size == photo.size
+    assert Image.open(paths["final"]).tobytes() == runner.store.get(state.rounds[1].image).tobytes()
+    for i in (1, 2, 3):
+        assert (tmp_path / "out" / f"round-{i}.png").is_file()
+
+    data = json.loads(paths["trajectory"].read_text())
+    assert {"run_id", "instruction", "status", "stop_reason", "best_round", "final_image", "rounds"} <= set(data)
+    assert data["status"] == "done" and data["stop_reason"] == "max_rounds" and data["best_round"] == 2
+    first = data["rounds"][0]
+    for key in ("index", "instruction", "seed", "image", "semantic", "quality", "reasoning",
+                "refined_instruction", "edit_seconds", "think_seconds"):
+        assert key in first
+    assert (first["semantic"], first["quality"], first["refined_instruction"]) == (3, 4, "add a <b>red</b> hat")
+
+    html = paths["report"].read_text()
+    # Self-contained: the source and every round embedded, nothing fetched.
+    assert html.count('src="data:image/png;base64,') == 1 + len(state.rounds)
+    assert "http://" not in html and "https://" not in html
+    assert "make the cat wear a red hat" in html
+    assert "add a &lt;b&gt;red&lt;/b&gt; hat" in html  # text is escaped
+    assert "max_rounds" in html and html.count('class="chosen"') == 1

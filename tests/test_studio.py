@@ -1,0 +1,104 @@
+"""`langgraph dev` serves the graph; runs go through langgraph_sdk, as Studio drives them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from langgraph_sdk import get_client
+
+from tests.conftest import EXAMPLES
+from tests.procs import ROOT, free_port, server
+
+pytestmark = pytest.mark.slow
+GRAPH = "think_while_edit"
+# Thresholds nobody reaches, so the loop always goes on to refine (and review) until max_rounds.
+KEEP_GOING = {"semantic_threshold": 10, "quality_threshold": 10}
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    langgraph = shutil.which("langgraph", path=str(Path(sys.executable).parent)) or shutil.which("langgraph")
+    if langgraph is None:
+        pytest.fail("langgraph-cli is not installed (it is part of the dev extra)")
+    tmp = tmp_path_factory.mktemp("studio")
+    port = free_port()
+    env = dict(os.environ, THINKEDIT_DATA_DIR=str(tmp / "data"), THINKEDIT_PROFILE="tiny",
+               LANGGRAPH_CLI_NO_ANALYTICS="1", PYTHONPATH=str(ROOT))
+    cmd = [langgraph, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+    with server(cmd, f"http://127.0.0.1:{port}/ok", env=env, log=tmp / "langgraph-dev.log", timeout=120):
+        yield f"http://127.0.0.1:{port}"
+
+
+def run_input(**settings) -> dict:
+    return {
+        "image": str(EXAMPLES / "chelsea.png"),
+        "instruction": "put a red party hat on the cat",
+        "settings": {"max_rounds": 2, **KEEP_GOING, **settings},
+    }
+
+
+async def test_run_from_sdk_streams_and_keeps_state(studio: str) -> None:
+    client = get_client(url=studio)
+    assistant = (await client.assistants.search(graph_id=GRAPH))[0]
+    schemas = await client.assistants.get_schemas(assistant["assistant_id"])
+    assert {"image", "instruction", "settings"} <= set(schemas["input_schema"]["properties"])
+    thread = await client.threads.create()
+    custom, updates = [], []
+    async for part in client.runs.stream(thread["thread_id"], GRAPH, input=run_input(), stream_mode=["updates", "custom"]):
+        if part.event == "custom":
+            custom.append(part.data)
+        elif part.event == "updates":
+            updates.append(part.data)
+        assert part.event != "error", part.data
+    assert [e["event"] for e in custom] == ["round_started", "image_ready", "verdict"] * 2 + ["run_finished"]
+    assert [next(iter(u)) for u in updates] == ["prepare", "edit", "critique", "refine", "edit", "critique", "stop"]
+
+    state = (await client.threads.get_state(thread["thread_id"]))["values"]
+    assert state["status"] == "done" and state["stop_reason"] == "max_rounds"
+    assert state["run_id"] == thread["thread_id"]
+    assert [r["index"] for r in state["rounds"]] == [1, 2]
+    for r in state["rounds"]:
+        assert (r["image"]["width"], r["image"]["height"]) == (451, 300)
+        assert 0 <= r["verdict"]["semantic"] <= 10 and r["verdict"]["refined_instruction"] is not None
+    assert state["rounds"][1]["instruction"] == state["rounds"][0]["verdict"]["refined_instruction"]
+    assert state["final_image"]["sha256"] in {r["image"]["sha256"] for r in state["rounds"]}
+
+
+async def test_review_pauses_and_resumes_with_each_decision(studio: str) -> None:
+    client = get_client(url=studio)
+    thread = (await client.threads.create())["thread_id"]
+    await client.runs.wait(thread, GRAPH, input=run_input(max_rounds=4, review=True))
+    state = await client.threads.get_state(thread)
+    assert state["next"] == ["refine"]
+    pending = state["tasks"][0]["interrupts"][0]["value"]
+    assert pending["round"] == 1 and "proposed_instruction" in pending
+
+    await client.runs.wait(thread, GRAPH, command={"resume": "approve"})
+    state = await client.threads.get_state(thread)
+    rounds = state["values"]["rounds"]
+    assert len(rounds) == 2 and rounds[1]["instruction"] == pending["proposed_instruction"]
+
+    await client.runs.wait(thread, GRAPH, command={"resume": {"action": "edit", "instruction": "a tall red hat"}})
+    state = await client.threads.get_state(thread)
+    assert [r["instruction"] for r in state["values"]["rounds"]][-1] == "a tall red hat"
+
+    await client.runs.wait(thread, GRAPH, command={"resume": "stop"})
+    state = await client.threads.get_state(thread)
+    assert state["next"] == []
+    assert state["values"]["status"] == "done" and state["values"]["stop_reason"] == "reviewer_stopped"
+    assert len(state["values"]["rounds"]) == 3
+
+
+async def test_bad_input_fails_the_run_not_the_server(studio: str) -> None:
+    client = get_client(url=studio)
+    thread = (await client.threads.create())["thread_id"]
+    with pytest.raises(Exception, match="image not found"):
+        await client.runs.wait(thread, GRAPH, input={"image": "/no/such/file.png", "instruction": "x"})
+    ok = await client.threads.create()
+    result = await client.runs.wait(ok["thread_id"], GRAPH, input=run_input(max_rounds=1))
+    assert result["status"] == "done"

@@ -1,0 +1,97 @@
+"""The tiny profile end to end through the real diffusers and transformers code, via the CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.cli import ROOT, cli_env, thinkedit
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-e2e") / "data"
+
+
+@pytest.fixture
+def unreachable_profile(tmp_path: Path) -> Path:
+    """The tiny profile with thresholds a random model never reaches, so runs go the distance."""
+    text = (ROOT / "tools" / "profiles" / "tiny.toml").read_text()
+    path = tmp_path / "tiny-long.toml"
+    path.write_text(text.replace("[loop]\n", "[loop]\nsemantic_threshold = 10\nquality_threshold = 10\n"))
+    return path
+
+
+def test_tiny_run_writes_every_output(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = thinkedit("edit", str(EXAMPLES / "chelsea.png"), "put a red party hat on the cat",
+                       "--profile", "tiny", "--max-rounds", "3", "--out", str(out), data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "round 1 · editing" in result.stderr and "round 1 · semantic" in result.stderr
+    assert f"report:     {out / 'report.html'}" in result.stdout
+
+    data = json.loads((out / "trajectory.json").read_text())
+    assert data["status"] == "done"
+    assert data["stop_reason"] in {"threshold_met", "instruction_unchanged", "max_rounds"}
+    assert 1 <= len(data["rounds"]) <= 3
+    for r in data["rounds"]:
+        assert 0 <= r["semantic"] <= 10 and 0 <= r["quality"] <= 10
+        assert r["edit_seconds"] > 0 and r["think_seconds"] > 0
+        assert (out / f"round-{r['index']}.png").is_file()
+    final = Image.open(out / "final.png")
+    assert final.size == Image.open(EXAMPLES / "chelsea.png").size
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 1 + len(data["rounds"])
+
+
+def test_sigkill_then_resume_does_not_redo_finished_rounds(data_dir: Path, tmp_path: Path, unreachable_profile: Path) -> None:
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "servers.cli", "edit", str(EXAMPLES / "coffee.png"), "make the coffee green",
+           "--profile", str(unreachable_profile), "--max-rounds", "3", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=cli_env(data_dir), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    seen = []
+    try:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            if line.startswith("round 2 · editing"):
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    run_id = seen[0].split()[1]
+    assert seen[0].startswith(f"run {run_id}")
+
+    listing = thinkedit("runs", data_dir=data_dir)
+    assert any(line.startswith(run_id) and "running" in line for line in listing.stdout.splitlines())
+
+    resumed = thinkedit("resume", run_id, data_dir=data_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    # Round 1 was neither edited nor critiqued again.
+    assert not [line for line in resumed.stderr.splitlines() if line.startswith("round 1 ·")]
+    assert "round 2 · editing" in resumed.stderr and "round 3 · editing" in resumed.stderr
+    data = json.loads((out / "trajectory.json").read_text())
+    assert [r["index"] for r in data["rounds"]] == [1, 2, 3]
+    assert data["stop_reason"] == "max_rounds"
+    listing = thinkedit("runs", data_dir=data_dir)
+    assert any(line.startswith(run_id) and "done" in line for line in listing.stdout.splitlines())
+
+
+def test_tiny_pix2pix_editor_runs_the_loop(data_dir: Path, tmp_path: Path) -> None:
+    env_result = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "edit", str(EXAMPLES / "astronaut.png"), "make the suit blue",
+         "--profile", "tiny", "--max-rounds", "2", "--out", str(tmp_path / "o")],
+        cwd=ROOT, env={**cli_env(data_dir), "THINKEDIT_EDITOR_MODEL": "tiny-pix2pix"},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert env_result.returncode == 0, env_result.stderr
+    assert Image.open(tmp_path / "o" / "final.png").size == (512, 512)
