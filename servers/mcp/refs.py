@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from agent.inputs import ARTIFACT_URI, artifact_uri
 from agent.runs import Runner
 from tools.errors import BadInputError
 from tools.types import ImageRef
@@ -11,7 +12,7 @@ from tools.types import ImageRef
 SCHEME = "thinkedit://"
 _RUN_IMAGE = re.compile(r"^thinkedit://runs/(?P<run_id>[A-Za-z0-9_-]+)/(?P<part>final|source)\.png$")
 _ROUND_IMAGE = re.compile(r"^thinkedit://runs/(?P<run_id>[A-Za-z0-9_-]+)/rounds/(?P<n>\d+)\.png$")
-_STORED_IMAGE = re.compile(r"^thinkedit://images/(?P<sha>[0-9a-f]{64})\.png$")
+_STORED_IMAGE = ARTIFACT_URI  # thinkedit://artifacts/<sha256>.png, as the agent names stored images
 
 
 def run_uri(run_id: str) -> str:
@@ -36,7 +37,7 @@ def round_uri(run_id: str, n: int) -> str:
 
 def image_uri(ref: ImageRef) -> str:
     """Return the URI of a stored image by content hash (results of edit_image)."""
-    return f"{SCHEME}images/{ref.sha256}.png"
+    return artifact_uri(ref)
 
 
 async def run_image(runner: Runner, run_id: str, part: str, n: int | None = None) -> ImageRef:
@@ -63,8 +64,8 @@ async def resolve_uri(runner: Runner, uri: str) -> ImageRef:
     if m := _ROUND_IMAGE.match(uri):
         return await run_image(runner, m["run_id"], "round", int(m["n"]))
     if m := _STORED_IMAGE.match(uri):
-        return runner.store.lookup(m["sha"])
+        return runner.store.lookup(m.group(1))
     raise BadInputError(
         f"{uri!r} is not a thinkedit image URI; use thinkedit://runs/<run_id>/final.png, "
-        "thinkedit://runs/<run_id>/rounds/<n>.png or thinkedit://images/<sha256>.png"
+        "thinkedit://runs/<run_id>/rounds/<n>.png or thinkedit://artifacts/<sha256>.png"
     )

@@ -83,7 +83,7 @@ def register_resources(server: MCPServer) -> None:
         return await _png(_app(ctx), run_id, "round", int(n))
 
     @server.resource(
-        "thinkedit://images/{sha256}.png",
+        "thinkedit://artifacts/{sha256}.png",
         name="image",
         title="Stored image",
         description="An image in the artifact store by its SHA-256 (edit_image results).",

@@ -16,7 +16,7 @@ DEFAULT_WAIT_SECONDS = 45.0
 IMAGE_HELP = (
     "The image: a file path under the server's allowed roots, a data: URI (base64, size-limited), "
     "or a thinkedit:// URI of an earlier result (thinkedit://runs/<run_id>/final.png, "
-    "thinkedit://runs/<run_id>/rounds/<n>.png, thinkedit://images/<sha256>.png) to chain edits."
+    "thinkedit://runs/<run_id>/rounds/<n>.png, thinkedit://artifacts/<sha256>.png) to chain edits."
 )
 RUN_ID = Field(
     min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The run id a think_while_edit call returned."
