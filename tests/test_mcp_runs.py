@@ -67,7 +67,7 @@ async def test_cancel_run_stops_a_running_run(data_dir: Path) -> None:
         await anyio.sleep(1.0)
         again = await client.call_tool("get_run", {"run_id": run["run_id"], "wait_seconds": 0})
         assert again.structured_content["status"] == "cancelled"
-    assert len(backends.editor_.calls) == 1  # stopped during the first edit
+    assert len(backends.editor_.calls) <= 1  # stopped in the first round
 
 
 async def test_client_cancellation_stops_the_run(data_dir: Path) -> None:
@@ -94,7 +94,7 @@ async def test_client_cancellation_stops_the_run(data_dir: Path) -> None:
         await anyio.sleep(1.5)
         records = server_records(data_dir)
         assert [r["status"] for r in records] == ["cancelled"]
-    assert len(backends.editor_.calls) == 1
+    assert len(backends.editor_.calls) <= 1
 
 
 def server_records(data_dir: Path) -> list[dict]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
@@ -171,7 +172,8 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
         """Open the Runner once for the server's life; stop live runs (resumably) on the way out."""
         provider = backends or BackendCache()
         data_dir = config.data_dir.expanduser()
-        async with Runner.open(data_dir, backends=provider) as runner:
+        async with AsyncExitStack() as stack:
+            runner = await stack.enter_async_context(Runner.open(data_dir, backends=provider))
             jobs = RunJobs(runner, data_dir / "outputs")
             roots = [*config.roots, data_dir] if config.roots else default_roots(data_dir)
             images = ImageResolver(runner, roots, max_bytes=config.max_image_bytes, allow_urls=config.allow_urls)
@@ -179,7 +181,11 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
             try:
                 yield AppState(config, settings, runner, provider, jobs, images)
             finally:
-                await jobs.close()
+                # The transport may be tearing down in a cancelled scope: finish the clean-up anyway,
+                # or live runs are not marked for resumption and the checkpoint database stays open.
+                with anyio.CancelScope(shield=True):
+                    await jobs.close()
+                    await stack.aclose()
 
     server: MCPServer[AppState] = MCPServer(
         "thinkedit",
