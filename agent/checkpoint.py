@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -45,3 +45,24 @@ async def sqlite_checkpointer(path: str | Path) -> AsyncIterator[BaseCheckpointS
         saver = AsyncSqliteSaver(conn, serde=serializer())
         await saver.setup()
         yield saver
+
+
+async def release_open_transaction(saver: Any) -> None:
+    """Roll back a checkpoint write that a cancelled step left uncommitted, so no one stays locked out.
+
+    A write cancelled between its INSERT and its COMMIT keeps SQLite's write lock; once the
+    connection closes it lingers in a "zombie" connection until the cursor is garbage-collected,
+    and other processes (or a restarted server) get "database is locked". Rolling back drops only
+    that unfinished step, which a resume redoes.
+    """
+    conn, lock = getattr(saver, "conn", None), getattr(saver, "lock", None)
+    try:
+        import aiosqlite
+    except ImportError:  # pragma: no cover - the sqlite extra is a core dependency
+        return
+    if not isinstance(conn, aiosqlite.Connection) or lock is None:
+        return
+    # Not guarded by ``in_transaction``: the cancelled INSERT may still be queued on the
+    # connection's thread; the rollback queues behind it (and is a no-op if nothing is open).
+    async with lock:
+        await conn.rollback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +16,7 @@ from langgraph.types import Command
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.checkpoint import sqlite_checkpointer
+from agent.checkpoint import release_open_transaction, sqlite_checkpointer
 from agent.graph import build_graph
 from agent.nodes import BackendProvider
 from agent.settings import LoopSettings
@@ -194,6 +195,9 @@ class Runner:
             record.status = "cancelled" if cancelled else "error"
             record.error = "cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
             self.registry.save(record)
+            if cancelled:
+                with contextlib.suppress(Exception):
+                    await release_open_transaction(self.graph.checkpointer)
             raise
         snapshot = await self.graph.aget_state(config)
         state = RunState.model_validate(snapshot.values) if snapshot.values else None

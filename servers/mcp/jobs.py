@@ -79,7 +79,7 @@ class RunJobs:
         """Release the run's lock and log a failure (the record already holds it)."""
         self.locks.release(run_id)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.warning("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc)
+            log.warning("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc, exc_info=exc)
 
     def _fan_out(self, run_id: str) -> Callable[[dict[str, Any]], None]:
         """Return the Runner's event callback: copy each event to every follower of the run."""
