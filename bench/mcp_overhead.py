@@ -1,6 +1,6 @@
 """Measure what MCP adds to a run: the same tiny run through MCP stdio and through the Runner directly.
 
-    PYTHONPATH=. python bench/mcp_overhead.py [--runs 5] [--max-rounds 2]
+    PYTHONPATH=. python bench/mcp_overhead.py [--runs 10] [--max-rounds 2]
 
 Both paths run the same graph with the same settings, image and seed on warm models (one warm-up
 run each, not timed). The MCP path includes JSON-RPC over pipes, the progress notifications, and
@@ -26,62 +26,63 @@ IMAGE = ROOT / "examples" / "chelsea.png"
 INSTRUCTION = "put a red party hat on the cat"
 
 
-async def direct(data_dir: Path, runs: int, max_rounds: int) -> list[float]:
-    """Time runs through ``Runner.start`` in this process."""
-    from agent.runs import Runner
-    from agent.settings import LoopSettings
+async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[float], list[float], float]:
+    """Time the same run through ``Runner.start`` here and as ``think_while_edit`` over stdio, interleaved.
 
-    times = []
-    async with Runner.open(data_dir) as runner:
-        settings = LoopSettings.from_profile("tiny", data_dir=str(data_dir), max_rounds=max_rounds, seed=0)
-        for i in range(runs + 1):
-            started = time.perf_counter()
-            record = runner.prepare(IMAGE, INSTRUCTION, settings)
-            state = await runner.start(record, on_event=lambda event: None)
-            assert state is not None and state.status == "done"
-            if i:  # the first run warms the models up
-                times.append(time.perf_counter() - started)
-    return times
-
-
-async def through_mcp(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[float], float]:
-    """Time the same runs as ``think_while_edit`` calls over stdio; also return the server start time."""
+    Interleaving (direct, MCP, direct, MCP, ...) keeps slow drifts of the machine out of the ratio;
+    the two never run at once, so they do not compete for the cores.
+    """
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
+
+    from agent.runs import Runner
+    from agent.settings import LoopSettings
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": str(data_dir)}
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "servers.cli", "serve", "mcp", "--profile", "tiny"], env=env, cwd=str(ROOT)
     )
-    times = []
+    arguments = {"image": str(IMAGE), "instruction": INSTRUCTION, "max_rounds": max_rounds, "seed": 0}
+    settings = LoopSettings.from_profile("tiny", data_dir=str(data_dir), max_rounds=max_rounds, seed=0)
 
     async def progress(p: float, total: float | None, message: str | None) -> None:
         return None
 
-    started = time.perf_counter()
-    with open(os.devnull, "w") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
-            startup = time.perf_counter() - started
-            arguments = {"image": str(IMAGE), "instruction": INSTRUCTION, "max_rounds": max_rounds, "seed": 0}
-            for i in range(runs + 1):
-                started = time.perf_counter()
-                result = await client.call_tool("think_while_edit", arguments, progress_callback=progress)
-                assert result.structured_content["status"] == "done", result
-                if i:
-                    times.append(time.perf_counter() - started)
-    return times, startup
+    async def one_direct(runner: Runner) -> float:
+        started = time.perf_counter()
+        state = await runner.start(runner.prepare(IMAGE, INSTRUCTION, settings), on_event=lambda event: None)
+        assert state is not None and state.status == "done"
+        return time.perf_counter() - started
+
+    async def one_mcp(client: Client) -> float:
+        started = time.perf_counter()
+        result = await client.call_tool("think_while_edit", arguments, progress_callback=progress)
+        assert result.structured_content["status"] == "done", result
+        return time.perf_counter() - started
+
+    direct_times, mcp_times = [], []
+    async with Runner.open(data_dir) as runner:
+        await one_direct(runner)  # warm-up: builds and loads the tiny models
+        started = time.perf_counter()
+        with open(os.devnull, "w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+                startup = time.perf_counter() - started
+                await one_mcp(client)  # warm-up in the server process
+                for _ in range(runs):
+                    direct_times.append(await one_direct(runner))
+                    mcp_times.append(await one_mcp(client))
+    return direct_times, mcp_times, startup
 
 
 def main() -> None:
     """Run both paths and print the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="Timed runs per path (after one warm-up).")
+    parser.add_argument("--runs", type=int, default=10, help="Timed runs per path (after one warm-up).")
     parser.add_argument("--max-rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        direct_times = asyncio.run(direct(data_dir, args.runs, args.max_rounds))
-        mcp_times, startup = asyncio.run(through_mcp(data_dir, args.runs, args.max_rounds))
+        direct_times, mcp_times, startup = asyncio.run(measure(data_dir, args.runs, args.max_rounds))
     d, m = statistics.median(direct_times), statistics.median(mcp_times)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}")
     print(f"tiny profile, max_rounds {args.max_rounds}, {args.runs} timed runs per path (medians)")
