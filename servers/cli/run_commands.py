@@ -53,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--edit-from", choices=["source", "previous"],
                       help="Re-edit the source each round (default, as the paper) or chain edits.")
     edit.add_argument("--seed-policy", choices=["fixed", "increment"], help="Same seed every round, or +1 per round.")
+    edit.add_argument("--candidates", type=int_at_least(1), metavar="K",
+                      help="Best-of-K: edit K candidates per round in one batch and keep the best-judged.")
     edit.add_argument("--review", action="store_true", help="Ask before each refinement (approve, edit, stop).")
     edit.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
     edit.set_defaults(handler=cmd_edit)
@@ -80,6 +82,7 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
         selection=args.select,
         edit_from=args.edit_from,
         seed_policy=args.seed_policy,
+        candidates=args.candidates,
         review=args.review or None,
         data_dir=str(data_dir),
     )
