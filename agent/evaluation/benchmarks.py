@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +26,6 @@ class BenchItem:
     notes: str = ""
     language: str = "en"
 
-    @property
-    def slug(self) -> str:
-        """Return a file-name-safe, unique form of the key."""
-        return safe_name(self.key)
-
 
 @dataclass
 class BenchLoad:
@@ -49,14 +42,6 @@ class BenchLoad:
 
 
 Reader = Callable[[Path, Path], BenchLoad]
-
-
-def safe_name(key: str) -> str:
-    """Turn an item key into a file name: readable, lower-case, unique (a hash suffix when changed)."""
-    cleaned = re.sub(r"[^0-9A-Za-z_-]+", "-", key).strip("-").lower() or "item"
-    if cleaned == key:
-        return key
-    return f"{cleaned[:60]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
 def load_benchmark(
