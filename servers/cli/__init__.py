@@ -13,6 +13,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = [
     "servers.cli.run_commands",
     "servers.cli.serve",
+    "servers.cli.eval_commands",
     "servers.cli.data_commands",
 ]
 
