@@ -118,7 +118,9 @@ def test_construct_counts_what_each_rule_dropped() -> None:
     assert [s["id"] for s in samples] == ["a-1"]
 
 
-@pytest.mark.parametrize(("score", "width", "bucket"), [(0, 2, 0), (1.99, 2, 0), (2, 2, 1), (9.9, 2, 4), (10, 2, 4), (10, 2.5, 3)])
+@pytest.mark.parametrize(
+    ("score", "width", "bucket"), [(0, 2, 0), (1.99, 2, 0), (2, 2, 1), (9.9, 2, 4), (10, 2, 4), (10, 2.5, 3)]
+)
 def test_score_buckets(score, width, bucket) -> None:
     assert score_bucket(score, width) == bucket
 

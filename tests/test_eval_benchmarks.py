@@ -75,7 +75,8 @@ def test_rise_skips_multi_image_items_and_says_when_only_a_reference_image_exist
     (root / "data" / "data_total.json").write_text(json.dumps(rows))
     loaded = load_benchmark("rise", root, cache_dir=tmp_path / "c")
     first, second = loaded.items
-    assert first.notes == "Rotten, blackened banana." and first.output_name == "images/temporal_reasoning/temporal_reasoning_1.png"
+    assert first.notes == "Rotten, blackened banana."
+    assert first.output_name == "images/temporal_reasoning/temporal_reasoning_1.png"
     assert "reference image" in second.notes and second.task_type == "causal_reasoning"
     assert loaded.skipped == [("temporal_reasoning_8", "2 input images (the loop edits one image)")]
 

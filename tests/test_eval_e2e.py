@@ -90,7 +90,7 @@ def test_recorded_tiny_edits_become_training_data_that_follows_the_rules(data_di
     sft = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
     assert len(sft) == len(expected)
     by_traj = {t["id"]: t for t in trajectories}
-    for sample, record_line in zip(expected, sft):
+    for sample, record_line in zip(expected, sft, strict=True):
         scores = [r["overall"] for r in by_traj[sample["trajectory"]]["rounds"]]
         k = 2 + scores[1:].index(max(scores[1:]))
         assert max(scores[1:]) >= scores[0] and sample["step"] < k  # runs hit max_rounds: no stop sample

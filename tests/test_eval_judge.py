@@ -78,8 +78,13 @@ def test_parse_judge_reads_both_protocols(text, protocol, expected) -> None:
 
 @pytest.mark.parametrize(
     ("text", "protocol"),
-    [("", "editthinker"), ("looks fine to me, 9/10", "editthinker"), ('<score>{"semantic": 11, "quality": 5}</score><answer>x</answer>', "editthinker"),
-     ('{"reason": "no scores"}', "expert"), ("not json", "expert")],
+    [
+        ("", "editthinker"),
+        ("looks fine to me, 9/10", "editthinker"),
+        ('<score>{"semantic": 11, "quality": 5}</score><answer>x</answer>', "editthinker"),
+        ('{"reason": "no scores"}', "expert"),
+        ("not json", "expert"),
+    ],
 )
 def test_parse_judge_rejects_garbage(text, protocol) -> None:
     with pytest.raises(ThinkerOutputError):

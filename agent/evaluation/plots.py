@@ -30,13 +30,16 @@ def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
 def _bars(ax, labels: list[str], single: list[float], loop: list[float]) -> None:  # type: ignore[no-untyped-def]
     positions = range(len(labels))
     width = 0.38
-    ax.bar([p - width / 2 for p in positions], single, width, label="single edit", color=_COLOURS["single"])
-    ax.bar([p + width / 2 for p in positions], loop, width, label="Think-while-Edit", color=_COLOURS["loop"])
+    for offset, values, label, colour in ((-width / 2, single, "single edit", _COLOURS["single"]),
+                                          (width / 2, loop, "Think-while-Edit", _COLOURS["loop"])):
+        bars = ax.bar([p + offset for p in positions], values, width, label=label, color=colour)
+        ax.bar_label(bars, fmt="%.2f", fontsize="x-small", padding=1)
     ax.set_xticks(list(positions), labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
-    ax.set_ylim(0, 10)
+    ax.set_ylim(0, 11.8)  # room above 10 for the value labels and the legend
+    ax.set_yticks(range(0, 11, 2))
     ax.set_ylabel("judge score (0-10)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper center", ncol=2, fontsize="small", frameon=False)
 
 
 def _slug(name: str) -> str:
@@ -51,6 +54,7 @@ def plot_summary(rows: list[SummaryRow], out_dir: str | Path, bench: str) -> lis
         log.warning("matplotlib is not installed (pip install 'thinkedit[eval]'); no plots drawn")
         return []
     out = Path(out_dir)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     tasks = [r for r in rows if r.task_type != ALL] or rows
     fig = _figure(max(6.0, 1.2 * len(tasks) + 2), 4.5)
@@ -60,7 +64,6 @@ def plot_summary(rows: list[SummaryRow], out_dir: str | Path, bench: str) -> lis
     fig.tight_layout()
     written.append(out / f"plot-{bench}.png")
     fig.savefig(written[-1])
-    (out / "plots").mkdir(parents=True, exist_ok=True)
     for row in rows:
         fig = _figure(5.0, 4.0)
         ax = fig.add_subplot()

@@ -262,7 +262,8 @@ def read_gedit(root: Path, cache_dir: Path) -> BenchLoad:
     if first is None:
         raise BadInputError(f"no GEdit-Bench rows (Parquet/Arrow files or a JSON Lines export) under {root}")
     for row, base in [first, *rows]:
-        key, task, language = str(row["key"]), str(row.get("task_type") or "unknown"), str(row.get("instruction_language") or "en")
+        key, task = str(row["key"]), str(row.get("task_type") or "unknown")
+        language = str(row.get("instruction_language") or "en")
         image = _gedit_image(row, base, cache_dir)
         if image is None:
             loaded.skip(f"{language}/{key}", "source image missing")

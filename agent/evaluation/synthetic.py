@@ -84,5 +84,5 @@ def _kris(out: Path, photos: Path, items: tuple[tuple[str, str, str, str], ...])
     for n, (photo, instruction, task, notes) in enumerate(items, start=1):
         _copy(photos, photo, out / task / photo)
         folders.setdefault(task, {})[str(n)] = {"ori_img": photo, "ins_en": instruction, "explain_en": notes}
-    for task, annotations in folders.items():
-        (out / task / "annotation.json").write_text(json.dumps(annotations, indent=2))
+    for task, entries in folders.items():
+        (out / task / "annotation.json").write_text(json.dumps(entries, indent=2))

@@ -86,7 +86,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not loaded.items:
             return _fail(f"no {args.bench} items to run under {args.data} after filtering", 2)
         claim_out_dir(out, args.bench, _fingerprint(args, settings, judge_thinker, prompt, loaded))
-        judge_cfg = judge_thinker_config(judge_thinker, write_judge_prompt(out, args.bench, judge_thinker.protocol, args.judge_prompt))
+        prompt_file = write_judge_prompt(out, args.bench, judge_thinker.protocol, args.judge_prompt)
+        judge_cfg = judge_thinker_config(judge_thinker, prompt_file)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc), 2)
     try:
@@ -115,6 +116,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Lines:
+    """Stand in for a tqdm bar when tqdm is not installed: print the item lines only."""
+
+    def write(self, line: str, file: Any = None) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, name: str) -> Any:
+    """Return a tqdm bar on stderr (drawn even though the CLI sets TQDM_DISABLE for libraries)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        log.warning("tqdm is not installed (pip install 'thinkedit[eval]'); no progress bar")
+        return _Lines()
+    return tqdm(total=total, desc=name, unit="item", file=sys.stderr, disable=False, dynamic_ncols=True)
+
+
 def _fingerprint(args: argparse.Namespace, settings: LoopSettings, judge: ThinkerConfig, prompt: str,
                  loaded: BenchLoad) -> dict[str, Any]:
     """Return what must not change between runs into the same output directory."""
@@ -125,16 +149,17 @@ def _fingerprint(args: argparse.Namespace, settings: LoopSettings, judge: Thinke
 
 async def _run(args: argparse.Namespace, settings: LoopSettings, judge_cfg: ThinkerConfig, loaded: BenchLoad,
                out: Path, data_dir: Path) -> list[ItemOutcome]:
-    from tqdm import tqdm
-
     cache = BackendCache()
     judge = Judge(cache.thinker(judge_cfg), name=judge_cfg.model, seed=args.seed)
     for key, reason in loaded.skipped:
         log.info("skipping %s: %s", key, reason)
-    print(f"{args.bench}: {len(loaded.items)} items from {loaded.source}"
-          + (f" ({len(loaded.skipped)} not runnable, e.g. {loaded.skipped[0][0]}: {loaded.skipped[0][1]})" if loaded.skipped else "")
-          + f" · loop {args.profile} · judge {judge_cfg.model} · out {out}", file=sys.stderr, flush=True)
-    bar = tqdm(total=len(loaded.items), desc=args.bench, unit="item", file=sys.stderr, disable=False, dynamic_ncols=True)
+    skipped = ""
+    if loaded.skipped:
+        key, reason = loaded.skipped[0]
+        skipped = f" ({len(loaded.skipped)} not runnable, e.g. {key}: {reason})"
+    print(f"{args.bench}: {len(loaded.items)} items from {loaded.source}{skipped} · loop {args.profile} · "
+          f"judge {judge_cfg.model} · out {out}", file=sys.stderr, flush=True)
+    bar = _progress_bar(len(loaded.items), args.bench)
 
     def on_outcome(outcome: ItemOutcome) -> None:
         item = outcome.item
