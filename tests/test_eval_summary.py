@@ -56,6 +56,8 @@ def test_results_files_keep_the_last_line_per_key_and_survive_a_torn_line(tmp_pa
         fh.write('{"key": "c", "task_ty')  # a process killed mid-write
     rows = read_results(path)
     assert [(r["key"], r["semantic"]) for r in rows] == [("a", 3), ("b", 2)]
+    append_result(path, row("c", "t", 4, 4))  # the next line starts on a line of its own
+    assert [(r["key"], r["semantic"]) for r in read_results(path)] == [("a", 3), ("b", 2), ("c", 4)]
     assert read_results(tmp_path / "missing.jsonl") == []
 
 

@@ -43,12 +43,22 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return list(by_key.values())
 
 
+def _ends_cut_short(path: Path) -> bool:
+    """Say whether the file's last line lacks its newline (a write was interrupted)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
+
+
 def append_result(path: str | Path, row: dict[str, Any]) -> None:
-    """Append one result line and force it to disk."""
+    """Append one result line (on a line of its own, even after a torn write) and force it to disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = "\n" if _ends_cut_short(path) else ""
     with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.write(prefix + json.dumps(row, ensure_ascii=False) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 
