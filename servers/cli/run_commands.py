@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent.recording import record_trajectory
 from agent.runs import RunRecord, Runner, RunRegistry
 from agent.settings import LoopSettings
 from agent.state import RunState
@@ -57,11 +58,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="Best-of-K: edit K candidates per round in one batch and keep the best-judged.")
     edit.add_argument("--review", action="store_true", help="Ask before each refinement (approve, edit, stop).")
     edit.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    edit.add_argument("--record", type=Path, metavar="DIR",
+                      help="Also record the trajectory (images, instructions, verdicts) into this dataset directory.")
+    edit.add_argument("--task-type", help="The edit's task type, kept in the recorded trajectory (e.g. add, style).")
     edit.set_defaults(handler=cmd_edit)
 
     resume = subparsers.add_parser("resume", help="Finish an interrupted run from its checkpoint.")
     resume.add_argument("run_id")
     resume.add_argument("--data-dir", type=Path)
+    resume.add_argument("--record", type=Path, metavar="DIR", help="Record the finished trajectory into this directory.")
+    resume.add_argument("--task-type", help="The edit's task type, kept in the recorded trajectory.")
     resume.set_defaults(handler=cmd_resume)
 
     runs = subparsers.add_parser("runs", help="List runs and their status.")
@@ -108,16 +114,17 @@ async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path
             record.out_dir = str(Path("out") / record.run_id)
             runner.registry.save(record)
         print(f"run {record.run_id} · profile {args.profile} · data in {data_dir}", file=sys.stderr, flush=True)
-        return await _drive(runner, record, runner.start(record, on_event=ProgressPrinter()))
+        work = runner.start(record, on_event=ProgressPrinter())
+        return await _drive(runner, record, work, record_to=args.record, task_type=args.task_type)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Finish a run from its last checkpoint."""
     data_dir = (args.data_dir or default_data_dir()).expanduser()
-    return asyncio.run(_resume(args.run_id, data_dir))
+    return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type))
 
 
-async def _resume(run_id: str, data_dir: Path) -> int:
+async def _resume(run_id: str, data_dir: Path, record_to: Path | None = None, task_type: str | None = None) -> int:
     async with Runner.open(data_dir) as runner:
         try:
             record = runner.registry.load(run_id)
@@ -127,11 +134,14 @@ async def _resume(run_id: str, data_dir: Path) -> int:
         review = None
         if await runner.pending_review(run_id) is not None:
             review = _ask_review(await runner.pending_review(run_id))
-        return await _drive(runner, record, runner.resume(run_id, on_event=ProgressPrinter(), review=review))
+        work = runner.resume(run_id, on_event=ProgressPrinter(), review=review)
+        return await _drive(runner, record, work, record_to=record_to, task_type=task_type)
 
 
-async def _drive(runner: Runner, record: RunRecord, work: Any) -> int:
-    """Await the run, ask for reviews while it pauses, then write its files."""
+async def _drive(
+    runner: Runner, record: RunRecord, work: Any, *, record_to: Path | None = None, task_type: str | None = None
+) -> int:
+    """Await the run, ask for reviews while it pauses, then write its files (and record it, if asked)."""
     try:
         state: RunState | None = await work
         while (pending := await runner.pending_review(record.run_id)) is not None:
@@ -151,6 +161,8 @@ async def _drive(runner: Runner, record: RunRecord, work: Any) -> int:
     print(f"final:      {paths['final']}")
     print(f"report:     {paths['report']}")
     print(f"trajectory: {paths['trajectory']}")
+    if record_to is not None:
+        print(f"recorded:   {record_trajectory(state, runner.store, record_to, task_type=task_type)}")
     return 0
 
 
