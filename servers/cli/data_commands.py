@@ -9,7 +9,7 @@ from pathlib import Path
 from agent.dataset.build import build_dataset
 from agent.evaluation.benchmarks import BENCHMARKS
 from agent.evaluation.synthetic import write_synthetic_benchmark
-from servers.cli.run_commands import non_negative_int, positive_int
+from servers.cli.run_commands import int_at_least
 from tools.errors import BadInputError
 
 
@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--from", dest="source", required=True, type=Path, help="Directory of recorded trajectories.")
     build.add_argument("--out", required=True, type=Path, help="Where to write sft.jsonl, rl.jsonl and the images.")
     build.add_argument("--rl-fraction", type=fraction, default=0.2, help="Share of trajectories for RL (default 0.2).")
-    build.add_argument("--seed", type=non_negative_int, default=0, help="Seed of balancing and splitting (default 0).")
-    build.add_argument("--max-per-task", type=positive_int, help="Cap of samples per task type (default: the median count).")
+    build.add_argument("--seed", type=int_at_least(0), default=0, help="Seed of balancing and splitting (default 0).")
+    build.add_argument("--max-per-task", type=int_at_least(1), help="Cap of samples per task type (default: the median count).")
     build.add_argument("--bucket-width", type=positive_float, default=2.0, help="Width of score buckets (default 2).")
     build.add_argument("--prompt-file", type=Path, help="Thinker prompt template for the user turn (default: packaged).")
     build.set_defaults(handler=cmd_build)
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth = sub.add_parser("synthetic-bench", help="Write a tiny benchmark from the example photos (for offline tests).")
     synth.add_argument("--out", required=True, type=Path, help="Where to write it.")
     synth.add_argument("--layout", choices=BENCHMARKS, default="imgedit", help="Which benchmark's layout (default imgedit).")
-    synth.add_argument("--items", type=positive_int, help="How many items (default all six).")
+    synth.add_argument("--items", type=int_at_least(1), help="How many items (default all six).")
     synth.add_argument("--images", type=Path, help="Folder with chelsea.png, coffee.png, astronaut.png (default examples/).")
     synth.set_defaults(handler=cmd_synthetic)
 

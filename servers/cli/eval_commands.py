@@ -19,7 +19,7 @@ from agent.evaluation.runner import EvalPlan, ItemOutcome, claim_out_dir, evalua
 from agent.evaluation.summary import summarize, to_csv, to_markdown
 from agent.runs import Runner
 from agent.settings import LoopSettings
-from servers.cli.run_commands import non_negative_int, positive_int
+from servers.cli.run_commands import int_at_least
 from tools.config import ThinkerConfig, default_data_dir
 from tools.errors import BadInputError
 from tools.profiles import available_profiles, load_profile
@@ -46,11 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--judge-model", help="Override the judge's model name.")
     p.add_argument("--judge-url", help="Override the judge's OpenAI-compatible server URL.")
     p.add_argument("--judge-prompt", type=Path, help="A judge template of your own (placeholders as the packaged one).")
-    p.add_argument("--max-rounds", type=positive_int, help="At most this many edits per item (profile default, else 5).")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="Seed of the edits and the judge (default 0).")
+    p.add_argument("--max-rounds", type=int_at_least(1), help="At most this many edits per item (profile default, else 5).")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="Seed of the edits and the judge (default 0).")
     p.add_argument("--out", type=Path, help="Results, outputs, summary and plots (default: out/eval-<bench>).")
-    p.add_argument("--concurrency", type=positive_int, default=1, help="Items in flight at once (default 1).")
-    p.add_argument("--limit", type=positive_int, help="Only the first N items (after filters).")
+    p.add_argument("--concurrency", type=int_at_least(1), default=1, help="Items in flight at once (default 1).")
+    p.add_argument("--limit", type=int_at_least(1), help="Only the first N items (after filters).")
     p.add_argument("--task-type", action="append", help="Only this task type (repeatable).")
     p.add_argument("--language", default="en", help="GEdit-Bench instruction language: en (default), cn, or all.")
     p.add_argument("--record", type=Path, help="Also record every item's trajectory into this dataset directory.")
