@@ -1,0 +1,206 @@
+"""Edit images in-process with diffusers pipelines: validate eagerly, load lazily, batch compatible edits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from tools.config import EditorConfig
+from tools.editors.jobs import EditJob, EditUnit, chunked, group_by, prepare_job, units_of
+from tools.editors.models import EditorModel, get_model
+from tools.errors import BackendError, BadInputError
+from tools.images import resize_to
+from tools.types import EditRequest, EditResult
+
+log = logging.getLogger(__name__)
+
+
+class DiffusersEditor:
+    """Serve one diffusers editing pipeline; one instance owns one loaded pipeline.
+
+    Settings are checked when the editor is built, so a bad profile fails at start-up; the
+    pipeline itself loads on first use (or on ``load()``), once, whatever the number of threads.
+    Calls into the pipeline are serialised by a lock, since a pipeline is not re-entrant.
+    """
+
+    def __init__(
+        self,
+        config: EditorConfig,
+        *,
+        data_dir: str | Path | None = None,
+        max_batch_images: int = 8,
+    ) -> None:
+        """Check ``config`` against the model table; ``max_batch_images=1`` turns batching off."""
+        if max_batch_images < 1:
+            raise BadInputError(f"max_batch_images must be at least 1, got {max_batch_images}")
+        self.config = config
+        self.model: EditorModel = get_model(config.model)
+        self.name: str = self.model.name
+        self.settings: dict[str, Any] = self.model.resolve(config.settings)
+        self.data_dir = data_dir
+        self.max_batch_images = max_batch_images
+        self.device: str | None = None
+        self._pipe: Any = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def source(self) -> str:
+        """Return where the weights come from: the config's path, the hub id, or the local build."""
+        if self.config.path:
+            return self.config.path
+        if self.model.local:
+            from tools.editors.tiny import ensure_tiny_model
+
+            return str(ensure_tiny_model(self.name, self.data_dir))
+        if self.model.hub_id is None:
+            raise BadInputError(f"editor {self.name!r} has no hub id; set the config's path")
+        return self.model.hub_id
+
+    def load(self) -> Any:
+        """Return the pipeline, loading it on first call (thread-safe)."""
+        if self._pipe is not None:
+            return self._pipe
+        with self._load_lock:
+            if self._pipe is None:
+                self._pipe = self._load()
+        return self._pipe
+
+    def _load(self) -> Any:
+        try:
+            import diffusers
+            import torch  # noqa: F401  (fail here, clearly, when the extra is missing)
+        except ImportError as exc:
+            raise BackendError(
+                f"the diffusers editor needs torch and diffusers: pip install 'thinkedit[local]' ({exc})"
+            ) from exc
+        from tools.torchutil import resolve_device, resolve_dtype
+
+        pipeline_class = getattr(diffusers, self.model.pipeline_class, None)
+        if pipeline_class is None:
+            raise BackendError(
+                f"diffusers {diffusers.__version__} has no {self.model.pipeline_class} (needed by "
+                f"{self.name!r}); upgrade diffusers"
+            )
+        device = resolve_device(self.config.device)
+        dtype = resolve_dtype(self.config.dtype, device, default=self.model.dtype)
+        source = self.source()
+        log.info("loading %s (%s) from %s on %s as %s", self.name, self.model.pipeline_class, source, device, dtype)
+        started = time.perf_counter()
+        try:
+            pipe = pipeline_class.from_pretrained(source, dtype=dtype)
+            pipe = pipe.to(device)
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot load editor {self.name!r} from {source!r}: {exc}") from exc
+        except RuntimeError as exc:
+            raise BackendError(f"cannot load editor {self.name!r} on {device}: {_describe(exc)}") from exc
+        pipe.set_progress_bar_config(disable=True)
+        self.device = device
+        log.info("loaded %s in %.1f s", self.name, time.perf_counter() - started)
+        return pipe
+
+    # -- editing ---------------------------------------------------------------------------
+
+    def check_request(self, request: EditRequest, index: int = 0) -> EditJob:
+        """Validate ``request`` (image, instruction, seed, count, settings) without running it."""
+        return prepare_job(index, request, self.model, self.settings, self.config.max_side)
+
+    async def edit(self, request: EditRequest) -> EditResult:
+        """Edit one request in a worker thread, so the event loop stays responsive."""
+        results = await asyncio.to_thread(self.edit_batch, [request])
+        return results[0]
+
+    def edit_batch(self, requests: list[EditRequest]) -> list[EditResult]:
+        """Edit many requests, sharing pipeline calls among those with equal settings and size.
+
+        Each output image has its own generator seeded ``request.seed + k``, so a request gets
+        the same images (up to float rounding) whether it runs alone or batched with others.
+        ``seconds`` of a result is the wall time of the calls that made its images.
+        """
+        return self._edit_jobs([self.check_request(request, i) for i, request in enumerate(requests)])
+
+    def _edit_jobs(self, jobs: list[EditJob]) -> list[EditResult]:
+        """Run validated jobs, grouped by settings and size, in as few pipeline calls as allowed."""
+        if not jobs:
+            return []
+        images: dict[int, list[Image.Image]] = {job.index: [] for job in jobs}
+        seconds: dict[int, float] = {job.index: 0.0 for job in jobs}
+        pipe = self.load()
+        per_call = self.max_batch_images if self.model.batchable else 1
+        with self._run_lock:
+            for group in group_by(jobs, lambda job: job.batch_key):
+                units = [unit for job in group for unit in units_of(job)]
+                for chunk in chunked(units, per_call):
+                    started = time.perf_counter()
+                    outputs = self._run(pipe, chunk)
+                    elapsed = time.perf_counter() - started
+                    for unit, output in zip(chunk, outputs, strict=True):
+                        images[unit.job.index].append(resize_to(output, unit.job.original_size))
+                    for index in {unit.job.index for unit in chunk}:
+                        seconds[index] += elapsed
+        return [
+            EditResult(images=images[job.index], model=self.name, seconds=seconds[job.index], settings=job.settings)
+            for job in jobs
+        ]
+
+    def _run(self, pipe: Any, units: list[EditUnit]) -> list[Image.Image]:
+        """Make one pipeline call for ``units``, which share settings and working size."""
+        import torch
+
+        first = units[0].job
+        width, height = first.working.size
+        kwargs = self.model.pipeline_kwargs(first.settings, width, height)
+        # CPU generators make a seed mean the same noise on every device.
+        generators = [torch.Generator("cpu").manual_seed(unit.seed) for unit in units]
+        if self.model.batchable:
+            kwargs.update(
+                image=[unit.job.working for unit in units],
+                prompt=[unit.job.request.instruction for unit in units],
+                generator=generators,
+            )
+            if "negative_prompt" in kwargs:
+                kwargs["negative_prompt"] = [kwargs["negative_prompt"]] * len(units)
+        else:
+            (generator,) = generators
+            kwargs.update(image=first.working, prompt=first.request.instruction, generator=generator)
+        log.debug("%s: %d image(s) at %dx%d with %s", self.name, len(units), width, height, first.settings)
+        try:
+            with torch.inference_mode():
+                output = pipe(output_type="pil", **kwargs)
+        except torch.OutOfMemoryError as exc:
+            _free_accelerator_memory()
+            raise BackendError(
+                f"{self.name} ran out of memory on {self.device} editing {len(units)} image(s) at "
+                f"{width}x{height}; lower max_side, num_images or max_batch_images"
+            ) from exc
+        except ValueError as exc:
+            raise BadInputError(f"{self.name} rejected the request: {exc}") from exc
+        except Exception as exc:  # a backend fault: report it with the model's name, keep the cause
+            raise BackendError(f"{self.name} failed: {_describe(exc)}") from exc
+        result = list(output.images)
+        if len(result) != len(units):
+            raise BackendError(f"{self.name} returned {len(result)} images for {len(units)} requested")
+        return result
+
+
+def _describe(exc: BaseException) -> str:
+    """Return a one-line description of a backend exception, naming out-of-memory plainly."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "out of memory" in text.lower():
+        return f"out of memory ({text})"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _free_accelerator_memory() -> None:
+    """Release cached accelerator memory after an out-of-memory error, so the next call can fit."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,233 @@
+"""Describe each diffusers editor once: pipeline, weights, defaults and the settings users may change.
+
+The table replaces the public code's if/elif chain of model settings: adding a model is adding an
+entry. Every setting a caller passes is checked here, so a misspelt name or an out-of-range value
+is an error that names the field instead of a silently ignored default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from tools.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Declare one user-overridable generation setting: its type, range and pipeline argument."""
+
+    type: type
+    description: str
+    ge: float | None = None
+    le: float | None = None
+    max_length: int | None = None
+    kwarg: str | None = None  # pipeline argument name when it differs from the setting's name
+
+    def check(self, name: str, value: Any) -> Any:
+        """Return ``value`` coerced to the setting's type, or raise ``BadInputError`` naming ``name``."""
+        if self.type is str:
+            if not isinstance(value, str):
+                raise BadInputError(f"setting {name!r} must be a string, got {type(value).__name__}")
+            if self.max_length is not None and len(value) > self.max_length:
+                raise BadInputError(f"setting {name!r} is longer than {self.max_length} characters")
+            return value
+        # bool is an int to Python, never a sensible number of steps or scale.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BadInputError(f"setting {name!r} must be a number, got {type(value).__name__}")
+        if self.type is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise BadInputError(f"setting {name!r} must be a whole number, got {value}")
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise BadInputError(f"setting {name!r} must be finite, got {value}")
+        if (self.ge is not None and value < self.ge) or (self.le is not None and value > self.le):
+            raise BadInputError(f"setting {name!r} must be between {self.ge} and {self.le}, got {value}")
+        return value
+
+
+# The setting names match the pipelines' own arguments and the editor server's form fields.
+STEPS = Setting(int, "Denoising steps; more is slower and usually cleaner.", ge=1, le=500)
+GUIDANCE = Setting(float, "Text guidance (distilled guidance for FLUX/LongCat, CFG for SD).", ge=0.0, le=50.0)
+TRUE_CFG = Setting(float, "True classifier-free guidance scale (active above 1 with a negative prompt).", ge=0.0, le=50.0)
+IMAGE_GUIDANCE = Setting(float, "How closely to keep to the input image (InstructPix2Pix).", ge=0.0, le=50.0)
+NEGATIVE = Setting(str, "What the edit should avoid.", max_length=2000)
+
+
+def _kontext_size(width: int, height: int) -> dict[str, Any]:
+    """Pin Kontext to the working size; without this it snaps inputs to its preferred ~1 MP sizes."""
+    return {"height": height, "width": width, "max_area": width * height, "_auto_resize": False}
+
+
+def _height_width(width: int, height: int) -> dict[str, Any]:
+    """Ask for an output of the working size."""
+    return {"height": height, "width": width}
+
+
+def _no_size(width: int, height: int) -> dict[str, Any]:
+    """Pass no size: the pipeline derives its working size from the input image itself."""
+    return {}
+
+
+@dataclass(frozen=True)
+class EditorModel:
+    """Describe one diffusers editor: where its weights are and how to call its pipeline."""
+
+    name: str
+    pipeline_class: str  # attribute of the ``diffusers`` package
+    hub_id: str | None  # None for locally built models
+    dtype: str  # on accelerators; CPUs use float32 unless the config says otherwise
+    defaults: Mapping[str, Any]
+    settings: Mapping[str, Setting]
+    size_kwargs: Callable[[int, int], dict[str, Any]] = _no_size
+    fixed_kwargs: Mapping[str, Any] = field(default_factory=dict)  # always passed, not overridable
+    # True when different images and prompts can share one call with per-image generators
+    # (the output then equals the single-image edit up to float rounding: checked for the tiny
+    # pipelines, at most 1/255 per channel on ~0.02% of pixels). False means one call per image.
+    batchable: bool = False
+    local: bool = False  # built on this machine by tools.editors.tiny rather than downloaded
+
+    def check_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Return ``settings`` validated and coerced, or raise ``BadInputError`` naming the bad field."""
+        checked: dict[str, Any] = {}
+        for key, value in settings.items():
+            spec = self.settings.get(key)
+            if spec is None:
+                raise BadInputError(
+                    f"unknown setting {key!r} for editor {self.name!r}; valid settings: {sorted(self.settings)}"
+                )
+            checked[key] = spec.check(key, value)
+        return checked
+
+    def resolve(self, *overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the defaults updated by each mapping of overrides in turn, all validated."""
+        merged = dict(self.defaults)
+        for layer in overrides:
+            merged.update(self.check_settings(layer))
+        return merged
+
+    def pipeline_kwargs(self, settings: Mapping[str, Any], width: int, height: int) -> dict[str, Any]:
+        """Translate resolved settings and the working size into the pipeline's call arguments."""
+        kwargs = dict(self.fixed_kwargs)
+        kwargs.update(self.size_kwargs(width, height))
+        for key, value in settings.items():
+            kwargs[self.settings[key].kwarg or key] = value
+        return kwargs
+
+
+def _entry(**kwargs: Any) -> EditorModel:
+    """Build a table entry with read-only mappings, so no caller can change a shared default."""
+    kwargs["defaults"] = MappingProxyType(dict(kwargs["defaults"]))
+    kwargs["settings"] = MappingProxyType(dict(kwargs["settings"]))
+    kwargs["fixed_kwargs"] = MappingProxyType(dict(kwargs.get("fixed_kwargs", {})))
+    return EditorModel(**kwargs)
+
+
+_KONTEXT_SETTINGS = {
+    "num_inference_steps": STEPS,
+    "guidance_scale": GUIDANCE,
+    "true_cfg_scale": TRUE_CFG,
+    "negative_prompt": NEGATIVE,
+}
+_QWEN_SETTINGS = {"num_inference_steps": STEPS, "true_cfg_scale": TRUE_CFG, "negative_prompt": NEGATIVE}
+_PIX2PIX_SETTINGS = {
+    "num_inference_steps": STEPS,
+    "guidance_scale": GUIDANCE,
+    "image_guidance_scale": IMAGE_GUIDANCE,
+    "negative_prompt": NEGATIVE,
+}
+
+#: Every diffusers editor by name. Defaults follow the paper's settings (DESIGN §2).
+EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
+    {
+        entry.name: entry
+        for entry in (
+            _entry(
+                name="flux-kontext-dev",
+                pipeline_class="FluxKontextPipeline",
+                hub_id="black-forest-labs/FLUX.1-Kontext-dev",
+                dtype="bfloat16",
+                defaults={"num_inference_steps": 28, "guidance_scale": 2.5},
+                settings=_KONTEXT_SETTINGS,
+                size_kwargs=_kontext_size,
+                batchable=True,
+            ),
+            # Qwen-Image-Edit resizes its conditioning image to ~1 MP itself, and the Plus pipeline
+            # reads a list of images as several references for ONE prompt, so neither can batch
+            # different edits into one call: they run one call per image.
+            _entry(
+                name="qwen-image-edit",
+                pipeline_class="QwenImageEditPipeline",
+                hub_id="Qwen/Qwen-Image-Edit",
+                dtype="bfloat16",
+                defaults={"num_inference_steps": 50, "true_cfg_scale": 4.0, "negative_prompt": " "},
+                settings=_QWEN_SETTINGS,
+                size_kwargs=_height_width,
+            ),
+            _entry(
+                name="qwen-image-edit-plus",
+                pipeline_class="QwenImageEditPlusPipeline",
+                hub_id="Qwen/Qwen-Image-Edit-2509",
+                dtype="bfloat16",
+                defaults={"num_inference_steps": 50, "true_cfg_scale": 4.0, "negative_prompt": " "},
+                settings=_QWEN_SETTINGS,
+                size_kwargs=_height_width,
+            ),
+            # LongCat takes a single PIL image and works at ~1 MP whatever the input size.
+            _entry(
+                name="longcat-image-edit",
+                pipeline_class="LongCatImageEditPipeline",
+                hub_id="meituan-longcat/LongCat-Image-Edit",
+                dtype="bfloat16",
+                defaults={"num_inference_steps": 50, "guidance_scale": 4.5},
+                settings={"num_inference_steps": STEPS, "guidance_scale": GUIDANCE, "negative_prompt": NEGATIVE},
+            ),
+            # The paper ran 100 steps; 20-50 give nearly the same edits at a fraction of the cost.
+            _entry(
+                name="instruct-pix2pix",
+                pipeline_class="StableDiffusionInstructPix2PixPipeline",
+                hub_id="timbrooks/instruct-pix2pix",
+                dtype="float16",
+                defaults={"num_inference_steps": 50, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
+                settings=_PIX2PIX_SETTINGS,
+                batchable=True,
+            ),
+            _entry(
+                name="tiny-kontext",
+                pipeline_class="FluxKontextPipeline",
+                hub_id=None,
+                dtype="float32",
+                defaults={"num_inference_steps": 4, "guidance_scale": 2.5},
+                settings=_KONTEXT_SETTINGS,
+                size_kwargs=_kontext_size,
+                # The tiny T5 has no use for Kontext's 512-token default.
+                fixed_kwargs={"max_sequence_length": 77},
+                batchable=True,
+                local=True,
+            ),
+            _entry(
+                name="tiny-pix2pix",
+                pipeline_class="StableDiffusionInstructPix2PixPipeline",
+                hub_id=None,
+                dtype="float32",
+                defaults={"num_inference_steps": 4, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
+                settings=_PIX2PIX_SETTINGS,
+                batchable=True,
+                local=True,
+            ),
+        )
+    }
+)
+
+
+def get_model(name: str) -> EditorModel:
+    """Return the table entry for ``name``, or raise ``BadInputError`` listing the known models."""
+    try:
+        return EDITOR_MODELS[name]
+    except KeyError:
+        raise BadInputError(f"unknown diffusers editor model {name!r}; choose from {sorted(EDITOR_MODELS)}") from None
