@@ -15,7 +15,8 @@ from tools.errors import ThinkerOutputError
 from tools.types import Verdict
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*|```")
-_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_NUMBER_PATTERN = r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)"
+_NUMBER = re.compile(_NUMBER_PATTERN)
 _TAG_ORDER = ("think", "score", "answer")
 
 
@@ -42,7 +43,7 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
     decoder = json.JSONDecoder()
     for match in re.finditer(r"\{", text):
         candidate = text[match.start() :]
-        for attempt in (candidate, _loosen_json(candidate)):
+        for attempt in (candidate, _loosen_json(candidate), _loosen_json(candidate, swap_quotes=True)):
             try:
                 value, _ = decoder.raw_decode(attempt)
             except json.JSONDecodeError:
@@ -52,11 +53,16 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _loosen_json(text: str) -> str:
-    """Repair the common near-JSON forms: single quotes, trailing commas, Python booleans."""
+def _loosen_json(text: str, *, swap_quotes: bool = False) -> str:
+    """Repair the common near-JSON forms: trailing commas, Python booleans and, if asked, single quotes.
+
+    Quotes are swapped only on request, so an apostrophe inside a double-quoted string survives
+    the first repair.
+    """
     end = text.find("}")
     head, tail = (text[: end + 1], text[end + 1 :]) if end >= 0 else (text, "")
-    head = re.sub(r"'", '"', head)
+    if swap_quotes:
+        head = head.replace("'", '"')
     head = re.sub(r",\s*}", "}", head)
     head = re.sub(r"\bTrue\b", "true", re.sub(r"\bFalse\b", "false", head))
     return head + tail
@@ -86,7 +92,8 @@ def _scores_from(text: str, raw: str) -> tuple[float, float]:
         if name in lowered:
             found[name] = _score(lowered[name], name, raw)
             continue
-        match = re.search(rf"{name}\w*\"?'?\s*[:=]\s*\"?([-+]?\d+(?:\.\d+)?)", text, re.IGNORECASE)
+        # "semantic: 8", "Semantic score = '8/10'", "semantic_score": "8" ...
+        match = re.search(rf"{name}[\w \t\"']*?[:=][ \t]*[\"']?({_NUMBER_PATTERN})", text, re.IGNORECASE)
         if match:
             found[name] = _score(match.group(1), name, raw)
     missing = [n for n in ("semantic", "quality") if n not in found]
@@ -104,14 +111,17 @@ def parse_editthinker(text: str) -> Verdict:
     if score_text is None:
         raise ThinkerOutputError("thinker output has no <score> tag", text)
     semantic, quality = _scores_from(score_text, text)
-    reasoning = _tag_content(clean, "think") or ""
+    reasoning = _tag_content(clean, "think")
+    if reasoning is None and (close := re.search(r"<\s*/\s*think\s*>", clean, re.IGNORECASE)):
+        # Thinking chat templates open <think> in the prompt; the answer starts inside it.
+        reasoning = clean[: close.start()].strip()
     answer = _tag_content(clean, "answer")
     if answer is None:
         raise ThinkerOutputError("thinker output has no <answer> tag", text)
     return Verdict(
         semantic=semantic,
         quality=quality,
-        reasoning=reasoning,
+        reasoning=reasoning or "",
         refined_instruction=answer.strip().strip('"').strip(),
         raw=text,
     )
@@ -120,6 +130,8 @@ def parse_editthinker(text: str) -> Verdict:
 def _as_bool(value: Any, raw: str) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in {"true", "yes", "1"}:
         return True
     if isinstance(value, str) and value.strip().lower() in {"false", "no", "0"}:

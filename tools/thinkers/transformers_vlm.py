@@ -1,0 +1,236 @@
+"""Critique edits with a Qwen2.5-VL / Qwen3-VL model running in this process (transformers).
+
+One class serves the real EditThinker-8B (a Qwen3-VL fine-tune), any Qwen-VL model in the
+expert JSON protocol, and the random-weight tiny model of the offline profile, all through
+``from_pretrained``. The model loads on the first critique; critiques run one at a time in a
+worker thread so the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tools.config import ThinkerConfig
+from tools.errors import BackendError, ThinkerOutputError
+from tools.thinkers.parsing import parse_editthinker, parse_expert
+from tools.thinkers.prompt import load_template, render_prompt
+from tools.thinkers.vlm_inputs import build_inputs, prepare_images, scrub_special_tokens
+from tools.types import JudgeRequest, Verdict
+
+log = logging.getLogger(__name__)
+
+#: Model names that are built locally with random weights instead of downloaded.
+TINY_PREFIX = "tiny-"
+
+
+@dataclass
+class _Loaded:
+    """Hold what one loaded model needs for a critique."""
+
+    model: Any
+    tokenizer: Any
+    image_processor: Any
+    device: str
+    dtype: Any
+    image_token_id: int
+    video_token_id: int | None
+    grammar: Any  # xgrammar.CompiledGrammar, or None when unconstrained
+
+
+class TransformersThinker:
+    """Judge edits with an in-process vision-language model, in the EditThinker or expert protocol."""
+
+    def __init__(self, config: ThinkerConfig, *, data_dir: str | Path | None = None) -> None:
+        self.config = config
+        self.name = config.model
+        self._data_dir = data_dir
+        self._template = load_template(config.protocol, config.prompt_file)
+        self._parse = parse_editthinker if config.protocol == "editthinker" else parse_expert
+        if config.constrained:
+            from tools.thinkers.grammar import free_text_budget
+
+            free_text_budget(config.protocol, config.max_new_tokens)  # fail now, not at the first critique
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the model now (a server's startup) instead of on the first critique."""
+        with self._lock:
+            self._ensure_loaded()
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        """Return the verdict for one edit, computed in a worker thread."""
+        return await asyncio.to_thread(self.judge_sync, request)
+
+    def judge_sync(self, request: JudgeRequest) -> Verdict:
+        """Return the verdict for one edit; critiques are serialised (one model, one generate at a time)."""
+        with self._lock:
+            loaded = self._ensure_loaded()
+            started = time.perf_counter()
+            raw = self._generate(loaded, request)
+            latency = time.perf_counter() - started
+        log.debug("thinker %s answered in %.2fs: %r", self.name, latency, raw)
+        try:
+            verdict = self._parse(raw)
+        except ThinkerOutputError:
+            log.warning("thinker %s gave unparseable output after %.2fs: %.200r", self.name, latency, raw)
+            raise
+        return verdict.model_copy(update={"latency_s": latency})
+
+    def model_source(self) -> str:
+        """Return where weights come from: the configured path, the built tiny model, or the hub id."""
+        if self.config.path:
+            return self.config.path
+        if self.config.model.startswith(TINY_PREFIX):
+            from tools.thinkers.tiny import tiny_model_dir
+
+            return str(tiny_model_dir(self.config.model, self._data_dir))
+        return self.config.model
+
+    def _ensure_loaded(self) -> _Loaded:
+        """Load model, tokenizer, image processor and grammar once (caller holds the lock)."""
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def _load(self) -> _Loaded:
+        """Load everything through ``from_pretrained``, the same way for tiny, local and hub models."""
+        from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+
+        from tools.torchutil import resolve_device, resolve_dtype
+
+        source = self.model_source()
+        device = resolve_device(self.config.device)
+        dtype = resolve_dtype(self.config.dtype, device)
+        started = time.perf_counter()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            image_processor = AutoImageProcessor.from_pretrained(source)
+            # Straight onto the device: an 8B model should not pass through host memory first.
+            model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, device_map=device)
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot load thinker model from {source!r}: {exc}") from exc
+        model.eval()
+        if tokenizer.chat_template is None:
+            tokenizer.chat_template = _find_chat_template(source)
+        image_token_id = getattr(model.config, "image_token_id", None)
+        if image_token_id is None:
+            raise BackendError(f"{source!r} is not a Qwen-VL style model: its config has no image_token_id")
+        grammar = self._compile_grammar(model, tokenizer) if self.config.constrained else None
+        log.info(
+            "loaded thinker %s from %s on %s (%s) in %.1fs",
+            self.name, source, device, dtype, time.perf_counter() - started,
+        )
+        return _Loaded(
+            model=model,
+            tokenizer=tokenizer,
+            image_processor=image_processor,
+            device=device,
+            dtype=dtype,
+            image_token_id=int(image_token_id),
+            video_token_id=getattr(model.config, "video_token_id", None),
+            grammar=grammar,
+        )
+
+    def _compile_grammar(self, model: Any, tokenizer: Any) -> Any:
+        """Compile the protocol's grammar for this tokenizer and the model's (padded) vocabulary."""
+        import xgrammar as xgr
+
+        from tools.thinkers.grammar import build_grammar
+
+        vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        info = xgr.TokenizerInfo.from_huggingface(
+            tokenizer, vocab_size=vocab_size, stop_token_ids=_stop_token_ids(model, tokenizer)
+        )
+        grammar = build_grammar(self.config.protocol, self.config.max_new_tokens)
+        return xgr.GrammarCompiler(info).compile_grammar(grammar)
+
+    def _prompt(self, tokenizer: Any, request: JudgeRequest) -> str:
+        """Fill the template with the two instructions, stripped of any special-token strings."""
+        specials = list(tokenizer.all_special_tokens) + list(getattr(tokenizer, "added_tokens_encoder", {}))
+        return render_prompt(
+            self._template,
+            original_instruction=scrub_special_tokens(request.original_instruction, specials),
+            current_instruction=scrub_special_tokens(request.current_instruction, specials),
+        )
+
+    def _generate(self, loaded: _Loaded, request: JudgeRequest) -> str:
+        """Run one constrained or free generation and return the decoded answer text."""
+        import torch
+
+        images = prepare_images([request.source, request.edited], self.config.max_image_side)
+        inputs = build_inputs(
+            loaded.tokenizer,
+            loaded.image_processor,
+            images,
+            self._prompt(loaded.tokenizer, request),
+            image_token_id=loaded.image_token_id,
+            video_token_id=loaded.video_token_id,
+        )
+        inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(loaded.dtype)
+        sampling = self.config.temperature > 0
+        kwargs: dict[str, Any] = {"max_new_tokens": self.config.max_new_tokens, "do_sample": sampling}
+        if sampling:
+            kwargs["temperature"] = self.config.temperature
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if loaded.grammar is not None:
+            import xgrammar as xgr
+
+            # One processor per generate call: it holds the matcher's state.
+            kwargs["logits_processor"] = [xgr.contrib.hf.LogitsProcessor(loaded.grammar)]
+        prompt_len = inputs["input_ids"].shape[1]
+        with _seeded(loaded.device, request.seed if sampling else None), torch.inference_mode():
+            output = loaded.model.generate(**inputs, **kwargs)
+        new_tokens = output[0, prompt_len:]
+        if new_tokens.shape[0] >= self.config.max_new_tokens:
+            log.warning("thinker %s used all %d new tokens; its answer may be cut off", self.name, new_tokens.shape[0])
+        return loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)
+
+
+@contextmanager
+def _seeded(device: str, seed: int | None) -> Iterator[None]:
+    """Seed torch for one sampled generate, restoring the global generator state afterwards."""
+    if seed is None:
+        yield
+        return
+    import torch
+
+    devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Return the ids that end a turn: the generation config's EOS ids, else the tokenizer's."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    if not ids:
+        raise BackendError("the thinker model defines no end-of-sequence token")
+    return ids
+
+
+def _find_chat_template(source: str) -> str:
+    """Return the chat template shipped beside the processor (``chat_template.jinja``/``.json``)."""
+    import json
+
+    from transformers.utils import cached_file
+
+    for name in ("chat_template.jinja", "chat_template.json"):
+        path = cached_file(source, name, _raise_exceptions_for_missing_entries=False)
+        if path:
+            text = Path(path).read_text(encoding="utf-8")
+            return json.loads(text)["chat_template"] if name.endswith(".json") else text
+    raise BackendError(f"{source!r} has no chat template")
