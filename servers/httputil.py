@@ -6,10 +6,13 @@ import hmac
 import ipaddress
 import json
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 #: Environment variable holding the bearer token when ``--token`` is not given.
 TOKEN_ENV = "THINKEDIT_TOKEN"
@@ -70,6 +73,25 @@ class APIError(Exception):
         self.headers = headers or {}
 
 
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """Return a message naming every bad field of a pydantic error list, and the first field's name."""
+    parts: list[str] = []
+    first: str | None = None
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ())]
+        if loc and loc[0] == "body":  # FastAPI prefixes body fields
+            loc = loc[1:]
+        name = ".".join(loc) or "body"
+        first = first or name
+        if error.get("type") == "extra_forbidden":
+            parts.append(f"unknown field {name!r}")
+        elif error.get("type") == "missing":
+            parts.append(f"missing field {name!r}")
+        else:
+            parts.append(f"field {name!r}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request", first
+
+
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     """Return ``{"error": {...}}`` as OpenAI servers do, so the ``openai`` SDK reads the message."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
@@ -80,6 +102,28 @@ def error_response(exc: APIError) -> JSONResponse:
     return JSONResponse(
         error_body(exc.message, exc.type, exc.param, exc.code), status_code=exc.status, headers=exc.headers
     )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render our errors, request validation errors and routing errors in the OpenAI error shape."""
+
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, APIError)
+        return error_response(exc)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        message, param = describe_errors(exc.errors())
+        return JSONResponse(error_body(message, "invalid_request_error", param), status_code=422)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        body = error_body(str(exc.detail), "invalid_request_error")
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    app.add_exception_handler(APIError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:

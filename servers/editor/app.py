@@ -13,9 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servers.editor.batching import QueueFullError, ShuttingDownError
 from servers.editor.config import EditorServerSettings
@@ -23,7 +21,7 @@ from servers.editor.metrics import EditorMetrics
 from servers.editor.schemas import Health, ImageData, ImagesResponse, ModelList, edit_form_openapi
 from servers.editor.service import EditorService, EngineFactory, build_engine
 from servers.editor.uploads import EditUpload, decode_image, read_edit_upload
-from servers.httputil import APIError, BearerAuth, BodyLimit, ResponseHeaders, error_body, error_response
+from servers.httputil import APIError, BearerAuth, BodyLimit, ResponseHeaders, install_error_handlers
 from tools.errors import BackendError, BadInputError
 from tools.images import resize_to
 from tools.types import EditRequest, EditResult
@@ -66,17 +64,7 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
     app.state.service = service
     app.state.metrics = metrics
 
-    @app.exception_handler(APIError)
-    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.errors()), "invalid_request_error"), status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.detail), "invalid_request_error"), status_code=exc.status_code)
+    install_error_handlers(app)
 
     @app.post(EDITS_PATH, response_model=ImagesResponse, openapi_extra=edit_form_openapi())
     async def create_edit(request: Request) -> JSONResponse:

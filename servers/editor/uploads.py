@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from servers.editor.schemas import IMAGE_FIELDS, EditForm
-from servers.httputil import APIError, BodyTooLarge
+from servers.httputil import APIError, BodyTooLarge, describe_errors
 from tools.errors import BadInputError
 from tools.images import load_image
 
@@ -27,22 +27,6 @@ class EditUpload:
 
     form: EditForm
     image_bytes: bytes
-
-
-def describe_validation(exc: ValidationError) -> tuple[str, str | None]:
-    """Return a message naming every bad field, and the first field's name (OpenAI's ``param``)."""
-    parts: list[str] = []
-    first: str | None = None
-    for error in exc.errors():
-        name = ".".join(str(p) for p in error.get("loc", ())) or "body"
-        first = first or name
-        if error.get("type") == "extra_forbidden":
-            parts.append(f"unknown field {name!r}")
-        elif error.get("type") == "missing":
-            parts.append(f"missing field {name!r}")
-        else:
-            parts.append(f"field {name!r}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts), first
 
 
 async def read_edit_upload(request: Request) -> EditUpload:
@@ -77,7 +61,7 @@ async def read_edit_upload(request: Request) -> EditUpload:
         try:
             parsed = EditForm.model_validate(fields)
         except ValidationError as exc:
-            message, param = describe_validation(exc)
+            message, param = describe_errors(exc.errors())
             raise APIError(422, message, param=param) from None
         data = await images[0].read()
     finally:
@@ -85,29 +69,31 @@ async def read_edit_upload(request: Request) -> EditUpload:
     return EditUpload(form=parsed, image_bytes=data)
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+def decode_image(data: bytes, max_pixels: int, param: str = "image") -> Image.Image:
     """Decode an uploaded image; too many pixels is 413, anything unreadable is 400, with the reason."""
     if not data:
-        raise APIError(400, "the image file is empty", param="image", code="invalid_image")
+        raise APIError(400, "the image is empty", param=param, code="invalid_image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as header:
                 width, height = header.size
     except Image.DecompressionBombError as exc:
-        raise APIError(413, f"image rejected as a decompression bomb: {exc}", param="image", code="image_too_large") from None
+        message = f"image rejected as a decompression bomb: {exc}"
+        raise APIError(413, message, param=param, code="image_too_large") from None
     except UnidentifiedImageError:
-        raise APIError(400, "the uploaded file is not an image (PNG, JPEG or WebP expected)", param="image", code="invalid_image") from None
+        message = "the uploaded data is not an image (PNG, JPEG or WebP expected)"
+        raise APIError(400, message, param=param, code="invalid_image") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise APIError(400, f"the image cannot be read: {exc}", param="image", code="invalid_image") from None
+        raise APIError(400, f"the image cannot be read: {exc}", param=param, code="invalid_image") from None
     if width * height > max_pixels:
         raise APIError(
             413,
             f"image is too large: {width}x{height} = {width * height} pixels, the limit is {max_pixels}",
-            param="image",
+            param=param,
             code="image_too_large",
         )
     try:
         return load_image(data, max_pixels=max_pixels)
     except BadInputError as exc:
-        raise APIError(400, str(exc), param="image", code="invalid_image") from None
+        raise APIError(400, str(exc), param=param, code="invalid_image") from None
