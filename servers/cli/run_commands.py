@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
@@ -45,6 +46,16 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def server_url(text: str) -> str:
+    """Parse a server URL; a bare host:port gets the OpenAI-style ``/v1`` path the SDKs expect."""
+    parsed = urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8100/v1")
+    if parsed.path in ("", "/"):
+        parsed = parsed._replace(path="/v1")
+    return urlunsplit(parsed)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run commands."""
     edit = subparsers.add_parser("edit", help="Edit an image with the Think-while-Edit loop.")
@@ -61,6 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--seed-policy", choices=["fixed", "increment"], help="Same seed every round, or +1 per round.")
     edit.add_argument("--review", action="store_true", help="Ask before each refinement (approve, edit, stop).")
     edit.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    edit.add_argument("--editor", metavar="URL", type=server_url,
+                      help="Use the editor server at URL (OpenAI Images API: thinkedit serve editor, vLLM-Omni, ...).")
+    edit.add_argument("--editor-model", help="Model name to ask the editor server for (default: the profile's).")
+    edit.add_argument("--thinker", metavar="URL", type=server_url,
+                      help="Use the thinker server at URL (OpenAI chat API: vLLM, thinkedit serve thinker, ...).")
+    edit.add_argument("--thinker-model", help="Model name to ask the thinker server for (default: the profile's).")
     edit.set_defaults(handler=cmd_edit)
 
     resume = subparsers.add_parser("resume", help="Finish an interrupted run from its checkpoint.")
@@ -79,7 +96,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
-    return LoopSettings.from_profile(
+    settings = LoopSettings.from_profile(
         args.profile,
         max_rounds=args.max_rounds,
         seed=args.seed,
@@ -89,6 +106,32 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
         review=args.review or None,
         data_dir=str(data_dir),
     )
+    return with_servers(settings, args.editor, args.editor_model, args.thinker, args.thinker_model)
+
+
+def with_servers(
+    settings: LoopSettings,
+    editor_url: str | None,
+    editor_model: str | None,
+    thinker_url: str | None,
+    thinker_model: str | None,
+) -> LoopSettings:
+    """Point the editor and/or thinker at servers: a URL switches that side to its HTTP backend."""
+    editor, thinker = settings.editor, settings.thinker
+    if editor_url:
+        # Loading options belong to the server now; the profile's model name and settings still apply.
+        editor = editor.model_copy(
+            update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
+        )
+    if editor_model:
+        editor = editor.model_copy(update={"model": editor_model})
+    if thinker_url:
+        thinker = thinker.model_copy(
+            update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
+        )
+    if thinker_model:
+        thinker = thinker.model_copy(update={"model": thinker_model})
+    return settings.model_copy(update={"editor": editor, "thinker": thinker})
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
