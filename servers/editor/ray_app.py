@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -86,10 +87,12 @@ def serve_with_ray(settings: EditorServerSettings, host: str, port: int, options
     except ImportError:
         print("thinkedit: error: --ray needs Ray Serve: pip install 'thinkedit[ray]'", file=sys.stderr)
         return 1
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
     if options.address:
         ray.init(address=options.address, logging_level=logging.WARNING)
     else:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.WARNING)
+        # Ray's own processes pick their addresses; only Serve's HTTP proxy takes host:port from us.
+        ray.init(include_dashboard=False, logging_level=logging.WARNING)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

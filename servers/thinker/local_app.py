@@ -147,6 +147,8 @@ def split_messages(messages: list[ChatMessage], max_pixels: int) -> tuple[list[I
                 images.append(_data_url_image(part.image_url.url, max_pixels))
             else:
                 texts.append(part.text)
+    if not images:
+        raise APIError(422, "this server critiques images: send at least one image_url part", param="messages")
     return images, "\n\n".join(t for t in texts if t)
 
 
@@ -203,6 +205,11 @@ def create_app(
                 temperature=body.temperature or 0.0,
                 seed=body.seed,
             )
+        except APIError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failed generation must not take the server down
+            log.exception("generation failed")
+            raise APIError(500, f"generation failed: {type(exc).__name__}: {exc}", type_="server_error") from None
         finally:
             service.waiting -= 1
         completion = ChatCompletion(

@@ -54,30 +54,51 @@ class ChatModelThinker:
         self._template = load_template(config.protocol, config.prompt_file)
         self._parse = parse_editthinker if config.protocol == "editthinker" else parse_expert
         self._request_options = self._structured_output_options()
-        self._model = chat_model if chat_model is not None else self._build_chat_model()
+        self._injected = chat_model
+        self._api_key = None if chat_model is not None else self._resolve_api_key()
+        self._models: dict[int, BaseChatModel] = {}
 
-    def _build_chat_model(self) -> BaseChatModel:
-        """Build ChatOpenAI for ``base_url`` (or api.openai.com) with the key from ``api_key_env``."""
-        try:
-            from langchain_openai import ChatOpenAI
-        except ImportError as exc:
-            raise BackendError("the chat-model thinker needs langchain-openai: pip install 'thinkedit[server]'") from exc
+    def _resolve_api_key(self) -> str:
         if self.config.api_key_env:
             api_key = os.environ.get(self.config.api_key_env)
             if not api_key:
                 raise BadInputError(f"the thinker needs an API key in ${self.config.api_key_env}, which is not set")
-        elif self.config.base_url:
-            api_key = PLACEHOLDER_API_KEY
-        else:
-            raise BadInputError("the chat-model thinker needs base_url (a server URL) or api_key_env")
+            return api_key
+        if self.config.base_url:
+            return PLACEHOLDER_API_KEY
+        raise BadInputError("the chat-model thinker needs base_url (a server URL) or api_key_env")
+
+    def chat_model(self) -> BaseChatModel:
+        """Return the injected model, or a ChatOpenAI for the running event loop.
+
+        One per loop, with its own HTTP client: langchain-openai otherwise shares a process-wide
+        async client, which dies with the first event loop that used it.
+        """
+        if self._injected is not None:
+            return self._injected
+        import asyncio
+
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._models:
+            self._models = {loop_id: self._build_chat_model()}  # an old loop's client is unusable anyway
+        return self._models[loop_id]
+
+    def _build_chat_model(self) -> BaseChatModel:
+        """Build ChatOpenAI for ``base_url`` (or api.openai.com) with the key from ``api_key_env``."""
+        try:
+            import openai
+            from langchain_openai import ChatOpenAI
+        except ImportError as exc:
+            raise BackendError("the chat-model thinker needs langchain-openai: pip install 'thinkedit[server]'") from exc
         return ChatOpenAI(
             model=self.config.model,
             base_url=self.config.base_url,
-            api_key=api_key,
+            api_key=self._api_key,
             temperature=self.config.temperature,
             max_tokens=self.config.max_new_tokens,
             timeout=DEFAULT_TIMEOUT_S,
             max_retries=2,
+            http_async_client=openai.DefaultAsyncHttpxClient(timeout=DEFAULT_TIMEOUT_S),
         )
 
     def _structured_output_options(self) -> dict[str, Any]:
@@ -123,7 +144,7 @@ class ChatModelThinker:
             options["seed"] = request.seed
         started = time.perf_counter()
         try:
-            reply = await self._model.ainvoke(self.messages(request), **options)
+            reply = await self.chat_model().ainvoke(self.messages(request), **options)
         except Exception as exc:
             raise _map_error(exc, self.config.base_url) from exc
         latency = time.perf_counter() - started

@@ -181,7 +181,8 @@ class TransformersThinker:
         if ebnf is not None:
             return compiler.compile_grammar(ebnf)
         if json_schema is not None:
-            return compiler.compile_json_schema(json_schema)
+            # Compact JSON: unbounded whitespace lets a weak model pad until the budget runs out.
+            return compiler.compile_json_schema(json_schema, any_whitespace=False)
         return compiler.compile_builtin_json_grammar()
 
     def generate(
