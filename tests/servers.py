@@ -125,12 +125,12 @@ class ServerProcess:
 
 
 def editor_server(data_dir: Path, log_dir: Path, *extra: str, token: str | None = None,
-                  model: str = "tiny-kontext") -> ServerProcess:
+                  model: str = "tiny-kontext", port: int | None = None) -> ServerProcess:
     """Describe an editor server for the tiny model (not started)."""
     args = ["editor", "--model", model, *extra]
     if token:
         args += ["--token", token]
-    return ServerProcess(args, data_dir, log_dir / f"editor-{free_port()}.log", token=token)
+    return ServerProcess(args, data_dir, log_dir / f"editor-{free_port()}.log", port=port, token=token)
 
 
 def sleepy_editor_server(data_dir: Path, log_dir: Path, *extra: str) -> ServerProcess:
