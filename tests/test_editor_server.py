@@ -179,3 +179,20 @@ async def test_oversized_body_is_413(small: ServerProcess) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
         await client(small).images.edit(image=("big.png", payload, "image/png"), prompt="x")
     assert caught.value.status_code == 413
+
+
+async def test_our_client_sends_the_token_from_the_environment(
+    small: ServerProcess, image: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tools.config import EditorConfig
+    from tools.editors.openai_images import OpenAIImagesEditor
+    from tools.errors import BackendError, TransientBackendError
+    from tools.types import EditRequest
+
+    config = EditorConfig(backend="openai-images", model="tiny-kontext", base_url=small.url)
+    monkeypatch.setenv("THINKEDIT_TOKEN", TOKEN)
+    assert (await OpenAIImagesEditor(config).edit(EditRequest(image=image, instruction="x"))).image.size == image.size
+    monkeypatch.setenv("THINKEDIT_TOKEN", "wrong")
+    with pytest.raises(BackendError, match="401") as caught:
+        await OpenAIImagesEditor(config).edit(EditRequest(image=image, instruction="x"))
+    assert not isinstance(caught.value, TransientBackendError)

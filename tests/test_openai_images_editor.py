@@ -108,6 +108,9 @@ def test_hosted_openai_needs_a_key_and_gets_no_seed(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     hosted = OpenAIImagesEditor(EditorConfig(backend="openai-images", model="gpt-image-1", api_key_env="OPENAI_API_KEY"))
     assert "seed" not in hosted.form_fields(EditRequest(image=image, instruction="x", seed=3))
+    explicit = OpenAIImagesEditor(EditorConfig(backend="openai-images", model="gpt-image-1",
+                                               base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"))
+    assert explicit.hosted_openai
     local = remote("http://127.0.0.1:9/v1", settings={"guidance_scale": 3.0})
     fields = local.form_fields(EditRequest(image=image, instruction="x", seed=3, settings={"guidance_scale": 4.0}))
     assert fields == {"seed": 3, "guidance_scale": 4.0}

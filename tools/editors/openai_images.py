@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from tools.config import EditorConfig
 from tools.errors import BackendError, BadInputError, TransientBackendError
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: API key sent to servers that need none (ours on loopback, vLLM without --api-key).
 PLACEHOLDER_API_KEY = "not-needed"
+#: Our servers' bearer token, sent when the config names no key variable of its own.
+TOKEN_ENV = "THINKEDIT_TOKEN"
 #: Seconds one edit may take before the call counts as failed (and is retried as transient).
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -38,7 +41,7 @@ class OpenAIImagesEditor:
         self.max_retries = max_retries
         self.api_key = self._api_key(config)
         # api.openai.com rejects fields it does not know (seed) and response_format for gpt-image models.
-        self.hosted_openai = config.base_url is None
+        self.hosted_openai = config.base_url is None or urlsplit(config.base_url).hostname == "api.openai.com"
         self._clients: dict[int, Any] = {}
 
     @staticmethod
@@ -50,7 +53,7 @@ class OpenAIImagesEditor:
             return key
         if config.base_url is None:
             raise BadInputError("the openai-images editor needs base_url (a server URL) or api_key_env")
-        return PLACEHOLDER_API_KEY
+        return os.environ.get(TOKEN_ENV) or PLACEHOLDER_API_KEY
 
     def _client(self) -> Any:
         """Return an ``AsyncOpenAI`` bound to the running event loop (httpx clients are per loop)."""

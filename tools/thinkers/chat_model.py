@@ -65,7 +65,7 @@ class ChatModelThinker:
                 raise BadInputError(f"the thinker needs an API key in ${self.config.api_key_env}, which is not set")
             return api_key
         if self.config.base_url:
-            return PLACEHOLDER_API_KEY
+            return os.environ.get("THINKEDIT_TOKEN") or PLACEHOLDER_API_KEY  # our servers' bearer token
         raise BadInputError("the chat-model thinker needs base_url (a server URL) or api_key_env")
 
     def chat_model(self) -> BaseChatModel:
