@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from servers.editor.batching import MicroBatcher
@@ -53,12 +54,15 @@ class EditorService:
         self.status: Status = "loading"
         self.error: str | None = None
         self.created = int(time.time())
+        # Every pipeline call on one thread: torch's OpenMP pool is per calling thread, and pools
+        # left spinning by other threads would steal the cores from the one doing the work.
+        self._pipeline_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor-pipeline")
 
     async def start(self) -> None:
         """Build and load the engine off the event loop, then start the batcher."""
         started = time.perf_counter()
         try:
-            self.engine = await asyncio.to_thread(self._build)
+            self.engine = await asyncio.get_running_loop().run_in_executor(self._pipeline_thread, self._build)
         except Exception as exc:  # noqa: BLE001 - a failed load is reported on /health, not a crash
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("editor %s failed to load", self.settings.model)
@@ -98,7 +102,8 @@ class EditorService:
         assert engine is not None
         edit_batch = getattr(engine, "edit_batch", None)
         if callable(edit_batch):
-            return list(await asyncio.to_thread(edit_batch, requests))
+            loop = asyncio.get_running_loop()
+            return list(await loop.run_in_executor(self._pipeline_thread, edit_batch, requests))
         return list(await asyncio.gather(*(engine.edit(request) for request in requests)))
 
     @property
@@ -123,3 +128,4 @@ class EditorService:
         if self.batcher is not None:
             log.info("draining %d queued edit(s)", self.batcher.depth)
             await self.batcher.close(timeout)
+        self._pipeline_thread.shutdown(wait=False)

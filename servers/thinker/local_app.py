@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import logging
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -94,12 +96,14 @@ class ChatService:
         self.error: str | None = None
         self.waiting = 0
         self._grammars: OrderedDict[str, Any] = OrderedDict()
+        # All model work on one thread (torch's OpenMP pool is per calling thread).
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinker-model")
 
     async def start(self) -> None:
         """Build and load the model off the event loop."""
         try:
             engine = self._factory(self.settings)
-            await asyncio.to_thread(engine.load)
+            await asyncio.get_running_loop().run_in_executor(self.model_thread, engine.load)
         except Exception as exc:  # noqa: BLE001 - reported on /health
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("thinker %s failed to load", self.settings.model)
@@ -177,6 +181,7 @@ def create_app(
             yield
         finally:
             loading.cancel()
+            service.model_thread.shutdown(wait=False)
 
     app = FastAPI(title="thinkedit local thinker server", version="0.1.0", lifespan=lifespan)
     app.state.service = service
@@ -195,16 +200,17 @@ def create_app(
         service.waiting += 1
         try:
             images, text = await asyncio.to_thread(split_messages, body.messages, settings.max_pixels)
-            grammar = await asyncio.to_thread(service.grammar, body)
-            generation = await asyncio.to_thread(
+            generate = functools.partial(
                 service.engine.generate,
                 images,
                 text,
-                grammar=grammar,
                 max_new_tokens=body.token_budget() or settings.max_tokens,
                 temperature=body.temperature or 0.0,
                 seed=body.seed,
             )
+            loop = asyncio.get_running_loop()
+            grammar = await loop.run_in_executor(service.model_thread, service.grammar, body)
+            generation = await loop.run_in_executor(service.model_thread, functools.partial(generate, grammar=grammar))
         except APIError:
             raise
         except Exception as exc:  # noqa: BLE001 - one failed generation must not take the server down
