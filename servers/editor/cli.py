@@ -93,6 +93,15 @@ def cmd_serve_editor(args: argparse.Namespace) -> int:
     if refusal:
         print(f"thinkedit: error: {refusal}", file=sys.stderr)
         return 2
+    if settings.backend == "diffusers":  # a misspelt model fails now, not after the server is up
+        from tools.editors.models import get_model
+        from tools.errors import BadInputError
+
+        try:
+            get_model(settings.model)
+        except BadInputError as exc:
+            print(f"thinkedit: error: {exc}", file=sys.stderr)
+            return 2
     if args.ray:
         from servers.editor.ray_app import RayOptions, serve_with_ray
 
