@@ -88,6 +88,9 @@ async def concurrent_throughput(
 
 async def run(args: argparse.Namespace, data_dir: str, logs: Path) -> None:
     from tools.editors.diffusers_engine import DiffusersEditor
+    from tools.torchutil import start_parallel_runtime
+
+    start_parallel_runtime()  # the in-process engine gets the same start as the servers
 
     image = Image.open(ROOT / "examples" / "chelsea.png").convert("RGB").resize((args.size, args.size))
     settings = {"num_inference_steps": args.steps}

@@ -123,6 +123,11 @@ def serve_with_uvicorn(settings: EditorServerSettings, host: str, port: int) -> 
 
     from servers.editor.app import create_app
 
+    if settings.backend == "diffusers":
+        from tools.torchutil import start_parallel_runtime
+
+        start_parallel_runtime()  # before any worker thread touches torch
+
     config = uvicorn.Config(
         create_app(settings),
         host=host,

@@ -62,6 +62,10 @@ def build_application(settings: EditorServerSettings, options: RayOptions, clust
 
         def __init__(self, replica_settings: EditorServerSettings) -> None:
             self._settings = replica_settings
+            if replica_settings.backend == "diffusers":
+                from tools.torchutil import start_parallel_runtime
+
+                start_parallel_runtime()
 
         def __serve_build_asgi_app__(self) -> Any:
             from servers.editor.app import create_app

@@ -89,6 +89,7 @@ def _serve_local(args: argparse.Namespace, token: str | None) -> int:
     import uvicorn
 
     from servers.thinker.local_app import ThinkerServerSettings, create_app
+    from tools.torchutil import start_parallel_runtime
 
     if args.vllm_args or args.tensor_parallel_size or args.gpu_memory_utilization:
         print("thinkedit: error: vLLM options do not apply to --local", file=sys.stderr)
@@ -102,6 +103,7 @@ def _serve_local(args: argparse.Namespace, token: str | None) -> int:
         max_tokens=args.max_tokens,
         token=token,
     )
+    start_parallel_runtime()  # before the model thread touches torch
     config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
     print(f"thinker {settings.served_name} at http://{args.host}:{args.port}/v1 (loading; GET /health says when ready)",
           file=sys.stderr, flush=True)
