@@ -35,6 +35,7 @@ from tools.types import EditRequest  # noqa: E402
 
 
 def free_port() -> int:
+    """Return a loopback port nothing listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -87,6 +88,7 @@ async def concurrent_throughput(
 
 
 async def run(args: argparse.Namespace, data_dir: str, logs: Path) -> None:
+    """Measure both ratios and print them."""
     from tools.editors.diffusers_engine import DiffusersEditor
     from tools.torchutil import start_parallel_runtime
 
@@ -131,6 +133,7 @@ async def run(args: argparse.Namespace, data_dir: str, logs: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the options and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny-kontext")
     parser.add_argument("--size", type=int, default=128, help="Square input side in pixels (default 128).")

@@ -41,6 +41,7 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Load the engine (in the background unless told otherwise); drain the queue on the way out."""
         loading: asyncio.Task[None] | None = None
         if settings.load_in_background:
             loading = asyncio.create_task(service.start(), name="editor-load")
@@ -111,6 +112,7 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
 
 
 def _not_ready(service: EditorService) -> APIError:
+    """Explain why no edit is taken now, with a time to come back."""
     message = {
         "loading": "the model is still loading",
         "draining": "the server is shutting down",
@@ -121,6 +123,7 @@ def _not_ready(service: EditorService) -> APIError:
 
 
 async def _edit(request: Request, service: EditorService, settings: EditorServerSettings) -> ImagesResponse:
+    """Parse, check, queue and answer one edit request."""
     if service.status != "ready":
         raise _not_ready(service)
     upload = await read_edit_upload(request)
@@ -179,6 +182,7 @@ async def _until_disconnect(request: Request) -> None:
 
 
 async def _submit(service: EditorService, edit: EditRequest) -> EditResult:
+    """Queue the edit, turning each failure into the HTTP error the client should see."""
     try:
         return await service.edit(edit)
     except QueueFullError as exc:

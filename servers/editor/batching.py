@@ -33,6 +33,8 @@ class ShuttingDownError(Exception):
 
 @dataclass(eq=False)
 class _Job(Generic[Req, Res]):
+    """Hold one queued request, its batching key and the future its caller awaits."""
+
     request: Req
     key: Hashable
     future: asyncio.Future[Res]
@@ -128,6 +130,7 @@ class MicroBatcher(Generic[Req, Res]):
     # -- the worker --------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        """Take batches off the queue until closed and drained."""
         while True:
             while not self._pending:
                 if self._closing:
@@ -139,6 +142,7 @@ class MicroBatcher(Generic[Req, Res]):
                 await self._execute(batch)
 
     def _take_compatible(self, batch: list[_Job[Req, Res]], key: Hashable) -> None:
+        """Move queued live requests with ``key`` into ``batch``, oldest first, up to max_batch."""
         for job in list(self._pending):
             if len(batch) >= self.max_batch:
                 break
@@ -170,6 +174,7 @@ class MicroBatcher(Generic[Req, Res]):
         return [job for job in batch if not job.future.done()]
 
     async def _execute(self, batch: list[_Job[Req, Res]]) -> None:
+        """Run one batch and record its size and time."""
         started = time.perf_counter()
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(batch))
@@ -209,6 +214,7 @@ class MicroBatcher(Generic[Req, Res]):
             _resolve(job, result=result)
 
     def _gauge(self) -> None:
+        """Publish the queue depth."""
         if self.metrics is not None:
             self.metrics.queue_depth.set(len(self._pending))
 

@@ -17,6 +17,7 @@ DEFAULT_PORT = 8100
 
 
 def _positive_int(text: str) -> int:
+    """Parse a whole number of at least 1 (argparse turns the error into exit code 2)."""
     try:
         value = int(text)
     except ValueError:

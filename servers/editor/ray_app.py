@@ -68,6 +68,7 @@ def build_application(settings: EditorServerSettings, options: RayOptions, clust
                 start_parallel_runtime()
 
         def __serve_build_asgi_app__(self) -> Any:
+            """Build this replica's app, named after the replica, loading the model before traffic comes."""
             from servers.editor.app import create_app
 
             replica = serve.get_replica_context().replica_id.unique_id

@@ -79,6 +79,7 @@ class EditorService:
         log.info("editor %s ready in %.1f s", self.settings.model, time.perf_counter() - started)
 
     def _build(self) -> Editor:
+        """Construct the engine and load its pipeline (on the pipeline thread)."""
         engine = self._engine_factory(self.settings)
         load = getattr(engine, "load", None)
         if callable(load):

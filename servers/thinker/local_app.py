@@ -176,6 +176,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Load the model in the background; stop the model thread on the way out."""
         loading = asyncio.create_task(service.start(), name="thinker-load")
         try:
             yield

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class _Strict(BaseModel):
+    """Refuse unknown fields by name (the base of every request schema)."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

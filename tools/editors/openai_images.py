@@ -46,6 +46,7 @@ class OpenAIImagesEditor:
 
     @staticmethod
     def _api_key(config: EditorConfig) -> str:
+        """Return the key from ``api_key_env``, else our token or a placeholder for keyless local servers."""
         if config.api_key_env:
             key = os.environ.get(config.api_key_env)
             if not key:

@@ -59,6 +59,7 @@ class ChatModelThinker:
         self._models: dict[int, BaseChatModel] = {}
 
     def _resolve_api_key(self) -> str:
+        """Return the key from ``api_key_env``, else our token or a placeholder for keyless local servers."""
         if self.config.api_key_env:
             api_key = os.environ.get(self.config.api_key_env)
             if not api_key:
