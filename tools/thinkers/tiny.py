@@ -14,7 +14,9 @@ import logging
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from tools.errors import BadInputError
 from tools.localmodels import ensure_local_model
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ def _corpus() -> list[str]:
     return [*texts, _EXTRA_CORPUS]
 
 
-def _train_tokenizer(vocab_size: int) -> object:
+def _train_tokenizer(vocab_size: int) -> Any:
     """Train a byte-level BPE like Qwen's and wrap it as a transformers fast tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -188,7 +190,5 @@ def tiny_model_dir(name: str, data_dir: str | Path | None = None) -> Path:
     try:
         build = TINY_BUILDERS[name]
     except KeyError:
-        from tools.errors import BadInputError
-
         raise BadInputError(f"unknown tiny thinker {name!r}; choose from {sorted(TINY_BUILDERS)}") from None
     return ensure_local_model(name, build, data_dir)
