@@ -20,6 +20,7 @@ from agent.evaluation.summary import summarize, to_csv, to_markdown
 from agent.runs import Runner
 from agent.settings import LoopSettings
 from servers.cli.run_commands import int_at_least
+from tools.registry import prime_in_process_runtime
 from tools.config import ThinkerConfig, default_data_dir
 from tools.errors import BadInputError
 from tools.profiles import available_profiles, load_profile
@@ -90,6 +91,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         judge_cfg = judge_thinker_config(judge_thinker, prompt_file)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc), 2)
+    prime_in_process_runtime(settings.editor, settings.thinker, judge_cfg)
     try:
         outcomes = asyncio.run(_run(args, settings, judge_cfg, loaded, out, data_dir))
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
@@ -21,6 +22,7 @@ from servers.cli.progress import ProgressPrinter
 from tools.config import default_data_dir
 from tools.errors import BadInputError
 from tools.profiles import available_profiles
+from tools.registry import prime_in_process_runtime
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,16 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def server_url(text: str) -> str:
+    """Parse a server URL; a bare host:port gets the OpenAI-style ``/v1`` path the SDKs expect."""
+    parsed = urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8100/v1")
+    if parsed.path in ("", "/"):
+        parsed = parsed._replace(path="/v1")
+    return urlunsplit(parsed)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--record", type=Path, metavar="DIR",
                       help="Also record the trajectory (images, instructions, verdicts) into this dataset directory.")
     edit.add_argument("--task-type", help="The edit's task type, kept in the recorded trajectory (e.g. add, style).")
+    edit.add_argument("--editor", metavar="URL", type=server_url,
+                      help="Use the editor server at URL (OpenAI Images API: thinkedit serve editor, vLLM-Omni, ...).")
+    edit.add_argument("--editor-model", help="Model name to ask the editor server for (default: the profile's).")
+    edit.add_argument("--thinker", metavar="URL", type=server_url,
+                      help="Use the thinker server at URL (OpenAI chat API: vLLM, thinkedit serve thinker, ...).")
+    edit.add_argument("--thinker-model", help="Model name to ask the thinker server for (default: the profile's).")
     edit.set_defaults(handler=cmd_edit)
 
     resume = subparsers.add_parser("resume", help="Finish an interrupted run from its checkpoint.")
@@ -81,7 +99,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
-    return LoopSettings.from_profile(
+    settings = LoopSettings.from_profile(
         args.profile,
         max_rounds=args.max_rounds,
         seed=args.seed,
@@ -92,6 +110,32 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
         review=args.review or None,
         data_dir=str(data_dir),
     )
+    return with_servers(settings, args.editor, args.editor_model, args.thinker, args.thinker_model)
+
+
+def with_servers(
+    settings: LoopSettings,
+    editor_url: str | None,
+    editor_model: str | None,
+    thinker_url: str | None,
+    thinker_model: str | None,
+) -> LoopSettings:
+    """Point the editor and/or thinker at servers: a URL switches that side to its HTTP backend."""
+    editor, thinker = settings.editor, settings.thinker
+    if editor_url:
+        # Loading options belong to the server now; the profile's model name and settings still apply.
+        editor = editor.model_copy(
+            update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
+        )
+    if editor_model:
+        editor = editor.model_copy(update={"model": editor_model})
+    if thinker_url:
+        thinker = thinker.model_copy(
+            update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
+        )
+    if thinker_model:
+        thinker = thinker.model_copy(update={"model": thinker_model})
+    return settings.model_copy(update={"editor": editor, "thinker": thinker})
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -101,6 +145,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         settings = _settings(args, data_dir)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc), 2)
+    prime_in_process_runtime(settings.editor, settings.thinker)
     return asyncio.run(_edit(args, settings, data_dir))
 
 
@@ -121,6 +166,11 @@ async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path
 def cmd_resume(args: argparse.Namespace) -> int:
     """Finish a run from its last checkpoint."""
     data_dir = (args.data_dir or default_data_dir()).expanduser()
+    try:
+        settings = RunRegistry(data_dir).load(args.run_id).settings
+    except BadInputError as exc:
+        return _fail(str(exc), 2)
+    prime_in_process_runtime(settings.editor, settings.thinker)
     return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type))
 
 
