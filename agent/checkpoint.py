@@ -14,6 +14,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 STATE_TYPES = [
     ("agent.state", "RunState"),
     ("agent.state", "Round"),
+    ("agent.state", "Candidate"),
     ("agent.state", "SettingsInput"),
     ("agent.settings", "LoopSettings"),
     ("tools.config", "EditorConfig"),

@@ -14,9 +14,9 @@ from agent.events import event
 from agent.routing import select_round, stop_reason_for
 from agent.inputs import resolve_image, resolve_settings
 from agent.settings import LoopSettings
-from agent.state import Round, RunState
+from agent.state import Candidate, Round, RunState
 from tools.config import EditorConfig, ThinkerConfig
-from tools.errors import BadInputError
+from tools.errors import BackendError, BadInputError
 from tools.protocols import Editor, Thinker
 from tools.store import ArtifactStore
 from tools.types import EditRequest, ImageRef, JudgeRequest
@@ -92,15 +92,21 @@ class LoopNodes:
         )
         editor = await asyncio.to_thread(self.backends.editor, settings.editor)
         image = await asyncio.to_thread(store.get, base)
+        k = settings.candidates
         started = time.perf_counter()
-        result = await editor.edit(EditRequest(image=image, instruction=instruction, seed=seed))
+        result = await editor.edit(EditRequest(image=image, instruction=instruction, seed=seed, num_images=k))
         seconds = time.perf_counter() - started
-        ref = await asyncio.to_thread(store.put, result.image)
-        log.info("run %s round %d edited in %.2fs", state.run_id, index, seconds)
+        if len(result.images) != k:
+            raise BackendError(f"editor {editor.name} returned {len(result.images)} images; {k} were asked for")
+        refs = await asyncio.to_thread(lambda: [store.put(im) for im in result.images])
+        log.info("run %s round %d edited (%d image(s)) in %.2fs", state.run_id, index, k, seconds)
         runtime.stream_writer(
-            event("image_ready", state.run_id, round=index, image=ref.model_dump(), edit_seconds=seconds)
+            event("image_ready", state.run_id, round=index, image=refs[0].model_dump(), candidates=k,
+                  edit_seconds=seconds)
         )
-        round_ = Round(index=index, instruction=instruction, seed=seed, image=ref, edit_seconds=seconds)
+        candidates = [Candidate(seed=seed + i, image=ref) for i, ref in enumerate(refs)] if k > 1 else []
+        round_ = Round(index=index, instruction=instruction, seed=seed, image=refs[0], edit_seconds=seconds,
+                       candidates=candidates)
         return {"rounds": [round_], "current_instruction": instruction}
 
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
@@ -109,18 +115,29 @@ class LoopNodes:
         store = await asyncio.to_thread(ArtifactStore, settings.artifacts_dir)
         round_ = state.rounds[-1]
         thinker = await asyncio.to_thread(self.backends.thinker, settings.thinker)
-        source, edited = await asyncio.to_thread(lambda: (store.get(state.source), store.get(round_.image)))
+        shown = round_.candidates or [Candidate(seed=round_.seed, image=round_.image)]
+        source, *edited = await asyncio.to_thread(
+            lambda: [store.get(state.source), *(store.get(c.image) for c in shown)]
+        )
         started = time.perf_counter()
-        verdict = await thinker.judge(
-            JudgeRequest(
-                source=source,
-                edited=edited,
-                original_instruction=state.instruction,
-                current_instruction=round_.instruction,
-                seed=settings.thinker_seed_for(round_.index),
+        verdicts = await asyncio.gather(
+            *(
+                thinker.judge(
+                    JudgeRequest(
+                        source=source,
+                        edited=picture,
+                        original_instruction=state.instruction,
+                        current_instruction=round_.instruction,
+                        seed=settings.thinker_seed_for(round_.index),
+                    )
+                )
+                for picture in edited
             )
         )
         seconds = time.perf_counter() - started
+        # Best-of-K keeps the best candidate (earlier seed on ties); with K = 1 this is the only one.
+        best = max(range(len(shown)), key=lambda i: (verdicts[i].overall, verdicts[i].semantic, -i))
+        verdict = verdicts[best]
         reason = stop_reason_for(
             verdict,
             instruction_used=round_.instruction,
@@ -141,9 +158,19 @@ class LoopNodes:
                 refined_instruction=verdict.refined_instruction,
                 think_seconds=seconds,
                 stop_reason=reason,
+                **({"candidate_overall": [v.overall for v in verdicts], "best_candidate": best}
+                   if round_.candidates else {}),
             )
         )
-        judged = round_.model_copy(update={"verdict": verdict, "think_seconds": seconds})
+        judged = round_.model_copy(
+            update={
+                "verdict": verdict,
+                "think_seconds": seconds,
+                "image": shown[best].image,
+                "seed": shown[best].seed,
+                "candidates": [c.model_copy(update={"verdict": v}) for c, v in zip(round_.candidates, verdicts)],
+            }
+        )
         return {"rounds": [judged], "stop_reason": reason}
 
     async def refine(self, state: RunState, runtime: Runtime[LoopSettings]) -> Command[Literal["edit", "stop"]]:

@@ -54,6 +54,10 @@ def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
             + _section("Instruction used", r["instruction"])
             + _section("Reasoning", r["reasoning"])
             + _section("Refined instruction", r["refined_instruction"])
+            + _section(
+                "Best of candidates",
+                ", ".join(f"seed {c['seed']}: {c['overall']:g}" for c in r.get("candidates") or []),
+            )
             + _section("Timing", f"edit {r['edit_seconds']:.2f} s · think {r['think_seconds']:.2f} s · seed {r['seed']}")
         )
         figures.append(

@@ -39,6 +39,13 @@ class LoopSettings(BaseModel):
     seed_policy: SeedPolicy = Field(
         default="fixed", description="'fixed' reuses the seed every round; 'increment' adds the round index."
     )
+    candidates: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Best-of-K: edit K candidates per round in one batched call (seeds seed..seed+K-1), "
+        "judge them all and keep the best.",
+    )
     selection: Selection = Field(
         default="best", description="'best' returns the highest-scoring round; 'last' the final one (the paper)."
     )

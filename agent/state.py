@@ -21,8 +21,18 @@ StopReason = Literal[
 RunStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
 
 
+class Candidate(BaseModel):
+    """Record one of a round's best-of-K edits and its critique."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(description="The editor's seed for this candidate.")
+    image: ImageRef = Field(description="The candidate image.")
+    verdict: Verdict | None = Field(default=None, description="The thinker's critique of this candidate.")
+
+
 class Round(BaseModel):
-    """Record one edit and its critique."""
+    """Record one edit and its critique (with best-of-K: the best candidate's)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -33,6 +43,10 @@ class Round(BaseModel):
     verdict: Verdict | None = Field(default=None, description="The thinker's critique of this round.")
     edit_seconds: float = Field(default=0.0, description="Wall time of the edit.")
     think_seconds: float = Field(default=0.0, description="Wall time of the critique.")
+    candidates: list[Candidate] = Field(
+        default_factory=list,
+        description="With best-of-K, every candidate; image, seed and verdict are then the best one's.",
+    )
 
 
 def merge_rounds(existing: list[Round] | None, update: list[Round] | None) -> list[Round]:

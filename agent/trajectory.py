@@ -37,6 +37,16 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
                 "raw_thinker_output": r.verdict.raw if r.verdict else None,
                 "edit_seconds": round(r.edit_seconds, 4),
                 "think_seconds": round(r.think_seconds, 4),
+                "candidates": [
+                    {
+                        "seed": c.seed,
+                        "image": c.image.model_dump(),
+                        "semantic": c.verdict.semantic if c.verdict else None,
+                        "quality": c.verdict.quality if c.verdict else None,
+                        "overall": c.verdict.overall if c.verdict else None,
+                    }
+                    for c in r.candidates
+                ],
             }
             for r in state.rounds
         ],

@@ -27,10 +27,13 @@ class ScriptedEditor:
             await asyncio.sleep(self.delay)
         if len(self.calls) <= self.fail_first:
             raise TransientBackendError("editor connection refused (scripted)")
-        # A deterministic, distinguishable output: the input posterised by call number.
-        out = ImageOps.posterize(request.image, 1 + len(self.calls) % 8)
-        out = Image.blend(out, Image.new("RGB", out.size, (len(self.calls) * 30 % 256, 0, 0)), 0.3)
-        return EditResult(images=[out], model=self.name, seconds=0.0)
+        # Deterministic, distinguishable outputs: the input posterised by call number, tinted by seed.
+        outs = []
+        for k in range(request.num_images):
+            out = ImageOps.posterize(request.image, 1 + len(self.calls) % 8)
+            tint = (len(self.calls) * 30 % 256, (request.seed + k) * 40 % 256, 0)
+            outs.append(Image.blend(out, Image.new("RGB", out.size, tint), 0.3))
+        return EditResult(images=outs, model=self.name, seconds=0.0)
 
 
 @dataclass

@@ -232,3 +232,23 @@ async def test_review_interrupt_and_each_decision(data_dir, photo) -> None:
     assert final.status == "done" and final.stop_reason == "reviewer_stopped"
     assert len(final.rounds) == 3
     assert runner.registry.load(record.run_id).status == "done"
+
+
+async def test_best_of_k_keeps_the_best_candidate(data_dir, photo) -> None:
+    # Round 1: three candidates scored 3, 7, 5 -> the second (seed 11) wins; round 2: 9 for the first.
+    script = verdicts((3, 3, "a"), (7, 7, "b"), (5, 5, "c"), (9, 9, "x"), (2, 2, "y"), (2, 2, "z"))
+    state, editor, thinker, events, runner = await run(
+        data_dir, photo, ScriptedThinker(script), seed=10, candidates=3, max_rounds=3
+    )
+    assert [c.num_images for c in editor.calls] == [3, 3]  # one batched call per round
+    assert len(thinker.calls) == 6  # every candidate judged
+    first = state.rounds[0]
+    assert [c.seed for c in first.candidates] == [10, 11, 12]
+    assert [c.verdict.semantic for c in first.candidates] == [3, 7, 5]
+    assert first.seed == 11 and first.image == first.candidates[1].image
+    assert first.verdict.semantic == 7
+    assert editor.calls[1].instruction == "b"  # the winner's refinement drives the next round
+    assert state.rounds[1].verdict.semantic == 9 and state.stop_reason == "threshold_met"
+    assert len({c.image.sha256 for c in first.candidates}) == 3
+    verdict_event = next(e for e in events if e["event"] == "verdict")
+    assert verdict_event["best_candidate"] == 1 and len(verdict_event["candidate_overall"]) == 3

@@ -57,3 +57,19 @@ class BackendCache:
                 log.info("loading %s backend %s (%s)", kind, config.backend, config.model)
                 self._items[key] = _factory(table, kind, config.backend)(config)
             return self._items[key]
+
+
+#: Backends that run models in this process (torch).
+IN_PROCESS_BACKENDS = frozenset({"diffusers", "transformers"})
+
+
+def prime_in_process_runtime(*configs: EditorConfig | ThinkerConfig) -> None:
+    """Start torch's parallel runtime on the calling (main) thread when any backend runs in-process.
+
+    Call this from a process's main thread before its event loop hands model work to worker
+    threads; see ``tools.torchutil.start_parallel_runtime`` for why.
+    """
+    if any(config.backend in IN_PROCESS_BACKENDS for config in configs):
+        from tools.torchutil import start_parallel_runtime
+
+        start_parallel_runtime()

@@ -10,7 +10,13 @@ import sys
 from collections.abc import Sequence
 
 #: Modules that each add their sub-commands through ``register(subparsers)``.
-COMMAND_MODULES = ["servers.cli.run_commands", "servers.cli.serve", "servers.mcp.client_config"]
+COMMAND_MODULES = [
+    "servers.cli.run_commands",
+    "servers.cli.serve",
+    "servers.cli.eval_commands",
+    "servers.cli.data_commands",
+    "servers.mcp.client_config",
+]
 
 #: Exit codes: success, runtime failure, bad usage or input.
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

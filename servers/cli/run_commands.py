@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
+from agent.recording import record_trajectory
 from agent.runs import RunRecord, Runner, RunRegistry
 from agent.settings import LoopSettings
 from agent.state import RunState
@@ -20,6 +22,7 @@ from servers.cli.progress import ProgressPrinter
 from tools.config import default_data_dir
 from tools.errors import BadInputError
 from tools.profiles import available_profiles
+from tools.registry import prime_in_process_runtime
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,16 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def server_url(text: str) -> str:
+    """Parse a server URL; a bare host:port gets the OpenAI-style ``/v1`` path the SDKs expect."""
+    parsed = urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8100/v1")
+    if parsed.path in ("", "/"):
+        parsed = parsed._replace(path="/v1")
+    return urlunsplit(parsed)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run commands."""
     edit = subparsers.add_parser("edit", help="Edit an image with the Think-while-Edit loop.")
@@ -53,13 +66,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--edit-from", choices=["source", "previous"],
                       help="Re-edit the source each round (default, as the paper) or chain edits.")
     edit.add_argument("--seed-policy", choices=["fixed", "increment"], help="Same seed every round, or +1 per round.")
+    edit.add_argument("--candidates", type=int_at_least(1), metavar="K",
+                      help="Best-of-K: edit K candidates per round in one batch and keep the best-judged.")
     edit.add_argument("--review", action="store_true", help="Ask before each refinement (approve, edit, stop).")
     edit.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    edit.add_argument("--record", type=Path, metavar="DIR",
+                      help="Also record the trajectory (images, instructions, verdicts) into this dataset directory.")
+    edit.add_argument("--task-type", help="The edit's task type, kept in the recorded trajectory (e.g. add, style).")
+    edit.add_argument("--editor", metavar="URL", type=server_url,
+                      help="Use the editor server at URL (OpenAI Images API: thinkedit serve editor, vLLM-Omni, ...).")
+    edit.add_argument("--editor-model", help="Model name to ask the editor server for (default: the profile's).")
+    edit.add_argument("--thinker", metavar="URL", type=server_url,
+                      help="Use the thinker server at URL (OpenAI chat API: vLLM, thinkedit serve thinker, ...).")
+    edit.add_argument("--thinker-model", help="Model name to ask the thinker server for (default: the profile's).")
     edit.set_defaults(handler=cmd_edit)
 
     resume = subparsers.add_parser("resume", help="Finish an interrupted run from its checkpoint.")
     resume.add_argument("run_id")
     resume.add_argument("--data-dir", type=Path)
+    resume.add_argument("--record", type=Path, metavar="DIR", help="Record the finished trajectory into this directory.")
+    resume.add_argument("--task-type", help="The edit's task type, kept in the recorded trajectory.")
     resume.set_defaults(handler=cmd_resume)
 
     runs = subparsers.add_parser("runs", help="List runs and their status.")
@@ -73,16 +99,43 @@ def _fail(message: str, code: int) -> int:
 
 
 def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
-    return LoopSettings.from_profile(
+    settings = LoopSettings.from_profile(
         args.profile,
         max_rounds=args.max_rounds,
         seed=args.seed,
         selection=args.select,
         edit_from=args.edit_from,
         seed_policy=args.seed_policy,
+        candidates=args.candidates,
         review=args.review or None,
         data_dir=str(data_dir),
     )
+    return with_servers(settings, args.editor, args.editor_model, args.thinker, args.thinker_model)
+
+
+def with_servers(
+    settings: LoopSettings,
+    editor_url: str | None,
+    editor_model: str | None,
+    thinker_url: str | None,
+    thinker_model: str | None,
+) -> LoopSettings:
+    """Point the editor and/or thinker at servers: a URL switches that side to its HTTP backend."""
+    editor, thinker = settings.editor, settings.thinker
+    if editor_url:
+        # Loading options belong to the server now; the profile's model name and settings still apply.
+        editor = editor.model_copy(
+            update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
+        )
+    if editor_model:
+        editor = editor.model_copy(update={"model": editor_model})
+    if thinker_url:
+        thinker = thinker.model_copy(
+            update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
+        )
+    if thinker_model:
+        thinker = thinker.model_copy(update={"model": thinker_model})
+    return settings.model_copy(update={"editor": editor, "thinker": thinker})
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -92,6 +145,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         settings = _settings(args, data_dir)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc), 2)
+    prime_in_process_runtime(settings.editor, settings.thinker)
     return asyncio.run(_edit(args, settings, data_dir))
 
 
@@ -105,16 +159,22 @@ async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path
             record.out_dir = str(Path("out") / record.run_id)
             runner.registry.save(record)
         print(f"run {record.run_id} · profile {args.profile} · data in {data_dir}", file=sys.stderr, flush=True)
-        return await _drive(runner, record, runner.start(record, on_event=ProgressPrinter()))
+        work = runner.start(record, on_event=ProgressPrinter())
+        return await _drive(runner, record, work, record_to=args.record, task_type=args.task_type)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Finish a run from its last checkpoint."""
     data_dir = (args.data_dir or default_data_dir()).expanduser()
-    return asyncio.run(_resume(args.run_id, data_dir))
+    try:
+        settings = RunRegistry(data_dir).load(args.run_id).settings
+    except BadInputError as exc:
+        return _fail(str(exc), 2)
+    prime_in_process_runtime(settings.editor, settings.thinker)
+    return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type))
 
 
-async def _resume(run_id: str, data_dir: Path) -> int:
+async def _resume(run_id: str, data_dir: Path, record_to: Path | None = None, task_type: str | None = None) -> int:
     async with Runner.open(data_dir) as runner:
         try:
             record = runner.registry.load(run_id)
@@ -124,11 +184,14 @@ async def _resume(run_id: str, data_dir: Path) -> int:
         review = None
         if await runner.pending_review(run_id) is not None:
             review = _ask_review(await runner.pending_review(run_id))
-        return await _drive(runner, record, runner.resume(run_id, on_event=ProgressPrinter(), review=review))
+        work = runner.resume(run_id, on_event=ProgressPrinter(), review=review)
+        return await _drive(runner, record, work, record_to=record_to, task_type=task_type)
 
 
-async def _drive(runner: Runner, record: RunRecord, work: Any) -> int:
-    """Await the run, ask for reviews while it pauses, then write its files."""
+async def _drive(
+    runner: Runner, record: RunRecord, work: Any, *, record_to: Path | None = None, task_type: str | None = None
+) -> int:
+    """Await the run, ask for reviews while it pauses, then write its files (and record it, if asked)."""
     try:
         state: RunState | None = await work
         while (pending := await runner.pending_review(record.run_id)) is not None:
@@ -148,6 +211,8 @@ async def _drive(runner: Runner, record: RunRecord, work: Any) -> int:
     print(f"final:      {paths['final']}")
     print(f"report:     {paths['report']}")
     print(f"trajectory: {paths['trajectory']}")
+    if record_to is not None:
+        print(f"recorded:   {record_trajectory(state, runner.store, record_to, task_type=task_type)}")
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tools.config import ThinkerConfig
 from tools.errors import BackendError, ThinkerOutputError
@@ -24,6 +24,9 @@ from tools.thinkers.parsing import parse_editthinker, parse_expert
 from tools.thinkers.prompt import load_template, render_prompt
 from tools.thinkers.vlm_inputs import build_inputs, prepare_images, scrub_special_tokens
 from tools.types import JudgeRequest, Verdict
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,16 @@ class _Loaded:
     grammar: Any  # xgrammar.CompiledGrammar, or None when unconstrained
 
 
+@dataclass
+class Generation:
+    """Hold one generated reply, its token counts and why it ended ("stop" or "length")."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
 class TransformersThinker:
     """Judge edits with an in-process vision-language model, in the EditThinker or expert protocol."""
 
@@ -59,6 +72,7 @@ class TransformersThinker:
 
             free_text_budget(config.protocol, config.max_new_tokens)  # fail now, not at the first critique
         self._loaded: _Loaded | None = None
+        self._compiler: Any = None  # xgrammar.GrammarCompiler, made with the model
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -142,16 +156,60 @@ class TransformersThinker:
 
     def _compile_grammar(self, model: Any, tokenizer: Any) -> Any:
         """Compile the protocol's grammar for this tokenizer and the model's (padded) vocabulary."""
-        import xgrammar as xgr
-
         from tools.thinkers.grammar import build_grammar
 
-        vocab_size = int(model.get_output_embeddings().weight.shape[0])
-        info = xgr.TokenizerInfo.from_huggingface(
-            tokenizer, vocab_size=vocab_size, stop_token_ids=_stop_token_ids(model, tokenizer)
-        )
         grammar = build_grammar(self.config.protocol, self.config.max_new_tokens)
-        return xgr.GrammarCompiler(info).compile_grammar(grammar)
+        return self._grammar_compiler(model, tokenizer).compile_grammar(grammar)
+
+    def _grammar_compiler(self, model: Any, tokenizer: Any) -> Any:
+        """Return the xgrammar compiler for this tokenizer and the model's (padded) vocabulary, made once."""
+        import xgrammar as xgr
+
+        if self._compiler is None:
+            vocab_size = int(model.get_output_embeddings().weight.shape[0])
+            info = xgr.TokenizerInfo.from_huggingface(
+                tokenizer, vocab_size=vocab_size, stop_token_ids=_stop_token_ids(model, tokenizer)
+            )
+            self._compiler = xgr.GrammarCompiler(info)
+        return self._compiler
+
+    def compile_grammar(self, *, ebnf: str | None = None, json_schema: str | None = None) -> Any:
+        """Compile a caller's grammar (EBNF, else a JSON schema, else any JSON) for this model's tokenizer."""
+        with self._lock:
+            loaded = self._ensure_loaded()
+            compiler = self._grammar_compiler(loaded.model, loaded.tokenizer)
+        if ebnf is not None:
+            return compiler.compile_grammar(ebnf)
+        if json_schema is not None:
+            # Compact JSON: unbounded whitespace lets a weak model pad until the budget runs out.
+            return compiler.compile_json_schema(json_schema, any_whitespace=False)
+        return compiler.compile_builtin_json_grammar()
+
+    def generate(
+        self,
+        images: list[Image],
+        prompt: str,
+        *,
+        grammar: Any = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> Generation:
+        """Answer one user turn (the images, then the text) with the loaded model; a chat server's entry point."""
+        with self._lock:
+            loaded = self._ensure_loaded()
+            specials = list(loaded.tokenizer.all_special_tokens) + list(
+                getattr(loaded.tokenizer, "added_tokens_encoder", {})
+            )
+            return self._generate_from(
+                loaded,
+                prepare_images(images, self.config.max_image_side),
+                scrub_special_tokens(prompt, specials),
+                grammar=grammar,
+                max_new_tokens=max_new_tokens or self.config.max_new_tokens,
+                temperature=self.config.temperature if temperature is None else temperature,
+                seed=seed,
+            )
 
     def _prompt(self, tokenizer: Any, request: JudgeRequest) -> str:
         """Fill the template with the two instructions, stripped of any special-token strings."""
@@ -163,38 +221,66 @@ class TransformersThinker:
         )
 
     def _generate(self, loaded: _Loaded, request: JudgeRequest) -> str:
-        """Run one constrained or free generation and return the decoded answer text."""
+        """Run one constrained or free critique and return the decoded answer text."""
+        images = prepare_images([request.source, request.edited], self.config.max_image_side)
+        return self._generate_from(
+            loaded,
+            images,
+            self._prompt(loaded.tokenizer, request),
+            grammar=loaded.grammar,
+            max_new_tokens=self.config.max_new_tokens,
+            temperature=self.config.temperature,
+            seed=request.seed,
+        ).text
+
+    def _generate_from(
+        self,
+        loaded: _Loaded,
+        images: list[Image],
+        prompt: str,
+        *,
+        grammar: Any,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int | None,
+    ) -> Generation:
+        """Run one generation over a user turn of images then text (caller holds the lock)."""
         import torch
 
-        images = prepare_images([request.source, request.edited], self.config.max_image_side)
         inputs = build_inputs(
             loaded.tokenizer,
             loaded.image_processor,
             images,
-            self._prompt(loaded.tokenizer, request),
+            prompt,
             image_token_id=loaded.image_token_id,
             video_token_id=loaded.video_token_id,
         )
         inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(loaded.dtype)
-        sampling = self.config.temperature > 0
-        kwargs: dict[str, Any] = {"max_new_tokens": self.config.max_new_tokens, "do_sample": sampling}
+        sampling = temperature > 0
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": sampling}
         if sampling:
-            kwargs["temperature"] = self.config.temperature
+            kwargs["temperature"] = temperature
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        if loaded.grammar is not None:
+        if grammar is not None:
             import xgrammar as xgr
 
             # One processor per generate call: it holds the matcher's state.
-            kwargs["logits_processor"] = [xgr.contrib.hf.LogitsProcessor(loaded.grammar)]
+            kwargs["logits_processor"] = [xgr.contrib.hf.LogitsProcessor(grammar)]
         prompt_len = inputs["input_ids"].shape[1]
-        with _seeded(loaded.device, request.seed if sampling else None), torch.inference_mode():
+        with _seeded(loaded.device, seed if sampling else None), torch.inference_mode():
             output = loaded.model.generate(**inputs, **kwargs)
         new_tokens = output[0, prompt_len:]
-        if new_tokens.shape[0] >= self.config.max_new_tokens:
+        cut_off = new_tokens.shape[0] >= max_new_tokens
+        if cut_off:
             log.warning("thinker %s used all %d new tokens; its answer may be cut off", self.name, new_tokens.shape[0])
-        return loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return Generation(
+            text=loaded.tokenizer.decode(new_tokens, skip_special_tokens=True),
+            prompt_tokens=int(prompt_len),
+            completion_tokens=int(new_tokens.shape[0]),
+            finish_reason="length" if cut_off else "stop",
+        )
 
 
 @contextmanager

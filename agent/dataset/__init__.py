@@ -1,0 +1,1 @@
+"""ThinkEdit-style training data from recorded trajectories: filter, truncate, unroll, balance, split."""

@@ -1,0 +1,106 @@
+"""Record finished runs into a dataset directory: one folder per trajectory, images beside its JSON.
+
+``<root>/<run id>/`` holds ``source.png``, ``round-N.png`` for every round and
+``trajectory.json``: the instructions, every verdict (scores, reasoning, refined instruction,
+raw thinker output), the stop reason, the task type when known, and the editor and thinker
+that produced it. A folder appears whole or not at all (it is written under a temporary name
+and renamed), so a crash never leaves a half-recorded trajectory for the data builder to read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.state import RunState
+from agent.trajectory import trajectory
+from tools.store import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+FORMAT = "thinkedit-trajectory/1"
+TRAJECTORY_FILE = "trajectory.json"
+
+
+def trajectory_record(state: RunState, *, task_type: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the JSON of a recorded trajectory, naming images by their file in the folder."""
+    data = trajectory(state)
+    settings = state.config
+    rounds = []
+    for r in data["rounds"]:
+        r = dict(r)
+        r["image"] = f"round-{r['index']}.png"
+        rounds.append(r)
+    return {
+        "format": FORMAT,
+        "id": state.run_id,
+        "run_id": state.run_id,
+        "instruction": state.instruction,
+        "task_type": task_type,
+        "status": data["status"],
+        "stop_reason": data["stop_reason"],
+        "best_round": data["best_round"],
+        "source_image": "source.png",
+        "thinker": settings.thinker.model_dump(exclude_none=True),
+        "editor": settings.editor.model_dump(exclude_none=True),
+        "loop": settings.model_dump(
+            include={"max_rounds", "semantic_threshold", "quality_threshold", "edit_from", "seed", "seed_policy", "selection"}
+        ),
+        "rounds": rounds,
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+
+
+def record_trajectory(
+    state: RunState,
+    store: ArtifactStore,
+    root: str | Path,
+    *,
+    task_type: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write the run's trajectory folder under ``root`` (replacing an earlier recording) and return it."""
+    if state.source is None:
+        raise ValueError(f"run {state.run_id} has no source image to record")
+    root = Path(root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    record = trajectory_record(state, task_type=task_type, extra=extra)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{state.run_id}-", dir=root))
+    try:
+        shutil.copyfile(store.path(state.source), tmp / "source.png")
+        for r in state.rounds:
+            shutil.copyfile(store.path(r.image), tmp / f"round-{r.index}.png")
+        (tmp / TRAJECTORY_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+        target = root / state.run_id
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("recorded trajectory %s (%d rounds) in %s", state.run_id, len(state.rounds), target)
+    return target
+
+
+def read_trajectories(root: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Yield (folder, trajectory) for every recorded trajectory under ``root``, in folder-name order."""
+    for path in sorted(Path(root).expanduser().glob(f"*/{TRAJECTORY_FILE}")):
+        if path.parent.name.startswith("."):
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("skipping unreadable trajectory %s: %s", path, exc)
+            continue
+        if isinstance(data, dict) and data.get("format") == FORMAT:
+            yield path.parent, data
+        else:
+            log.warning("skipping %s: not a %s file", path, FORMAT)

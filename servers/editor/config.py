@@ -1,0 +1,61 @@
+"""Settings of one editor server process (or one Ray Serve replica), validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from tools.config import EditorConfig
+
+
+def default_replica_id() -> str:
+    """Name this process for response headers and metrics: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class EditorServerSettings(BaseModel):
+    """Say which model to serve and how to queue, batch and guard requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="Editor model name in the backend's table, e.g. 'tiny-kontext'.")
+    backend: str = Field(default="diffusers", description="Editor backend registry name.")
+    path: str | None = Field(default=None, description="Local directory or hub id to load the model from.")
+    device: str | None = Field(default=None, description="Torch device; auto when unset.")
+    dtype: str | None = Field(default=None, description="Torch dtype name; per model when unset.")
+    max_side: int | None = Field(default=None, gt=0, description="Downscale inputs to this longer side first.")
+    max_queue: int = Field(default=64, ge=1, description="Requests waiting beyond this get 503 + Retry-After.")
+    max_batch: int = Field(default=8, ge=1, description="Most compatible requests in one pipeline call (1: off).")
+    batch_window_ms: float = Field(
+        default=5.0, ge=0.0, description="How long the first request of a batch waits for companions."
+    )
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    max_pixels: int = Field(default=4096 * 4096, gt=0, description="Largest input image, in pixels.")
+    max_images: int = Field(default=8, ge=1, le=16, description="Most images one request may ask for (n).")
+    token: SecretStr | None = Field(default=None, description="Bearer token every request must carry.")
+    shutdown_timeout_s: float = Field(default=60.0, ge=0.0, description="How long shutdown waits for queued work.")
+    watch_disconnects: bool = Field(
+        default=True, description="Drop a queued request when its client hangs up (uvicorn; Ray cancels itself)."
+    )
+    load_in_background: bool = Field(
+        default=True, description="Answer /health with 503 while the model loads (uvicorn); Ray waits instead."
+    )
+    replica_id: str = Field(default_factory=default_replica_id, description="This replica's name in headers.")
+
+    def editor_config(self) -> EditorConfig:
+        """Return the config the editor backend is built from."""
+        return EditorConfig(
+            backend=self.backend,
+            model=self.model,
+            path=self.path,
+            device=self.device,
+            dtype=self.dtype,
+            max_side=self.max_side,
+        )
+
+    @property
+    def token_value(self) -> str | None:
+        """Return the bearer token in clear (None when the server is open on loopback)."""
+        return self.token.get_secret_value() if self.token else None

@@ -1,0 +1,132 @@
+"""Own the editor engine of one server: load it in the background, queue edits to it, shut it down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from servers.editor.batching import MicroBatcher
+from servers.editor.config import EditorServerSettings
+from servers.editor.metrics import EditorMetrics
+from servers.editor.schemas import ModelCard
+from tools.protocols import Editor
+from tools.types import EditRequest, EditResult
+
+log = logging.getLogger(__name__)
+
+Status = Literal["loading", "ready", "failed", "draining"]
+EngineFactory = Callable[[EditorServerSettings], Editor]
+
+
+def build_engine(settings: EditorServerSettings) -> Editor:
+    """Build the editor backend named by ``settings`` (one pipeline per server or replica)."""
+    config = settings.editor_config()
+    if settings.backend == "diffusers":
+        from tools.editors.diffusers_engine import DiffusersEditor
+
+        # The engine's per-call image cap follows the server's batch size, so --max-batch 1 means one image per call.
+        return DiffusersEditor(config, max_batch_images=settings.max_batch)
+    from tools.registry import BackendCache
+
+    return BackendCache().editor(config)
+
+
+def batch_key(request: EditRequest) -> Hashable:
+    """Return what two requests must share to run in one pipeline call: image size and settings."""
+    return (request.image.size, tuple(sorted((k, repr(v)) for k, v in request.settings.items())))
+
+
+class EditorService:
+    """Hold the engine and its batcher, and say whether the server can take edits."""
+
+    def __init__(
+        self, settings: EditorServerSettings, metrics: EditorMetrics, engine_factory: EngineFactory = build_engine
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._engine_factory = engine_factory
+        self.engine: Editor | None = None
+        self.batcher: MicroBatcher[EditRequest, EditResult] | None = None
+        self.status: Status = "loading"
+        self.error: str | None = None
+        self.created = int(time.time())
+        # Every pipeline call on one thread: torch's OpenMP pool is per calling thread, and pools
+        # left spinning by other threads would steal the cores from the one doing the work.
+        self._pipeline_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor-pipeline")
+
+    async def start(self) -> None:
+        """Build and load the engine off the event loop, then start the batcher."""
+        started = time.perf_counter()
+        try:
+            self.engine = await asyncio.get_running_loop().run_in_executor(self._pipeline_thread, self._build)
+        except Exception as exc:  # noqa: BLE001 - a failed load is reported on /health, not a crash
+            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("editor %s failed to load", self.settings.model)
+            return
+        self.batcher = MicroBatcher(
+            self._run_batch,
+            max_queue=self.settings.max_queue,
+            max_batch=self.settings.max_batch,
+            window_s=self.settings.batch_window_ms / 1000.0,
+            metrics=self.metrics,
+        )
+        self.batcher.start()
+        self.status = "ready"
+        log.info("editor %s ready in %.1f s", self.settings.model, time.perf_counter() - started)
+
+    def _build(self) -> Editor:
+        """Construct the engine and load its pipeline (on the pipeline thread)."""
+        engine = self._engine_factory(self.settings)
+        load = getattr(engine, "load", None)
+        if callable(load):
+            load()
+        return engine
+
+    def check(self, request: EditRequest) -> None:
+        """Validate ``request`` against the model (settings, prompt, seed) before it is queued."""
+        check = getattr(self.engine, "check_request", None)
+        if callable(check):
+            check(request)
+
+    async def edit(self, request: EditRequest) -> EditResult:
+        """Queue ``request`` and wait for its batch to run."""
+        assert self.batcher is not None, "edit() before the engine is ready"
+        return await self.batcher.submit(request, batch_key(request))
+
+    async def _run_batch(self, requests: list[EditRequest]) -> list[EditResult]:
+        """Run a batch with the engine's ``edit_batch`` when it has one, else one ``edit`` per request."""
+        engine = self.engine
+        assert engine is not None
+        edit_batch = getattr(engine, "edit_batch", None)
+        if callable(edit_batch):
+            loop = asyncio.get_running_loop()
+            return list(await loop.run_in_executor(self._pipeline_thread, edit_batch, requests))
+        return list(await asyncio.gather(*(engine.edit(request) for request in requests)))
+
+    @property
+    def queue_depth(self) -> int:
+        """Return how many requests wait for the pipeline."""
+        return self.batcher.depth if self.batcher else 0
+
+    def retry_after(self) -> int:
+        """Estimate when to try again, in seconds."""
+        return self.batcher.retry_after() if self.batcher else 5
+
+    def model_card(self) -> ModelCard:
+        """Describe the served model: its defaults and the settings a request may change."""
+        defaults: dict[str, Any] = dict(getattr(self.engine, "settings", None) or {})
+        table = getattr(getattr(self.engine, "model", None), "settings", None) or {}
+        return ModelCard(id=self.settings.model, created=self.created, defaults=defaults, settings=sorted(table))
+
+    async def close(self, timeout: float) -> None:
+        """Refuse new edits and finish the queued ones (within ``timeout`` s)."""
+        if self.status == "ready":
+            self.status = "draining"
+        if self.batcher is not None:
+            log.info("draining %d queued edit(s)", self.batcher.depth)
+            await self.batcher.close(timeout)
+        self._pipeline_thread.shutdown(wait=False)

@@ -1,0 +1,252 @@
+"""A small OpenAI-compatible chat server over the in-process VLM thinker, for CPUs and tests.
+
+vLLM is the thinker server on GPUs. Where it cannot run, this app serves a local Qwen-VL model
+(the tiny one included) at ``/v1/chat/completions`` with image data URLs, ``response_format``
+and vLLM's ``structured_outputs`` grammar, so the HTTP thinker path runs against a real server.
+(``transformers serve`` cannot serve Qwen-VL models without torchvision: its processor loads a
+video processor that needs it.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import functools
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from PIL.Image import Image
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from servers.editor.uploads import decode_image
+from servers.httputil import APIError, BearerAuth, BodyLimit, install_error_handlers
+from servers.thinker.schemas import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessage,
+    Choice,
+    ImagePart,
+    Usage,
+)
+from tools.config import ThinkerConfig
+
+log = logging.getLogger(__name__)
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+class ThinkerServerSettings(BaseModel):
+    """Say which local model to serve and how to guard it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="Model name (e.g. tiny-qwen2.5-vl), hub id or path to load.")
+    served_model_name: str | None = Field(default=None, description="Name clients use; defaults to model.")
+    path: str | None = Field(default=None, description="Local directory to load from.")
+    device: str | None = Field(default=None, description="Torch device; auto when unset.")
+    dtype: str | None = Field(default=None, description="Torch dtype name.")
+    max_tokens: int = Field(default=1024, ge=1, description="Generation budget when a request names none.")
+    max_image_side: int = Field(default=1024, gt=0, description="Downscale images to this side.")
+    max_pixels: int = Field(default=4096 * 4096, gt=0, description="Largest image accepted, in pixels.")
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest request body.")
+    max_waiting: int = Field(default=16, ge=1, description="Requests waiting beyond this get 503.")
+    token: SecretStr | None = Field(default=None, description="Bearer token every request must carry.")
+
+    @property
+    def served_name(self) -> str:
+        """Return the name clients must send as ``model``."""
+        return self.served_model_name or self.model
+
+
+def build_engine(settings: ThinkerServerSettings) -> Any:
+    """Build the in-process thinker whose model answers the chats (it loads in ``load()``)."""
+    from tools.thinkers.transformers_vlm import TransformersThinker
+
+    config = ThinkerConfig(
+        backend="transformers",
+        model=settings.model,
+        path=settings.path,
+        device=settings.device,
+        dtype=settings.dtype,
+        max_new_tokens=settings.max_tokens,
+        max_image_side=settings.max_image_side,
+    )
+    return TransformersThinker(config)
+
+
+class ChatService:
+    """Hold the engine, its compiled grammars and the count of waiting requests."""
+
+    def __init__(self, settings: ThinkerServerSettings, engine_factory: Callable[[ThinkerServerSettings], Any]) -> None:
+        self.settings = settings
+        self._factory = engine_factory
+        self.engine: Any = None
+        self.status = "loading"
+        self.error: str | None = None
+        self.waiting = 0
+        self._grammars: OrderedDict[str, Any] = OrderedDict()
+        # All model work on one thread (torch's OpenMP pool is per calling thread).
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinker-model")
+
+    async def start(self) -> None:
+        """Build and load the model off the event loop."""
+        try:
+            engine = self._factory(self.settings)
+            await asyncio.get_running_loop().run_in_executor(self.model_thread, engine.load)
+        except Exception as exc:  # noqa: BLE001 - reported on /health
+            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("thinker %s failed to load", self.settings.model)
+            return
+        self.engine, self.status = engine, "ready"
+        log.info("thinker %s ready", self.settings.model)
+
+    def grammar(self, request: ChatCompletionRequest) -> Any:
+        """Return the compiled constraint the request asks for (cached), or None."""
+        spec: dict[str, Any] | None = None
+        if request.structured_outputs is not None:
+            so = request.structured_outputs
+            if so.grammar is not None:
+                spec = {"ebnf": so.grammar}
+            else:
+                spec = {"json_schema": so.json_ if isinstance(so.json_, str) else json.dumps(so.json_)}
+        elif request.response_format is not None and request.response_format.type != "text":
+            rf = request.response_format
+            spec = {"json_schema": json.dumps(rf.json_schema.schema_)} if rf.json_schema else {}
+        if spec is None:
+            return None
+        key = json.dumps(spec, sort_keys=True)
+        if key not in self._grammars:
+            try:
+                self._grammars[key] = self.engine.compile_grammar(**spec)
+            except Exception as exc:  # noqa: BLE001 - xgrammar raises RuntimeError/ValueError on bad input
+                raise APIError(400, f"cannot compile the requested output constraint: {exc}") from None
+            while len(self._grammars) > 32:
+                self._grammars.popitem(last=False)
+        return self._grammars[key]
+
+
+def split_messages(messages: list[ChatMessage], max_pixels: int) -> tuple[list[Image], str]:
+    """Flatten system + one user turn into (images in order, text); the model sees images, then text."""
+    if any(m.role == "assistant" for m in messages) or sum(m.role == "user" for m in messages) != 1:
+        raise APIError(422, "send system messages and exactly one user message (no multi-turn chats)", param="messages")
+    images: list[Image] = []
+    texts: list[str] = []
+    for message in messages:
+        parts = [message.content] if isinstance(message.content, str) else message.content
+        for part in parts:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, ImagePart):
+                images.append(_data_url_image(part.image_url.url, max_pixels))
+            else:
+                texts.append(part.text)
+    if not images:
+        raise APIError(422, "this server critiques images: send at least one image_url part", param="messages")
+    return images, "\n\n".join(t for t in texts if t)
+
+
+def _data_url_image(url: str, max_pixels: int) -> Image:
+    """Decode a ``data:image/...;base64,`` URL; this server never fetches remote URLs."""
+    head, sep, payload = url.partition(",")
+    if not (sep and head.startswith("data:image/") and head.endswith(";base64")):
+        raise APIError(400, "images must be base64 data URLs (data:image/png;base64,...)", param="image_url")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise APIError(400, "an image data URL holds invalid base64", param="image_url") from None
+    return decode_image(data, max_pixels, param="image_url")
+
+
+def create_app(
+    settings: ThinkerServerSettings, engine_factory: Callable[[ThinkerServerSettings], Any] = build_engine
+) -> FastAPI:
+    """Build the chat app; its lifespan loads the model in the background (/health says when)."""
+    service = ChatService(settings, engine_factory)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Load the model in the background; stop the model thread on the way out."""
+        loading = asyncio.create_task(service.start(), name="thinker-load")
+        try:
+            yield
+        finally:
+            loading.cancel()
+            service.model_thread.shutdown(wait=False)
+
+    app = FastAPI(title="thinkedit local thinker server", version="0.1.0", lifespan=lifespan)
+    app.state.service = service
+    install_error_handlers(app)
+
+    @app.post(CHAT_PATH, response_model=ChatCompletion)
+    async def chat_completions(body: ChatCompletionRequest) -> JSONResponse:
+        """Answer one chat turn of images and text, optionally constrained to a grammar or JSON schema."""
+        if service.status != "ready":
+            raise APIError(503, f"model is {service.status}", type_="server_error", headers={"Retry-After": "5"})
+        if body.model != settings.served_name:
+            message = f"model {body.model!r} is not served here; this server serves {settings.served_name!r}"
+            raise APIError(404, message, param="model", code="model_not_found")
+        if service.waiting >= settings.max_waiting:
+            raise APIError(503, "too many requests waiting", type_="server_error", headers={"Retry-After": "5"})
+        service.waiting += 1
+        try:
+            images, text = await asyncio.to_thread(split_messages, body.messages, settings.max_pixels)
+            generate = functools.partial(
+                service.engine.generate,
+                images,
+                text,
+                max_new_tokens=body.token_budget() or settings.max_tokens,
+                temperature=body.temperature or 0.0,
+                seed=body.seed,
+            )
+            loop = asyncio.get_running_loop()
+            grammar = await loop.run_in_executor(service.model_thread, service.grammar, body)
+            generation = await loop.run_in_executor(service.model_thread, functools.partial(generate, grammar=grammar))
+        except APIError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failed generation must not take the server down
+            log.exception("generation failed")
+            raise APIError(500, f"generation failed: {type(exc).__name__}: {exc}", type_="server_error") from None
+        finally:
+            service.waiting -= 1
+        completion = ChatCompletion(
+            id=f"chatcmpl-{uuid.uuid4().hex}",
+            created=int(time.time()),
+            model=settings.served_name,
+            choices=[
+                Choice(message=AssistantMessage(content=generation.text), finish_reason=generation.finish_reason)
+            ],
+            usage=Usage(
+                prompt_tokens=generation.prompt_tokens,
+                completion_tokens=generation.completion_tokens,
+                total_tokens=generation.prompt_tokens + generation.completion_tokens,
+            ),
+        )
+        return JSONResponse(completion.model_dump())
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        """List the served model."""
+        card = {"id": settings.served_name, "object": "model", "created": 0, "owned_by": "thinkedit"}
+        return {"object": "list", "data": [card]}
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        """Say whether the model is loaded: 200 when ready, 503 while loading or failed."""
+        body = {"status": service.status, "model": settings.served_name, "error": service.error}
+        return JSONResponse(body, status_code=200 if service.status == "ready" else 503)
+
+    token = settings.token.get_secret_value() if settings.token else None
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=(CHAT_PATH,))
+    app.add_middleware(BearerAuth, token=token)
+    return app

@@ -1,0 +1,58 @@
+"""A real editor server process around a scripted engine whose edits take exactly as long as asked.
+
+Test double only: queueing, disconnects and shutdown need edits of a known duration, and the
+tiny model's speed swings tenfold with CPU load and warm-up. ``num_inference_steps`` here means
+tenths of a second to sleep; the "edit" inverts the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from PIL import ImageOps
+
+from tools.types import EditRequest, EditResult
+
+
+class SleepyEditor:
+    """Sleep ``num_inference_steps`` / 10 s per batch, then return each image inverted."""
+
+    name = "sleepy"
+
+    def edit_batch(self, requests: list[EditRequest]) -> list[EditResult]:
+        seconds = max(int(r.settings.get("num_inference_steps", 1)) for r in requests) / 10
+        time.sleep(seconds)
+        return [
+            EditResult(images=[ImageOps.invert(r.image)] * r.num_images, model=self.name, seconds=seconds)
+            for r in requests
+        ]
+
+    async def edit(self, request: EditRequest) -> EditResult:
+        return self.edit_batch([request])[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import uvicorn
+
+    from servers.editor.app import create_app
+    from servers.editor.config import EditorServerSettings
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-v", action="count", default=0)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--max-queue", type=int, default=64)
+    parser.add_argument("--max-batch", type=int, default=8)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    settings = EditorServerSettings(model="sleepy", backend="sleepy", max_queue=args.max_queue, max_batch=args.max_batch)
+    app = create_app(settings, engine_factory=lambda _: SleepyEditor())
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, timeout_graceful_shutdown=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

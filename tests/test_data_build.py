@@ -1,0 +1,104 @@
+"""``thinkedit data build`` on hand-built recorded trajectories: files, images, report, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from agent.dataset.build import build_dataset
+from agent.recording import FORMAT, read_trajectories
+from tests.cli import thinkedit
+from tests.test_data_rules import traj
+from tools.errors import BadInputError
+
+
+def write_trajectory(root: Path, data: dict) -> Path:
+    folder = root / data["id"]
+    folder.mkdir(parents=True)
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(folder / "source.png")
+    for r in data["rounds"]:
+        Image.new("RGB", (32, 32), (r["index"] * 40, 0, 0)).save(folder / r["image"])
+    (folder / "trajectory.json").write_text(json.dumps({"format": FORMAT, **data}))
+    return folder
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Path:
+    root = tmp_path / "recorded"
+    for i in range(4):
+        write_trajectory(root, traj(f"add{i}", [3, 4 + i, 2], task="add"))  # kept, cut at round 2: 1 sample each
+    write_trajectory(root, traj("style0", [2, 9], task="style", stop="threshold_met"))  # kept with its stop sample
+    write_trajectory(root, traj("style1", [6, 5], task="style"))  # dropped: no improvement
+    write_trajectory(root, traj("remove0", [7], task="remove"))  # dropped: one round
+    (root / ".half-written").mkdir()  # a recording in progress is invisible
+    return root
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_build_writes_sft_and_rl_files_that_follow_the_rules(recorded: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dataset"
+    report = build_dataset(recorded, out, rl_fraction=0.25, seed=0, max_per_task=10)
+    assert report["trajectories"] == 7 and report["kept_trajectories"] == 4 + 1
+    assert report["dropped_trajectories"] == {"no_improvement": 1, "single_round": 1}
+    assert report["unrolled_samples"] == 4 + 2 == report["balanced_samples"]
+    sft, rl = lines(out / "sft.jsonl"), lines(out / "rl.jsonl")
+    assert len(sft) + len(rl) == 6
+    assert len({r["trajectory"] for r in rl}) == 1  # round(0.25 * 4) add trajectories, round(0.25 * 1) style ones
+    for record in sft:
+        assert [m["role"] for m in record["messages"]] == ["user", "assistant"]
+        assert record["messages"][0]["content"].count("<image>") == len(record["images"]) == 2
+        assert all((out / path).is_file() for path in record["images"])
+        assert record["images"][0].endswith("source.png")
+    answers = {r["messages"][1]["content"] for r in sft} | {r["answer"] for r in rl}
+    assert '<think>reasoning 2</think><score>{"semantic": 9, "quality": 9}</score><answer>instruction 3</answer>' in answers
+    for record in rl:
+        assert record["next"] is None or (out / record["next"]["image"]).is_file()
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert info["thinkedit_sft"]["file_name"] == "sft.jsonl" and info["thinkedit_sft"]["formatting"] == "sharegpt"
+
+
+def test_build_is_deterministic_for_a_seed_and_rebuilds_in_place(recorded: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dataset"
+    build_dataset(recorded, out, rl_fraction=0.5, seed=4)
+    first = ((out / "sft.jsonl").read_text(), (out / "rl.jsonl").read_text())
+    build_dataset(recorded, out, rl_fraction=0.5, seed=4)
+    assert ((out / "sft.jsonl").read_text(), (out / "rl.jsonl").read_text()) == first
+    # The default cap is the median samples per task type: add has 4, style 2 -> 3 for add.
+    report = json.loads((out / "build-report.json").read_text())
+    assert report["balanced_samples"] == 3 + 2
+    assert sum(report["balanced_by_task_and_score"]["add"].values()) == 3
+
+
+def test_build_refuses_a_foreign_non_empty_directory(recorded: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(BadInputError, match="not empty"):
+        build_dataset(recorded, out)
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_read_trajectories_skips_foreign_and_damaged_files(tmp_path: Path) -> None:
+    write_trajectory(tmp_path, traj("good", [1, 2]))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "trajectory.json").write_text("{not json")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "trajectory.json").write_text(json.dumps({"format": "something-else"}))
+    assert [data["id"] for _, data in read_trajectories(tmp_path)] == ["good"]
+
+
+def test_cli_data_build(recorded: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli-dataset"
+    result = thinkedit("data", "build", "--from", str(recorded), "--out", str(out), "--rl-fraction", "0", "--seed", "1",
+                       data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "7 read, 5 kept" in result.stdout and "rl:           0" in result.stdout
+    assert len(lines(out / "sft.jsonl")) == 5  # 3 add (median cap) + 2 style
+    bad = thinkedit("data", "build", "--from", str(recorded), "--out", str(out), "--rl-fraction", "2", data_dir=tmp_path / "data")
+    assert bad.returncode == 2 and "rl-fraction" in bad.stderr

@@ -1,0 +1,62 @@
+"""The editor app as a Ray Serve deployment with two CPU replicas, driven by the openai SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import time
+import signal
+from pathlib import Path
+
+import numpy as np
+import openai
+import pytest
+from PIL import Image
+
+from servers.editor.config import EditorServerSettings
+from servers.editor.ray_app import RayOptions, deployment_options
+from tests.servers import ServerProcess, png_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def test_deployment_options_pick_resources_and_autoscaling() -> None:
+    settings = EditorServerSettings(model="tiny-kontext", max_queue=10, max_batch=4)
+    cpu = deployment_options(settings, RayOptions(replicas=2), cluster_gpus=0)
+    assert cpu["num_replicas"] == 2 and cpu["ray_actor_options"] == {"num_cpus": 0.5, "num_gpus": 0.0}
+    assert cpu["max_ongoing_requests"] == 14
+    gpu = deployment_options(settings, RayOptions(replicas=1, autoscale_max=8), cluster_gpus=8)
+    assert gpu["ray_actor_options"]["num_gpus"] == 1.0 and "num_replicas" not in gpu
+    assert gpu["autoscaling_config"]["min_replicas"] == 1 and gpu["autoscaling_config"]["max_replicas"] == 8
+
+
+async def test_two_replicas_answer_through_serve(server_data_dir: Path, server_logs: Path) -> None:
+    pytest.importorskip("ray.serve")
+    server = ServerProcess(["editor", "--model", "tiny-kontext", "--ray", "--replicas", "2"], server_data_dir,
+                           server_logs / "ray.log")
+    server.start(timeout=180)
+    try:
+        client = openai.AsyncOpenAI(base_url=server.url, api_key="unused", max_retries=0)
+        image = png_bytes(Image.new("RGB", (48, 48), (200, 120, 40)))
+        replicas: set[str] = set()
+        images: list[bytes] = []
+        deadline = time.monotonic() + 90  # the proxy answers once one replica is up; the other may still load
+        while time.monotonic() < deadline:
+            answers = await asyncio.gather(*(
+                client.images.with_raw_response.edit(image=("a.png", image, "image/png"), prompt="x",
+                                                     extra_body={"seed": 7})
+                for _ in range(8)
+            ))
+            replicas |= {a.headers["x-thinkedit-replica"] for a in answers}
+            images += [base64.b64decode(a.parse().data[0].b64_json) for a in answers]
+            if len(replicas) == 2:
+                break
+            await asyncio.sleep(0.5)
+        assert len(replicas) == 2, f"only {replicas} answered"
+        pictures = [np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16) for data in images]
+        for picture in pictures[1:]:  # one seed, one picture, whichever replica and batch made it
+            assert np.abs(picture - pictures[0]).max() <= 3
+    finally:
+        code = server.stop(signal.SIGTERM, timeout=60)
+    assert code == 0, server.log_tail()

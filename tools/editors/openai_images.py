@@ -1,0 +1,148 @@
+"""Edit images through any server speaking the OpenAI Images edits API, with the ``openai`` SDK.
+
+That covers our own editor server (``thinkedit serve editor``), vLLM-Omni (which serves FLUX.1
+Kontext, Qwen-Image-Edit, OmniGen2 and LongCat-Image-Edit at ``/v1/images/edits``) and hosted
+OpenAI-compatible image APIs. The seed and the config's settings travel as extra form fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from tools.config import EditorConfig
+from tools.errors import BackendError, BadInputError, TransientBackendError
+from tools.images import fit_within, load_image, resize_to, to_png_bytes
+from tools.types import EditRequest, EditResult
+
+log = logging.getLogger(__name__)
+
+#: API key sent to servers that need none (ours on loopback, vLLM without --api-key).
+PLACEHOLDER_API_KEY = "not-needed"
+#: Our servers' bearer token, sent when the config names no key variable of its own.
+TOKEN_ENV = "THINKEDIT_TOKEN"
+#: Seconds one edit may take before the call counts as failed (and is retried as transient).
+DEFAULT_TIMEOUT_S = 600.0
+
+
+class OpenAIImagesEditor:
+    """Call ``images.edit`` on an OpenAI-compatible server and return images the input's size."""
+
+    def __init__(self, config: EditorConfig, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = 2) -> None:
+        """Check the config; the HTTP client is made on first use, in the event loop that uses it."""
+        self.config = config
+        self.name = config.model
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.api_key = self._api_key(config)
+        # api.openai.com rejects fields it does not know (seed) and response_format for gpt-image models.
+        self.hosted_openai = config.base_url is None or urlsplit(config.base_url).hostname == "api.openai.com"
+        self._clients: dict[int, Any] = {}
+
+    @staticmethod
+    def _api_key(config: EditorConfig) -> str:
+        """Return the key from ``api_key_env``, else our token or a placeholder for keyless local servers."""
+        if config.api_key_env:
+            key = os.environ.get(config.api_key_env)
+            if not key:
+                raise BadInputError(f"the editor needs an API key in ${config.api_key_env}, which is not set")
+            return key
+        if config.base_url is None:
+            raise BadInputError("the openai-images editor needs base_url (a server URL) or api_key_env")
+        return os.environ.get(TOKEN_ENV) or PLACEHOLDER_API_KEY
+
+    def _client(self) -> Any:
+        """Return an ``AsyncOpenAI`` bound to the running event loop (httpx clients are per loop)."""
+        from openai import AsyncOpenAI
+
+        loop_id = id(asyncio.get_running_loop())
+        client = self._clients.get(loop_id)
+        if client is None:
+            client = AsyncOpenAI(
+                api_key=self.api_key,
+                base_url=self.config.base_url,
+                timeout=self.timeout_s,
+                max_retries=self.max_retries,
+            )
+            self._clients = {loop_id: client}  # an old loop's client is unusable anyway
+        return client
+
+    def form_fields(self, request: EditRequest) -> dict[str, Any]:
+        """Return the extra form fields: the seed, then the config's settings, then the request's."""
+        fields: dict[str, Any] = {} if self.hosted_openai else {"seed": request.seed}
+        fields.update(self.config.settings)
+        fields.update(request.settings)
+        return fields
+
+    async def edit(self, request: EditRequest) -> EditResult:
+        """Send the image and instruction; decode the base64 images and resize them to the input's size."""
+        import openai
+
+        if not request.instruction.strip():
+            raise BadInputError("instruction must be a non-empty string")
+        original_size = request.image.size
+        working = request.image
+        if self.config.max_side:
+            working = fit_within(working.convert("RGB"), self.config.max_side)
+        png = await asyncio.to_thread(to_png_bytes, working)
+        kwargs: dict[str, Any] = {
+            "image": ("image.png", png, "image/png"),
+            "prompt": request.instruction,
+            "model": self.config.model,
+            "n": request.num_images,
+            "extra_body": self.form_fields(request),
+        }
+        if not self.hosted_openai:
+            kwargs["response_format"] = "b64_json"
+        started = time.perf_counter()
+        try:
+            response = await self._client().images.edit(**kwargs)
+        except openai.APIStatusError as exc:
+            raise _status_error(exc, self.config.base_url) from exc
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise TransientBackendError(
+                f"cannot reach the editor server at {self.config.base_url or 'api.openai.com'}: {exc}"
+            ) from exc
+        seconds = time.perf_counter() - started
+        images = [await asyncio.to_thread(_decode, item.b64_json, original_size) for item in response.data or []]
+        if len(images) != request.num_images:
+            raise BackendError(f"the editor server returned {len(images)} image(s) for {request.num_images} requested")
+        log.debug("%s edited via %s in %.2f s", self.name, self.config.base_url, seconds)
+        return EditResult(images=images, model=self.name, seconds=seconds, settings=self.form_fields(request))
+
+
+def _decode(b64: str | None, size: tuple[int, int]) -> Any:
+    """Decode one base64 image from the response and resize it to ``size``."""
+    if not b64:
+        raise BackendError("the editor server returned an image without b64_json data")
+    try:
+        data = base64.b64decode(b64, validate=True)
+        return resize_to(load_image(data), size)
+    except (ValueError, BadInputError) as exc:
+        raise BackendError(f"the editor server returned an unreadable image: {exc}") from exc
+
+
+def _server_message(exc: Any) -> str:
+    """Return the server's own error message (OpenAI error shape), else the SDK's."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body["error"] if isinstance(body.get("error"), dict) else body
+        if inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(exc, "message", exc))
+
+
+def _status_error(exc: Any, base_url: str | None) -> Exception:
+    """Map an HTTP error: 408/409/429/5xx are transient; other 4xx are the request's fault or the setup's."""
+    status = int(exc.status_code)
+    message = f"editor server {base_url or 'api.openai.com'} answered {status}: {_server_message(exc)}"
+    if status in (408, 409, 429) or status >= 500:
+        return TransientBackendError(message)
+    if status in (400, 413, 422):
+        return BadInputError(message)
+    return BackendError(message)  # 401/403 (key), 404 (model or URL): retrying will not help
