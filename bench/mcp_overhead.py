@@ -80,6 +80,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="Timed runs per path (after one warm-up).")
     parser.add_argument("--max-rounds", type=int, default=2)
     args = parser.parse_args()
+    from agent.settings import LoopSettings
+    from tools.registry import prime_in_process_runtime
+
+    tiny = LoopSettings.from_profile("tiny")
+    prime_in_process_runtime(tiny.editor, tiny.thinker)  # as the CLI and the server do
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         direct_times, mcp_times, startup = asyncio.run(measure(data_dir, args.runs, args.max_rounds))

@@ -109,8 +109,9 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         if exc.name and exc.name.split(".")[0] == "mcp":
             return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
         raise
-    from servers.mcp.config import ServerConfig
+    from servers.mcp.config import ServerConfig, server_models
     from tools.config import default_data_dir
+    from tools.registry import prime_in_process_runtime
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if args.transport == "http" and not is_loopback(args.host) and not token:
@@ -132,6 +133,8 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         server = build_server(config)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc))
+    # In-process models run on worker threads: start torch's parallel runtime here first.
+    prime_in_process_runtime(*server_models(config))
     if args.transport == "stdio":
         anyio.run(server.run_stdio_async)
         return 0

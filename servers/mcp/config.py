@@ -57,6 +57,12 @@ def base_settings(config: ServerConfig) -> LoopSettings:
     )
 
 
+def server_models(config: ServerConfig) -> tuple[EditorConfig, ThinkerConfig]:
+    """Return the editor and thinker the server uses when a call names none."""
+    settings = base_settings(config)
+    return settings.editor, settings.thinker
+
+
 def all_profiles() -> list[Profile]:
     """Load every packaged profile."""
     return [load_profile(name) for name in available_profiles()]

@@ -83,6 +83,7 @@ class RunJobs:
 
     def _fan_out(self, run_id: str) -> Callable[[dict[str, Any]], None]:
         """Return the Runner's event callback: copy each event to every follower of the run."""
+
         def deliver(event: dict[str, Any]) -> None:
             for queue in self._followers.get(run_id, ()):
                 queue.put_nowait(event)

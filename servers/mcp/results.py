@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from PIL.Image import Image
@@ -19,7 +20,7 @@ from agent.runs import RunRecord
 from agent.state import RunState
 from agent.trajectory import trajectory
 from servers.mcp import refs
-from servers.mcp.schemas import ImageInfo, RoundInfo, RunResult
+from servers.mcp.schemas import CandidateInfo, ImageInfo, RoundInfo, RunResult
 from tools.images import downscale_png
 from tools.types import ImageRef
 
@@ -39,13 +40,7 @@ def run_result(record: RunRecord, state: RunState | None, *, live: bool, outputs
     run_id = record.run_id
     status = "running" if live else record.status
     data = trajectory(state, status=status) if state is not None else {"rounds": []}
-    rounds = [
-        RoundInfo(
-            image=image_info(ImageRef.model_validate(r["image"]), refs.round_uri(run_id, r["index"])),
-            **{k: v for k, v in r.items() if k not in {"image", "raw_thinker_output"}},
-        )
-        for r in data["rounds"]
-    ]
+    rounds = [_round_info(run_id, r) for r in data["rounds"]]
     final = state.final_image if state is not None and status == "done" else None
     final_info = image_info(final, refs.final_uri(run_id)) if final else None
     if final_info is not None and (outputs_dir / "final.png").is_file():
@@ -64,6 +59,20 @@ def run_result(record: RunRecord, state: RunState | None, *, live: bool, outputs
     )
     result.message = _message(result)
     return result
+
+
+def _round_info(run_id: str, r: dict[str, Any]) -> RoundInfo:
+    """Describe one trajectory round; keys the schema does not know yet are left out, not errors."""
+    plain = {k: v for k, v in r.items() if k in RoundInfo.model_fields and k not in {"image", "candidates"}}
+    candidates = [
+        CandidateInfo(
+            image=image_info(ImageRef.model_validate(c["image"]), refs.image_uri(ImageRef.model_validate(c["image"]))),
+            **{k: v for k, v in c.items() if k in CandidateInfo.model_fields and k != "image"},
+        )
+        for c in r.get("candidates") or []
+    ]
+    image = image_info(ImageRef.model_validate(r["image"]), refs.round_uri(run_id, r["index"]))
+    return RoundInfo(image=image, candidates=candidates, **plain)
 
 
 def _message(r: RunResult) -> str:

@@ -124,6 +124,16 @@ class ImageInfo(_Wire):
     sha256: str = Field(description="SHA-256 of the PNG bytes.")
 
 
+class CandidateInfo(_Wire):
+    """One of several edits made in a round (best-of-K); the round kept the best-scoring one."""
+
+    seed: int = Field(description="The editor's seed for this candidate.")
+    image: ImageInfo = Field(description="The candidate image.")
+    semantic: float | None = Field(description="Instruction following and preservation, 0-10.")
+    quality: float | None = Field(description="Naturalness and absence of artifacts, 0-10.")
+    overall: float | None = Field(description="Geometric mean of semantic and quality.")
+
+
 class RoundInfo(_Wire):
     """One edit and its critique."""
 
@@ -139,6 +149,9 @@ class RoundInfo(_Wire):
     refined_instruction: str | None = Field(description="The instruction the thinker proposed next.")
     edit_seconds: float = Field(description="Wall time of the edit.")
     think_seconds: float = Field(description="Wall time of the critique.")
+    candidates: list[CandidateInfo] = Field(
+        default_factory=list, description="Every candidate when the round made several edits (best-of-K)."
+    )
 
 
 RunStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
