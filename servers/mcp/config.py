@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.settings import LoopSettings
+from servers.cli.run_commands import with_servers
 from servers.mcp.inputs import DEFAULT_MAX_IMAGE_BYTES
 from tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from tools.errors import BadInputError
@@ -30,31 +31,14 @@ class ServerConfig:
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
 
 
-def http_editor(base: EditorConfig, url: str | None, model: str | None = None) -> EditorConfig:
-    """Point the editor at an OpenAI-Images-compatible server (backend ``openai-images``); keep its settings."""
-    update: dict[str, Any] = {"model": model} if model else {}
-    if url:
-        update |= {"backend": "openai-images", "base_url": url, "path": None, "device": None, "dtype": None}
-    return base.model_copy(update=update)
-
-
-def http_thinker(base: ThinkerConfig, url: str | None, model: str | None = None) -> ThinkerConfig:
-    """Point the thinker at an OpenAI-compatible chat server (backend ``chat-model``); keep its protocol."""
-    update: dict[str, Any] = {"model": model} if model else {}
-    if url:
-        update |= {"backend": "chat-model", "base_url": url, "path": None, "device": None, "dtype": None}
-    return base.model_copy(update=update)
-
-
 def base_settings(config: ServerConfig) -> LoopSettings:
-    """Build the server's default loop settings: its profile, with any HTTP backends swapped in."""
+    """Build the server's default loop settings: its profile, with any HTTP backends swapped in.
+
+    A URL maps to backend ``openai-images`` (editor) or ``chat-model`` (thinker) with that
+    ``base_url``, exactly as ``thinkedit edit --editor/--thinker URL`` does.
+    """
     settings = LoopSettings.from_profile(config.profile, data_dir=str(config.data_dir))
-    return settings.model_copy(
-        update={
-            "editor": http_editor(settings.editor, config.editor_url, config.editor_model),
-            "thinker": http_thinker(settings.thinker, config.thinker_url, config.thinker_model),
-        }
-    )
+    return with_servers(settings, config.editor_url, config.editor_model, config.thinker_url, config.thinker_model)
 
 
 def server_models(config: ServerConfig) -> tuple[EditorConfig, ThinkerConfig]:
