@@ -27,7 +27,7 @@ from tests.mcp_support import (
     stdio_session,
 )
 
-TOOLS = {"think_while_edit", "edit_image", "critique_edit", "get_run", "cancel_run", "list_models"}
+TOOLS = {"think_while_edit", "edit_image", "critique_edit", "get_run", "review_run", "cancel_run", "list_models"}
 
 
 def desktop_params(pictures: Path, data_dir: Path) -> StdioServerParameters:

@@ -32,6 +32,7 @@ from servers.mcp.schemas import (
     GetRunInput,
     ListModelsInput,
     ModelsOutput,
+    ReviewRunInput,
     RunResult,
     ThinkWhileEditInput,
 )
@@ -107,6 +108,16 @@ TOOL_SPECS = [
         RunResult,
         "Return a think_while_edit run by run_id, waiting up to wait_seconds for it to finish. A run "
         "that a server restart interrupted is resumed from its last checkpoint (resume=true, the default).",
+    ),
+    ToolSpec(
+        "review_run",
+        "Review a paused run",
+        tools.review_run,
+        ReviewRunInput,
+        RunResult,
+        "Answer a think_while_edit run started with review=true that returned status 'awaiting_review': "
+        "'approve' the proposed instruction, 'edit' with your own instruction, or 'stop' and keep the best "
+        "round so far. Returns the run at its next pause or its end.",
     ),
     ToolSpec(
         "cancel_run",

@@ -81,12 +81,13 @@ def run_settings(
     seed: int | None = None,
     editor: str | None = None,
     thinker: str | None = None,
+    review: bool = False,
 ) -> LoopSettings:
-    """Apply one call's choices to the server's settings (review stays off: no one to ask)."""
+    """Apply one call's choices to the server's settings (review only when the call asks for it)."""
     update: dict[str, Any] = {
         "editor": choose_editor(editor, base.editor),
         "thinker": choose_thinker(thinker, base.thinker),
-        "review": False,
+        "review": review,
     }
     if max_rounds is not None:
         update["max_rounds"] = max_rounds

@@ -55,10 +55,10 @@ class RunJobs:
         """Start a prepared run in the background."""
         self._spawn(record.run_id, lambda: self.runner.start(record, on_event=self._fan_out(record.run_id)))
 
-    def resume(self, run_id: str) -> None:
-        """Continue an interrupted run from its last checkpoint, in the background."""
+    def resume(self, run_id: str, review: Any = None) -> None:
+        """Continue an interrupted (or, with ``review``, a paused) run from its last checkpoint."""
         log.info("resuming run %s", run_id)
-        self._spawn(run_id, lambda: self.runner.resume(run_id, on_event=self._fan_out(run_id)))
+        self._spawn(run_id, lambda: self.runner.resume(run_id, on_event=self._fan_out(run_id), review=review))
 
     def _spawn(self, run_id: str, work: Callable[[], Awaitable[RunState | None]]) -> None:
         """Run ``work`` as this run's task, holding the run's lock until it ends."""

@@ -20,7 +20,7 @@ from agent.runs import RunRecord
 from agent.state import RunState
 from agent.trajectory import trajectory
 from servers.mcp import refs
-from servers.mcp.schemas import CandidateInfo, ImageInfo, RoundInfo, RunResult
+from servers.mcp.schemas import CandidateInfo, ImageInfo, PendingReview, RoundInfo, RunResult
 from tools.images import downscale_png
 from tools.types import ImageRef
 
@@ -35,8 +35,18 @@ def image_info(ref: ImageRef, uri: str) -> ImageInfo:
     return ImageInfo(resource_uri=uri, path=ref.uri, width=ref.width, height=ref.height, sha256=ref.sha256)
 
 
-def run_result(record: RunRecord, state: RunState | None, *, live: bool, outputs_dir: Path) -> RunResult:
-    """Describe a run from its record and checkpointed state (``live``: a task runs it now)."""
+def run_result(
+    record: RunRecord,
+    state: RunState | None,
+    *,
+    live: bool,
+    outputs_dir: Path,
+    pending: dict[str, Any] | None = None,
+) -> RunResult:
+    """Describe a run from its record and checkpointed state (``live``: a task runs it now).
+
+    ``pending`` is the critique a paused run waits on (``Runner.pending_review``).
+    """
     run_id = record.run_id
     status = "running" if live else record.status
     data = trajectory(state, status=status) if state is not None else {"rounds": []}
@@ -56,6 +66,9 @@ def run_result(record: RunRecord, state: RunState | None, *, live: bool, outputs
         final_image=final_info,
         rounds=rounds,
         outputs_dir=str(outputs_dir) if final and outputs_dir.is_dir() else None,
+        review=PendingReview.model_validate({k: v for k, v in pending.items() if k in PendingReview.model_fields})
+        if pending is not None and status == "awaiting_review"
+        else None,
     )
     result.message = _message(result)
     return result
@@ -86,6 +99,12 @@ def _message(r: RunResult) -> str:
         return (
             f"Done after {len(r.rounds)} round(s) (stop reason: {r.stop_reason}); chose round {r.best_round}. "
             f"Full-size image: {r.final_image.path} ({r.final_image.resource_uri})."
+        )
+    if r.status == "awaiting_review" and r.review is not None:
+        return (
+            f"Run {r.run_id} waits for review after round {r.review.round} (semantic {r.review.semantic}, "
+            f"quality {r.review.quality}). Proposed instruction: {r.review.proposed_instruction!r}. "
+            "Answer with review_run: decision 'approve', 'edit' with your own instruction, or 'stop'."
         )
     if r.status == "cancelled":
         return f"Run {r.run_id} was cancelled after {len(r.rounds)} round(s)."

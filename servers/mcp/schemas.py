@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: The wait budget before a long run is handed off (under the ~60 s many clients allow).
 DEFAULT_WAIT_SECONDS = 45.0
@@ -52,6 +52,11 @@ class ThinkWhileEditInput(_Wire):
         description="Thinker to use: a profile or thinker model name from list_models (default: the server's).",
     )
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed of the edits (default 0).")
+    review: bool = Field(
+        default=False,
+        description="Pause before each refinement: the run returns status 'awaiting_review' with the critique and "
+        "the proposed instruction, and review_run answers it.",
+    )
     wait_seconds: float = Field(
         default=DEFAULT_WAIT_SECONDS,
         ge=0,
@@ -99,6 +104,40 @@ class GetRunInput(_Wire):
         default=True,
         description="Resume a run that a server restart interrupted (its record says running but nothing runs it).",
     )
+
+
+class ReviewRunInput(_Wire):
+    """Answer a run that waits for review: go on with the proposal, with your own instruction, or stop."""
+
+    run_id: str = RUN_ID
+    decision: Literal["approve", "edit", "stop"] = Field(
+        description="'approve' uses the proposed instruction; 'edit' uses `instruction` instead; 'stop' ends the "
+        "run now and returns its best round."
+    )
+    instruction: str | None = Field(
+        default=None, min_length=1, max_length=4000, description="The replacement instruction, with decision 'edit'."
+    )
+    wait_seconds: float = Field(
+        default=DEFAULT_WAIT_SECONDS, ge=0, le=600, description="Wait at most this long for the run's next pause or end."
+    )
+
+    @model_validator(mode="after")
+    def _instruction_matches_decision(self) -> ReviewRunInput:
+        """Require an instruction exactly when the decision is 'edit'."""
+        if (self.decision == "edit") != (self.instruction is not None):
+            raise ValueError("give 'instruction' with decision 'edit', and only then")
+        return self
+
+
+class PendingReview(_Wire):
+    """The critique a paused run shows its reviewer."""
+
+    round: int = Field(description="The round just critiqued.")
+    semantic: float | None = Field(default=None, description="Its semantic score, 0-10.")
+    quality: float | None = Field(default=None, description="Its quality score, 0-10.")
+    reasoning: str = Field(default="", description="The thinker's reasoning.")
+    instruction_used: str = Field(description="The instruction that round used.")
+    proposed_instruction: str = Field(description="The instruction the thinker proposes next.")
 
 
 class CancelRunInput(_Wire):
@@ -170,6 +209,9 @@ class RunResult(_Wire):
     final_image: ImageInfo | None = Field(default=None, description="The chosen image, once the run is done.")
     rounds: list[RoundInfo] = Field(default_factory=list, description="Every round so far.")
     outputs_dir: str | None = Field(default=None, description="final.png, round PNGs, trajectory.json, report.html.")
+    review: PendingReview | None = Field(
+        default=None, description="With status 'awaiting_review': the critique to answer with review_run."
+    )
     message: str = Field(default="", description="What to do next, in words.")
 
 

@@ -25,6 +25,7 @@ from servers.mcp.schemas import (
     ListModelsInput,
     ModelsOutput,
     ProfileInfo,
+    ReviewRunInput,
     ThinkWhileEditInput,
 )
 from servers.mcp.state import AppState
@@ -44,7 +45,8 @@ async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
     state = await app.runner.state(run_id)
     elsewhere = app.jobs.running_elsewhere(run_id)
     live = app.jobs.is_live(run_id) or elsewhere
-    result = run_result(record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id))
+    pending = await app.runner.pending_review(run_id) if record.status == "awaiting_review" and not live else None
+    result = run_result(record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id), pending=pending)
     if elsewhere:
         result.message = f"Run {run_id} is running in another thinkedit server process; call get_run again to wait."
     elif result.status == "running" and not live:
@@ -62,7 +64,12 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
     app = app_state(ctx)
     image = await app.images.load(args.image)
     settings = run_settings(
-        app.settings, max_rounds=args.max_rounds, seed=args.seed, editor=args.editor, thinker=args.thinker
+        app.settings,
+        max_rounds=args.max_rounds,
+        seed=args.seed,
+        editor=args.editor,
+        thinker=args.thinker,
+        review=args.review,
     )
     record = app.runner.prepare(image, args.instruction, settings)
     if not args.image.startswith("data:"):
@@ -86,6 +93,19 @@ async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult:
     idle = not app.jobs.is_live(args.run_id) and not app.jobs.running_elsewhere(args.run_id)
     if record.status == "running" and idle and args.resume:
         app.jobs.resume(args.run_id)
+    reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
+    await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
+    return await run_tool_result(app, args.run_id)
+
+
+async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult:
+    """Answer a paused run's review and follow it to its next pause or its end."""
+    app = app_state(ctx)
+    record = app.runner.registry.load(args.run_id)
+    if record.status != "awaiting_review" or app.jobs.is_live(args.run_id):
+        raise BadInputError(f"run {args.run_id} is not awaiting review (its status is {record.status})")
+    decision: Any = args.decision if args.decision != "edit" else {"action": "edit", "instruction": args.instruction}
+    app.jobs.resume(args.run_id, review=decision)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
     return await run_tool_result(app, args.run_id)

@@ -1,0 +1,65 @@
+"""Human review over MCP: a run started with review=true pauses, and review_run answers it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcp import Client
+
+from tests.mcp_support import check_structured, error_text
+from tests.test_mcp_runs import make_server, schema_of, start_run
+
+SCRIPT = [(3, 4, "proposed one"), (4, 4, "proposed two"), (5, 5, "proposed three"), (6, 6, "proposed four")]
+
+
+async def review(client: Client, run_id: str, decision: str, instruction: str | None = None) -> dict:
+    args = {"run_id": run_id, "decision": decision, "wait_seconds": 30}
+    if instruction is not None:
+        args["instruction"] = instruction
+    result = await client.call_tool("review_run", args)
+    assert not result.is_error, error_text(result)
+    return check_structured(result, await schema_of(client, "review_run"))
+
+
+async def test_review_pauses_and_each_decision_resumes(data_dir: Path) -> None:
+    server, backends = make_server(data_dir, script=SCRIPT)
+    async with Client(server, mode="legacy") as client:
+        paused = await start_run(client, review=True, max_rounds=5, wait_seconds=30)
+        assert paused["status"] == "awaiting_review"
+        assert paused["review"]["round"] == 1 and paused["review"]["proposed_instruction"] == "proposed one"
+        assert paused["review"]["semantic"] == 3 and "review_run" in paused["message"]
+        run_id = paused["run_id"]
+
+        # get_run shows the same pause without resuming anything.
+        looked = await client.call_tool("get_run", {"run_id": run_id, "wait_seconds": 0})
+        assert looked.structured_content["status"] == "awaiting_review"
+        assert len(backends.editor_.calls) == 1
+
+        second = await review(client, run_id, "approve")
+        assert second["status"] == "awaiting_review" and second["review"]["round"] == 2
+        assert backends.editor_.calls[-1].instruction == "proposed one"
+
+        third = await review(client, run_id, "edit", "my own words")
+        assert third["status"] == "awaiting_review" and third["review"]["round"] == 3
+        assert backends.editor_.calls[-1].instruction == "my own words"
+
+        done = await review(client, run_id, "stop")
+        assert done["status"] == "done" and done["stop_reason"] == "reviewer_stopped"
+        assert len(done["rounds"]) == 3 and done["final_image"] is not None and done["review"] is None
+
+
+async def test_review_run_rejects_bad_answers(data_dir: Path) -> None:
+    server, _ = make_server(data_dir, script=SCRIPT)
+    async with Client(server, mode="legacy") as client:
+        finished = await start_run(client, max_rounds=1, wait_seconds=30)
+        assert finished["status"] == "done"
+        not_paused = await client.call_tool("review_run", {"run_id": finished["run_id"], "decision": "approve"})
+        assert not_paused.is_error and "not awaiting review" in error_text(not_paused)
+        paused = await start_run(client, review=True, max_rounds=3, wait_seconds=30)
+        missing = await client.call_tool("review_run", {"run_id": paused["run_id"], "decision": "edit"})
+        assert missing.is_error and "instruction" in error_text(missing)
+        unknown = await client.call_tool("review_run", {"run_id": "nope", "decision": "stop"})
+        assert unknown.is_error and "unknown run id" in error_text(unknown)
+        # The server is still up and the paused run still answerable.
+        done = await review(client, paused["run_id"], "stop")
+        assert done["status"] == "done"
