@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TypedDict
 
@@ -86,3 +87,41 @@ async def test_tool_reports_bad_input(data_dir: Path) -> None:
         await tool.ainvoke({"image": "/no/such.png", "instruction": "x"})
     with pytest.raises(BadInputError, match="fetching URLs is not supported"):
         await tool.ainvoke({"image": "https://example.com/a.png", "instruction": "x"})
+
+
+def load_example():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("multi_edit_workflow", EXAMPLES / "multi_edit_workflow.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its TypedDict's annotations resolve through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_split_request() -> None:
+    split = load_example().split_request
+    assert split("put a hat on the cat; make the sky blue") == ["put a hat on the cat", "make the sky blue"]
+    assert split("add a hat, then make it red and then blur the background") == [
+        "add a hat", "make it red", "blur the background"]
+    assert split(" ; ") == []
+
+
+async def test_example_workflow_chains_the_loop_per_part(data_dir: Path) -> None:
+    example = load_example()
+    editor = ScriptedEditor()
+    loop = fake_graph(ScriptedThinker(verdicts((9, 9, "x"))), editor)
+    workflow = example.build_workflow(loop)
+    out = await workflow.ainvoke(
+        {"request": "put a hat on the cat; then make the background blue", "image": str(EXAMPLES / "chelsea.png")},
+        {"configurable": {"thread_id": "wf"}},
+        context=make_settings(data_dir),
+    )
+    assert [r["instruction"] for r in out["results"]] == ["put a hat on the cat", "make the background blue"]
+    assert [c.instruction for c in editor.calls] == ["put a hat on the cat", "make the background blue"]
+    # The second part edited the first part's result, not the original photo.
+    first_result = Path(out["results"][0]["path"])
+    from PIL import Image
+
+    assert editor.calls[1].image.tobytes() == Image.open(first_result).convert("RGB").tobytes()
+    assert editor.calls[0].image.tobytes() == Image.open(EXAMPLES / "chelsea.png").convert("RGB").tobytes()
