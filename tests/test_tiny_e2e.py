@@ -95,3 +95,17 @@ def test_tiny_pix2pix_editor_runs_the_loop(data_dir: Path, tmp_path: Path) -> No
     )
     assert env_result.returncode == 0, env_result.stderr
     assert Image.open(tmp_path / "o" / "final.png").size == (512, 512)
+
+
+def test_review_in_the_terminal(data_dir: Path, tmp_path: Path, unreachable_profile: Path) -> None:
+    out = tmp_path / "out"
+    result = thinkedit("edit", str(EXAMPLES / "chelsea.png"), "put a red party hat on the cat", "--review",
+                       "--profile", str(unreachable_profile), "--max-rounds", "5", "--out", str(out),
+                       data_dir=data_dir, input="approve\na tall red hat\nstop\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("proposed instruction:") == 3
+    data = json.loads((out / "trajectory.json").read_text())
+    assert data["stop_reason"] == "reviewer_stopped"
+    assert len(data["rounds"]) == 3
+    assert data["rounds"][1]["instruction"] == data["rounds"][0]["refined_instruction"]  # approved
+    assert data["rounds"][2]["instruction"] == "a tall red hat"  # replaced
