@@ -45,7 +45,7 @@ def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
     for r in data["rounds"]:
         scores = (
             f'<div class="scores">semantic {r["semantic"]:g} · quality {r["quality"]:g}'
-            f' · overall {r["overall"]:g}</div>'
+            f' · overall {r["overall"]:.2f}</div>'
             if r["semantic"] is not None
             else '<div class="scores">not critiqued</div>'
         )
@@ -68,8 +68,15 @@ def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
                 chosen=r["index"] == data["best_round"],
             )
         )
+    models = f"editor {data.get('editor') or '?'} · thinker {data.get('thinker') or '?'}"
+    if any(str(data.get(k) or "").startswith("tiny-") for k in ("editor", "thinker")):
+        models += (
+            ' <div class="warn">Random-weight tiny models: the images are noise and the verdicts '
+            "meaningless; they exist to run every code path offline.</div>"
+        )
     template = resources.files("agent").joinpath("templates/report.html").read_text("utf-8")
     return string.Template(template).substitute(
+        models=models,
         run_id=escape(data["run_id"]),
         instruction=escape(data["instruction"]),
         status=escape(str(data["status"])),

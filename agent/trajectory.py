@@ -20,6 +20,9 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
         "status": status or state.status,
         "stop_reason": state.stop_reason,
         "best_round": state.best_round,
+        "profile": state.loop.profile if state.loop else None,
+        "editor": state.loop.editor.model if state.loop else None,
+        "thinker": state.loop.thinker.model if state.loop else None,
         "source_image": state.source.model_dump(),
         "final_image": state.final_image.model_dump() if state.final_image else None,
         "rounds": [
