@@ -41,14 +41,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(model: str, max_batch: int, data_dir: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    model: str, max_batch: int, data_dir: str, log: Path, extra: Sequence[str] = (), timeout: float = 180
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``thinkedit serve editor`` on a free loopback port; return it and its /v1 URL once ready."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": data_dir}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": data_dir, "RAY_USAGE_STATS_ENABLED": "0"}
     command = [sys.executable, "-m", "servers.cli", "serve", "editor", "--model", model, "--port", str(port),
-               "--max-batch", str(max_batch), "--max-queue", "256"]
+               "--max-batch", str(max_batch), "--max-queue", "256", *extra]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited early; see {log}")
