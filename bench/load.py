@@ -76,6 +76,7 @@ class LoadReport:
     runs_per_minute: float
     exact: int
     within_tolerance: int
+    largest_level_difference: int
     mismatches: list[str]
     peak_mib: list[tuple[str, float]] = field(default_factory=list)
 
@@ -115,43 +116,38 @@ async def run_one(base: str, job: Job, max_rounds: int, wait: float = 300) -> Ou
     return Outcome(job, run["status"], seconds, run["rounds"], run.get("final_image"), error=run.get("error"))
 
 
-def same_image(a: dict[str, Any], b: dict[str, Any]) -> str | None:
-    """Return 'exact', 'tolerance' or None for two ImageInfo dicts (PNG files on this machine)."""
+def level_difference(a: dict[str, Any], b: dict[str, Any]) -> int:
+    """Return the largest per-pixel difference (0-255) of two ImageInfo dicts' PNGs; 256 when sizes differ."""
     if a["sha256"] == b["sha256"]:
-        return "exact"
+        return 0
     x = np.asarray(Image.open(a["path"]).convert("RGB"), dtype=np.int16)
     y = np.asarray(Image.open(b["path"]).convert("RGB"), dtype=np.int16)
-    if x.shape == y.shape and int(np.abs(x - y).max()) <= PIXEL_TOLERANCE:
-        return "tolerance"
-    return None
+    return int(np.abs(x - y).max()) if x.shape == y.shape else 256
 
 
-def compare(loaded: Outcome, alone: Outcome) -> tuple[str | None, str]:
-    """Compare a concurrent run with the solo run of the same job: ('exact'|'tolerance'|None, why)."""
+def compare(loaded: Outcome, alone: Outcome) -> tuple[str | None, int, str]:
+    """Compare a concurrent run with its solo run: ('exact'|'tolerance'|None, largest level difference, why)."""
     if loaded.status != "done" or alone.status != "done":
-        return None, f"status {loaded.status} vs {alone.status} ({loaded.error or alone.error})"
+        return None, 0, f"status {loaded.status} vs {alone.status} ({loaded.error or alone.error})"
     if len(loaded.rounds) != len(alone.rounds):
-        return None, f"{len(loaded.rounds)} rounds vs {len(alone.rounds)}"
-    worst = "exact"
+        return None, 0, f"{len(loaded.rounds)} rounds vs {len(alone.rounds)}"
     for r, s in zip(loaded.rounds, alone.rounds):
         for key in ("instruction", "seed", "refined_instruction"):
             if r[key] != s[key]:
-                return None, f"round {r['index']} {key}: {r[key]!r} vs {s[key]!r}"
-        kind = same_image(r["image"], s["image"])
-        if kind is None:
-            return None, f"round {r['index']} image differs beyond {PIXEL_TOLERANCE} levels"
-        if kind == "tolerance":
-            worst = "tolerance"
+                return None, 0, f"round {r['index']} {key}: {r[key]!r} vs {s[key]!r}"
     assert loaded.final is not None and alone.final is not None
-    kind = same_image(loaded.final, alone.final)
-    if kind is None:
-        return None, "final image differs"
-    return ("tolerance" if "tolerance" in (kind, worst) else "exact"), ""
+    pairs = [(r["image"], s["image"]) for r, s in zip(loaded.rounds, alone.rounds)] + [(loaded.final, alone.final)]
+    worst = max(level_difference(a, b) for a, b in pairs)
+    if worst > PIXEL_TOLERANCE:
+        return None, worst, f"images differ by up to {worst} levels (tolerance {PIXEL_TOLERANCE})"
+    return ("exact" if worst == 0 else "tolerance"), worst, ""
 
 
 @contextlib.contextmanager
-def editor_server(backend: str, replicas: int, data_dir: str, logs: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
-    """Start the editor server (Ray Serve with ``replicas``; uvicorn if asked or if Ray fails); yield URL, process, backend."""
+def editor_server(
+    backend: str, replicas: int, data_dir: str, logs: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
+    """Start the editor (Ray Serve with ``replicas``; uvicorn if asked or Ray fails); yield URL, process, backend."""
     proc = None
     if backend == "ray":
         try:
@@ -240,18 +236,15 @@ async def load_test(runs: int = 32, max_rounds: int = 2, editor_backend: str = "
         burst, loaded, alone = await asyncio.wait_for(bounded(), timeout)
         peaks = [*procmem.tree_peaks(mcp_proc.pid, "MCP server"), *procmem.tree_peaks(editor_proc.pid, "editor server"),
                  ("load client (this process)", procmem.self_peak_mib())]
-    exact = within = 0
-    mismatches = []
-    for a, b in zip(loaded, alone):
-        kind, why = compare(a, b)
-        if kind == "exact":
-            exact += 1
-        elif kind == "tolerance":
-            within += 1
-        else:
-            mismatches.append(f"run {a.job.index} ({a.job.instruction!r}, seed {a.job.seed}): {why}")
+        verdicts = [(a, *compare(a, b)) for a, b in zip(loaded, alone)]  # reads the PNGs: before tmp goes
+    exact = sum(kind == "exact" for _, kind, _, _ in verdicts)
+    within = sum(kind == "tolerance" for _, kind, _, _ in verdicts)
+    largest = max((diff for _, _, diff, _ in verdicts), default=0)
+    mismatches = [f"run {a.job.index} ({a.job.instruction!r}, seed {a.job.seed}): {why}"
+                  for a, kind, _, why in verdicts if kind is None]
     completed = sum(o.status == "done" for o in loaded)
-    return LoadReport(runs, completed, backend, seen, burst, 60 * runs / burst, exact, within, mismatches, peaks)
+    return LoadReport(runs, completed, backend, seen, burst, 60 * runs / burst, exact, within, largest, mismatches,
+                      peaks)
 
 
 def print_report(report: LoadReport) -> None:
@@ -260,7 +253,7 @@ def print_report(report: LoadReport) -> None:
           f"{report.runs} concurrent tiny runs through MCP HTTP")
     print(f"completed            : {report.completed}/{report.runs}")
     print(f"same as solo run     : {report.exact} exact, {report.within_tolerance} within {PIXEL_TOLERANCE} levels, "
-          f"{len(report.mismatches)} different")
+          f"{len(report.mismatches)} different (largest pixel difference {report.largest_level_difference})")
     for line in report.mismatches:
         print(f"  {line}")
     print(f"burst wall time      : {report.burst_seconds:.1f} s -> {report.runs_per_minute:.0f} runs/min")

@@ -16,6 +16,6 @@ async def test_eight_concurrent_runs_complete_without_cross_talk(server_data_dir
     report = await load_test(runs=8, max_rounds=2, editor_backend="ray", data_dir=str(server_data_dir), timeout=400)
     assert report.completed == 8
     assert report.mismatches == []  # each run equals its solo run (exact, or within batching's float rounding)
-    assert report.exact + report.within_tolerance == 8
+    assert report.exact + report.within_tolerance == 8 and report.largest_level_difference <= 3
     assert report.replicas_seen == 2 or report.editor_backend == "uvicorn"
     assert all(mib > 0 for label, mib in report.peak_mib if label in ("MCP server", "editor server"))
