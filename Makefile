@@ -1,4 +1,4 @@
-# thinkedit — developer entry points. `make demo` runs a tiny edit; `make test` runs the tests.
+# thinkedit — developer entry points. `make demo` runs a tiny edit; `make test` runs the tests; `make bench` the benchmarks.
 VENV       ?= .venv
 PYTHON     ?= python3
 PY         := $(VENV)/bin/python
@@ -22,6 +22,10 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest
+
+# Every benchmark, one table of ratios measured side by side (tiny models, a few minutes on 2 cores).
+bench: venv
+	PYTHONPATH=. $(PY) bench/run_all.py
 
 clean:
 	rm -rf out .pytest_cache

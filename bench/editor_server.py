@@ -41,14 +41,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(model: str, max_batch: int, data_dir: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    model: str, max_batch: int, data_dir: str, log: Path, extra: Sequence[str] = (), timeout: float = 180
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``thinkedit serve editor`` on a free loopback port; return it and its /v1 URL once ready."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": data_dir}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": data_dir, "RAY_USAGE_STATS_ENABLED": "0"}
     command = [sys.executable, "-m", "servers.cli", "serve", "editor", "--model", model, "--port", str(port),
-               "--max-batch", str(max_batch), "--max-queue", "256"]
+               "--max-batch", str(max_batch), "--max-queue", "256", *extra]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited early; see {log}")
@@ -87,8 +89,8 @@ async def concurrent_throughput(
     return clients * each / (time.perf_counter() - started)
 
 
-async def run(args: argparse.Namespace, data_dir: str, logs: Path) -> None:
-    """Measure both ratios and print them."""
+async def measure(args: argparse.Namespace, data_dir: str, logs: Path) -> dict[str, float]:
+    """Measure both ratios; return the medians (seconds, edits/s) and the ratios."""
     from tools.editors.diffusers_engine import DiffusersEditor
     from tools.torchutil import start_parallel_runtime
 
@@ -125,15 +127,12 @@ async def run(args: argparse.Namespace, data_dir: str, logs: Path) -> None:
             proc.wait(30)
     lat_local, lat_server = statistics.median(in_process), statistics.median(served)
     on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
-    print(f"model {args.model}, {args.size}x{args.size} input, {args.steps} steps, {os.cpu_count()} CPU cores")
-    print(f"(a) per-edit latency: in-process {lat_local * 1000:.1f} ms, server {lat_server * 1000:.1f} ms"
-          f" -> server / in-process = {lat_server / lat_local:.2f}")
-    print(f"(b) {args.clients} concurrent clients: batching on {on:.1f} edits/s, off {off:.1f} edits/s"
-          f" -> on / off = {on / off:.2f}")
+    return {"in_process_s": lat_local, "server_s": lat_server, "server_over_in_process": lat_server / lat_local,
+            "batching_on_per_s": on, "batching_off_per_s": off, "on_over_off": on / off}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Parse the options and run the benchmark."""
+def options(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the options (the defaults are what run_all.py measures)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny-kontext")
     parser.add_argument("--size", type=int, default=128, help="Square input side in pixels (default 128).")
@@ -143,9 +142,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--each", type=int, default=6, help="Edits per client per throughput sample.")
     parser.add_argument("--rounds", type=int, default=3, help="Alternating samples of each measurement.")
     parser.add_argument("--data-dir", help="Where the tiny models are built (default: a temporary directory).")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def figures(argv: Sequence[str] | None = None) -> dict[str, float]:
+    """Run the benchmark with ``argv``'s options in a scratch directory; return its figures."""
+    args = options(argv)
     with tempfile.TemporaryDirectory(prefix="thinkedit-bench-") as tmp:
-        asyncio.run(run(args, args.data_dir or tmp, Path(tmp)))
+        return asyncio.run(measure(args, args.data_dir or tmp, Path(tmp)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print both ratios."""
+    args = options(argv)
+    f = figures(argv)
+    lat_local, lat_server = f["in_process_s"], f["server_s"]
+    on, off = f["batching_on_per_s"], f["batching_off_per_s"]
+    print(f"model {args.model}, {args.size}x{args.size} input, {args.steps} steps, {os.cpu_count()} CPU cores")
+    print(f"(a) per-edit latency: in-process {lat_local * 1000:.1f} ms, server {lat_server * 1000:.1f} ms"
+          f" -> server / in-process = {lat_server / lat_local:.2f}")
+    print(f"(b) {args.clients} concurrent clients: batching on {on:.1f} edits/s, off {off:.1f} edits/s"
+          f" -> on / off = {on / off:.2f}")
 
 
 if __name__ == "__main__":

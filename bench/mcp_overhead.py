@@ -74,25 +74,31 @@ async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[floa
     return direct_times, mcp_times, startup
 
 
-def main() -> None:
-    """Run both paths and print the ratio."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10, help="Timed runs per path (after one warm-up).")
-    parser.add_argument("--max-rounds", type=int, default=2)
-    args = parser.parse_args()
+def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, float]:
+    """Time both paths in a scratch data directory; return the medians, their ratio and the start-up."""
     from agent.settings import LoopSettings
     from tools.registry import prime_in_process_runtime
 
     tiny = LoopSettings.from_profile("tiny")
     prime_in_process_runtime(tiny.editor, tiny.thinker)  # as the CLI and the server do
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        direct_times, mcp_times, startup = asyncio.run(measure(data_dir, args.runs, args.max_rounds))
+        direct_times, mcp_times, startup = asyncio.run(measure(Path(tmp), runs, max_rounds))
     d, m = statistics.median(direct_times), statistics.median(mcp_times)
+    return {"direct_s": d, "mcp_s": m, "mcp_over_direct": m / d, "startup_s": startup}
+
+
+def main() -> None:
+    """Run both paths and print the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="Timed runs per path (after one warm-up).")
+    parser.add_argument("--max-rounds", type=int, default=2)
+    args = parser.parse_args()
+    f = figures(args.runs, args.max_rounds)
+    d, m = f["direct_s"], f["mcp_s"]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}")
     print(f"tiny profile, max_rounds {args.max_rounds}, {args.runs} timed runs per path (medians)")
     print(f"direct Runner.start : {d * 1000:8.1f} ms")
-    print(f"MCP stdio tool call : {m * 1000:8.1f} ms   (server start-up, once: {startup:.2f} s)")
+    print(f"MCP stdio tool call : {m * 1000:8.1f} ms   (server start-up, once: {f['startup_s']:.2f} s)")
     print(f"ratio MCP / direct  : {m / d:8.2f}   (overhead {1000 * (m - d):.1f} ms per run)")
 
 

@@ -1,0 +1,21 @@
+"""The load test, small: 8 concurrent runs through MCP HTTP and 2 Ray Serve editor replicas all finish alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.load import load_test
+
+pytestmark = pytest.mark.slow
+
+
+async def test_eight_concurrent_runs_complete_without_cross_talk(server_data_dir: Path) -> None:
+    pytest.importorskip("ray.serve")
+    report = await load_test(runs=8, max_rounds=2, editor_backend="ray", data_dir=str(server_data_dir), timeout=400)
+    assert report.completed == 8
+    assert report.mismatches == []  # each run equals its solo run (exact, or within batching's float rounding)
+    assert report.exact + report.within_tolerance == 8 and report.largest_level_difference <= 3
+    assert report.replicas_seen == 2 or report.editor_backend == "uvicorn"
+    assert all(mib > 0 for label, mib in report.peak_mib if label in ("MCP server", "editor server"))
