@@ -69,7 +69,7 @@ class ArtifactStore:
     def _uri(self, digest: str) -> str:
         if self._fs is None or self.local:
             return self._key(digest)
-        return self._fs.unstrip_protocol(self._key(digest))
+        return f"{self.url.rstrip('/')}/{digest[:2]}/{digest}.png"  # the URL as the caller spelled it
 
     def _check_digest(self, digest: str) -> None:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
