@@ -84,6 +84,13 @@ async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
         from psycopg_pool import AsyncConnectionPool
     except ModuleNotFoundError as exc:
         raise BadInputError("PostgreSQL checkpoints need the postgres extra: pip install 'thinkedit[postgres]'") from exc
+    import psycopg
+
+    try:  # one plain connection first: a wrong address or password fails now, with libpq's reason
+        probe = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        await probe.close()
+    except psycopg.OperationalError as exc:
+        raise BadInputError(f"cannot reach PostgreSQL at {_redact(dsn)}: {exc}") from exc
     # A pool, so concurrent runs (the MCP server) do not serialise on one connection.
     pool = AsyncConnectionPool(
         dsn, min_size=1, max_size=8, open=False, kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
