@@ -208,6 +208,9 @@ class Runner:
     ) -> RunState | None:
         """Continue a run from its last checkpoint (finished rounds are not redone)."""
         record = self.registry.load(run_id)
+        if record.settings.data_dir != str(self.data_dir):
+            # Resumed by another process (maybe another machine): local files go to this one's data dir.
+            record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
         snapshot = await self.graph.aget_state(self._config(run_id))
         if not snapshot.values:
             inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction}

@@ -145,3 +145,22 @@ async def test_runs_share_a_memory_store_across_data_dirs(photo: Image.Image, tm
         assert (await other.state(record.run_id)) == state
         paths = write_outputs(state, other.store, tmp_path / "out")
     assert Image.open(paths["final"]).size == photo.size
+
+
+@pytest.mark.slow
+def test_two_processes_share_a_file_url_store_and_sqlite_url(tmp_path: Path) -> None:
+    from tests.cli import thinkedit
+    from tests.conftest import EXAMPLES
+
+    shared = tmp_path / "nfs"
+    storage = ["--checkpoints", f"sqlite://{shared}/checkpoints.sqlite", "--artifacts", f"file://{shared}/artifacts"]
+    done = thinkedit("edit", str(EXAMPLES / "coffee.png"), "make the coffee green", "--max-rounds", "1",
+                     "--out", str(tmp_path / "out"), *storage, data_dir=tmp_path / "a")
+    assert done.returncode == 0, done.stderr
+    run_id = done.stderr.split()[1]
+    listing = thinkedit("runs", *storage, data_dir=tmp_path / "b")
+    assert any(line.startswith(run_id) and "done" in line for line in listing.stdout.splitlines()), listing
+    assert (shared / "artifacts" / "runs" / f"{run_id}.json").is_file()
+    assert not (tmp_path / "a" / "checkpoints.sqlite").exists()
+    bad = thinkedit("runs", "--artifacts", "nosuch://x", data_dir=tmp_path / "b")
+    assert bad.returncode == 2 and "unknown scheme 'nosuch'" in bad.stderr
