@@ -83,7 +83,9 @@ async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
         from psycopg.rows import dict_row
         from psycopg_pool import AsyncConnectionPool
     except ModuleNotFoundError as exc:
-        raise BadInputError("PostgreSQL checkpoints need the postgres extra: pip install 'thinkedit[postgres]'") from exc
+        raise BadInputError(
+            "PostgreSQL checkpoints need the postgres extra: pip install 'thinkedit[postgres]'"
+        ) from exc
     import psycopg
 
     try:  # one plain connection first: a wrong address or password fails now, with libpq's reason
@@ -93,7 +95,11 @@ async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
         raise BadInputError(f"cannot reach PostgreSQL at {_redact(dsn)}: {exc}") from exc
     # A pool, so concurrent runs (the MCP server) do not serialise on one connection.
     pool = AsyncConnectionPool(
-        dsn, min_size=1, max_size=8, open=False, kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        dsn,
+        min_size=1,
+        max_size=8,
+        open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
     )
     try:
         await pool.open(wait=True, timeout=15)

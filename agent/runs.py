@@ -124,7 +124,10 @@ class RunRegistry:
 
     def list(self) -> list[RunRecord]:
         """Return every run's record, newest first."""
-        keys = self._fs.glob(f"{self._root}/*.json") if self._fs is not None else map(str, Path(self._root).glob("*.json"))
+        if self._fs is not None:
+            keys = list(self._fs.glob(f"{self._root}/*.json"))
+        else:
+            keys = [str(p) for p in Path(self._root).glob("*.json")]
         records = []
         for key in keys:
             try:

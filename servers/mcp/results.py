@@ -75,7 +75,7 @@ def _round_info(run_id: str, r: dict[str, Any], store: ArtifactStore | None = No
     plain = {k: v for k, v in r.items() if k in RoundInfo.model_fields and k not in {"image", "candidates"}}
     candidates = [
         CandidateInfo(
-            image=image_info(ImageRef.model_validate(c["image"]), refs.image_uri(ImageRef.model_validate(c["image"])), store),
+            image=image_info(ref := ImageRef.model_validate(c["image"]), refs.image_uri(ref), store),
             **{k: v for k, v in c.items() if k in CandidateInfo.model_fields and k != "image"},
         )
         for c in r.get("candidates") or []
