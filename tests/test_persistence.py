@@ -164,3 +164,15 @@ def test_two_processes_share_a_file_url_store_and_sqlite_url(tmp_path: Path) -> 
     assert not (tmp_path / "a" / "checkpoints.sqlite").exists()
     bad = thinkedit("runs", "--artifacts", "nosuch://x", data_dir=tmp_path / "b")
     assert bad.returncode == 2 and "unknown scheme 'nosuch'" in bad.stderr
+
+
+def test_mcp_results_give_a_local_file_for_remote_stores(photo: Image.Image, tmp_path: Path) -> None:
+    pytest.importorskip("mcp")
+    from servers.mcp.results import image_info
+
+    store = ArtifactStore(memory_url(), cache_dir=tmp_path / "cache")
+    ref = store.put(photo)
+    info = image_info(ref, "thinkedit://x", store)
+    assert Path(info.path).is_file() and Path(info.path).is_relative_to(tmp_path / "cache")
+    local = ArtifactStore(tmp_path / "local")
+    assert image_info(local.put(photo), "thinkedit://x", local).path == str(local.path(ref))
