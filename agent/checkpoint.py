@@ -1,10 +1,13 @@
-"""Checkpointers that know thinkedit's state types (so checkpoints decode without warnings)."""
+"""Checkpointers that know thinkedit's state types, chosen by URL: a SQLite file or PostgreSQL."""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
+from urllib.parse import unquote, urlsplit
+
+from tools.errors import BadInputError
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -45,6 +48,85 @@ async def sqlite_checkpointer(path: str | Path) -> AsyncIterator[BaseCheckpointS
     async with aiosqlite.connect(str(path)) as conn:
         saver = AsyncSqliteSaver(conn, serde=serializer())
         await saver.setup()
+        yield saver
+
+
+def default_checkpoint_url(data_dir: str | Path) -> str:
+    """Return the default checkpointer URL: ``<data_dir>/checkpoints.sqlite``."""
+    return f"sqlite://{(Path(data_dir).expanduser() / 'checkpoints.sqlite').resolve()}"
+
+
+def parse_checkpoint_url(url: str) -> tuple[str, str]:
+    """Split a checkpointer URL into ``("sqlite", path)`` or ``("postgres", dsn)``, naming what is wrong."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        # sqlite:///absolute/path: the URL's path is the file's (absolute) path.
+        if parts.netloc or not parts.path or parts.path == "/":
+            raise BadInputError(f"checkpointer URL {url!r}: expected sqlite:///path/to/file.sqlite")
+        return "sqlite", unquote(parts.path)
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        if not parts.hostname or not parts.path.strip("/"):
+            raise BadInputError(f"checkpointer URL {url!r}: expected postgresql://user:password@host:port/database")
+        return "postgres", url.replace(f"{parts.scheme}://", "postgresql://", 1)
+    raise BadInputError(
+        f"checkpointer URL {url!r}: unsupported scheme {parts.scheme or '(none)'!r}; "
+        "use sqlite:///path/to/file.sqlite or postgresql://user:password@host:port/database"
+    )
+
+
+@asynccontextmanager
+async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
+    """Open a PostgreSQL checkpointer (tables created on first use) for the duration of the block."""
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+    except ModuleNotFoundError as exc:
+        raise BadInputError(
+            "PostgreSQL checkpoints need the postgres extra: pip install 'thinkedit[postgres]'"
+        ) from exc
+    import psycopg
+
+    try:  # one plain connection first: a wrong address or password fails now, with libpq's reason
+        probe = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        await probe.close()
+    except psycopg.OperationalError as exc:
+        raise BadInputError(f"cannot reach PostgreSQL at {_redact(dsn)}: {exc}") from exc
+    # A pool, so concurrent runs (the MCP server) do not serialise on one connection.
+    pool = AsyncConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=8,
+        open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+    )
+    try:
+        await pool.open(wait=True, timeout=15)
+    except Exception as exc:
+        await pool.close()
+        raise BadInputError(f"cannot reach PostgreSQL at {_redact(dsn)}: {exc}") from exc
+    try:
+        saver = AsyncPostgresSaver(pool, serde=serializer())  # type: ignore[arg-type]
+        await saver.setup()
+        yield saver
+    finally:
+        await pool.close()
+
+
+def _redact(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if parts.password:
+        return dsn.replace(f":{parts.password}@", ":***@", 1)
+    return dsn
+
+
+@asynccontextmanager
+async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
+    """Open the checkpointer a URL names (``sqlite:///file`` or ``postgresql://...``) for the block."""
+    kind, target = parse_checkpoint_url(url)
+    opener = sqlite_checkpointer if kind == "sqlite" else postgres_checkpointer
+    async with opener(target) as saver:
         yield saver
 
 

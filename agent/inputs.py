@@ -40,10 +40,11 @@ def resolve_image(name: str, store: ArtifactStore) -> Image:
         if match is None:
             raise BadInputError(f"unsupported image URI {name!r}; expected thinkedit://artifacts/<sha256>.png")
         digest = match.group(1)
-        path = store.root / digest[:2] / f"{digest}.png"
-        if not path.is_file():
-            raise BadInputError(f"no stored image {digest[:12]}… in {store.root}")
-        return load_image(path)
+        try:
+            ref = store.lookup(digest)
+        except BadInputError:
+            raise BadInputError(f"no stored image {digest[:12]}… in {store.url}") from None
+        return store.get(ref)
     if re.match(r"^[a-z][a-z0-9+.-]*://", name):
         raise BadInputError(f"fetching URLs is not supported: {name!r}; give a local path")
     return load_image(name)

@@ -54,7 +54,7 @@ def parse_review(decision: Any) -> tuple[Literal["approve", "edit", "stop"], str
 
 def _store_input(name: str, settings: LoopSettings) -> ImageRef:
     """Load the image the input names and put it in the run's artifact store."""
-    store = ArtifactStore(settings.artifacts_dir)
+    store = ArtifactStore(settings.artifacts_location)
     return store.put(resolve_image(name, store))
 
 
@@ -81,7 +81,7 @@ class LoopNodes:
     async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Edit the source (or the previous result) with the current instruction; store the image."""
         settings = state.config
-        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_dir)
+        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_location)
         index = len(state.rounds) + 1
         instruction = state.current_instruction or state.instruction
         seed = settings.seed_for(index)
@@ -112,7 +112,7 @@ class LoopNodes:
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Ask the thinker to score this round's image and propose the next instruction."""
         settings = state.config
-        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_dir)
+        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_location)
         round_ = state.rounds[-1]
         thinker = await asyncio.to_thread(self.backends.thinker, settings.thinker)
         shown = round_.candidates or [Candidate(seed=round_.seed, image=round_.image)]

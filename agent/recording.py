@@ -75,9 +75,9 @@ def record_trajectory(
     record = trajectory_record(state, task_type=task_type, extra=extra)
     tmp = Path(tempfile.mkdtemp(prefix=f".{state.run_id}-", dir=root))
     try:
-        shutil.copyfile(store.path(state.source), tmp / "source.png")
+        shutil.copyfile(store.local_path(state.source), tmp / "source.png")
         for r in state.rounds:
-            shutil.copyfile(store.path(r.image), tmp / f"round-{r.index}.png")
+            shutil.copyfile(store.local_path(r.image), tmp / f"round-{r.index}.png")
         (tmp / TRAJECTORY_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
         target = root / state.run_id
         if target.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,17 +17,21 @@ from langgraph.types import Command
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.checkpoint import release_open_transaction, sqlite_checkpointer
+from agent.checkpoint import default_checkpoint_url, open_checkpointer, release_open_transaction
 from agent.graph import build_graph
 from agent.nodes import BackendProvider
 from agent.settings import LoopSettings
 from agent.state import RunState
 from tools.errors import BadInputError
 from tools.images import load_image
-from tools.store import ArtifactStore
+from tools.store import ArtifactStore, is_url, open_filesystem
 from tools.types import ImageRef
 
 log = logging.getLogger(__name__)
+
+#: Environment variables that choose the checkpointer and the artifact store by URL.
+CHECKPOINT_URL_ENV = "THINKEDIT_CHECKPOINT_URL"
+ARTIFACTS_URL_ENV = "THINKEDIT_ARTIFACTS_URL"
 
 RecordStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
 EventCallback = Callable[[dict[str, Any]], None]
@@ -54,43 +59,81 @@ class RunRecord(BaseModel):
 
 
 class RunRegistry:
-    """Keep run records as ``<data_dir>/runs/<run_id>.json``."""
+    """Keep run records as ``<root>/<run_id>.json``; ``root`` is a local directory or an fsspec URL.
 
-    def __init__(self, data_dir: str | Path) -> None:
-        self.root = Path(data_dir).expanduser() / "runs"
-        self.root.mkdir(parents=True, exist_ok=True)
+    Records live beside the artifacts they point to: ``<artifacts URL>/runs`` when the store is
+    shared (so any process that shares the store can list and resume the run), else
+    ``<data_dir>/runs``.
+    """
 
-    def _path(self, run_id: str) -> Path:
+    def __init__(self, root: str | Path) -> None:
+        self.url = str(root)
+        self._fs: Any = None
+        if is_url(root):
+            fs, path = open_filesystem(str(root))
+            local = "file" in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol)
+            if local:
+                root = path
+            else:
+                self._fs, self._root = fs, path
+                fs.makedirs(path, exist_ok=True)
+                return
+        self._root = str(Path(root).expanduser())
+        Path(self._root).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def for_data(cls, data_dir: str | Path, artifacts: str | None = None) -> RunRegistry:
+        """Open the registry of a data dir, or the one shared beside an explicit artifact store."""
+        if artifacts:
+            return cls(f"{artifacts.rstrip('/')}/runs" if is_url(artifacts) else Path(artifacts).expanduser() / "runs")
+        return cls(Path(data_dir).expanduser() / "runs")
+
+    def _key(self, run_id: str) -> str:
         if not run_id or any(c not in "0123456789abcdefghijklmnopqrstuvwxyz-_" for c in run_id.lower()):
             raise BadInputError(f"invalid run id {run_id!r}")
-        return self.root / f"{run_id}.json"
+        return f"{self._root}/{run_id}.json"
 
     def save(self, record: RunRecord) -> None:
         """Write ``record`` (atomically)."""
         record.updated_at = _now()
-        path = self._path(record.run_id)
+        key, text = self._key(record.run_id), record.model_dump_json(indent=2)
+        if self._fs is not None:
+            self._fs.pipe_file(key, text.encode())  # object stores replace whole objects
+            return
+        path = Path(key)
         tmp = path.with_suffix(".json.part")
-        tmp.write_text(record.model_dump_json(indent=2))
+        tmp.write_text(text)
         tmp.replace(path)
+
+    def _read(self, key: str) -> str | None:
+        if self._fs is not None:
+            return self._fs.cat_file(key).decode() if self._fs.isfile(key) else None
+        path = Path(key)
+        return path.read_text() if path.is_file() else None
 
     def load(self, run_id: str) -> RunRecord:
         """Read a run's record, or raise ``BadInputError`` for an unknown id."""
-        path = self._path(run_id)
-        if not path.is_file():
-            raise BadInputError(f"unknown run id {run_id!r}")
+        key = self._key(run_id)
+        text = self._read(key)
+        if text is None:
+            raise BadInputError(f"unknown run id {run_id!r} in {self.url}")
         try:
-            return RunRecord.model_validate_json(path.read_text())
+            return RunRecord.model_validate_json(text)
         except ValidationError as exc:
-            raise BadInputError(f"run record {path} is damaged: {exc}") from exc
+            raise BadInputError(f"run record {key} is damaged: {exc}") from exc
 
     def list(self) -> list[RunRecord]:
         """Return every run's record, newest first."""
+        if self._fs is not None:
+            keys = list(self._fs.glob(f"{self._root}/*.json"))
+        else:
+            keys = [str(p) for p in Path(self._root).glob("*.json")]
         records = []
-        for path in self.root.glob("*.json"):
+        for key in keys:
             try:
-                records.append(RunRecord.model_validate_json(path.read_text()))
+                records.append(RunRecord.model_validate_json(self._read(key) or ""))
             except ValidationError:
-                log.warning("skipping damaged run record %s", path)
+                log.warning("skipping damaged run record %s", key)
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
 
@@ -102,19 +145,33 @@ class Runner:
         data_dir: str | Path,
         checkpointer: BaseCheckpointSaver,
         backends: BackendProvider | None = None,
+        *,
+        artifacts: str | None = None,
         **graph_options: Any,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser()
-        self.registry = RunRegistry(self.data_dir)
-        self.store = ArtifactStore(self.data_dir / "artifacts")
+        #: The shared artifact store's URL, or None for the data dir's own store.
+        self.artifacts_url = artifacts or None
+        self.registry = RunRegistry.for_data(self.data_dir, self.artifacts_url)
+        self.store = ArtifactStore(
+            self.artifacts_url or self.data_dir / "artifacts", cache_dir=self.data_dir / "artifact-cache"
+        )
         self.graph = build_graph(backends, checkpointer=checkpointer, **graph_options)
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, data_dir: str | Path, **kwargs: Any) -> AsyncIterator[Runner]:
-        """Open a runner whose checkpoints live in ``<data_dir>/checkpoints.sqlite``."""
-        async with sqlite_checkpointer(Path(data_dir).expanduser() / "checkpoints.sqlite") as saver:
-            yield cls(data_dir, saver, **kwargs)
+    async def open(
+        cls, data_dir: str | Path, *, checkpoints: str | None = None, artifacts: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[Runner]:
+        """Open a runner on the checkpointer and artifact store the URLs name (defaults: in ``data_dir``).
+
+        ``checkpoints`` falls back to ``$THINKEDIT_CHECKPOINT_URL`` then ``<data_dir>/checkpoints.sqlite``;
+        ``artifacts`` to ``$THINKEDIT_ARTIFACTS_URL`` then ``<data_dir>/artifacts``.
+        """
+        checkpoints = checkpoints or os.environ.get(CHECKPOINT_URL_ENV) or default_checkpoint_url(data_dir)
+        artifacts = artifacts or os.environ.get(ARTIFACTS_URL_ENV) or None
+        async with open_checkpointer(checkpoints) as saver:
+            yield cls(data_dir, saver, artifacts=artifacts, **kwargs)
 
     def prepare(
         self,
@@ -130,6 +187,8 @@ class Runner:
             raise BadInputError("instruction is empty")
         if Path(settings.data_dir).expanduser().resolve() != self.data_dir.resolve():
             settings = settings.model_copy(update={"data_dir": str(self.data_dir)})
+        if settings.artifacts_url != self.artifacts_url:
+            settings = settings.model_copy(update={"artifacts_url": self.artifacts_url})
         picture = image if isinstance(image, Image) else load_image(image)
         record = RunRecord(
             run_id=run_id or uuid.uuid4().hex[:12],
@@ -152,6 +211,9 @@ class Runner:
     ) -> RunState | None:
         """Continue a run from its last checkpoint (finished rounds are not redone)."""
         record = self.registry.load(run_id)
+        if record.settings.data_dir != str(self.data_dir):
+            # Resumed by another process (maybe another machine): local files go to this one's data dir.
+            record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
         snapshot = await self.graph.aget_state(self._config(run_id))
         if not snapshot.values:
             inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction}

@@ -54,6 +54,11 @@ class LoopSettings(BaseModel):
         default_factory=lambda: str(default_data_dir()),
         description="Where artifacts, checkpoints and run records live.",
     )
+    artifacts_url: str | None = Field(
+        default=None,
+        description="A shared artifact store (local dir or fsspec URL: file://, s3://...), "
+        "so nodes in any process use the same one (default: <data_dir>/artifacts).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -68,8 +73,13 @@ class LoopSettings(BaseModel):
 
     @property
     def artifacts_dir(self) -> Path:
-        """Return the artifact store's root."""
+        """Return the data dir's own artifact store root (see ``artifacts_location`` for the one in use)."""
         return Path(self.data_dir).expanduser() / "artifacts"
+
+    @property
+    def artifacts_location(self) -> str | Path:
+        """Return the artifact store the run uses: the shared URL, else the data dir's store."""
+        return self.artifacts_url or self.artifacts_dir
 
     def seed_for(self, round_index: int) -> int:
         """Return the edit seed of 1-based round ``round_index`` under the seed policy."""

@@ -63,11 +63,11 @@ def write_outputs(state: RunState, store: ArtifactStore, out_dir: str | Path) ->
     paths: dict[str, Path] = {}
     for r in state.rounds:
         target = out / f"round-{r.index}.png"
-        shutil.copyfile(store.path(r.image), target)
+        shutil.copyfile(store.local_path(r.image), target)
         paths[f"round-{r.index}"] = target
     if state.final_image is not None:
         paths["final"] = out / "final.png"
-        shutil.copyfile(store.path(state.final_image), paths["final"])
+        shutil.copyfile(store.local_path(state.final_image), paths["final"])
     data = trajectory(state)
     paths["trajectory"] = out / "trajectory.json"
     paths["trajectory"].write_text(json.dumps(data, indent=2))

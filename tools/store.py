@@ -1,11 +1,13 @@
-"""A content-addressed artifact store: PNGs on disk, addressed by their SHA-256."""
+"""A content-addressed artifact store: PNGs addressed by their SHA-256, on disk or at any fsspec URL."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -13,53 +15,140 @@ from tools.errors import BadInputError
 from tools.images import load_image, to_png_bytes
 from tools.types import ImageRef
 
+#: A URL with a scheme (``memory://``, ``file://``, ``s3://``): the store goes through fsspec.
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(location: str | Path) -> bool:
+    """Say whether ``location`` is a URL (fsspec) rather than a local path."""
+    return isinstance(location, str) and bool(_URL.match(location))
+
+
+def open_filesystem(url: str) -> tuple[Any, str]:
+    """Return the fsspec filesystem and root path of ``url``, or raise ``BadInputError`` naming the problem."""
+    try:
+        import fsspec
+    except ModuleNotFoundError as exc:  # pragma: no cover - fsspec is a core dependency
+        raise BadInputError(f"artifact store {url!r} needs fsspec: pip install fsspec") from exc
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in fsspec.available_protocols():
+        raise BadInputError(f"artifact store {url!r}: unknown scheme {scheme!r} (try file://, memory://, s3://)")
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise BadInputError(f"artifact store {url!r} cannot be opened: {exc}") from exc
+    return fs, root.rstrip("/")
+
 
 class ArtifactStore:
-    """Keep images as ``<root>/<aa>/<sha256>.png``; identical images are stored once."""
+    """Keep images as ``<root>/<aa>/<sha256>.png``; identical images are stored once.
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+    ``root`` is a local directory or an fsspec URL (``file://``, ``memory://``, ``s3://``...), so
+    processes on several machines can share one store. ``ImageRef.uri`` is the object's local
+    path or URL; ``local_path`` gives callers that need a file one (cached for remote stores).
+    """
 
-    def _path(self, digest: str) -> Path:
-        return self.root / digest[:2] / f"{digest}.png"
+    def __init__(self, root: str | Path, cache_dir: str | Path | None = None) -> None:
+        self.url = str(root)
+        self._fs: Any = None
+        if is_url(root):
+            self._fs, self._root = open_filesystem(str(root))
+            self._fs.makedirs(self._root, exist_ok=True)
+            protocol = self._fs.protocol if isinstance(self._fs.protocol, str) else self._fs.protocol[0]
+            self.local = protocol in ("file", "local")
+            self.root: Path | None = Path(self._root) if self.local else None
+        else:
+            self.root = Path(root).expanduser().resolve()
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.url, self._root, self.local = str(self.root), str(self.root), True
+        self._cache = Path(cache_dir).expanduser() if cache_dir else None
+
+    def _key(self, digest: str) -> str:
+        return f"{self._root}/{digest[:2]}/{digest}.png"
+
+    def _uri(self, digest: str) -> str:
+        if self._fs is None or self.local:
+            return self._key(digest)
+        return f"{self.url.rstrip('/')}/{digest[:2]}/{digest}.png"  # the URL as the caller spelled it
+
+    def _check_digest(self, digest: str) -> None:
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise BadInputError(f"{digest!r} is not a SHA-256 hex digest")
+
+    def _exists(self, digest: str) -> bool:
+        return self._fs.isfile(self._key(digest)) if self._fs is not None else Path(self._key(digest)).is_file()
+
+    def _missing(self, digest: str) -> BadInputError:
+        return BadInputError(f"image {digest[:12]} is not in the artifact store {self.url}")
 
     def put(self, image: Image.Image) -> ImageRef:
         """Store ``image`` as PNG and return its reference."""
         data = to_png_bytes(image.convert("RGB"))
         digest = hashlib.sha256(data).hexdigest()
-        path = self._path(digest)
-        if not path.exists():
+        if not self._exists(digest):
+            self._write(digest, data)
+        return ImageRef(sha256=digest, uri=self._uri(digest), width=image.width, height=image.height)
+
+    def _write(self, digest: str, data: bytes) -> None:
+        """Write ``data`` at the digest's address without ever exposing a half-written object."""
+        key = self._key(digest)
+        if self._fs is None or self.local:
+            path = Path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename, so a crash never leaves a half-written file at the address.
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
-        return ImageRef(sha256=digest, uri=str(path), width=image.width, height=image.height)
+            return
+        # Object stores write whole objects on close; the address is only ever complete.
+        self._fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        self._fs.pipe_file(key, data)
 
     def get(self, ref: ImageRef) -> Image.Image:
         """Load the image behind ``ref``."""
-        return load_image(self.path(ref))
+        return load_image(self.read_bytes(ref))
 
     def read_bytes(self, ref: ImageRef) -> bytes:
         """Return the stored PNG bytes of ``ref``."""
-        return self.path(ref).read_bytes()
+        if self.local:
+            return self.path(ref).read_bytes()
+        if not self._exists(ref.sha256):
+            raise self._missing(ref.sha256)
+        return self._fs.cat_file(self._key(ref.sha256))
 
     def lookup(self, digest: str) -> ImageRef:
         """Return the reference of a stored image by its SHA-256, or raise ``BadInputError``."""
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise BadInputError(f"{digest!r} is not a SHA-256 hex digest")
-        path = self._path(digest)
-        if not path.is_file():
-            raise BadInputError(f"image {digest[:12]} is not in the artifact store {self.root}")
-        with Image.open(path) as im:
-            width, height = im.size
-        return ImageRef(sha256=digest, uri=str(path), width=width, height=height)
+        self._check_digest(digest)
+        if not self._exists(digest):
+            raise self._missing(digest)
+        if self.local:
+            with Image.open(self._key(digest)) as im:
+                width, height = im.size
+        else:
+            with self._fs.open(self._key(digest), "rb") as fh, Image.open(fh) as im:
+                width, height = im.size
+        return ImageRef(sha256=digest, uri=self._uri(digest), width=width, height=height)
 
     def path(self, ref: ImageRef) -> Path:
-        """Return the local file holding ``ref``, checking it belongs to this store."""
-        path = self._path(ref.sha256)
+        """Return the local file holding ``ref`` in a local store (remote stores: use ``local_path``)."""
+        if not self.local:
+            raise BadInputError(f"artifact store {self.url} is not local: use local_path() for a file")
+        path = Path(self._key(ref.sha256))
         if not path.is_file():
-            raise BadInputError(f"image {ref.sha256[:12]} is not in the artifact store {self.root}")
+            raise self._missing(ref.sha256)
         return path
+
+    def local_path(self, ref: ImageRef) -> Path:
+        """Return a local file holding ``ref``: the store's own file, or a copy in the local cache."""
+        if self.local:
+            return self.path(ref)
+        cache = self._cache or Path(tempfile.gettempdir()) / "thinkedit-artifact-cache"
+        target = cache / ref.sha256[:2] / f"{ref.sha256}.png"
+        if not target.is_file():
+            data = self.read_bytes(ref)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        return target

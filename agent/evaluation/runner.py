@@ -147,7 +147,7 @@ async def _evaluate_item(plan: EvalPlan, runner: Runner, item: BenchItem) -> Ite
         if not target.resolve().is_relative_to(plan.out_dir.resolve()):
             raise BadInputError(f"item {item.key!r} names an output outside the output directory")
         target.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(shutil.copyfile, store.path(round_.image), target)
+        await asyncio.to_thread(shutil.copyfile, store.local_path(round_.image), target)
         rows[setting] = _result_row(plan, item, setting, state, round_, score, relative)
     if plan.record_dir is not None:
         extra = {"bench": plan.bench, "item_key": item.key, "judge": {s: rows[s] for s in rows}}

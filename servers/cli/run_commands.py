@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import ValidationError
 
 from agent.recording import record_trajectory
-from agent.runs import RunRecord, Runner, RunRegistry
+from agent.runs import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, RunRecord, Runner, RunRegistry
 from agent.settings import LoopSettings
 from agent.state import RunState
 from agent.trajectory import write_outputs
@@ -23,6 +24,7 @@ from tools.config import default_data_dir
 from tools.errors import BadInputError
 from tools.profiles import available_profiles
 from tools.registry import prime_in_process_runtime
+from tools.store import is_url
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,24 @@ def server_url(text: str) -> str:
     return urlunsplit(parsed)
 
 
+def add_storage_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--checkpoints URL`` and ``--artifacts URL``: where runs live, so machines can share them."""
+    parser.add_argument("--checkpoints", metavar="URL",
+                        help="Checkpointer: sqlite:///path/file.sqlite or postgresql://user:pass@host:port/db "
+                        f"(default ${CHECKPOINT_URL_ENV}, else <data dir>/checkpoints.sqlite).")
+    parser.add_argument("--artifacts", metavar="URL",
+                        help="Shared artifact store and run records: a directory or an fsspec URL "
+                        f"(file://, s3://...; default ${ARTIFACTS_URL_ENV}, else <data dir>/artifacts).")
+
+
+def storage_urls(args: argparse.Namespace) -> dict[str, str | None]:
+    """Return the Runner.open keywords the storage options give (env and defaults apply there)."""
+    artifacts = args.artifacts or os.environ.get(ARTIFACTS_URL_ENV) or None
+    if artifacts and not is_url(artifacts):
+        artifacts = str(Path(artifacts).expanduser().resolve())
+    return {"checkpoints": args.checkpoints, "artifacts": artifacts}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run commands."""
     edit = subparsers.add_parser("edit", help="Edit an image with the Think-while-Edit loop.")
@@ -79,6 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--thinker", metavar="URL", type=server_url,
                       help="Use the thinker server at URL (OpenAI chat API: vLLM, thinkedit serve thinker, ...).")
     edit.add_argument("--thinker-model", help="Model name to ask the thinker server for (default: the profile's).")
+    add_storage_options(edit)
     edit.set_defaults(handler=cmd_edit)
 
     resume = subparsers.add_parser("resume", help="Finish an interrupted run from its checkpoint.")
@@ -86,10 +107,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resume.add_argument("--data-dir", type=Path)
     resume.add_argument("--record", type=Path, metavar="DIR", help="Record the finished trajectory into this directory.")
     resume.add_argument("--task-type", help="The edit's task type, kept in the recorded trajectory.")
+    add_storage_options(resume)
     resume.set_defaults(handler=cmd_resume)
 
     runs = subparsers.add_parser("runs", help="List runs and their status.")
     runs.add_argument("--data-dir", type=Path)
+    add_storage_options(runs)
     runs.set_defaults(handler=cmd_runs)
 
 
@@ -146,15 +169,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc), 2)
     prime_in_process_runtime(settings.editor, settings.thinker)
-    return asyncio.run(_edit(args, settings, data_dir))
+    try:
+        return asyncio.run(_edit(args, settings, data_dir))
+    except BadInputError as exc:  # a bad storage URL or an unreachable database
+        return _fail(str(exc), 2)
 
 
 async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path) -> int:
-    async with Runner.open(data_dir) as runner:
-        try:
-            record = runner.prepare(args.image, args.instruction, settings, out_dir=args.out)
-        except BadInputError as exc:
-            return _fail(str(exc), 2)
+    async with Runner.open(data_dir, **storage_urls(args)) as runner:
+        record = runner.prepare(args.image, args.instruction, settings, out_dir=args.out)
         if record.out_dir is None:
             record.out_dir = str(Path("out") / record.run_id)
             runner.registry.save(record)
@@ -166,26 +189,37 @@ async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path
 def cmd_resume(args: argparse.Namespace) -> int:
     """Finish a run from its last checkpoint."""
     data_dir = (args.data_dir or default_data_dir()).expanduser()
+    storage = storage_urls(args)
     try:
-        settings = RunRegistry(data_dir).load(args.run_id).settings
+        settings = RunRegistry.for_data(data_dir, storage["artifacts"]).load(args.run_id).settings
     except BadInputError as exc:
         return _fail(str(exc), 2)
     prime_in_process_runtime(settings.editor, settings.thinker)
-    return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type))
+    return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type, storage))
 
 
-async def _resume(run_id: str, data_dir: Path, record_to: Path | None = None, task_type: str | None = None) -> int:
-    async with Runner.open(data_dir) as runner:
-        try:
-            record = runner.registry.load(run_id)
-        except BadInputError as exc:
-            return _fail(str(exc), 2)
-        print(f"resuming run {run_id}", file=sys.stderr, flush=True)
-        review = None
-        if await runner.pending_review(run_id) is not None:
-            review = _ask_review(await runner.pending_review(run_id))
-        work = runner.resume(run_id, on_event=ProgressPrinter(), review=review)
-        return await _drive(runner, record, work, record_to=record_to, task_type=task_type)
+async def _resume(
+    run_id: str,
+    data_dir: Path,
+    record_to: Path | None = None,
+    task_type: str | None = None,
+    storage: dict[str, str | None] | None = None,
+) -> int:
+    try:
+        async with Runner.open(data_dir, **(storage or {})) as runner:
+            return await _resume_in(runner, run_id, record_to, task_type)
+    except BadInputError as exc:  # a bad checkpointer URL, an unreachable database, an unknown run
+        return _fail(str(exc), 2)
+
+
+async def _resume_in(runner: Runner, run_id: str, record_to: Path | None, task_type: str | None) -> int:
+    record = runner.registry.load(run_id)
+    print(f"resuming run {run_id}", file=sys.stderr, flush=True)
+    review = None
+    if await runner.pending_review(run_id) is not None:
+        review = _ask_review(await runner.pending_review(run_id))
+    work = runner.resume(run_id, on_event=ProgressPrinter(), review=review)
+    return await _drive(runner, record, work, record_to=record_to, task_type=task_type)
 
 
 async def _drive(
@@ -238,9 +272,13 @@ def _ask_review(pending: dict[str, Any]) -> Any:
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
     data_dir = (args.data_dir or default_data_dir()).expanduser()
-    records = RunRegistry(data_dir).list()
+    try:
+        registry = RunRegistry.for_data(data_dir, storage_urls(args)["artifacts"])
+    except BadInputError as exc:
+        return _fail(str(exc), 2)
+    records = registry.list()
     if not records:
-        print(f"no runs in {data_dir}")
+        print(f"no runs in {registry.url}")
         return 0
     print(f"{'RUN ID':<14}{'STATUS':<17}{'CREATED':<27}INSTRUCTION")
     for r in records:

@@ -184,7 +184,11 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
         provider = backends or BackendCache()
         data_dir = config.data_dir.expanduser()
         async with AsyncExitStack() as stack:
-            runner = await stack.enter_async_context(Runner.open(data_dir, backends=provider))
+            runner = await stack.enter_async_context(
+                Runner.open(
+                    data_dir, checkpoints=config.checkpoints_url, artifacts=config.artifacts_url, backends=provider
+                )
+            )
             jobs = RunJobs(runner, data_dir / "outputs")
             roots = [*config.roots, data_dir] if config.roots else default_roots(data_dir)
             images = ImageResolver(runner, roots, max_bytes=config.max_image_bytes, allow_urls=config.allow_urls)

@@ -89,6 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit)."
     )
+    from servers.cli.run_commands import add_storage_options
+
+    add_storage_options(p)
     p.set_defaults(handler=cmd_serve_mcp)
 
 
@@ -109,6 +112,7 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         if exc.name and exc.name.split(".")[0] == "mcp":
             return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
         raise
+    from servers.cli.run_commands import storage_urls
     from servers.mcp.config import ServerConfig, server_models
     from tools.config import default_data_dir
     from tools.registry import prime_in_process_runtime
@@ -118,6 +122,7 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         return _fail(f"binding {args.host} needs a bearer token: pass --token or set {TOKEN_ENV}")
     if args.max_image_mb <= 0:
         return _fail("--max-image-mb must be positive")
+    storage = storage_urls(args)
     config = ServerConfig(
         profile=args.profile,
         editor_url=args.editor,
@@ -128,6 +133,8 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         roots=[r.expanduser().resolve() for r in args.allow_root] if args.allow_root else None,
         allow_urls=args.allow_urls,
         max_image_bytes=int(args.max_image_mb * 1024 * 1024),
+        checkpoints_url=storage["checkpoints"],
+        artifacts_url=storage["artifacts"],
     )
     try:
         server = build_server(config)

@@ -26,6 +26,10 @@ class ServerConfig:
     thinker_url: str | None = None
     thinker_model: str | None = None
     data_dir: Path = field(default_factory=default_data_dir)
+    #: The checkpointer URL (None: $THINKEDIT_CHECKPOINT_URL, else <data_dir>/checkpoints.sqlite).
+    checkpoints_url: str | None = None
+    #: A shared artifact store (None: $THINKEDIT_ARTIFACTS_URL, else <data_dir>/artifacts).
+    artifacts_url: str | None = None
     roots: list[Path] | None = None
     allow_urls: bool = False
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES

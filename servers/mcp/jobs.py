@@ -34,7 +34,7 @@ class RunJobs:
     def __init__(self, runner: Runner, outputs_root: Path) -> None:
         self.runner = runner
         self.outputs_root = outputs_root
-        self.locks = RunLocks(runner.registry.root / "locks")
+        self.locks = RunLocks(runner.data_dir / "runs" / "locks")
         self._tasks: dict[str, asyncio.Task[RunState | None]] = {}
         self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
 

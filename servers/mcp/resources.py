@@ -45,7 +45,10 @@ def register_resources(server: MCPServer) -> None:
             raise ResourceNotFoundError(str(exc)) from exc
         state = await app.runner.state(run_id)
         live = app.jobs.is_live(run_id)
-        return run_result(record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id)).model_dump_json(indent=1)
+        result = run_result(
+            record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id), store=app.runner.store
+        )
+        return result.model_dump_json(indent=1)
 
     @server.resource(
         "thinkedit://runs/{run_id}/final.png",

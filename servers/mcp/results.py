@@ -22,6 +22,7 @@ from agent.trajectory import trajectory
 from servers.mcp import refs
 from servers.mcp.schemas import CandidateInfo, ImageInfo, PendingReview, RoundInfo, RunResult
 from tools.images import downscale_png
+from tools.store import ArtifactStore
 from tools.types import ImageRef
 
 #: Upper bound of one serialized tool result, image included.
@@ -30,9 +31,10 @@ MAX_RESULT_BYTES = 1_000_000
 _HEADROOM = 4096
 
 
-def image_info(ref: ImageRef, uri: str) -> ImageInfo:
-    """Describe a stored image by its resource URI and local path."""
-    return ImageInfo(resource_uri=uri, path=ref.uri, width=ref.width, height=ref.height, sha256=ref.sha256)
+def image_info(ref: ImageRef, uri: str, store: ArtifactStore | None = None) -> ImageInfo:
+    """Describe a stored image by its resource URI and a local path (a cached copy for remote stores)."""
+    path = str(store.local_path(ref)) if store is not None and not store.local else ref.uri
+    return ImageInfo(resource_uri=uri, path=path, width=ref.width, height=ref.height, sha256=ref.sha256)
 
 
 def run_result(
@@ -41,6 +43,7 @@ def run_result(
     *,
     live: bool,
     outputs_dir: Path,
+    store: ArtifactStore | None = None,
     pending: dict[str, Any] | None = None,
 ) -> RunResult:
     """Describe a run from its record and checkpointed state (``live``: a task runs it now).
@@ -50,9 +53,9 @@ def run_result(
     run_id = record.run_id
     status = "running" if live else record.status
     data = trajectory(state, status=status) if state is not None else {"rounds": []}
-    rounds = [_round_info(run_id, r) for r in data["rounds"]]
+    rounds = [_round_info(run_id, r, store) for r in data["rounds"]]
     final = state.final_image if state is not None and status == "done" else None
-    final_info = image_info(final, refs.final_uri(run_id)) if final else None
+    final_info = image_info(final, refs.final_uri(run_id), store) if final else None
     if final_info is not None and (outputs_dir / "final.png").is_file():
         final_info.path = str(outputs_dir / "final.png")
     result = RunResult(
@@ -62,7 +65,7 @@ def run_result(
         stop_reason=state.stop_reason if state is not None and status == "done" else None,
         best_round=state.best_round if state is not None and status == "done" else None,
         error=None if live else record.error,
-        source_image=image_info(record.source, refs.source_uri(run_id)),
+        source_image=image_info(record.source, refs.source_uri(run_id), store),
         final_image=final_info,
         rounds=rounds,
         outputs_dir=str(outputs_dir) if final and outputs_dir.is_dir() else None,
@@ -74,17 +77,17 @@ def run_result(
     return result
 
 
-def _round_info(run_id: str, r: dict[str, Any]) -> RoundInfo:
+def _round_info(run_id: str, r: dict[str, Any], store: ArtifactStore | None = None) -> RoundInfo:
     """Describe one trajectory round; keys the schema does not know yet are left out, not errors."""
     plain = {k: v for k, v in r.items() if k in RoundInfo.model_fields and k not in {"image", "candidates"}}
     candidates = [
         CandidateInfo(
-            image=image_info(ImageRef.model_validate(c["image"]), refs.image_uri(ImageRef.model_validate(c["image"]))),
+            image=image_info(ref := ImageRef.model_validate(c["image"]), refs.image_uri(ref), store),
             **{k: v for k, v in c.items() if k in CandidateInfo.model_fields and k != "image"},
         )
         for c in r.get("candidates") or []
     ]
-    image = image_info(ImageRef.model_validate(r["image"]), refs.round_uri(run_id, r["index"]))
+    image = image_info(ImageRef.model_validate(r["image"]), refs.round_uri(run_id, r["index"]), store)
     return RoundInfo(image=image, candidates=candidates, **plain)
 
 

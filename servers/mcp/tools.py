@@ -46,7 +46,9 @@ async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
     elsewhere = app.jobs.running_elsewhere(run_id)
     live = app.jobs.is_live(run_id) or elsewhere
     pending = await app.runner.pending_review(run_id) if record.status == "awaiting_review" and not live else None
-    result = run_result(record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id), pending=pending)
+    result = run_result(
+        record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id), store=app.runner.store, pending=pending
+    )
     if elsewhere:
         result.message = f"Run {run_id} is running in another thinkedit server process; call get_run again to wait."
     elif result.status == "running" and not live:
@@ -132,8 +134,8 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
     single = await edit_once(app.backends, editor, app.runner.store, image, args.instruction, args.seed or 0)
     await ctx.report_progress(1, 1, f"edited in {single.seconds:.2f} s")
     out = EditOutput(
-        image=image_info(single.image, refs.image_uri(single.image)),
-        source_image=image_info(single.source, refs.image_uri(single.source)),
+        image=image_info(single.image, refs.image_uri(single.image), app.runner.store),
+        source_image=image_info(single.source, refs.image_uri(single.source), app.runner.store),
         instruction=single.instruction,
         seed=single.seed,
         editor=single.model,
