@@ -93,6 +93,9 @@ TINY_QWEN3_VL_VISION: dict[str, Any] = {
 QWEN3_VL_IMAGES: dict[str, Any] = {
     "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
 }
+#: Pixel bounds: Qwen3-VL keeps a 1024-px square whole; the tiny thinker sees at most 64x64.
+QWEN3_VL_PIXELS = {"shortest_edge": 65536, "longest_edge": 16777216}
+TINY_PIXELS = {"shortest_edge": 1024, "longest_edge": 4096}
 
 
 #: ``shallow``: what is cut from ``full`` (DeepStack taps move to the blocks that remain).
@@ -142,7 +145,9 @@ def build_kontext(scale: Scale, device: str, dtype: Any, seed: int = 0) -> Any:
     torch.manual_seed(seed)
     with building_on(device, dtype):
         modules = {
-            "transformer": FluxTransformer2DModel(**_sized(scale, "transformer", FLUX_DEV_TRANSFORMER, TINY_TRANSFORMER)),
+            "transformer": FluxTransformer2DModel(
+                **_sized(scale, "transformer", FLUX_DEV_TRANSFORMER, TINY_TRANSFORMER)
+            ),
             "vae": AutoencoderKL(**(TINY_VAE if scale == "tiny" else FLUX_VAE)),
             "text_encoder": CLIPTextModel(CLIPTextConfig(**clip)),
             "text_encoder_2": T5EncoderModel(
@@ -195,9 +200,7 @@ def build_thinker(scale: Scale, device: str, dtype: Any, work_dir: str | Path, s
     model.generation_config = GenerationConfig(
         eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")], pad_token_id=ids("<|endoftext|>"), do_sample=False
     )
-    # Qwen3-VL keeps a 1024-px image whole (1024 tokens); the tiny one sees at most 64x64 pixels.
-    bounds = {"shortest_edge": 65536, "longest_edge": 16777216} if full else {"shortest_edge": 1024, "longest_edge": 4096}
-    image_processor = Qwen2VLImageProcessorPil(**QWEN3_VL_IMAGES, size=bounds)
+    image_processor = Qwen2VLImageProcessorPil(**QWEN3_VL_IMAGES, size=QWEN3_VL_PIXELS if full else TINY_PIXELS)
     return model, tokenizer, image_processor
 
 

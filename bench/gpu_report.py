@@ -156,7 +156,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append("memory (GiB): " + ", ".join(f"{k} {_f(v)}" for k, v in memory.items()))
     loop = report["loop"] or {}
     if loop.get("rounds"):
-        lines.append("\nloop round | edit s | think s | overhead s | wall s | prompt tok | new tok | prefill s | ms/token")
+        lines.append("\nloop round | edit s | think s | overhead s | wall s | prompt tok | new tok | prefill s"
+                     " | ms/token")
         for r in loop["rounds"]:
             lines.append(
                 f"{r['round']:>10} | {_f(r['edit_s']):>6} | {_f(r['think_s']):>7} | {_f(r['overhead_s']):>10} | "

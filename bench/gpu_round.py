@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--time-budget", type=float, help="seconds; measurements that would overrun are skipped")
     parser.add_argument("--device", help="torch device (full: cuda, tiny: cpu, shallow: cuda if there is one)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=None, help="where to write the figures (default $OUT/gpu_round.json)")
+    parser.add_argument("--json", type=Path, help="where to write the figures (default $OUT/gpu_round.json)")
     parser.add_argument("--dry-run", action="store_true", help="build the full models on the meta device, print sizes")
     args = parser.parse_args(argv)
     for key, value in DEFAULTS[args.scale].items():

@@ -117,7 +117,8 @@ async def drive_loop(
 
     editor, thinker = parts["editor"], parts["thinker"]
     once = RetryPolicy(max_attempts=1)
-    runner = Runner(work / "data", memory_checkpointer(), backends=InMemoryBackends(editor, thinker), retry=(once, once))
+    backends = InMemoryBackends(editor, thinker)
+    runner = Runner(work / "data", memory_checkpointer(), backends=backends, retry=(once, once))
     settings = LoopSettings(editor=editor.config, thinker=thinker.config, max_rounds=rounds, seed=seed,
                             data_dir=str(work / "data"))
     record = runner.prepare(image, INSTRUCTION, settings)
@@ -141,7 +142,9 @@ def measure_loop(args: argparse.Namespace, parts: dict[str, Any], image: Any, re
         budget.allows("loop", per_round)
         return
     if rounds < args.rounds:
-        report["skipped"].append(f"loop: {rounds} of {args.rounds} rounds fit the time budget (~{per_round:.0f} s each)")
+        report["skipped"].append(
+            f"loop: {rounds} of {args.rounds} rounds fit the time budget (~{per_round:.0f} s each)"
+        )
     replies = parts["replies"]
     first_reply = len(replies.history)
     memory.reset_peak()
@@ -184,7 +187,9 @@ def measure_throughput(args: argparse.Namespace, parts: dict[str, Any], image: A
             out_of_memory = "out of memory" in str(exc)
             rows.append({"k": k, "error": "out of memory" if out_of_memory else str(exc)})
             if out_of_memory:
-                report["skipped"].extend(f"best-of-K edit K={j}: after K={k} ran out of memory" for j in args.ks if j > k)
+                report["skipped"].extend(
+                    f"best-of-K edit K={j}: after K={k} ran out of memory" for j in args.ks if j > k
+                )
                 break
             continue
         per_image = seconds / k

@@ -85,7 +85,9 @@ def test_thinker_from_components_runs_the_grammar_and_our_processors(
     thinker = TransformersThinker.from_components(
         config, model, tokenizer, image_processor, logits_processors=lambda: [CountingProcessor(made)]
     )
-    request = JudgeRequest(source=photo, edited=photo, original_instruction="add a hat", current_instruction="add a hat")
+    request = JudgeRequest(
+        source=photo, edited=photo, original_instruction="add a hat", current_instruction="add a hat"
+    )
     first, second = thinker.judge_sync(request), thinker.judge_sync(request)
     assert isinstance(first, Verdict) and first.raw.startswith("<think>")
     assert first.raw == second.raw  # greedy, and a fresh processor each time
