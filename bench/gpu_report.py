@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from importlib import metadata
 from pathlib import Path
@@ -17,16 +18,40 @@ REQUIRED = {
     "numpy": "numpy", "pydantic": "pydantic", "langgraph": "langgraph",
     "langgraph.checkpoint": "langgraph-checkpoint", "langchain_core": "langchain-core",
 }
+#: Oldest versions the run was written against (the project's own lower bounds).
+MINIMUM_VERSIONS = {"torch": (2, 5), "diffusers": (0, 42), "transformers": (5, 24), "langgraph": (1, 0)}
 #: Figures every JSON holds, whatever was skipped (``null`` or empty when not measured).
 KEYS = ("status", "scale", "environment", "settings", "weights", "memory", "warmup", "loop", "throughput",
         "skipped", "errors", "wall_seconds")
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """Return the leading numbers of a version string ("5.24.0.dev0" -> (5, 24, 0))."""
+    numbers = []
+    for part in version.split("+")[0].split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        numbers.append(int(digits.group()))
+        if digits.group() != part:  # "0rc1": a pre-release of this number
+            break
+    return tuple(numbers)
+
+
 def missing_modules() -> list[str]:
-    """Return the distributions whose modules cannot be imported here."""
+    """Return what to install: distributions whose modules cannot be imported, or are too old."""
     from importlib.util import find_spec
 
-    return [dist for module, dist in REQUIRED.items() if find_spec(module) is None]
+    missing = [dist for module, dist in REQUIRED.items() if find_spec(module.split(".")[0]) is None
+               or find_spec(module) is None]
+    for dist, oldest in MINIMUM_VERSIONS.items():
+        try:
+            found = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        if _release(found) < oldest:
+            missing.append(f"{dist}>={'.'.join(map(str, oldest))} (found {found})")
+    return missing
 
 
 def default_json_path() -> Path:

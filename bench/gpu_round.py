@@ -30,12 +30,12 @@ On the device (one GPU, no network), from the repository root:
 
     python bench/gpu_round.py --json $OUT/gpu_round.json
 
-It imports torch, diffusers, transformers, tokenizers, safetensors, huggingface_hub, jinja2,
-pillow, numpy, pydantic, langgraph, langgraph-checkpoint, langchain-core (and their own
-dependencies; xgrammar only for ``--decoding grammar``). Carry wheels of what the device lacks
-(``pip download -d wheels ...`` here, ``pip install --no-index --find-links wheels ...`` there): the
-script names anything missing and stops before touching the GPU. Without CUDA it stops with a
-clear message. ``--dry-run`` builds the full models on the meta device and prints their sizes;
+It imports torch (>= 2.5), diffusers (>= 0.42), transformers (>= 5.24), tokenizers, safetensors,
+huggingface_hub, jinja2, pillow, numpy, pydantic, langgraph (>= 1.0), langgraph-checkpoint and
+langchain-core, with their own dependencies, on Python >= 3.11; xgrammar only for ``--decoding
+grammar``. Carry wheels of what the device lacks (``pip download -d wheels ...`` here,
+``pip install --no-index --find-links wheels ...`` there): the script names anything missing or
+too old and stops before touching the GPU. Without CUDA it stops with a clear message. ``--dry-run`` builds the full models on the meta device and prints their sizes;
 ``--scale shallow`` keeps the full widths with one to three blocks per stack (every full-size
 shape, ~6 GiB, a couple of minutes on a CPU); ``--scale tiny`` runs every code path on a CPU in
 about ten seconds.
@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.decoding == "grammar" and find_spec("xgrammar") is None:
         missing.append("xgrammar")
     if missing:
-        print(f"gpu_round: missing {', '.join(missing)}; carry their wheels and "
-              f"pip install --no-index --find-links WHEELS {' '.join(missing)}", file=sys.stderr)
+        print(f"gpu_round: missing or too old: {', '.join(missing)}. Carry their wheels and install them with "
+              "pip install --no-index --find-links WHEELS_DIR <names>.", file=sys.stderr)
         return 2
     import torch
 

@@ -106,3 +106,14 @@ def test_a_failed_stage_and_an_out_of_memory_k_are_reported(tmp_path: Path, monk
     assert report["throughput"][1] == {"k": 4, "error": "out of memory"}
     assert "best-of-K edit K=8: after K=4 ran out of memory" in report["skipped"]
     assert json.loads((tmp_path / "f.json").read_text())["throughput"][1]["error"] == "out of memory"
+
+
+def test_missing_or_old_dependencies_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import gpu_report
+
+    assert gpu_report._release("5.24.0.dev0") == (5, 24, 0) and gpu_report._release("2.13.0+cpu") == (2, 13, 0)
+    assert gpu_report._release("1.0rc1") == (1, 0)
+    monkeypatch.setitem(gpu_report.REQUIRED, "no_such_module_here", "no-such-dist")
+    monkeypatch.setitem(gpu_report.MINIMUM_VERSIONS, "transformers", (99, 0))
+    missing = gpu_report.missing_modules()
+    assert "no-such-dist" in missing and any(m.startswith("transformers>=99.0 (found ") for m in missing)
