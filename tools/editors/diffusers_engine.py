@@ -50,6 +50,18 @@ class DiffusersEditor:
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
 
+    @classmethod
+    def from_pipeline(cls, config: EditorConfig, pipe: Any, device: str, **options: Any) -> DiffusersEditor:
+        """Wrap a pipeline already in memory (benchmarks, tests) instead of loading one.
+
+        ``config`` is checked against the model table as usual, so ``pipe`` runs with that
+        model's defaults and call arguments; ``options`` are the constructor's keywords.
+        """
+        editor = cls(config, **options)
+        pipe.set_progress_bar_config(disable=True)
+        editor._pipe, editor.device = pipe, device
+        return editor
+
     # -- loading ---------------------------------------------------------------------------
 
     def source(self) -> str:

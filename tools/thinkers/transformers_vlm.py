@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +74,31 @@ class TransformersThinker:
         self._loaded: _Loaded | None = None
         self._compiler: Any = None  # xgrammar.GrammarCompiler, made with the model
         self._lock = threading.Lock()
+        self._logits_processors: Callable[[], list[Any]] | None = None
+
+    @classmethod
+    def from_components(
+        cls,
+        config: ThinkerConfig,
+        model: Any,
+        tokenizer: Any,
+        image_processor: Any,
+        *,
+        logits_processors: Callable[[], list[Any]] | None = None,
+    ) -> TransformersThinker:
+        """Wrap a model already in memory (benchmarks, tests) instead of loading one.
+
+        ``logits_processors``, when given, is called before every generation for fresh
+        processors (they may hold per-generation state), applied after the grammar's.
+        """
+        thinker = cls(config)
+        thinker._logits_processors = logits_processors
+        if tokenizer.chat_template is None:
+            raise BackendError("the thinker's tokenizer has no chat template")
+        thinker._loaded = thinker._assemble(
+            model.eval(), tokenizer, image_processor, "(in memory)", str(model.device), model.dtype
+        )
+        return thinker
 
     def load(self) -> None:
         """Load the model now (a server's startup) instead of on the first critique."""
@@ -135,14 +160,21 @@ class TransformersThinker:
         model.eval()
         if tokenizer.chat_template is None:
             tokenizer.chat_template = _find_chat_template(source)
-        image_token_id = getattr(model.config, "image_token_id", None)
-        if image_token_id is None:
-            raise BackendError(f"{source!r} is not a Qwen-VL style model: its config has no image_token_id")
-        grammar = self._compile_grammar(model, tokenizer) if self.config.constrained else None
+        loaded = self._assemble(model, tokenizer, image_processor, source, device, dtype)
         log.info(
             "loaded thinker %s from %s on %s (%s) in %.1fs",
             self.name, source, device, dtype, time.perf_counter() - started,
         )
+        return loaded
+
+    def _assemble(
+        self, model: Any, tokenizer: Any, image_processor: Any, source: str, device: str, dtype: Any
+    ) -> _Loaded:
+        """Check that the model is a Qwen-VL style one and compile the grammar, if any."""
+        image_token_id = getattr(model.config, "image_token_id", None)
+        if image_token_id is None:
+            raise BackendError(f"{source!r} is not a Qwen-VL style model: its config has no image_token_id")
+        grammar = self._compile_grammar(model, tokenizer) if self.config.constrained else None
         return _Loaded(
             model=model,
             tokenizer=tokenizer,
@@ -263,11 +295,16 @@ class TransformersThinker:
             kwargs["temperature"] = temperature
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        processors: list[Any] = []
         if grammar is not None:
             import xgrammar as xgr
 
             # One processor per generate call: it holds the matcher's state.
-            kwargs["logits_processor"] = [xgr.contrib.hf.LogitsProcessor(grammar)]
+            processors.append(xgr.contrib.hf.LogitsProcessor(grammar))
+        if self._logits_processors is not None:
+            processors.extend(self._logits_processors())
+        if processors:
+            kwargs["logits_processor"] = processors
         prompt_len = inputs["input_ids"].shape[1]
         with _seeded(loaded.device, seed if sampling else None), torch.inference_mode():
             output = loaded.model.generate(**inputs, **kwargs)
