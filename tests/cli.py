@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,3 +29,33 @@ def thinkedit(*args: str, data_dir: Path, cwd: Path | None = None, timeout: floa
         timeout=timeout,
         **kwargs,
     )
+
+
+def tiny_profile_that_never_stops_early(directory: Path) -> Path:
+    """Write the tiny profile with thresholds a random model never reaches, so runs go the distance."""
+    text = (ROOT / "tools" / "profiles" / "tiny.toml").read_text()
+    path = directory / "tiny-long.toml"
+    path.write_text(text.replace("[loop]\n", "[loop]\nsemantic_threshold = 10\nquality_threshold = 10\n"))
+    return path
+
+
+def edit_killed_at(prefix: str, *args: str, data_dir: Path) -> tuple[str, list[str]]:
+    """Run ``thinkedit edit ARGS``, SIGKILL it at the first stderr line starting with ``prefix``.
+
+    Return the run id (from the CLI's first line) and the lines seen; fail if it was not killed.
+    """
+    proc = subprocess.Popen([sys.executable, "-m", "servers.cli", "edit", *args], cwd=ROOT, env=cli_env(data_dir),
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    seen: list[str] = []
+    try:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            if line.startswith(prefix):
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    run_id = seen[0].split()[1]
+    assert seen[0].startswith(f"run {run_id}")
+    return run_id, seen

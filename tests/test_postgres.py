@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from PIL import Image
 from agent.checkpoint import open_checkpointer
 from agent.graph import default_retry
 from agent.runs import Runner
-from tests.cli import ROOT, cli_env, thinkedit
+from tests.cli import edit_killed_at, thinkedit, tiny_profile_that_never_stops_early
 from tests.conftest import EXAMPLES
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.postgres import REQUIRE_ENV, find_bin_dir, postgres_server
@@ -62,26 +59,11 @@ async def test_graph_checkpoints_in_postgres(pg_url: str, photo: Image.Image, tm
 def test_cli_run_resumes_in_another_process_and_data_dir(pg_url: str, tmp_path: Path) -> None:
     shared = tmp_path / "shared-artifacts"
     storage = ["--checkpoints", pg_url, "--artifacts", f"file://{shared}"]
-    profile = (ROOT / "tools" / "profiles" / "tiny.toml").read_text()
-    long_profile = tmp_path / "tiny-long.toml"  # thresholds a random model never reaches: 3 full rounds
-    long_profile.write_text(profile.replace("[loop]\n", "[loop]\nsemantic_threshold = 10\nquality_threshold = 10\n"))
+    long_profile = tiny_profile_that_never_stops_early(tmp_path)  # 3 full rounds
     first_dir, second_dir, out = tmp_path / "machine-a", tmp_path / "machine-b", tmp_path / "out"
-
-    cmd = [sys.executable, "-m", "servers.cli", "edit", str(EXAMPLES / "coffee.png"), "make the coffee green",
-           "--profile", str(long_profile), "--max-rounds", "3", "--out", str(out), *storage]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=cli_env(first_dir), stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
-    seen = []
-    try:
-        for line in proc.stderr:  # type: ignore[union-attr]
-            seen.append(line)
-            if line.startswith("round 2 · editing"):
-                proc.send_signal(signal.SIGKILL)
-                break
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen)
-    run_id = seen[0].split()[1]
+    run_id, _ = edit_killed_at("round 2 · editing", str(EXAMPLES / "coffee.png"), "make the coffee green",
+                               "--profile", str(long_profile), "--max-rounds", "3", "--out", str(out), *storage,
+                               data_dir=first_dir)
     assert not (first_dir / "checkpoints.sqlite").exists()
 
     # Another machine: its own data dir, the same checkpointer and store URLs.

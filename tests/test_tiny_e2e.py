@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.cli import ROOT, cli_env, thinkedit
+from tests.cli import ROOT, cli_env, edit_killed_at, thinkedit, tiny_profile_that_never_stops_early
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.slow
@@ -25,10 +24,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def unreachable_profile(tmp_path: Path) -> Path:
     """The tiny profile with thresholds a random model never reaches, so runs go the distance."""
-    text = (ROOT / "tools" / "profiles" / "tiny.toml").read_text()
-    path = tmp_path / "tiny-long.toml"
-    path.write_text(text.replace("[loop]\n", "[loop]\nsemantic_threshold = 10\nquality_threshold = 10\n"))
-    return path
+    return tiny_profile_that_never_stops_early(tmp_path)
 
 
 def test_tiny_run_writes_every_output(data_dir: Path, tmp_path: Path) -> None:
@@ -55,21 +51,9 @@ def test_tiny_run_writes_every_output(data_dir: Path, tmp_path: Path) -> None:
 
 def test_sigkill_then_resume_does_not_redo_finished_rounds(data_dir: Path, tmp_path: Path, unreachable_profile: Path) -> None:
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "servers.cli", "edit", str(EXAMPLES / "coffee.png"), "make the coffee green",
-           "--profile", str(unreachable_profile), "--max-rounds", "3", "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=cli_env(data_dir), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    seen = []
-    try:
-        for line in proc.stderr:  # type: ignore[union-attr]
-            seen.append(line)
-            if line.startswith("round 2 · editing"):
-                proc.send_signal(signal.SIGKILL)
-                break
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen)
-    run_id = seen[0].split()[1]
-    assert seen[0].startswith(f"run {run_id}")
+    run_id, _ = edit_killed_at("round 2 · editing", str(EXAMPLES / "coffee.png"), "make the coffee green",
+                               "--profile", str(unreachable_profile), "--max-rounds", "3", "--out", str(out),
+                               data_dir=data_dir)
 
     listing = thinkedit("runs", data_dir=data_dir)
     assert any(line.startswith(run_id) and "running" in line for line in listing.stdout.splitlines())
