@@ -14,19 +14,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from servers.cli.run_commands import server_url
 from tools.errors import BadInputError
 from tools.profiles import available_profiles
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "THINKEDIT_MCP_TOKEN"
-
-
-def http_url(text: str) -> str:
-    """Accept an http(s) URL (argparse turns the error into exit code 2)."""
-    if not text.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
-    return text.rstrip("/")
 
 
 def port_number(text: str) -> int:
@@ -58,14 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--editor",
-        type=http_url,
+        type=server_url,
         metavar="URL",
         help="Use an OpenAI-Images-compatible editor server (backend openai-images) instead.",
     )
     p.add_argument("--editor-model", help="Model name to ask the --editor server for (default: the profile's).")
     p.add_argument(
         "--thinker",
-        type=http_url,
+        type=server_url,
         metavar="URL",
         help="Use an OpenAI-compatible chat server as thinker (backend chat-model), e.g. vLLM.",
     )
