@@ -78,6 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Fewer samples (a smoke run, noisier ratios).")
     quick = parser.parse_args().quick
+    # Model libraries draw progress bars while loading; the table is the output here.
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     started = time.perf_counter()
     print("loop overhead, round split, best-of-K ...", file=sys.stderr, flush=True)
     loops = loop.figures(samples=2 if quick else 5)
