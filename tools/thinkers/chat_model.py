@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tools.config import ThinkerConfig
 from tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
 from tools.images import to_png_bytes
-from tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_editthinker, parse_expert
+from tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
 from tools.thinkers.prompt import load_template, render_prompt
 from tools.types import JudgeRequest, Verdict
 
@@ -52,7 +52,6 @@ class ChatModelThinker:
         self.config = config
         self.name = config.model
         self._template = load_template(config.protocol, config.prompt_file)
-        self._parse = parse_editthinker if config.protocol == "editthinker" else parse_expert
         self._request_options = self._structured_output_options()
         self._injected = chat_model
         self._api_key = None if chat_model is not None else self._resolve_api_key()
@@ -149,13 +148,7 @@ class ChatModelThinker:
         except Exception as exc:
             raise _map_error(exc, self.config.base_url) from exc
         latency = time.perf_counter() - started
-        raw = reply.text
-        try:
-            verdict = self._parse(raw)
-        except ThinkerOutputError:
-            log.warning("thinker %s gave unparseable output after %.2fs: %.200r", self.name, latency, raw)
-            raise
-        return verdict.model_copy(update={"latency_s": latency})
+        return parse_verdict(self.config.protocol, reply.text, latency_s=latency, thinker=self.name)
 
 
 def _map_error(exc: Exception, base_url: str | None) -> Exception:

@@ -8,11 +8,14 @@ with the reason when the text holds no usable verdict.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
 from tools.errors import ThinkerOutputError
 from tools.types import Verdict
+
+log = logging.getLogger(__name__)
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*|```")
 _NUMBER_PATTERN = r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)"
@@ -164,6 +167,17 @@ def parse_expert(text: str) -> Verdict:
         satisfied=_as_bool(obj["is_satisfied"], text),
         raw=text,
     )
+
+
+def parse_verdict(protocol: str, raw: str, *, latency_s: float, thinker: str) -> Verdict:
+    """Parse ``raw`` in the thinker's ``protocol`` and stamp its latency; log unparseable output."""
+    parse = parse_editthinker if protocol == "editthinker" else parse_expert
+    try:
+        verdict = parse(raw)
+    except ThinkerOutputError:
+        log.warning("thinker %s gave unparseable output after %.2fs: %.200r", thinker, latency_s, raw)
+        raise
+    return verdict.model_copy(update={"latency_s": latency_s})
 
 
 #: JSON schema of the expert answer, for structured-output requests (vLLM ``response_format``).

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools.config import ThinkerConfig
-from tools.errors import BackendError, ThinkerOutputError
-from tools.thinkers.parsing import parse_editthinker, parse_expert
+from tools.errors import BackendError
+from tools.thinkers.parsing import parse_verdict
 from tools.thinkers.prompt import load_template, render_prompt
 from tools.thinkers.vlm_inputs import build_inputs, prepare_images, scrub_special_tokens
 from tools.types import JudgeRequest, Verdict
@@ -66,7 +66,6 @@ class TransformersThinker:
         self.name = config.model
         self._data_dir = data_dir
         self._template = load_template(config.protocol, config.prompt_file)
-        self._parse = parse_editthinker if config.protocol == "editthinker" else parse_expert
         if config.constrained:
             from tools.thinkers.grammar import free_text_budget
 
@@ -117,12 +116,7 @@ class TransformersThinker:
             raw = self._generate(loaded, request)
             latency = time.perf_counter() - started
         log.debug("thinker %s answered in %.2fs: %r", self.name, latency, raw)
-        try:
-            verdict = self._parse(raw)
-        except ThinkerOutputError:
-            log.warning("thinker %s gave unparseable output after %.2fs: %.200r", self.name, latency, raw)
-            raise
-        return verdict.model_copy(update={"latency_s": latency})
+        return parse_verdict(self.config.protocol, raw, latency_s=latency, thinker=self.name)
 
     def model_source(self) -> str:
         """Return where weights come from: the configured path, the built tiny model, or the hub id."""
