@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -59,3 +60,14 @@ def edit_killed_at(prefix: str, *args: str, data_dir: Path) -> tuple[str, list[s
     run_id = seen[0].split()[1]
     assert seen[0].startswith(f"run {run_id}")
     return run_id, seen
+
+
+def check_resumed_after_round_1(resumed: subprocess.CompletedProcess, out: Path) -> None:
+    """Check a resumed 3-round run redid nothing of round 1 and finished rounds 2 and 3."""
+    assert resumed.returncode == 0, resumed.stderr
+    # Round 1 was neither edited nor critiqued again.
+    assert not [line for line in resumed.stderr.splitlines() if line.startswith("round 1 ·")]
+    assert "round 2 · editing" in resumed.stderr and "round 3 · editing" in resumed.stderr
+    data = json.loads((out / "trajectory.json").read_text())
+    assert [r["index"] for r in data["rounds"]] == [1, 2, 3]
+    assert data["stop_reason"] == "max_rounds"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from PIL import Image
 from agent.checkpoint import open_checkpointer
 from agent.graph import default_retry
 from agent.runs import Runner
-from tests.cli import edit_killed_at, thinkedit, tiny_profile_that_never_stops_early
+from tests.cli import check_resumed_after_round_1, edit_killed_at, thinkedit, tiny_profile_that_never_stops_early
 from tests.conftest import EXAMPLES
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.postgres import REQUIRE_ENV, find_bin_dir, postgres_server
@@ -72,12 +71,7 @@ def test_cli_run_resumes_in_another_process_and_data_dir(pg_url: str, tmp_path: 
     assert "no runs" in thinkedit("runs", data_dir=second_dir).stdout  # its own registry is empty
 
     resumed = thinkedit("resume", run_id, *storage, data_dir=second_dir)
-    assert resumed.returncode == 0, resumed.stderr
-    assert not [line for line in resumed.stderr.splitlines() if line.startswith("round 1 ·")]
-    assert "round 2 · editing" in resumed.stderr and "round 3 · editing" in resumed.stderr
-    data = json.loads((out / "trajectory.json").read_text())
-    assert [r["index"] for r in data["rounds"]] == [1, 2, 3]
-    assert data["stop_reason"] == "max_rounds"
+    check_resumed_after_round_1(resumed, out)
     assert not (second_dir / "artifacts").exists() and any(shared.glob("*/*.png"))
     listing = thinkedit("runs", *storage, data_dir=second_dir)
     assert any(line.startswith(run_id) and "done" in line for line in listing.stdout.splitlines()), listing

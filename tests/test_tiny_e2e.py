@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.cli import ROOT, cli_env, edit_killed_at, thinkedit, tiny_profile_that_never_stops_early
+from tests.cli import check_resumed_after_round_1, ROOT, cli_env, edit_killed_at, thinkedit, tiny_profile_that_never_stops_early
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.slow
@@ -59,13 +59,7 @@ def test_sigkill_then_resume_does_not_redo_finished_rounds(data_dir: Path, tmp_p
     assert any(line.startswith(run_id) and "running" in line for line in listing.stdout.splitlines())
 
     resumed = thinkedit("resume", run_id, data_dir=data_dir)
-    assert resumed.returncode == 0, resumed.stderr
-    # Round 1 was neither edited nor critiqued again.
-    assert not [line for line in resumed.stderr.splitlines() if line.startswith("round 1 ·")]
-    assert "round 2 · editing" in resumed.stderr and "round 3 · editing" in resumed.stderr
-    data = json.loads((out / "trajectory.json").read_text())
-    assert [r["index"] for r in data["rounds"]] == [1, 2, 3]
-    assert data["stop_reason"] == "max_rounds"
+    check_resumed_after_round_1(resumed, out)
     listing = thinkedit("runs", data_dir=data_dir)
     assert any(line.startswith(run_id) and "done" in line for line in listing.stdout.splitlines())
 
