@@ -216,8 +216,8 @@ async def _resume_in(runner: Runner, run_id: str, record_to: Path | None, task_t
     record = runner.registry.load(run_id)
     print(f"resuming run {run_id}", file=sys.stderr, flush=True)
     review = None
-    if await runner.pending_review(run_id) is not None:
-        review = _ask_review(await runner.pending_review(run_id))
+    if (pending := await runner.pending_review(run_id)) is not None:
+        review = _ask_review(pending)
     work = runner.resume(run_id, on_event=ProgressPrinter(), review=review)
     return await _drive(runner, record, work, record_to=record_to, task_type=task_type)
 
