@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import unquote, urlsplit
 
-from tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -15,15 +15,15 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 #: Our pydantic types that appear inside checkpoints.
 STATE_TYPES = [
-    ("agent.state", "RunState"),
-    ("agent.state", "Round"),
-    ("agent.state", "Candidate"),
-    ("agent.state", "SettingsInput"),
-    ("agent.settings", "LoopSettings"),
-    ("tools.config", "EditorConfig"),
-    ("tools.config", "ThinkerConfig"),
-    ("tools.types", "ImageRef"),
-    ("tools.types", "Verdict"),
+    ("thinkedit.agent.state", "RunState"),
+    ("thinkedit.agent.state", "Round"),
+    ("thinkedit.agent.state", "Candidate"),
+    ("thinkedit.agent.state", "SettingsInput"),
+    ("thinkedit.agent.settings", "LoopSettings"),
+    ("thinkedit.tools.config", "EditorConfig"),
+    ("thinkedit.tools.config", "ThinkerConfig"),
+    ("thinkedit.tools.types", "ImageRef"),
+    ("thinkedit.tools.types", "Verdict"),
 ]
 
 

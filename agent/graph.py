@@ -11,12 +11,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 
-from agent.nodes import BackendProvider, LoopNodes
-from agent.routing import route_after_critique
-from agent.settings import LoopSettings
-from agent.state import RunInput, RunState
-from tools.errors import ThinkerOutputError, TransientBackendError
-from tools.registry import BackendCache
+from thinkedit.agent.nodes import BackendProvider, LoopNodes
+from thinkedit.agent.routing import route_after_critique
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.state import RunInput, RunState
+from thinkedit.tools.errors import ThinkerOutputError, TransientBackendError
+from thinkedit.tools.registry import BackendCache
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -10,16 +10,16 @@ from typing import Any, Literal, Protocol
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from agent.events import event
-from agent.routing import select_round, stop_reason_for
-from agent.inputs import resolve_image, resolve_settings
-from agent.settings import LoopSettings
-from agent.state import Candidate, Round, RunState
-from tools.config import EditorConfig, ThinkerConfig
-from tools.errors import BackendError, BadInputError
-from tools.protocols import Editor, Thinker
-from tools.store import ArtifactStore
-from tools.types import EditRequest, ImageRef, JudgeRequest
+from thinkedit.agent.events import event
+from thinkedit.agent.routing import select_round, stop_reason_for
+from thinkedit.agent.inputs import resolve_image, resolve_settings
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.state import Candidate, Round, RunState
+from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.protocols import Editor, Thinker
+from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,9 @@ class LoopNodes:
     async def prepare(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Fix the run's settings and put the source image in the store (once per run)."""
         update: dict[str, Any] = {}
-        if state.loop is None:
-            update["loop"] = await asyncio.to_thread(resolve_settings, runtime.context, state.settings)
-        settings = update.get("loop") or state.config
+        if state.settings is None:
+            update["settings"] = await asyncio.to_thread(resolve_settings, runtime.context, state.overrides)
+        settings = update.get("settings") or state.resolved()
         if state.source is None:
             if not state.image:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
@@ -80,7 +80,7 @@ class LoopNodes:
 
     async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Edit the source (or the previous result) with the current instruction; store the image."""
-        settings = state.config
+        settings = state.resolved()
         store = await asyncio.to_thread(ArtifactStore, settings.artifacts_location)
         index = len(state.rounds) + 1
         instruction = state.current_instruction or state.instruction
@@ -111,7 +111,7 @@ class LoopNodes:
 
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Ask the thinker to score this round's image and propose the next instruction."""
-        settings = state.config
+        settings = state.resolved()
         store = await asyncio.to_thread(ArtifactStore, settings.artifacts_location)
         round_ = state.rounds[-1]
         thinker = await asyncio.to_thread(self.backends.thinker, settings.thinker)
@@ -177,7 +177,7 @@ class LoopNodes:
         """Adopt the refined instruction; with review on, let a person approve, replace or stop."""
         verdict = state.rounds[-1].verdict
         proposed = verdict.refined_instruction if verdict else state.current_instruction
-        if state.config.review:
+        if state.resolved().review:
             answer = interrupt(
                 {
                     "run_id": state.run_id,
@@ -199,7 +199,7 @@ class LoopNodes:
 
     async def stop(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Choose the result round (best or last) and finish the run."""
-        chosen = select_round(state.rounds, state.config.selection)
+        chosen = select_round(state.rounds, state.resolved().selection)
         update: dict[str, Any] = {
             "status": "done",
             "stop_reason": state.stop_reason or "max_rounds",

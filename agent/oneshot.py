@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from PIL.Image import Image
 
-from agent.nodes import BackendProvider
-from tools.config import EditorConfig, ThinkerConfig
-from tools.errors import BadInputError
-from tools.store import ArtifactStore
-from tools.types import EditRequest, ImageRef, JudgeRequest, Verdict
+from thinkedit.agent.nodes import BackendProvider
+from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest, Verdict
 
 
 @dataclass

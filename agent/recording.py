@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.state import RunState
-from agent.trajectory import trajectory
-from tools.store import ArtifactStore
+from thinkedit.agent.state import RunState
+from thinkedit.agent.trajectory import trajectory
+from thinkedit.tools.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ TRAJECTORY_FILE = "trajectory.json"
 def trajectory_record(state: RunState, *, task_type: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the JSON of a recorded trajectory, naming images by their file in the folder."""
     data = trajectory(state)
-    settings = state.config
+    settings = state.resolved()
     rounds = []
     for r in data["rounds"]:
         r = dict(r)

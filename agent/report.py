@@ -8,8 +8,8 @@ from html import escape
 from importlib import resources
 from typing import Any
 
-from tools.store import ArtifactStore
-from tools.types import ImageRef
+from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.types import ImageRef
 
 
 def _data_uri(store: ArtifactStore, ref: dict[str, Any]) -> str:
@@ -33,7 +33,7 @@ def _section(label: str, text: Any) -> str:
 
 
 def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
-    """Return the report page for a trajectory dict (see ``agent.trajectory.trajectory``)."""
+    """Return the report page for a trajectory dict (see ``thinkedit.agent.trajectory.trajectory``)."""
     source = data["source_image"]
     figures = [
         _figure(
@@ -74,7 +74,7 @@ def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
             ' <div class="warn">Random-weight tiny models: the images are noise and the verdicts '
             "meaningless; they exist to run every code path offline.</div>"
         )
-    template = resources.files("agent").joinpath("templates/report.html").read_text("utf-8")
+    template = resources.files("thinkedit.agent").joinpath("templates/report.html").read_text("utf-8")
     return string.Template(template).substitute(
         models=models,
         run_id=escape(data["run_id"]),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agent.state import Round, RunState, StopReason
-from tools.types import Verdict
+from thinkedit.agent.state import Round, RunState, StopReason
+from thinkedit.tools.types import Verdict
 
 
 def stop_reason_for(

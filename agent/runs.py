@@ -17,21 +17,19 @@ from langgraph.types import Command
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.checkpoint import default_checkpoint_url, open_checkpointer, release_open_transaction
-from agent.graph import build_graph
-from agent.nodes import BackendProvider
-from agent.settings import LoopSettings
-from agent.state import RunState
-from tools.errors import BadInputError
-from tools.images import load_image
-from tools.store import ArtifactStore, is_url, open_filesystem
-from tools.types import ImageRef
+from thinkedit.agent.checkpoint import default_checkpoint_url, open_checkpointer, release_open_transaction
+from thinkedit.agent.graph import build_graph
+from thinkedit.agent.nodes import BackendProvider
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.state import RunState
+from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.images import load_image
+from thinkedit.tools.registry import BackendCache
+from thinkedit.tools.store import ArtifactStore, is_url, open_filesystem
+from thinkedit.tools.types import ImageRef
 
 log = logging.getLogger(__name__)
-
-#: Environment variables that choose the checkpointer and the artifact store by URL.
-CHECKPOINT_URL_ENV = "THINKEDIT_CHECKPOINT_URL"
-ARTIFACTS_URL_ENV = "THINKEDIT_ARTIFACTS_URL"
 
 RecordStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
 EventCallback = Callable[[dict[str, Any]], None]
@@ -156,6 +154,7 @@ class Runner:
         self.store = ArtifactStore(
             self.artifacts_url or self.data_dir / "artifacts", cache_dir=self.data_dir / "artifact-cache"
         )
+        backends = backends or BackendCache(data_dir=self.data_dir)  # local models live in this data dir too
         self.graph = build_graph(backends, checkpointer=checkpointer, **graph_options)
 
     @classmethod

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.config import EditorConfig, ThinkerConfig, default_data_dir
-from tools.profiles import load_profile
+from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
+from thinkedit.tools.profiles import load_profile
 
 EditFrom = Literal["source", "previous"]
 Selection = Literal["best", "last"]
@@ -64,8 +64,10 @@ class LoopSettings(BaseModel):
     @classmethod
     def _fill_from_profile(cls, data: Any) -> Any:
         """Take what the caller left out (editor, thinker, loop defaults) from the profile."""
-        if not isinstance(data, dict) or ("editor" in data and "thinker" in data and not data.get("profile")):
+        if not isinstance(data, dict):
             return data
+        if "editor" in data and "thinker" in data and (not data.get("profile") or cls.model_fields.keys() <= data.keys()):
+            return data  # already resolved (a dump, a checkpoint): the profile's TOML is not read again
         name = data.get("profile") or os.environ.get("THINKEDIT_PROFILE") or "tiny"
         loaded = load_profile(name)
         defaults: dict[str, Any] = {"editor": loaded.editor, "thinker": loaded.thinker, **loaded.loop}
@@ -88,6 +90,30 @@ class LoopSettings(BaseModel):
     def thinker_seed_for(self, round_index: int) -> int:
         """Return the thinker's sampling seed for a round: reproducible per run, distinct per round."""
         return self.seed * 1000 + round_index
+
+    def with_servers(
+        self,
+        editor_url: str | None = None,
+        editor_model: str | None = None,
+        thinker_url: str | None = None,
+        thinker_model: str | None = None,
+    ) -> LoopSettings:
+        """Point the editor and/or thinker at servers: a URL switches that side to its HTTP backend."""
+        editor, thinker = self.editor, self.thinker
+        if editor_url:
+            # Loading options belong to the server now; the profile's model name and settings still apply.
+            editor = editor.model_copy(
+                update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
+            )
+        if editor_model:
+            editor = editor.model_copy(update={"model": editor_model})
+        if thinker_url:
+            thinker = thinker.model_copy(
+                update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
+            )
+        if thinker_model:
+            thinker = thinker.model_copy(update={"model": thinker_model})
+        return self.model_copy(update={"editor": editor, "thinker": thinker})
 
     @classmethod
     def from_profile(cls, profile: str = "tiny", **overrides: Any) -> LoopSettings:

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.settings import EditFrom, LoopSettings, SeedPolicy, Selection
-from tools.types import ImageRef, Verdict
+from thinkedit.agent.settings import EditFrom, LoopSettings, SeedPolicy, Selection
+from thinkedit.tools.types import ImageRef, Verdict
 
 StopReason = Literal[
     "threshold_met",
@@ -86,8 +86,9 @@ class RunInput(BaseModel):
     instruction: str = Field(min_length=1, description="What to change, in words.")
     run_id: str = Field(default="", description="An id for the run; the thread id when empty.")
     source: ImageRef | None = Field(default=None, description="The image, already in the artifact store.")
-    settings: SettingsInput | None = Field(
-        default=None, description="Loop settings; the runtime context, when given, comes first."
+    overrides: SettingsInput | None = Field(
+        default=None,
+        description="Loop settings to override: over the runtime context when one is given, else over the profile.",
     )
 
 
@@ -98,9 +99,9 @@ class RunState(BaseModel):
     image: str | None = Field(default=None, description="The image as the input named it.")
     source: ImageRef | None = Field(default=None, description="The image being edited, once stored.")
     instruction: str = Field(min_length=1, description="The user's original instruction.")
-    settings: SettingsInput | None = Field(default=None, description="Settings as the input gave them.")
-    loop: LoopSettings | None = Field(
-        default=None, description="The run's effective loop settings, fixed by the first node."
+    overrides: SettingsInput | None = Field(default=None, description="Overrides as the input gave them.")
+    settings: LoopSettings | None = Field(
+        default=None, description="The run's settings, resolved once by the first node and fixed from then on."
     )
     current_instruction: str = Field(default="", description="The instruction the next edit uses.")
     rounds: Annotated[list[Round], merge_rounds] = Field(default_factory=list)
@@ -109,12 +110,11 @@ class RunState(BaseModel):
     best_round: int | None = Field(default=None, description="Index of the chosen round.")
     final_image: ImageRef | None = Field(default=None, description="The chosen round's image.")
 
-    @property
-    def config(self) -> LoopSettings:
-        """Return the effective settings (set by the ``prepare`` node)."""
-        if self.loop is None:
+    def resolved(self) -> LoopSettings:
+        """Return the run's settings, which the ``prepare`` node resolves before any other node runs."""
+        if self.settings is None:
             raise RuntimeError("run settings are not resolved yet; the prepare node sets them")
-        return self.loop
+        return self.settings
 
     def last_round(self) -> Round | None:
         """Return the most recent round, if any."""

@@ -1,10 +1,10 @@
 """The graph as ``langgraph dev`` / LangGraph Server loads it (see langgraph.json).
 
 It carries no checkpointer: the server supplies persistence. Settings come from the run's
-context when given, else from the input's ``settings`` (profile ``$THINKEDIT_PROFILE`` or tiny).
+context when given, else from the input's ``overrides`` (profile ``$THINKEDIT_PROFILE`` or tiny).
 Backends load lazily, on the first run that needs them.
 """
 
-from agent.graph import build_graph
+from thinkedit.agent.graph import build_graph
 
 graph = build_graph()

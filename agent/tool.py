@@ -9,9 +9,9 @@ from langchain_core.tools import StructuredTool
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.inputs import artifact_uri
-from agent.settings import LoopSettings
-from agent.state import RunState
+from thinkedit.agent.inputs import artifact_uri
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.state import RunState
 
 
 class ThinkWhileEditArgs(BaseModel):

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from agent.report import render_report
-from agent.state import RunState
-from tools.store import ArtifactStore
+from thinkedit.agent.report import render_report
+from thinkedit.agent.state import RunState
+from thinkedit.tools.store import ArtifactStore
 
 
 def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
@@ -20,9 +20,9 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
         "status": status or state.status,
         "stop_reason": state.stop_reason,
         "best_round": state.best_round,
-        "profile": state.loop.profile if state.loop else None,
-        "editor": state.loop.editor.model if state.loop else None,
-        "thinker": state.loop.thinker.model if state.loop else None,
+        "profile": state.settings.profile if state.settings else None,
+        "editor": state.settings.editor.model if state.settings else None,
+        "thinker": state.settings.thinker.model if state.settings else None,
         "source_image": state.source.model_dump(),
         "final_image": state.final_image.model_dump() if state.final_image else None,
         "rounds": [

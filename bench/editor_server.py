@@ -29,9 +29,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.config import EditorConfig  # noqa: E402
-from tools.editors.openai_images import OpenAIImagesEditor  # noqa: E402
-from tools.types import EditRequest  # noqa: E402
+from thinkedit.tools.config import EditorConfig  # noqa: E402
+from thinkedit.tools.editors.openai_images import OpenAIImagesEditor  # noqa: E402
+from thinkedit.tools.types import EditRequest  # noqa: E402
 
 
 def free_port() -> int:
@@ -47,7 +47,7 @@ def start_server(
     """Start ``thinkedit serve editor`` on a free loopback port; return it and its /v1 URL once ready."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": data_dir, "RAY_USAGE_STATS_ENABLED": "0"}
-    command = [sys.executable, "-m", "servers.cli", "serve", "editor", "--model", model, "--port", str(port),
+    command = [sys.executable, "-m", "thinkedit.servers.cli", "serve", "editor", "--model", model, "--port", str(port),
                "--max-batch", str(max_batch), "--max-queue", "256", *extra]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
@@ -91,8 +91,8 @@ async def concurrent_throughput(
 
 async def measure(args: argparse.Namespace, data_dir: str, logs: Path) -> dict[str, float]:
     """Measure both ratios; return the medians (seconds, edits/s) and the ratios."""
-    from tools.editors.diffusers_engine import DiffusersEditor
-    from tools.torchutil import start_parallel_runtime
+    from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
+    from thinkedit.tools.torchutil import start_parallel_runtime
 
     start_parallel_runtime()  # the in-process engine gets the same start as the servers
 

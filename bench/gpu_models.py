@@ -4,8 +4,8 @@ Nothing is downloaded: ``full`` gives the real architectures' dimensions (FLUX.1
 transformer, T5-XXL and CLIP-L text encoders, the 16-channel FLUX VAE; Qwen3-VL-8B's text model
 and vision tower); ``shallow`` the same widths with one to three blocks per stack, which checks
 every full-size shape in a few GiB; ``tiny`` the same builders at the tiny profile's sizes, so a
-CPU runs every code path in seconds. Tokenizers are generated locally (``tools.editors.tiny``,
-``tools.thinkers.tiny``). Weights are created on the target device in the target dtype: the
+CPU runs every code path in seconds. Tokenizers are generated locally (``thinkedit.tools.editors.tiny``,
+``thinkedit.tools.thinkers.tiny``). Weights are created on the target device in the target dtype: the
 full editor and thinker hold ~21 billion parameters, which must never pass through host memory
 as float32.
 """
@@ -52,7 +52,7 @@ FLUX_SCHEDULER: dict[str, Any] = {
     "max_shift": 1.15, "base_image_seq_len": 256, "max_image_seq_len": 4096,
 }
 
-#: The tiny profile's Kontext sizes (as ``tools.editors.tiny`` builds them).
+#: The tiny profile's Kontext sizes (as ``thinkedit.tools.editors.tiny`` builds them).
 TINY_TRANSFORMER: dict[str, Any] = {
     "patch_size": 1, "in_channels": 16, "num_layers": 1, "num_single_layers": 1, "attention_head_dim": 16,
     "num_attention_heads": 2, "joint_attention_dim": 32, "pooled_projection_dim": 32,
@@ -135,7 +135,7 @@ def build_kontext(scale: Scale, device: str, dtype: Any, seed: int = 0) -> Any:
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
-    from tools.editors.tiny import clip_tokenizer, t5_tokenizer
+    from thinkedit.tools.editors.tiny import clip_tokenizer, t5_tokenizer
 
     tokenizer, tokenizer_2 = clip_tokenizer(), t5_tokenizer()
     clip = _sized(scale, "clip", CLIP_L, {**TINY_CLIP, "vocab_size": len(tokenizer)})
@@ -168,7 +168,7 @@ def thinker_tokenizer(work_dir: str | Path) -> Any:
     """Return the locally trained Qwen-style tokenizer (and chat template) of the tiny thinker."""
     from transformers import AutoTokenizer
 
-    from tools.thinkers.tiny import TINY_QWEN25_VL, tiny_model_dir
+    from thinkedit.tools.thinkers.tiny import TINY_QWEN25_VL, tiny_model_dir
 
     return AutoTokenizer.from_pretrained(tiny_model_dir(TINY_QWEN25_VL, work_dir))
 

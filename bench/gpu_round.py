@@ -4,7 +4,7 @@ Builds FLUX.1 Kontext [dev] (12B transformer, T5-XXL, CLIP-L, 16-channel VAE) an
 Qwen3-VL-8B's size from configs with random weights, straight onto the GPU in bfloat16
 (``bench/gpu_models.py``; nothing is downloaded, no float32 copy passes through host memory),
 wraps them in the real ``DiffusersEditor`` and ``TransformersThinker`` and drives the real graph
-(``agent.runs.Runner``, in-memory checkpointer, no retries) at 1024x1024, 28 steps, guidance 2.5.
+(``thinkedit.agent.runs.Runner``, in-memory checkpointer, no retries) at 1024x1024, 28 steps, guidance 2.5.
 It prints a table and writes the same figures as JSON (``--json``, default $OUT/gpu_round.json):
 
 - per round: edit, think, overhead (round wall time - edit - think: PNG store, checkpoints, graph)

@@ -38,9 +38,9 @@ def build(args: argparse.Namespace, report: dict[str, Any], memory: Memory, work
 
     from bench.forced_reply import Replies
     from bench.gpu_models import build_kontext, build_thinker, footprints, thinker_tokenizer
-    from tools.config import EditorConfig, ThinkerConfig
-    from tools.editors.diffusers_engine import DiffusersEditor
-    from tools.thinkers.transformers_vlm import TransformersThinker
+    from thinkedit.tools.config import EditorConfig, ThinkerConfig
+    from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
+    from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker
 
     full = args.scale != "tiny"
     forced = args.decoding == "forced"
@@ -70,7 +70,7 @@ def build(args: argparse.Namespace, report: dict[str, Any], memory: Memory, work
 
 def timed_edit(editor: Any, image: Any, seed: int, k: int = 1, steps: int | None = None) -> float:
     """Return the seconds one batched edit of ``k`` images takes."""
-    from tools.types import EditRequest
+    from thinkedit.tools.types import EditRequest
 
     settings = {} if steps is None else {"num_inference_steps": steps}
     started = time.perf_counter()
@@ -80,7 +80,7 @@ def timed_edit(editor: Any, image: Any, seed: int, k: int = 1, steps: int | None
 
 def warm_up(args: argparse.Namespace, parts: dict[str, Any], image: Any, report: dict[str, Any]) -> dict[str, float]:
     """Run short edits and a short critique (kernels, allocator) and estimate the full ones from them."""
-    from tools.types import JudgeRequest
+    from thinkedit.tools.types import JudgeRequest
 
     editor, thinker, replies = parts["editor"], parts["thinker"], parts["replies"]
     first = timed_edit(editor, image, args.seed, steps=1)  # first calls load kernels: not an estimate
@@ -111,9 +111,9 @@ async def drive_loop(
     """Run the real graph once: ``rounds`` rounds, no retries (a failure shows instead of costing time)."""
     from langgraph.types import RetryPolicy
 
-    from agent.checkpoint import memory_checkpointer
-    from agent.runs import Runner
-    from agent.settings import LoopSettings
+    from thinkedit.agent.checkpoint import memory_checkpointer
+    from thinkedit.agent.runs import Runner
+    from thinkedit.agent.settings import LoopSettings
 
     editor, thinker = parts["editor"], parts["thinker"]
     once = RetryPolicy(max_attempts=1)
@@ -171,7 +171,7 @@ def measure_loop(args: argparse.Namespace, parts: dict[str, Any], image: Any, re
 def measure_throughput(args: argparse.Namespace, parts: dict[str, Any], image: Any, report: dict[str, Any],
                        budget: Budget, memory: Memory, estimate: dict[str, float], work: Path) -> None:
     """Time one batched edit of K candidates per K, stopping at the first out-of-memory."""
-    from tools.errors import BackendError
+    from thinkedit.tools.errors import BackendError
 
     rounds = (report["loop"] or {}).get("rounds") or []
     think = sum(r["think_s"] for r in rounds) / len(rounds) if rounds else estimate["think"]

@@ -177,7 +177,7 @@ def mcp_server(editor_url: str, data_dir: str, logs: Path) -> Iterator[tuple[str
     from tests.mcp_support import server_env, stop, wait_ready  # the tests' way of starting it
 
     port = free_port()
-    cmd = [sys.executable, "-m", "servers.cli", "serve", "mcp", "--transport", "http", "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "thinkedit.servers.cli", "serve", "mcp", "--transport", "http", "--host", "127.0.0.1",
            "--port", str(port), "--profile", "tiny", "--editor", editor_url,
            "--allow-root", str(ROOT)]
     with open(logs / "mcp.log", "wb") as out:

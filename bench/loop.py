@@ -31,7 +31,7 @@ ROUNDS = 3
 
 def loop_settings(data_dir: Path, **overrides: Any) -> Any:
     """Return tiny settings that run ``ROUNDS`` rounds (thresholds no random thinker reaches)."""
-    from agent.settings import LoopSettings
+    from thinkedit.agent.settings import LoopSettings
 
     values = {"max_rounds": ROUNDS, "seed": 0, "semantic_threshold": 10, "quality_threshold": 10, **overrides}
     return LoopSettings.from_profile("tiny", data_dir=str(data_dir), **values)
@@ -48,7 +48,7 @@ async def graph_run(runner: Any, settings: Any) -> tuple[float, Any]:
 
 async def plain_run(backends: Any, settings: Any, source: Any, rounds: int) -> tuple[float, list[str]]:
     """Run the same rounds as a bare loop over the engines; return its wall seconds and instructions used."""
-    from tools.types import EditRequest, JudgeRequest
+    from thinkedit.tools.types import EditRequest, JudgeRequest
 
     started = time.perf_counter()
     editor, thinker = backends.editor(settings.editor), backends.thinker(settings.thinker)
@@ -65,9 +65,9 @@ async def plain_run(backends: Any, settings: Any, source: Any, rounds: int) -> t
 
 async def measure(data_dir: Path, samples: int) -> dict[str, float]:
     """Take all three measurements on one set of warm engines; return the medians and ratios."""
-    from agent.runs import Runner
-    from tools.registry import BackendCache
-    from tools.store import ArtifactStore
+    from thinkedit.agent.runs import Runner
+    from thinkedit.tools.registry import BackendCache
+    from thinkedit.tools.store import ArtifactStore
 
     backends = BackendCache()
     one, four = loop_settings(data_dir), loop_settings(data_dir, max_rounds=1, candidates=4)
@@ -98,8 +98,8 @@ async def measure(data_dir: Path, samples: int) -> dict[str, float]:
 
 def figures(samples: int = 5) -> dict[str, float]:
     """Measure in a scratch data directory with torch's parallel runtime started here first."""
-    from agent.settings import LoopSettings
-    from tools.registry import prime_in_process_runtime
+    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.tools.registry import prime_in_process_runtime
 
     tiny = LoopSettings.from_profile("tiny")
     prime_in_process_runtime(tiny.editor, tiny.thinker)  # on the main thread, before engines run in threads

@@ -35,12 +35,12 @@ async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[floa
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    from agent.runs import Runner
-    from agent.settings import LoopSettings
+    from thinkedit.agent.runs import Runner
+    from thinkedit.agent.settings import LoopSettings
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": str(data_dir)}
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "servers.cli", "serve", "mcp", "--profile", "tiny"], env=env, cwd=str(ROOT)
+        command=sys.executable, args=["-m", "thinkedit.servers.cli", "serve", "mcp", "--profile", "tiny"], env=env, cwd=str(ROOT)
     )
     arguments = {"image": str(IMAGE), "instruction": INSTRUCTION, "max_rounds": max_rounds, "seed": 0}
     settings = LoopSettings.from_profile("tiny", data_dir=str(data_dir), max_rounds=max_rounds, seed=0)
@@ -76,8 +76,8 @@ async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[floa
 
 def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, float]:
     """Time both paths in a scratch data directory; return the medians, their ratio and the start-up."""
-    from agent.settings import LoopSettings
-    from tools.registry import prime_in_process_runtime
+    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.tools.registry import prime_in_process_runtime
 
     tiny = LoopSettings.from_profile("tiny")
     prime_in_process_runtime(tiny.editor, tiny.thinker)  # as the CLI and the server do

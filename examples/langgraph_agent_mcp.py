@@ -38,7 +38,7 @@ def server_transport(profile: str, roots: list[Path], data_dir: Path | None = No
     """Return a stdio transport that starts this install's MCP server, as ``thinkedit mcp-config`` would."""
     from fastmcp.client.transports import StdioTransport
 
-    from servers.mcp.client_config import server_entry
+    from thinkedit.servers.mcp.client_config import server_entry
 
     entry = server_entry(profile, roots, data_dir)
     return StdioTransport(command=entry["command"], args=entry["args"], env=entry.get("env"), keep_alive=False)

@@ -20,9 +20,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent import LoopSettings, build_graph
-from agent.inputs import artifact_uri
-from tools.types import ImageRef
+from thinkedit.agent import LoopSettings, build_graph
+from thinkedit.agent.inputs import artifact_uri
+from thinkedit.tools.types import ImageRef
 
 
 class Workflow(TypedDict, total=False):
@@ -78,7 +78,7 @@ def more_parts(state: Workflow) -> Literal["next_part", "__end__"]:
 
 
 def build_workflow(loop: CompiledStateGraph | None = None) -> CompiledStateGraph:
-    """Compile the parent workflow around a compiled loop graph (``agent.build_graph()`` by default)."""
+    """Compile the parent workflow around a compiled loop graph (``thinkedit.agent.build_graph()`` by default)."""
     return (
         StateGraph(Workflow)
         .add_node("plan", plan)

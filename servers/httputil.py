@@ -1,54 +1,26 @@
-"""Pieces every HTTP server of ours shares: loopback checks, bearer tokens, OpenAI-style errors."""
+"""Pieces every FastAPI server of ours shares: bearer-token checks, body limits, OpenAI-style errors."""
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
-import os
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-#: Environment variable holding the bearer token when ``--token`` is not given.
-TOKEN_ENV = "THINKEDIT_TOKEN"
+from thinkedit.tools.errors import BadInputError, ImageTooLargeError
+from thinkedit.tools.images import load_image
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def is_loopback(host: str) -> bool:
-    """Say whether binding ``host`` keeps a server reachable from this machine only."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_token(given: str | None, env: dict[str, str] | None = None) -> str | None:
-    """Return the ``--token`` value, else ``$THINKEDIT_TOKEN``, else None (empty counts as unset)."""
-    env = dict(os.environ) if env is None else env
-    token = given if given is not None else env.get(TOKEN_ENV)
-    return token or None
-
-
-def check_exposure(host: str, token: str | None) -> str | None:
-    """Return why serving on ``host`` is refused (no token off loopback), or None when it is fine."""
-    if is_loopback(host) or token:
-        return None
-    return (
-        f"refusing to listen on {host} without a token: anyone who can reach it could use the server. "
-        f"Pass --token or set {TOKEN_ENV}, or bind 127.0.0.1"
-    )
 
 
 class APIError(Exception):
@@ -90,6 +62,16 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | Non
         else:
             parts.append(f"field {name!r}: {error.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request", first
+
+
+def decode_upload(data: bytes, max_pixels: int, param: str = "image") -> Image.Image:
+    """Decode an uploaded image: too many pixels is 413, anything unreadable 400, each with the reason."""
+    try:
+        return load_image(data, max_pixels=max_pixels)
+    except ImageTooLargeError as exc:
+        raise APIError(413, str(exc), param=param, code="image_too_large") from None
+    except BadInputError as exc:
+        raise APIError(400, str(exc), param=param, code="invalid_image") from None
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def cli_env(data_dir: Path) -> dict[str, str]:
 
 def thinkedit(*args: str, data_dir: Path, cwd: Path | None = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "servers.cli", *args],
+        [sys.executable, "-m", "thinkedit.servers.cli", *args],
         env=cli_env(data_dir),
         cwd=cwd or ROOT,
         capture_output=True,
@@ -45,7 +45,7 @@ def edit_killed_at(prefix: str, *args: str, data_dir: Path) -> tuple[str, list[s
 
     Return the run id (from the CLI's first line) and the lines seen; fail if it was not killed.
     """
-    proc = subprocess.Popen([sys.executable, "-m", "servers.cli", "edit", *args], cwd=ROOT, env=cli_env(data_dir),
+    proc = subprocess.Popen([sys.executable, "-m", "thinkedit.servers.cli", "edit", *args], cwd=ROOT, env=cli_env(data_dir),
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     seen: list[str] = []
     try:

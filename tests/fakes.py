@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
-from tools.config import EditorConfig, ThinkerConfig
-from tools.errors import TransientBackendError
-from tools.types import EditRequest, EditResult, JudgeRequest, Verdict
+from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.errors import TransientBackendError
+from thinkedit.tools.types import EditRequest, EditResult, JudgeRequest, Verdict
 
 
 @dataclass

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from tests.fakes import ScriptedEditor
-from tools import registry
-from tools.config import EditorConfig, ThinkerConfig
-from tools.types import JudgeRequest, Verdict
+from thinkedit.tools import registry
+from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.types import JudgeRequest, Verdict
 
 registry.EDITOR_BACKENDS["scripted"] = "tests.mcp_scripted_server:SlowEditor"
 registry.THINKER_BACKENDS["scripted"] = "tests.mcp_scripted_server:NeverSatisfiedThinker"
@@ -58,6 +58,6 @@ class NeverSatisfiedThinker:
 
 
 if __name__ == "__main__":
-    from servers.cli import main
+    from thinkedit.servers.cli import main
 
     sys.exit(main())

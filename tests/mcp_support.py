@@ -40,7 +40,7 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def stdio_session(
-    data_dir: Path, *args: str, log: Path | None = None, module: str = "servers.cli"
+    data_dir: Path, *args: str, log: Path | None = None, module: str = "thinkedit.servers.cli"
 ) -> AsyncIterator[Client]:
     """Start ``thinkedit serve mcp`` over stdio and connect an MCP client (legacy handshake, as desktop clients do)."""
     params = StdioServerParameters(
@@ -53,7 +53,7 @@ async def stdio_session(
 
 @contextlib.contextmanager
 def http_server(
-    data_dir: Path, *args: str, port: int | None = None, log: Path | None = None, module: str = "servers.cli"
+    data_dir: Path, *args: str, port: int | None = None, log: Path | None = None, module: str = "thinkedit.servers.cli"
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start ``thinkedit serve mcp --transport http`` on a free loopback port; yield its base URL and process."""
     port = port or free_port()

@@ -51,7 +51,7 @@ class ServerProcess:
     """One ``thinkedit serve ...`` process on a loopback port, logging to a file."""
 
     def __init__(self, args: Sequence[str], data_dir: Path, log_path: Path, port: int | None = None,
-                 token: str | None = None, module: str = "servers.cli") -> None:
+                 token: str | None = None, module: str = "thinkedit.servers.cli") -> None:
         self.port = port or free_port()
         self.args = [*args, "--port", str(self.port)]
         self.module = module
@@ -78,7 +78,7 @@ class ServerProcess:
     def start(self, timeout: float = 120.0) -> ServerProcess:
         """Start the process and wait until /health answers 200."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        prefix = ["-v", "serve"] if self.module == "servers.cli" else ["-v"]
+        prefix = ["-v", "serve"] if self.module == "thinkedit.servers.cli" else ["-v"]
         command = [sys.executable, "-m", self.module, *prefix, *self.args]
         self.proc = subprocess.Popen(command, cwd=ROOT, env=cli_env(self.data_dir), stdout=log, stderr=log)
         self.wait_ready(timeout)

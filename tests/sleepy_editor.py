@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from PIL import ImageOps
 
-from tools.types import EditRequest, EditResult
+from thinkedit.tools.types import EditRequest, EditResult
 
 
 class SleepyEditor:
@@ -38,8 +38,8 @@ class SleepyEditor:
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
-    from servers.editor.app import create_app
-    from servers.editor.config import EditorServerSettings
+    from thinkedit.servers.editor.app import create_app
+    from thinkedit.servers.editor.config import EditorServerSettings
 
     parser = argparse.ArgumentParser()
     parser.add_argument("-v", action="count", default=0)

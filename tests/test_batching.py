@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from servers.editor.batching import MicroBatcher, QueueFullError, ShuttingDownError
+from thinkedit.servers.editor.batching import MicroBatcher, QueueFullError, ShuttingDownError
 
 
 class Recorder:

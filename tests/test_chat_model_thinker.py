@@ -14,12 +14,12 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from PIL import Image
 
-from tools.config import ThinkerConfig
-from tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
-from tools.registry import BackendCache
-from tools.thinkers.chat_model import ChatModelThinker
-from tools.thinkers.parsing import EXPERT_JSON_SCHEMA
-from tools.types import JudgeRequest
+from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
+from thinkedit.tools.registry import BackendCache
+from thinkedit.tools.thinkers.chat_model import ChatModelThinker
+from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA
+from thinkedit.tools.types import JudgeRequest
 
 EDITTHINKER_REPLY = '<think>the hat is blue</think><score>{"semantic": 4, "quality": 9}</score><answer>add a red hat</answer>'
 EXPERT_REPLY = '{"is_satisfied": false, "reason": "no hat", "semantic": 3, "quality": 8, "new_rewritten_prompt": "a hat"}'

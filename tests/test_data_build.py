@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.dataset.build import build_dataset
-from agent.recording import FORMAT, read_trajectories
+from thinkedit.apps.dataset.build import build_dataset
+from thinkedit.agent.recording import FORMAT, read_trajectories
 from tests.cli import thinkedit
 from tests.test_data_rules import traj
-from tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError
 
 
 def write_trajectory(root: Path, data: dict) -> Path:

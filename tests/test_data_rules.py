@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.dataset.formats import prompt_text, rl_record, sft_record, target_text
-from agent.dataset.rules import (
+from thinkedit.apps.dataset.formats import prompt_text, rl_record, sft_record, target_text
+from thinkedit.apps.dataset.rules import (
     balance,
     best_round,
     construct,
@@ -15,8 +15,8 @@ from agent.dataset.rules import (
     truncate,
     unroll,
 )
-from tools.thinkers.parsing import parse_editthinker
-from tools.thinkers.prompt import load_template
+from thinkedit.tools.thinkers.parsing import parse_editthinker
+from thinkedit.tools.thinkers.prompt import load_template
 
 
 def traj(tid: str, scores: list[float], *, task: str = "add", stop: str = "max_rounds", status: str = "done") -> dict:

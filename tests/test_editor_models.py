@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tools.config import EditorConfig
-from tools.editors.jobs import MAX_IMAGES_PER_REQUEST, chunked, group_by, prepare_job, units_of
-from tools.editors.models import EDITOR_MODELS, get_model
-from tools.errors import BadInputError
-from tools.types import EditRequest
+from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.editors.jobs import MAX_IMAGES_PER_REQUEST, chunked, group_by, prepare_job, units_of
+from thinkedit.tools.editors.models import EDITOR_MODELS, get_model
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.types import EditRequest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,9 +191,9 @@ def test_editor_checks_settings_eagerly_without_loading_torch() -> None:
     """Build editors in a fresh interpreter: bad settings fail at once, and nothing heavy is imported."""
     code = (
         "import sys\n"
-        "from tools.config import EditorConfig\n"
-        "from tools.errors import BadInputError\n"
-        "from tools.registry import EDITOR_BACKENDS, _factory\n"
+        "from thinkedit.tools.config import EditorConfig\n"
+        "from thinkedit.tools.errors import BadInputError\n"
+        "from thinkedit.tools.registry import EDITOR_BACKENDS, _factory\n"
         "cls = _factory(EDITOR_BACKENDS, 'editor', 'diffusers')\n"
         "editor = cls(EditorConfig(model='flux-kontext-dev', settings={'guidance_scale': 3}))\n"
         "assert editor.name == 'flux-kontext-dev' and editor.settings['guidance_scale'] == 3.0\n"
@@ -213,7 +213,7 @@ def test_editor_checks_settings_eagerly_without_loading_torch() -> None:
 
 
 def test_editor_config_settings_are_validated_like_requests() -> None:
-    from tools.editors.diffusers_engine import DiffusersEditor
+    from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
 
     with pytest.raises(BadInputError, match="between"):
         DiffusersEditor(EditorConfig(model="instruct-pix2pix", settings={"image_guidance_scale": -2}))

@@ -184,10 +184,10 @@ async def test_oversized_body_is_413(small: ServerProcess) -> None:
 async def test_our_client_sends_the_token_from_the_environment(
     small: ServerProcess, image: Image.Image, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tools.config import EditorConfig
-    from tools.editors.openai_images import OpenAIImagesEditor
-    from tools.errors import BackendError, TransientBackendError
-    from tools.types import EditRequest
+    from thinkedit.tools.config import EditorConfig
+    from thinkedit.tools.editors.openai_images import OpenAIImagesEditor
+    from thinkedit.tools.errors import BackendError, TransientBackendError
+    from thinkedit.tools.types import EditRequest
 
     config = EditorConfig(backend="openai-images", model="tiny-kontext", base_url=small.url)
     monkeypatch.setenv("THINKEDIT_TOKEN", TOKEN)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
+import pytest
 from langgraph.graph import END, START, StateGraph
 
-from agent.checkpoint import memory_checkpointer
-from agent.graph import build_graph, default_retry
-from agent.inputs import artifact_uri
-from agent.tool import make_tool
+from thinkedit.agent.checkpoint import memory_checkpointer
+from thinkedit.agent.graph import build_graph, default_retry
+from thinkedit.agent.inputs import artifact_uri
+from thinkedit.agent.tool import make_tool
 from tests.conftest import EXAMPLES
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.test_graph import make_settings
-from tools.types import ImageRef
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.types import ImageRef
 
 
 def fake_graph(thinker: ScriptedThinker, editor: ScriptedEditor | None = None, **kwargs):
@@ -32,6 +35,64 @@ class Parent(TypedDict, total=False):
     final_image: ImageRef
     stop_reason: str
     summary: str
+
+
+def parent_graph(loop, context_schema=None):
+    def report(state: Parent) -> Parent:
+        return {"summary": f"{state['stop_reason']}: {state['final_image'].sha256[:8]}"}
+
+    return (
+        StateGraph(Parent, context_schema=context_schema)
+        .add_node("loop", loop)
+        .add_node("report", report)
+        .add_edge(START, "loop")
+        .add_edge("loop", "report")
+        .add_edge("report", END)
+        .compile(checkpointer=memory_checkpointer())
+    )
+
+
+@dataclass
+class ParentContext:
+    """A parent application's own context: some of its fields are ours, the others its own."""
+
+    user_id: str
+    max_rounds: int
+    data_dir: str
+
+
+@pytest.mark.parametrize("shape", ["dict", "dict-with-parent-keys", "dataclass", "none"])
+async def test_loop_as_a_subgraph_takes_any_context_shape(data_dir: Path, shape: str) -> None:
+    editor = ScriptedEditor()
+    loop = fake_graph(ScriptedThinker(verdicts((3, 3, "a red hat"), (4, 4, "a tall red hat"), (5, 5, "a tall red party hat"))), editor)
+    settings = make_settings(data_dir, max_rounds=2).model_dump()
+    context = {
+        "dict": settings,
+        "dict-with-parent-keys": {**settings, "user_id": "u-1", "tenant": "acme"},
+        "dataclass": ParentContext(user_id="u-1", max_rounds=2, data_dir=str(data_dir)),
+        "none": None,
+    }[shape]
+    parent = parent_graph(loop, context_schema=type(context) if shape == "dataclass" else None)
+    out = await parent.ainvoke(
+        {"image": str(EXAMPLES / "chelsea.png"), "instruction": "add a hat"},
+        {"configurable": {"thread_id": f"parent-{shape}"}},
+        context=context,
+    )
+    # Without a context the profile's defaults apply (tiny: 3 rounds); each shape's max_rounds otherwise.
+    rounds = 3 if shape == "none" else 2
+    assert out["stop_reason"] == "max_rounds" and len(editor.calls) == rounds
+    assert out["summary"].startswith("max_rounds: ")
+    assert Path(out["final_image"].uri).is_relative_to(data_dir)
+
+
+async def test_a_context_of_the_wrong_type_is_a_clear_error(data_dir: Path) -> None:
+    loop = fake_graph(ScriptedThinker(verdicts((9, 9, "done"))))
+    with pytest.raises(BadInputError, match="LoopSettings or a dict of its fields, not int"):
+        await parent_graph(loop).ainvoke(
+            {"image": str(EXAMPLES / "chelsea.png"), "instruction": "add a hat"},
+            {"configurable": {"thread_id": "parent-bad"}},
+            context=42,
+        )
 
 
 async def test_loop_as_a_subgraph_node(data_dir: Path) -> None:
@@ -81,7 +142,7 @@ async def test_tool_reports_bad_input(data_dir: Path) -> None:
     tool = make_tool(fake_graph(ScriptedThinker(verdicts((9, 9, "x")))), make_settings(data_dir))
     import pytest
 
-    from tools.errors import BadInputError
+    from thinkedit.tools.errors import BadInputError
 
     with pytest.raises(BadInputError, match="image not found"):
         await tool.ainvoke({"image": "/no/such.png", "instruction": "x"})

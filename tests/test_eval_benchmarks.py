@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.evaluation.benchmarks import BENCHMARKS, load_benchmark
-from agent.evaluation.synthetic import SYNTHETIC_ITEMS, write_synthetic_benchmark
+from thinkedit.apps.evaluation.benchmarks import BENCHMARKS, load_benchmark
+from thinkedit.apps.evaluation.synthetic import SYNTHETIC_ITEMS, write_synthetic_benchmark
 from tests.conftest import EXAMPLES
-from tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError
 
 
 def png(path: Path, colour: str = "red") -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.evaluation.synthetic import write_synthetic_benchmark
+from thinkedit.apps.evaluation.synthetic import write_synthetic_benchmark
 from tests.cli import thinkedit
 from tests.conftest import EXAMPLES
 

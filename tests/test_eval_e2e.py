@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.dataset.rules import construct
-from agent.recording import read_trajectories
+from thinkedit.apps.dataset.rules import construct
+from thinkedit.agent.recording import read_trajectories
 from tests.cli import ROOT, cli_env, thinkedit
 from tests.conftest import EXAMPLES
 
@@ -37,7 +37,7 @@ def test_eval_runs_the_synthetic_benchmark_resumes_after_a_kill_and_prints_the_t
     args = ["eval", "--bench", "imgedit", "--data", str(bench), "--profile", "tiny", "--judge", "tiny",
             "--max-rounds", "2", "--limit", "4", "--out", str(out), "--record", str(record)]
 
-    proc = subprocess.Popen([sys.executable, "-m", "servers.cli", *args], cwd=ROOT, env=cli_env(data_dir),
+    proc = subprocess.Popen([sys.executable, "-m", "thinkedit.servers.cli", *args], cwd=ROOT, env=cli_env(data_dir),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     loop_file = out / "imgedit-loop.jsonl"
     deadline = time.monotonic() + 240

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.evaluation.benchmarks import BENCHMARKS, BenchItem
-from agent.evaluation.judge import (
+from thinkedit.apps.evaluation.benchmarks import BENCHMARKS, BenchItem
+from thinkedit.apps.evaluation.judge import (
     BENCH_CRITERIA,
     Judge,
     JudgeScore,
@@ -19,9 +19,9 @@ from agent.evaluation.judge import (
     write_judge_prompt,
 )
 from tests.fakes import ScriptedThinker, verdicts
-from tools.config import ThinkerConfig
-from tools.errors import BadInputError, ThinkerOutputError
-from tools.thinkers.prompt import load_template, render_prompt
+from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.errors import BadInputError, ThinkerOutputError
+from thinkedit.tools.thinkers.prompt import load_template, render_prompt
 
 
 @pytest.mark.parametrize("bench", BENCHMARKS)

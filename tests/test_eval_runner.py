@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from agent.checkpoint import memory_checkpointer
-from agent.evaluation.benchmarks import BenchItem, load_benchmark
-from agent.evaluation.judge import Judge
-from agent.evaluation.results import read_results, results_path
-from agent.evaluation.runner import EvalPlan, ItemOutcome, claim_out_dir, eval_run_id, evaluate
-from agent.evaluation.synthetic import write_synthetic_benchmark
-from agent.graph import default_retry
-from agent.recording import read_trajectories
-from agent.runs import Runner
-from agent.settings import LoopSettings
+from thinkedit.agent.checkpoint import memory_checkpointer
+from thinkedit.apps.evaluation.benchmarks import BenchItem, load_benchmark
+from thinkedit.apps.evaluation.judge import Judge
+from thinkedit.apps.evaluation.results import read_results, results_path
+from thinkedit.apps.evaluation.runner import EvalPlan, ItemOutcome, claim_out_dir, eval_run_id, evaluate
+from thinkedit.apps.evaluation.synthetic import write_synthetic_benchmark
+from thinkedit.agent.graph import default_retry
+from thinkedit.agent.recording import read_trajectories
+from thinkedit.agent.runs import Runner
+from thinkedit.agent.settings import LoopSettings
 from tests.conftest import EXAMPLES
 from tests.fakes import FakeBackends, ScriptedEditor
-from tools.errors import BackendError, BadInputError
-from tools.types import EditRequest, EditResult, JudgeRequest, Verdict
+from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.types import EditRequest, EditResult, JudgeRequest, Verdict
 
 
 @dataclass

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.evaluation.plots import plot_summary
-from agent.evaluation.results import append_result, completed_keys, read_results, results_path
-from agent.evaluation.summary import ALL, summarize, to_csv, to_markdown
+from thinkedit.apps.evaluation.plots import plot_summary
+from thinkedit.apps.evaluation.results import append_result, completed_keys, read_results, results_path
+from thinkedit.apps.evaluation.summary import ALL, summarize, to_csv, to_markdown
 
 
 def row(key: str, task: str, semantic: float, quality: float, rounds: int = 1) -> dict:

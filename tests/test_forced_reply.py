@@ -13,9 +13,9 @@ pytest.importorskip("transformers")
 import torch  # noqa: E402
 
 from bench.forced_reply import Replies, ReplyProcessor, ReplyStats, minimum_reply_tokens  # noqa: E402
-from tools.config import ThinkerConfig  # noqa: E402
-from tools.thinkers.transformers_vlm import TransformersThinker  # noqa: E402
-from tools.types import JudgeRequest  # noqa: E402
+from thinkedit.tools.config import ThinkerConfig  # noqa: E402
+from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker  # noqa: E402
+from thinkedit.tools.types import JudgeRequest  # noqa: E402
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chelsea.png"
@@ -25,7 +25,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chelsea.png"
 def parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]:
     from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
-    from tools.thinkers.tiny import TINY_QWEN25_VL, tiny_model_dir
+    from thinkedit.tools.thinkers.tiny import TINY_QWEN25_VL, tiny_model_dir
 
     path = tiny_model_dir(TINY_QWEN25_VL, tmp_path_factory.mktemp("data"))
     return (AutoModelForImageTextToText.from_pretrained(path), AutoTokenizer.from_pretrained(path),

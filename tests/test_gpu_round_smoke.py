@@ -84,7 +84,7 @@ def test_full_scale_without_cuda_fails_clearly(tmp_path: Path) -> None:
 def test_a_failed_stage_and_an_out_of_memory_k_are_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bench import gpu_round, gpu_stages
     from bench.gpu_report import new_report
-    from tools.errors import BackendError
+    from thinkedit.tools.errors import BackendError
 
     def no_loop(*args: object) -> None:
         raise RuntimeError("CUDA out of memory (simulated)")

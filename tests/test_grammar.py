@@ -9,9 +9,9 @@ import pytest
 
 xgr = pytest.importorskip("xgrammar")
 
-from tools.errors import BadInputError  # noqa: E402
-from tools.thinkers.grammar import build_grammar, editthinker_ebnf, expert_ebnf, free_text_budget  # noqa: E402
-from tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_editthinker, parse_expert  # noqa: E402
+from thinkedit.tools.errors import BadInputError  # noqa: E402
+from thinkedit.tools.thinkers.grammar import build_grammar, editthinker_ebnf, expert_ebnf, free_text_budget  # noqa: E402
+from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_editthinker, parse_expert  # noqa: E402
 
 
 def accepts(grammar: xgr.Grammar | str, text: str) -> bool:

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.checkpoint import memory_checkpointer
-from agent.graph import default_retry
-from agent.runs import Runner
-from agent.settings import LoopSettings
+from thinkedit.agent.checkpoint import memory_checkpointer
+from thinkedit.agent.graph import default_retry
+from thinkedit.agent.runs import Runner
+from thinkedit.agent.settings import LoopSettings
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
-from tools.errors import BadInputError, ThinkerOutputError, TransientBackendError
-from tools.store import ArtifactStore
+from thinkedit.tools.errors import BadInputError, ThinkerOutputError, TransientBackendError
+from thinkedit.tools.store import ArtifactStore
 
 
 def make_settings(data_dir: Path, **overrides) -> LoopSettings:

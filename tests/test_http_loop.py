@@ -17,7 +17,7 @@ PHOTO = str(ROOT / "examples" / "chelsea.png")
 
 
 def thinkedit(*args: str, data_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "servers.cli", *args, "--data-dir", str(data_dir)]
+    return [sys.executable, "-m", "thinkedit.servers.cli", *args, "--data-dir", str(data_dir)]
 
 
 def test_a_run_over_http_completes(editor: ServerProcess, thinker: ServerProcess, tmp_path: Path) -> None:

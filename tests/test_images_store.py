@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tools.errors import BadInputError
-from tools.images import crop_to_multiple, downscale_png, fit_within, load_image, resize_to
-from tools.store import ArtifactStore
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.images import crop_to_multiple, downscale_png, fit_within, load_image, resize_to
+from thinkedit.tools.store import ArtifactStore
 
 
 def png_bytes(image: Image.Image) -> bytes:

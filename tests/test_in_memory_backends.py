@@ -12,11 +12,11 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 pytest.importorskip("xgrammar")
 
-from tools.config import EditorConfig, ThinkerConfig  # noqa: E402
-from tools.editors.diffusers_engine import DiffusersEditor  # noqa: E402
-from tools.errors import BackendError, BadInputError  # noqa: E402
-from tools.thinkers.transformers_vlm import TransformersThinker  # noqa: E402
-from tools.types import EditRequest, JudgeRequest, Verdict  # noqa: E402
+from thinkedit.tools.config import EditorConfig, ThinkerConfig  # noqa: E402
+from thinkedit.tools.editors.diffusers_engine import DiffusersEditor  # noqa: E402
+from thinkedit.tools.errors import BackendError, BadInputError  # noqa: E402
+from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker  # noqa: E402
+from thinkedit.tools.types import EditRequest, JudgeRequest, Verdict  # noqa: E402
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chelsea.png"
@@ -37,7 +37,7 @@ def photo() -> Image.Image:
 def thinker_parts(data_dir: Path) -> tuple[Any, Any, Any]:
     from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
-    from tools.thinkers.tiny import TINY_QWEN25_VL, tiny_model_dir
+    from thinkedit.tools.thinkers.tiny import TINY_QWEN25_VL, tiny_model_dir
 
     path = tiny_model_dir(TINY_QWEN25_VL, data_dir)
     return (AutoModelForImageTextToText.from_pretrained(path), AutoTokenizer.from_pretrained(path),
@@ -47,7 +47,7 @@ def thinker_parts(data_dir: Path) -> tuple[Any, Any, Any]:
 def test_editor_from_pipeline_edits_without_loading(data_dir: Path, photo: Image.Image) -> None:
     from diffusers import FluxKontextPipeline
 
-    from tools.editors.tiny import ensure_tiny_model
+    from thinkedit.tools.editors.tiny import ensure_tiny_model
 
     pipe = FluxKontextPipeline.from_pretrained(ensure_tiny_model("tiny-kontext", data_dir))
     editor = DiffusersEditor.from_pipeline(
@@ -92,7 +92,7 @@ def test_thinker_from_components_runs_the_grammar_and_our_processors(
     assert isinstance(first, Verdict) and first.raw.startswith("<think>")
     assert first.raw == second.raw  # greedy, and a fresh processor each time
     assert len(made) == 2 and all(0 < p.steps <= 120 for p in made)
-    generation = thinker.generate([photo], "describe", max_new_tokens=5)
+    generation = thinker.runtime.generate([photo], "describe", max_new_tokens=5)
     assert len(made) == 3 and generation.completion_tokens <= 5
 
 

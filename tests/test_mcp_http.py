@@ -59,7 +59,7 @@ def test_binding_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "servers.cli",
+        "thinkedit.servers.cli",
         "serve",
         "mcp",
         "--transport",

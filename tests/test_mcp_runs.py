@@ -9,8 +9,8 @@ import anyio
 import pytest
 from mcp import Client
 
-from servers.mcp.app import build_server
-from servers.mcp.config import ServerConfig
+from thinkedit.servers.mcp.app import build_server
+from thinkedit.servers.mcp.config import ServerConfig
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.mcp_support import CHELSEA, ROOT, check_structured, error_text
 
@@ -166,7 +166,7 @@ async def test_two_servers_on_one_data_dir_never_drive_the_same_run(data_dir: Pa
 
 
 async def test_a_failing_backend_ends_the_run_with_an_error_result(data_dir: Path) -> None:
-    from tools.errors import BackendError
+    from thinkedit.tools.errors import BackendError
 
     backends = FakeBackends(
         ScriptedEditor(), ScriptedThinker(verdicts(*SCRIPT), failures=[BackendError("thinker exploded")])

@@ -33,7 +33,7 @@ TOOLS = {"think_while_edit", "edit_image", "critique_edit", "get_run", "review_r
 def desktop_params(pictures: Path, data_dir: Path) -> StdioServerParameters:
     """Start the server exactly as ``thinkedit mcp-config`` tells a client to (cwd '/', as Claude Desktop)."""
     out = subprocess.run(
-        [sys.executable, "-m", "servers.cli", "mcp-config", "--allow-root", str(ROOT), "--allow-root", str(pictures)],
+        [sys.executable, "-m", "thinkedit.servers.cli", "mcp-config", "--allow-root", str(ROOT), "--allow-root", str(pictures)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -14,16 +14,16 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from agent.checkpoint import memory_checkpointer
-from agent.runs import Runner
-from servers.mcp.client_config import client_config
-from servers.mcp.config import ServerConfig, base_settings
-from servers.mcp.inputs import ImageResolver, default_roots
-from servers.mcp.progress import ProgressReporter, progress_of
-from servers.mcp.results import MAX_RESULT_BYTES, tool_result
-from servers.mcp.schemas import GetRunInput, ThinkWhileEditInput
+from thinkedit.agent.checkpoint import memory_checkpointer
+from thinkedit.agent.runs import Runner
+from thinkedit.servers.mcp.client_config import client_config
+from thinkedit.servers.mcp.config import ServerConfig, base_settings
+from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
+from thinkedit.servers.mcp.progress import ProgressReporter, progress_of
+from thinkedit.servers.mcp.results import MAX_RESULT_BYTES, tool_result
+from thinkedit.servers.mcp.schemas import GetRunInput, ThinkWhileEditInput
 from tests.mcp_support import CHELSEA, ROOT
-from tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError
 
 
 @pytest.fixture
@@ -154,7 +154,7 @@ def test_mcp_config_points_at_this_install(tmp_path: Path) -> None:
     assert entry["env"]["THINKEDIT_DATA_DIR"] == str(tmp_path / "data")
     assert "servers" in client_config(client="vscode")
     out = subprocess.run(
-        [sys.executable, "-m", "servers.cli", "mcp-config", "--profile", "kontext"],
+        [sys.executable, "-m", "thinkedit.servers.cli", "mcp-config", "--profile", "kontext"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -167,8 +167,8 @@ def test_mcp_config_points_at_this_install(tmp_path: Path) -> None:
 def test_core_and_cli_import_without_the_mcp_sdk() -> None:
     code = (
         "import sys; sys.modules['mcp'] = None\n"
-        "import agent.graph, agent.runs, servers.cli, servers.mcp.cli, servers.mcp.client_config\n"
-        "parser = servers.cli.build_parser()\n"
+        "import thinkedit.agent.graph, thinkedit.agent.runs, thinkedit.servers.cli, thinkedit.servers.mcp.cli, thinkedit.servers.mcp.client_config\n"
+        "parser = thinkedit.servers.cli.build_parser()\n"
         "args = parser.parse_args(['serve', 'mcp'])\n"
         "sys.exit(args.handler(args))\n"
     )

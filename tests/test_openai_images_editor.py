@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from tests.servers import ServerProcess, free_port
-from tools.config import EditorConfig
-from tools.editors.openai_images import OpenAIImagesEditor
-from tools.errors import BackendError, BadInputError, TransientBackendError
-from tools.registry import BackendCache
-from tools.types import EditRequest
+from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.editors.openai_images import OpenAIImagesEditor
+from thinkedit.tools.errors import BackendError, BadInputError, TransientBackendError
+from thinkedit.tools.registry import BackendCache
+from thinkedit.tools.types import EditRequest
 
 
 def remote(server: ServerProcess | str, **kwargs: Any) -> OpenAIImagesEditor:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.checkpoint import default_checkpoint_url, open_checkpointer, parse_checkpoint_url
-from agent.graph import default_retry
-from agent.runs import RunRecord, Runner, RunRegistry
-from agent.trajectory import write_outputs
+from thinkedit.agent.checkpoint import default_checkpoint_url, open_checkpointer, parse_checkpoint_url
+from thinkedit.agent.graph import default_retry
+from thinkedit.agent.runs import RunRecord, Runner, RunRegistry
+from thinkedit.agent.trajectory import write_outputs
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.test_graph import make_settings
-from tools.errors import BadInputError
-from tools.store import ArtifactStore
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.store import ArtifactStore
 
 
 def memory_url() -> str:
@@ -168,7 +168,7 @@ def test_two_processes_share_a_file_url_store_and_sqlite_url(tmp_path: Path) -> 
 
 def test_mcp_results_give_a_local_file_for_remote_stores(photo: Image.Image, tmp_path: Path) -> None:
     pytest.importorskip("mcp")
-    from servers.mcp.results import image_info
+    from thinkedit.servers.mcp.results import image_info
 
     store = ArtifactStore(memory_url(), cache_dir=tmp_path / "cache")
     ref = store.put(photo)

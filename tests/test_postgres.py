@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.checkpoint import open_checkpointer
-from agent.graph import default_retry
-from agent.runs import Runner
+from thinkedit.agent.checkpoint import open_checkpointer
+from thinkedit.agent.graph import default_retry
+from thinkedit.agent.runs import Runner
 from tests.cli import check_resumed_after_round_1, edit_killed_at, thinkedit, tiny_profile_that_never_stops_early
 from tests.conftest import EXAMPLES
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import LoopSettings
-from tools.errors import BadInputError
-from tools.profiles import available_profiles, load_profile
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.profiles import available_profiles, load_profile
 
 
 def test_every_packaged_profile_loads() -> None:

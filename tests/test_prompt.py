@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.errors import BadInputError
-from tools.thinkers.prompt import REQUIRED_PLACEHOLDERS, load_template, render_prompt
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.thinkers.prompt import REQUIRED_PLACEHOLDERS, load_template, render_prompt
 
 
 @pytest.mark.parametrize("protocol", ["editthinker", "expert"])

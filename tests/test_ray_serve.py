@@ -14,8 +14,8 @@ import openai
 import pytest
 from PIL import Image
 
-from servers.editor.config import EditorServerSettings
-from servers.editor.ray_app import RayOptions, deployment_options
+from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.ray_app import RayOptions, deployment_options
 from tests.servers import ServerProcess, png_bytes
 
 pytestmark = pytest.mark.slow

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.routing import route_after_critique, select_round, stop_reason_for
-from agent.state import Round, RunState
-from tools.types import ImageRef, Verdict
+from thinkedit.agent.routing import route_after_critique, select_round, stop_reason_for
+from thinkedit.agent.state import Round, RunState
+from thinkedit.tools.types import ImageRef, Verdict
 
 REF = ImageRef(sha256="0" * 64, uri="/x.png", width=8, height=8)
 

@@ -12,7 +12,7 @@ from tests.servers import ROOT, cli_env
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "servers.cli", *args], cwd=ROOT, env=cli_env(ROOT / ".unused"),
+    return subprocess.run([sys.executable, "-m", "thinkedit.servers.cli", *args], cwd=ROOT, env=cli_env(ROOT / ".unused"),
                           capture_output=True, text=True, timeout=60)
 
 

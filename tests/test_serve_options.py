@@ -6,10 +6,11 @@ import argparse
 
 import pytest
 
-from agent.settings import LoopSettings
-from servers.cli.run_commands import server_url, with_servers
-from servers.httputil import check_exposure, describe_errors, is_loopback, resolve_token
-from servers.thinker.vllm import VllmOptions, describe, vllm_command
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.servers.options import server_url
+from thinkedit.servers.exposure import check_exposure, is_loopback, resolve_token
+from thinkedit.servers.httputil import describe_errors
+from thinkedit.servers.thinker.vllm import VllmOptions, describe, vllm_command
 
 
 @pytest.mark.parametrize(
@@ -54,12 +55,12 @@ def test_bad_server_urls(bad: str) -> None:
 
 def test_urls_switch_backends_and_keep_the_profiles_model(data_dir: object) -> None:
     settings = LoopSettings.from_profile("tiny")
-    remote = with_servers(settings, "http://127.0.0.1:1/v1", None, "http://127.0.0.1:2/v1", "other-thinker")
+    remote = settings.with_servers("http://127.0.0.1:1/v1", None, "http://127.0.0.1:2/v1", "other-thinker")
     assert remote.editor.backend == "openai-images" and remote.editor.base_url == "http://127.0.0.1:1/v1"
     assert remote.editor.model == "tiny-kontext" and remote.editor.max_side == settings.editor.max_side
     assert remote.thinker.backend == "chat-model" and remote.thinker.model == "other-thinker"
     assert remote.thinker.constrained and remote.thinker.protocol == "editthinker"
-    assert with_servers(settings, None, None, None, None) == settings
+    assert settings.with_servers() == settings
 
 
 def test_vllm_command_shape() -> None:

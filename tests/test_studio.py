@@ -38,7 +38,7 @@ def run_input(**settings) -> dict:
     return {
         "image": str(EXAMPLES / "chelsea.png"),
         "instruction": "put a red party hat on the cat",
-        "settings": {"max_rounds": 2, **KEEP_GOING, **settings},
+        "overrides": {"max_rounds": 2, **KEEP_GOING, **settings},
     }
 
 
@@ -46,7 +46,7 @@ async def test_run_from_sdk_streams_and_keeps_state(studio: str) -> None:
     client = get_client(url=studio)
     assistant = (await client.assistants.search(graph_id=GRAPH))[0]
     schemas = await client.assistants.get_schemas(assistant["assistant_id"])
-    assert {"image", "instruction", "settings"} <= set(schemas["input_schema"]["properties"])
+    assert {"image", "instruction", "overrides"} <= set(schemas["input_schema"]["properties"])
     thread = await client.threads.create()
     custom, updates = [], []
     async for part in client.runs.stream(thread["thread_id"], GRAPH, input=run_input(), stream_mode=["updates", "custom"]):
@@ -102,3 +102,19 @@ async def test_bad_input_fails_the_run_not_the_server(studio: str) -> None:
     ok = await client.threads.create()
     result = await client.runs.wait(ok["thread_id"], GRAPH, input=run_input(max_rounds=1))
     assert result["status"] == "done"
+
+
+async def test_a_backend_error_reaches_the_sdk_caller_with_its_message(studio: str, tmp_path: Path) -> None:
+    # An editor server that is not there: the run fails after its retries, and the SDK caller is told why
+    # (LangGraph Server passes on the messages of RuntimeError and ValueError, and hides the rest).
+    port = free_port()
+    profile = tmp_path / "unreachable.toml"
+    profile.write_text(
+        (ROOT / "tools" / "profiles" / "tiny.toml").read_text().replace(
+            'backend = "diffusers"', f'backend = "openai-images"\nbase_url = "http://127.0.0.1:{port}/v1"'
+        )
+    )
+    client = get_client(url=studio)
+    thread = (await client.threads.create())["thread_id"]
+    with pytest.raises(Exception, match=f"cannot reach the editor server at http://127.0.0.1:{port}/v1"):
+        await client.runs.wait(thread, GRAPH, input=run_input(profile=str(profile), max_rounds=1))

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from tests.servers import ServerProcess, png_bytes
-from tools.config import ThinkerConfig
-from tools.thinkers.chat_model import ChatModelThinker
-from tools.types import JudgeRequest
+from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.thinkers.chat_model import ChatModelThinker
+from thinkedit.tools.types import JudgeRequest
 
 pytestmark = pytest.mark.slow
 MODEL = "tiny-qwen2.5-vl"

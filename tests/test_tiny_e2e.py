@@ -66,7 +66,7 @@ def test_sigkill_then_resume_does_not_redo_finished_rounds(data_dir: Path, tmp_p
 
 def test_tiny_pix2pix_editor_runs_the_loop(data_dir: Path, tmp_path: Path) -> None:
     env_result = subprocess.run(
-        [sys.executable, "-m", "servers.cli", "edit", str(EXAMPLES / "astronaut.png"), "make the suit blue",
+        [sys.executable, "-m", "thinkedit.servers.cli", "edit", str(EXAMPLES / "astronaut.png"), "make the suit blue",
          "--profile", "tiny", "--max-rounds", "2", "--out", str(tmp_path / "o")],
         cwd=ROOT, env={**cli_env(data_dir), "THINKEDIT_EDITOR_MODEL": "tiny-pix2pix"},
         capture_output=True, text=True, timeout=300,
@@ -87,3 +87,13 @@ def test_review_in_the_terminal(data_dir: Path, tmp_path: Path, unreachable_prof
     assert len(data["rounds"]) == 3
     assert data["rounds"][1]["instruction"] == data["rounds"][0]["refined_instruction"]  # approved
     assert data["rounds"][2]["instruction"] == "a tall red hat"  # replaced
+
+
+def test_data_dir_option_is_where_the_tiny_models_are_built(tmp_path: Path) -> None:
+    env_dir, option_dir = tmp_path / "from-env", tmp_path / "from-option"
+    result = thinkedit("edit", str(EXAMPLES / "chelsea.png"), "add a hat", "--profile", "tiny", "--max-rounds", "1",
+                       "--out", str(tmp_path / "out"), "--data-dir", str(option_dir), data_dir=env_dir)
+    assert result.returncode == 0, result.stderr
+    assert (option_dir / "models" / "tiny-kontext" / ".thinkedit-ready").is_file()
+    assert (option_dir / "models" / "tiny-qwen2.5-vl" / ".thinkedit-ready").is_file()
+    assert not env_dir.exists()

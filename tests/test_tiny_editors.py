@@ -15,10 +15,10 @@ pytest.importorskip("diffusers")
 
 import numpy as np  # noqa: E402  (after the skip: numpy comes with the local extra)
 
-from tools.config import EditorConfig  # noqa: E402
-from tools.editors.diffusers_engine import DiffusersEditor  # noqa: E402
-from tools.errors import BackendError, BadInputError  # noqa: E402
-from tools.types import EditRequest  # noqa: E402
+from thinkedit.tools.config import EditorConfig  # noqa: E402
+from thinkedit.tools.editors.diffusers_engine import DiffusersEditor  # noqa: E402
+from thinkedit.tools.errors import BackendError, BadInputError  # noqa: E402
+from thinkedit.tools.types import EditRequest  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +161,7 @@ def test_load_is_thread_safe(data_dir: Path) -> None:
 
 
 def test_builds_are_deterministic(data_dir: Path, tmp_path: Path) -> None:
-    from tools.editors.tiny import ensure_tiny_model
+    from thinkedit.tools.editors.tiny import ensure_tiny_model
 
     first = ensure_tiny_model("tiny-pix2pix", data_dir)
     second = ensure_tiny_model("tiny-pix2pix", tmp_path)

@@ -15,12 +15,12 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("xgrammar")
 
-from tools.config import ThinkerConfig  # noqa: E402
-from tools.errors import ThinkerOutputError  # noqa: E402
-from tools.registry import BackendCache  # noqa: E402
-from tools.thinkers.tiny import TINY_QWEN25_VL, tiny_model_dir  # noqa: E402
-from tools.thinkers.transformers_vlm import TransformersThinker  # noqa: E402
-from tools.types import JudgeRequest, Verdict  # noqa: E402
+from thinkedit.tools.config import ThinkerConfig  # noqa: E402
+from thinkedit.tools.errors import ThinkerOutputError  # noqa: E402
+from thinkedit.tools.registry import BackendCache  # noqa: E402
+from thinkedit.tools.thinkers.tiny import TINY_QWEN25_VL, tiny_model_dir  # noqa: E402
+from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker  # noqa: E402
+from thinkedit.tools.types import JudgeRequest, Verdict  # noqa: E402
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)
@@ -162,14 +162,14 @@ def test_registry_builds_it_from_the_profile_config(
     config = ThinkerConfig(model=TINY_QWEN25_VL, constrained=True, max_new_tokens=96, max_image_side=256)
     thinker = BackendCache().thinker(config)
     assert isinstance(thinker, TransformersThinker) and thinker.name == TINY_QWEN25_VL
-    assert thinker.model_source() == str(model_dir)
+    assert thinker.runtime.model_source() == str(model_dir)
     assert isinstance(asyncio.run(thinker.judge(request_for)), Verdict)
 
 
 def test_explicit_path_wins(model_dir: Path, request_for: JudgeRequest, tmp_path: Path) -> None:
     config = ThinkerConfig(model="my-thinker", path=str(model_dir), constrained=True, max_new_tokens=96)
     thinker = TransformersThinker(config, data_dir=tmp_path)
-    assert thinker.model_source() == str(model_dir) and thinker.name == "my-thinker"
+    assert thinker.runtime.model_source() == str(model_dir) and thinker.name == "my-thinker"
     assert isinstance(thinker.judge_sync(request_for), Verdict)
     assert not (tmp_path / "models").exists()
 
@@ -229,11 +229,11 @@ def test_qwen3_vl_family_loads_through_the_same_path(
     thinker = TransformersThinker(config)
     first, second = thinker.judge_sync(request_for), thinker.judge_sync(request_for)
     assert _same(first, second)  # greedy despite the model's sampling defaults
-    assert type(thinker._ensure_loaded().model).__name__ == "Qwen3VLForConditionalGeneration"
+    assert type(thinker.runtime.model).__name__ == "Qwen3VLForConditionalGeneration"
 
 
 def test_directory_without_a_model_is_a_backend_error(tmp_path: Path, request_for: JudgeRequest) -> None:
-    from tools.errors import BackendError
+    from thinkedit.tools.errors import BackendError
 
     thinker = TransformersThinker(ThinkerConfig(model="x", path=str(tmp_path)))
     with pytest.raises(BackendError, match="cannot load"):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.config import ThinkerConfig
-from tools.errors import BadInputError
-from tools.thinkers.transformers_vlm import TransformersThinker
+from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_construction_is_lazy_and_light() -> None:
     code = (
         "import sys\n"
-        "from tools.config import ThinkerConfig\n"
-        "from tools.thinkers.transformers_vlm import TransformersThinker\n"
+        "from thinkedit.tools.config import ThinkerConfig\n"
+        "from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker\n"
         "t = TransformersThinker(ThinkerConfig(model='appletea2333/EditThinker-8B', constrained=True))\n"
         "assert t.name == 'appletea2333/EditThinker-8B'\n"
-        "assert t.model_source() == 'appletea2333/EditThinker-8B'\n"
+        "assert t.runtime.model_source() == 'appletea2333/EditThinker-8B'\n"
         "heavy = [m for m in ('torch', 'transformers', 'xgrammar') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -44,4 +44,4 @@ def test_missing_prompt_file_fails_at_construction(tmp_path: Path) -> None:
 def test_unknown_tiny_model_is_a_clear_error(tmp_path: Path) -> None:
     thinker = TransformersThinker(ThinkerConfig(model="tiny-nonesuch"), data_dir=tmp_path)
     with pytest.raises(BadInputError, match="tiny-qwen2.5-vl"):
-        thinker.model_source()
+        thinker.runtime.model_source()

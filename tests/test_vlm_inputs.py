@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from tools.errors import BackendError
-from tools.thinkers.vlm_inputs import (
+from thinkedit.tools.errors import BackendError
+from thinkedit.tools.thinkers.vlm_inputs import (
     IMAGE_TOKEN,
     expand_image_pads,
     prepare_images,

@@ -9,6 +9,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+#: Environment variables that choose where runs live when no option says.
+CHECKPOINT_URL_ENV = "THINKEDIT_CHECKPOINT_URL"
+ARTIFACTS_URL_ENV = "THINKEDIT_ARTIFACTS_URL"
+
+
 def default_data_dir() -> Path:
     """Return ``$THINKEDIT_DATA_DIR`` or ``~/.thinkedit``: runs, artifacts, checkpoints, tiny models."""
     return Path(os.environ.get("THINKEDIT_DATA_DIR") or Path.home() / ".thinkedit").expanduser()

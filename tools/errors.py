@@ -11,15 +11,26 @@ class BadInputError(ThinkeditError, ValueError):
     """Reject input the user can fix (a missing file, not an image, an unknown setting)."""
 
 
-class BackendError(ThinkeditError):
-    """Report a backend failure that retrying will not fix."""
+class ImageTooLargeError(BadInputError):
+    """Reject an image with more pixels than allowed (or one that looks like a decompression bomb)."""
+
+
+class MissingExtraError(BadInputError):
+    """Say which optional extra to install for a backend or command whose packages are missing."""
+
+
+class BackendError(ThinkeditError, RuntimeError):
+    """Report a backend failure that retrying will not fix.
+
+    A ``RuntimeError`` too, so LangGraph Server passes its message on to SDK callers.
+    """
 
 
 class TransientBackendError(BackendError):
     """Report a backend failure worth retrying (connection refused, 5xx, 429, timeouts)."""
 
 
-class ThinkerOutputError(ThinkeditError):
+class ThinkerOutputError(ThinkeditError, RuntimeError):
     """Report thinker output that could not be parsed into a verdict.
 
     Carries the raw text so it can be logged and shown; sampling again may well succeed, so

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, ImageTooLargeError
 
 #: Refuse images with more pixels than this (about 64 MP); PIL's own bomb guard is the backstop.
 MAX_PIXELS = 64 * 1024 * 1024
@@ -34,7 +34,7 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> I
             with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
                 if width * height > max_pixels:
-                    raise BadInputError(
+                    raise ImageTooLargeError(
                         f"{label} is too large: {width}x{height} exceeds {max_pixels} pixels"
                     )
                 im.load()
@@ -42,7 +42,7 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> I
     except BadInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadInputError(f"{label} is too large (decompression bomb guard): {exc}") from exc
+        raise ImageTooLargeError(f"{label} is too large (decompression bomb guard): {exc}") from exc
     except UnidentifiedImageError as exc:
         raise BadInputError(f"{label} is not an image PIL can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:

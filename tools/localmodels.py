@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.config import default_data_dir
+from thinkedit.tools.config import default_data_dir
 
 log = logging.getLogger(__name__)
 

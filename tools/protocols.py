@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from tools.types import EditRequest, EditResult, JudgeRequest, Verdict
+from thinkedit.tools.types import EditRequest, EditResult, JudgeRequest, Verdict
 
 
 @runtime_checkable

@@ -11,9 +11,9 @@ from typing import Any
 
 from PIL import Image
 
-from tools.errors import BadInputError
-from tools.images import load_image, to_png_bytes
-from tools.types import ImageRef
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.images import load_image, to_png_bytes
+from thinkedit.tools.types import ImageRef
 
 #: A URL with a scheme (``memory://``, ``file://``, ``s3://``): the store goes through fsspec.
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")

@@ -25,7 +25,7 @@ def resolve_dtype(name: str | None, device: str, default: str = "bfloat16") -> A
     chosen = name or ("float32" if device == "cpu" else default)
     dtype = getattr(torch, chosen, None)
     if not isinstance(dtype, torch.dtype):
-        from tools.errors import BadInputError
+        from thinkedit.tools.errors import BadInputError
 
         raise BadInputError(f"unknown torch dtype {chosen!r}")
     return dtype

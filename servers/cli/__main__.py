@@ -1,5 +1,5 @@
 import sys
 
-from servers.cli import main
+from thinkedit.servers.cli import main
 
 sys.exit(main())

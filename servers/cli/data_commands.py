@@ -6,11 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from agent.dataset.build import build_dataset
-from agent.evaluation.benchmarks import BENCHMARKS
-from agent.evaluation.synthetic import write_synthetic_benchmark
-from servers.cli.run_commands import int_at_least
-from tools.errors import BadInputError
+from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
+from thinkedit.servers.options import int_at_least
+from thinkedit.tools.errors import BadInputError
 
 
 def fraction(text: str) -> float:
@@ -65,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the dataset and print its counts."""
+    from thinkedit.apps.dataset.build import build_dataset
+
     try:
         report = build_dataset(args.source, args.out, rl_fraction=args.rl_fraction, seed=args.seed,
                                max_per_task=args.max_per_task, bucket_width=args.bucket_width, prompt_file=args.prompt_file)
@@ -82,6 +82,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_synthetic(args: argparse.Namespace) -> int:
     """Write the synthetic benchmark."""
+    from thinkedit.apps.evaluation.synthetic import write_synthetic_benchmark
+
     try:
         out = write_synthetic_benchmark(args.out, args.layout, examples_dir=args.images, items=args.items)
     except BadInputError as exc:

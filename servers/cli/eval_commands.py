@@ -9,22 +9,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
-from agent.evaluation.benchmarks import BENCHMARKS, BenchLoad, load_benchmark
-from agent.evaluation.judge import Judge, judge_prompt_text, judge_thinker_config, write_judge_prompt
-from agent.evaluation.plots import plot_summary
-from agent.evaluation.results import read_results, results_path
-from agent.evaluation.runner import EvalPlan, ItemOutcome, claim_out_dir, evaluate
-from agent.evaluation.summary import summarize, to_csv, to_markdown
-from agent.runs import Runner
-from agent.settings import LoopSettings
-from servers.cli.run_commands import int_at_least
-from tools.registry import prime_in_process_runtime
-from tools.config import ThinkerConfig, default_data_dir
-from tools.errors import BadInputError
-from tools.profiles import available_profiles, load_profile
-from tools.registry import BackendCache
+from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
+from thinkedit.servers.options import int_at_least
+from thinkedit.tools.config import ThinkerConfig, default_data_dir
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.profiles import available_profiles, load_profile
+
+if TYPE_CHECKING:
+    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.apps.evaluation.benchmarks import BenchLoad
+    from thinkedit.apps.evaluation.runner import ItemOutcome
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +70,17 @@ def _judge_thinker(args: argparse.Namespace) -> ThinkerConfig:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a benchmark; exit 1 if some items failed (rerun to retry them)."""
+    from pydantic import ValidationError
+
+    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.apps.evaluation.benchmarks import load_benchmark
+    from thinkedit.apps.evaluation.judge import judge_prompt_text, judge_thinker_config, write_judge_prompt
+    from thinkedit.apps.evaluation.plots import plot_summary
+    from thinkedit.apps.evaluation.results import read_results, results_path
+    from thinkedit.apps.evaluation.runner import claim_out_dir
+    from thinkedit.apps.evaluation.summary import summarize, to_csv, to_markdown
+    from thinkedit.tools.registry import prime_in_process_runtime
+
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     out = (args.out or Path("out") / f"eval-{args.bench}").expanduser()
     try:
@@ -151,7 +158,12 @@ def _fingerprint(args: argparse.Namespace, settings: LoopSettings, judge: Thinke
 
 async def _run(args: argparse.Namespace, settings: LoopSettings, judge_cfg: ThinkerConfig, loaded: BenchLoad,
                out: Path, data_dir: Path) -> list[ItemOutcome]:
-    cache = BackendCache()
+    from thinkedit.agent.runs import Runner
+    from thinkedit.apps.evaluation.judge import Judge
+    from thinkedit.apps.evaluation.runner import EvalPlan, evaluate
+    from thinkedit.tools.registry import BackendCache
+
+    cache = BackendCache(data_dir=data_dir)
     judge = Judge(cache.thinker(judge_cfg), name=judge_cfg.model, seed=args.seed)
     for key, reason in loaded.skipped:
         log.info("skipping %s: %s", key, reason)

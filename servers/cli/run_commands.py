@@ -5,71 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from thinkedit.servers.options import add_storage_options, int_at_least, server_url, storage_urls
+from thinkedit.tools.config import default_data_dir
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.profiles import available_profiles
 
-from agent.recording import record_trajectory
-from agent.runs import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, RunRecord, Runner, RunRegistry
-from agent.settings import LoopSettings
-from agent.state import RunState
-from agent.trajectory import write_outputs
-from servers.cli.progress import ProgressPrinter
-from tools.config import default_data_dir
-from tools.errors import BadInputError
-from tools.profiles import available_profiles
-from tools.registry import prime_in_process_runtime
-from tools.store import is_url
+if TYPE_CHECKING:
+    from thinkedit.agent.runs import RunRecord, Runner
+    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.agent.state import RunState
 
 log = logging.getLogger(__name__)
-
-
-def int_at_least(minimum: int) -> Callable[[str], int]:
-    """Return an argparse type for whole numbers >= ``minimum`` (errors become exit code 2)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def server_url(text: str) -> str:
-    """Parse a server URL; a bare host:port gets the OpenAI-style ``/v1`` path the SDKs expect."""
-    parsed = urlsplit(text)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8100/v1")
-    if parsed.path in ("", "/"):
-        parsed = parsed._replace(path="/v1")
-    return urlunsplit(parsed)
-
-
-def add_storage_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--checkpoints URL`` and ``--artifacts URL``: where runs live, so machines can share them."""
-    parser.add_argument("--checkpoints", metavar="URL",
-                        help="Checkpointer: sqlite:///path/file.sqlite or postgresql://user:pass@host:port/db "
-                        f"(default ${CHECKPOINT_URL_ENV}, else <data dir>/checkpoints.sqlite).")
-    parser.add_argument("--artifacts", metavar="URL",
-                        help="Shared artifact store and run records: a directory or an fsspec URL "
-                        f"(file://, s3://...; default ${ARTIFACTS_URL_ENV}, else <data dir>/artifacts).")
-
-
-def storage_urls(args: argparse.Namespace) -> dict[str, str | None]:
-    """Return the Runner.open keywords the storage options give (env and defaults apply there)."""
-    artifacts = args.artifacts or os.environ.get(ARTIFACTS_URL_ENV) or None
-    if artifacts and not is_url(artifacts):
-        artifacts = str(Path(artifacts).expanduser().resolve())
-    return {"checkpoints": args.checkpoints, "artifacts": artifacts}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -122,6 +72,8 @@ def _fail(message: str, code: int) -> int:
 
 
 def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
+    from thinkedit.agent.settings import LoopSettings
+
     settings = LoopSettings.from_profile(
         args.profile,
         max_rounds=args.max_rounds,
@@ -133,36 +85,15 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
         review=args.review or None,
         data_dir=str(data_dir),
     )
-    return with_servers(settings, args.editor, args.editor_model, args.thinker, args.thinker_model)
-
-
-def with_servers(
-    settings: LoopSettings,
-    editor_url: str | None,
-    editor_model: str | None,
-    thinker_url: str | None,
-    thinker_model: str | None,
-) -> LoopSettings:
-    """Point the editor and/or thinker at servers: a URL switches that side to its HTTP backend."""
-    editor, thinker = settings.editor, settings.thinker
-    if editor_url:
-        # Loading options belong to the server now; the profile's model name and settings still apply.
-        editor = editor.model_copy(
-            update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
-        )
-    if editor_model:
-        editor = editor.model_copy(update={"model": editor_model})
-    if thinker_url:
-        thinker = thinker.model_copy(
-            update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
-        )
-    if thinker_model:
-        thinker = thinker.model_copy(update={"model": thinker_model})
-    return settings.model_copy(update={"editor": editor, "thinker": thinker})
+    return settings.with_servers(args.editor, args.editor_model, args.thinker, args.thinker_model)
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
     """Start a run and see it through."""
+    from pydantic import ValidationError
+
+    from thinkedit.tools.registry import prime_in_process_runtime
+
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     try:
         settings = _settings(args, data_dir)
@@ -176,6 +107,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path) -> int:
+    from thinkedit.agent.runs import Runner
+    from thinkedit.servers.cli.progress import ProgressPrinter
+
     async with Runner.open(data_dir, **storage_urls(args)) as runner:
         record = runner.prepare(args.image, args.instruction, settings, out_dir=args.out)
         if record.out_dir is None:
@@ -188,6 +122,9 @@ async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Finish a run from its last checkpoint."""
+    from thinkedit.agent.runs import RunRegistry
+    from thinkedit.tools.registry import prime_in_process_runtime
+
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     storage = storage_urls(args)
     try:
@@ -205,6 +142,8 @@ async def _resume(
     task_type: str | None = None,
     storage: dict[str, str | None] | None = None,
 ) -> int:
+    from thinkedit.agent.runs import Runner
+
     try:
         async with Runner.open(data_dir, **(storage or {})) as runner:
             return await _resume_in(runner, run_id, record_to, task_type)
@@ -213,6 +152,8 @@ async def _resume(
 
 
 async def _resume_in(runner: Runner, run_id: str, record_to: Path | None, task_type: str | None) -> int:
+    from thinkedit.servers.cli.progress import ProgressPrinter
+
     record = runner.registry.load(run_id)
     print(f"resuming run {run_id}", file=sys.stderr, flush=True)
     review = None
@@ -226,6 +167,10 @@ async def _drive(
     runner: Runner, record: RunRecord, work: Any, *, record_to: Path | None = None, task_type: str | None = None
 ) -> int:
     """Await the run, ask for reviews while it pauses, then write its files (and record it, if asked)."""
+    from thinkedit.agent.recording import record_trajectory
+    from thinkedit.agent.trajectory import write_outputs
+    from thinkedit.servers.cli.progress import ProgressPrinter
+
     try:
         state: RunState | None = await work
         while (pending := await runner.pending_review(record.run_id)) is not None:
@@ -271,6 +216,8 @@ def _ask_review(pending: dict[str, Any]) -> Any:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
+    from thinkedit.agent.runs import RunRegistry
+
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     try:
         registry = RunRegistry.for_data(data_dir, storage_urls(args)["artifacts"])

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
-
-log = logging.getLogger(__name__)
 
 #: Modules that each add one ``serve`` sub-command through ``register(subparsers)``.
-SERVE_MODULES = ["servers.editor.cli", "servers.thinker.cli", "servers.mcp.cli"]
+SERVE_MODULES = ["thinkedit.servers.editor.cli", "thinkedit.servers.thinker.cli", "thinkedit.servers.mcp.cli"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,10 +14,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="Run a server: editor, thinker or mcp.")
     servers = serve.add_subparsers(dest="server", required=True, metavar="SERVER")
     for name in SERVE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # that server is not part of this build
-            raise
-        module.register(servers)
+        importlib.import_module(name).register(servers)

@@ -15,16 +15,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from servers.editor.batching import QueueFullError, ShuttingDownError
-from servers.editor.config import EditorServerSettings
-from servers.editor.metrics import EditorMetrics
-from servers.editor.schemas import Health, ImageData, ImagesResponse, ModelList, edit_form_openapi
-from servers.editor.service import EditorService, EngineFactory, build_engine
-from servers.editor.uploads import EditUpload, decode_image, read_edit_upload
-from servers.httputil import APIError, BearerAuth, BodyLimit, ResponseHeaders, install_error_handlers
-from tools.errors import BackendError, BadInputError
-from tools.images import resize_to
-from tools.types import EditRequest, EditResult
+from thinkedit.servers.editor.batching import QueueFullError, ShuttingDownError
+from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.metrics import EditorMetrics
+from thinkedit.servers.editor.schemas import Health, ImageData, ImagesResponse, ModelList, edit_form_openapi
+from thinkedit.servers.editor.service import EditorService, EngineFactory, build_engine
+from thinkedit.servers.editor.uploads import EditUpload, read_edit_upload
+from thinkedit.servers.httputil import (
+    APIError,
+    BearerAuth,
+    BodyLimit,
+    ResponseHeaders,
+    decode_upload,
+    install_error_handlers,
+)
+from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.images import resize_to
+from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +151,7 @@ async def _edit(request: Request, service: EditorService, settings: EditorServer
 
 def _prepare(upload: EditUpload, service: EditorService, settings: EditorServerSettings) -> EditRequest:
     """Decode the image and check the request against the model (off the event loop: images are big)."""
-    image = decode_image(upload.image_bytes, settings.max_pixels)
+    image = decode_upload(upload.image_bytes, settings.max_pixels)
     form = upload.form
     seed = form.seed if form.seed is not None else secrets.randbelow(2**31)
     request = EditRequest(image=image, instruction=form.prompt, seed=seed, settings=form.settings(), num_images=form.n)

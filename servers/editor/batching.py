@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from servers.editor.metrics import EditorMetrics
+from thinkedit.servers.editor.metrics import EditorMetrics
 
 log = logging.getLogger(__name__)
 

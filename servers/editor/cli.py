@@ -8,8 +8,8 @@ import sys
 
 from pydantic import ValidationError
 
-from servers.editor.config import EditorServerSettings
-from servers.httputil import check_exposure, resolve_token
+from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.exposure import check_exposure, resolve_token
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,8 @@ def cmd_serve_editor(args: argparse.Namespace) -> int:
         print(f"thinkedit: error: {refusal}", file=sys.stderr)
         return 2
     if settings.backend == "diffusers":  # a misspelt model fails now, not after the server is up
-        from tools.editors.models import get_model
-        from tools.errors import BadInputError
+        from thinkedit.tools.editors.models import get_model
+        from thinkedit.tools.errors import BadInputError
 
         try:
             get_model(settings.model)
@@ -104,7 +104,7 @@ def cmd_serve_editor(args: argparse.Namespace) -> int:
             print(f"thinkedit: error: {exc}", file=sys.stderr)
             return 2
     if args.ray:
-        from servers.editor.ray_app import RayOptions, serve_with_ray
+        from thinkedit.servers.editor.ray_app import RayOptions, serve_with_ray
 
         options = RayOptions(
             replicas=args.replicas,
@@ -122,10 +122,10 @@ def serve_with_uvicorn(settings: EditorServerSettings, host: str, port: int) -> 
     """Serve in this process; SIGINT/SIGTERM stop taking requests and finish the queued ones."""
     import uvicorn
 
-    from servers.editor.app import create_app
+    from thinkedit.servers.editor.app import create_app
 
     if settings.backend == "diffusers":
-        from tools.torchutil import start_parallel_runtime
+        from thinkedit.tools.torchutil import start_parallel_runtime
 
         start_parallel_runtime()  # before any worker thread touches torch
 

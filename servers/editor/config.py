@@ -7,7 +7,7 @@ import socket
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from tools.config import EditorConfig
+from thinkedit.tools.config import EditorConfig
 
 
 def default_replica_id() -> str:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.config import EditorServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,13 @@ def build_application(settings: EditorServerSettings, options: RayOptions, clust
         def __init__(self, replica_settings: EditorServerSettings) -> None:
             self._settings = replica_settings
             if replica_settings.backend == "diffusers":
-                from tools.torchutil import start_parallel_runtime
+                from thinkedit.tools.torchutil import start_parallel_runtime
 
                 start_parallel_runtime()
 
         def __serve_build_asgi_app__(self) -> Any:
             """Build this replica's app, named after the replica, loading the model before traffic comes."""
-            from servers.editor.app import create_app
+            from thinkedit.servers.editor.app import create_app
 
             replica = serve.get_replica_context().replica_id.unique_id
             # Ray cancels a request whose client hangs up; load before taking traffic.

@@ -9,12 +9,12 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from servers.editor.batching import MicroBatcher
-from servers.editor.config import EditorServerSettings
-from servers.editor.metrics import EditorMetrics
-from servers.editor.schemas import ModelCard
-from tools.protocols import Editor
-from tools.types import EditRequest, EditResult
+from thinkedit.servers.editor.batching import MicroBatcher
+from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.metrics import EditorMetrics
+from thinkedit.servers.editor.schemas import ModelCard
+from thinkedit.tools.protocols import Editor
+from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +26,11 @@ def build_engine(settings: EditorServerSettings) -> Editor:
     """Build the editor backend named by ``settings`` (one pipeline per server or replica)."""
     config = settings.editor_config()
     if settings.backend == "diffusers":
-        from tools.editors.diffusers_engine import DiffusersEditor
+        from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
 
         # The engine's per-call image cap follows the server's batch size, so --max-batch 1 means one image per call.
         return DiffusersEditor(config, max_batch_images=settings.max_batch)
-    from tools.registry import BackendCache
+    from thinkedit.tools.registry import BackendCache
 
     return BackendCache().editor(config)
 

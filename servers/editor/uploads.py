@@ -1,21 +1,16 @@
-"""Read and check the multipart body of an edit request: fields by schema, the image by content."""
+"""Read and check the multipart body of an edit request: fields by schema, the image bytes as sent."""
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
 from fastapi import Request
-from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from servers.editor.schemas import IMAGE_FIELDS, EditForm
-from servers.httputil import APIError, BodyTooLarge, describe_errors
-from tools.errors import BadInputError
-from tools.images import load_image
+from thinkedit.servers.editor.schemas import IMAGE_FIELDS, EditForm
+from thinkedit.servers.httputil import APIError, BodyTooLarge, describe_errors
 
 #: Text fields are short; anything longer than this is not a prompt or a setting.
 MAX_FIELD_BYTES = 64 * 1024
@@ -67,33 +62,3 @@ async def read_edit_upload(request: Request) -> EditUpload:
     finally:
         await form.close()
     return EditUpload(form=parsed, image_bytes=data)
-
-
-def decode_image(data: bytes, max_pixels: int, param: str = "image") -> Image.Image:
-    """Decode an uploaded image; too many pixels is 413, anything unreadable is 400, with the reason."""
-    if not data:
-        raise APIError(400, "the image is empty", param=param, code="invalid_image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as header:
-                width, height = header.size
-    except Image.DecompressionBombError as exc:
-        message = f"image rejected as a decompression bomb: {exc}"
-        raise APIError(413, message, param=param, code="image_too_large") from None
-    except UnidentifiedImageError:
-        message = "the uploaded data is not an image (PNG, JPEG or WebP expected)"
-        raise APIError(400, message, param=param, code="invalid_image") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise APIError(400, f"the image cannot be read: {exc}", param=param, code="invalid_image") from None
-    if width * height > max_pixels:
-        raise APIError(
-            413,
-            f"image is too large: {width}x{height} = {width * height} pixels, the limit is {max_pixels}",
-            param=param,
-            code="image_too_large",
-        )
-    try:
-        return load_image(data, max_pixels=max_pixels)
-    except BadInputError as exc:
-        raise APIError(400, str(exc), param=param, code="invalid_image") from None

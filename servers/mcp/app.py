@@ -10,20 +10,18 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, create_model
+from mcp.types import CallToolResult
+from pydantic import BaseModel
 
-from agent.nodes import BackendProvider
-from agent.runs import Runner
-from servers.mcp import tools
-from servers.mcp.config import ServerConfig, base_settings
-from servers.mcp.inputs import ImageResolver, default_roots
-from servers.mcp.jobs import RunJobs
-from servers.mcp.resources import register_resources
-from servers.mcp.schemas import (
+from thinkedit.agent.nodes import BackendProvider
+from thinkedit.agent.runs import Runner
+from thinkedit.servers.mcp import tools
+from thinkedit.servers.mcp.config import ServerConfig, base_settings
+from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
+from thinkedit.servers.mcp.jobs import RunJobs
+from thinkedit.servers.mcp.resources import register_resources
+from thinkedit.servers.mcp.sdk import build_tool
+from thinkedit.servers.mcp.schemas import (
     CancelRunInput,
     CritiqueEditInput,
     CritiqueOutput,
@@ -36,9 +34,9 @@ from servers.mcp.schemas import (
     RunResult,
     ThinkWhileEditInput,
 )
-from servers.mcp.state import AppState
-from tools.errors import BadInputError
-from tools.registry import BackendCache
+from thinkedit.servers.mcp.state import AppState
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.registry import BackendCache
 
 log = logging.getLogger(__name__)
 
@@ -139,38 +137,6 @@ TOOL_SPECS = [
 ]
 
 
-def build_tool(spec: ToolSpec) -> Tool:
-    """Make an SDK tool whose input and output schemas come from the spec's pydantic models."""
-    arg_model = create_model(
-        spec.input_model.__name__, __base__=(spec.input_model, ArgModelBase), __doc__=spec.input_model.__doc__
-    )
-
-    async def call(ctx: Context, **arguments: Any) -> CallToolResult:
-        """Rebuild the input model and turn input problems into tool errors the model can read."""
-        args = spec.input_model.model_validate(arguments)
-        try:
-            return await spec.fn(args, ctx)
-        except BadInputError as exc:
-            raise ToolError(str(exc)) from exc
-
-    return Tool(
-        fn=call,
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        parameters=arg_model.model_json_schema(by_alias=True),
-        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output_model),
-        is_async=True,
-        context_kwarg="ctx",
-        annotations=ToolAnnotations(
-            title=spec.title,
-            read_only_hint=spec.read_only,
-            destructive_hint=False,
-            open_world_hint=spec.open_world,
-        ),
-    )
-
-
 def build_server(config: ServerConfig, backends: BackendProvider | None = None) -> MCPServer[AppState]:
     """Build the server; the Runner and backends open in its lifespan, not at import time.
 
@@ -181,7 +147,7 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         """Open the Runner once for the server's life; stop live runs (resumably) on the way out."""
-        provider = backends or BackendCache()
+        provider = backends or BackendCache(data_dir=config.data_dir)
         data_dir = config.data_dir.expanduser()
         async with AsyncExitStack() as stack:
             runner = await stack.enter_async_context(

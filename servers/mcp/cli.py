@@ -14,24 +14,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from servers.cli.run_commands import server_url
-from tools.errors import BadInputError
-from tools.profiles import available_profiles
+from thinkedit.servers.exposure import is_loopback
+from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.profiles import available_profiles
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "THINKEDIT_MCP_TOKEN"
-
-
-def port_number(text: str) -> int:
-    """Accept a TCP port, 0 to 65535 (0 lets the system choose)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,8 +73,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit)."
     )
-    from servers.cli.run_commands import add_storage_options
-
     add_storage_options(p)
     p.set_defaults(handler=cmd_serve_mcp)
 
@@ -100,16 +88,15 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
     try:
         import anyio
 
-        from servers.mcp.app import build_server
-        from servers.mcp.http_transport import is_loopback, serve_http
+        from thinkedit.servers.mcp.app import build_server
+        from thinkedit.servers.mcp.http_transport import serve_http
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "mcp":
             return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
         raise
-    from servers.cli.run_commands import storage_urls
-    from servers.mcp.config import ServerConfig, server_models
-    from tools.config import default_data_dir
-    from tools.registry import prime_in_process_runtime
+    from thinkedit.servers.mcp.config import ServerConfig, server_models
+    from thinkedit.tools.config import default_data_dir
+    from thinkedit.tools.registry import prime_in_process_runtime
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if args.transport == "http" and not is_loopback(args.host) and not token:

@@ -16,15 +16,14 @@ CLIENT_KEYS = {"claude-desktop": "mcpServers", "claude-code": "mcpServers", "cur
 def server_command() -> tuple[str, list[str], dict[str, str]]:
     """Return (command, leading args, env) that start this install's ``thinkedit``.
 
-    The venv's ``thinkedit`` script when installed; otherwise (a source checkout) this interpreter
-    running the package, with ``PYTHONPATH`` at the checkout.
+    The venv's ``thinkedit`` script when there is one; otherwise this interpreter running the
+    installed package as a module.
     """
     interpreter = Path(sys.executable).absolute()
     script = interpreter.parent / "thinkedit"
     if script.is_file() and os.access(script, os.X_OK):
         return str(script), [], {}
-    root = Path(__file__).resolve().parents[2]
-    return str(interpreter), ["-m", "servers.cli"], {"PYTHONPATH": str(root)}
+    return str(interpreter), ["-m", "thinkedit.servers.cli"], {}
 
 
 def server_entry(

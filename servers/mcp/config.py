@@ -8,12 +8,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.settings import LoopSettings
-from servers.cli.run_commands import with_servers
-from servers.mcp.inputs import DEFAULT_MAX_IMAGE_BYTES
-from tools.config import EditorConfig, ThinkerConfig, default_data_dir
-from tools.errors import BadInputError
-from tools.profiles import Profile, available_profiles, load_profile
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.servers.mcp.inputs import DEFAULT_MAX_IMAGE_BYTES
+from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.profiles import Profile, available_profiles, load_profile
 
 
 @dataclass
@@ -42,7 +41,7 @@ def base_settings(config: ServerConfig) -> LoopSettings:
     ``base_url``, exactly as ``thinkedit edit --editor/--thinker URL`` does.
     """
     settings = LoopSettings.from_profile(config.profile, data_dir=str(config.data_dir))
-    return with_servers(settings, config.editor_url, config.editor_model, config.thinker_url, config.thinker_model)
+    return settings.with_servers(config.editor_url, config.editor_model, config.thinker_url, config.thinker_model)
 
 
 def server_models(config: ServerConfig) -> tuple[EditorConfig, ThinkerConfig]:

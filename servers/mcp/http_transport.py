@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 
 from mcp.server.mcpserver import MCPServer
@@ -11,20 +10,12 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from thinkedit.servers.exposure import is_loopback
+
 log = logging.getLogger(__name__)
 
 #: Paths answered without a token (they reveal nothing but liveness).
 PUBLIC_PATHS = frozenset({"/health"})
-
-
-def is_loopback(host: str) -> bool:
-    """Say whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class BearerTokenMiddleware:

@@ -17,10 +17,10 @@ from urllib.parse import unquote, urlparse
 
 from PIL.Image import Image
 
-from agent.runs import Runner
-from servers.mcp.refs import SCHEME, resolve_uri
-from tools.errors import BadInputError
-from tools.images import load_image
+from thinkedit.agent.runs import Runner
+from thinkedit.servers.mcp.refs import SCHEME, resolve_uri
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.images import load_image
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from agent.runs import Runner, RunRecord
-from agent.state import RunState
-from agent.trajectory import write_outputs
-from servers.mcp.locks import RunLocks
-from tools.errors import BadInputError
+from thinkedit.agent.runs import Runner, RunRecord
+from thinkedit.agent.state import RunState
+from thinkedit.agent.trajectory import write_outputs
+from thinkedit.servers.mcp.locks import RunLocks
+from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
 

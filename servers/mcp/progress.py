@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from servers.cli.progress import ProgressPrinter
+from thinkedit.agent.progress import describe_event
 
 #: Phases of a round, in order; progress counts phases done.
 PHASES = {"round_started": 0, "image_ready": 1, "verdict": 2}
@@ -19,16 +19,14 @@ def progress_of(event: dict[str, Any], max_rounds: int) -> tuple[float, float, s
     round; the finishing event sets progress to the total, as the run may stop early.
     """
     total = float(3 * max_rounds)
-    line = ProgressPrinter.format(event)
+    line = describe_event(event, max_rounds)
     if line is None:
         return None
     name = event.get("event")
     if name == "run_finished":
         return total, total, line
     if name in PHASES and isinstance(event.get("round"), int):
-        n = event["round"]
-        line = line.replace(f"round {n} ·", f"round {n}/{max_rounds} ·", 1)
-        return float(3 * (n - 1) + PHASES[name] + 1), total, line
+        return float(3 * (event["round"] - 1) + PHASES[name] + 1), total, line
     return None
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from agent.inputs import ARTIFACT_URI, artifact_uri
-from agent.runs import Runner
-from tools.errors import BadInputError
-from tools.types import ImageRef
+from thinkedit.agent.inputs import ARTIFACT_URI, artifact_uri
+from thinkedit.agent.runs import Runner
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.types import ImageRef
 
 SCHEME = "thinkedit://"
 _RUN_IMAGE = re.compile(r"^thinkedit://runs/(?P<run_id>[A-Za-z0-9_-]+)/(?P<part>final|source)\.png$")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-from servers.mcp import refs
-from servers.mcp.results import run_result
-from servers.mcp.state import AppState
-from tools.errors import BadInputError
-from tools.types import ImageRef
+from thinkedit.servers.mcp import refs
+from thinkedit.servers.mcp.results import run_result
+from thinkedit.servers.mcp.state import AppState
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.types import ImageRef
 
 
 def _app(ctx: Context) -> AppState:

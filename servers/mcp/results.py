@@ -16,14 +16,14 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, 
 from PIL.Image import Image
 from pydantic import BaseModel
 
-from agent.runs import RunRecord
-from agent.state import RunState
-from agent.trajectory import trajectory
-from servers.mcp import refs
-from servers.mcp.schemas import CandidateInfo, ImageInfo, PendingReview, RoundInfo, RunResult
-from tools.images import downscale_png
-from tools.store import ArtifactStore
-from tools.types import ImageRef
+from thinkedit.agent.runs import RunRecord
+from thinkedit.agent.state import RunState
+from thinkedit.agent.trajectory import trajectory
+from thinkedit.servers.mcp import refs
+from thinkedit.servers.mcp.schemas import CandidateInfo, ImageInfo, PendingReview, RoundInfo, RunResult
+from thinkedit.tools.images import downscale_png
+from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.types import ImageRef
 
 #: Upper bound of one serialized tool result, image included.
 MAX_RESULT_BYTES = 1_000_000

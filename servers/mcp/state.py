@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.nodes import BackendProvider
-from agent.runs import Runner
-from agent.settings import LoopSettings
-from servers.mcp.config import ServerConfig
-from servers.mcp.inputs import ImageResolver
-from servers.mcp.jobs import RunJobs
+from thinkedit.agent.nodes import BackendProvider
+from thinkedit.agent.runs import Runner
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.servers.mcp.config import ServerConfig
+from thinkedit.servers.mcp.inputs import ImageResolver
+from thinkedit.servers.mcp.jobs import RunJobs
 
 
 @dataclass

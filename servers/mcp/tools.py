@@ -9,12 +9,12 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from agent.oneshot import critique_once, edit_once
-from servers.mcp import refs
-from servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
-from servers.mcp.progress import ProgressReporter
-from servers.mcp.results import image_info, run_result, tool_result
-from servers.mcp.schemas import (
+from thinkedit.agent.oneshot import critique_once, edit_once
+from thinkedit.servers.mcp import refs
+from thinkedit.servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
+from thinkedit.servers.mcp.progress import ProgressReporter
+from thinkedit.servers.mcp.results import image_info, run_result, tool_result
+from thinkedit.servers.mcp.schemas import (
     BackendInfo,
     CancelRunInput,
     CritiqueEditInput,
@@ -28,8 +28,8 @@ from servers.mcp.schemas import (
     ReviewRunInput,
     ThinkWhileEditInput,
 )
-from servers.mcp.state import AppState
-from tools.errors import BadInputError
+from thinkedit.servers.mcp.state import AppState
+from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from servers.httputil import check_exposure, resolve_token
-from servers.thinker.vllm import VLLM_API_KEY_ENV, VllmOptions, describe, vllm_command, vllm_executable
+from thinkedit.servers.exposure import check_exposure, resolve_token
+from thinkedit.servers.thinker.vllm import VLLM_API_KEY_ENV, VllmOptions, describe, vllm_command, vllm_executable
 
 DEFAULT_PORT = 8000
 DEFAULT_MODEL = "appletea2333/EditThinker-8B"
@@ -88,8 +88,8 @@ def _serve_local(args: argparse.Namespace, token: str | None) -> int:
     """Serve the model in this process with uvicorn until interrupted."""
     import uvicorn
 
-    from servers.thinker.local_app import ThinkerServerSettings, create_app
-    from tools.torchutil import start_parallel_runtime
+    from thinkedit.servers.thinker.local_app import ThinkerServerSettings, create_app
+    from thinkedit.tools.torchutil import start_parallel_runtime
 
     if args.vllm_args or args.tensor_parallel_size or args.gpu_memory_utilization:
         print("thinkedit: error: vLLM options do not apply to --local", file=sys.stderr)

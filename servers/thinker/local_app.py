@@ -28,9 +28,8 @@ from fastapi.responses import JSONResponse
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from servers.editor.uploads import decode_image
-from servers.httputil import APIError, BearerAuth, BodyLimit, install_error_handlers
-from servers.thinker.schemas import (
+from thinkedit.servers.httputil import APIError, BearerAuth, BodyLimit, decode_upload, install_error_handlers
+from thinkedit.servers.thinker.schemas import (
     AssistantMessage,
     ChatCompletion,
     ChatCompletionRequest,
@@ -39,7 +38,7 @@ from servers.thinker.schemas import (
     ImagePart,
     Usage,
 )
-from tools.config import ThinkerConfig
+from thinkedit.tools.config import ThinkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +69,8 @@ class ThinkerServerSettings(BaseModel):
 
 
 def build_engine(settings: ThinkerServerSettings) -> Any:
-    """Build the in-process thinker whose model answers the chats (it loads in ``load()``)."""
-    from tools.thinkers.transformers_vlm import TransformersThinker
+    """Build the in-process model that answers the chats (it loads in ``load()``)."""
+    from thinkedit.tools.thinkers.vlm_runtime import VlmRuntime
 
     config = ThinkerConfig(
         backend="transformers",
@@ -82,7 +81,7 @@ def build_engine(settings: ThinkerServerSettings) -> Any:
         max_new_tokens=settings.max_tokens,
         max_image_side=settings.max_image_side,
     )
-    return TransformersThinker(config)
+    return VlmRuntime(config)
 
 
 class ChatService:
@@ -165,7 +164,7 @@ def _data_url_image(url: str, max_pixels: int) -> Image:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise APIError(400, "an image data URL holds invalid base64", param="image_url") from None
-    return decode_image(data, max_pixels, param="image_url")
+    return decode_upload(data, max_pixels, param="image_url")
 
 
 def create_app(

@@ -11,12 +11,13 @@ from typing import Any
 
 from PIL import Image
 
-from tools.config import EditorConfig
-from tools.editors.jobs import EditJob, EditUnit, chunked, group_by, prepare_job, units_of
-from tools.editors.models import EditorModel, get_model
-from tools.errors import BackendError, BadInputError
-from tools.images import resize_to
-from tools.types import EditRequest, EditResult
+from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.editors.jobs import EditJob, EditUnit, chunked, group_by, prepare_job, units_of
+from thinkedit.tools.editors.models import EditorModel, get_model
+from thinkedit.tools.extras import missing_extra
+from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.images import resize_to
+from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class DiffusersEditor:
         if self.config.path:
             return self.config.path
         if self.model.local:
-            from tools.editors.tiny import ensure_tiny_model
+            from thinkedit.tools.editors.tiny import ensure_tiny_model
 
             return str(ensure_tiny_model(self.name, self.data_dir))
         if self.model.hub_id is None:
@@ -89,11 +90,9 @@ class DiffusersEditor:
         try:
             import diffusers
             import torch  # noqa: F401  (fail here, clearly, when the extra is missing)
-        except ImportError as exc:
-            raise BackendError(
-                f"the diffusers editor needs torch and diffusers: pip install 'thinkedit[local]' ({exc})"
-            ) from exc
-        from tools.torchutil import resolve_device, resolve_dtype
+        except ModuleNotFoundError as exc:
+            raise (missing_extra(exc, "the diffusers editor") or exc) from exc
+        from thinkedit.tools.torchutil import resolve_device, resolve_dtype
 
         pipeline_class = getattr(diffusers, self.model.pipeline_class, None)
         if pipeline_class is None:

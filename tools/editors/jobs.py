@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
-from tools.editors.models import EditorModel
-from tools.errors import BadInputError
-from tools.images import fit_within
-from tools.types import EditRequest
+from thinkedit.tools.editors.models import EditorModel
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.images import fit_within
+from thinkedit.tools.types import EditRequest
 
 #: Most images one request may ask for (``num_images``).
 MAX_IMAGES_PER_REQUEST = 16

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError
 
 
 @dataclass(frozen=True)

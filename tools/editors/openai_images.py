@@ -15,10 +15,10 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from tools.config import EditorConfig
-from tools.errors import BackendError, BadInputError, TransientBackendError
-from tools.images import fit_within, load_image, resize_to, to_png_bytes
-from tools.types import EditRequest, EditResult
+from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.errors import BackendError, BadInputError, TransientBackendError
+from thinkedit.tools.images import fit_within, load_image, resize_to, to_png_bytes
+from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)
 

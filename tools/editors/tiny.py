@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tools.localmodels import ensure_local_model
+from thinkedit.tools.localmodels import ensure_local_model
 
 #: Sentences the tiny tokenizers learn their vocabularies from (edit instructions, mostly).
 _CORPUS: tuple[str, ...] = (

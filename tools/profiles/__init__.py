@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tools.config import EditorConfig, ThinkerConfig
-from tools.errors import BadInputError
+from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.errors import BadInputError
 
 #: Environment variables that override a profile, mapped to (section, field).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -43,7 +43,7 @@ class Profile(BaseModel):
 
 def available_profiles() -> list[str]:
     """List the packaged profile names."""
-    files = resources.files("tools.profiles").iterdir()
+    files = resources.files("thinkedit.tools.profiles").iterdir()
     return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
 
 
@@ -57,7 +57,7 @@ def load_profile(name: str, *, env: dict[str, str] | None = None) -> Profile:
         text = path.read_text("utf-8")
         name = path.stem
     else:
-        resource = resources.files("tools.profiles").joinpath(f"{name}.toml")
+        resource = resources.files("thinkedit.tools.profiles").joinpath(f"{name}.toml")
         if not resource.is_file():
             raise BadInputError(f"unknown profile {name!r}; choose from {available_profiles()}")
         text = resource.read_text("utf-8")

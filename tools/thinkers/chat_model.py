@@ -15,12 +15,13 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from tools.config import ThinkerConfig
-from tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
-from tools.images import to_png_bytes
-from tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
-from tools.thinkers.prompt import load_template, render_prompt
-from tools.types import JudgeRequest, Verdict
+from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.extras import missing_extra
+from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
+from thinkedit.tools.images import to_png_bytes
+from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
+from thinkedit.tools.thinkers.prompt import load_template, render_prompt
+from thinkedit.tools.types import JudgeRequest, Verdict
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -88,8 +89,8 @@ class ChatModelThinker:
         try:
             import openai
             from langchain_openai import ChatOpenAI
-        except ImportError as exc:
-            raise BackendError("the chat-model thinker needs langchain-openai: pip install 'thinkedit[server]'") from exc
+        except ModuleNotFoundError as exc:
+            raise (missing_extra(exc, "the chat-model thinker") or exc) from exc
         return ChatOpenAI(
             model=self.config.model,
             base_url=self.config.base_url,
@@ -110,7 +111,7 @@ class ChatModelThinker:
         asks for its JSON schema through ``response_format``, which hosted APIs understand too.
         """
         if self.config.constrained:
-            from tools.thinkers.grammar import editthinker_ebnf, expert_ebnf, free_text_budget
+            from thinkedit.tools.thinkers.grammar import editthinker_ebnf, expert_ebnf, free_text_budget
 
             ebnf = editthinker_ebnf if self.config.protocol == "editthinker" else expert_ebnf
             grammar = ebnf(*free_text_budget(self.config.protocol, self.config.max_new_tokens))

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Literal
 
-from tools.errors import BadInputError
-from tools.thinkers.parsing import EXPERT_JSON_SCHEMA
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA
 
 if TYPE_CHECKING:
     import xgrammar

@@ -12,8 +12,8 @@ import logging
 import re
 from typing import Any
 
-from tools.errors import ThinkerOutputError
-from tools.types import Verdict
+from thinkedit.tools.errors import ThinkerOutputError
+from thinkedit.tools.types import Verdict
 
 log = logging.getLogger(__name__)
 

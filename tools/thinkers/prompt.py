@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError
 
 Protocol = Literal["editthinker", "expert"]
 
@@ -23,7 +23,7 @@ def load_template(protocol: Protocol = "editthinker", path: str | Path | None = 
             raise BadInputError(f"prompt template not found: {file}")
         text = file.read_text(encoding="utf-8")
     else:
-        text = resources.files("tools.thinkers").joinpath(f"prompts/{protocol}.txt").read_text("utf-8")
+        text = resources.files("thinkedit.tools.thinkers").joinpath(f"prompts/{protocol}.txt").read_text("utf-8")
     missing = [name for name in REQUIRED_PLACEHOLDERS if f"${{{name}}}" not in text]
     if missing:
         raise BadInputError(

@@ -16,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tools.errors import BadInputError
-from tools.localmodels import ensure_local_model
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.localmodels import ensure_local_model
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ Remove the person on the left. Change the season to winter. Turn the photo into 
 
 def _corpus() -> list[str]:
     """Return the training text: our prompt templates plus sample answers in both protocols."""
-    prompts = resources.files("tools.thinkers").joinpath("prompts")
+    prompts = resources.files("thinkedit.tools.thinkers").joinpath("prompts")
     texts = [prompts.joinpath(f"{p}.txt").read_text("utf-8") for p in ("editthinker", "expert")]
     return [*texts, _EXTRA_CORPUS]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tools.errors import BackendError
-from tools.images import fit_within
+from thinkedit.tools.errors import BackendError
+from thinkedit.tools.images import fit_within
 
 if TYPE_CHECKING:
     from PIL.Image import Image

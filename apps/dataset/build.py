@@ -17,11 +17,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agent.dataset.formats import DATASET_INFO, rl_record, sft_record
-from agent.dataset.rules import balance, construct, score_bucket, split
-from agent.recording import read_trajectories
-from tools.errors import BadInputError
-from tools.thinkers.prompt import load_template
+from thinkedit.apps.dataset.formats import DATASET_INFO, rl_record, sft_record
+from thinkedit.apps.dataset.rules import balance, construct, score_bucket, split
+from thinkedit.agent.recording import read_trajectories
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.thinkers.prompt import load_template
 
 log = logging.getLogger(__name__)
 

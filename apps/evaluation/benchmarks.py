@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError
 
 BenchName = Literal["gedit", "imgedit", "rise", "kris"]
 BENCHMARKS: tuple[BenchName, ...] = ("gedit", "imgedit", "rise", "kris")
@@ -54,7 +54,7 @@ def load_benchmark(
     limit: int | None = None,
 ) -> BenchLoad:
     """Read a local copy of ``bench`` from ``root``; filter by language and task type, keep ``limit``."""
-    from agent.evaluation.readers import READERS
+    from thinkedit.apps.evaluation.readers import READERS
 
     if bench not in READERS:
         raise BadInputError(f"unknown benchmark {bench!r}; choose from {list(BENCHMARKS)}")

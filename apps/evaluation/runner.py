@@ -20,14 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.evaluation.benchmarks import BenchItem
-from agent.evaluation.judge import Judge, JudgeScore
-from agent.evaluation.results import Setting, append_result, completed_keys, results_path
-from agent.recording import record_trajectory
-from agent.runs import Runner
-from agent.settings import LoopSettings
-from agent.state import Round, RunState
-from tools.errors import BadInputError
+from thinkedit.apps.evaluation.benchmarks import BenchItem
+from thinkedit.apps.evaluation.judge import Judge, JudgeScore
+from thinkedit.apps.evaluation.results import Setting, append_result, completed_keys, results_path
+from thinkedit.agent.recording import record_trajectory
+from thinkedit.agent.runs import Runner
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.state import Round, RunState
+from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
 

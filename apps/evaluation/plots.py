@@ -11,7 +11,7 @@ import logging
 import re
 from pathlib import Path
 
-from agent.evaluation.summary import ALL, SummaryRow
+from thinkedit.apps.evaluation.summary import ALL, SummaryRow
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agent.evaluation.benchmarks import BenchItem, BenchLoad, Reader
-from tools.errors import BadInputError
+from thinkedit.apps.evaluation.benchmarks import BenchItem, BenchLoad, Reader
+from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
 

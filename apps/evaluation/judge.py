@@ -22,13 +22,13 @@ from pathlib import Path
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.evaluation.benchmarks import BenchItem
-from tools.config import ThinkerConfig
-from tools.errors import BadInputError, ThinkerOutputError, TransientBackendError
-from tools.protocols import Thinker
-from tools.thinkers.parsing import parse_editthinker, parse_expert
-from tools.thinkers.prompt import REQUIRED_PLACEHOLDERS
-from tools.types import JudgeRequest, Verdict
+from thinkedit.apps.evaluation.benchmarks import BenchItem
+from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.errors import BadInputError, ThinkerOutputError, TransientBackendError
+from thinkedit.tools.protocols import Thinker
+from thinkedit.tools.thinkers.parsing import parse_editthinker, parse_expert
+from thinkedit.tools.thinkers.prompt import REQUIRED_PLACEHOLDERS
+from thinkedit.tools.types import JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def judge_prompt_text(bench: str, protocol: str, template_file: str | Path | Non
             raise BadInputError(f"judge prompt not found: {path}")
         text = path.read_text(encoding="utf-8")
     else:
-        text = resources.files("agent.evaluation").joinpath(f"prompts/judge-{protocol}.txt").read_text("utf-8")
+        text = resources.files("thinkedit.apps.evaluation").joinpath(f"prompts/judge-{protocol}.txt").read_text("utf-8")
     missing = [name for name in REQUIRED_PLACEHOLDERS if f"${{{name}}}" not in text]
     if missing:
         raise BadInputError(f"judge prompt lacks placeholder(s): {', '.join('${' + m + '}' for m in missing)}")

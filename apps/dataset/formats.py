@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tools.thinkers.prompt import render_prompt
+from thinkedit.tools.thinkers.prompt import render_prompt
 
 IMAGE_TOKEN = "<image>"
 

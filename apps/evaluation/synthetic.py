@@ -10,8 +10,8 @@ import json
 import shutil
 from pathlib import Path
 
-from agent.evaluation.benchmarks import BENCHMARKS
-from tools.errors import BadInputError
+from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
+from thinkedit.tools.errors import BadInputError
 
 #: (photo, instruction, task type, reference notes), task types interleaved so any prefix mixes them.
 SYNTHETIC_ITEMS: tuple[tuple[str, str, str, str], ...] = (

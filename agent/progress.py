@@ -1,0 +1,41 @@
+"""Say in words what a run's stream event means: one line per phase, for every display.
+
+The CLI prints these lines, the MCP server sends them as progress notifications, and any
+embedding may show them; the wording lives here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def short(text: str, limit: int = 90) -> str:
+    """Collapse whitespace and cut ``text`` to ``limit`` characters, with an ellipsis when cut."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_event(event: dict[str, Any], max_rounds: int | None = None) -> str | None:
+    """Return the display line for one event (None for events not shown).
+
+    With ``max_rounds`` the round is shown as ``round n/N``, else as ``round n``.
+    """
+    name, n = event.get("event"), event.get("round")
+    label = f"round {n}/{max_rounds}" if max_rounds and isinstance(n, int) else f"round {n}"
+    if name == "round_started":
+        return f"{label} · editing (seed {event['seed']}): {short(event['instruction'])!r}"
+    if name == "image_ready":
+        return f"{label} · edited in {event['edit_seconds']:.2f} s"
+    if name == "verdict":
+        head = (
+            f"{label} · semantic {event['semantic']:g} · quality {event['quality']:g}"
+            f" · overall {event['overall']:.2f} (thought {event['think_seconds']:.2f} s)"
+        )
+        if event.get("stop_reason"):
+            return f"{head} → stop ({event['stop_reason']})"
+        return f"{head} → refine: {short(event['refined_instruction'])!r}"
+    if name == "run_finished":
+        return f"done · chose round {event['best_round']} · stop reason: {event['stop_reason']}"
+    if name == "awaiting_review":
+        return f"{label} · awaiting review of the proposed instruction"
+    return None

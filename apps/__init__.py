@@ -1,0 +1,1 @@
+"""Applications of the loop: benchmark evaluation and training-data builds from recorded runs."""

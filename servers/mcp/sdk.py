@@ -1,0 +1,67 @@
+"""The one place that builds SDK tools from our wire models, using the ``mcp`` SDK's tool internals.
+
+``MCPServer.add_tool`` derives a tool's schema from a function's signature; ours come from
+pydantic models with ``extra="forbid"`` (one model per tool, shared with the HTTP API's style), so
+we construct the SDK's ``Tool`` with a ``FuncMetadata`` ourselves. Those two names are not part of
+the SDK's documented surface: everything that depends on them is in this module, and
+``tests/test_mcp_sdk.py`` checks it against the installed SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, create_model
+
+from thinkedit.tools.errors import BadInputError
+
+
+class ToolDescription(Protocol):
+    """What ``build_tool`` needs to know of a tool (``app.ToolSpec`` is one)."""
+
+    name: str
+    title: str
+    fn: Callable[[Any, Context], Awaitable[CallToolResult]]
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    description: str
+    read_only: bool
+    open_world: bool
+
+
+def build_tool(spec: ToolDescription) -> Tool:
+    """Make an SDK tool whose input and output schemas come from the spec's pydantic models."""
+    arg_model = create_model(
+        spec.input_model.__name__, __base__=(spec.input_model, ArgModelBase), __doc__=spec.input_model.__doc__
+    )
+
+    async def call(ctx: Context, **arguments: Any) -> CallToolResult:
+        """Rebuild the input model and turn input problems into tool errors the model can read."""
+        args = spec.input_model.model_validate(arguments)
+        try:
+            return await spec.fn(args, ctx)
+        except BadInputError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return Tool(
+        fn=call,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=arg_model.model_json_schema(by_alias=True),
+        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output_model),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            destructive_hint=False,
+            open_world_hint=spec.open_world,
+        ),
+    )

@@ -1,0 +1,330 @@
+"""A Qwen2.5-VL / Qwen3-VL model in this process: load it, constrain it with a grammar, generate.
+
+What any user of an in-process vision-language model needs, and nothing about critiques: the
+thinker (``transformers_vlm``) builds prompts and parses verdicts on top of it, and the local
+OpenAI-compatible thinker server answers chat requests with it. Everything loads through
+``from_pretrained``, the same way for the tiny random-weight model, a local folder and a hub id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.errors import BackendError
+from thinkedit.tools.thinkers.vlm_inputs import build_inputs, prepare_images, scrub_special_tokens
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+log = logging.getLogger(__name__)
+
+#: Model names that are built locally with random weights instead of downloaded.
+TINY_PREFIX = "tiny-"
+#: ``generate(grammar=PROTOCOL)``: constrain to the config's protocol grammar (when ``constrained``).
+PROTOCOL = object()
+
+
+@dataclass
+class _Loaded:
+    """Hold what one loaded model needs for a critique."""
+
+    model: Any
+    tokenizer: Any
+    image_processor: Any
+    device: str
+    dtype: Any
+    image_token_id: int
+    video_token_id: int | None
+    grammar: Any  # xgrammar.CompiledGrammar, or None when unconstrained
+
+
+@dataclass
+class Generation:
+    """Hold one generated reply, its token counts and why it ended ("stop" or "length")."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+class VlmRuntime:
+    """Hold one vision-language model: loaded once, generating one reply at a time (a lock)."""
+
+    def __init__(self, config: ThinkerConfig, *, data_dir: str | Path | None = None) -> None:
+        self.config = config
+        self.name = config.model
+        self._data_dir = data_dir
+        self._loaded: _Loaded | None = None
+        self._compiler: Any = None  # xgrammar.GrammarCompiler, made with the model
+        self._lock = threading.Lock()
+        self._logits_processors: Callable[[], list[Any]] | None = None
+
+    @classmethod
+    def from_components(
+        cls,
+        config: ThinkerConfig,
+        model: Any,
+        tokenizer: Any,
+        image_processor: Any,
+        *,
+        logits_processors: Callable[[], list[Any]] | None = None,
+    ) -> VlmRuntime:
+        """Wrap a model already in memory (benchmarks, tests) instead of loading one.
+
+        ``logits_processors``, when given, is called before every generation for fresh
+        processors (they may hold per-generation state), applied after the grammar's.
+        """
+        runtime = cls(config)
+        runtime._logits_processors = logits_processors
+        if tokenizer.chat_template is None:
+            raise BackendError("the thinker's tokenizer has no chat template")
+        runtime._loaded = runtime._assemble(
+            model.eval(), tokenizer, image_processor, "(in memory)", str(model.device), model.dtype
+        )
+        return runtime
+
+    def load(self) -> None:
+        """Load the model now (a server's startup) instead of on the first generation."""
+        with self._lock:
+            self._ensure_loaded()
+
+    @property
+    def model(self) -> Any:
+        """Return the loaded transformers model (loading it first)."""
+        with self._lock:
+            return self._ensure_loaded().model
+
+    def model_source(self) -> str:
+        """Return where weights come from: the configured path, the built tiny model, or the hub id."""
+        if self.config.path:
+            return self.config.path
+        if self.config.model.startswith(TINY_PREFIX):
+            from thinkedit.tools.thinkers.tiny import tiny_model_dir
+
+            return str(tiny_model_dir(self.config.model, self._data_dir))
+        return self.config.model
+
+    def special_tokens(self) -> list[str]:
+        """Return the tokenizer's special-token strings, which user text must not smuggle in."""
+        with self._lock:
+            tokenizer = self._ensure_loaded().tokenizer
+        return list(tokenizer.all_special_tokens) + list(getattr(tokenizer, "added_tokens_encoder", {}))
+
+    def _ensure_loaded(self) -> _Loaded:
+        """Load model, tokenizer, image processor and grammar once (caller holds the lock)."""
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def _load(self) -> _Loaded:
+        """Load everything through ``from_pretrained``, the same way for tiny, local and hub models."""
+        from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+
+        from thinkedit.tools.torchutil import resolve_device, resolve_dtype
+
+        source = self.model_source()
+        device = resolve_device(self.config.device)
+        dtype = resolve_dtype(self.config.dtype, device)
+        started = time.perf_counter()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            image_processor = AutoImageProcessor.from_pretrained(source)
+            # Straight onto the device: an 8B model should not pass through host memory first.
+            model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, device_map=device)
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot load thinker model from {source!r}: {exc}") from exc
+        model.eval()
+        if tokenizer.chat_template is None:
+            tokenizer.chat_template = _find_chat_template(source)
+        loaded = self._assemble(model, tokenizer, image_processor, source, device, dtype)
+        log.info(
+            "loaded thinker %s from %s on %s (%s) in %.1fs",
+            self.name, source, device, dtype, time.perf_counter() - started,
+        )
+        return loaded
+
+    def _assemble(
+        self, model: Any, tokenizer: Any, image_processor: Any, source: str, device: str, dtype: Any
+    ) -> _Loaded:
+        """Check that the model is a Qwen-VL style one and compile the grammar, if any."""
+        image_token_id = getattr(model.config, "image_token_id", None)
+        if image_token_id is None:
+            raise BackendError(f"{source!r} is not a Qwen-VL style model: its config has no image_token_id")
+        grammar = self._compile_grammar(model, tokenizer) if self.config.constrained else None
+        return _Loaded(
+            model=model,
+            tokenizer=tokenizer,
+            image_processor=image_processor,
+            device=device,
+            dtype=dtype,
+            image_token_id=int(image_token_id),
+            video_token_id=getattr(model.config, "video_token_id", None),
+            grammar=grammar,
+        )
+
+    def _compile_grammar(self, model: Any, tokenizer: Any) -> Any:
+        """Compile the protocol's grammar for this tokenizer and the model's (padded) vocabulary."""
+        from thinkedit.tools.thinkers.grammar import build_grammar
+
+        grammar = build_grammar(self.config.protocol, self.config.max_new_tokens)
+        return self._grammar_compiler(model, tokenizer).compile_grammar(grammar)
+
+    def _grammar_compiler(self, model: Any, tokenizer: Any) -> Any:
+        """Return the xgrammar compiler for this tokenizer and the model's (padded) vocabulary, made once."""
+        import xgrammar as xgr
+
+        if self._compiler is None:
+            vocab_size = int(model.get_output_embeddings().weight.shape[0])
+            info = xgr.TokenizerInfo.from_huggingface(
+                tokenizer, vocab_size=vocab_size, stop_token_ids=_stop_token_ids(model, tokenizer)
+            )
+            self._compiler = xgr.GrammarCompiler(info)
+        return self._compiler
+
+    def compile_grammar(self, *, ebnf: str | None = None, json_schema: str | None = None) -> Any:
+        """Compile a caller's grammar (EBNF, else a JSON schema, else any JSON) for this model's tokenizer."""
+        with self._lock:
+            loaded = self._ensure_loaded()
+            compiler = self._grammar_compiler(loaded.model, loaded.tokenizer)
+        if ebnf is not None:
+            return compiler.compile_grammar(ebnf)
+        if json_schema is not None:
+            # Compact JSON: unbounded whitespace lets a weak model pad until the budget runs out.
+            return compiler.compile_json_schema(json_schema, any_whitespace=False)
+        return compiler.compile_builtin_json_grammar()
+
+    def generate(
+        self,
+        images: list[Image],
+        prompt: str,
+        *,
+        grammar: Any = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        scrub: bool = True,
+    ) -> Generation:
+        """Answer one user turn (the images, then the text).
+
+        ``grammar`` is a compiled grammar, ``PROTOCOL`` for the config's own, or None; ``scrub``
+        removes special-token strings from the prompt (callers that scrub the user's parts
+        themselves pass False).
+        """
+        with self._lock:
+            loaded = self._ensure_loaded()
+            if scrub:
+                specials = list(loaded.tokenizer.all_special_tokens) + list(
+                    getattr(loaded.tokenizer, "added_tokens_encoder", {})
+                )
+                prompt = scrub_special_tokens(prompt, specials)
+            return self._generate_from(
+                loaded,
+                prepare_images(images, self.config.max_image_side),
+                prompt,
+                grammar=loaded.grammar if grammar is PROTOCOL else grammar,
+                max_new_tokens=max_new_tokens or self.config.max_new_tokens,
+                temperature=self.config.temperature if temperature is None else temperature,
+                seed=seed,
+            )
+
+    def _generate_from(
+        self,
+        loaded: _Loaded,
+        images: list[Image],
+        prompt: str,
+        *,
+        grammar: Any,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int | None,
+    ) -> Generation:
+        """Run one generation over a user turn of images then text (caller holds the lock)."""
+        import torch
+
+        inputs = build_inputs(
+            loaded.tokenizer,
+            loaded.image_processor,
+            images,
+            prompt,
+            image_token_id=loaded.image_token_id,
+            video_token_id=loaded.video_token_id,
+        )
+        inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(loaded.dtype)
+        sampling = temperature > 0
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": sampling}
+        if sampling:
+            kwargs["temperature"] = temperature
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        processors: list[Any] = []
+        if grammar is not None:
+            import xgrammar as xgr
+
+            # One processor per generate call: it holds the matcher's state.
+            processors.append(xgr.contrib.hf.LogitsProcessor(grammar))
+        if self._logits_processors is not None:
+            processors.extend(self._logits_processors())
+        if processors:
+            kwargs["logits_processor"] = processors
+        prompt_len = inputs["input_ids"].shape[1]
+        with _seeded(loaded.device, seed if sampling else None), torch.inference_mode():
+            output = loaded.model.generate(**inputs, **kwargs)
+        new_tokens = output[0, prompt_len:]
+        cut_off = new_tokens.shape[0] >= max_new_tokens
+        if cut_off:
+            log.warning("thinker %s used all %d new tokens; its answer may be cut off", self.name, new_tokens.shape[0])
+        return Generation(
+            text=loaded.tokenizer.decode(new_tokens, skip_special_tokens=True),
+            prompt_tokens=int(prompt_len),
+            completion_tokens=int(new_tokens.shape[0]),
+            finish_reason="length" if cut_off else "stop",
+        )
+
+
+@contextmanager
+def _seeded(device: str, seed: int | None) -> Iterator[None]:
+    """Seed torch for one sampled generate, restoring the global generator state afterwards."""
+    if seed is None:
+        yield
+        return
+    import torch
+
+    devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Return the ids that end a turn: the generation config's EOS ids, else the tokenizer's."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    if not ids:
+        raise BackendError("the thinker model defines no end-of-sequence token")
+    return ids
+
+
+def _find_chat_template(source: str) -> str:
+    """Return the chat template shipped beside the processor (``chat_template.jinja``/``.json``)."""
+    import json
+
+    from transformers.utils import cached_file
+
+    for name in ("chat_template.jinja", "chat_template.json"):
+        path = cached_file(source, name, _raise_exceptions_for_missing_entries=False)
+        if path:
+            text = Path(path).read_text(encoding="utf-8")
+            return json.loads(text)["chat_template"] if name.endswith(".json") else text
+    raise BackendError(f"{source!r} has no chat template")
