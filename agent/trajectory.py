@@ -72,5 +72,5 @@ def write_outputs(state: RunState, store: ArtifactStore, out_dir: str | Path) ->
     paths["trajectory"] = out / "trajectory.json"
     paths["trajectory"].write_text(json.dumps(data, indent=2))
     paths["report"] = out / "report.html"
-    paths["report"].write_text(render_report(data, store), encoding="utf-8")
+    paths["report"].write_text(render_report(data, store, state.settings), encoding="utf-8")
     return paths

@@ -146,7 +146,7 @@ def test_the_wheel_holds_only_the_namespace(wheel: Path) -> None:
     top = {name.split("/")[0] for name in names}
     assert top == {"thinkedit", wheel.name.split("-py3")[0] + ".dist-info"}, top
     assert "thinkedit/__init__.py" not in names  # a namespace package (PEP 420)
-    for needed in ("thinkedit/agent/graph.py", "thinkedit/agent/templates/report.html",
+    for needed in ("thinkedit/agent/graph.py", "thinkedit/agent/templates/run.html", "thinkedit/agent/templates/run.js",
                    "thinkedit/tools/profiles/tiny.toml", "thinkedit/tools/thinkers/prompts/editthinker.txt",
                    "thinkedit/apps/evaluation/prompts/judge-expert.txt", "thinkedit/servers/cli/__init__.py"):
         assert needed in names, needed

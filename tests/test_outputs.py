@@ -32,9 +32,13 @@ async def test_outputs_hold_every_round(data_dir, photo, tmp_path: Path) -> None
     assert (first["semantic"], first["quality"], first["refined_instruction"]) == (3, 4, "add a <b>red</b> hat")
 
     html = paths["report"].read_text()
-    # Self-contained: the source and every round embedded, nothing fetched.
-    assert html.count('src="data:image/png;base64,') == 1 + len(state.rounds)
-    assert "http://" not in html and "https://" not in html
+    # Self-contained: the source and every round embedded, the renderer inlined, nothing fetched.
+    assert html.count('"src": "data:image/png;base64,') == 1 + len(state.rounds)
+    assert "http://" not in html and "https://" not in html and "<script src" not in html
+    assert 'name="viewport"' in html and "ThinkeditRun" in html
     assert "make the cat wear a red hat" in html
-    assert "add a &lt;b&gt;red&lt;/b&gt; hat" in html  # text is escaped
-    assert "max_rounds" in html and html.count('class="chosen"') == 1
+    assert "<b>red</b>" not in html and "add a \\u003cb\\u003ered" in html  # text cannot close the data block
+    data_block = html.split('id="thinkedit-run-data">')[1].split("</script>")[0]
+    embedded = json.loads(data_block)
+    assert embedded["best_round"] == 2 and [r["index"] for r in embedded["rounds"]] == [1, 2, 3]
+    assert embedded["settings"]["max_rounds"] == 3 and embedded["stop_reason"] == "max_rounds"

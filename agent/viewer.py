@@ -1,0 +1,90 @@
+"""The one run renderer: a page template, a small script and a stylesheet, fed a run's trajectory JSON.
+
+``report.html``, the MCP App viewer and the gallery (``thinkedit ui``) all draw a run with these
+three package files, so the three places show the same picture. Nothing is fetched from a CDN;
+a feeder adds only its own small script (how new data arrives, how a review is sent).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Callable
+from functools import cache
+from html import escape
+from importlib import resources
+from typing import Any
+
+from thinkedit.agent.settings import LoopSettings
+
+#: The loop settings a run view shows (the rest are storage details).
+VIEW_SETTINGS = (
+    "max_rounds", "semantic_threshold", "quality_threshold", "edit_from", "seed", "seed_policy",
+    "candidates", "selection", "review",
+)
+
+ImageSource = Callable[[str, dict[str, Any]], str | None]
+
+
+@cache
+def asset(name: str) -> str:
+    """Return one of the renderer's files (``run.html``, ``run.js``, ``run.css``)."""
+    return resources.files("thinkedit.agent").joinpath(f"templates/{name}").read_text("utf-8")
+
+
+def settings_view(settings: LoopSettings | None) -> dict[str, Any] | None:
+    """Return what a viewer shows of a run's settings: loop knobs, and the editor's and thinker's backend and model."""
+    if settings is None:
+        return None
+    view: dict[str, Any] = settings.model_dump(include=set(VIEW_SETTINGS))
+    view["editor"] = {"backend": settings.editor.backend, "model": settings.editor.model}
+    view["thinker"] = {"backend": settings.thinker.backend, "model": settings.thinker.model}
+    return view
+
+
+def run_view(
+    data: dict[str, Any], *, settings: LoopSettings | None = None, image_src: ImageSource | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Return a trajectory dict ready for the renderer: images given a ``src`` by ``image_src(name, ref)``.
+
+    Names are ``source``, ``final`` and ``round-N``; ``extra`` adds live fields (``progress``,
+    ``review``, ``created_at``, ``error``).
+    """
+    view = {**data, "rounds": [dict(r) for r in data.get("rounds", [])]}
+    if settings is not None:
+        view["settings"] = settings_view(settings)
+
+    def with_src(name: str, ref: dict[str, Any] | None) -> dict[str, Any] | None:
+        if ref is None or image_src is None:
+            return ref
+        return {**ref, "src": image_src(name, ref)}
+
+    view["source_image"] = with_src("source", data.get("source_image"))
+    if data.get("final_image") is not None:
+        view["final_image"] = with_src("final", data["final_image"])
+    for r in view["rounds"]:
+        r["image"] = with_src(f"round-{r['index']}", r["image"])
+    view.update({k: v for k, v in extra.items() if v is not None})
+    return view
+
+
+def json_for_script(data: Any) -> str:
+    """Serialise ``data`` for an inline ``<script>`` block (no ``</script>`` or ``<!--`` can close it early)."""
+    text = json.dumps(data, ensure_ascii=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028")
+
+
+def render_page(data: dict[str, Any] | None, *, title: str, feed: str = "") -> str:
+    """Return the run page: the template with the stylesheet, the renderer and ``feed`` inlined.
+
+    With ``data`` the page draws that run by itself (report.html); a ``feed`` script mounts the
+    renderer itself and feeds it (the gallery, the MCP App).
+    """
+    return string.Template(asset("run.html")).substitute(
+        title=escape(title),
+        style=asset("run.css"),
+        script=asset("run.js"),
+        data=json_for_script(data) if data is not None else "",
+        feed=feed,
+        feed_attr=' data-feed="1"' if feed else "",
+    )
