@@ -1,0 +1,218 @@
+"""The gallery's web app: run pages drawn by the shared renderer, a JSON API, SSE for live runs, uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from thinkedit.agent.runs import Runner, RunRecord
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.viewer import render_page
+from thinkedit.servers.ui.auth import token_guard
+from thinkedit.servers.ui.jobs import GalleryJobs
+from thinkedit.servers.ui.views import image_ref, summary_of, view_of
+from thinkedit.tools.errors import BadInputError
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("running", "awaiting_review")
+
+
+@dataclass(frozen=True)
+class GalleryConfig:
+    """Say where the gallery's runs live and how it starts new ones."""
+
+    data_dir: Path
+    settings: LoopSettings
+    checkpoints_url: str | None = None
+    artifacts_url: str | None = None
+    token: str | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024
+    #: How often a page following a run another process drives re-reads its checkpoint.
+    poll_seconds: float = 1.0
+
+
+class ReviewBody(BaseModel):
+    """A person's answer to a paused run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: str = Field(pattern="^(approve|edit|stop)$", description="approve, edit (with instruction) or stop.")
+    instruction: str | None = Field(default=None, max_length=4000, description="The replacement, with 'edit'.")
+
+
+def _page(name: str) -> str:
+    return resources.files("thinkedit.servers.ui").joinpath(f"pages/{name}").read_text("utf-8")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def build_app(config: GalleryConfig) -> FastAPI:
+    """Build the gallery; the Runner opens in the lifespan, on the same stores as the CLI and MCP server."""
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            runner = await stack.enter_async_context(
+                Runner.open(config.data_dir, checkpoints=config.checkpoints_url, artifacts=config.artifacts_url)
+            )
+            state["runner"], state["jobs"] = runner, GalleryJobs(runner, config.data_dir / "outputs")
+            log.info("thinkedit gallery ready: runs in %s", runner.registry.url)
+            try:
+                yield
+            finally:
+                await state["jobs"].close()
+
+    app = FastAPI(title="thinkedit gallery", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.middleware("http")(token_guard(config.token))
+
+    def runner() -> Runner:
+        return state["runner"]
+
+    def jobs() -> GalleryJobs:
+        return state["jobs"]
+
+    def record(run_id: str) -> RunRecord:
+        try:
+            return runner().registry.load(run_id)
+        except BadInputError as exc:
+            raise HTTPException(404 if "unknown run id" in str(exc) else 400, str(exc)) from exc
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(BadInputError)
+    async def bad_input(_: Request, exc: BadInputError) -> JSONResponse:
+        return _error(400, str(exc))
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def gallery() -> str:
+        return _page("gallery.html").replace("/*GALLERY_JS*/", _page("gallery.js"))
+
+    @app.get("/runs/{run_id}", response_class=HTMLResponse)
+    async def run_page(run_id: str) -> str:
+        rec = record(run_id)
+        view = await view_of(runner(), rec, live=jobs().is_live(run_id), progress=jobs().progress(run_id), prefix="../")
+        return render_page(view, title=f"thinkedit run {run_id}", feed=_page("run-feed.js"))
+
+    @app.get("/api/runs")
+    async def list_runs() -> dict[str, Any]:
+        records = runner().registry.list()[:200]
+        return {"runs": [await summary_of(runner(), r, live=jobs().is_live(r.run_id)) for r in records]}
+
+    @app.get("/api/runs/{run_id}")
+    async def get_run(run_id: str) -> dict[str, Any]:
+        rec = record(run_id)
+        return await view_of(runner(), rec, live=jobs().is_live(run_id), progress=jobs().progress(run_id), prefix="../")
+
+    @app.get("/api/runs/{run_id}/events")
+    async def run_events(run_id: str, request: Request) -> StreamingResponse:
+        record(run_id)
+
+        async def stream() -> AsyncIterator[str]:
+            last = None
+            yield "retry: 2000\n\n"
+            while True:
+                rec = record(run_id)
+                live = jobs().is_live(run_id)
+                view = await view_of(runner(), rec, live=live, progress=jobs().progress(run_id), prefix="../")
+                text = json.dumps(view, ensure_ascii=False)
+                if text != last:
+                    yield f"event: run\ndata: {text}\n\n"
+                    last = text
+                if not live and rec.status not in ACTIVE:
+                    yield "event: end\ndata: {}\n\n"
+                    return
+                if await request.is_disconnected():
+                    return
+                await jobs().wait_change(run_id, config.poll_seconds)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/runs/{run_id}/images/{name}.png")
+    async def run_image(run_id: str, name: str, w: int | None = None) -> Response:
+        rec = record(run_id)
+        ref = image_ref(rec, await runner().state(run_id), name)
+        if w is not None and not 16 <= w <= 4096:
+            raise BadInputError("w must be between 16 and 4096 pixels")
+
+        def read() -> bytes:
+            if w is None:
+                return runner().store.read_bytes(ref)
+            picture = runner().store.get(ref)
+            picture.thumbnail((w, w), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            picture.save(out, format="PNG", compress_level=1)
+            return out.getvalue()
+
+        body = await asyncio.to_thread(read)
+        return Response(body, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+
+    @app.post("/api/runs", status_code=201)
+    async def start_run(request: Request) -> dict[str, str]:
+        if int(request.headers.get("content-length") or 0) > config.max_upload_bytes + 64 * 1024:
+            raise HTTPException(413, f"upload larger than {config.max_upload_bytes // (1024 * 1024)} MiB")
+        try:
+            form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+        except HTTPException as exc:
+            raise HTTPException(400, f"malformed upload: {exc.detail}") from None
+        try:
+            upload, instruction = form.get("image"), str(form.get("instruction") or "").strip()
+            if not isinstance(upload, UploadFile):
+                raise BadInputError("choose an image to edit (form field 'image')")
+            if not instruction:
+                raise BadInputError("write an instruction (form field 'instruction')")
+            data = await upload.read()
+            filename = Path(upload.filename or "upload").name[:120]
+            overrides = {"max_rounds": form.get("max_rounds") or None, "review": form.get("review") in ("on", "true", "1")}
+        finally:
+            await form.close()
+        if len(data) > config.max_upload_bytes:
+            raise HTTPException(413, f"upload larger than {config.max_upload_bytes // (1024 * 1024)} MiB")
+        try:
+            settings = config.settings.model_copy(update={"review": overrides["review"]})
+            if overrides["max_rounds"]:
+                settings = LoopSettings.model_validate({**settings.model_dump(), "max_rounds": overrides["max_rounds"]})
+        except ValidationError as exc:
+            raise BadInputError(f"bad setting: {exc.errors()[0]['loc'][0]} {exc.errors()[0]['msg']}") from None
+        rec = await asyncio.to_thread(runner().prepare, data, instruction, settings)
+        rec.source_name = filename
+        runner().registry.save(rec)
+        jobs().start(rec)
+        return {"run_id": rec.run_id, "url": f"runs/{rec.run_id}"}
+
+    @app.post("/api/runs/{run_id}/review")
+    async def review_run(run_id: str, body: ReviewBody) -> dict[str, str]:
+        rec = record(run_id)
+        if rec.status != "awaiting_review" or jobs().is_live(run_id):
+            raise HTTPException(409, f"run {run_id} is not awaiting review (its status is {rec.status})")
+        if body.decision == "edit" and not (body.instruction or "").strip():
+            raise BadInputError("'edit' needs the instruction to use instead")
+        decision: Any = body.decision if body.decision != "edit" else {"action": "edit", "instruction": body.instruction}
+        jobs().review(rec, decision)
+        return {"run_id": run_id, "status": "running"}
+
+    return app

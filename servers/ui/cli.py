@@ -1,0 +1,81 @@
+"""``thinkedit ui``: serve the local gallery of runs (loopback by default; a token for any other address)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from thinkedit.servers.exposure import check_exposure, resolve_token
+from thinkedit.servers.options import add_storage_options, int_at_least, port_number, server_url, storage_urls
+from thinkedit.tools.profiles import available_profiles
+
+DEFAULT_PORT = 8770
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``ui``."""
+    p = subparsers.add_parser(
+        "ui",
+        help="Browse, follow, start and review runs in a local web gallery.",
+        description="Serve a small web app listing the runs of the data dir (and shared stores) with thumbnails, "
+        "status and scores; each run opens as its report, live while it runs; runs can be started from an "
+        "uploaded image and reviewed from the page. Works offline, no front-end build.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need --token).")
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    p.add_argument("--token", help="Token the browser must present, as ?token= once (default $THINKEDIT_TOKEN).")
+    p.add_argument("--profile", default="tiny", help=f"Editor + thinker pair for runs started from the page: "
+                   f"{', '.join(available_profiles())} or a TOML file (default: tiny).")
+    p.add_argument("--editor", metavar="URL", type=server_url, help="Use the editor server at URL for new runs.")
+    p.add_argument("--editor-model", help="Model name to ask the editor server for.")
+    p.add_argument("--thinker", metavar="URL", type=server_url, help="Use the thinker server at URL for new runs.")
+    p.add_argument("--thinker-model", help="Model name to ask the thinker server for.")
+    p.add_argument("--max-upload-mb", type=int_at_least(1), default=20, help="Largest uploaded image in MiB (default 20).")
+    p.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    add_storage_options(p)
+    p.set_defaults(handler=cmd_ui)
+
+
+def _fail(message: str) -> int:
+    print(f"thinkedit: error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Check the address and settings, then serve the gallery until interrupted."""
+    from pydantic import ValidationError
+
+    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.tools.config import default_data_dir
+    from thinkedit.tools.errors import BadInputError
+
+    token = resolve_token(args.token)
+    if (refusal := check_exposure(args.host, token)) is not None:
+        return _fail(refusal)
+    data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
+    try:
+        settings = LoopSettings.from_profile(args.profile, data_dir=str(data_dir)).with_servers(
+            args.editor, args.editor_model, args.thinker, args.thinker_model
+        )
+    except (BadInputError, ValidationError) as exc:
+        return _fail(str(exc))
+    import uvicorn
+
+    from thinkedit.servers.ui.app import GalleryConfig, build_app
+    from thinkedit.tools.registry import prime_in_process_runtime
+
+    storage = storage_urls(args)
+    config = GalleryConfig(
+        data_dir=data_dir,
+        settings=settings,
+        checkpoints_url=storage["checkpoints"],
+        artifacts_url=storage["artifacts"],
+        token=token,
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+    )
+    prime_in_process_runtime(settings.editor, settings.thinker)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"thinkedit ui: http://{shown}:{args.port}/ · runs in {data_dir}", file=sys.stderr, flush=True)
+    uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="warning")
+    return 0

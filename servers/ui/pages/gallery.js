@@ -1,0 +1,48 @@
+/* The gallery's list page: run cards (refreshed while any run is active) and the new-run form. */
+(function () {
+  "use strict";
+  function esc(v) {
+    return String(v == null ? "" : v).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function score(v) { return typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(2)) : "–"; }
+  var list = document.getElementById("runs");
+
+  function card(r) {
+    var scores = r.overall == null ? "no scores yet" :
+      "semantic " + score(r.semantic) + " · quality " + score(r.quality) + " · overall " + score(r.overall);
+    return '<a class="run" data-run="' + esc(r.run_id) + '" data-status="' + esc(r.status) + '" href="runs/' + esc(r.run_id) + '">' +
+      '<img loading="lazy" alt="" src="' + esc(r.thumbnail) + '">' +
+      '<div class="instr">' + esc(r.instruction) + "</div>" +
+      '<span class="badge ' + esc(r.status) + '">' + esc(r.status.replace("_", " ")) + "</span> " +
+      "<small>" + esc(r.rounds + " of " + r.max_rounds + " rounds" + (r.best_round ? " · chose " + r.best_round : "")) + "</small>" +
+      "<small>" + esc(scores) + "</small><small>" + esc(r.editor + " + " + r.thinker + " · " + r.created_at) + "</small></a>";
+  }
+
+  function refresh() {
+    return fetch("api/runs").then(function (res) { return res.json(); }).then(function (body) {
+      var runs = body.runs || [];
+      list.innerHTML = runs.length ? runs.map(card).join("") : '<p class="empty">No runs yet: start one above, or with thinkedit edit.</p>';
+      var active = runs.some(function (r) { return r.status === "running" || r.status === "awaiting_review"; });
+      setTimeout(refresh, active ? 1500 : 5000);
+    }, function () { setTimeout(refresh, 5000); });
+  }
+
+  document.getElementById("new-run").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = ev.target, error = document.getElementById("form-error");
+    error.textContent = "";
+    form.querySelector("button").disabled = true;
+    fetch("api/runs", { method: "POST", body: new FormData(form) }).then(function (res) {
+      return res.json().then(function (body) {
+        if (!res.ok) throw new Error(body.error || (body.detail && JSON.stringify(body.detail)) || res.statusText);
+        window.location.href = body.url;
+      });
+    }).catch(function (err) {
+      error.textContent = String(err.message || err);
+      form.querySelector("button").disabled = false;
+    });
+  });
+  refresh();
+})();

@@ -1,0 +1,111 @@
+"""The gallery's HTTP API in-process: listing, run views, images, uploads, reviews, bad input, the token."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urljoin
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from thinkedit.agent.runs import RunRegistry
+from thinkedit.agent.settings import LoopSettings
+from thinkedit.servers.ui.app import GalleryConfig, build_app
+from thinkedit.agent.runs import Runner
+from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
+from tests.test_graph import make_settings
+
+
+async def stored_run(data_dir: Path, photo, script, **overrides):
+    """Run the real graph with scripted backends on the data dir's own stores (the gallery's)."""
+    async with Runner.open(data_dir, backends=FakeBackends(ScriptedEditor(), ScriptedThinker(script))) as runner:
+        record = runner.prepare(photo, "make the cat wear a red hat", make_settings(data_dir, **overrides))
+        return await runner.start(record)
+
+
+def png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def client(data_dir: Path, token: str | None = None, **kw) -> TestClient:
+    config = GalleryConfig(data_dir=data_dir, settings=LoopSettings.from_profile("tiny", data_dir=str(data_dir)),
+                           token=token, **kw)
+    return TestClient(build_app(config), base_url="http://127.0.0.1:8770")
+
+
+async def test_lists_runs_and_serves_views_and_images(data_dir: Path, photo) -> None:
+    script = verdicts((3, 4, "add a red hat"), (9, 9, "x"))
+    state = await stored_run(data_dir, photo, script, max_rounds=3)
+    with client(data_dir) as http:
+        runs = http.get("/api/runs").json()["runs"]
+        assert [r["run_id"] for r in runs] == [state.run_id]
+        card = runs[0]
+        assert (card["status"], card["rounds"], card["best_round"], card["overall"]) == ("done", 2, 2, 9)
+        thumb = http.get(card["thumbnail"])
+        assert thumb.status_code == 200 and max(Image.open(io.BytesIO(thumb.content)).size) <= 320
+
+        view = http.get(f"/api/runs/{state.run_id}").json()
+        assert [r["index"] for r in view["rounds"]] == [1, 2] and view["best_round"] == 2
+        assert view["settings"]["max_rounds"] == 3 and view["settings"]["editor"]["model"]
+        full = http.get(urljoin(f"http://127.0.0.1:8770/runs/{state.run_id}", view["rounds"][0]["image"]["src"]))
+        assert full.status_code == 200
+        assert Image.open(io.BytesIO(full.content)).size == photo.size
+
+        page = http.get(f"/runs/{state.run_id}").text
+        assert "ThinkeditRun" in page and "EventSource" in page and 'data-feed="1"' in page
+        assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+        assert "http://" not in http.get("/").text.replace("http://127.0.0.1", "")
+
+        # Unknown runs and images are 404/400 with a reason, never a crash.
+        assert http.get("/api/runs/nosuchrun").status_code == 404
+        assert http.get("/api/runs/bad..id").status_code in (400, 404)
+        bad = http.get(f"/api/runs/{state.run_id}/images/round-9.png")
+        assert bad.status_code == 400 and "no round 9" in bad.json()["error"]
+        assert http.get(f"/api/runs/{state.run_id}/images/other.png").status_code == 400
+        assert http.post(f"/api/runs/{state.run_id}/review", json={"decision": "approve"}).status_code == 409
+        assert http.post(f"/api/runs/{state.run_id}/review", json={"decision": "maybe"}).status_code == 422
+
+
+def test_uploads_are_checked(data_dir: Path, photo) -> None:
+    with client(data_dir, max_upload_bytes=1024 * 1024) as http:
+        missing = http.post("/api/runs", data={"instruction": "x"})
+        assert missing.status_code == 400 and "choose an image" in missing.json()["error"]
+        empty = http.post("/api/runs", files={"image": ("a.png", png(photo), "image/png")}, data={"instruction": " "})
+        assert empty.status_code == 400 and "instruction" in empty.json()["error"]
+        junk = http.post("/api/runs", files={"image": ("a.png", b"not an image", "image/png")}, data={"instruction": "x"})
+        assert junk.status_code == 400 and junk.json()["error"]
+        big = http.post("/api/runs", files={"image": ("a.png", b"0" * (2 * 1024 * 1024), "image/png")},
+                        data={"instruction": "x"})
+        assert big.status_code == 413
+        rounds = http.post("/api/runs", files={"image": ("a.png", png(photo), "image/png")},
+                           data={"instruction": "x", "max_rounds": "500"})
+        assert rounds.status_code == 400 and "max_rounds" in rounds.json()["error"]
+        assert http.get("/api/runs").json()["runs"] == []  # nothing half-made was recorded
+        assert RunRegistry.for_data(data_dir).list() == []
+
+
+def test_token_and_host_rules(data_dir: Path) -> None:
+    with client(data_dir, token="s3cret") as http:
+        assert http.get("/api/runs").status_code == 401
+        assert http.get("/api/runs", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert http.get("/api/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        first = http.get("/?token=s3cret")
+        assert first.status_code == 200 and "thinkedit_ui_token" in first.headers["set-cookie"]
+        assert http.get("/api/runs").status_code == 200  # the cookie now carries it
+    with client(data_dir) as http:
+        assert http.get("/api/runs", headers={"Host": "evil.example:8770"}).status_code == 403
+        cross = http.post("/api/runs", data={"instruction": "x"}, headers={"Origin": "http://evil.example"})
+        assert cross.status_code == 403
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5"])
+def test_cli_refuses_an_exposed_address_without_a_token(host: str, monkeypatch, capsys) -> None:
+    from thinkedit.servers.cli import main
+
+    monkeypatch.delenv("THINKEDIT_TOKEN", raising=False)
+    assert main(["ui", "--host", host]) == 2
+    assert "without a token" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""The gallery (``thinkedit ui``) as a person uses it, in headless Chromium against the real server process.
+
+Start a run from an uploaded photo (tiny profile, review on), follow it live, answer the review
+through the page, see it finish; the list and run pages fit desktop and phone widths.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.browser import DESKTOP, PHONE, chromium, fits, not_blank
+from tests.cli import cli_env, tiny_profile_that_never_stops_early
+from tests.procs import free_port, server
+from tests.test_report_browser import keep
+
+pytestmark = pytest.mark.slow
+
+CHELSEA = Path(__file__).resolve().parent.parent / "examples" / "chelsea.png"
+
+
+def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    profile = tiny_profile_that_never_stops_early(tmp_path)
+    cmd = [sys.executable, "-m", "thinkedit.servers.cli", "ui", "--port", str(port), "--profile", str(profile),
+           "--data-dir", str(data_dir)]
+    base = f"http://127.0.0.1:{port}/"
+    with server(cmd, base + "health", env=cli_env(data_dir), log=tmp_path / "ui.log"), chromium() as page:
+        page.viewport(*DESKTOP)
+        page.goto(base)
+        page.wait_for("document.querySelector('#runs .empty') && !document.querySelector('#runs').textContent.includes('Loading')")
+
+        # Start a run from the page: upload, instruction, two rounds, review on.
+        page.set_files("#image", [CHELSEA])
+        page.js("""(() => { const f = document.getElementById('new-run');
+            f.instruction.value = 'make the cat wear a red hat'; f.max_rounds.value = '2'; f.review.checked = true;
+            f.querySelector('button').click(); })()""")
+        page.wait_for("location.pathname.startsWith('/runs/')", timeout=60)
+        run_id = page.js("location.pathname.split('/')[2]")
+        page.wait_for("document.readyState === 'complete' && !!window.thinkeditView")
+        page.js("window.__samePage = true")  # a reload would lose it: updates must come live
+
+        # Round 1 arrives over server-sent events, then the run pauses for review.
+        page.wait_for("!!document.querySelector('.te-review button[data-review=approve]')", timeout=300)
+        assert page.js("document.querySelectorAll('.te-round').length") == 1
+        assert "awaiting review" in page.js("document.querySelector('h1').innerText")
+        assert page.js("window.__samePage") is True
+        fits(page.layout())
+
+        # Answer through the page: replace the instruction.
+        page.js("""(() => { document.querySelector('.te-review-text').value = 'put a small red hat on the cat';
+            document.querySelector('.te-review button[data-review=edit]').click(); })()""")
+        page.wait_for("document.querySelectorAll('.te-round').length === 2 && "
+                      "document.querySelector('h1 .te-badge').textContent === 'done'", timeout=300)
+        dom = page.js("""(() => ({
+            instructions: [...document.querySelectorAll('.te-round')].map(c => c.querySelector('pre').textContent),
+            chosen: document.querySelectorAll('.te-round.chosen').length,
+            lines: document.querySelectorAll('.te-chart svg polyline').length,
+            review: !!document.querySelector('.te-review'),
+            same: window.__samePage === true,
+            images: [...document.images].every(i => i.complete && i.naturalWidth > 0),
+        }))()""")
+        assert dom["instructions"] == ["make the cat wear a red hat", "put a small red hat on the cat"], dom
+        assert dom["chosen"] == 1 and dom["lines"] == 3 and not dom["review"] and dom["same"] and dom["images"]
+        not_blank(page.screenshot(tmp_path / "gallery-run.png"))
+
+        # Back on the list: the run's card with its status, scores and a thumbnail.
+        page.goto(base)
+        page.wait_for(f"!!document.querySelector('.run[data-run=\"{run_id}\"][data-status=done] img')"
+                      " && [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        assert "2 of 2 rounds" in page.js(f"document.querySelector('.run[data-run=\"{run_id}\"]').innerText")
+        fits(page.layout())
+        keep(not_blank_shot := page.screenshot(tmp_path / "gallery.png"))
+        not_blank(not_blank_shot)
+
+        for url in (base, f"{base}runs/{run_id}"):
+            page.viewport(*PHONE)
+            page.goto(url)
+            page.wait_for("[...document.images].length > 0 && [...document.images].every(i => i.complete)")
+            layout = page.js("({inner: innerWidth, scroll: document.documentElement.scrollWidth})")
+            assert layout["inner"] == PHONE[0] and layout["scroll"] <= layout["inner"], (url, layout)
+            not_blank(page.screenshot(tmp_path / "phone.png"))
