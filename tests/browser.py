@@ -26,6 +26,8 @@ FLAGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
     "--hide-scrollbars", "--remote-debugging-port=0", "--allow-file-access-from-files",
 ]
+#: Keep a sandboxed iframe in its page's renderer, so ``Page.frame_js`` reaches it (the sandbox still applies).
+SAME_PROCESS_FRAMES = "--disable-features=IsolateSandboxedIframes,SitePerProcess"
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
 
@@ -75,6 +77,28 @@ class Page:
             raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def frame_js(self, expression: str) -> Any:
+        """Evaluate ``expression`` inside the page's first iframe (even a sandboxed, opaque-origin one)."""
+        tree = self.send("Page.getFrameTree")["frameTree"]
+        child = tree["childFrames"][0]["frame"]["id"]
+        context = self.send("Page.createIsolatedWorld", {"frameId": child, "worldName": "test"})["executionContextId"]
+        result = self.send("Runtime.evaluate", {"expression": expression, "contextId": context,
+                                                "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_in_frame(self, expression: str, timeout: float = 60) -> Any:
+        """Poll ``expression`` inside the first iframe until it is truthy."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(RuntimeError, KeyError, IndexError):
+                if value := self.frame_js(expression):
+                    return value
+            time.sleep(0.2)
+        text = self.frame_js("document.body ? document.body.innerText.slice(0, 2000) : ''")
+        raise AssertionError(f"timed out waiting in the frame for {expression!r}; it says:\n{text}")
+
     def wait_for(self, expression: str, timeout: float = 60, every: float = 0.2) -> Any:
         """Poll ``expression`` until it is truthy; fail with the page's text if it never is."""
         deadline = time.monotonic() + timeout
@@ -114,11 +138,11 @@ class Page:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[Page]:
+def chromium(*extra_flags: str) -> Iterator[Page]:
     """Start a fresh headless Chromium (own profile dir) and yield a page; stop it afterwards."""
     exe = chromium_path()
     profile = Path(tempfile.mkdtemp(prefix="thinkedit-chromium-"))
-    proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+    proc = subprocess.Popen([exe, *FLAGS, *extra_flags, f"--user-data-dir={profile}", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         port_file = profile / "DevToolsActivePort"

@@ -93,8 +93,10 @@
       rows.push(["Status", '<span class="te-badge ' + esc(d.status) + '">' + esc(String(d.status || "").replace("_", " ")) + "</span>" +
         (d.stop_reason ? " · stop reason <b>" + esc(d.stop_reason) + "</b>" : "")]);
       rows.push(["Chosen round", d.best_round != null ? "round " + esc(d.best_round) + " of " + n : "not yet (" + n + (max ? " of at most " + max : "") + " so far)"]);
-      rows.push(["Editor", esc(d.editor || (s.editor && s.editor.model) || "?") + (s.editor && s.editor.backend ? " <small>(" + esc(s.editor.backend) + ")</small>" : "")]);
-      rows.push(["Thinker", esc(d.thinker || (s.thinker && s.thinker.model) || "?") + (s.thinker && s.thinker.backend ? " <small>(" + esc(s.thinker.backend) + ")</small>" : "")]);
+      ["editor", "thinker"].forEach(function (side) {
+        var model = d[side] || (s[side] && s[side].model), backend = s[side] && s[side].backend;
+        if (model) rows.push([side.charAt(0).toUpperCase() + side.slice(1), esc(model) + (backend ? " <small>(" + esc(backend) + ")</small>" : "")]);
+      });
       if (d.profile) rows.push(["Profile", esc(d.profile)]);
       var loop = [];
       if (max) loop.push("max " + max + " rounds");
@@ -189,7 +191,7 @@
         if (!img || img.src || st.cache[k] || st.cache[k + "?"]) return;
         st.cache[k + "?"] = true;
         Promise.resolve(options.resolveImage(img)).then(function (url) {
-          if (!url) return;
+          if (!url) { delete st.cache[k + "?"]; return; }  // not available yet: ask again at the next update
           st.cache[k] = url;
           root.querySelectorAll("img[data-pending]").forEach(function (el) {
             if (el.getAttribute("data-pending") === k) { el.src = url; el.removeAttribute("data-pending"); }

@@ -35,6 +35,7 @@ from thinkedit.servers.mcp.schemas import (
     ThinkWhileEditInput,
 )
 from thinkedit.servers.mcp.state import AppState
+from thinkedit.servers.mcp.viewer import APP_URI, apps_extension
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.registry import BackendCache
 
@@ -63,6 +64,8 @@ class ToolSpec:
     description: str
     read_only: bool = False
     open_world: bool = False
+    #: The MCP App (``ui://`` resource) that draws this tool's results, for hosts with Apps.
+    app: str | None = None
 
 
 TOOL_SPECS = [
@@ -78,6 +81,7 @@ TOOL_SPECS = [
         "trajectory: each round's instruction, scores (semantic, quality 0-10) and reasoning. Reports "
         "progress at each phase of each round. A run longer than wait_seconds returns "
         "{run_id, status: 'running'} and goes on: call get_run with the run_id.",
+        app=APP_URI,
     ),
     ToolSpec(
         "edit_image",
@@ -106,6 +110,7 @@ TOOL_SPECS = [
         RunResult,
         "Return a think_while_edit run by run_id, waiting up to wait_seconds for it to finish. A run "
         "that a server restart interrupted is resumed from its last checkpoint (resume=true, the default).",
+        app=APP_URI,
     ),
     ToolSpec(
         "review_run",
@@ -116,6 +121,7 @@ TOOL_SPECS = [
         "Answer a think_while_edit run started with review=true that returned status 'awaiting_review': "
         "'approve' the proposed instruction, 'edit' with your own instruction, or 'stop' and keep the best "
         "round so far. Returns the run at its next pause or its end.",
+        app=APP_URI,
     ),
     ToolSpec(
         "cancel_run",
@@ -176,6 +182,7 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
         lifespan=lifespan,
         tools=[build_tool(spec) for spec in TOOL_SPECS],
         log_level="WARNING",
+        extensions=[apps_extension()],
     )
     register_resources(server)
     return server

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from thinkedit.servers.mcp import refs
 from thinkedit.servers.mcp.results import run_result
 from thinkedit.servers.mcp.state import AppState
+from thinkedit.servers.mcp.viewer import preview_jpeg
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.types import ImageRef
 
@@ -84,6 +86,27 @@ def register_resources(server: MCPServer) -> None:
         if not n.isdigit():
             raise ResourceNotFoundError(f"round {n!r} is not a number")
         return await _png(_app(ctx), run_id, "round", int(n))
+
+    @server.resource(
+        "thinkedit://runs/{run_id}/previews/{name}.jpg",
+        name="run-preview",
+        title="Small preview of a run's image",
+        description="A JPEG of at most 512 px of the source, the chosen image or round N (name: source, final, "
+        "round-N), small enough for an MCP App viewer.",
+        mime_type="image/jpeg",
+    )
+    async def run_preview(run_id: str, name: str, ctx: Context) -> bytes:
+        """Return a small JPEG of one of the run's images (the run viewer reads these)."""
+        app = _app(ctx)
+        part, _, n = name.partition("-")
+        if not ((part in ("source", "final") and not n) or (part == "round" and n.isdigit())):
+            raise ResourceNotFoundError(f"unknown preview {name!r}: use source, final or round-N")
+        try:
+            ref = await refs.run_image(app.runner, run_id, part, int(n) if n else None)
+            image = await anyio.to_thread.run_sync(app.runner.store.get, ref)
+        except BadInputError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return await anyio.to_thread.run_sync(preview_jpeg, image)
 
     @server.resource(
         "thinkedit://artifacts/{sha256}.png",

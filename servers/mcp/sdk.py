@@ -58,6 +58,8 @@ def build_tool(spec: ToolDescription) -> Tool:
         fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output_model),
         is_async=True,
         context_kwarg="ctx",
+        # An MCP App (ui:// resource) that draws the results, for hosts with Apps (optional on a spec).
+        meta={"ui": {"resourceUri": app}} if (app := getattr(spec, "app", None)) else None,
         annotations=ToolAnnotations(
             title=spec.title,
             read_only_hint=spec.read_only,
