@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,12 @@ SHOTS_ENV = "THINKEDIT_SCREENSHOTS"
 
 
 def keep(png: Path) -> None:
+    """Keep a screenshot in $THINKEDIT_SCREENSHOTS, reduced to a 128-colour palette (small enough to commit)."""
     if os.environ.get(SHOTS_ENV):
-        shutil.copyfile(png, Path(os.environ[SHOTS_ENV]) / png.name)
+        from PIL import Image
+
+        with Image.open(png) as im:
+            im.convert("RGB").quantize(colors=128).save(Path(os.environ[SHOTS_ENV]) / png.name, optimize=True)
 
 
 async def test_report_on_desktop_and_phone(data_dir, photo, tmp_path: Path) -> None:
@@ -76,3 +79,29 @@ async def test_report_on_desktop_and_phone(data_dir, photo, tmp_path: Path) -> N
         assert page.js("document.querySelectorAll('.te-chart svg polyline').length") == 3
         not_blank(shot := page.screenshot(tmp_path / "report-phone.png"))
         keep(shot)
+
+
+async def test_cost_and_usage_fields_are_shown_when_present(data_dir, photo, tmp_path: Path) -> None:
+    from thinkedit.agent.report import render_report
+    from thinkedit.agent.trajectory import trajectory
+
+    state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(verdicts((9, 9, "x"))), max_rounds=2)
+    data = trajectory(state)
+    # The shape the usage accounting gives (images, tokens in and out, an estimated price), and any other.
+    usage = {"edit_calls": 1, "images_edited": 1, "critiques": 1, "thinker_input_tokens": 1200,
+             "thinker_output_tokens": 80, "editor_input_tokens": 0, "editor_output_tokens": 0, "cost_usd": 0.0123}
+    data["usage"] = usage
+    data["rounds"][0]["usage"] = {**usage, "cost_usd": None}
+    data["rounds"][0]["provider_tokens"] = {"input": 7, "output": 3}
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render_report(data, runner.store, state.settings), encoding="utf-8")
+    with chromium() as page:
+        page.viewport(*PHONE)
+        page.goto(page_file.as_uri())
+        page.wait_for("document.querySelectorAll('.te-round').length === 1")
+        meta = page.js("document.querySelector('.te-meta').innerText")
+        card = page.js("document.querySelector('.te-round').innerText")
+        assert "1 image(s) edited · 1,200 tokens in · 80 out · ~$0.0123" in meta
+        assert "1 image(s) edited · 1,200 tokens in · 80 out · price unknown" in card
+        assert "input 7 · output 3" in card
+        assert page.js("document.querySelectorAll('.te-chart svg circle').length") == 3  # one round, three scores

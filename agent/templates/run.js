@@ -24,11 +24,21 @@
     if (text == null || text === "") return "";
     return '<div class="te-label">' + esc(label) + "</div><pre>" + esc(text) + "</pre>";
   }
+  function usageText(u) {
+    // A round's or a run's usage (images edited, tokens, estimated price), else its fields as they come.
+    if (!u || typeof u !== "object" || !("images_edited" in u || "thinker_input_tokens" in u)) return plain(u);
+    var tin = (u.thinker_input_tokens || 0) + (u.editor_input_tokens || 0);
+    var tout = (u.thinker_output_tokens || 0) + (u.editor_output_tokens || 0);
+    return (u.images_edited || 0) + " image(s) edited · " + tin.toLocaleString("en") + " tokens in · " +
+      tout.toLocaleString("en") + " out · " + (isNum(u.cost_usd) ? "~$" + u.cost_usd.toFixed(4) : "price unknown");
+  }
   function extrasOf(obj) {
-    // Cost and usage fields (when a provider reports them) are shown whatever their exact names.
+    // Cost, usage and budget fields (when a provider reports them) are shown whatever their exact names.
     var out = [];
     Object.keys(obj || {}).forEach(function (k) {
-      if (/cost|usage|tokens|budget/i.test(k) && obj[k] != null && obj[k] !== "") out.push([k.replace(/_/g, " "), plain(obj[k])]);
+      if (/cost|usage|tokens|budget/i.test(k) && obj[k] != null && obj[k] !== "") {
+        out.push([k === "usage" ? "cost" : k.replace(/_/g, " "), /usage/.test(k) ? usageText(obj[k]) : plain(obj[k])]);
+      }
     });
     return out;
   }
@@ -137,7 +147,8 @@
         ? "semantic " + fmt(r.semantic) + " · quality " + fmt(r.quality) + " · overall " + fmt(r.overall)
         : "not critiqued yet";
       var candidates = (r.candidates || []).map(function (c) { return "seed " + c.seed + ": " + fmt(c.overall); }).join(", ");
-      var timing = "edit " + fmt(r.edit_seconds || 0) + " s · think " + fmt(r.think_seconds || 0) + " s · seed " + r.seed;
+      var timing = "edit " + fmt(r.edit_seconds || 0) + " s · think " + fmt(r.think_seconds || 0) + " s" +
+        (r.seed != null ? " · seed " + r.seed : "");
       var extras = extrasOf(r).map(function (e) { return e[0] + " " + e[1]; }).join(" · ");
       return '<figure class="te-card te-round' + (chosen ? " chosen" : "") + '" data-round="' + r.index + '">' +
         '<div class="te-frame">' + imgTag(shown, showSource ? "Source" : "Round " + r.index, r.index) +
@@ -148,7 +159,7 @@
         '<div class="te-scores">' + esc(scores) + "</div>" +
         section("Instruction used", r.instruction) + section("Reasoning", r.reasoning) +
         section("Refined instruction", r.refined_instruction) + section("Best of candidates", candidates) +
-        section("Timing", timing + (extras ? " · " + extras : "")) +
+        section("Timing", timing) + section("Cost", extras) + section("Seed", r.seed_note) +
         (r.raw_thinker_output ? '<details data-raw="' + r.index + '"' + (st.raw[r.index] ? " open" : "") +
           "><summary>Raw thinker output</summary><pre>" + esc(r.raw_thinker_output) + "</pre></details>" : "") +
         "</figcaption></figure>";
