@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.client.extension import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
-from thinkedit.servers.mcp.viewer import APP_TOOLS, APP_URI
+from thinkedit.servers.mcp.viewer import APP_TOOLS, APP_URI, VIEW_META
 from tests.browser import DESKTOP, PHONE, SAME_PROCESS_FRAMES, chromium, not_blank
 from tests.mcp_support import CHELSEA
 from tests.test_mcp_review import SCRIPT
@@ -49,6 +50,10 @@ window.boot = function (html) { window.initialized = false; window.calls = []; f
 window.notifyApp = function (method, params) { toApp({jsonrpc: '2.0', method: method, params: params}); };
 window.answer = function (id, result) { toApp({jsonrpc: '2.0', id: id, result: result}); };
 </script></body></html>"""
+
+
+#: What a host with MCP Apps advertises (the SDK's client_supports_apps looks for exactly this).
+APPS = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
 
 
 def wire(result: Any) -> dict:
@@ -87,6 +92,15 @@ async def test_clients_without_apps_get_the_same_results(data_dir: Path) -> None
         with pytest.raises(Exception, match="unknown preview"):
             await client.read_resource(f"thinkedit://runs/{run_id}/previews/round-x.jpg")
 
+    async with Client(server, extensions=[APPS]) as apps_client:
+        looked = await apps_client.call_tool("get_run", {"run_id": run_id, "wait_seconds": 0})
+        # The same content and structured result; only the _meta (kept from the model) is added for the viewer.
+        assert [b.type for b in looked.content] == ["text", "image", "resource_link", "text"]
+        assert looked.structured_content == result.structured_content
+        extras = looked.meta[VIEW_META]
+        assert extras["settings"]["max_rounds"] == 2 and extras["editor"] and extras["thinker"]
+        assert set(extras["rounds"]) == {"1", "2"}
+
 
 async def share_previews(client: Client, page: Any, result: dict) -> None:
     """Let the host page answer the app's resources/read of this run's previews (read from the real server)."""
@@ -106,9 +120,11 @@ def next_call(page: Any, seen: int, timeout: float = 30) -> dict:
 @pytest.mark.slow
 async def test_the_app_draws_follows_and_reviews_a_run(data_dir: Path, tmp_path: Path) -> None:
     server, backends = make_server(data_dir, delay=0.2, script=SCRIPT)
+    thinker = backends.thinker_
+    thinker.verdicts = [v.model_copy(update={"raw": f"<think>raw {i}</think>"}) for i, v in enumerate(thinker.verdicts, 1)]
     host = tmp_path / "host.html"
     host.write_text(HOST_PAGE)
-    async with Client(server, mode="legacy") as client:
+    async with Client(server, mode="legacy", extensions=[APPS]) as client:
         html = (await client.read_resource(APP_URI)).contents[0].text
         args = {"image": str(CHELSEA), "instruction": "put a hat on the cat", "review": True, "max_rounds": 3,
                 "wait_seconds": 30}
@@ -130,6 +146,10 @@ async def test_the_app_draws_follows_and_reviews_a_run(data_dir: Path, tmp_path:
             page.wait_in_frame("[...document.images].length === 2 && [...document.images].every(i => i.complete && i.naturalWidth > 0)")
             assert page.frame_js("document.querySelectorAll('.te-chart svg polyline').length") == 3
             assert "proposed one" in page.frame_js("document.querySelector('.te-review-text').value")
+            # The extras an Apps client gets: the models, the settings and the raw thinker output.
+            assert page.frame_js("document.querySelector('details[data-raw=\"1\"] pre').textContent") == "<think>raw 1</think>"
+            meta = page.frame_js("document.querySelector('.te-meta').innerText")
+            assert "tiny-kontext" in meta and "max 3 rounds" in meta and "human review" in meta
             reads = page.js("window.reads")
             assert f"thinkedit://runs/{run_id}/previews/round-1.jpg" in reads and f"thinkedit://runs/{run_id}/previews/source.jpg" in reads
             assert page.js("window.size && window.size.height > 100")

@@ -35,7 +35,7 @@ from thinkedit.servers.mcp.schemas import (
     ThinkWhileEditInput,
 )
 from thinkedit.servers.mcp.state import AppState
-from thinkedit.servers.mcp.viewer import APP_URI, apps_extension
+from thinkedit.servers.mcp.viewer import APP_URI, apps_extension, for_apps
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.registry import BackendCache
 
@@ -72,7 +72,7 @@ TOOL_SPECS = [
     ToolSpec(
         "think_while_edit",
         "Edit an image, checking and refining until it is right",
-        tools.think_while_edit,
+        for_apps(tools.think_while_edit),
         ThinkWhileEditInput,
         RunResult,
         "Edit an image following an instruction, then let a multimodal thinker critique the result and "
@@ -105,7 +105,7 @@ TOOL_SPECS = [
     ToolSpec(
         "get_run",
         "Get a run",
-        tools.get_run,
+        for_apps(tools.get_run),
         GetRunInput,
         RunResult,
         "Return a think_while_edit run by run_id, waiting up to wait_seconds for it to finish. A run "
@@ -115,7 +115,7 @@ TOOL_SPECS = [
     ToolSpec(
         "review_run",
         "Review a paused run",
-        tools.review_run,
+        for_apps(tools.review_run),
         ReviewRunInput,
         RunResult,
         "Answer a think_while_edit run started with review=true that returned status 'awaiting_review': "

@@ -42,7 +42,14 @@
              error: text.join("\n") || "the tool returned no run" });
       return;
     }
-    var data = Object.assign({}, sc);
+    var data = Object.assign({}, sc), extras = result._meta && result._meta["thinkedit/run-view"];
+    if (extras) {
+      // What the viewer shows beyond the result (models, settings, raw thinker output), for Apps clients only.
+      Object.keys(extras).forEach(function (k) { if (k !== "rounds" && !(k in data)) data[k] = extras[k]; });
+      data.rounds = (data.rounds || []).map(function (r) {
+        return Object.assign({}, (extras.rounds || {})[String(r.index)] || {}, r);
+      });
+    }
     if (data.status === "done" && data.final_image) data.final_image = Object.assign({}, data.final_image);
     if (data.status === "running") data.progress = "running · " + (data.rounds || []).length + " round(s) so far · following it";
     show(data);
