@@ -6,6 +6,7 @@ through the page, see it finish; the list and run pages fit desktop and phone wi
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -82,3 +83,30 @@ def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
             layout = page.js("({inner: innerWidth, scroll: document.documentElement.scrollWidth})")
             assert layout["inner"] == PHONE[0] and layout["scroll"] <= layout["inner"], (url, layout)
             not_blank(page.screenshot(tmp_path / "phone.png"))
+
+
+def test_gallery_follows_a_run_the_cli_drives(tmp_path: Path) -> None:
+    """A run started by ``thinkedit edit`` in the same data dir shows up and updates live until it ends."""
+    data_dir, port = tmp_path / "data", free_port()
+    profile = tiny_profile_that_never_stops_early(tmp_path)
+    cmd = [sys.executable, "-m", "thinkedit.servers.cli", "ui", "--port", str(port), "--data-dir", str(data_dir)]
+    base = f"http://127.0.0.1:{port}/"
+    with server(cmd, base + "health", env=cli_env(data_dir), log=tmp_path / "ui.log"), chromium() as page:
+        edit = subprocess.Popen(
+            [sys.executable, "-m", "thinkedit.servers.cli", "edit", str(CHELSEA), "make the cat wear a red hat",
+             "--profile", str(profile), "--max-rounds", "4", "--data-dir", str(data_dir), "--out", str(tmp_path / "out")],
+            env=cli_env(data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            run_id = edit.stderr.readline().split()[1]  # "run <id> · profile ..."
+            page.viewport(*DESKTOP)
+            page.goto(f"{base}runs/{run_id}")
+            page.wait_for("!!window.thinkeditView")
+            assert page.js("window.thinkeditView.data().status") == "running"
+            page.js("window.__samePage = true")
+            page.wait_for("document.querySelectorAll('.te-round').length === 4 && "
+                          "document.querySelector('h1 .te-badge').textContent === 'done'", timeout=300)
+            assert page.js("window.__samePage") is True
+            assert page.js("document.querySelectorAll('.te-round.chosen').length") == 1
+        finally:
+            edit.wait(timeout=300)
+        assert edit.returncode == 0, edit.stderr.read()

@@ -136,7 +136,11 @@ def build_app(config: GalleryConfig) -> FastAPI:
             last = None
             yield "retry: 2000\n\n"
             while True:
-                rec = record(run_id)
+                try:
+                    rec = runner().registry.load(run_id)
+                except BadInputError as exc:  # the record went away or broke: say so and end the stream
+                    yield f"event: failed\ndata: {json.dumps({'error': str(exc)})}\n\n"
+                    return
                 live = jobs().is_live(run_id)
                 view = await view_of(runner(), rec, live=live, progress=jobs().progress(run_id), prefix="../")
                 text = json.dumps(view, ensure_ascii=False)

@@ -20,6 +20,9 @@ from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
+#: Written into the record of a run the gallery stopped on its way out.
+INTERRUPTED = "interrupted: the gallery stopped while the run was going; continue it with thinkedit resume {run_id}"
+
 
 class GalleryJobs:
     """Own the gallery's live run tasks and tell followers when a run changed."""
@@ -91,9 +94,13 @@ class GalleryJobs:
             pass
 
     async def close(self) -> None:
-        """Stop live runs (checkpointed: ``thinkedit resume`` or the gallery continues them later)."""
-        live = [t for t in self._tasks.values() if not t.done()]
-        for task in live:
+        """Stop live runs and mark them interrupted: ``thinkedit resume`` (or ``get_run`` over MCP) continues them."""
+        live = {run_id: t for run_id, t in self._tasks.items() if not t.done()}
+        for task in live.values():
             task.cancel()
         if live:
-            await asyncio.wait(live)
+            await asyncio.wait(set(live.values()))
+        for run_id in live:
+            record = self.runner.registry.load(run_id)
+            record.status, record.error = "running", INTERRUPTED.format(run_id=run_id)
+            self.runner.registry.save(record)

@@ -25,6 +25,10 @@
     source = new EventSource(base + "/events");
     source.addEventListener("run", function (ev) { view.update(JSON.parse(ev.data)); });
     source.addEventListener("end", function () { source.close(); });
+    source.addEventListener("failed", function (ev) {
+      source.close();
+      view.update(Object.assign({}, view.data(), { progress: "", error: JSON.parse(ev.data).error, status: "error" }));
+    });
   }
   if (initial.status === "running" || initial.status === "awaiting_review") follow();
 })();
