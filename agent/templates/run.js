@@ -84,7 +84,7 @@
 
   function mount(root, options) {
     options = options || {};
-    var st = { data: null, compare: {}, raw: {}, cache: {}, draft: null, busy: false };
+    var st = { data: null, compare: {}, raw: {}, cache: {}, draft: null, busy: false, answered: null };
 
     function key(img) { return img ? (img.sha256 || img.resource_uri || img.uri || "") : ""; }
     function src(img) {
@@ -132,6 +132,10 @@
       var html = '<section class="te-review" data-review-round="' + esc(rv.round) + '"><b>Awaiting review after round ' + esc(rv.round) +
         "</b> (semantic " + esc(fmt(rv.semantic)) + " · quality " + esc(fmt(rv.quality)) + ")" + section("Reasoning", rv.reasoning);
       if (!options.onReview) return html + section("Proposed instruction", rv.proposed_instruction) + "</section>";
+      if (st.answered && st.answered.round === rv.round) {
+        return html + section("Your answer", st.answered.decision + (st.answered.instruction ? ": " + st.answered.instruction : "")) +
+          "<p>Sent · waiting for the run to go on…</p></section>";
+      }
       return html + '<div class="te-label">Next instruction (edit it to replace the proposal)</div>' +
         '<textarea class="te-review-text">' + esc(proposed) + "</textarea>" +
         '<button class="primary" data-review="approve"' + (st.busy ? " disabled" : "") + ">Approve proposal</button>" +
@@ -223,8 +227,10 @@
         var decision = t.getAttribute("data-review"), instruction = text ? text.value.trim() : "";
         st.busy = true;
         render();
-        Promise.resolve(options.onReview(decision === "edit" ? { decision: "edit", instruction: instruction } : { decision: decision }))
-          .then(function () { st.busy = false; st.draft = null; render(); },
+        var answer = decision === "edit" ? { decision: "edit", instruction: instruction } : { decision: decision };
+        var round = st.data.review && st.data.review.round;
+        Promise.resolve(options.onReview(answer))
+          .then(function () { st.busy = false; st.draft = null; st.answered = Object.assign({ round: round }, answer); render(); },
                 function (err) { st.busy = false; render(); root.querySelector(".te-progress").textContent = "review failed: " + err; });
       }
     });
