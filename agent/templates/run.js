@@ -60,7 +60,8 @@
     rounds.forEach(function (r, i) {
       if (r.index === best) {
         var half = n <= 1 ? 40 : Math.min(40, (W - L - R) / (n - 1) / 2);
-        parts.push('<rect class="te-chosen-band" x="' + (x(i) - half) + '" y="' + T + '" width="' + 2 * half + '" height="' +
+        var x0 = Math.max(L, x(i) - half), x1 = Math.min(W - R, x(i) + half);
+        parts.push('<rect class="te-chosen-band" x="' + x0 + '" y="' + T + '" width="' + (x1 - x0) + '" height="' +
           (H - T - B) + '" fill="#2f7d32" fill-opacity=".12"/>');
       }
       parts.push('<text x="' + x(i) + '" y="' + (H - 10) + '" font-size="11" text-anchor="middle" fill="#59636e">' +
