@@ -7,16 +7,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel
 
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.runs import Runner
 from thinkedit.servers.mcp import tools
+from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.mcp.config import ServerConfig, base_settings
+from thinkedit.servers.mcp.icons import icons
 from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
 from thinkedit.servers.mcp.jobs import RunJobs
 from thinkedit.servers.mcp.resources import register_resources
@@ -48,7 +52,7 @@ critique_edit to judge any edit. Images are file paths under the server's allowe
 or thinkedit:// URIs of earlier results (chain edits with thinkedit://runs/<run_id>/final.png).
 A long run returns status 'running' with a run_id: call get_run to wait for it."""
 
-ToolFn = Callable[[Any, Context], Awaitable[CallToolResult]]
+ToolFn = Callable[[Any, Context], Awaitable[CallToolResult | InputRequiredResult]]
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,12 @@ class ToolSpec:
     description: str
     read_only: bool = False
     open_world: bool = False
+    #: Calling again with the same arguments changes nothing more (the spec's ``idempotentHint``).
+    idempotent: bool = False
+    #: May undo or end work already done (the spec's ``destructiveHint``; only without ``read_only``).
+    destructive: bool = False
+    #: Calls the editor or thinker (remote ones make it ``open_world``).
+    uses_models: bool = False
 
 
 TOOL_SPECS = [
@@ -78,6 +88,7 @@ TOOL_SPECS = [
         "trajectory: each round's instruction, scores (semantic, quality 0-10) and reasoning. Reports "
         "progress at each phase of each round. A run longer than wait_seconds returns "
         "{run_id, status: 'running'} and goes on: call get_run with the run_id.",
+        uses_models=True,
     ),
     ToolSpec(
         "edit_image",
@@ -87,6 +98,7 @@ TOOL_SPECS = [
         EditOutput,
         "Make one edit with the editor, without critique or refinement. Returns the edited image (a "
         "preview; the full-size PNG by resource link and file path).",
+        uses_models=True,
     ),
     ToolSpec(
         "critique_edit",
@@ -97,6 +109,7 @@ TOOL_SPECS = [
         "Ask the thinker to judge how well an edited image follows an instruction, compared with the "
         "source: semantic and quality scores (0-10), reasoning, and a refined instruction.",
         read_only=True,
+        uses_models=True,
     ),
     ToolSpec(
         "get_run",
@@ -106,6 +119,8 @@ TOOL_SPECS = [
         RunResult,
         "Return a think_while_edit run by run_id, waiting up to wait_seconds for it to finish. A run "
         "that a server restart interrupted is resumed from its last checkpoint (resume=true, the default).",
+        idempotent=True,
+        uses_models=True,
     ),
     ToolSpec(
         "review_run",
@@ -116,6 +131,7 @@ TOOL_SPECS = [
         "Answer a think_while_edit run started with review=true that returned status 'awaiting_review': "
         "'approve' the proposed instruction, 'edit' with your own instruction, or 'stop' and keep the best "
         "round so far. Returns the run at its next pause or its end.",
+        uses_models=True,
     ),
     ToolSpec(
         "cancel_run",
@@ -124,6 +140,8 @@ TOOL_SPECS = [
         CancelRunInput,
         RunResult,
         "Stop a running think_while_edit run at its next safe point and mark it cancelled; finished rounds are kept.",
+        idempotent=True,
+        destructive=True,
     ),
     ToolSpec(
         "list_models",
@@ -133,6 +151,7 @@ TOOL_SPECS = [
         ModelsOutput,
         "List the server's default editor and thinker, and the profiles whose editor or thinker a call may name.",
         read_only=True,
+        idempotent=True,
     ),
 ]
 
@@ -174,11 +193,24 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
         instructions=INSTRUCTIONS,
         version=_version(),
         lifespan=lifespan,
-        tools=[build_tool(spec) for spec in TOOL_SPECS],
+        tools=[build_tool(spec, open_world=_open_world(spec, config, settings), icons=icons()) for spec in TOOL_SPECS],
+        icons=icons(),
         log_level="WARNING",
     )
     register_resources(server)
     return server
+
+
+def _open_world(spec: ToolSpec, config: ServerConfig, settings: Any) -> bool:
+    """Say whether a tool reaches beyond this machine: images by URL, or an editor/thinker elsewhere."""
+    if spec.open_world:
+        return True
+    if not spec.uses_models:
+        return False
+    if config.allow_urls:
+        return True
+    urls = [c.base_url for c in (settings.editor, settings.thinker) if c.base_url]
+    return any(not is_loopback(urlsplit(url).hostname or "") for url in urls)
 
 
 def _version() -> str:
