@@ -12,6 +12,7 @@ from mcp_types import InputRequiredResult
 
 from thinkedit.agent.oneshot import critique_once, edit_once
 from thinkedit.servers.mcp import refs
+from thinkedit.servers.mcp.clients import wants_resource_links
 from thinkedit.servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
 from thinkedit.servers.mcp.progress import ProgressReporter
 from thinkedit.servers.mcp.results import image_info, run_result, tool_result
@@ -41,10 +42,12 @@ def app_state(ctx: Context) -> AppState:
     return ctx.request_context.lifespan_context
 
 
-async def run_tool_result(app: AppState, run_id: str, notes: list[str] | None = None) -> CallToolResult:
+async def run_tool_result(
+    app: AppState, run_id: str, notes: list[str] | None = None, *, links: bool = True
+) -> CallToolResult:
     """Describe a run as a tool result: the chosen image (when done), its link and the trajectory.
 
-    ``notes`` (what happened in an inline review) lead the message.
+    ``notes`` (what happened in an inline review) lead the message; ``links``: add the resource link.
     """
     record = app.runner.registry.load(run_id)
     state = await app.runner.state(run_id)
@@ -65,7 +68,13 @@ async def run_tool_result(app: AppState, run_id: str, notes: list[str] | None = 
         result.message = " ".join([*notes, result.message or ""]).strip()
     final = state.final_image if state is not None and result.final_image is not None else None
     image = app.runner.store.get(final) if final is not None else None
-    return tool_result(result, result.message, image=image, link=result.final_image, is_error=result.status == "error")
+    link = result.final_image if links else None
+    return tool_result(result, result.message, image=image, link=link, is_error=result.status == "error")
+
+
+def links_for(app: AppState, ctx: Context) -> bool:
+    """Say whether this call's client gets resource links (see ``clients``)."""
+    return wants_resource_links(ctx, app.config.resource_links)  # type: ignore[arg-type]
 
 
 async def settle_review(
@@ -74,7 +83,9 @@ async def settle_review(
     """Return the run, first asking the person inline while it waits for review (where the client can)."""
     review = InlineReview(app, ctx, lambda rid, wait: app.jobs.follow(rid, wait, reporter), budget)
     asked = await review.settle(run_id)
-    return asked if asked is not None else await run_tool_result(app, run_id, review.notes)
+    if asked is not None:
+        return asked
+    return await run_tool_result(app, run_id, review.notes, links=links_for(app, ctx))
 
 
 async def continue_review(app: AppState, ctx: Context) -> CallToolResult | InputRequiredResult | None:
@@ -87,7 +98,9 @@ async def continue_review(app: AppState, ctx: Context) -> CallToolResult | Input
     follow = lambda rid, wait: app.jobs.follow(rid, wait, reporter)  # noqa: E731
     review = InlineReview(app, ctx, follow, retry.budget, notes=retry.notes)
     asked = await review.answer(retry.run_id, retry.answer)
-    return asked if asked is not None else await run_tool_result(app, retry.run_id, review.notes)
+    if asked is not None:
+        return asked
+    return await run_tool_result(app, retry.run_id, review.notes, links=links_for(app, ctx))
 
 
 async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolResult | InputRequiredResult:
@@ -163,7 +176,7 @@ async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
     if not await app.jobs.cancel(args.run_id) and record.status in {"running", "awaiting_review"}:
         record.status, record.error = "cancelled", "cancelled"
         app.runner.registry.save(record)
-    return await run_tool_result(app, args.run_id)
+    return await run_tool_result(app, args.run_id, links=links_for(app, ctx))
 
 
 async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
@@ -186,7 +199,8 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         f"Edited with {out.editor} in {out.seconds:.2f} s. "
         f"Full-size image: {out.image.path} ({out.image.resource_uri})."
     )
-    return tool_result(out, summary, image=app.runner.store.get(single.image), link=out.image)
+    link = out.image if links_for(app, ctx) else None
+    return tool_result(out, summary, image=app.runner.store.get(single.image), link=link)
 
 
 async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult:
