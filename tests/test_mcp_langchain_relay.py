@@ -60,7 +60,8 @@ def test_every_image_an_agent_relays_is_a_data_or_https_url(
     with http_server(tmp_path / "data", *args, "--resource-links", "always", module=module) as (base, _):
         linked = relay(python, adapter, f"{base}/mcp")
 
-    assert set(shaped) == {f"{tool}/{p}" for tool in ("think_while_edit", "edit_image") for p in ("openai", "anthropic")}
+    tools, providers = ("think_while_edit", "edit_image"), ("openai", "anthropic")
+    assert set(shaped) == {f"{tool}/{p}" for tool in tools for p in providers}
     for request, found in shaped.items():
         assert found["images"], f"{request}: the preview image must reach the model"
         assert all(url.startswith(("data:image/", "https://")) for url in found["images"]), (request, found["images"])
