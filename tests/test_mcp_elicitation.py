@@ -13,7 +13,8 @@ import pytest
 from mcp import Client
 from mcp_types import ElicitResult, ErrorData
 
-from tests.mcp_support import CHELSEA, check_structured, error_text
+from tests.mcp_scripted_server import write_profile
+from tests.mcp_support import CHELSEA, ROOT, check_structured, error_text, http_server
 from tests.test_mcp_runs import make_server, schema_of
 
 SCRIPT = [(3, 4, "proposed one"), (4, 4, "proposed two"), (5, 5, "proposed three"), (6, 6, "proposed four")]
@@ -115,3 +116,20 @@ async def test_a_client_error_on_the_form_falls_back_to_review_run(data_dir: Pat
     async with Client(server, mode="legacy", elicitation_callback=person) as client:
         paused = await run(client, max_rounds=3)
     assert paused["status"] == "awaiting_review" and "could not show the review form" in paused["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+async def test_review_by_elicitation_over_http(tmp_path: Path, mode: str) -> None:
+    """The same over a real transport: the form rides the call's SSE stream, or its input_required retry."""
+    profile = write_profile(tmp_path / "quick.toml", delay=0.05, max_rounds=3)
+    args = ["--profile", str(profile), "--allow-root", str(ROOT)]
+    person = Person(accept("edit", "over the wire"), accept("stop"))
+    with http_server(tmp_path / "data", *args, log=tmp_path / "server.log", module="tests.mcp_scripted_server") as (
+        base,
+        _,
+    ):
+        async with Client(f"{base}/mcp", mode=mode, elicitation_callback=person, read_timeout_seconds=120) as client:
+            done = await run(client)
+    assert done["status"] == "done" and done["stop_reason"] == "reviewer_stopped" and len(done["rounds"]) == 2
+    assert done["rounds"][1]["instruction"] == "over the wire" and len(person.asked) == 2
