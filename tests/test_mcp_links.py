@@ -12,6 +12,7 @@ from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.mcp_support import CHELSEA, ROOT
 from thinkedit.servers.mcp.app import build_server
 from thinkedit.servers.mcp.config import ServerConfig
+from thinkedit.tools.errors import BadInputError
 
 
 def server(data_dir: Path, links: str = "auto") -> object:
@@ -43,3 +44,8 @@ async def test_links_follow_the_client(data_dir: Path, mode: str, name: str | No
 async def test_the_policy_can_be_fixed(data_dir: Path) -> None:
     assert "resource_link" in (await kinds(server(data_dir, "always"), None))["run"]
     assert "resource_link" not in (await kinds(server(data_dir / "b", "never"), "claude-code"))["run"]
+
+
+def test_a_bad_policy_is_refused(data_dir: Path) -> None:
+    with pytest.raises(BadInputError, match="resource_links must be auto, always or never"):
+        server(data_dir, "sometimes")

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.runs import Runner
-from thinkedit.servers.mcp import tools
 from thinkedit.servers.exposure import is_loopback
+from thinkedit.servers.mcp import tools
 from thinkedit.servers.mcp.config import ServerConfig, base_settings
 from thinkedit.servers.mcp.icons import icons
 from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
@@ -162,6 +162,8 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
     ``backends`` replaces the registry's backend cache (to embed the server beside other code).
     """
     settings = base_settings(config)  # fail fast on a bad profile, before any transport starts
+    if config.resource_links not in {"auto", "always", "never"}:
+        raise BadInputError(f"resource_links must be auto, always or never, not {config.resource_links!r}")
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
