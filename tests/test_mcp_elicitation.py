@@ -9,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp_types import ElicitResult, ErrorData
 
 from tests.mcp_scripted_server import write_profile
 from tests.mcp_support import CHELSEA, ROOT, check_structured, error_text, http_server
+from thinkedit.servers.mcp import review
 from tests.test_mcp_runs import make_server, schema_of
 
 SCRIPT = [(3, 4, "proposed one"), (4, 4, "proposed two"), (5, 5, "proposed three"), (6, 6, "proposed four")]
@@ -133,3 +135,17 @@ async def test_review_by_elicitation_over_http(tmp_path: Path, mode: str) -> Non
             done = await run(client)
     assert done["status"] == "done" and done["stop_reason"] == "reviewer_stopped" and len(done["rounds"]) == 2
     assert done["rounds"][1]["instruction"] == "over the wire" and len(person.asked) == 2
+
+
+async def test_no_answer_in_time_leaves_the_run_paused(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(review, "ANSWER_TIMEOUT", 0.5)
+    server, _ = make_server(data_dir, script=SCRIPT)
+
+    async def away(context: Any, params: Any) -> ElicitResult:
+        await anyio.sleep(30)
+        return accept("approve")
+
+    async with Client(server, mode="legacy", elicitation_callback=away) as client:
+        with anyio.fail_after(20):
+            paused = await run(client, max_rounds=3)
+    assert paused["status"] == "awaiting_review" and "No review answer within 0.5 s" in paused["message"]
