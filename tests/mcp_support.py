@@ -19,8 +19,11 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.types import Implementation
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A named client, as desktop and IDE clients are (the Python SDK's default name gets no resource links).
+NATIVE = Implementation(name="thinkedit-tests", version="0")
 CHELSEA = ROOT / "examples" / "chelsea.png"
 
 
@@ -47,7 +50,8 @@ async def stdio_session(
         command=sys.executable, args=["-m", module, "serve", "mcp", *args], env=server_env(data_dir), cwd=str(ROOT)
     )
     with open(log or os.devnull, "w") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=300) as client:
+        transport = stdio_client(params, errlog=errlog)
+        async with Client(transport, mode="legacy", read_timeout_seconds=300, client_info=NATIVE) as client:
             yield client
 
 
@@ -97,7 +101,8 @@ async def http_session(base: str, token: str | None = None) -> AsyncIterator[Cli
     """Connect an MCP client over streamable HTTP (with a bearer token when given)."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
     async with create_mcp_http_client(headers=headers) as http:
-        async with Client(streamable_http_client(f"{base}/mcp", http_client=http), read_timeout_seconds=300) as client:
+        transport = streamable_http_client(f"{base}/mcp", http_client=http)
+        async with Client(transport, read_timeout_seconds=300, client_info=NATIVE) as client:
             yield client
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 from tests.mcp_scripted_server import write_profile
 from tests.mcp_support import (
     CHELSEA,
+    NATIVE,
     ROOT,
     check_structured,
     error_text,
@@ -56,7 +57,8 @@ async def test_desktop_client_session_with_the_tiny_profile(mcp_data_dir: Path, 
     shutil.copyfile(CHELSEA, pictures / "chelsea.png")
     photo = CHELSEA
     with open(tmp_path / "server.log", "w") as log:
-        async with Client(stdio_client(desktop_params(pictures, mcp_data_dir), errlog=log), mode="legacy") as client:
+        transport = stdio_client(desktop_params(pictures, mcp_data_dir), errlog=log)
+        async with Client(transport, mode="legacy", client_info=NATIVE) as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
             assert set(tools) == TOOLS
             for tool in tools.values():

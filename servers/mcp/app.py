@@ -7,16 +7,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel
 
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.runs import Runner
+from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.mcp import tools
 from thinkedit.servers.mcp.config import ServerConfig, base_settings
+from thinkedit.servers.mcp.icons import icons
 from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
 from thinkedit.servers.mcp.jobs import RunJobs
 from thinkedit.servers.mcp.resources import register_resources
@@ -49,7 +53,7 @@ critique_edit to judge any edit. Images are file paths under the server's allowe
 or thinkedit:// URIs of earlier results (chain edits with thinkedit://runs/<run_id>/final.png).
 A long run returns status 'running' with a run_id: call get_run to wait for it."""
 
-ToolFn = Callable[[Any, Context], Awaitable[CallToolResult]]
+ToolFn = Callable[[Any, Context], Awaitable[CallToolResult | InputRequiredResult]]
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,12 @@ class ToolSpec:
     open_world: bool = False
     #: The MCP App (``ui://`` resource) that draws this tool's results, for hosts with Apps.
     app: str | None = None
+    #: Calling again with the same arguments changes nothing more (the spec's ``idempotentHint``).
+    idempotent: bool = False
+    #: May undo or end work already done (the spec's ``destructiveHint``; only without ``read_only``).
+    destructive: bool = False
+    #: Calls the editor or thinker (remote ones make it ``open_world``).
+    uses_models: bool = False
 
 
 TOOL_SPECS = [
@@ -82,6 +92,7 @@ TOOL_SPECS = [
         "progress at each phase of each round. A run longer than wait_seconds returns "
         "{run_id, status: 'running'} and goes on: call get_run with the run_id.",
         app=APP_URI,
+        uses_models=True,
     ),
     ToolSpec(
         "edit_image",
@@ -91,6 +102,7 @@ TOOL_SPECS = [
         EditOutput,
         "Make one edit with the editor, without critique or refinement. Returns the edited image (a "
         "preview; the full-size PNG by resource link and file path).",
+        uses_models=True,
     ),
     ToolSpec(
         "critique_edit",
@@ -101,6 +113,7 @@ TOOL_SPECS = [
         "Ask the thinker to judge how well an edited image follows an instruction, compared with the "
         "source: semantic and quality scores (0-10), reasoning, and a refined instruction.",
         read_only=True,
+        uses_models=True,
     ),
     ToolSpec(
         "get_run",
@@ -111,6 +124,8 @@ TOOL_SPECS = [
         "Return a think_while_edit run by run_id, waiting up to wait_seconds for it to finish. A run "
         "that a server restart interrupted is resumed from its last checkpoint (resume=true, the default).",
         app=APP_URI,
+        idempotent=True,
+        uses_models=True,
     ),
     ToolSpec(
         "review_run",
@@ -122,6 +137,7 @@ TOOL_SPECS = [
         "'approve' the proposed instruction, 'edit' with your own instruction, or 'stop' and keep the best "
         "round so far. Returns the run at its next pause or its end.",
         app=APP_URI,
+        uses_models=True,
     ),
     ToolSpec(
         "cancel_run",
@@ -130,6 +146,8 @@ TOOL_SPECS = [
         CancelRunInput,
         RunResult,
         "Stop a running think_while_edit run at its next safe point and mark it cancelled; finished rounds are kept.",
+        idempotent=True,
+        destructive=True,
     ),
     ToolSpec(
         "list_models",
@@ -139,6 +157,7 @@ TOOL_SPECS = [
         ModelsOutput,
         "List the server's default editor and thinker, and the profiles whose editor or thinker a call may name.",
         read_only=True,
+        idempotent=True,
     ),
 ]
 
@@ -149,6 +168,8 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
     ``backends`` replaces the registry's backend cache (to embed the server beside other code).
     """
     settings = base_settings(config)  # fail fast on a bad profile, before any transport starts
+    if config.resource_links not in {"auto", "always", "never"}:
+        raise BadInputError(f"resource_links must be auto, always or never, not {config.resource_links!r}")
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -180,12 +201,25 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
         instructions=INSTRUCTIONS,
         version=_version(),
         lifespan=lifespan,
-        tools=[build_tool(spec) for spec in TOOL_SPECS],
+        tools=[build_tool(spec, open_world=_open_world(spec, config, settings), icons=icons()) for spec in TOOL_SPECS],
+        icons=icons(),
         log_level="WARNING",
         extensions=[apps_extension()],
     )
     register_resources(server)
     return server
+
+
+def _open_world(spec: ToolSpec, config: ServerConfig, settings: Any) -> bool:
+    """Say whether a tool reaches beyond this machine: images by URL, or an editor/thinker elsewhere."""
+    if spec.open_world:
+        return True
+    if not spec.uses_models:
+        return False
+    if config.allow_urls:
+        return True
+    urls = [c.base_url for c in (settings.editor, settings.thinker) if c.base_url]
+    return any(not is_loopback(urlsplit(url).hostname or "") for url in urls)
 
 
 def _version() -> str:

@@ -69,6 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=8.0,
         help="Largest image accepted inline (data: URI) or by URL, in MiB (default 8).",
     )
+    p.add_argument(
+        "--resource-links",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="Resource links to full-size images in results: auto (default) gives them to clients that name "
+        "themselves, not to the Python SDK's default client (what LangChain's adapters send), whose relays "
+        "would pass thinkedit:// URLs to model APIs; always; never.",
+    )
     p.add_argument("--token", help=f"Bearer token HTTP clients must send (default ${TOKEN_ENV}).")
     p.add_argument(
         "--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit)."
@@ -114,6 +122,7 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         roots=[r.expanduser().resolve() for r in args.allow_root] if args.allow_root else None,
         allow_urls=args.allow_urls,
         max_image_bytes=int(args.max_image_mb * 1024 * 1024),
+        resource_links=args.resource_links,
         checkpoints_url=storage["checkpoints"],
         artifacts_url=storage["artifacts"],
     )

@@ -32,6 +32,8 @@ class ServerConfig:
     roots: list[Path] | None = None
     allow_urls: bool = False
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    #: Resource links in results: by client name (``auto``), or for every client or none.
+    resource_links: str = "auto"
 
 
 def base_settings(config: ServerConfig) -> LoopSettings:

@@ -11,11 +11,14 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from thinkedit.servers.exposure import is_loopback
+from thinkedit.servers.mcp.events import BoundedEventStore, SessionScope
 
 log = logging.getLogger(__name__)
 
 #: Paths answered without a token (they reveal nothing but liveness).
 PUBLIC_PATHS = frozenset({"/health"})
+#: How long a client waits before reconnecting a dropped SSE stream (the ``retry`` field), in ms.
+RETRY_MS = 1000
 
 
 class BearerTokenMiddleware:
@@ -42,8 +45,14 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
-def http_app(server: MCPServer, *, host: str, token: str | None, max_body_bytes: int) -> ASGIApp:
-    """Return the streamable-HTTP ASGI app at ``/mcp``, guarded by the token when one is given."""
+def http_app(
+    server: MCPServer, *, host: str, token: str | None, max_body_bytes: int, events: BoundedEventStore | None = None
+) -> ASGIApp:
+    """Return the streamable-HTTP ASGI app at ``/mcp``, guarded by the token when one is given.
+
+    SSE events carry ids from ``events`` (a fresh bounded store by default), so a client that
+    reconnects with ``Last-Event-ID`` gets what it missed.
+    """
     if token is None and not is_loopback(host):
         raise ValueError(f"binding {host} needs a bearer token (--token or THINKEDIT_MCP_TOKEN)")
 
@@ -52,7 +61,14 @@ def http_app(server: MCPServer, *, host: str, token: str | None, max_body_bytes:
         """Answer readiness probes without a token."""
         return JSONResponse({"status": "ok"})
 
-    app: ASGIApp = server.streamable_http_app(host=host, max_request_body_size=max_body_bytes)
+    app: ASGIApp = SessionScope(
+        server.streamable_http_app(
+            host=host,
+            max_request_body_size=max_body_bytes,
+            event_store=events if events is not None else BoundedEventStore(),
+            retry_interval=RETRY_MS,
+        )
+    )
     return BearerTokenMiddleware(app, token) if token else app
 
 

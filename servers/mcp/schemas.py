@@ -54,8 +54,9 @@ class ThinkWhileEditInput(_Wire):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed of the edits (default 0).")
     review: bool = Field(
         default=False,
-        description="Pause before each refinement: the run returns status 'awaiting_review' with the critique and "
-        "the proposed instruction, and review_run answers it.",
+        description="Pause before each refinement for a person's review. A client with form elicitation asks the "
+        "person inline and the run goes on in the same call; otherwise the run returns status 'awaiting_review' "
+        "with the critique and the proposed instruction, and review_run answers it.",
     )
     wait_seconds: float = Field(
         default=DEFAULT_WAIT_SECONDS,

@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, ToolAnnotations
+from mcp_types import Icon, InputRequiredResult
 from pydantic import BaseModel, create_model
 
 from thinkedit.tools.errors import BadInputError
@@ -27,7 +28,7 @@ class ToolDescription(Protocol):
 
     name: str
     title: str
-    fn: Callable[[Any, Context], Awaitable[CallToolResult]]
+    fn: Callable[[Any, Context], Awaitable[CallToolResult | InputRequiredResult]]
     input_model: type[BaseModel]
     output_model: type[BaseModel]
     description: str
@@ -35,13 +36,17 @@ class ToolDescription(Protocol):
     open_world: bool
 
 
-def build_tool(spec: ToolDescription) -> Tool:
-    """Make an SDK tool whose input and output schemas come from the spec's pydantic models."""
+def build_tool(spec: ToolDescription, *, open_world: bool | None = None, icons: list[Icon] | None = None) -> Tool:
+    """Make an SDK tool whose input and output schemas come from the spec's pydantic models.
+
+    Its annotations follow the spec's hints (``idempotent``/``destructive`` when the spec has them);
+    ``open_world`` overrides the spec's own (the server knows where its models live).
+    """
     arg_model = create_model(
         spec.input_model.__name__, __base__=(spec.input_model, ArgModelBase), __doc__=spec.input_model.__doc__
     )
 
-    async def call(ctx: Context, **arguments: Any) -> CallToolResult:
+    async def call(ctx: Context, **arguments: Any) -> CallToolResult | InputRequiredResult:
         """Rebuild the input model and turn input problems into tool errors the model can read."""
         args = spec.input_model.model_validate(arguments)
         try:
@@ -63,7 +68,10 @@ def build_tool(spec: ToolDescription) -> Tool:
         annotations=ToolAnnotations(
             title=spec.title,
             read_only_hint=spec.read_only,
-            destructive_hint=False,
-            open_world_hint=spec.open_world,
+            # The spec defines destructiveHint only for tools that are not read-only.
+            destructive_hint=None if spec.read_only else bool(getattr(spec, "destructive", False)),
+            idempotent_hint=bool(getattr(spec, "idempotent", False)),
+            open_world_hint=spec.open_world if open_world is None else open_world,
         ),
+        icons=icons,
     )

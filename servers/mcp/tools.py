@@ -8,12 +8,15 @@ from typing import Any
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
+from mcp_types import InputRequiredResult
 
 from thinkedit.agent.oneshot import critique_once, edit_once
 from thinkedit.servers.mcp import refs
+from thinkedit.servers.mcp.clients import wants_resource_links
 from thinkedit.servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
 from thinkedit.servers.mcp.progress import ProgressReporter
 from thinkedit.servers.mcp.results import image_info, run_result, tool_result
+from thinkedit.servers.mcp.review import InlineReview, continuation
 from thinkedit.servers.mcp.schemas import (
     BackendInfo,
     CancelRunInput,
@@ -39,8 +42,13 @@ def app_state(ctx: Context) -> AppState:
     return ctx.request_context.lifespan_context
 
 
-async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
-    """Describe a run as a tool result: the chosen image (when done), its link and the trajectory."""
+async def run_tool_result(
+    app: AppState, run_id: str, notes: list[str] | None = None, *, links: bool = True
+) -> CallToolResult:
+    """Describe a run as a tool result: the chosen image (when done), its link and the trajectory.
+
+    ``notes`` (what happened in an inline review) lead the message; ``links``: add the resource link.
+    """
     record = app.runner.registry.load(run_id)
     state = await app.runner.state(run_id)
     elsewhere = app.jobs.running_elsewhere(run_id)
@@ -56,14 +64,50 @@ async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
             f"Run {run_id} was interrupted (no task runs it now, {len(result.rounds)} round(s) kept). "
             "Call get_run with resume=true to resume it from its last checkpoint."
         )
+    if notes:
+        result.message = " ".join([*notes, result.message or ""]).strip()
     final = state.final_image if state is not None and result.final_image is not None else None
     image = app.runner.store.get(final) if final is not None else None
-    return tool_result(result, result.message, image=image, link=result.final_image, is_error=result.status == "error")
+    link = result.final_image if links else None
+    return tool_result(result, result.message, image=image, link=link, is_error=result.status == "error")
 
 
-async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolResult:
+def links_for(app: AppState, ctx: Context) -> bool:
+    """Say whether this call's client gets resource links (see ``clients``)."""
+    return wants_resource_links(ctx, app.config.resource_links)  # type: ignore[arg-type]
+
+
+async def settle_review(
+    app: AppState, ctx: Context, run_id: str, budget: float, reporter: ProgressReporter
+) -> CallToolResult | InputRequiredResult:
+    """Return the run, first asking the person inline while it waits for review (where the client can)."""
+    review = InlineReview(app, ctx, lambda rid, wait: app.jobs.follow(rid, wait, reporter), budget)
+    asked = await review.settle(run_id)
+    if asked is not None:
+        return asked
+    return await run_tool_result(app, run_id, review.notes, links=links_for(app, ctx))
+
+
+async def continue_review(app: AppState, ctx: Context) -> CallToolResult | InputRequiredResult | None:
+    """Apply the review answer a 2026-07-28 retry carries (None when this call is no such retry)."""
+    retry = continuation(ctx)
+    if retry is None:
+        return None
+    record = app.runner.registry.load(retry.run_id)
+    reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
+    follow = lambda rid, wait: app.jobs.follow(rid, wait, reporter)  # noqa: E731
+    review = InlineReview(app, ctx, follow, retry.budget, notes=retry.notes)
+    asked = await review.answer(retry.run_id, retry.answer)
+    if asked is not None:
+        return asked
+    return await run_tool_result(app, retry.run_id, review.notes, links=links_for(app, ctx))
+
+
+async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolResult | InputRequiredResult:
     """Start a run, follow it for the wait budget, and return it (done, or still running)."""
     app = app_state(ctx)
+    if (retried := await continue_review(app, ctx)) is not None:
+        return retried
     image = await app.images.load(args.image)
     settings = run_settings(
         app.settings,
@@ -79,38 +123,48 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
         app.runner.registry.save(record)
     app.jobs.start(record)
     reporter = ProgressReporter(ctx.report_progress, settings.max_rounds)
+    started = asyncio.get_running_loop().time()
     try:
         await app.jobs.follow(record.run_id, args.wait_seconds, reporter)
     except asyncio.CancelledError:
         # The client cancelled this call: the run it started stops too.
         app.jobs.cancel_soon(record.run_id)
         raise
-    return await run_tool_result(app, record.run_id)
+    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
+    return await settle_review(app, ctx, record.run_id, budget, reporter)
 
 
-async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult:
+async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult | InputRequiredResult:
     """Return a run, waiting for it if it is running; resume it if a restart interrupted it."""
     app = app_state(ctx)
+    if (retried := await continue_review(app, ctx)) is not None:
+        return retried
     record = app.runner.registry.load(args.run_id)
     idle = not app.jobs.is_live(args.run_id) and not app.jobs.running_elsewhere(args.run_id)
     if record.status == "running" and idle and args.resume:
         app.jobs.resume(args.run_id)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
+    started = asyncio.get_running_loop().time()
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
-    return await run_tool_result(app, args.run_id)
+    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
+    return await settle_review(app, ctx, args.run_id, budget, reporter)
 
 
-async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult:
+async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | InputRequiredResult:
     """Answer a paused run's review and follow it to its next pause or its end."""
     app = app_state(ctx)
+    if (retried := await continue_review(app, ctx)) is not None:
+        return retried
     record = app.runner.registry.load(args.run_id)
     if record.status != "awaiting_review" or app.jobs.is_live(args.run_id):
         raise BadInputError(f"run {args.run_id} is not awaiting review (its status is {record.status})")
     decision: Any = args.decision if args.decision != "edit" else {"action": "edit", "instruction": args.instruction}
     app.jobs.resume(args.run_id, review=decision)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
+    started = asyncio.get_running_loop().time()
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
-    return await run_tool_result(app, args.run_id)
+    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
+    return await settle_review(app, ctx, args.run_id, budget, reporter)
 
 
 async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
@@ -122,7 +176,7 @@ async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
     if not await app.jobs.cancel(args.run_id) and record.status in {"running", "awaiting_review"}:
         record.status, record.error = "cancelled", "cancelled"
         app.runner.registry.save(record)
-    return await run_tool_result(app, args.run_id)
+    return await run_tool_result(app, args.run_id, links=links_for(app, ctx))
 
 
 async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
@@ -145,7 +199,8 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         f"Edited with {out.editor} in {out.seconds:.2f} s. "
         f"Full-size image: {out.image.path} ({out.image.resource_uri})."
     )
-    return tool_result(out, summary, image=app.runner.store.get(single.image), link=out.image)
+    link = out.image if links_for(app, ctx) else None
+    return tool_result(out, summary, image=app.runner.store.get(single.image), link=link)
 
 
 async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult:
