@@ -19,7 +19,7 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from thinkedit.servers.mcp.viewer import APP_TOOLS, APP_URI, VIEW_META
 from tests.browser import DESKTOP, PHONE, SAME_PROCESS_FRAMES, chromium, not_blank
-from tests.mcp_support import CHELSEA
+from tests.mcp_support import CHELSEA, NATIVE
 from tests.test_mcp_review import SCRIPT
 from tests.test_mcp_runs import make_server
 
@@ -80,7 +80,7 @@ async def test_tools_name_the_app_and_the_resource_is_an_app(data_dir: Path) -> 
 
 async def test_clients_without_apps_get_the_same_results(data_dir: Path) -> None:
     server, _ = make_server(data_dir, script=SCRIPT)
-    async with Client(server, mode="legacy") as client:
+    async with Client(server, mode="legacy", client_info=NATIVE) as client:
         result = await client.call_tool("think_while_edit", {"image": str(CHELSEA), "instruction": "a hat",
                                                              "max_rounds": 2, "wait_seconds": 30})
         # The summary for the model, the preview image, the full-size link and the JSON: nothing app-only.
@@ -92,7 +92,7 @@ async def test_clients_without_apps_get_the_same_results(data_dir: Path) -> None
         with pytest.raises(Exception, match="unknown preview"):
             await client.read_resource(f"thinkedit://runs/{run_id}/previews/round-x.jpg")
 
-    async with Client(server, extensions=[APPS]) as apps_client:
+    async with Client(server, extensions=[APPS], client_info=NATIVE) as apps_client:
         looked = await apps_client.call_tool("get_run", {"run_id": run_id, "wait_seconds": 0})
         # The same content and structured result; only the _meta (kept from the model) is added for the viewer.
         assert [b.type for b in looked.content] == ["text", "image", "resource_link", "text"]

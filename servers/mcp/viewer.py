@@ -73,6 +73,8 @@ def for_apps(fn: ToolFn) -> ToolFn:
 
     async def call(args: Any, ctx: Context) -> CallToolResult:
         result = await fn(args, ctx)
+        if not isinstance(result, CallToolResult):
+            return result  # an input-required result (review by elicitation): no run view yet
         run_id = (result.structured_content or {}).get("run_id")
         if run_id and client_supports_apps(ctx):
             extras = await view_extras(ctx.request_context.lifespan_context.runner, run_id)
