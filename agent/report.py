@@ -32,6 +32,16 @@ def _section(label: str, text: Any) -> str:
     return f'<div class="label">{escape(label)}</div><pre>{escape(str(text))}</pre>'
 
 
+def _cost(usage: dict[str, Any] | None) -> str:
+    """Say what a round or the run cost: images, tokens in/out, estimated dollars."""
+    if not usage:
+        return ""
+    tokens_in = usage["thinker_input_tokens"] + usage["editor_input_tokens"]
+    tokens_out = usage["thinker_output_tokens"] + usage["editor_output_tokens"]
+    price = f"~${usage['cost_usd']:.4f}" if usage.get("cost_usd") is not None else "price unknown"
+    return f"{usage['images_edited']} image(s) edited · {tokens_in:,} tokens in · {tokens_out:,} out · {price}"
+
+
 def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
     """Return the report page for a trajectory dict (see ``thinkedit.agent.trajectory.trajectory``)."""
     source = data["source_image"]
@@ -59,6 +69,8 @@ def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
                 ", ".join(f"seed {c['seed']}: {c['overall']:g}" for c in r.get("candidates") or []),
             )
             + _section("Timing", f"edit {r['edit_seconds']:.2f} s · think {r['think_seconds']:.2f} s · seed {r['seed']}")
+            + _section("Seed", r.get("seed_note"))
+            + _section("Cost", _cost(r.get("usage")))
         )
         figures.append(
             _figure(
@@ -69,6 +81,8 @@ def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
             )
         )
     models = f"editor {data.get('editor') or '?'} · thinker {data.get('thinker') or '?'}"
+    if data.get("usage"):
+        models += f' <div class="cost">Total: {escape(_cost(data["usage"]))}</div>'
     if any(str(data.get(k) or "").startswith("tiny-") for k in ("editor", "thinker")):
         models += (
             ' <div class="warn">Random-weight tiny models: the images are noise and the verdicts '
