@@ -13,6 +13,9 @@ from thinkedit.tools.profiles import load_profile
 from thinkedit.tools.thinkers.providers import key_env_for, split_model
 from thinkedit.tools.usage import Budget, ModelPrice, price_for
 
+#: Editor backends that call a hosted API through its own client; a URL only moves their endpoint.
+HOSTED_EDITOR_BACKENDS = frozenset({"openai-gpt-image", "replicate"})
+
 EditFrom = Literal["source", "previous"]
 Selection = Literal["best", "last"]
 SeedPolicy = Literal["fixed", "increment"]
@@ -122,7 +125,10 @@ class LoopSettings(BaseModel):
     ) -> LoopSettings:
         """Point the editor and/or thinker at servers: a URL switches that side to its HTTP backend."""
         editor, thinker = self.editor, self.thinker
-        if editor_url:
+        if editor_url and editor.backend in HOSTED_EDITOR_BACKENDS:
+            # A hosted API's own client, pointed elsewhere (a proxy, a compatible endpoint): same backend.
+            editor = editor.model_copy(update={"base_url": editor_url})
+        elif editor_url:
             # Loading options belong to the server now; the profile's model name and settings still apply.
             editor = editor.model_copy(
                 update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}

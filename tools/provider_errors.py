@@ -41,13 +41,28 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _sdk_error(exc: BaseException) -> BaseException:
+    """Return the SDK's own error behind a wrapper (LangChain packages re-raise with the cause attached)."""
+    seen = exc
+    for _ in range(4):
+        if status_of(seen) is not None:
+            return seen
+        cause = seen.__cause__ or seen.__context__
+        if cause is None:
+            break
+        seen = cause
+    return exc
+
+
 def provider_error(exc: BaseException, *, role: str, provider: str, model: str, where: str | None = None) -> Exception:
     """Map ``exc``: connection trouble, 408/409/429/5xx are transient (with Retry-After); 4xx are not."""
     if isinstance(exc, ThinkeditError):
         return exc  # already ours
     label = f"{role} {provider}:{model}" + (f" at {where}" if where else "")
-    status = status_of(exc)
+    inner = _sdk_error(exc)
+    status = status_of(inner)
     if status is not None:
+        exc = inner
         headers: Any = getattr(getattr(exc, "response", None), "headers", None)
         message = f"{label} answered {status}: {_message(exc)}"
         if is_retryable_status(status):

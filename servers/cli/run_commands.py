@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="Use the thinker server at URL (OpenAI chat API: vLLM, thinkedit serve thinker, ...).")
     edit.add_argument("--thinker-model",
                       help="Thinker model: a name for the --thinker server, or provider:model for a hosted one "
-                      "(anthropic:claude-sonnet-4-5, google_genai:gemini-2.5-flash, openai:gpt-4.1; key from "
+                      "(anthropic:claude-sonnet-5, google_genai:gemini-3.5-flash, openai:gpt-4.1; key from "
                       "ANTHROPIC_API_KEY, GOOGLE_API_KEY, OPENAI_API_KEY).")
     edit.add_argument("--budget", type=budget_arg, metavar="LIMIT",
                       help="Stop before a round that would exceed LIMIT: dollars ('0.50', '$0.50'; needs the "

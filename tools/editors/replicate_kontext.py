@@ -118,7 +118,11 @@ class ReplicateKontextEditor:
                 output = output[0] if output else None
             if output is None:
                 raise BackendError(f"editor replicate:{self.name} returned no output")
-            return await output.aread() if hasattr(output, "aread") else bytes(output)
+            if isinstance(output, str):  # a plain-http URL (a local endpoint) is left a string by the client
+                from replicate.helpers import FileOutput
+
+                output = FileOutput(output, client)
+            return await output.aread()
         except BackendError:
             raise
         except Exception as exc:

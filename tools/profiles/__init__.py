@@ -51,7 +51,7 @@ class Profile(BaseModel):
 
 def required_keys(editor: EditorConfig, thinker: ThinkerConfig) -> list[str]:
     """Return the key variables a pair of backends needs (a local server needs none)."""
-    from thinkedit.tools.thinkers.providers import key_env_for
+    from thinkedit.tools.thinkers.providers import default_key_env
 
     keys = [editor.api_key_env] if editor.api_key_env else []
     if editor.backend == "openai-gpt-image" and not editor.api_key_env:
@@ -59,7 +59,7 @@ def required_keys(editor: EditorConfig, thinker: ThinkerConfig) -> list[str]:
     if editor.backend == "replicate" and not editor.api_key_env:
         keys.append("REPLICATE_API_TOKEN")
     if thinker.backend == "chat-model":
-        key = thinker.api_key_env or (None if thinker.base_url else key_env_for(thinker.model))
+        key = thinker.api_key_env or default_key_env(thinker.model, thinker.base_url)
         if key:
             keys.append(key)
     return list(dict.fromkeys(keys))

@@ -26,7 +26,7 @@ from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
 from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
 from thinkedit.tools.thinkers.prompt import load_template, render_prompt
-from thinkedit.tools.thinkers.providers import build_chat_model, provider, split_model
+from thinkedit.tools.thinkers.providers import build_chat_model, default_key_env, provider, split_model
 from thinkedit.tools.types import JudgeRequest, Verdict
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class ChatModelThinker:
 
     def _resolve_api_key(self) -> str:
         """Return the key from ``api_key_env`` (else the provider's variable), or a placeholder for local servers."""
-        key_env = self.config.api_key_env or (None if self.config.base_url else provider(self.provider).key_env)
+        key_env = self.config.api_key_env or default_key_env(self.config.model, self.config.base_url)
         if key_env:
             api_key = os.environ.get(key_env)
             if not api_key:

@@ -74,6 +74,18 @@ def key_env_for(model: str) -> str | None:
     return provider(split_model(model)[0]).key_env
 
 
+def default_key_env(model: str, base_url: str | None) -> str | None:
+    """Return the key variable a thinker needs when its config names none.
+
+    A bare (OpenAI-compatible) model at a URL is a local server (vLLM, ours), which needs no key;
+    a named provider's API, wherever its URL points, needs that provider's key.
+    """
+    name, _ = split_model(model)
+    if name == "openai" and base_url and not model.startswith("openai:"):
+        return None
+    return provider(name).key_env
+
+
 def _require(p: Provider) -> None:
     """Import the provider's package, or say which extra (or package) installs it."""
     try:
