@@ -44,7 +44,7 @@ def over_budget(spent: Usage, next_round: Usage, budget: Budget | None) -> bool:
     if budget is None:
         return False
     if budget.usd is not None and spent.cost_usd is not None:
-        if spent.cost_usd + (next_round.cost_usd or 0.0) > budget.usd:
+        if spent.cost_usd + (next_round.cost_usd or 0.0) > budget.usd + 1e-9:  # 0.10 + 0.05 fits 0.15
             return True
     return budget.tokens is not None and spent.tokens + next_round.tokens > budget.tokens
 

@@ -16,6 +16,20 @@ from thinkedit.tools.usage import Budget, ModelPrice, price_for
 #: Editor backends that call a hosted API through its own client; a URL only moves their endpoint.
 HOSTED_EDITOR_BACKENDS = frozenset({"openai-gpt-image", "replicate"})
 
+#: Backends whose clients add the API version to the path themselves (Replicate's /v1/...).
+VERSIONED_CLIENT_BACKENDS = frozenset({"replicate"})
+
+
+def _api_root(url: str) -> str:
+    """Drop a trailing ``/v1`` (the CLI adds it to bare URLs) for clients that add their own version path.
+
+    Anthropic's, Google's and Replicate's SDKs take the API root and append ``/v1/...`` or
+    ``/v1beta/...``; OpenAI's take the ``/v1`` base.
+    """
+    trimmed = url.rstrip("/")
+    return trimmed[: -len("/v1")] if trimmed.endswith("/v1") else trimmed
+
+
 EditFrom = Literal["source", "previous"]
 Selection = Literal["best", "last"]
 SeedPolicy = Literal["fixed", "increment"]
@@ -127,7 +141,8 @@ class LoopSettings(BaseModel):
         editor, thinker = self.editor, self.thinker
         if editor_url and editor.backend in HOSTED_EDITOR_BACKENDS:
             # A hosted API's own client, pointed elsewhere (a proxy, a compatible endpoint): same backend.
-            editor = editor.model_copy(update={"base_url": editor_url})
+            url = _api_root(editor_url) if editor.backend in VERSIONED_CLIENT_BACKENDS else editor_url
+            editor = editor.model_copy(update={"base_url": url})
         elif editor_url:
             # Loading options belong to the server now; the profile's model name and settings still apply.
             editor = editor.model_copy(
@@ -152,6 +167,8 @@ class LoopSettings(BaseModel):
                            "device": None, "dtype": None, "constrained": False, "protocol": "expert"}
                 if not thinker_url:
                     update["base_url"] = None
+            if thinker_url and provider != "openai":
+                update["base_url"] = _api_root(thinker_url)
             thinker = thinker.model_copy(update=update)
         return self.model_copy(update={"editor": editor, "thinker": thinker})
 

@@ -120,6 +120,11 @@ class ProviderDouble:
         """Answer the next request whose path matches with ``status`` (e.g. 429 and a Retry-After)."""
         self.failures.append((path_pattern, status, headers or {}))
 
+    def restart_verdicts(self) -> None:
+        """Give the scripted verdicts from the first again (a new run)."""
+        with self._lock:
+            self._critiques = 0
+
     def calls(self, pattern: str) -> list[Recorded]:
         return [r for r in self.requests if re.search(pattern, r.path)]
 

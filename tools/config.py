@@ -43,7 +43,7 @@ class EditorConfig(BaseModel):
         default=None, gt=0, description="Seconds one call may take before it fails (default per backend)."
     )
     max_attempts: int = Field(
-        default=4, ge=1, le=10, description="Calls in all on 429/5xx, waiting as the server's Retry-After asks."
+        default=3, ge=1, le=10, description="Calls in all on 429/5xx, waiting as the server's Retry-After asks."
     )
 
 
@@ -75,5 +75,5 @@ class ThinkerConfig(BaseModel):
         default=None, gt=0, description="Seconds one call may take before it fails (default per backend)."
     )
     max_attempts: int = Field(
-        default=4, ge=1, le=10, description="Calls in all on 429/5xx, waiting as the server's Retry-After asks."
+        default=3, ge=1, le=10, description="Calls in all on 429/5xx, waiting as the server's Retry-After asks."
     )

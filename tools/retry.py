@@ -61,7 +61,7 @@ def retry_after_seconds(headers: Mapping[str, str] | Any | None) -> float | None
 class RetryPolicy:
     """Bound the retries of one call: how many calls in all, the first backoff, the longest wait."""
 
-    attempts: int = 4
+    attempts: int = 3
     backoff_s: float = 1.0
     max_wait_s: float = 60.0
 
