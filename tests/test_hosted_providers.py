@@ -26,6 +26,7 @@ from thinkedit.tools.editors.replicate_kontext import ReplicateKontextEditor
 from thinkedit.tools.errors import BackendError, BadInputError, MissingExtraError, TransientBackendError
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.thinkers.chat_model import ChatModelThinker
+from thinkedit.tools.thinkers.providers import require_packages
 from thinkedit.tools.types import EditRequest, JudgeRequest
 
 
@@ -227,8 +228,12 @@ async def test_a_missing_provider_package_names_the_extra(monkeypatch: pytest.Mo
     monkeypatch.setitem(sys.modules, "langchain_anthropic", None)  # as if not installed
     thinker = ChatModelThinker(ThinkerConfig(backend="chat-model", model="anthropic:claude-sonnet-5",
                                              protocol="expert"))
-    with pytest.raises(MissingExtraError, match=r"pip install 'thinkedit\[anthropic\]'"):
+    wanted = r"the anthropic thinker needs the anthropic extra.*pip install 'thinkedit\[anthropic\]'"
+    with pytest.raises(MissingExtraError, match=wanted):
         thinker.chat_model()
+    with pytest.raises(MissingExtraError, match=wanted):  # what the CLI and MCP check before any work
+        require_packages("chat-model", "anthropic:claude-sonnet-5")
+    require_packages("chat-model", "openai:gpt-4.1")
     monkeypatch.setitem(sys.modules, "langchain_google_genai", None)
     with pytest.raises(MissingExtraError, match=r"thinkedit\[google\]"):
         ChatModelThinker(ThinkerConfig(backend="chat-model", model="google_genai:gemini-3.5-flash",

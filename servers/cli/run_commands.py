@@ -120,6 +120,12 @@ def cmd_edit(args: argparse.Namespace) -> int:
         settings = _settings(args, data_dir)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc), 2)
+    from thinkedit.tools.thinkers.providers import require_packages
+
+    try:
+        require_packages(settings.thinker.backend, settings.thinker.model)
+    except BadInputError as exc:
+        return _fail(str(exc), 2)
     if missing := missing_keys(settings.editor, settings.thinker):
         names = ", ".join(f"${k}" for k in missing)
         return _fail(f"profile {args.profile} needs an API key in {names}, which is not set "

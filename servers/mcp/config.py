@@ -13,6 +13,7 @@ from thinkedit.servers.mcp.inputs import DEFAULT_MAX_IMAGE_BYTES
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.profiles import Profile, available_profiles, load_profile, missing_keys
+from thinkedit.tools.thinkers.providers import require_packages
 from thinkedit.tools.usage import parse_budget
 
 
@@ -103,6 +104,7 @@ def run_settings(
         update["seed"] = seed
     if budget is not None:
         update["budget"] = parse_budget(budget).model_dump()
+    require_packages(update["thinker"].backend, update["thinker"].model)
     missing = missing_keys(update["editor"], update["thinker"])
     if missing:
         raise BadInputError(f"this run needs an API key in {', '.join('$' + k for k in missing)}, which is not set")

@@ -92,7 +92,7 @@ def _require(p: Provider) -> None:
         importlib.import_module("langchain.chat_models")
     except ModuleNotFoundError as exc:
         raise MissingExtraError(
-            f"a {p.name} thinker needs init_chat_model from the server extra (missing module {exc.name!r}): "
+            f"the {p.name} thinker needs init_chat_model from the server extra (missing module {exc.name!r}): "
             "pip install 'thinkedit[server]'"
         ) from exc
     try:
@@ -100,7 +100,13 @@ def _require(p: Provider) -> None:
     except ModuleNotFoundError as exc:
         how = f"pip install 'thinkedit[{p.extra}]'" if p.extra else f"pip install {p.package}"
         extra = f"the {p.extra} extra" if p.extra else f"the {p.package} package"
-        raise MissingExtraError(f"a {p.name} thinker needs {extra} (missing module {exc.name!r}): {how}") from exc
+        raise MissingExtraError(f"the {p.name} thinker needs {extra} (missing module {exc.name!r}): {how}") from exc
+
+
+def require_packages(backend: str, model: str) -> None:
+    """Fail now, naming the extra, when a chat-model thinker's provider package is not installed."""
+    if backend == "chat-model":
+        _require(provider(split_model(model)[0]))
 
 
 def build_chat_model(
@@ -137,6 +143,6 @@ def build_chat_model(
     try:
         return init_chat_model(bare, model_provider=name, **kwargs)
     except ImportError as exc:  # a provider init_chat_model knows but whose package is missing
-        raise MissingExtraError(f"a {name} thinker needs {p.package}: {exc}") from exc
+        raise MissingExtraError(f"the {name} thinker needs {p.package}: {exc}") from exc
     except ValueError as exc:
         raise BadInputError(f"cannot build the {name} chat model {bare!r}: {exc}") from exc
