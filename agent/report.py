@@ -68,7 +68,8 @@ def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
                 "Best of candidates",
                 ", ".join(f"seed {c['seed']}: {c['overall']:g}" for c in r.get("candidates") or []),
             )
-            + _section("Timing", f"edit {r['edit_seconds']:.2f} s · think {r['think_seconds']:.2f} s · seed {r['seed']}")
+            + _section("Timing", f"edit {r['edit_seconds']:.2f} s · think {r['think_seconds']:.2f} s · "
+                                 f"seed {'none' if r['seed'] is None else r['seed']}")
             + _section("Seed", r.get("seed_note"))
             + _section("Cost", _cost(r.get("usage")))
         )

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from thinkedit.agent.settings import EditFrom, LoopSettings, SeedPolicy, Selection
 from thinkedit.tools.types import ImageRef, Verdict
-from thinkedit.tools.usage import Usage
+from thinkedit.tools.usage import Budget, Usage
 
 StopReason = Literal[
     "threshold_met",
@@ -76,6 +76,9 @@ class SettingsInput(BaseModel):
     seed_policy: SeedPolicy | None = Field(default=None, description="'fixed' or 'increment'.")
     selection: Selection | None = Field(default=None, description="'best' or 'last' round as the result.")
     review: bool | None = Field(default=None, description="Pause before each refinement for review.")
+    budget: Budget | None = Field(
+        default=None, description="Stop before a round that would exceed this (usd and/or tokens)."
+    )
 
 
 class RunInput(BaseModel):

@@ -275,3 +275,23 @@ async def test_a_dollar_budget_uses_the_profiles_prices(data_dir, photo) -> None
     # 0.01 (image) + 0.01 (10k tokens at $1/M) = 0.02 a round: 0.04 after two, a third would make 0.06.
     assert (state.stop_reason, len(state.rounds)) == ("budget", 2)
     assert [r.usage.cost_usd for r in state.rounds] == [pytest.approx(0.02), pytest.approx(0.02)]
+
+
+async def test_a_budget_from_the_runs_input_overrides(data_dir, photo) -> None:
+    from thinkedit.agent.state import SettingsInput
+
+    overrides = SettingsInput(budget={"tokens": 1500})
+    script = [v.model_copy(update={"input_tokens": 1000}) for v in verdicts((3, 4, "a"), (4, 4, "b"))]
+    runner = make_runner(data_dir, ScriptedEditor(), ScriptedThinker(script))
+    values = await runner.graph.ainvoke(
+        {"image": str(photo_path(data_dir, photo)), "instruction": "x", "overrides": overrides},
+        {"configurable": {"thread_id": "budget-input"}},
+        context=make_settings(data_dir),
+    )
+    assert (values["stop_reason"], len(values["rounds"])) == ("budget", 1)
+
+
+def photo_path(data_dir: Path, photo: Image.Image) -> Path:
+    path = data_dir / "photo.png"
+    photo.save(path)
+    return path
