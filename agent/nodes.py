@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from thinkedit.agent.events import event
-from thinkedit.agent.routing import select_round, stop_reason_for
+from thinkedit.agent.routing import over_budget, select_round, stop_reason_for
 from thinkedit.agent.inputs import resolve_image, resolve_settings
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Candidate, Round, RunState
@@ -20,6 +20,7 @@ from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.protocols import Editor, Thinker
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest
+from thinkedit.tools.usage import Usage, total_usage
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,15 @@ class LoopNodes:
                   edit_seconds=seconds)
         )
         candidates = [Candidate(seed=seed + i, image=ref) for i, ref in enumerate(refs)] if k > 1 else []
+        usage = Usage(
+            edit_calls=1,
+            images_edited=len(result.images),
+            editor_input_tokens=result.usage.get("input_tokens") or 0,
+            editor_output_tokens=result.usage.get("output_tokens") or 0,
+            edit_seconds=seconds,
+        )
         round_ = Round(index=index, instruction=instruction, seed=seed, image=refs[0], edit_seconds=seconds,
-                       candidates=candidates)
+                       candidates=candidates, seed_applied=result.seeded, usage=usage)
         return {"rounds": [round_], "current_instruction": instruction}
 
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
@@ -146,6 +154,18 @@ class LoopNodes:
             semantic_threshold=settings.semantic_threshold,
             quality_threshold=settings.quality_threshold,
         )
+        usage = round_.usage.model_copy(
+            update={
+                "critiques": len(verdicts),
+                "thinker_input_tokens": sum(v.input_tokens or 0 for v in verdicts),
+                "thinker_output_tokens": sum(v.output_tokens or 0 for v in verdicts),
+                "think_seconds": seconds,
+            }
+        ).priced(settings.pricing, editor=settings.editor.model, thinker=settings.thinker.model)
+        if reason is None:
+            spent = total_usage([r.usage for r in state.rounds[:-1]] + [usage])
+            if over_budget(spent, usage, settings.budget):
+                reason = "budget"
         runtime.stream_writer(
             event(
                 "verdict",
@@ -158,6 +178,7 @@ class LoopNodes:
                 refined_instruction=verdict.refined_instruction,
                 think_seconds=seconds,
                 stop_reason=reason,
+                usage=usage.model_dump(),
                 **({"candidate_overall": [v.overall for v in verdicts], "best_candidate": best}
                    if round_.candidates else {}),
             )
@@ -166,6 +187,7 @@ class LoopNodes:
             update={
                 "verdict": verdict,
                 "think_seconds": seconds,
+                "usage": usage,
                 "image": shown[best].image,
                 "seed": shown[best].seed,
                 "candidates": [c.model_copy(update={"verdict": v}) for c, v in zip(round_.candidates, verdicts)],

@@ -15,6 +15,16 @@ def short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def usage_text(usage: dict[str, Any] | None) -> str:
+    """Say what a round (or run) cost: tokens and, when priced, estimated dollars."""
+    if not usage:
+        return ""
+    tokens = sum(usage.get(k) or 0 for k in ("thinker_input_tokens", "thinker_output_tokens",
+                                              "editor_input_tokens", "editor_output_tokens"))
+    cost = usage.get("cost_usd")
+    return f"{tokens:,} tokens" + (f" · ~${cost:.4f}" if cost is not None else "")
+
+
 def describe_event(event: dict[str, Any], max_rounds: int | None = None) -> str | None:
     """Return the display line for one event (None for events not shown).
 
@@ -31,6 +41,8 @@ def describe_event(event: dict[str, Any], max_rounds: int | None = None) -> str 
             f"{label} · semantic {event['semantic']:g} · quality {event['quality']:g}"
             f" · overall {event['overall']:.2f} (thought {event['think_seconds']:.2f} s)"
         )
+        if event.get("usage") and (spent := usage_text(event["usage"])):
+            head += f" · {spent}"
         if event.get("stop_reason"):
             return f"{head} → stop ({event['stop_reason']})"
         return f"{head} → refine: {short(event['refined_instruction'])!r}"

@@ -6,6 +6,7 @@ from typing import Literal
 
 from thinkedit.agent.state import Round, RunState, StopReason
 from thinkedit.tools.types import Verdict
+from thinkedit.tools.usage import Budget, Usage
 
 
 def stop_reason_for(
@@ -32,6 +33,20 @@ def stop_reason_for(
     if round_index >= max_rounds:
         return "max_rounds"
     return None
+
+
+def over_budget(spent: Usage, next_round: Usage, budget: Budget | None) -> bool:
+    """Say whether a round like ``next_round`` on top of ``spent`` would exceed the budget.
+
+    The last round's cost stands for the next one's. A dollar limit is judged only when the price
+    is known (settings refuse a dollar budget without one); tokens are always counted.
+    """
+    if budget is None:
+        return False
+    if budget.usd is not None and spent.cost_usd is not None:
+        if spent.cost_usd + (next_round.cost_usd or 0.0) > budget.usd + 1e-9:  # 0.10 + 0.05 fits 0.15
+            return True
+    return budget.tokens is not None and spent.tokens + next_round.tokens > budget.tokens
 
 
 def route_after_critique(state: RunState) -> Literal["refine", "stop"]:

@@ -22,6 +22,7 @@ from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState
+from thinkedit.agent.trajectory import run_usage
 from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import load_image
@@ -54,6 +55,7 @@ class RunRecord(BaseModel):
     status: RecordStatus = "running"
     error: str | None = None
     out_dir: str | None = None
+    usage: dict[str, Any] | None = Field(default=None, description="The run's total usage when it last stopped.")
 
 
 class RunRegistry:
@@ -263,6 +265,8 @@ class Runner:
         snapshot = await self.graph.aget_state(config)
         state = RunState.model_validate(snapshot.values) if snapshot.values else None
         record.status = "awaiting_review" if snapshot.interrupts else (state.status if state else "error")
+        if state is not None:
+            record.usage = run_usage(state)
         self.registry.save(record)
         if snapshot.interrupts and on_event is not None:
             on_event({"event": "awaiting_review", "run_id": record.run_id, **snapshot.interrupts[0].value})

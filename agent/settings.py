@@ -10,6 +10,25 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.profiles import load_profile
+from thinkedit.tools.thinkers.providers import key_env_for, split_model
+from thinkedit.tools.usage import Budget, ModelPrice, price_for
+
+#: Editor backends that call a hosted API through its own client; a URL only moves their endpoint.
+HOSTED_EDITOR_BACKENDS = frozenset({"openai-gpt-image", "replicate"})
+
+#: Backends whose clients add the API version to the path themselves (Replicate's /v1/...).
+VERSIONED_CLIENT_BACKENDS = frozenset({"replicate"})
+
+
+def _api_root(url: str) -> str:
+    """Drop a trailing ``/v1`` (the CLI adds it to bare URLs) for clients that add their own version path.
+
+    Anthropic's, Google's and Replicate's SDKs take the API root and append ``/v1/...`` or
+    ``/v1beta/...``; OpenAI's take the ``/v1`` base.
+    """
+    trimmed = url.rstrip("/")
+    return trimmed[: -len("/v1")] if trimmed.endswith("/v1") else trimmed
+
 
 EditFrom = Literal["source", "previous"]
 Selection = Literal["best", "last"]
@@ -50,6 +69,12 @@ class LoopSettings(BaseModel):
         default="best", description="'best' returns the highest-scoring round; 'last' the final one (the paper)."
     )
     review: bool = Field(default=False, description="Pause before each refinement for a person to review.")
+    budget: Budget | None = Field(
+        default=None, description="Stop before a round that would spend more than this (dollars or tokens)."
+    )
+    pricing: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="Price per model name (the profile's [pricing]), for cost estimates."
+    )
     data_dir: str = Field(
         default_factory=lambda: str(default_data_dir()),
         description="Where artifacts, checkpoints and run records live.",
@@ -70,8 +95,22 @@ class LoopSettings(BaseModel):
             return data  # already resolved (a dump, a checkpoint): the profile's TOML is not read again
         name = data.get("profile") or os.environ.get("THINKEDIT_PROFILE") or "tiny"
         loaded = load_profile(name)
-        defaults: dict[str, Any] = {"editor": loaded.editor, "thinker": loaded.thinker, **loaded.loop}
+        defaults: dict[str, Any] = {
+            "editor": loaded.editor, "thinker": loaded.thinker, "pricing": loaded.pricing, **loaded.loop
+        }
         return {**defaults, **{k: v for k, v in data.items() if v is not None}, "profile": name}
+
+    @model_validator(mode="after")
+    def _budget_is_priced(self) -> LoopSettings:
+        """Refuse a dollar budget when the price of the editor or the thinker is unknown."""
+        if self.budget is not None and self.budget.usd is not None:
+            missing = [m for m in (self.editor.model, self.thinker.model) if price_for(self.pricing, m) is None]
+            if missing:
+                raise ValueError(
+                    f"a dollar budget needs a price for {', '.join(missing)} in the profile's [pricing] "
+                    "(or give the budget in tokens)"
+                )
+        return self
 
     @property
     def artifacts_dir(self) -> Path:
@@ -100,7 +139,11 @@ class LoopSettings(BaseModel):
     ) -> LoopSettings:
         """Point the editor and/or thinker at servers: a URL switches that side to its HTTP backend."""
         editor, thinker = self.editor, self.thinker
-        if editor_url:
+        if editor_url and editor.backend in HOSTED_EDITOR_BACKENDS:
+            # A hosted API's own client, pointed elsewhere (a proxy, a compatible endpoint): same backend.
+            url = _api_root(editor_url) if editor.backend in VERSIONED_CLIENT_BACKENDS else editor_url
+            editor = editor.model_copy(update={"base_url": url})
+        elif editor_url:
             # Loading options belong to the server now; the profile's model name and settings still apply.
             editor = editor.model_copy(
                 update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
@@ -112,7 +155,21 @@ class LoopSettings(BaseModel):
                 update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
             )
         if thinker_model:
-            thinker = thinker.model_copy(update={"model": thinker_model})
+            update: dict[str, Any] = {"model": thinker_model}
+            provider = split_model(thinker_model)[0]
+            switching = provider != split_model(thinker.model)[0] or (
+                ":" in thinker_model and thinker.backend != "chat-model"
+            )
+            if switching:
+                # A general model of another provider: its own API and key variable, the expert protocol
+                # (EditThinker's tags come from the fine-tuned model only); a --thinker URL still wins.
+                update |= {"backend": "chat-model", "api_key_env": key_env_for(thinker_model), "path": None,
+                           "device": None, "dtype": None, "constrained": False, "protocol": "expert"}
+                if not thinker_url:
+                    update["base_url"] = None
+            if thinker_url and provider != "openai":
+                update["base_url"] = _api_root(thinker_url)
+            thinker = thinker.model_copy(update=update)
         return self.model_copy(update={"editor": editor, "thinker": thinker})
 
     @classmethod

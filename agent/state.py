@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from thinkedit.agent.settings import EditFrom, LoopSettings, SeedPolicy, Selection
 from thinkedit.tools.types import ImageRef, Verdict
+from thinkedit.tools.usage import Budget, Usage
 
 StopReason = Literal[
     "threshold_met",
@@ -15,6 +16,7 @@ StopReason = Literal[
     "instruction_unchanged",
     "max_rounds",
     "reviewer_stopped",
+    "budget",
     "cancelled",
     "error",
 ]
@@ -47,6 +49,8 @@ class Round(BaseModel):
         default_factory=list,
         description="With best-of-K, every candidate; image, seed and verdict are then the best one's.",
     )
+    seed_applied: bool = Field(default=True, description="False when the editor's API takes no seed.")
+    usage: Usage = Field(default_factory=Usage, description="Calls, images, tokens, seconds and price of the round.")
 
 
 def merge_rounds(existing: list[Round] | None, update: list[Round] | None) -> list[Round]:
@@ -72,6 +76,9 @@ class SettingsInput(BaseModel):
     seed_policy: SeedPolicy | None = Field(default=None, description="'fixed' or 'increment'.")
     selection: Selection | None = Field(default=None, description="'best' or 'last' round as the result.")
     review: bool | None = Field(default=None, description="Pause before each refinement for review.")
+    budget: Budget | None = Field(
+        default=None, description="Stop before a round that would exceed this (usd and/or tokens)."
+    )
 
 
 class RunInput(BaseModel):

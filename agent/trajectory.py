@@ -10,10 +10,22 @@ from typing import Any
 from thinkedit.agent.report import render_report
 from thinkedit.agent.state import RunState
 from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.usage import total_usage
+
+#: What the trajectory says for a round whose editor takes no seed.
+NO_SEED_NOTE = "the editor's API takes no seed: this round is not reproducible by seed"
+
+
+def run_usage(state: RunState) -> dict[str, Any]:
+    """Return the run's total usage (calls, images, tokens, seconds, estimated price)."""
+    total = total_usage([r.usage for r in state.rounds])
+    return {**total.model_dump(), "tokens": total.tokens}
 
 
 def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
     """Return the run as a JSON-ready dict: the instruction, every round, the choice and why."""
+    settings = state.settings
+    seeded = all(r.seed_applied for r in state.rounds)
     return {
         "run_id": state.run_id,
         "instruction": state.instruction,
@@ -23,13 +35,21 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
         "profile": state.settings.profile if state.settings else None,
         "editor": state.settings.editor.model if state.settings else None,
         "thinker": state.settings.thinker.model if state.settings else None,
+        "seed_policy": {
+            "policy": settings.seed_policy if settings else None,
+            "applied": seeded,
+            "note": None if seeded else NO_SEED_NOTE,
+        },
+        "budget": settings.budget.model_dump() if settings and settings.budget else None,
+        "usage": run_usage(state),
         "source_image": state.source.model_dump(),
         "final_image": state.final_image.model_dump() if state.final_image else None,
         "rounds": [
             {
                 "index": r.index,
                 "instruction": r.instruction,
-                "seed": r.seed,
+                "seed": r.seed if r.seed_applied else None,
+                "seed_note": None if r.seed_applied else NO_SEED_NOTE,
                 "image": r.image.model_dump(),
                 "semantic": r.verdict.semantic if r.verdict else None,
                 "quality": r.verdict.quality if r.verdict else None,
@@ -40,9 +60,10 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
                 "raw_thinker_output": r.verdict.raw if r.verdict else None,
                 "edit_seconds": round(r.edit_seconds, 4),
                 "think_seconds": round(r.think_seconds, 4),
+                "usage": {**r.usage.model_dump(), "tokens": r.usage.tokens},
                 "candidates": [
                     {
-                        "seed": c.seed,
+                        "seed": c.seed if r.seed_applied else None,
                         "image": c.image.model_dump(),
                         "semantic": c.verdict.semantic if c.verdict else None,
                         "quality": c.verdict.quality if c.verdict else None,

@@ -56,9 +56,8 @@ def request(photo: Image.Image) -> JudgeRequest:
 
 
 def decoded(part: dict[str, Any]) -> Image.Image:
-    url = part["image_url"]["url"]
-    assert url.startswith("data:image/png;base64,")
-    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert part["type"] == "image" and part["mime_type"] == "image/png"  # LangChain's standard block
+    return Image.open(io.BytesIO(base64.b64decode(part["base64"])))
 
 
 async def test_sends_source_then_edited_then_prompt_and_parses_the_tags(photo: Image.Image) -> None:
@@ -69,7 +68,7 @@ async def test_sends_source_then_edited_then_prompt_and_parses_the_tags(photo: I
     assert verdict.latency_s >= 0 and verdict.raw == EDITTHINKER_REPLY
     (messages, kwargs), = chat.calls
     parts = messages[0].content
-    assert [p["type"] for p in parts] == ["image_url", "image_url", "text"]
+    assert [p["type"] for p in parts] == ["image", "image", "text"]
     source, edited = decoded(parts[0]), decoded(parts[1])
     assert max(source.size) == 128 and source.size[0] > source.size[1] and edited.size[0] < edited.size[1]
     assert "put a red hat on the cat" in parts[2]["text"] and "add a hat" in parts[2]["text"]
@@ -135,7 +134,7 @@ async def test_failures_are_sorted_into_retryable_or_not(
 ) -> None:
     chat = ScriptedChat(errors=[error], calls=[])
     with pytest.raises(expected) as caught:
-        await ChatModelThinker(config(), chat_model=chat).judge(request(photo))
+        await ChatModelThinker(config(max_attempts=1), chat_model=chat).judge(request(photo))
     assert isinstance(caught.value, TransientBackendError) == (expected is TransientBackendError)
 
 

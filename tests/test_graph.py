@@ -252,3 +252,46 @@ async def test_best_of_k_keeps_the_best_candidate(data_dir, photo) -> None:
     assert len({c.image.sha256 for c in first.candidates}) == 3
     verdict_event = next(e for e in events if e["event"] == "verdict")
     assert verdict_event["best_candidate"] == 1 and len(verdict_event["candidate_overall"]) == 3
+
+
+async def test_a_token_budget_stops_before_the_round_that_would_exceed_it(data_dir, photo) -> None:
+    script = [v.model_copy(update={"input_tokens": 1000, "output_tokens": 100})
+              for v in verdicts((3, 4, "a"), (6, 6, "b"), (4, 4, "c"), (5, 5, "d"))]
+    # 1100 tokens a round: two rounds (2200) fit 3000, a third (3300) would not.
+    state, editor, thinker, events, _ = await run(data_dir, photo, ScriptedThinker(script), budget={"tokens": 3000})
+    assert (state.status, state.stop_reason, len(state.rounds)) == ("done", "budget", 2)
+    assert state.best_round == 2  # the best round so far is returned
+    assert len(editor.calls) == len(thinker.calls) == 2
+    assert [r.usage.thinker_input_tokens for r in state.rounds] == [1000, 1000]
+    assert all(r.usage.images_edited == 1 and r.usage.critiques == 1 for r in state.rounds)
+    assert [e for e in events if e.get("event") == "verdict"][-1]["stop_reason"] == "budget"
+
+
+async def test_a_dollar_budget_uses_the_profiles_prices(data_dir, photo) -> None:
+    script = [v.model_copy(update={"input_tokens": 10_000, "output_tokens": 0})
+              for v in verdicts((3, 4, "a"), (4, 4, "b"), (4, 5, "c"))]
+    pricing = {"scripted": {"per_image": 0.01, "input_per_mtok": 1.0}}  # editor and thinker are both "scripted"
+    state, *_ = await run(data_dir, photo, ScriptedThinker(script), pricing=pricing, budget={"usd": 0.05})
+    # 0.01 (image) + 0.01 (10k tokens at $1/M) = 0.02 a round: 0.04 after two, a third would make 0.06.
+    assert (state.stop_reason, len(state.rounds)) == ("budget", 2)
+    assert [r.usage.cost_usd for r in state.rounds] == [pytest.approx(0.02), pytest.approx(0.02)]
+
+
+async def test_a_budget_from_the_runs_input_overrides(data_dir, photo) -> None:
+    from thinkedit.agent.state import SettingsInput
+
+    overrides = SettingsInput(budget={"tokens": 1500})
+    script = [v.model_copy(update={"input_tokens": 1000}) for v in verdicts((3, 4, "a"), (4, 4, "b"))]
+    runner = make_runner(data_dir, ScriptedEditor(), ScriptedThinker(script))
+    values = await runner.graph.ainvoke(
+        {"image": str(photo_path(data_dir, photo)), "instruction": "x", "overrides": overrides},
+        {"configurable": {"thread_id": "budget-input"}},
+        context=make_settings(data_dir),
+    )
+    assert (values["stop_reason"], len(values["rounds"])) == ("budget", 1)
+
+
+def photo_path(data_dir: Path, photo: Image.Image) -> Path:
+    path = data_dir / "photo.png"
+    photo.save(path)
+    return path

@@ -102,15 +102,11 @@ async def test_http_errors_are_sorted_into_retryable_or_not(
     assert isinstance(caught.value, TransientBackendError) == (error is TransientBackendError)
 
 
-def test_hosted_openai_needs_a_key_and_gets_no_seed(monkeypatch: pytest.MonkeyPatch, image: Image.Image) -> None:
-    with pytest.raises(BadInputError, match="OPENAI_API_KEY"):
-        OpenAIImagesEditor(EditorConfig(backend="openai-images", model="gpt-image-1", api_key_env="OPENAI_API_KEY"))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    hosted = OpenAIImagesEditor(EditorConfig(backend="openai-images", model="gpt-image-1", api_key_env="OPENAI_API_KEY"))
-    assert "seed" not in hosted.form_fields(EditRequest(image=image, instruction="x", seed=3))
-    explicit = OpenAIImagesEditor(EditorConfig(backend="openai-images", model="gpt-image-1",
-                                               base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"))
-    assert explicit.hosted_openai
+def test_openais_own_api_is_sent_to_the_gpt_image_backend(image: Image.Image) -> None:
+    for base_url in (None, "https://api.openai.com/v1"):
+        with pytest.raises(BadInputError, match="openai-gpt-image"):
+            OpenAIImagesEditor(EditorConfig(backend="openai-images", model="gpt-image-1", base_url=base_url,
+                                            api_key_env="OPENAI_API_KEY"))
     local = remote("http://127.0.0.1:9/v1", settings={"guidance_scale": 3.0})
     fields = local.form_fields(EditRequest(image=image, instruction="x", seed=3, settings={"guidance_scale": 4.0}))
     assert fields == {"seed": 3, "guidance_scale": 4.0}

@@ -24,7 +24,7 @@ class EditorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: str = Field(default="diffusers", description="Registry name: 'diffusers' or 'openai-images'.")
+    backend: str = Field(default="diffusers", description="Registry name: 'diffusers', 'openai-images', 'openai-gpt-image' or 'replicate'.")
     model: str = Field(description="Model name in the backend's table, e.g. 'flux-kontext-dev' or 'tiny-kontext'.")
     path: str | None = Field(
         default=None, description="Hub id or local directory to load from; defaults to the model table's entry."
@@ -39,6 +39,12 @@ class EditorConfig(BaseModel):
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the model's generation settings (validated by the backend)."
     )
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Seconds one call may take before it fails (default per backend)."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Calls in all on 429/5xx, waiting as the server's Retry-After asks."
+    )
 
 
 class ThinkerConfig(BaseModel):
@@ -47,13 +53,15 @@ class ThinkerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: str = Field(default="transformers", description="Registry name: 'transformers' or 'chat-model'.")
-    model: str = Field(description="Model name or hub id, e.g. 'appletea2333/EditThinker-8B' or 'tiny-qwen2.5-vl'.")
+    model: str = Field(description="Model name or hub id, e.g. 'appletea2333/EditThinker-8B' or 'tiny-qwen2.5-vl'; "
+        "for 'chat-model' also 'provider:model' as init_chat_model reads it (anthropic:claude-…).",
+    )
     path: str | None = Field(default=None, description="Local directory to load from, when not the model name.")
     protocol: Literal["editthinker", "expert"] = Field(
         default="editthinker", description="Answer format: EditThinker tags, or the expert JSON object."
     )
     prompt_file: str | None = Field(default=None, description="A prompt template of your own (placeholders ${...}).")
-    base_url: str | None = Field(default=None, description="OpenAI-compatible server URL for 'chat-model'.")
+    base_url: str | None = Field(default=None, description="Server URL for 'chat-model' (an OpenAI-compatible server, or the provider's API).")
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
     device: str | None = Field(default=None, description="Torch device for in-process thinkers; auto when unset.")
     dtype: str | None = Field(default=None, description="Torch dtype name for in-process thinkers.")
@@ -63,3 +71,9 @@ class ThinkerConfig(BaseModel):
         default=False, description="Constrain decoding to the protocol's grammar so output always parses."
     )
     max_image_side: int = Field(default=1024, gt=0, description="Downscale images to this side before sending.")
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Seconds one call may take before it fails (default per backend)."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Calls in all on 429/5xx, waiting as the server's Retry-After asks."
+    )

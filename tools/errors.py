@@ -27,7 +27,14 @@ class BackendError(ThinkeditError, RuntimeError):
 
 
 class TransientBackendError(BackendError):
-    """Report a backend failure worth retrying (connection refused, 5xx, 429, timeouts)."""
+    """Report a backend failure worth retrying (connection refused, 5xx, 429, timeouts).
+
+    ``retry_after`` is the wait in seconds the server asked for (its ``Retry-After``), if any.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ThinkerOutputError(ThinkeditError, RuntimeError):

@@ -11,9 +11,12 @@ MODULE_EXTRAS: dict[str, str] = {
     ),
     **dict.fromkeys(
         ["fastapi", "uvicorn", "multipart", "python_multipart", "prometheus_client", "openai", "langchain_openai",
-         "httpx", "starlette"],
+         "httpx", "starlette", "langchain"],
         "server",
     ),
+    **dict.fromkeys(["langchain_anthropic", "anthropic"], "anthropic"),
+    **dict.fromkeys(["langchain_google_genai", "google"], "google"),
+    "replicate": "replicate",
     "ray": "ray",
     "mcp": "mcp",
     **dict.fromkeys(["tqdm", "matplotlib", "pyarrow"], "eval"),

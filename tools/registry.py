@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 EDITOR_BACKENDS: dict[str, str] = {
     "diffusers": "thinkedit.tools.editors.diffusers_engine:DiffusersEditor",
     "openai-images": "thinkedit.tools.editors.openai_images:OpenAIImagesEditor",
+    "openai-gpt-image": "thinkedit.tools.editors.gpt_image:GptImageEditor",
+    "replicate": "thinkedit.tools.editors.replicate_kontext:ReplicateKontextEditor",
 }
 THINKER_BACKENDS: dict[str, str] = {
     "transformers": "thinkedit.tools.thinkers.transformers_vlm:TransformersThinker",

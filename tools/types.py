@@ -43,6 +43,8 @@ class Verdict(BaseModel):
     )
     raw: str = Field(default="", description="The thinker's raw output, kept for debugging.")
     latency_s: float = Field(default=0.0, ge=0.0, description="Seconds the thinker took.")
+    input_tokens: int | None = Field(default=None, ge=0, description="Tokens the thinker read (provider usage).")
+    output_tokens: int | None = Field(default=None, ge=0, description="Tokens the thinker wrote (provider usage).")
     overall: float = Field(
         default=0.0, description="Geometric mean of semantic and quality (derived; input ignored)."
     )
@@ -73,6 +75,10 @@ class EditResult:
     model: str
     seconds: float
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Whether the request's seed reached the model (False: the API takes none).
+    seeded: bool = True
+    #: Tokens the editor reported (gpt-image-1 bills by them): input_tokens, output_tokens.
+    usage: dict[str, int] = field(default_factory=dict)
 
     @property
     def image(self) -> Image:

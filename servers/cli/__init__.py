@@ -17,6 +17,7 @@ from collections.abc import Sequence
 #: Modules that each add their sub-commands through ``register(subparsers)``.
 COMMAND_MODULES = [
     "thinkedit.servers.cli.run_commands",
+    "thinkedit.servers.cli.profile_commands",
     "thinkedit.servers.cli.serve",
     "thinkedit.servers.cli.eval_commands",
     "thinkedit.servers.cli.data_commands",

@@ -48,7 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--editor-model", help="Model name to ask the editor server for (default: the profile's).")
     edit.add_argument("--thinker", metavar="URL", type=server_url,
                       help="Use the thinker server at URL (OpenAI chat API: vLLM, thinkedit serve thinker, ...).")
-    edit.add_argument("--thinker-model", help="Model name to ask the thinker server for (default: the profile's).")
+    edit.add_argument("--thinker-model",
+                      help="Thinker model: a name for the --thinker server, or provider:model for a hosted one "
+                      "(anthropic:claude-sonnet-5, google_genai:gemini-3.5-flash, openai:gpt-4.1; key from "
+                      "ANTHROPIC_API_KEY, GOOGLE_API_KEY, OPENAI_API_KEY).")
+    edit.add_argument("--budget", type=budget_arg, metavar="LIMIT",
+                      help="Stop before a round that would exceed LIMIT: dollars ('0.50', '$0.50'; needs the "
+                      "profile's [pricing]) or tokens ('20000 tokens', '20k tok'). Returns the best round so far.")
     add_storage_options(edit)
     edit.set_defaults(handler=cmd_edit)
 
@@ -64,6 +70,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     runs.add_argument("--data-dir", type=Path)
     add_storage_options(runs)
     runs.set_defaults(handler=cmd_runs)
+
+
+def budget_arg(text: str) -> Any:
+    """Parse ``--budget`` (errors become exit code 2)."""
+    from thinkedit.tools.usage import parse_budget
+
+    try:
+        return parse_budget(text)
+    except BadInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fail(message: str, code: int) -> int:
@@ -85,7 +101,10 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
         review=args.review or None,
         data_dir=str(data_dir),
     )
-    return settings.with_servers(args.editor, args.editor_model, args.thinker, args.thinker_model)
+    settings = settings.with_servers(args.editor, args.editor_model, args.thinker, args.thinker_model)
+    if args.budget is not None:  # validated again with the final editor and thinker (a dollar budget needs prices)
+        settings = LoopSettings.model_validate(settings.model_dump() | {"budget": args.budget.model_dump()})
+    return settings
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -95,10 +114,22 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from thinkedit.tools.registry import prime_in_process_runtime
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()
+    from thinkedit.tools.profiles import missing_keys
+
     try:
         settings = _settings(args, data_dir)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc), 2)
+    from thinkedit.tools.thinkers.providers import require_packages
+
+    try:
+        require_packages(settings.thinker.backend, settings.thinker.model)
+    except BadInputError as exc:
+        return _fail(str(exc), 2)
+    if missing := missing_keys(settings.editor, settings.thinker):
+        names = ", ".join(f"${k}" for k in missing)
+        return _fail(f"profile {args.profile} needs an API key in {names}, which is not set "
+                     "(thinkedit profiles shows what each profile needs)", 2)
     prime_in_process_runtime(settings.editor, settings.thinker)
     try:
         return asyncio.run(_edit(args, settings, data_dir))
@@ -190,6 +221,12 @@ async def _drive(
     print(f"final:      {paths['final']}")
     print(f"report:     {paths['report']}")
     print(f"trajectory: {paths['trajectory']}")
+    from thinkedit.agent.progress import usage_text
+    from thinkedit.agent.trajectory import run_usage
+
+    usage = run_usage(state)
+    print(f"cost:       {usage['images_edited']} image(s) edited, {usage_text(usage)}"
+          + ("" if usage["cost_usd"] is not None else " (no price for " + ", ".join(usage["unpriced"]) + ")"))
     if record_to is not None:
         print(f"recorded:   {record_trajectory(state, runner.store, record_to, task_type=task_type)}")
     return 0
@@ -214,6 +251,15 @@ def _ask_review(pending: dict[str, Any]) -> Any:
     return {"action": "edit", "instruction": answer}
 
 
+def _cost(usage: dict[str, Any] | None) -> str:
+    """Say what a run cost in a column: estimated dollars, else tokens ('-' before it has a round)."""
+    if not usage or not usage.get("edit_calls"):
+        return "-"
+    if usage.get("cost_usd") is not None:
+        return f"${usage['cost_usd']:.4f} {usage['tokens']:,}t"
+    return f"{usage['tokens']:,} tokens"
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
     from thinkedit.agent.runs import RunRegistry
@@ -227,7 +273,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not records:
         print(f"no runs in {registry.url}")
         return 0
-    print(f"{'RUN ID':<14}{'STATUS':<17}{'CREATED':<27}INSTRUCTION")
+    print(f"{'RUN ID':<14}{'STATUS':<17}{'CREATED':<27}{'COST':<20}INSTRUCTION")
     for r in records:
-        print(f"{r.run_id:<14}{r.status:<17}{r.created_at:<27}{r.instruction[:60]}")
+        print(f"{r.run_id:<14}{r.status:<17}{r.created_at:<27}{_cost(r.usage):<20}{r.instruction[:60]}")
     return 0

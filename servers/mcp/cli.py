@@ -126,7 +126,11 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         checkpoints_url=storage["checkpoints"],
         artifacts_url=storage["artifacts"],
     )
+    from thinkedit.tools.profiles import missing_keys
+
     try:
+        if missing := missing_keys(*server_models(config)):
+            return _fail(f"profile {args.profile} needs an API key in {', '.join('$' + k for k in missing)}, not set")
         server = build_server(config)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc))

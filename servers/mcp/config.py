@@ -12,7 +12,9 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.servers.mcp.inputs import DEFAULT_MAX_IMAGE_BYTES
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.profiles import Profile, available_profiles, load_profile
+from thinkedit.tools.profiles import Profile, available_profiles, load_profile, missing_keys
+from thinkedit.tools.thinkers.providers import require_packages
+from thinkedit.tools.usage import parse_budget
 
 
 @dataclass
@@ -87,8 +89,12 @@ def run_settings(
     editor: str | None = None,
     thinker: str | None = None,
     review: bool = False,
+    budget: str | None = None,
 ) -> LoopSettings:
-    """Apply one call's choices to the server's settings (review only when the call asks for it)."""
+    """Apply one call's choices to the server's settings (review only when the call asks for it).
+
+    A key the chosen editor or thinker needs and does not find is an error now, before any work.
+    """
     update: dict[str, Any] = {
         "editor": choose_editor(editor, base.editor),
         "thinker": choose_thinker(thinker, base.thinker),
@@ -98,6 +104,12 @@ def run_settings(
         update["max_rounds"] = max_rounds
     if seed is not None:
         update["seed"] = seed
+    if budget is not None:
+        update["budget"] = parse_budget(budget).model_dump()
+    require_packages(update["thinker"].backend, update["thinker"].model)
+    missing = missing_keys(update["editor"], update["thinker"])
+    if missing:
+        raise BadInputError(f"this run needs an API key in {', '.join('$' + k for k in missing)}, which is not set")
     try:
         return LoopSettings.model_validate(base.model_dump() | update)
     except ValidationError as exc:

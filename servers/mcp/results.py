@@ -20,7 +20,14 @@ from thinkedit.agent.runs import RunRecord
 from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import trajectory
 from thinkedit.servers.mcp import refs
-from thinkedit.servers.mcp.schemas import CandidateInfo, ImageInfo, PendingReview, RoundInfo, RunResult
+from thinkedit.servers.mcp.schemas import (
+    CandidateInfo,
+    ImageInfo,
+    PendingReview,
+    RoundInfo,
+    RunResult,
+    UsageInfo,
+)
 from thinkedit.tools.images import downscale_png
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import ImageRef
@@ -54,6 +61,7 @@ def run_result(
     status = "running" if live else record.status
     data = trajectory(state, status=status) if state is not None else {"rounds": []}
     rounds = [_round_info(run_id, r, store) for r in data["rounds"]]
+    usage = UsageInfo.model_validate(data["usage"]) if data.get("usage") else None
     final = state.final_image if state is not None and status == "done" else None
     final_info = image_info(final, refs.final_uri(run_id), store) if final else None
     if final_info is not None and (outputs_dir / "final.png").is_file():
@@ -68,6 +76,7 @@ def run_result(
         source_image=image_info(record.source, refs.source_uri(run_id), store),
         final_image=final_info,
         rounds=rounds,
+        usage=usage,
         outputs_dir=str(outputs_dir) if final and outputs_dir.is_dir() else None,
         review=PendingReview.model_validate({k: v for k, v in pending.items() if k in PendingReview.model_fields})
         if pending is not None and status == "awaiting_review"
@@ -79,7 +88,8 @@ def run_result(
 
 def _round_info(run_id: str, r: dict[str, Any], store: ArtifactStore | None = None) -> RoundInfo:
     """Describe one trajectory round; keys the schema does not know yet are left out, not errors."""
-    plain = {k: v for k, v in r.items() if k in RoundInfo.model_fields and k not in {"image", "candidates"}}
+    plain = {k: v for k, v in r.items() if k in RoundInfo.model_fields and k not in {"image", "candidates", "usage"}}
+    usage = UsageInfo.model_validate(r["usage"]) if r.get("usage") else None
     candidates = [
         CandidateInfo(
             image=image_info(ref := ImageRef.model_validate(c["image"]), refs.image_uri(ref), store),
@@ -88,7 +98,7 @@ def _round_info(run_id: str, r: dict[str, Any], store: ArtifactStore | None = No
         for c in r.get("candidates") or []
     ]
     image = image_info(ImageRef.model_validate(r["image"]), refs.round_uri(run_id, r["index"]), store)
-    return RoundInfo(image=image, candidates=candidates, **plain)
+    return RoundInfo(image=image, candidates=candidates, usage=usage, **plain)
 
 
 def _message(r: RunResult) -> str:
@@ -101,7 +111,8 @@ def _message(r: RunResult) -> str:
     if r.status == "done" and r.final_image is not None:
         return (
             f"Done after {len(r.rounds)} round(s) (stop reason: {r.stop_reason}); chose round {r.best_round}. "
-            f"Full-size image: {r.final_image.path} ({r.final_image.resource_uri})."
+            + (f"Cost: {_cost(r.usage)}. " if r.usage is not None else "")
+            + f"Full-size image: {r.final_image.path} ({r.final_image.resource_uri})."
         )
     if r.status == "awaiting_review" and r.review is not None:
         return (
@@ -114,6 +125,12 @@ def _message(r: RunResult) -> str:
     if r.status == "error":
         return f"Run {r.run_id} failed after {len(r.rounds)} round(s): {r.error}"
     return f"Run {r.run_id} is {r.status}."
+
+
+def _cost(usage: UsageInfo) -> str:
+    """Say what a run cost in a few words."""
+    price = f"~${usage.cost_usd:.4f}" if usage.cost_usd is not None else "price unknown"
+    return f"{usage.images_edited} image(s) edited, {usage.tokens:,} tokens, {price}"
 
 
 def tool_result(

@@ -52,6 +52,12 @@ class ThinkWhileEditInput(_Wire):
         description="Thinker to use: a profile or thinker model name from list_models (default: the server's).",
     )
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seed of the edits (default 0).")
+    budget: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Stop before a round that would exceed this: dollars ('0.50', '$0.50') or tokens ('20000 tokens'). "
+        "The best round so far is returned, stop reason 'budget'.",
+    )
     review: bool = Field(
         default=False,
         description="Pause before each refinement for a person's review. A client with form elicitation asks the "
@@ -164,10 +170,27 @@ class ImageInfo(_Wire):
     sha256: str = Field(description="SHA-256 of the PNG bytes.")
 
 
+class UsageInfo(_Wire):
+    """Calls, images, tokens, seconds and the estimated price of a round or a run."""
+
+    edit_calls: int = Field(description="Editor calls.")
+    images_edited: int = Field(description="Images the editor made.")
+    critiques: int = Field(description="Thinker calls.")
+    thinker_input_tokens: int = Field(description="Tokens the thinker read.")
+    thinker_output_tokens: int = Field(description="Tokens the thinker wrote.")
+    editor_input_tokens: int = Field(description="Tokens the editor billed in (gpt-image).")
+    editor_output_tokens: int = Field(description="Tokens the editor billed out (gpt-image).")
+    tokens: int = Field(description="All tokens counted.")
+    edit_seconds: float = Field(description="Wall time of the editor calls.")
+    think_seconds: float = Field(description="Wall time of the thinker calls.")
+    cost_usd: float | None = Field(description="Estimated US dollars from the profile's [pricing]; null when unpriced.")
+    unpriced: list[str] = Field(default_factory=list, description="Models used that have no price.")
+
+
 class CandidateInfo(_Wire):
     """One of several edits made in a round (best-of-K); the round kept the best-scoring one."""
 
-    seed: int = Field(description="The editor's seed for this candidate.")
+    seed: int | None = Field(description="The editor's seed for this candidate (null: the API takes none).")
     image: ImageInfo = Field(description="The candidate image.")
     semantic: float | None = Field(description="Instruction following and preservation, 0-10.")
     quality: float | None = Field(description="Naturalness and absence of artifacts, 0-10.")
@@ -179,7 +202,8 @@ class RoundInfo(_Wire):
 
     index: int = Field(description="1-based round number.")
     instruction: str = Field(description="The instruction the editor was given.")
-    seed: int = Field(description="The editor's seed.")
+    seed: int | None = Field(description="The editor's seed (null: the editor's API takes none).")
+    seed_note: str | None = Field(default=None, description="Why there is no seed, when there is none.")
     image: ImageInfo = Field(description="The edited image.")
     semantic: float | None = Field(description="Instruction following and preservation, 0-10.")
     quality: float | None = Field(description="Naturalness and absence of artifacts, 0-10.")
@@ -192,6 +216,7 @@ class RoundInfo(_Wire):
     candidates: list[CandidateInfo] = Field(
         default_factory=list, description="Every candidate when the round made several edits (best-of-K)."
     )
+    usage: UsageInfo | None = Field(default=None, description="What the round cost.")
 
 
 RunStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
@@ -209,6 +234,7 @@ class RunResult(_Wire):
     source_image: ImageInfo = Field(description="The image that was edited.")
     final_image: ImageInfo | None = Field(default=None, description="The chosen image, once the run is done.")
     rounds: list[RoundInfo] = Field(default_factory=list, description="Every round so far.")
+    usage: UsageInfo | None = Field(default=None, description="What the run has cost so far, all rounds together.")
     outputs_dir: str | None = Field(default=None, description="final.png, round PNGs, trajectory.json, report.html.")
     review: PendingReview | None = Field(
         default=None, description="With status 'awaiting_review': the critique to answer with review_run."

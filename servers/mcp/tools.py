@@ -108,15 +108,16 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
     app = app_state(ctx)
     if (retried := await continue_review(app, ctx)) is not None:
         return retried
-    image = await app.images.load(args.image)
-    settings = run_settings(
+    settings = run_settings(  # first: a missing API key or a bad budget fails before any work
         app.settings,
         max_rounds=args.max_rounds,
         seed=args.seed,
         editor=args.editor,
         thinker=args.thinker,
         review=args.review,
+        budget=args.budget,
     )
+    image = await app.images.load(args.image)
     record = app.runner.prepare(image, args.instruction, settings)
     if not args.image.startswith("data:"):
         record.source_name = args.image

@@ -2,7 +2,9 @@
 
 That covers our own editor server (``thinkedit serve editor``), vLLM-Omni (which serves FLUX.1
 Kontext, Qwen-Image-Edit, OmniGen2 and LongCat-Image-Edit at ``/v1/images/edits``) and hosted
-OpenAI-compatible image APIs. The seed and the config's settings travel as extra form fields.
+OpenAI-compatible image APIs that take a seed. The seed and the config's settings travel as extra
+form fields, and ``response_format=b64_json`` is asked for. OpenAI's own API takes neither: its
+gpt-image models have their own backend, ``openai-gpt-image`` (``thinkedit.tools.editors.gpt_image``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 from thinkedit.tools.config import EditorConfig
 from thinkedit.tools.errors import BackendError, BadInputError, TransientBackendError
 from thinkedit.tools.images import fit_within, load_image, resize_to, to_png_bytes
+from thinkedit.tools.retry import retry_after_seconds
 from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)
@@ -39,9 +42,13 @@ class OpenAIImagesEditor:
         self.name = config.model
         self.timeout_s = timeout_s
         self.max_retries = max_retries
+        if config.base_url is None or urlsplit(config.base_url).hostname == "api.openai.com":
+            # api.openai.com rejects fields it does not know (seed) and response_format for gpt-image models.
+            raise BadInputError(
+                "OpenAI's own image API takes no seed or response_format: use editor backend 'openai-gpt-image' "
+                "(the openai profile); 'openai-images' is for servers such as thinkedit serve editor or vLLM-Omni"
+            )
         self.api_key = self._api_key(config)
-        # api.openai.com rejects fields it does not know (seed) and response_format for gpt-image models.
-        self.hosted_openai = config.base_url is None or urlsplit(config.base_url).hostname == "api.openai.com"
         self._clients: dict[int, Any] = {}
 
     @staticmethod
@@ -52,8 +59,6 @@ class OpenAIImagesEditor:
             if not key:
                 raise BadInputError(f"the editor needs an API key in ${config.api_key_env}, which is not set")
             return key
-        if config.base_url is None:
-            raise BadInputError("the openai-images editor needs base_url (a server URL) or api_key_env")
         return os.environ.get(TOKEN_ENV) or PLACEHOLDER_API_KEY
 
     def _client(self) -> Any:
@@ -74,7 +79,7 @@ class OpenAIImagesEditor:
 
     def form_fields(self, request: EditRequest) -> dict[str, Any]:
         """Return the extra form fields: the seed, then the config's settings, then the request's."""
-        fields: dict[str, Any] = {} if self.hosted_openai else {"seed": request.seed}
+        fields: dict[str, Any] = {"seed": request.seed}
         fields.update(self.config.settings)
         fields.update(request.settings)
         return fields
@@ -96,9 +101,8 @@ class OpenAIImagesEditor:
             "model": self.config.model,
             "n": request.num_images,
             "extra_body": self.form_fields(request),
+            "response_format": "b64_json",
         }
-        if not self.hosted_openai:
-            kwargs["response_format"] = "b64_json"
         started = time.perf_counter()
         try:
             response = await self._client().images.edit(**kwargs)
@@ -142,7 +146,8 @@ def _status_error(exc: Any, base_url: str | None) -> Exception:
     status = int(exc.status_code)
     message = f"editor server {base_url or 'api.openai.com'} answered {status}: {_server_message(exc)}"
     if status in (408, 409, 429) or status >= 500:
-        return TransientBackendError(message)
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        return TransientBackendError(message, retry_after=retry_after_seconds(headers))
     if status in (400, 413, 422):
         return BadInputError(message)
     return BackendError(message)  # 401/403 (key), 404 (model or URL): retrying will not help

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.usage import ModelPrice
 
 #: Environment variables that override a profile, mapped to (section, field).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -39,6 +40,35 @@ class Profile(BaseModel):
     editor: EditorConfig
     thinker: ThinkerConfig
     loop: dict[str, Any] = Field(default_factory=dict, description="Defaults for LoopSettings fields.")
+    pricing: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="List prices by model name, for the cost estimate of each round."
+    )
+
+    def key_envs(self) -> list[str]:
+        """Return the environment variables this profile's editor and thinker take their keys from."""
+        return required_keys(self.editor, self.thinker)
+
+
+def required_keys(editor: EditorConfig, thinker: ThinkerConfig) -> list[str]:
+    """Return the key variables a pair of backends needs (a local server needs none)."""
+    from thinkedit.tools.thinkers.providers import default_key_env
+
+    keys = [editor.api_key_env] if editor.api_key_env else []
+    if editor.backend == "openai-gpt-image" and not editor.api_key_env:
+        keys.append("OPENAI_API_KEY")
+    if editor.backend == "replicate" and not editor.api_key_env:
+        keys.append("REPLICATE_API_TOKEN")
+    if thinker.backend == "chat-model":
+        key = thinker.api_key_env or default_key_env(thinker.model, thinker.base_url)
+        if key:
+            keys.append(key)
+    return list(dict.fromkeys(keys))
+
+
+def missing_keys(editor: EditorConfig, thinker: ThinkerConfig, env: dict[str, str] | None = None) -> list[str]:
+    """Return the key variables the pair needs that are unset (or empty) in ``env``."""
+    env = dict(os.environ if env is None else env)
+    return [key for key in required_keys(editor, thinker) if not env.get(key)]
 
 
 def available_profiles() -> list[str]:

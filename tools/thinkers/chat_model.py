@@ -1,26 +1,32 @@
-"""Critique edits with any LangChain chat model that takes images, over HTTP.
+"""Critique edits with any LangChain chat model that takes images, from any provider.
 
-``ChatOpenAI`` talks to every OpenAI-compatible server: vLLM serving EditThinker-8B, our local
-thinker server, hosted GPT-4.1 and the like. The thinker sees the source image, the edited
-image, then the prompt text, as the paper's model was trained. Structured output is asked for
-per request: a JSON schema (``response_format``) for the expert protocol, or, for a
-``constrained`` thinker, the protocol's grammar as vLLM's ``structured_outputs``.
+The thinker's model is named ``provider:model`` as ``init_chat_model`` reads it
+(``anthropic:claude-…``, ``google_genai:gemini-…``); a bare name is an OpenAI-compatible model:
+vLLM serving EditThinker-8B, our local thinker server, hosted GPT-4.1. The thinker sees the
+source image, the edited image, then the prompt text, as the paper's model was trained; images
+travel as LangChain's standard content blocks, so each provider package encodes them its own way.
+Structured output: for OpenAI-compatible servers a JSON schema (``response_format``) for the
+expert protocol, or the protocol's grammar as vLLM's ``structured_outputs`` for a ``constrained``
+thinker; for other providers their own ``with_structured_output``; the tolerant parser otherwise.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from thinkedit.tools.config import ThinkerConfig
-from thinkedit.tools.extras import missing_extra
-from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
+from thinkedit.tools.errors import BadInputError, ThinkerOutputError
 from thinkedit.tools.images import to_png_bytes
+from thinkedit.tools.provider_errors import provider_error
+from thinkedit.tools.retry import RetryPolicy, call_with_retries
 from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
 from thinkedit.tools.thinkers.prompt import load_template, render_prompt
+from thinkedit.tools.thinkers.providers import build_chat_model, default_key_env, provider, split_model
 from thinkedit.tools.types import JudgeRequest, Verdict
 
 if TYPE_CHECKING:
@@ -34,82 +40,90 @@ log = logging.getLogger(__name__)
 PLACEHOLDER_API_KEY = "not-needed"
 #: Seconds one critique may take before it counts as failed (and is retried as transient).
 DEFAULT_TIMEOUT_S = 300.0
+#: The expert answer as a named schema, for providers whose structured output wants a title.
+EXPERT_OUTPUT_SCHEMA: dict[str, Any] = {
+    "title": "edit_verdict",
+    "description": "The verdict on an image edit: scores, reasoning and the next instruction.",
+    **EXPERT_JSON_SCHEMA,
+}
 
 
-def image_data_url(image: Image, max_side: int) -> str:
-    """Return ``image`` as a base64 PNG data URL, downscaled so its longer side is at most ``max_side``."""
+def image_block(image: Image, max_side: int) -> dict[str, Any]:
+    """Return ``image`` as a standard base64 PNG content block, its longer side at most ``max_side``."""
     picture = image.convert("RGB")
     if max(picture.size) > max_side:
         picture = picture.copy()
         picture.thumbnail((max_side, max_side))
-    return "data:image/png;base64," + base64.b64encode(to_png_bytes(picture)).decode("ascii")
+    data = base64.b64encode(to_png_bytes(picture)).decode("ascii")
+    return {"type": "image", "base64": data, "mime_type": "image/png"}
 
 
 class ChatModelThinker:
     """Judge edits with a chat model, in the EditThinker tag protocol or the expert JSON protocol."""
 
     def __init__(self, config: ThinkerConfig, *, chat_model: BaseChatModel | None = None) -> None:
-        """Check the config; ``chat_model`` replaces the ChatOpenAI built from it (any LangChain chat model)."""
+        """Check the config; ``chat_model`` replaces the one built from it (any LangChain chat model)."""
         self.config = config
         self.name = config.model
+        self.provider, self.model = split_model(config.model)
         self._template = load_template(config.protocol, config.prompt_file)
         self._request_options = self._structured_output_options()
         self._injected = chat_model
         self._api_key = None if chat_model is not None else self._resolve_api_key()
         self._models: dict[int, BaseChatModel] = {}
+        self.retry = RetryPolicy(attempts=config.max_attempts)
 
     def _resolve_api_key(self) -> str:
-        """Return the key from ``api_key_env``, else our token or a placeholder for keyless local servers."""
-        if self.config.api_key_env:
-            api_key = os.environ.get(self.config.api_key_env)
+        """Return the key from ``api_key_env`` (else the provider's variable), or a placeholder for local servers."""
+        key_env = self.config.api_key_env or default_key_env(self.config.model, self.config.base_url)
+        if key_env:
+            api_key = os.environ.get(key_env)
             if not api_key:
-                raise BadInputError(f"the thinker needs an API key in ${self.config.api_key_env}, which is not set")
+                raise BadInputError(f"the thinker {self.name} needs an API key in ${key_env}, which is not set")
             return api_key
         if self.config.base_url:
             return os.environ.get("THINKEDIT_TOKEN") or PLACEHOLDER_API_KEY  # our servers' bearer token
-        raise BadInputError("the chat-model thinker needs base_url (a server URL) or api_key_env")
+        raise BadInputError(f"the chat-model thinker {self.name} needs base_url (a server URL) or api_key_env")
 
     def chat_model(self) -> BaseChatModel:
-        """Return the injected model, or a ChatOpenAI for the running event loop.
-
-        One per loop, with its own HTTP client: langchain-openai otherwise shares a process-wide
-        async client, which dies with the first event loop that used it.
-        """
+        """Return the injected model, or one built for the running event loop (HTTP clients are per loop)."""
         if self._injected is not None:
             return self._injected
         import asyncio
 
         loop_id = id(asyncio.get_running_loop())
         if loop_id not in self._models:
-            self._models = {loop_id: self._build_chat_model()}  # an old loop's client is unusable anyway
+            model = build_chat_model(
+                self.config.model,
+                base_url=self.config.base_url,
+                api_key=self._api_key or PLACEHOLDER_API_KEY,
+                temperature=self.config.temperature,
+                max_tokens=self.config.max_new_tokens,
+                timeout_s=self.config.timeout_s or DEFAULT_TIMEOUT_S,
+            )
+            self._models = {loop_id: model}  # an old loop's client is unusable anyway
         return self._models[loop_id]
 
-    def _build_chat_model(self) -> BaseChatModel:
-        """Build ChatOpenAI for ``base_url`` (or api.openai.com) with the key from ``api_key_env``."""
-        try:
-            import openai
-            from langchain_openai import ChatOpenAI
-        except ModuleNotFoundError as exc:
-            raise (missing_extra(exc, "the chat-model thinker") or exc) from exc
-        return ChatOpenAI(
-            model=self.config.model,
-            base_url=self.config.base_url,
-            api_key=self._api_key,
-            temperature=self.config.temperature,
-            max_tokens=self.config.max_new_tokens,
-            timeout=DEFAULT_TIMEOUT_S,
-            max_retries=2,
-            http_async_client=openai.DefaultAsyncHttpxClient(timeout=DEFAULT_TIMEOUT_S),
+    @property
+    def uses_provider_structured_output(self) -> bool:
+        """Say whether the expert JSON comes from the provider's ``with_structured_output``."""
+        return (
+            self.config.protocol == "expert"
+            and self.provider != "openai"
+            and provider(self.provider).structured
+            and self._injected is None
         )
 
     def _structured_output_options(self) -> dict[str, Any]:
-        """Return the per-request options that make the model answer in the protocol's shape.
+        """Return the per-request options that make an OpenAI-compatible model answer in the protocol's shape.
 
         ``constrained`` sends the protocol's length-capped grammar as vLLM's ``structured_outputs``
         (vLLM >= 0.12 and our local server honour it; the old ``guided_*`` fields are ignored), so
         even a weak model's answer parses and fits ``max_new_tokens``. Otherwise the expert protocol
-        asks for its JSON schema through ``response_format``, which hosted APIs understand too.
+        asks for its JSON schema through ``response_format``, which hosted OpenAI understands too.
         """
+        if self.provider != "openai":
+            return {}
         if self.config.constrained:
             from thinkedit.tools.thinkers.grammar import editthinker_ebnf, expert_ebnf, free_text_budget
 
@@ -132,45 +146,48 @@ class ChatModelThinker:
         )
         side = self.config.max_image_side
         content: list[str | dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": image_data_url(request.source, side)}},
-            {"type": "image_url", "image_url": {"url": image_data_url(request.edited, side)}},
+            image_block(request.source, side),
+            image_block(request.edited, side),
             {"type": "text", "text": prompt},
         ]
         return [HumanMessage(content=content)]
 
-    async def judge(self, request: JudgeRequest) -> Verdict:
-        """Ask the model for a critique and parse it; transport faults become ``TransientBackendError``."""
+    async def _ask(self, request: JudgeRequest) -> tuple[str, Any]:
+        """Send one critique request; return the answer's text and the raw message (for usage)."""
+        messages = self.messages(request)
         options = dict(self._request_options)
-        if request.seed is not None and self.config.temperature > 0:
+        if request.seed is not None and self.config.temperature > 0 and self.provider == "openai":
             options["seed"] = request.seed
-        started = time.perf_counter()
         try:
-            reply = await self.chat_model().ainvoke(self.messages(request), **options)
+            if self.uses_provider_structured_output:
+                runnable = self.chat_model().with_structured_output(EXPERT_OUTPUT_SCHEMA, include_raw=True)
+                out = await runnable.ainvoke(messages)
+                parsed, raw = out.get("parsed"), out.get("raw")
+                text = json.dumps(parsed) if isinstance(parsed, dict) else (raw.text if raw is not None else "")
+                return text, raw
+            reply = await self.chat_model().ainvoke(messages, **options)
         except Exception as exc:
-            raise _map_error(exc, self.config.base_url) from exc
+            if _is_length_cut(exc):
+                raise ThinkerOutputError("the thinker's structured answer was cut off at max_new_tokens", "") from exc
+            raise provider_error(
+                exc, role="thinker", provider=self.provider, model=self.model, where=self.config.base_url
+            ) from exc
+        return reply.text, reply
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        """Ask the model for a critique (retrying 429/5xx as the server asks) and parse it."""
+        started = time.perf_counter()
+        text, message = await call_with_retries(
+            lambda: self._ask(request), self.retry, what=f"thinker {self.provider}:{self.model}"
+        )
         latency = time.perf_counter() - started
-        return parse_verdict(self.config.protocol, reply.text, latency_s=latency, thinker=self.name)
+        verdict = parse_verdict(self.config.protocol, text, latency_s=latency, thinker=self.name)
+        usage = getattr(message, "usage_metadata", None) or {}
+        return verdict.model_copy(
+            update={"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")}
+        )
 
 
-def _map_error(exc: Exception, base_url: str | None) -> Exception:
-    """Sort a chat-model failure: connection, timeout, 408/409/429/5xx are transient, the rest are not."""
-    where = base_url or "api.openai.com"
-    try:
-        import openai
-    except ImportError:  # another provider's model: keep its error, unclassified
-        return exc
-    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
-        return TransientBackendError(f"cannot reach the thinker at {where}: {exc}")
-    if isinstance(exc, openai.LengthFinishReasonError):
-        return ThinkerOutputError("the thinker's structured answer was cut off at max_new_tokens", "")
-    if isinstance(exc, openai.APIStatusError):
-        status = int(exc.status_code)
-        body = exc.body if isinstance(exc.body, dict) else {}
-        detail = body.get("message") or exc.message
-        message = f"thinker at {where} answered {status}: {detail}"
-        if status in (408, 409, 429) or status >= 500:
-            return TransientBackendError(message)
-        return BackendError(message)
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return TransientBackendError(f"cannot reach the thinker at {where}: {exc}")
-    return exc
+def _is_length_cut(exc: Exception) -> bool:
+    """Say whether the SDK stopped a structured answer at the token limit (openai's LengthFinishReasonError)."""
+    return any(cls.__name__ == "LengthFinishReasonError" for cls in type(exc).__mro__)

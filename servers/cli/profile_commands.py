@@ -1,0 +1,64 @@
+"""``thinkedit profiles``: which profiles this machine can run now, and the key each one lacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from thinkedit.tools.errors import BadInputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``profiles``."""
+    p = subparsers.add_parser("profiles", help="List the profiles: editor, thinker, key variables, ready or not.")
+    p.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+    p.set_defaults(handler=cmd_profiles)
+
+
+def profile_rows() -> list[dict[str, object]]:
+    """Describe every packaged profile and whether its keys are set here."""
+    from thinkedit.tools.profiles import available_profiles, load_profile, missing_keys
+
+    rows: list[dict[str, object]] = []
+    for name in available_profiles():
+        try:
+            profile = load_profile(name)
+        except BadInputError as exc:
+            rows.append({"name": name, "ready": False, "error": str(exc)})
+            continue
+        missing = missing_keys(profile.editor, profile.thinker)
+        rows.append({
+            "name": name,
+            "editor": f"{profile.editor.model} ({profile.editor.backend})",
+            "thinker": f"{profile.thinker.model} ({profile.thinker.backend})",
+            "keys": profile.key_envs(),
+            "missing": missing,
+            "priced": bool(profile.pricing),
+            "ready": not missing,
+        })
+    return rows
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """Print the profiles table (or JSON)."""
+    rows = profile_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [("PROFILE", "EDITOR", "THINKER", "KEYS")]
+    for row in rows:
+        if "error" in row:
+            table.append((str(row["name"]), "invalid", str(row["error"]), ""))
+            continue
+        missing, keys = row["missing"], row["keys"]
+        if missing:
+            status = "missing " + ", ".join(f"${k}" for k in missing)  # type: ignore[union-attr]
+        else:
+            status = "ready (" + ", ".join(f"${k}" for k in keys) + " set)" if keys else "ready (no key needed)"  # type: ignore[union-attr]
+        table.append((str(row["name"]), str(row["editor"]), str(row["thinker"]), status))
+    widths = [max(len(r[i]) for r in table) + 2 for i in range(3)]
+    for r in table:
+        print("".join(cell.ljust(width) for cell, width in zip(r, widths)) + r[3])
+    print("\nAny profile takes another thinker: --thinker-model anthropic:<model> (ANTHROPIC_API_KEY), "
+          "google_genai:<model> (GOOGLE_API_KEY) or openai:<model> (OPENAI_API_KEY).")
+    return 0

@@ -1,0 +1,141 @@
+"""Edit images with FLUX.1 Kontext hosted on Replicate, through Replicate's own Python client.
+
+``black-forest-labs/flux-kontext-pro`` (also ``-max`` and ``-dev``) takes the prompt, the input
+image (uploaded with Replicate's files API), a seed and ``aspect_ratio=match_input_image``, and
+answers a URL to the result, which the client downloads. One prediction gives one image, so
+best-of-K runs K predictions with seeds seed..seed+K-1. The client's own retries cover only
+idempotent requests; ours retry the prediction on 429/5xx with the server's ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import io
+import logging
+import os
+import time
+from typing import Any
+
+from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.images import fit_within, load_image, resize_to, to_png_bytes
+from thinkedit.tools.provider_errors import provider_error
+from thinkedit.tools.retry import RetryPolicy, call_with_retries, retry_after_seconds
+from thinkedit.tools.types import EditRequest, EditResult
+
+log = logging.getLogger(__name__)
+
+#: Where Replicate's key comes from (the client's own variable).
+KEY_ENV = "REPLICATE_API_TOKEN"
+#: Seconds one prediction may take, waiting and polling included.
+DEFAULT_TIMEOUT_S = 300.0
+#: Inputs the editor sets itself; a profile's settings may not replace them.
+OWN_INPUTS = frozenset({"prompt", "input_image", "seed"})
+#: The Retry-After of the last response in this task (ReplicateError drops the headers).
+_retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("replicate_retry_after", default=None)
+
+
+async def _note_retry_after(response: Any) -> None:
+    """Keep the response's Retry-After for the error the client is about to raise."""
+    _retry_after.set(retry_after_seconds(response.headers))
+
+
+class ReplicateKontextEditor:
+    """Run a FLUX.1 Kontext model on Replicate and return images the input's size."""
+
+    accepts_seed = True
+
+    def __init__(self, config: EditorConfig) -> None:
+        """Check the model name, settings and key now, before any work starts."""
+        if config.model.count("/") != 1:
+            raise BadInputError(f"a Replicate model is named owner/name, e.g. black-forest-labs/flux-kontext-pro, "
+                                f"not {config.model!r}")
+        clash = OWN_INPUTS & config.settings.keys()
+        if clash:
+            raise BadInputError(f"settings {sorted(clash)} are set by the loop itself, not by the profile")
+        self.config = config
+        self.name = config.model
+        key_env = config.api_key_env or KEY_ENV
+        self.api_token = os.environ.get(key_env)
+        if not self.api_token:
+            raise BadInputError(f"the editor {config.model} needs an API key in ${key_env}, which is not set")
+        self.timeout_s = config.timeout_s or DEFAULT_TIMEOUT_S
+        self.retry = RetryPolicy(attempts=config.max_attempts)
+        self._clients: dict[int, Any] = {}
+
+    def _client(self) -> Any:
+        """Return a ``replicate.Client`` for the running event loop (its httpx client is per loop)."""
+        import httpx
+        import replicate
+
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._clients:
+            timeout = httpx.Timeout(self.timeout_s, connect=10.0)
+            client = replicate.Client(
+                api_token=self.api_token, base_url=self.config.base_url, timeout=timeout,
+                event_hooks={"response": [_note_retry_after]},
+            )
+            self._clients = {loop_id: client}
+        return self._clients[loop_id]
+
+    def inputs(self, request: EditRequest, seed: int) -> dict[str, Any]:
+        """Return the prediction's inputs except the image: prompt, seed, then the settings."""
+        values: dict[str, Any] = {"aspect_ratio": "match_input_image", "output_format": "png"}
+        values.update(self.config.settings)
+        values.update(request.settings)
+        return {**values, "prompt": request.instruction, "seed": seed}
+
+    async def edit(self, request: EditRequest) -> EditResult:
+        """Run one prediction per image asked for; download and resize each result."""
+        if not request.instruction.strip():
+            raise BadInputError("instruction must be a non-empty string")
+        original_size = request.image.size
+        working = request.image.convert("RGB")
+        if self.config.max_side:
+            working = fit_within(working, self.config.max_side)
+        png = await asyncio.to_thread(to_png_bytes, working)
+        started = time.perf_counter()
+        images = await asyncio.gather(
+            *(self._one(png, self.inputs(request, request.seed + i), original_size) for i in range(request.num_images))
+        )
+        seconds = time.perf_counter() - started
+        sent = {k: v for k, v in self.inputs(request, request.seed).items() if k != "prompt"}
+        return EditResult(images=list(images), model=self.name, seconds=seconds, settings=sent)
+
+    async def _one(self, png: bytes, inputs: dict[str, Any], size: tuple[int, int]) -> Any:
+        output = await call_with_retries(lambda: self._predict(png, inputs), self.retry,
+                                         what=f"editor replicate:{self.name}")
+        return await asyncio.to_thread(_decode, output, size, self.name)
+
+    async def _predict(self, png: bytes, inputs: dict[str, Any]) -> bytes:
+        """Upload the image, run the prediction (waiting, then polling) and download its output."""
+        client = self._client()
+        _retry_after.set(None)
+        try:
+            output = await client.async_run(self.name, input={**inputs, "input_image": io.BytesIO(png)})
+            if isinstance(output, list):
+                output = output[0] if output else None
+            if output is None:
+                raise BackendError(f"editor replicate:{self.name} returned no output")
+            if isinstance(output, str):  # a plain-http URL (a local endpoint) is left a string by the client
+                from replicate.helpers import FileOutput
+
+                output = FileOutput(output, client)
+            return await output.aread()
+        except BackendError:
+            raise
+        except Exception as exc:
+            error = provider_error(exc, role="editor", provider="replicate", model=self.name,
+                                   where=self.config.base_url)
+            if getattr(error, "retry_after", "n/a") is None:
+                error.retry_after = _retry_after.get()  # type: ignore[attr-defined]
+            raise error from exc
+
+
+def _decode(data: bytes, size: tuple[int, int], model: str) -> Any:
+    """Decode a downloaded result and resize it to ``size``."""
+    try:
+        return resize_to(load_image(data), size)
+    except (ValueError, BadInputError) as exc:
+        raise BackendError(f"editor replicate:{model} returned an unreadable image: {exc}") from exc
