@@ -1,4 +1,4 @@
-"""The editor server's /docs renders its API in a real browser with nothing fetched from beyond 127.0.0.1."""
+"""The servers' /docs render their API in a real browser with nothing fetched from beyond 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi.openapi.docs import get_swagger_ui_html
 
-from tests.servers import ServerProcess, free_port
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -51,19 +51,26 @@ def page_requests(log: dict, host: str) -> list[dict]:
     return [p for p in starts if p.get("network_isolation_key", "").startswith(f"http://{host}")]
 
 
-def test_docs_render_the_api_from_local_assets(editor: ServerProcess, tmp_path: Path) -> None:
-    page = httpx.get(f"{editor.base}/docs", timeout=10)
+@pytest.mark.parametrize(("server", "paths"), [
+    ("editor", ["/v1/images/edits", "/v1/models", "/health"]),
+    ("thinker", ["/v1/chat/completions", "/v1/models", "/health"]),
+])
+def test_docs_render_the_api_from_local_assets(
+    server: str, paths: list[str], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    base = request.getfixturevalue(server).base
+    page = httpx.get(f"{base}/docs", timeout=10)
     assert page.status_code == 200
     assert "cdn." not in page.text and "https://" not in page.text
 
-    dom, requests = load_page(f"{editor.base}/docs", tmp_path)
+    dom, requests = load_page(f"{base}/docs", tmp_path)
 
     # Swagger UI ran: the operations it draws from openapi.json are in the DOM, not in the served HTML.
-    assert 'data-path="/v1/images/edits"' in dom and "/v1/images/edits" not in page.text
-    assert 'data-path="/v1/models"' in dom and 'data-path="/health"' in dom
+    for path in paths:
+        assert f'data-path="{path}"' in dom and path not in page.text, path
     fetched = {p["url"] for p in requests}
-    assert {f"{editor.base}/docs/assets/swagger-ui-bundle.js", f"{editor.base}/docs/assets/swagger-ui.css",
-            f"{editor.base}/openapi.json"} <= fetched
+    assert {f"{base}/docs/assets/swagger-ui-bundle.js", f"{base}/docs/assets/swagger-ui.css",
+            f"{base}/openapi.json"} <= fetched
     outside = sorted(u for u in fetched if urlsplit(u).hostname != "127.0.0.1")
     assert not outside, f"/docs fetched from beyond 127.0.0.1: {outside}"
 
