@@ -48,6 +48,11 @@ def test_the_status_line_follows_the_events() -> None:
     assert view.status(now=view.started) == "round 2/3 · stopping (threshold_met) · 0:00 · scores 6.48 9.00"
 
 
+def test_a_resumed_run_starts_from_its_finished_rounds() -> None:
+    view = RunView(max_rounds=3, scores=[6.48, 7.1])
+    assert view.status(now=view.started) == "round 2/3 · starting · 0:00 · scores 6.48 7.10"
+
+
 def test_the_live_form_prints_the_phase_lines_above_a_redrawn_status_line() -> None:
     out = io.StringIO()
     with LiveProgress(Console(file=out, force_terminal=True, width=120), max_rounds=3) as display:
@@ -91,6 +96,7 @@ QUIET_PROBE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verbose", [0, 1])
 def test_other_libraries_warnings_only_with_v(verbose: int, tmp_path: Path) -> None:
     env = {k: v for k, v in cli_env(tmp_path).items() if not k.startswith(("TRANSFORMERS_", "TQDM_", "DIFFUSERS_"))}

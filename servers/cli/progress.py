@@ -38,11 +38,11 @@ class Display(Protocol):
 class RunView:
     """Keep what the status line shows: the round, the phase, when the run began, the scores so far."""
 
-    def __init__(self, max_rounds: int | None) -> None:
+    def __init__(self, max_rounds: int | None, scores: list[float] | None = None) -> None:
         self.max_rounds = max_rounds
-        self.round: int | None = None
+        self.round: int | None = len(scores) if scores else None
         self.phase = "starting"
-        self.scores: list[float] = []
+        self.scores: list[float] = list(scores or [])
         self.started = time.monotonic()
 
     def update(self, event: dict[str, Any]) -> None:
@@ -95,11 +95,11 @@ class PlainProgress:
 class LiveProgress:
     """Print the phase lines above a status line that ``rich`` redraws in place (a terminal)."""
 
-    def __init__(self, console: Any, max_rounds: int | None = None) -> None:
+    def __init__(self, console: Any, max_rounds: int | None = None, scores: list[float] | None = None) -> None:
         from rich.live import Live
         from rich.spinner import Spinner
 
-        self.view = RunView(max_rounds)
+        self.view = RunView(max_rounds, scores)
         self._console = console
         # stderr's own writers (logs, errors) print above the status line; stdout (the result's paths) is
         # left alone, as it may be a file, and is written after close().
@@ -146,8 +146,13 @@ class _StatusText:
         return Text(self.view.status())
 
 
-def progress_display(max_rounds: int | None, stream: TextIO | None = None) -> Display:
-    """Return the live display when ``stream`` (default stderr) is a terminal and ``rich`` is installed."""
+def progress_display(
+    max_rounds: int | None, stream: TextIO | None = None, scores: list[float] | None = None
+) -> Display:
+    """Return the live display when ``stream`` (default stderr) is a terminal and ``rich`` is installed.
+
+    ``scores`` are the overall scores of rounds already finished (a resumed run's).
+    """
     stream = stream or sys.stderr
     if stream.isatty():
         try:
@@ -156,5 +161,5 @@ def progress_display(max_rounds: int | None, stream: TextIO | None = None) -> Di
             return PlainProgress(stream)
         console = Console(file=stream, highlight=False)
         if console.is_terminal and not console.is_dumb_terminal:
-            return LiveProgress(console, max_rounds)
+            return LiveProgress(console, max_rounds, scores)
     return PlainProgress(stream)

@@ -179,7 +179,9 @@ async def _resume_in(runner: Runner, run_id: str, record_to: Path | None, task_t
     review = None
     if (pending := await runner.pending_review(run_id)) is not None:
         review = _ask_review(pending)
-    with progress_display(record.settings.max_rounds) as display:
+    state = await runner.state(run_id)
+    finished = [r.verdict.overall for r in state.rounds if r.verdict] if state else []
+    with progress_display(record.settings.max_rounds, scores=finished) as display:
         work = runner.resume(run_id, on_event=display, review=review)
         return await _drive(runner, record, work, display, record_to=record_to, task_type=task_type)
 
