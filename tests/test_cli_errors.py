@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,21 @@ def test_verbose_before_or_after_the_command(tmp_path: Path, args: list[str]) ->
     result = thinkedit(*args, data_dir=tmp_path / "data", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "no runs" in result.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "thinkedit.servers.cli", "edit", "examples/chelsea.png", "make it red",
+                             "--max-rounds", "2", "--out", str(tmp_path / "out")], cwd=ROOT, env=cli_env(tmp_path / "data"),
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    for line in proc.stderr:
+        if line.startswith("round 1 · editing"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read().strip().splitlines()
+    assert proc.wait(120) == 130
+    run_id = first.split()[1]
+    assert rest[-1] == f"thinkedit: error: interrupted; finished rounds are kept, continue with: thinkedit resume {run_id}"
+    assert all(line.startswith("round 1 · ") for line in rest[:-1]), rest  # no traceback

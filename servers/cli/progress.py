@@ -92,6 +92,10 @@ class PlainProgress:
         """Nothing to take away."""
 
 
+#: The name this printer had before the live display (kept for code that imports it).
+ProgressPrinter = PlainProgress
+
+
 class LiveProgress:
     """Print the phase lines above a status line that ``rich`` redraws in place (a terminal)."""
 

@@ -16,9 +16,9 @@ from thinkedit.tools.profiles import available_profiles
 
 if TYPE_CHECKING:
     from thinkedit.agent.runs import RunRecord, Runner
-    from thinkedit.servers.cli.progress import Display
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.agent.state import RunState
+    from thinkedit.servers.cli.progress import Display
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     except BadInputError as exc:
         return _fail(str(exc), 2)
     prime_in_process_runtime(settings.editor, settings.thinker)
-    return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type, storage))
+    try:
+        return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type, storage))
+    except KeyboardInterrupt:
+        return _fail(f"interrupted; finished rounds are kept, continue with: thinkedit resume {args.run_id}", 130)
 
 
 async def _resume(
@@ -167,8 +170,6 @@ async def _resume(
             return await _resume_in(runner, run_id, record_to, task_type)
     except BadInputError as exc:  # a bad checkpointer URL, an unreachable database, an unknown run
         return _fail(str(exc), 2)
-    except KeyboardInterrupt:
-        return _fail(f"interrupted; finished rounds are kept, continue with: thinkedit resume {run_id}", 130)
 
 
 async def _resume_in(runner: Runner, run_id: str, record_to: Path | None, task_type: str | None) -> int:
