@@ -37,6 +37,8 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
         (["edit", "examples/chelsea.png", "make it red", "--profile", "no/such.toml"], "profile file not found"),
         (["edit", "examples/chelsea.png", "make it red", "--select", "worst"], "invalid choice: 'worst'"),
         (["resume", "doesnotexist"], "unknown run id 'doesnotexist'"),
+        (["edit", "examples/chelsea.png", "make it red", "--editor-model", "nosuch"],
+         "unknown diffusers editor model 'nosuch'; choose from ['flux-kontext-dev', "),
         (["frobnicate"], "invalid choice"),
         (["edit", "examples/chelsea.png"], "the following arguments are required: instruction"),
         (["runs", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
