@@ -52,10 +52,18 @@ class CommandParser(argparse.ArgumentParser):
 
 def add_global_flags(parser: argparse.ArgumentParser, top: bool) -> None:
     """Add ``--version`` and ``-v``; below the top, ``-v`` leaves the top's count alone unless given."""
-    parser.add_argument("--version", action="version", version=f"thinkedit {version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="Print the version and exit.")
     parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
                         help="Say more: info logs and other libraries' warnings (-vv: debug). "
                         "Default: $THINKEDIT_LOG_LEVEL, else warning.")
+
+
+class _Version(argparse.Action):
+    """Print ``thinkedit VERSION`` and exit; the version is looked up only when asked (it costs an import)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"thinkedit {version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
