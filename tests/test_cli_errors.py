@@ -83,11 +83,31 @@ def test_version_before_or_after_the_command(tmp_path: Path, args: list[str]) ->
     assert result.stdout.startswith("thinkedit 0.")
 
 
-@pytest.mark.parametrize("args", [["-v", "runs"], ["runs", "-v"], ["runs", "-vv"], ["-v", "runs", "-v"]])
-def test_verbose_before_or_after_the_command(tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize(("args", "level"), [
+    (["runs"], 30), (["-v", "runs"], 20), (["runs", "-v"], 20), (["runs", "-vv"], 10), (["-v", "runs", "-v"], 10),
+    (["serve", "editor", "--model", "tiny-kontext", "-v"], 20),
+])
+def test_verbose_counts_before_and_after_the_command(args: list[str], level: int) -> None:
+    from thinkedit.servers.cli import build_parser
+    from thinkedit.servers.cli.verbosity import log_level
+
+    parsed = build_parser().parse_args(args)
+    assert log_level(parsed.verbose + getattr(parsed, "verbose_after", 0), env={}) == level
+
+
+@pytest.mark.parametrize("args", [["-v", "runs"], ["runs", "-v"]])
+def test_verbose_after_the_command_runs_it(tmp_path: Path, args: list[str]) -> None:
     result = thinkedit(*args, data_dir=tmp_path / "data", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "no runs" in result.stdout
+
+
+def test_the_log_level_comes_from_the_environment_without_v() -> None:
+    from thinkedit.servers.cli.verbosity import log_level
+
+    assert log_level(0, env={"THINKEDIT_LOG_LEVEL": "info"}) == 20
+    assert log_level(0, env={"THINKEDIT_LOG_LEVEL": "DEBUG"}) == 10
+    assert log_level(1, env={"THINKEDIT_LOG_LEVEL": "error"}) == 20  # -v wins
 
 
 @pytest.mark.slow

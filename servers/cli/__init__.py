@@ -51,9 +51,12 @@ class CommandParser(argparse.ArgumentParser):
 
 
 def add_global_flags(parser: argparse.ArgumentParser, top: bool) -> None:
-    """Add ``--version`` and ``-v``; below the top, ``-v`` leaves the top's count alone unless given."""
+    """Add ``--version`` and ``-v`` to the top parser or a command's."""
     parser.add_argument("--version", action=_Version, nargs=0, help="Print the version and exit.")
-    parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+    # After a command, -v counts apart: argparse copies a command's values over the top's, so one dest would lose
+    # the -v given before the command; main() adds the two.
+    parser.add_argument("-v", "--verbose", action="count", dest="verbose" if top else "verbose_after",
+                        default=0 if top else argparse.SUPPRESS,
                         help="Say more: info logs and other libraries' warnings (-vv: debug). "
                         "Default: $THINKEDIT_LOG_LEVEL, else warning.")
 
@@ -94,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        level = log_level(args.verbose)
+        level = log_level(args.verbose + getattr(args, "verbose_after", 0))
     except BadInputError as exc:
         return fail(str(exc), EXIT_USAGE)
     configure_logging(level)
