@@ -149,6 +149,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         settings = RunRegistry.for_data(data_dir, storage["artifacts"]).load(args.run_id).settings
     except BadInputError as exc:
         return _fail(str(exc), 2)
+    print(f"resuming run {args.run_id}", file=sys.stderr, flush=True)  # before torch loads
     prime_in_process_runtime(settings.editor, settings.thinker)
     try:
         return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type, storage))
@@ -176,7 +177,6 @@ async def _resume_in(runner: Runner, run_id: str, record_to: Path | None, task_t
     from thinkedit.servers.cli.progress import progress_display
 
     record = runner.registry.load(run_id)
-    print(f"resuming run {run_id}", file=sys.stderr, flush=True)
     review = None
     if (pending := await runner.pending_review(run_id)) is not None:
         review = _ask_review(pending)
