@@ -1,12 +1,15 @@
-"""The CLI rejects bad usage and bad input with exit code 2 and a message naming the problem."""
+"""The CLI rejects bad usage and bad input with exit code 2 and one line naming the problem, never a traceback."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli import thinkedit
+from tests.cli import ROOT, cli_env, thinkedit
 from tests.conftest import EXAMPLES
 
 
@@ -29,10 +32,16 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
         (["edit", "examples/chelsea.png", "   "], "instruction is empty"),
         (["edit", "examples/chelsea.png", "make it red", "--max-rounds", "0"], "--max-rounds: must be at least 1"),
         (["edit", "examples/chelsea.png", "make it red", "--max-rounds", "two"], "is not a whole number"),
-        (["edit", "examples/chelsea.png", "make it red", "--profile", "nope"], "unknown profile 'nope'"),
+        (["edit", "examples/chelsea.png", "make it red", "--profile", "nope"],
+         "unknown profile 'nope'; choose from ['expert', "),
+        (["edit", "examples/chelsea.png", "make it red", "--profile", "no/such.toml"], "profile file not found"),
         (["edit", "examples/chelsea.png", "make it red", "--select", "worst"], "invalid choice: 'worst'"),
         (["resume", "doesnotexist"], "unknown run id 'doesnotexist'"),
+        (["edit", "examples/chelsea.png", "make it red", "--editor-model", "nosuch"],
+         "unknown diffusers editor model 'nosuch'; choose from ['flux-kontext-dev', "),
         (["frobnicate"], "invalid choice"),
+        (["edit", "examples/chelsea.png"], "the following arguments are required: instruction"),
+        (["runs", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ],
 )
 def test_bad_input_exits_2_with_message(tmp_path: Path, bad_files: dict[str, Path], args: list[str], message: str) -> None:
@@ -40,10 +49,80 @@ def test_bad_input_exits_2_with_message(tmp_path: Path, bad_files: dict[str, Pat
     result = thinkedit(*args, data_dir=tmp_path / "data", timeout=60)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_runs_lists_nothing_on_a_fresh_data_dir(tmp_path: Path) -> None:
     result = thinkedit("runs", data_dir=tmp_path / "data", timeout=60)
     assert result.returncode == 0
     assert "no runs" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"THINKEDIT_EDITOR_MODEL": "nosuch"}, "unknown diffusers editor model 'nosuch'; choose from ['flux-kontext-dev', "),
+        ({"THINKEDIT_THINKER_MODEL": "tiny-nosuch"}, "unknown tiny thinker 'tiny-nosuch'; choose from ['tiny-qwen2.5-vl']"),
+        ({"THINKEDIT_EDITOR_BACKEND": "nosuch"}, "unknown editor backend 'nosuch'; choose from ['diffusers', "),
+        ({"THINKEDIT_LOG_LEVEL": "loud"}, "$THINKEDIT_LOG_LEVEL='loud' is not a log level; use one of debug, "),
+    ],
+)
+def test_unknown_models_and_settings_exit_2_before_the_run(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "thinkedit.servers.cli", "edit", "examples/chelsea.png", "make it red"],
+                            env={**cli_env(tmp_path / "data"), **env}, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"thinkedit: error: {message}"), line
+    assert not (tmp_path / "data" / "runs").exists() or not list((tmp_path / "data" / "runs").iterdir())
+
+
+@pytest.mark.parametrize("args", [["--version", "runs"], ["runs", "--version"], ["serve", "editor", "--version"]])
+def test_version_before_or_after_the_command(tmp_path: Path, args: list[str]) -> None:
+    result = thinkedit(*args, data_dir=tmp_path / "data", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("thinkedit 0.")
+
+
+@pytest.mark.parametrize(("args", "level"), [
+    (["runs"], 30), (["-v", "runs"], 20), (["runs", "-v"], 20), (["runs", "-vv"], 10), (["-v", "runs", "-v"], 10),
+    (["serve", "editor", "--model", "tiny-kontext", "-v"], 20),
+])
+def test_verbose_counts_before_and_after_the_command(args: list[str], level: int) -> None:
+    from thinkedit.servers.cli import build_parser
+    from thinkedit.servers.cli.verbosity import log_level
+
+    parsed = build_parser().parse_args(args)
+    assert log_level(parsed.verbose + getattr(parsed, "verbose_after", 0), env={}) == level
+
+
+@pytest.mark.parametrize("args", [["-v", "runs"], ["runs", "-v"]])
+def test_verbose_after_the_command_runs_it(tmp_path: Path, args: list[str]) -> None:
+    result = thinkedit(*args, data_dir=tmp_path / "data", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "no runs" in result.stdout
+
+
+def test_the_log_level_comes_from_the_environment_without_v() -> None:
+    from thinkedit.servers.cli.verbosity import log_level
+
+    assert log_level(0, env={"THINKEDIT_LOG_LEVEL": "info"}) == 20
+    assert log_level(0, env={"THINKEDIT_LOG_LEVEL": "DEBUG"}) == 10
+    assert log_level(1, env={"THINKEDIT_LOG_LEVEL": "error"}) == 20  # -v wins
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "thinkedit.servers.cli", "edit", "examples/chelsea.png", "make it red",
+                             "--max-rounds", "2", "--out", str(tmp_path / "out")], cwd=ROOT, env=cli_env(tmp_path / "data"),
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    for line in proc.stderr:
+        if line.startswith("round 1 · editing"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read().strip().splitlines()
+    assert proc.wait(120) == 130
+    run_id = first.split()[1]
+    assert rest[-1] == f"thinkedit: error: interrupted; finished rounds are kept, continue with: thinkedit resume {run_id}"
+    assert all(line.startswith("round 1 · ") for line in rest[:-1]), rest  # no traceback

@@ -11,7 +11,7 @@ MODULE_EXTRAS: dict[str, str] = {
     ),
     **dict.fromkeys(
         ["fastapi", "uvicorn", "multipart", "python_multipart", "prometheus_client", "openai", "langchain_openai",
-         "httpx", "starlette", "langchain"],
+         "httpx", "starlette", "langchain", "swagger_ui_bundle"],
         "server",
     ),
     **dict.fromkeys(["langchain_anthropic", "anthropic"], "anthropic"),

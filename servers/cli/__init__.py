@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 #: Modules that each add their sub-commands through ``register(subparsers)``.
 COMMAND_MODULES = [
@@ -25,8 +25,8 @@ COMMAND_MODULES = [
     "thinkedit.servers.ui.cli",
 ]
 
-#: Exit codes: success, runtime failure, bad usage or input.
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: Exit codes: success, runtime failure, bad usage or input, interrupted (Ctrl-C, as shells count it).
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def version() -> str:
@@ -40,15 +40,45 @@ def version() -> str:
         return "unknown"
 
 
+class CommandParser(argparse.ArgumentParser):
+    """Take the global flags after any sub-command too, and say a usage error in one line."""
+
+    def __init__(self, *args: Any, top: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        add_global_flags(self, top)
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE`` and where to look, in one line; exit 2 (argparse prints the usage too)."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see: {self.prog} --help)\n")
+
+
+def add_global_flags(parser: argparse.ArgumentParser, top: bool) -> None:
+    """Add ``--version`` and ``-v`` to the top parser or a command's."""
+    parser.add_argument("--version", action=_Version, nargs=0, help="Print the version and exit.")
+    # After a command, -v counts apart: argparse copies a command's values over the top's, so one dest would lose
+    # the -v given before the command; main() adds the two.
+    parser.add_argument("-v", "--verbose", action="count", dest="verbose" if top else "verbose_after",
+                        default=0 if top else argparse.SUPPRESS,
+                        help="Say more: info logs and other libraries' warnings (-vv: debug). "
+                        "Default: $THINKEDIT_LOG_LEVEL, else warning.")
+
+
+class _Version(argparse.Action):
+    """Print ``thinkedit VERSION`` and exit; the version is looked up only when asked (it costs an import)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"thinkedit {version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the parser with every command group's sub-commands."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="thinkedit",
         description="Think-while-Edit: edit an image, critique the result, refine the instruction, repeat.",
+        top=True,
     )
-    parser.add_argument("--version", action="version", version=f"thinkedit {version()}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="More logging (-vv for debug).")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
@@ -62,28 +92,40 @@ def command_name(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    if not args.verbose:
-        # Model libraries draw progress bars on stderr; ours is the progress display.
-        os.environ.setdefault("TQDM_DISABLE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from thinkedit.tools.errors import MissingExtraError
+    from thinkedit.servers.cli.errors import fail, one_line
+    from thinkedit.servers.cli.verbosity import configure_logging, log_level
+    from thinkedit.tools.errors import BadInputError
     from thinkedit.tools.extras import missing_extra
 
+    args = build_parser().parse_args(argv)
+    try:
+        level = log_level(args.verbose + getattr(args, "verbose_after", 0))
+    except BadInputError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    configure_logging(level)
     try:
         return int(args.handler(args) or EXIT_OK)
-    except MissingExtraError as exc:
-        print(f"thinkedit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except BadInputError as exc:  # a missing extra, or bad input a command left to us
+        return fail(one_line(exc), EXIT_USAGE)
     except ModuleNotFoundError as exc:
         error = missing_extra(exc, command_name(args))
         if error is None:
-            raise
-        print(f"thinkedit: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+            return _unexpected(exc, level)
+        return fail(str(error), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return fail("interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line by default, the traceback with -vv
+        return _unexpected(exc, level)
+
+
+def _unexpected(exc: BaseException, level: int) -> int:
+    """Report an error nobody anticipated: the traceback at debug level, else one line saying how to see it."""
+    from thinkedit.servers.cli.errors import fail, one_line
+
+    if level <= logging.DEBUG:
+        logging.getLogger(__name__).exception("unexpected error")
+        return EXIT_FAILURE
+    return fail(f"unexpected {type(exc).__name__}: {one_line(exc)} (run with -vv for the traceback)", EXIT_FAILURE)
 
 
 if __name__ == "__main__":

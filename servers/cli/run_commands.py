@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from thinkedit.agent.runs import RunRecord, Runner
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.agent.state import RunState
+    from thinkedit.servers.cli.progress import Display
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,9 @@ def budget_arg(text: str) -> Any:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"thinkedit: error: {message}", file=sys.stderr)
-    return code
+    from thinkedit.servers.cli.errors import fail
+
+    return fail(message, code)
 
 
 def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
@@ -108,47 +110,63 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    """Start a run and see it through."""
+    """Start a run and see it through; say so within a moment of Enter, before the heavy imports."""
+    import uuid
+
     from pydantic import ValidationError
 
-    from thinkedit.tools.registry import prime_in_process_runtime
+    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.servers.cli.preflight import check_backends, check_inputs
+    from thinkedit.servers.cli.progress import progress_display
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     from thinkedit.tools.profiles import missing_keys
 
     try:
         settings = _settings(args, data_dir)
+        check_backends(settings)
+        check_inputs(args.image, args.instruction)
     except (BadInputError, ValidationError) as exc:
-        return _fail(str(exc), 2)
+        return _fail(one_line(exc), 2)
     from thinkedit.tools.thinkers.providers import require_packages
 
     try:
         require_packages(settings.thinker.backend, settings.thinker.model)
     except BadInputError as exc:
-        return _fail(str(exc), 2)
+        return _fail(one_line(exc), 2)
     if missing := missing_keys(settings.editor, settings.thinker):
         names = ", ".join(f"${k}" for k in missing)
         return _fail(f"profile {args.profile} needs an API key in {names}, which is not set "
                      "(thinkedit profiles shows what each profile needs)", 2)
-    prime_in_process_runtime(settings.editor, settings.thinker)
+    run_id = uuid.uuid4().hex[:12]
+    print(f"run {run_id} · profile {args.profile} · data in {data_dir}", file=sys.stderr, flush=True)
+    prepared: list[str] = []
     try:
-        return asyncio.run(_edit(args, settings, data_dir))
+        with progress_display(settings.max_rounds) as display:
+            from thinkedit.tools.registry import prime_in_process_runtime
+
+            prime_in_process_runtime(settings.editor, settings.thinker)
+            return asyncio.run(_edit(args, settings, data_dir, run_id, display, prepared))
     except BadInputError as exc:  # a bad storage URL or an unreachable database
-        return _fail(str(exc), 2)
+        return _fail(one_line(exc), 2)
+    except KeyboardInterrupt:
+        hint = f"; finished rounds are kept, continue with: thinkedit resume {run_id}" if prepared else ""
+        return _fail(f"interrupted{hint}", 130)
 
 
-async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path) -> int:
+async def _edit(
+    args: argparse.Namespace, settings: LoopSettings, data_dir: Path, run_id: str, display: Display, prepared: list[str]
+) -> int:
     from thinkedit.agent.runs import Runner
-    from thinkedit.servers.cli.progress import ProgressPrinter
 
     async with Runner.open(data_dir, **storage_urls(args)) as runner:
-        record = runner.prepare(args.image, args.instruction, settings, out_dir=args.out)
+        record = runner.prepare(args.image, args.instruction, settings, run_id=run_id, out_dir=args.out)
+        prepared.append(record.run_id)
         if record.out_dir is None:
             record.out_dir = str(Path("out") / record.run_id)
             runner.registry.save(record)
-        print(f"run {record.run_id} · profile {args.profile} · data in {data_dir}", file=sys.stderr, flush=True)
-        work = runner.start(record, on_event=ProgressPrinter())
-        return await _drive(runner, record, work, record_to=args.record, task_type=args.task_type)
+        work = runner.start(record, on_event=display)
+        return await _drive(runner, record, work, display, record_to=args.record, task_type=args.task_type)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -162,8 +180,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
         settings = RunRegistry.for_data(data_dir, storage["artifacts"]).load(args.run_id).settings
     except BadInputError as exc:
         return _fail(str(exc), 2)
+    print(f"resuming run {args.run_id}", file=sys.stderr, flush=True)  # before torch loads
     prime_in_process_runtime(settings.editor, settings.thinker)
-    return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type, storage))
+    try:
+        return asyncio.run(_resume(args.run_id, data_dir, args.record, args.task_type, storage))
+    except KeyboardInterrupt:
+        return _fail(f"interrupted; finished rounds are kept, continue with: thinkedit resume {args.run_id}", 130)
 
 
 async def _resume(
@@ -183,38 +205,50 @@ async def _resume(
 
 
 async def _resume_in(runner: Runner, run_id: str, record_to: Path | None, task_type: str | None) -> int:
-    from thinkedit.servers.cli.progress import ProgressPrinter
+    from thinkedit.servers.cli.progress import progress_display
 
     record = runner.registry.load(run_id)
-    print(f"resuming run {run_id}", file=sys.stderr, flush=True)
     review = None
     if (pending := await runner.pending_review(run_id)) is not None:
         review = _ask_review(pending)
-    work = runner.resume(run_id, on_event=ProgressPrinter(), review=review)
-    return await _drive(runner, record, work, record_to=record_to, task_type=task_type)
+    state = await runner.state(run_id)
+    finished = [r.verdict.overall for r in state.rounds if r.verdict] if state else []
+    with progress_display(record.settings.max_rounds, scores=finished) as display:
+        work = runner.resume(run_id, on_event=display, review=review)
+        return await _drive(runner, record, work, display, record_to=record_to, task_type=task_type)
 
 
 async def _drive(
-    runner: Runner, record: RunRecord, work: Any, *, record_to: Path | None = None, task_type: str | None = None
+    runner: Runner,
+    record: RunRecord,
+    work: Any,
+    display: Display,
+    *,
+    record_to: Path | None = None,
+    task_type: str | None = None,
 ) -> int:
     """Await the run, ask for reviews while it pauses, then write its files (and record it, if asked)."""
     from thinkedit.agent.recording import record_trajectory
     from thinkedit.agent.trajectory import write_outputs
-    from thinkedit.servers.cli.progress import ProgressPrinter
+    from thinkedit.servers.cli.errors import one_line
 
     try:
         state: RunState | None = await work
         while (pending := await runner.pending_review(record.run_id)) is not None:
-            state = await runner.resume(record.run_id, on_event=ProgressPrinter(), review=_ask_review(pending))
+            with display.paused():
+                decision = _ask_review(pending)
+            state = await runner.resume(record.run_id, on_event=display, review=decision)
     except BadInputError as exc:
-        return _fail(str(exc), 2)
+        return _fail(one_line(exc), 2)
     except Exception as exc:  # noqa: BLE001 - any backend failure ends the run, resumable
         log.debug("run failed", exc_info=True)
         return _fail(
-            f"run {record.run_id} failed: {type(exc).__name__}: {exc}\n"
-            f"  finished rounds are kept; continue with: thinkedit resume {record.run_id}",
+            f"run {record.run_id} failed: {type(exc).__name__}: {one_line(exc)}"
+            f" — finished rounds are kept; continue with: thinkedit resume {record.run_id}",
             1,
         )
+    finally:
+        display.close()
     if state is None:
         return _fail(f"run {record.run_id} produced no state", 1)
     paths = write_outputs(state, runner.store, record.out_dir or Path("out") / record.run_id)

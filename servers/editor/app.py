@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from thinkedit.servers.docs import install_local_docs
 from thinkedit.servers.editor.batching import QueueFullError, ShuttingDownError
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
@@ -68,7 +69,10 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
         description="OpenAI Images edits API over one image-editing model, with a queue and micro-batching.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN; ours serves it locally
+        redoc_url=None,
     )
+    install_local_docs(app)
     app.state.service = service
     app.state.metrics = metrics
 

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from thinkedit.servers.docs import install_local_docs
 from thinkedit.servers.httputil import APIError, BearerAuth, BodyLimit, decode_upload, install_error_handlers
 from thinkedit.servers.thinker.schemas import (
     AssistantMessage,
@@ -183,7 +184,9 @@ def create_app(
             loading.cancel()
             service.model_thread.shutdown(wait=False)
 
-    app = FastAPI(title="thinkedit local thinker server", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="thinkedit local thinker server", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
+    install_local_docs(app)  # not FastAPI's CDN page
     app.state.service = service
     install_error_handlers(app)
 
