@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
 from langgraph.runtime import Runtime
@@ -61,8 +62,12 @@ def _store_input(name: str, settings: LoopSettings) -> ImageRef:
 class LoopNodes:
     """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
 
-    def __init__(self, backends: BackendProvider) -> None:
+    def __init__(self, backends: BackendProvider, settle: Callable[[], Awaitable[None]] | None = None) -> None:
         self.backends = backends
+        #: The checkpointer's barrier (``ArtifactsFirst.settle``): saves and artifact writes run behind
+        #: the steps and are awaited when a round starts. Without one, the edit node makes its
+        #: images durable itself before it returns, so any checkpointer records only durable refs.
+        self.settle = settle
 
     async def prepare(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Fix the run's settings and put the source image in the store (once per run)."""
@@ -87,6 +92,8 @@ class LoopNodes:
         seed = settings.seed_for(index)
         previous = state.last_round()
         base = previous.image if settings.edit_from == "previous" and previous else state.source
+        if self.settle is not None:
+            await self.settle()  # the rounds before this one are on disk before it starts
         runtime.stream_writer(
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )
@@ -98,7 +105,9 @@ class LoopNodes:
         seconds = time.perf_counter() - started
         if len(result.images) != k:
             raise BackendError(f"editor {editor.name} returned {len(result.images)} images; {k} were asked for")
-        refs = await asyncio.to_thread(lambda: [store.put(im) for im in result.images])
+        refs = await asyncio.to_thread(lambda: [store.put(im) for im in result.images])  # PNGs written behind
+        if self.settle is None:
+            await asyncio.to_thread(ArtifactStore.flush)
         log.info("run %s round %d edited (%d image(s)) in %.2fs", state.run_id, index, k, seconds)
         runtime.stream_writer(
             event("image_ready", state.run_id, round=index, image=refs[0].model_dump(), candidates=k,
