@@ -94,9 +94,8 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         if exc.name and exc.name.split(".")[0] == "mcp":
             return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
         raise
-    from thinkedit.servers.mcp.config import ServerConfig, server_models
+    from thinkedit.servers.mcp.config import ServerConfig
     from thinkedit.tools.config import default_data_dir
-    from thinkedit.tools.registry import prime_in_process_runtime
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if args.transport == "http" and not is_loopback(args.host) and not token:
@@ -121,8 +120,7 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         server = build_server(config)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc))
-    # In-process models run on worker threads: start torch's parallel runtime here first.
-    prime_in_process_runtime(*server_models(config))
+    # Torch (for in-process models) is primed on this thread behind the handshake: see app._open.
     if args.transport == "stdio":
         anyio.run(server.run_stdio_async)
         return 0

@@ -24,8 +24,7 @@ from thinkedit.tools.images import load_image
 
 log = logging.getLogger(__name__)
 
-#: Default limit of an image passed inline (data: URI) or fetched from a URL, decoded.
-DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024
+from thinkedit.servers.mcp.config import DEFAULT_MAX_IMAGE_BYTES  # noqa: E402  (defined where the light config is)
 
 
 def default_roots(data_dir: Path, cwd: Path | None = None) -> list[Path]:
