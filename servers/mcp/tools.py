@@ -57,7 +57,7 @@ async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
             "Call get_run with resume=true to resume it from its last checkpoint."
         )
     final = state.final_image if state is not None and result.final_image is not None else None
-    image = app.runner.store.get(final) if final is not None else None
+    image = app.runner.store.read_bytes(final) if final is not None else None  # the stored PNG, if it fits
     return tool_result(result, result.message, image=image, link=result.final_image, is_error=result.status == "error")
 
 
@@ -145,7 +145,7 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         f"Edited with {out.editor} in {out.seconds:.2f} s. "
         f"Full-size image: {out.image.path} ({out.image.resource_uri})."
     )
-    return tool_result(out, summary, image=app.runner.store.get(single.image), link=out.image)
+    return tool_result(out, summary, image=app.runner.store.read_bytes(single.image), link=out.image)
 
 
 async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult:
