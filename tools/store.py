@@ -124,6 +124,10 @@ class ArtifactStore:
         self._fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
         self._fs.pipe_file(key, data)
 
+    def cached(self, ref: ImageRef) -> Image.Image | None:
+        """Return the image behind ``ref`` if this process holds it decoded (no I/O: safe on an event loop)."""
+        return DECODED.get(self._key(ref.sha256))
+
     def get(self, ref: ImageRef) -> Image.Image:
         """Return the image behind ``ref``: from this process's decoded cache, else decoded from the store."""
         cached = DECODED.get(self._key(ref.sha256))  # keyed by address: another store's image is not ours

@@ -89,7 +89,6 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         import anyio
 
         from thinkedit.servers.mcp.app import build_server
-        from thinkedit.servers.mcp.http_transport import serve_http
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "mcp":
             return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
@@ -124,6 +123,8 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         anyio.run(server.run_stdio_async)
         return 0
+    from thinkedit.servers.mcp.http_transport import serve_http  # uvicorn and starlette: HTTP only
+
     # critique_edit takes two images; as data: URIs they are base64 (4/3 of the bytes) inside JSON.
     max_body = 2 * config.max_image_bytes * 4 // 3 + 1024 * 1024
     try:
