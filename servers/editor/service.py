@@ -56,12 +56,13 @@ class EditorService:
         self.status: Status = "loading"
         self.error: str | None = None
         self.created = int(time.time())
-        #: Where the pipeline runs: a worker process's main thread (the fast place for torch), or, for
+        #: Where the pipeline runs: a worker process (away from this process's event loop and GIL), or, for
         #: ``placement="thread"`` and factories that cannot be sent to a process, this process's pipeline thread.
         self.worker: PipelineWorker | None = None
-        if settings.placement == "process":
+        if settings.placement in ("process", "process-main"):
             if picklable(engine_factory):
-                self.worker = PipelineWorker(engine_factory, settings)
+                thread = "main" if settings.placement == "process-main" else "pipeline"
+                self.worker = PipelineWorker(engine_factory, settings, thread)
             else:
                 log.warning("engine factory %r cannot go to a worker process; the pipeline runs on a thread",
                             engine_factory)
