@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 #: Libraries whose import costs seconds (LangGraph pulls in langchain-core and langsmith).
 HEAVY = ("langgraph", "langchain_core", "torch", "diffusers", "transformers", "fastapi", "thinkedit.agent.runs")
 
@@ -60,6 +62,7 @@ def test_help_imports_no_heavy_library() -> None:
     assert probe(HELP_PROBE.format(heavy=set(HEAVY))) == []
 
 
+@pytest.mark.slow  # a subprocess that imports the MCP SDK, then the agent: seconds
 def test_mcp_server_answers_the_handshake_and_tools_list_before_heavy_imports(tmp_path: Path) -> None:
     result = probe(MCP_PROBE.format(heavy=set(HEAVY)), str(tmp_path / "data"))
     assert "think_while_edit" in result["tools"] and "list_models" in result["tools"]
