@@ -26,7 +26,6 @@ from thinkedit.tools.images import load_image
 log = logging.getLogger(__name__)
 
 
-
 def default_roots(data_dir: Path, cwd: Path | None = None) -> list[Path]:
     """Return the working directory and the data directory (never a filesystem root)."""
     roots = [Path(data_dir).expanduser()]
