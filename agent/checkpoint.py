@@ -35,6 +35,10 @@ def serializer() -> JsonPlusSerializer:
     return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES)
 
 
+#: How many rounds of "wait for the saves now running" ``ArtifactsFirst.settle`` takes at most.
+SETTLE_PASSES = 16
+
+
 class ArtifactsFirst:
     """Save a checkpoint or task writes only once the artifacts they may name are durable; let nodes await saves.
 
@@ -64,8 +68,12 @@ class ArtifactsFirst:
         return await self._after_artifacts(super().aput_writes(config, writes, task_id, task_path))  # type: ignore[misc]
 
     async def settle(self) -> None:
-        """Return once no save is running, including saves chained behind the ones that were."""
-        while True:
+        """Return once no save is running, including saves chained behind the ones that were.
+
+        Bounded in passes, so saves that other runs keep starting cannot hold one run back: a
+        step's own chain (task writes, then its checkpoint) is a few passes deep.
+        """
+        for _ in range(SETTLE_PASSES):
             for _ in range(3):  # saves LangGraph submitted start on the next turns of the event loop
                 await asyncio.sleep(0)
             saving = list(self.__dict__.get("_saving", ()))
