@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import unquote, urlsplit
 
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.artifact_cache import WRITES
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -32,9 +35,62 @@ def serializer() -> JsonPlusSerializer:
     return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES)
 
 
+#: How many rounds of "wait for the saves now running" ``ArtifactsFirst.settle`` takes at most.
+SETTLE_PASSES = 16
+
+
+class ArtifactsFirst:
+    """Save a checkpoint or task writes only once the artifacts they may name are durable; let nodes await saves.
+
+    With this saver runs use ``durability="async"``: LangGraph saves each step in the background
+    while the next one runs, and the artifact PNGs are encoded behind it too. ``settle`` is the
+    deliberate barrier: the edit node awaits it before a new round starts, so every finished round
+    is on disk before the next costly step begins (a process killed then resumes after that round).
+    """
+
+    _saving: set[asyncio.Future[Any]]
+
+    async def _after_artifacts(self, save: Any) -> Any:
+        done = asyncio.get_running_loop().create_future()
+        self.__dict__.setdefault("_saving", set()).add(done)
+        try:
+            if WRITES.pending():
+                await asyncio.to_thread(WRITES.flush)
+            return await save
+        finally:
+            done.set_result(None)
+            self._saving.discard(done)
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        return await self._after_artifacts(super().aput(config, checkpoint, metadata, new_versions))  # type: ignore[misc]
+
+    async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        return await self._after_artifacts(super().aput_writes(config, writes, task_id, task_path))  # type: ignore[misc]
+
+    async def settle(self) -> None:
+        """Return once no save is running, including saves chained behind the ones that were.
+
+        Bounded in passes, so saves that other runs keep starting cannot hold one run back: a
+        step's own chain (task writes, then its checkpoint) is a few passes deep.
+        """
+        for _ in range(SETTLE_PASSES):
+            for _ in range(3):  # saves LangGraph submitted start on the next turns of the event loop
+                await asyncio.sleep(0)
+            saving = list(self.__dict__.get("_saving", ()))
+            if not saving:
+                return
+            await asyncio.gather(*saving)
+
+
+@functools.cache
+def artifacts_first(saver_class: type[BaseCheckpointSaver]) -> type[BaseCheckpointSaver]:
+    """Return ``saver_class`` with artifact-aware saves (``ArtifactsFirst``) in front of its own."""
+    return type(saver_class.__name__, (ArtifactsFirst, saver_class), {"__module__": __name__})
+
+
 def memory_checkpointer() -> InMemorySaver:
     """Return an in-memory checkpointer (tests, throwaway runs)."""
-    return InMemorySaver(serde=serializer())
+    return artifacts_first(InMemorySaver)(serde=serializer())  # type: ignore[return-value]
 
 
 @asynccontextmanager
@@ -46,8 +102,11 @@ async def sqlite_checkpointer(path: str | Path) -> AsyncIterator[BaseCheckpointS
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     async with aiosqlite.connect(str(path)) as conn:
-        saver = AsyncSqliteSaver(conn, serde=serializer())
-        await saver.setup()
+        saver = artifacts_first(AsyncSqliteSaver)(conn, serde=serializer())
+        await saver.setup()  # WAL journal
+        # WAL + NORMAL: a commit survives the process being killed (what resuming needs); only an OS
+        # crash or power cut may lose the last commits. FULL would fsync on every checkpoint write.
+        await conn.execute("PRAGMA synchronous=NORMAL")
         yield saver
 
 
@@ -107,7 +166,7 @@ async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
         await pool.close()
         raise BadInputError(f"cannot reach PostgreSQL at {_redact(dsn)}: {exc}") from exc
     try:
-        saver = AsyncPostgresSaver(pool, serde=serializer())  # type: ignore[arg-type]
+        saver = artifacts_first(AsyncPostgresSaver)(pool, serde=serializer())  # type: ignore[arg-type]
         await saver.setup()
         yield saver
     finally:

@@ -11,6 +11,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 
+from thinkedit.agent.checkpoint import ArtifactsFirst
 from thinkedit.agent.nodes import BackendProvider, LoopNodes
 from thinkedit.agent.routing import route_after_critique
 from thinkedit.agent.settings import LoopSettings
@@ -45,7 +46,8 @@ def build_graph(
     name: str = "think_while_edit",
 ) -> CompiledStateGraph:
     """Compile the loop; pass ``backends`` to inject editors/thinkers, ``checkpointer`` to persist runs."""
-    nodes = LoopNodes(backends or BackendCache())
+    settle = checkpointer.settle if isinstance(checkpointer, ArtifactsFirst) else None
+    nodes = LoopNodes(backends or BackendCache(), settle=settle)
     edit_retry, critique_retry = retry or default_retry()
     builder = StateGraph(RunState, context_schema=LoopSettings, input_schema=RunInput, output_schema=RunState)
     builder.add_node("prepare", nodes.prepare)

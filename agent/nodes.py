@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
 from langgraph.runtime import Runtime
@@ -23,6 +24,9 @@ from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest
 from thinkedit.tools.usage import Usage, total_usage
 
 log = logging.getLogger(__name__)
+
+#: Up to this many pixels the edit node hashes its images on the event loop (a few ms) instead of a thread.
+INLINE_HASH_PIXELS = 2 * 1024 * 1024
 
 
 class BackendProvider(Protocol):
@@ -62,8 +66,43 @@ def _store_input(name: str, settings: LoopSettings) -> ImageRef:
 class LoopNodes:
     """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
 
-    def __init__(self, backends: BackendProvider) -> None:
+    def __init__(self, backends: BackendProvider, settle: Callable[[], Awaitable[None]] | None = None) -> None:
         self.backends = backends
+        #: The checkpointer's barrier (``ArtifactsFirst.settle``): saves and artifact writes run behind
+        #: the steps and are awaited when a round starts. Without one, the edit node makes its
+        #: images durable itself before it returns, so any checkpointer records only durable refs.
+        self.settle = settle
+        self._stores: dict[str, ArtifactStore] = {}
+        self._engines: dict[str, Any] = {}
+
+    async def _store(self, settings: LoopSettings) -> ArtifactStore:
+        """Return the run's artifact store (opened once per location: opening touches the filesystem)."""
+        location = str(settings.artifacts_location)
+        if location not in self._stores:
+            self._stores[location] = await asyncio.to_thread(ArtifactStore, settings.artifacts_location)
+        return self._stores[location]
+
+    async def _engine(self, kind: Literal["editor", "thinker"], config: EditorConfig | ThinkerConfig) -> Any:
+        """Return the backend for ``config``, building it off the event loop the first time only."""
+        key = f"{kind}:{config.model_dump_json()}"
+        if key not in self._engines:
+            self._engines[key] = await asyncio.to_thread(getattr(self.backends, kind), config)
+        return self._engines[key]
+
+    @staticmethod
+    async def _images(store: ArtifactStore, refs: list[ImageRef]) -> list[Any]:
+        """Load images: from the decoded cache on the loop, else decoding off it."""
+        images = [store.cached(ref) for ref in refs]
+        if any(image is None for image in images):
+            return await asyncio.to_thread(lambda: [store.get(ref) for ref in refs])
+        return images
+
+    @staticmethod
+    async def _put(store: ArtifactStore, images: list[Any]) -> list[ImageRef]:
+        """Hash and hand on the editor's images (hashing a few MB blocks the loop no longer than a hop)."""
+        if sum(im.width * im.height for im in images) <= INLINE_HASH_PIXELS:
+            return [store.put(im) for im in images]
+        return await asyncio.to_thread(lambda: [store.put(im) for im in images])
 
     async def prepare(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Fix the run's settings and put the source image in the store (once per run)."""
@@ -82,24 +121,28 @@ class LoopNodes:
     async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Edit the source (or the previous result) with the current instruction; store the image."""
         settings = state.resolved()
-        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_location)
+        store = await self._store(settings)
         index = len(state.rounds) + 1
         instruction = state.current_instruction or state.instruction
         seed = settings.seed_for(index)
         previous = state.last_round()
         base = previous.image if settings.edit_from == "previous" and previous else state.source
+        if self.settle is not None:
+            await self.settle()  # the rounds before this one are on disk before it starts
         runtime.stream_writer(
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )
-        editor = await asyncio.to_thread(self.backends.editor, settings.editor)
-        image = await asyncio.to_thread(store.get, base)
+        editor = await self._engine("editor", settings.editor)
+        (image,) = await self._images(store, [base])
         k = settings.candidates
         started = time.perf_counter()
         result = await editor.edit(EditRequest(image=image, instruction=instruction, seed=seed, num_images=k))
         seconds = time.perf_counter() - started
         if len(result.images) != k:
             raise BackendError(f"editor {editor.name} returned {len(result.images)} images; {k} were asked for")
-        refs = await asyncio.to_thread(lambda: [store.put(im) for im in result.images])
+        refs = await self._put(store, result.images)  # the PNGs are written behind
+        if self.settle is None:
+            await asyncio.to_thread(ArtifactStore.flush)
         log.info("run %s round %d edited (%d image(s)) in %.2fs", state.run_id, index, k, seconds)
         runtime.stream_writer(
             event("image_ready", state.run_id, round=index, image=refs[0].model_dump(), candidates=k,
@@ -120,13 +163,11 @@ class LoopNodes:
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Ask the thinker to score this round's image and propose the next instruction."""
         settings = state.resolved()
-        store = await asyncio.to_thread(ArtifactStore, settings.artifacts_location)
+        store = await self._store(settings)
         round_ = state.rounds[-1]
-        thinker = await asyncio.to_thread(self.backends.thinker, settings.thinker)
+        thinker = await self._engine("thinker", settings.thinker)
         shown = round_.candidates or [Candidate(seed=round_.seed, image=round_.image)]
-        source, *edited = await asyncio.to_thread(
-            lambda: [store.get(state.source), *(store.get(c.image) for c in shown)]
-        )
+        source, *edited = await self._images(store, [state.source, *(c.image for c in shown)])
         started = time.perf_counter()
         verdicts = await asyncio.gather(
             *(

@@ -17,7 +17,7 @@ from langgraph.types import Command
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from thinkedit.agent.checkpoint import default_checkpoint_url, open_checkpointer, release_open_transaction
+from thinkedit.agent.checkpoint import ArtifactsFirst, default_checkpoint_url, open_checkpointer, release_open_transaction
 from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.settings import LoopSettings
@@ -194,7 +194,7 @@ class Runner:
         record = RunRecord(
             run_id=run_id or uuid.uuid4().hex[:12],
             instruction=instruction.strip(),
-            source=self.store.put(picture),
+            source=self.store.put(picture, durable=True),  # the record below names it
             source_name="" if isinstance(image, bytes | Image) else str(image),
             settings=settings,
             out_dir=str(out_dir) if out_dir else None,
@@ -246,10 +246,12 @@ class Runner:
         record.status, record.error = "running", None
         self.registry.save(record)
         try:
-            # "sync" durability: each step's checkpoint is on disk before the next step starts,
-            # so a process killed mid-round loses only the unfinished step.
+            # Our checkpointers save behind the steps ("async") and the edit node waits for the saves
+            # before a round starts (ArtifactsFirst.settle); any other saver gets "sync", each step
+            # on disk before the next. Either way a process killed mid-round loses only that round.
+            durability = "async" if isinstance(self.graph.checkpointer, ArtifactsFirst) else "sync"
             async for mode, chunk in self.graph.astream(
-                inputs, config, context=record.settings, stream_mode=["custom", "updates"], durability="sync"
+                inputs, config, context=record.settings, stream_mode=["custom", "updates"], durability=durability
             ):
                 if mode == "custom" and on_event is not None:
                     on_event(chunk)

@@ -1,7 +1,11 @@
 """Measure what the editor server costs and what batching buys, as ratios taken side by side in one run.
 
 (a) per-edit latency through the server (openai SDK over loopback) ÷ the same edit in-process;
-(b) throughput of 8 concurrent clients with micro-batching on ÷ off (two servers, alternated).
+(b) per-edit latency through our server ÷ through a server built the way the paper's is
+    (``bench/paper_server.py``: FastAPI + one worker process per device, pipeline on its main thread);
+(c) throughput of 8 concurrent clients with micro-batching on ÷ off (two servers, alternated).
+Each ratio is the median of per-pair ratios (the sides measured back to back) with its IQR, and the
+run's CPU pressure (PSI) is reported with it.
 
     PYTHONPATH=. python bench/editor_server.py [--model tiny-kontext] [--size 128] [--steps 4]
 
@@ -22,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -29,6 +34,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
 from thinkedit.tools.config import EditorConfig  # noqa: E402
 from thinkedit.tools.editors.openai_images import OpenAIImagesEditor  # noqa: E402
 from thinkedit.tools.types import EditRequest  # noqa: E402
@@ -42,13 +48,16 @@ def free_port() -> int:
 
 
 def start_server(
-    model: str, max_batch: int, data_dir: str, log: Path, extra: Sequence[str] = (), timeout: float = 180
+    model: str, max_batch: int, data_dir: str, log: Path, extra: Sequence[str] = (), timeout: float = 180,
+    paper: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``thinkedit serve editor`` on a free loopback port; return it and its /v1 URL once ready."""
+    """Start ``thinkedit serve editor`` (or, with ``paper``, the baseline) on a free loopback port; return it and its URL."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": data_dir, "RAY_USAGE_STATS_ENABLED": "0"}
     command = [sys.executable, "-m", "thinkedit.servers.cli", "serve", "editor", "--model", model, "--port", str(port),
                "--max-batch", str(max_batch), "--max-queue", "256", *extra]
+    if paper:
+        command = [sys.executable, str(ROOT / "bench" / "paper_server.py"), "--model", model, "--port", str(port)]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,12 +98,12 @@ async def concurrent_throughput(
     return clients * each / (time.perf_counter() - started)
 
 
-async def measure(args: argparse.Namespace, data_dir: str, logs: Path) -> dict[str, float]:
-    """Measure both ratios; return the medians (seconds, edits/s) and the ratios."""
+async def measure(args: argparse.Namespace, data_dir: str, logs: Path) -> dict[str, Any]:
+    """Measure the three ratios as pairs; return the spreads and the run's CPU pressure."""
     from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
     from thinkedit.tools.torchutil import start_parallel_runtime
 
-    start_parallel_runtime()  # the in-process engine gets the same start as the servers
+    start_parallel_runtime()  # the in-process engine gets the same start as a server's pipeline
 
     image = Image.open(ROOT / "examples" / "chelsea.png").convert("RGB").resize((args.size, args.size))
     settings = {"num_inference_steps": args.steps}
@@ -102,33 +111,38 @@ async def measure(args: argparse.Namespace, data_dir: str, logs: Path) -> dict[s
     await asyncio.to_thread(local.load)
     batched, batched_url = start_server(args.model, 8, data_dir, logs / "batched.log")
     single, single_url = start_server(args.model, 1, data_dir, logs / "single.log")
+    paper, paper_url = start_server(args.model, 1, data_dir, logs / "paper.log", paper=True)
     try:
-        remote = OpenAIImagesEditor(
-            EditorConfig(backend="openai-images", model=args.model, base_url=batched_url, settings=settings)
-        )
-        for editor in (local, remote):  # warm both up (first calls pay one-off kernel setup)
+        def client(url: str) -> OpenAIImagesEditor:
+            return OpenAIImagesEditor(EditorConfig(backend="openai-images", model=args.model, base_url=url,
+                                                   settings=settings))
+
+        ours, theirs = client(batched_url), client(paper_url)
+        for editor in (local, ours, theirs):  # warm all up (first calls pay one-off kernel setup)
             await sequential_latency(editor, image, 3)
-        in_process, served = [], []
-        for _ in range(args.rounds):  # alternate, so drift in machine load hits both alike
-            in_process.append(await sequential_latency(local, image, args.edits))
-            served.append(await sequential_latency(remote, image, args.edits))
-        urls = {"on": batched_url, "off": single_url}
-        for url in urls.values():
-            await concurrent_throughput(url, args.model, settings, image, args.clients, 2)
-        rates: dict[str, list[float]] = {"on": [], "off": []}
-        for _ in range(args.rounds):
-            for mode, url in urls.items():
-                rates[mode].append(
-                    await concurrent_throughput(url, args.model, settings, image, args.clients, args.each)
-                )
+        with Pressure() as pressure:
+            in_process, served, baseline = [], [], []
+            for _ in range(args.rounds):  # alternate, so drift in machine load hits every side alike
+                in_process.append(await sequential_latency(local, image, args.edits))
+                served.append(await sequential_latency(ours, image, args.edits))
+                baseline.append(await sequential_latency(theirs, image, args.edits))
+            urls = {"on": batched_url, "off": single_url}
+            for url in urls.values():
+                await concurrent_throughput(url, args.model, settings, image, args.clients, 2)
+            rates: dict[str, list[float]] = {"on": [], "off": []}
+            for _ in range(args.rounds):
+                for mode, url in urls.items():
+                    rates[mode].append(
+                        await concurrent_throughput(url, args.model, settings, image, args.clients, args.each)
+                    )
     finally:
-        for proc in (batched, single):
+        for proc in (batched, single, paper):
             proc.terminate()
             proc.wait(30)
-    lat_local, lat_server = statistics.median(in_process), statistics.median(served)
-    on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
-    return {"in_process_s": lat_local, "server_s": lat_server, "server_over_in_process": lat_server / lat_local,
-            "batching_on_per_s": on, "batching_off_per_s": off, "on_over_off": on / off}
+    return {"in_process": spread(in_process), "server": spread(served), "paper": spread(baseline),
+            "server_over_in_process": pair_ratios(served, in_process), "server_over_paper": pair_ratios(served, baseline),
+            "batching_on": spread(rates["on"]), "batching_off": spread(rates["off"]),
+            "on_over_off": pair_ratios(rates["on"], rates["off"]), "pressure": pressure.text()}
 
 
 def options(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -145,7 +159,7 @@ def options(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def figures(argv: Sequence[str] | None = None) -> dict[str, float]:
+def figures(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark with ``argv``'s options in a scratch directory; return its figures."""
     args = options(argv)
     with tempfile.TemporaryDirectory(prefix="thinkedit-bench-") as tmp:
@@ -153,16 +167,17 @@ def figures(argv: Sequence[str] | None = None) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the benchmark and print both ratios."""
+    """Run the benchmark and print the ratios with their spread."""
     args = options(argv)
     f = figures(argv)
-    lat_local, lat_server = f["in_process_s"], f["server_s"]
-    on, off = f["batching_on_per_s"], f["batching_off_per_s"]
     print(f"model {args.model}, {args.size}x{args.size} input, {args.steps} steps, {os.cpu_count()} CPU cores")
-    print(f"(a) per-edit latency: in-process {lat_local * 1000:.1f} ms, server {lat_server * 1000:.1f} ms"
-          f" -> server / in-process = {lat_server / lat_local:.2f}")
-    print(f"(b) {args.clients} concurrent clients: batching on {on:.1f} edits/s, off {off:.1f} edits/s"
-          f" -> on / off = {on / off:.2f}")
+    print(f"(a) per edit: in-process {f['in_process'].text(1, 1000, ' ms')}, server {f['server'].text(1, 1000, ' ms')}"
+          f" -> server ÷ in-process = {f['server_over_in_process'].text()}")
+    print(f"(b) per edit: paper-style server {f['paper'].text(1, 1000, ' ms')}"
+          f" -> ours ÷ paper's design = {f['server_over_paper'].text()}")
+    print(f"(c) {args.clients} concurrent clients: batching on {f['batching_on'].text(1)} edits/s, off "
+          f"{f['batching_off'].text(1)} edits/s -> on ÷ off = {f['on_over_off'].text()}")
+    print(f["pressure"])
 
 
 if __name__ == "__main__":

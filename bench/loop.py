@@ -1,46 +1,50 @@
-"""Measure what the graph costs around the engines, where a round's time goes, and what best-of-K costs.
+"""Measure what the graph costs around the engines, where a round's time goes, and how that scales.
 
-    PYTHONPATH=. python bench/loop.py [--samples 5]
+    PYTHONPATH=. python bench/loop.py [--samples 5] [--scaling-samples 2]
 
 (a) loop overhead: a run of the graph (Runner: checkpoints, artifact store, events) ÷ a plain Python
     loop calling the same in-process engines (DiffusersEditor, TransformersThinker: one BackendCache)
-    with the same seeds and instructions, 3 tiny rounds;
-(b) per-round split of the graph's wall time into edit, think and everything else;
-(c) best-of-K on CPU: time per round with ``candidates=4`` ÷ ``candidates=1``.
-Samples alternate between the two sides of each ratio, so drifts in machine load hit both alike.
+    with the same seeds and instructions, 3 tiny rounds on the 451×300 example photo;
+(b) bookkeeping per round: a graph round's wall time less its edit and critique time;
+(c) best-of-K on CPU: time per round with ``candidates=4`` ÷ ``candidates=1``;
+(d) a scaling table: image side 128 / 256 / 512 px, 1 / 3 / 5 rounds, K = 1 / 2 / 4.
+Each sample is a pair (graph run, then plain run), so drifts in machine load hit both alike; each
+ratio is the median of the per-pair ratios with its IQR, and the CPU pressure (PSI) of the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.mcp_overhead import IMAGE, INSTRUCTION  # noqa: E402
+from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
 
 ROUNDS = 3
 
 
 def loop_settings(data_dir: Path, **overrides: Any) -> Any:
-    """Return tiny settings that run ``ROUNDS`` rounds (thresholds no random thinker reaches)."""
+    """Return tiny settings that run ``max_rounds`` rounds (thresholds no random thinker reaches)."""
     from thinkedit.agent.settings import LoopSettings
 
     values = {"max_rounds": ROUNDS, "seed": 0, "semantic_threshold": 10, "quality_threshold": 10, **overrides}
     return LoopSettings.from_profile("tiny", data_dir=str(data_dir), **values)
 
 
-async def graph_run(runner: Any, settings: Any) -> tuple[float, Any]:
+async def graph_run(runner: Any, settings: Any, image: Path) -> tuple[float, Any]:
     """Run the graph once; return its wall seconds and final state."""
     started = time.perf_counter()
-    state = await runner.start(runner.prepare(IMAGE, INSTRUCTION, settings), on_event=lambda event: None)
+    state = await runner.start(runner.prepare(image, INSTRUCTION, settings), on_event=lambda event: None)
     seconds = time.perf_counter() - started
     assert state is not None and state.status == "done", state
     return seconds, state
@@ -55,48 +59,101 @@ async def plain_run(backends: Any, settings: Any, source: Any, rounds: int) -> t
     instruction, used = INSTRUCTION, []
     for index in range(1, rounds + 1):
         used.append(instruction)
-        result = await editor.edit(EditRequest(image=source, instruction=instruction, seed=settings.seed_for(index)))
-        verdict = await thinker.judge(JudgeRequest(source=source, edited=result.image, original_instruction=INSTRUCTION,
-                                                   current_instruction=instruction,
-                                                   seed=settings.thinker_seed_for(index)))
-        instruction = verdict.refined_instruction
+        result = await editor.edit(EditRequest(image=source, instruction=instruction, seed=settings.seed_for(index),
+                                               num_images=settings.candidates))
+        verdicts = await asyncio.gather(*(
+            thinker.judge(JudgeRequest(source=source, edited=picture, original_instruction=INSTRUCTION,
+                                       current_instruction=instruction, seed=settings.thinker_seed_for(index)))
+            for picture in result.images))
+        instruction = max(verdicts, key=lambda v: (v.overall, v.semantic)).refined_instruction
     return time.perf_counter() - started, used
 
 
-async def measure(data_dir: Path, samples: int) -> dict[str, float]:
-    """Take all three measurements on one set of warm engines; return the medians and ratios."""
+class Pairs:
+    """Collect (graph, plain) pairs for one configuration: per-round seconds and bookkeeping."""
+
+    def __init__(self) -> None:
+        self.graph: list[float] = []
+        self.plain: list[float] = []
+        self.bookkeeping: list[float] = []
+
+    def summary(self) -> dict[str, Any]:
+        return {"graph_over_plain": pair_ratios(self.graph, self.plain), "graph_round": spread(self.graph),
+                "plain_round": spread(self.plain), "bookkeeping": spread(self.bookkeeping)}
+
+
+async def sample(runner: Any, backends: Any, settings: Any, image: Path, pairs: Pairs, *, plain: bool = True) -> Any:
+    """Take one pair: a graph run, then (with ``plain``) the bare loop on the same rounds."""
+    from thinkedit.tools.store import ArtifactStore
+
+    seconds, state = await graph_run(runner, settings, image)
+    rounds = len(state.rounds)
+    edit = sum(r.edit_seconds for r in state.rounds) / rounds
+    think = sum(r.think_seconds for r in state.rounds) / rounds
+    pairs.graph.append(seconds / rounds)
+    pairs.bookkeeping.append(seconds / rounds - edit - think)
+    if plain:
+        source = ArtifactStore(settings.artifacts_dir).get(state.source)
+        pairs.plain.append((await plain_run(backends, settings, source, rounds))[0] / rounds)
+    return state
+
+
+def square(side: int, directory: Path) -> Path:
+    """Write the example photo resized to ``side``×``side`` and return its path."""
+    path = directory / f"photo-{side}.png"
+    Image.open(IMAGE).convert("RGB").resize((side, side), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+async def measure(data_dir: Path, samples: int, scaling_samples: int) -> dict[str, Any]:
+    """Take every measurement on one set of warm engines."""
     from thinkedit.agent.runs import Runner
     from thinkedit.tools.registry import BackendCache
     from thinkedit.tools.store import ArtifactStore
 
     backends = BackendCache()
-    one, four = loop_settings(data_dir), loop_settings(data_dir, max_rounds=1, candidates=4)
-    single = loop_settings(data_dir, max_rounds=1)
+    main = loop_settings(data_dir)
     async with Runner.open(data_dir, backends=backends) as runner:
-        _, state = await graph_run(runner, one)  # warm-up: builds and loads the engines
-        await graph_run(runner, four)
-        source = ArtifactStore(one.artifacts_dir).get(state.source)
-        rounds = len(state.rounds)
-        _, used = await plain_run(backends, one, source, rounds)
+        _, state = await graph_run(runner, main, IMAGE)  # warm-up: builds and loads the engines
+        await graph_run(runner, loop_settings(data_dir, max_rounds=1, candidates=4), IMAGE)
+        source = ArtifactStore(main.artifacts_dir).get(state.source)
+        _, used = await plain_run(backends, main, source, len(state.rounds))
         assert used == [r.instruction for r in state.rounds], "the plain loop must repeat the graph's trajectory"
-        graph_s, plain_s, edit_s, think_s, k1_s, k4_s = [], [], [], [], [], []
-        for _ in range(samples):
-            seconds, state = await graph_run(runner, one)
-            graph_s.append(seconds / len(state.rounds))
-            edit_s.append(sum(r.edit_seconds for r in state.rounds) / len(state.rounds))
-            think_s.append(sum(r.think_seconds for r in state.rounds) / len(state.rounds))
-            plain_s.append((await plain_run(backends, one, source, rounds))[0] / rounds)
-            k1_s.append((await graph_run(runner, single))[0])
-            k4_s.append((await graph_run(runner, four))[0])
-    per_round, edit, think = statistics.median(graph_s), statistics.median(edit_s), statistics.median(think_s)
-    plain, k1, k4 = statistics.median(plain_s), statistics.median(k1_s), statistics.median(k4_s)
-    return {"rounds": rounds, "graph_round_s": per_round, "plain_round_s": plain, "graph_over_plain": per_round / plain,
-            "edit_share": edit / per_round, "think_share": think / per_round,
-            "other_share": max(0.0, 1 - (edit + think) / per_round), "edit_s": edit, "think_s": think,
-            "k1_round_s": k1, "k4_round_s": k4, "k4_over_k1": k4 / k1}
+        figures: dict[str, Any] = {}
+        with Pressure() as pressure:
+            headline = Pairs()
+            for _ in range(samples):
+                await sample(runner, backends, main, IMAGE, headline)
+            figures["headline"] = headline.summary()
+            k1, k4 = Pairs(), Pairs()
+            for _ in range(samples):
+                await sample(runner, backends, loop_settings(data_dir, max_rounds=1), IMAGE, k1, plain=False)
+                await sample(runner, backends, loop_settings(data_dir, max_rounds=1, candidates=4), IMAGE, k4,
+                             plain=False)
+            figures["k4_over_k1"] = pair_ratios(k4.graph, k1.graph)
+            scaling: list[tuple[str, dict[str, Any]]] = []
+            with tempfile.TemporaryDirectory(prefix="thinkedit-sizes-") as tmp:
+                for side in (128, 256, 512):
+                    pairs, image = Pairs(), square(side, Path(tmp))
+                    for _ in range(scaling_samples):
+                        await sample(runner, backends, main, image, pairs)
+                    scaling.append((f"{side}×{side} px, 3 rounds, K=1", pairs.summary()))
+            for rounds in (1, 3, 5):
+                pairs = Pairs()
+                for _ in range(scaling_samples):
+                    await sample(runner, backends, loop_settings(data_dir, max_rounds=rounds), IMAGE, pairs)
+                scaling.append((f"451×300 px, {rounds} round(s), K=1", pairs.summary()))
+            for k in (1, 2, 4):
+                pairs = Pairs()
+                for _ in range(scaling_samples):
+                    await sample(runner, backends, loop_settings(data_dir, max_rounds=1, candidates=k), IMAGE, pairs)
+                scaling.append((f"451×300 px, 1 round, K={k}", pairs.summary()))
+            figures["scaling"] = scaling
+        figures["pressure"] = pressure.text()
+    return figures
 
 
-def figures(samples: int = 5) -> dict[str, float]:
+def figures(samples: int = 5, scaling_samples: int = 2) -> dict[str, Any]:
     """Measure in a scratch data directory with torch's parallel runtime started here first."""
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.tools.registry import prime_in_process_runtime
@@ -104,19 +161,32 @@ def figures(samples: int = 5) -> dict[str, float]:
     tiny = LoopSettings.from_profile("tiny")
     prime_in_process_runtime(tiny.editor, tiny.thinker)  # on the main thread, before engines run in threads
     with tempfile.TemporaryDirectory(prefix="thinkedit-loop-") as tmp:
-        return asyncio.run(measure(Path(tmp), samples))
+        return asyncio.run(measure(Path(tmp), samples, scaling_samples))
+
+
+def scaling_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """Return the scaling rows as a Markdown table."""
+    lines = ["| configuration | graph ÷ plain | per round (graph) | bookkeeping per round |", "|---|---|---|---|"]
+    for name, s in rows:
+        lines.append(f"| {name} | {s['graph_over_plain'].text()} | {s['graph_round'].text(0, 1000, ' ms')} | "
+                     f"{s['bookkeeping'].text(0, 1000, ' ms')} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
-    """Print the three measurements."""
+    """Print the measurements."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=5, help="Alternating samples per side (default 5).")
-    f = figures(parser.parse_args().samples)
-    print(f"(a) per round: graph {f['graph_round_s'] * 1000:.0f} ms, plain loop {f['plain_round_s'] * 1000:.0f} ms"
-          f" -> graph / plain = {f['graph_over_plain']:.2f}  ({f['rounds']:.0f} rounds per run)")
-    print(f"(b) round split: edit {f['edit_share']:.0%}, think {f['think_share']:.0%}, other {f['other_share']:.0%}")
-    print(f"(c) one round: K=4 {f['k4_round_s'] * 1000:.0f} ms, K=1 {f['k1_round_s'] * 1000:.0f} ms"
-          f" -> K=4 / K=1 = {f['k4_over_k1']:.2f}")
+    parser.add_argument("--samples", type=int, default=5, help="Pairs for the headline ratios (default 5).")
+    parser.add_argument("--scaling-samples", type=int, default=2, help="Pairs per scaling row (default 2).")
+    args = parser.parse_args()
+    f = figures(args.samples, args.scaling_samples)
+    h = f["headline"]
+    print(f"(a) graph ÷ plain, 3 rounds, 451×300: {h['graph_over_plain'].text()}"
+          f"  (graph {h['graph_round'].text(0, 1000, ' ms')} per round)")
+    print(f"(b) bookkeeping per round: {h['bookkeeping'].text(0, 1000, ' ms')}")
+    print(f"(c) K=4 ÷ K=1, one round: {f['k4_over_k1'].text()}")
+    print("(d) scaling:\n" + scaling_table(f["scaling"]))
+    print(f["pressure"])
 
 
 if __name__ == "__main__":

@@ -18,9 +18,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
 
 IMAGE = ROOT / "examples" / "chelsea.png"
 INSTRUCTION = "put a red party hat on the cat"
@@ -74,17 +77,19 @@ async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[floa
     return direct_times, mcp_times, startup
 
 
-def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, float]:
-    """Time both paths in a scratch data directory; return the medians, their ratio and the start-up."""
+def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
+    """Time both paths in a scratch data directory; return the spreads, the per-pair ratio and the start-up."""
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.tools.registry import prime_in_process_runtime
 
     tiny = LoopSettings.from_profile("tiny")
     prime_in_process_runtime(tiny.editor, tiny.thinker)  # as the CLI and the server do
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, Pressure() as pressure:
         direct_times, mcp_times, startup = asyncio.run(measure(Path(tmp), runs, max_rounds))
     d, m = statistics.median(direct_times), statistics.median(mcp_times)
-    return {"direct_s": d, "mcp_s": m, "mcp_over_direct": m / d, "startup_s": startup}
+    return {"direct_s": d, "mcp_s": m, "direct": spread(direct_times), "mcp": spread(mcp_times),
+            "mcp_over_direct": pair_ratios(mcp_times, direct_times), "startup_s": startup,
+            "pressure": pressure.text()}
 
 
 def main() -> None:
@@ -99,7 +104,8 @@ def main() -> None:
     print(f"tiny profile, max_rounds {args.max_rounds}, {args.runs} timed runs per path (medians)")
     print(f"direct Runner.start : {d * 1000:8.1f} ms")
     print(f"MCP stdio tool call : {m * 1000:8.1f} ms   (server start-up, once: {f['startup_s']:.2f} s)")
-    print(f"ratio MCP / direct  : {m / d:8.2f}   (overhead {1000 * (m - d):.1f} ms per run)")
+    print(f"ratio MCP ÷ direct  : {f['mcp_over_direct'].text()}   (overhead {1000 * (m - d):.1f} ms per run)")
+    print(f["pressure"])
 
 
 if __name__ == "__main__":

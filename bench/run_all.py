@@ -2,10 +2,11 @@
 
     PYTHONPATH=. python bench/run_all.py [--quick]
 
-Each benchmark module exposes ``figures()``, which measures its ratio with alternating samples;
-this script calls them one after another on the same machine and prints a Markdown table, with
-the machine it ran on, ready for the README's Performance section. Ratios are what to compare:
-absolute times move with the machine's load.
+Each benchmark module exposes ``figures()``, which measures its ratios as pairs of samples taken
+back to back; this script calls them one after another and prints one Markdown table with every
+ratio of issue 14 (median of per-pair ratios, its IQR, the target and whether it is met), the CPU
+pressure (PSI) while each was measured, the scaling table of ``bench/loop.py``, and the machine.
+Ratios are what to compare: absolute times move with the machine's load.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import editor_server, loop, mcp_overhead  # noqa: E402
+from bench import editor_server, loop, mcp_overhead, startup  # noqa: E402
+from bench.spread import Spread  # noqa: E402
 
 
 def machine() -> str:
@@ -45,31 +48,39 @@ def machine() -> str:
             f"load average at the end {load}")
 
 
-def ms(seconds: float) -> str:
-    """Format seconds as milliseconds."""
-    return f"{seconds * 1000:.0f} ms"
+def verdict(value: Spread, target: float, at_most: bool = True) -> str:
+    """Say whether the median meets the target."""
+    met = value.median <= target if at_most else value.median >= target
+    return "met" if met else "**not met**"
 
 
-def table(loops: dict[str, float], mcp: dict[str, float], editor: dict[str, float]) -> str:
-    """Return the figures as one Markdown table."""
+def table(loops: dict[str, Any], mcp: dict[str, Any], editor: dict[str, Any], starts: dict[str, Any]) -> str:
+    """Return the issue's ratios as one Markdown table (median of per-pair ratios, IQR, target)."""
+    h = loops["headline"]
+    sizes = {name.split(" px")[0]: row for name, row in loops["scaling"] if "3 rounds" in name}
+    book = " / ".join(sizes[k]["bookkeeping"].text(0, 1000, " ms") for k in ("128×128", "256×256", "512×512"))
     rows = [
-        ("loop overhead, per round (3 tiny rounds)", f"graph {ms(loops['graph_round_s'])}, plain loop "
-         f"{ms(loops['plain_round_s'])}", f"graph ÷ plain = **{loops['graph_over_plain']:.2f}**"),
-        ("MCP stdio vs direct graph call, per 2-round run", f"direct {ms(mcp['direct_s'])}, MCP {ms(mcp['mcp_s'])}",
-         f"MCP ÷ direct = **{mcp['mcp_over_direct']:.2f}**"),
-        ("editor server vs in-process, per edit (1 client)", f"in-process {ms(editor['in_process_s'])}, server "
-         f"{ms(editor['server_s'])}", f"server ÷ in-process = **{editor['server_over_in_process']:.2f}**"),
-        ("editor throughput, 8 concurrent clients", f"batching on {editor['batching_on_per_s']:.1f} edits/s, off "
-         f"{editor['batching_off_per_s']:.1f} edits/s", f"on ÷ off = **{editor['on_over_off']:.2f}**"),
-        ("where a graph round's wall time goes", f"edit {ms(loops['edit_s'])}, think {ms(loops['think_s'])}, "
-         f"other {ms(loops['graph_round_s'] - loops['edit_s'] - loops['think_s'])}",
-         f"edit **{loops['edit_share']:.0%}**, think **{loops['think_share']:.0%}**, "
-         f"other **{loops['other_share']:.0%}**"),
-        ("best-of-K, a one-round run on CPU", f"K=4 {ms(loops['k4_round_s'])}, K=1 {ms(loops['k1_round_s'])}",
-         f"K=4 ÷ K=1 = **{loops['k4_over_k1']:.2f}**"),
+        ("graph ÷ plain loop, 3 rounds, 451×300", h["graph_over_plain"].text(), "≤ 1.02",
+         verdict(h["graph_over_plain"], 1.02), loops["pressure"]),
+        ("bookkeeping per round outside edit and critique, 128 / 256 / 512 px", book, "≤ 10 ms at 512 px",
+         verdict(sizes["512×512"]["bookkeeping"], 0.010), loops["pressure"]),
+        ("editor server ÷ in-process, per edit (128 px, 4 steps, 1 client)", editor["server_over_in_process"].text(),
+         "≤ 1.05", verdict(editor["server_over_in_process"], 1.05), editor["pressure"]),
+        ("editor server ÷ the paper's design (FastAPI + a worker process per device)",
+         editor["server_over_paper"].text(), "≤ 1.0", verdict(editor["server_over_paper"], 1.0), editor["pressure"]),
+        ("MCP stdio ÷ direct, 2 rounds", mcp["mcp_over_direct"].text(), "≤ 1.03",
+         verdict(mcp["mcp_over_direct"], 1.03), mcp["pressure"]),
+        ("`thinkedit serve mcp`: time until it answers `initialize`", starts["initialize"].text(2, 1, " s"),
+         "≤ 1.0 s", verdict(starts["initialize"], 1.0), starts["pressure"]),
+        ("`thinkedit --help`", starts["help"].text(2, 1, " s"), "≤ 0.5 s", verdict(starts["help"], 0.5),
+         starts["pressure"]),
+        ("batching on ÷ off, 8 clients", editor["on_over_off"].text(), "≥ 1.8",
+         verdict(editor["on_over_off"], 1.8, at_most=False), editor["pressure"]),
+        ("best-of-K, K=4 ÷ K=1, one round on CPU", loops["k4_over_k1"].text(), "(no target)", "",
+         loops["pressure"]),
     ]
-    lines = ["| measure | figures (medians) | ratio |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines = ["| ratio | median (IQR, pairs) | target | | measured under |", "|---|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
     return "\n".join(lines)
 
 
@@ -82,13 +93,17 @@ def main() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     started = time.perf_counter()
-    print("loop overhead, round split, best-of-K ...", file=sys.stderr, flush=True)
-    loops = loop.figures(samples=2 if quick else 5)
+    print("start-up of --help and serve mcp ...", file=sys.stderr, flush=True)
+    starts = startup.figures(samples=3 if quick else 5)
+    print("loop overhead, bookkeeping, best-of-K, scaling ...", file=sys.stderr, flush=True)
+    loops = loop.figures(samples=3 if quick else 5, scaling_samples=1 if quick else 3)
     print("MCP stdio vs direct ...", file=sys.stderr, flush=True)
     mcp = mcp_overhead.figures(runs=3 if quick else 10)
-    print("editor server vs in-process, batching on vs off ...", file=sys.stderr, flush=True)
-    editor = editor_server.figures(["--rounds", "1", "--edits", "5"] if quick else [])
-    print(table(loops, mcp, editor))
+    print("editor server vs in-process and the paper's design, batching on vs off ...", file=sys.stderr, flush=True)
+    editor = editor_server.figures(["--rounds", "3", "--edits", "3", "--each", "3"] if quick else [])
+    print(table(loops, mcp, editor, starts))
+    print("\nscaling (bench/loop.py):\n")
+    print(loop.scaling_table(loops["scaling"]))
     print(f"\nmachine: {machine()}; all benchmarks took {time.perf_counter() - started:.0f} s")
 
 

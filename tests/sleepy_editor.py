@@ -35,6 +35,11 @@ class SleepyEditor:
         return self.edit_batch([request])[0]
 
 
+def sleepy_engine(_settings: object) -> SleepyEditor:
+    """Build the engine (in the server's worker process, like a real pipeline)."""
+    return SleepyEditor()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
@@ -49,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     settings = EditorServerSettings(model="sleepy", backend="sleepy", max_queue=args.max_queue, max_batch=args.max_batch)
-    app = create_app(settings, engine_factory=lambda _: SleepyEditor())
+    from tests.sleepy_editor import sleepy_engine as factory  # by module name, not __main__: it is sent to a worker
+
+    app = create_app(settings, engine_factory=factory)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, timeout_graceful_shutdown=30)
     return 0
 

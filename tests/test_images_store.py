@@ -94,8 +94,10 @@ def test_store_is_content_addressed(tmp_path: Path, photo: Image.Image) -> None:
     again = store.put(photo.copy())
     assert ref == again
     assert (ref.width, ref.height) == photo.size
+    assert store.path(ref) == Path(ref.uri)  # path() waits for the write behind put()
     assert Path(ref.uri).is_file() and Path(ref.uri).name == f"{ref.sha256}.png"
     assert store.get(ref).tobytes() == photo.tobytes()
+    assert Image.open(ref.uri).convert("RGB").tobytes() == photo.tobytes()  # lossless on disk too
     other = store.put(photo.rotate(90, expand=True))
     assert other.sha256 != ref.sha256
     assert not list((tmp_path / "artifacts").rglob("*.part"))

@@ -136,6 +136,20 @@ def test_results_stay_under_1mb_with_a_large_image() -> None:
     assert len(images) == 1 and len(base64.b64decode(images[0].data)) > 100_000
 
 
+def test_a_stored_png_that_fits_is_sent_as_it_is_and_one_that_does_not_is_shrunk() -> None:
+    small = io.BytesIO()
+    Image.new("RGB", (64, 48), "blue").save(small, format="PNG", compress_level=1)
+    result = tool_result(GetRunInput(run_id="abc"), "summary", image=small.getvalue())
+    (image,) = [b for b in result.content if b.type == "image"]
+    assert base64.b64decode(image.data) == small.getvalue()  # the very bytes: nothing re-encoded
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1400, 1400, 3), dtype=np.uint8)).save(big, format="PNG")
+    result = tool_result(GetRunInput(run_id="abc"), "summary", image=big.getvalue())
+    assert len(result.model_dump_json(by_alias=True, exclude_none=True).encode()) < MAX_RESULT_BYTES
+    (image,) = [b for b in result.content if b.type == "image"]
+    assert Image.open(io.BytesIO(base64.b64decode(image.data))).width < 1400
+
+
 def test_input_schemas_forbid_unknown_fields_and_describe_every_field() -> None:
     schema = ThinkWhileEditInput.model_json_schema()
     assert schema["additionalProperties"] is False

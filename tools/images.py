@@ -81,10 +81,10 @@ def resize_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
-def to_png_bytes(image: Image.Image) -> bytes:
-    """Encode as PNG."""
+def to_png_bytes(image: Image.Image, *, compress_level: int = 6) -> bytes:
+    """Encode as PNG (zlib ``compress_level`` 0-9: 1 is fast, 6 is PIL's default)."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 

@@ -44,8 +44,10 @@ class _Job(Generic[Req, Res]):
 class MicroBatcher(Generic[Req, Res]):
     """Queue requests and run compatible ones (equal ``key``) together, up to ``max_batch`` per call.
 
-    The first request of a batch waits at most ``window_s`` for companions; requests that pile
-    up while the pipeline is busy join the next batch without waiting. A request whose caller
+    The first request of a batch waits at most ``window_s`` for companions, and only while the
+    server is busy with several clients (the last batch had companions, or others are queued): a
+    lone client's request starts at once. Requests that pile up while the pipeline is busy join
+    the next batch without waiting. A request whose caller
     is cancelled (its client hung up) leaves the queue at once; one already in the pipeline
     finishes and its result is dropped. ``close`` finishes queued work before returning.
     """
@@ -69,6 +71,7 @@ class MicroBatcher(Generic[Req, Res]):
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
         self._batch_seconds = 1.0  # running estimate, for Retry-After
+        self._last_batch = 0  # size of the last batch run: more than one means companions are likely
 
     @property
     def depth(self) -> int:
@@ -158,7 +161,9 @@ class MicroBatcher(Generic[Req, Res]):
             self._gauge()
             return []
         batch = [first]
-        deadline = time.perf_counter() + self.window_s
+        self._take_compatible(batch, first.key)
+        busy = self._last_batch > 1 or len(batch) > 1
+        deadline = time.perf_counter() + (self.window_s if busy else 0.0)
         while len(batch) < self.max_batch:
             self._take_compatible(batch, first.key)
             remaining = deadline - time.perf_counter()
@@ -176,6 +181,7 @@ class MicroBatcher(Generic[Req, Res]):
     async def _execute(self, batch: list[_Job[Req, Res]]) -> None:
         """Run one batch and record its size and time."""
         started = time.perf_counter()
+        self._last_batch = len(batch)
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(batch))
             self.metrics.running.set(len(batch))

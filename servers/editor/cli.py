@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=_positive_int, default=64, help="Queued requests beyond this get 503 (default 64).")
     p.add_argument("--max-batch", type=_positive_int, default=8, help="Requests per pipeline call; 1 turns batching off (default 8).")
     p.add_argument("--batch-window-ms", type=float, default=5.0, help="How long a batch waits for companions (default 5 ms).")
+    p.add_argument("--placement", choices=("process", "process-main", "thread"), default="process",
+                   help="Run the pipeline in a worker process (default; 'process-main': on its main thread) "
+                   "or on a thread of the server process.")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="Largest request body in MiB (default 20).")
     p.add_argument("--max-pixels", type=_positive_int, default=4096 * 4096, help="Largest input image in pixels.")
     p.add_argument("--token", help="Bearer token required on every request (default: $THINKEDIT_TOKEN).")
@@ -80,6 +83,7 @@ def settings_from_args(args: argparse.Namespace) -> EditorServerSettings:
         token=resolve_token(args.token),
         shutdown_timeout_s=args.shutdown_timeout,
         watch_disconnects=not args.ray,
+        placement=args.placement,
     )
 
 
@@ -124,10 +128,10 @@ def serve_with_uvicorn(settings: EditorServerSettings, host: str, port: int) -> 
 
     from thinkedit.servers.editor.app import create_app
 
-    if settings.backend == "diffusers":
+    if settings.backend == "diffusers" and settings.placement == "thread":
         from thinkedit.tools.torchutil import start_parallel_runtime
 
-        start_parallel_runtime()  # before any worker thread touches torch
+        start_parallel_runtime()  # before any worker thread touches torch (a worker process needs none)
 
     config = uvicorn.Config(
         create_app(settings),

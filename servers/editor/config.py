@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -41,6 +42,11 @@ class EditorServerSettings(BaseModel):
     )
     load_in_background: bool = Field(
         default=True, description="Answer /health with 503 while the model loads (uvicorn); Ray waits instead."
+    )
+    placement: Literal["process", "process-main", "thread"] = Field(
+        default="process",
+        description="Where the pipeline runs: a worker process (on its pipeline thread, or 'process-main' on its "
+        "main thread, as the paper's servers) or a thread of this process.",
     )
     replica_id: str = Field(default_factory=default_replica_id, description="This replica's name in headers.")
 

@@ -62,7 +62,7 @@ def build_application(settings: EditorServerSettings, options: RayOptions, clust
 
         def __init__(self, replica_settings: EditorServerSettings) -> None:
             self._settings = replica_settings
-            if replica_settings.backend == "diffusers":
+            if replica_settings.backend == "diffusers" and replica_settings.placement == "thread":
                 from thinkedit.tools.torchutil import start_parallel_runtime
 
                 start_parallel_runtime()

@@ -13,6 +13,8 @@ from thinkedit.servers.editor.batching import MicroBatcher
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.schemas import ModelCard
+from thinkedit.servers.editor.worker import PipelineWorker, picklable
+from thinkedit.tools.errors import BackendError
 from thinkedit.tools.protocols import Editor
 from thinkedit.tools.types import EditRequest, EditResult
 
@@ -54,8 +56,18 @@ class EditorService:
         self.status: Status = "loading"
         self.error: str | None = None
         self.created = int(time.time())
-        # Every pipeline call on one thread: torch's OpenMP pool is per calling thread, and pools
-        # left spinning by other threads would steal the cores from the one doing the work.
+        #: Where the pipeline runs: a worker process (away from this process's event loop and GIL), or, for
+        #: ``placement="thread"`` and factories that cannot be sent to a process, this process's pipeline thread.
+        self.worker: PipelineWorker | None = None
+        if settings.placement in ("process", "process-main"):
+            if picklable(engine_factory):
+                thread = "main" if settings.placement == "process-main" else "pipeline"
+                self.worker = PipelineWorker(engine_factory, settings, thread)
+            else:
+                log.warning("engine factory %r cannot go to a worker process; the pipeline runs on a thread",
+                            engine_factory)
+        # Every pipeline call (or every call to the worker) on one thread: torch's OpenMP pool is per
+        # calling thread, and pools left spinning by other threads would steal the cores from the one working.
         self._pipeline_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor-pipeline")
 
     async def start(self) -> None:
@@ -79,8 +91,15 @@ class EditorService:
         log.info("editor %s ready in %.1f s", self.settings.model, time.perf_counter() - started)
 
     def _build(self) -> Editor:
-        """Construct the engine and load its pipeline (on the pipeline thread)."""
+        """Construct the engine and load its pipeline: in the worker process, or here on the pipeline thread.
+
+        With a worker, this process keeps an unloaded engine of its own for checking requests and
+        describing the model (building one checks the settings and loads no weights).
+        """
         engine = self._engine_factory(self.settings)
+        if self.worker is not None:
+            self.worker.start()
+            return engine
         load = getattr(engine, "load", None)
         if callable(load):
             load()
@@ -101,9 +120,17 @@ class EditorService:
         """Run a batch with the engine's ``edit_batch`` when it has one, else one ``edit`` per request."""
         engine = self.engine
         assert engine is not None
+        loop = asyncio.get_running_loop()
+        if self.worker is not None:
+            try:
+                return list(await loop.run_in_executor(self._pipeline_thread, self.worker.run, requests))
+            except BackendError:
+                if not self.worker.alive:  # the worker died (out of memory, a crash): stop taking edits
+                    self.status, self.error = "failed", "the editor worker process died; restart the server"
+                    log.error("editor worker process died")
+                raise
         edit_batch = getattr(engine, "edit_batch", None)
         if callable(edit_batch):
-            loop = asyncio.get_running_loop()
             return list(await loop.run_in_executor(self._pipeline_thread, edit_batch, requests))
         return list(await asyncio.gather(*(engine.edit(request) for request in requests)))
 
@@ -129,4 +156,6 @@ class EditorService:
         if self.batcher is not None:
             log.info("draining %d queued edit(s)", self.batcher.depth)
             await self.batcher.close(timeout)
+        if self.worker is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pipeline_thread, self.worker.stop, 10.0)
         self._pipeline_thread.shutdown(wait=False)

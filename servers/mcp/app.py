@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -15,14 +16,9 @@ from mcp.types import CallToolResult
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel
 
-from thinkedit.agent.nodes import BackendProvider
-from thinkedit.agent.runs import Runner
 from thinkedit.servers.exposure import is_loopback
-from thinkedit.servers.mcp import tools
-from thinkedit.servers.mcp.config import ServerConfig, base_settings
+from thinkedit.servers.mcp.config import ServerConfig, base_settings, server_models
 from thinkedit.servers.mcp.icons import icons
-from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
-from thinkedit.servers.mcp.jobs import RunJobs
 from thinkedit.servers.mcp.resources import register_resources
 from thinkedit.servers.mcp.sdk import build_tool
 from thinkedit.servers.mcp.schemas import (
@@ -41,9 +37,14 @@ from thinkedit.servers.mcp.schemas import (
 from thinkedit.servers.mcp.state import AppState
 from thinkedit.servers.mcp.viewer import APP_URI, apps_extension, for_apps
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.registry import BackendCache
+
+if TYPE_CHECKING:
+    from thinkedit.agent.nodes import BackendProvider
 
 log = logging.getLogger(__name__)
+
+#: What the server imports behind the handshake: the tools and, through them, LangGraph and the agent.
+TOOLS_MODULE = "thinkedit.servers.mcp.tools"
 
 INSTRUCTIONS = """\
 thinkedit edits images with the Think-while-Edit loop: an editor edits, a multimodal thinker scores
@@ -54,6 +55,21 @@ or thinkedit:// URIs of earlier results (chain edits with thinkedit://runs/<run_
 A long run returns status 'running' with a run_id: call get_run to wait for it."""
 
 ToolFn = Callable[[Any, Context], Awaitable[CallToolResult | InputRequiredResult]]
+
+
+class _tools:  # noqa: N801 - stands in for the tools module until it is imported
+    """Name the tool functions without importing them: each call waits for start-up, then runs the real one."""
+
+    def __getattr__(self, name: str) -> ToolFn:
+        async def call(args: Any, ctx: Context) -> CallToolResult:
+            await ctx.request_context.lifespan_context.ready()
+            return await getattr(importlib.import_module(TOOLS_MODULE), name)(args, ctx)
+
+        call.__name__ = call.__qualname__ = name
+        return call
+
+
+tools = _tools()
 
 
 @dataclass(frozen=True)
@@ -173,26 +189,19 @@ def build_server(config: ServerConfig, backends: BackendProvider | None = None) 
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        """Open the Runner once for the server's life; stop live runs (resumably) on the way out."""
-        provider = backends or BackendCache(data_dir=config.data_dir)
-        data_dir = config.data_dir.expanduser()
-        async with AsyncExitStack() as stack:
-            runner = await stack.enter_async_context(
-                Runner.open(
-                    data_dir, checkpoints=config.checkpoints_url, artifacts=config.artifacts_url, backends=provider
-                )
-            )
-            jobs = RunJobs(runner, data_dir / "outputs")
-            roots = [*config.roots, data_dir] if config.roots else default_roots(data_dir)
-            images = ImageResolver(runner, roots, max_bytes=config.max_image_bytes, allow_urls=config.allow_urls)
-            log.info("thinkedit MCP server ready: profile %s, data in %s, roots %s", config.profile, data_dir, roots)
+        """Open the Runner in the background for the server's life; stop live runs (resumably) on the way out."""
+        state = AppState(config, settings)
+        async with anyio.create_task_group() as group, AsyncExitStack() as stack:
+            group.start_soon(_open, state, stack, backends)
             try:
-                yield AppState(config, settings, runner, provider, jobs, images)
+                yield state
             finally:
                 # The transport may be tearing down in a cancelled scope: finish the clean-up anyway,
                 # or live runs are not marked for resumption and the checkpoint database stays open.
                 with anyio.CancelScope(shield=True):
-                    await jobs.close()
+                    await state.opened.wait()
+                    if state.jobs is not None:
+                        await state.jobs.close()
                     await stack.aclose()
 
     server: MCPServer[AppState] = MCPServer(
@@ -220,6 +229,36 @@ def _open_world(spec: ToolSpec, config: ServerConfig, settings: Any) -> bool:
         return True
     urls = [c.base_url for c in (settings.editor, settings.thinker) if c.base_url]
     return any(not is_loopback(urlsplit(url).hostname or "") for url in urls)
+
+
+async def _open(state: AppState, stack: AsyncExitStack, backends: BackendProvider | None) -> None:
+    """Import the agent off the event loop, prime torch on this (the main) thread, then open the Runner."""
+    config = state.config
+    try:
+        await anyio.to_thread.run_sync(importlib.import_module, TOOLS_MODULE)
+        from thinkedit.agent.runs import Runner
+        from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
+        from thinkedit.servers.mcp.jobs import RunJobs
+        from thinkedit.tools.registry import IN_PROCESS_BACKENDS, BackendCache, prime_in_process_runtime
+
+        models = server_models(config)
+        if any(model.backend in IN_PROCESS_BACKENDS for model in models):
+            # In-process models run on worker threads: torch's parallel runtime starts on the main thread
+            # (this one), after torch itself is imported on a worker thread.
+            await anyio.to_thread.run_sync(importlib.import_module, "torch")
+            prime_in_process_runtime(*models)
+        provider = backends or BackendCache(data_dir=config.data_dir)
+        data_dir = config.data_dir.expanduser()
+        runner = await stack.enter_async_context(
+            Runner.open(data_dir, checkpoints=config.checkpoints_url, artifacts=config.artifacts_url, backends=provider)
+        )
+        roots = [*config.roots, data_dir] if config.roots else default_roots(data_dir)
+        images = ImageResolver(runner, roots, max_bytes=config.max_image_bytes, allow_urls=config.allow_urls)
+        state.open(runner, provider, RunJobs(runner, data_dir / "outputs"), images)
+        log.info("thinkedit MCP server ready: profile %s, data in %s, roots %s", config.profile, data_dir, roots)
+    except Exception as exc:  # noqa: BLE001 - reported to every call, the server stays up to say so
+        log.exception("thinkedit MCP server could not open its runner")
+        state.fail(exc)
 
 
 def _version() -> str:

@@ -97,14 +97,12 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         import anyio
 
         from thinkedit.servers.mcp.app import build_server
-        from thinkedit.servers.mcp.http_transport import serve_http
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "mcp":
             return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
         raise
-    from thinkedit.servers.mcp.config import ServerConfig, server_models
+    from thinkedit.servers.mcp.config import ServerConfig
     from thinkedit.tools.config import default_data_dir
-    from thinkedit.tools.registry import prime_in_process_runtime
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if args.transport == "http" and not is_loopback(args.host) and not token:
@@ -134,11 +132,12 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         server = build_server(config)
     except (BadInputError, ValidationError) as exc:
         return _fail(str(exc))
-    # In-process models run on worker threads: start torch's parallel runtime here first.
-    prime_in_process_runtime(*server_models(config))
+    # Torch (for in-process models) is primed on this thread behind the handshake: see app._open.
     if args.transport == "stdio":
         anyio.run(server.run_stdio_async)
         return 0
+    from thinkedit.servers.mcp.http_transport import serve_http  # uvicorn and starlette: HTTP only
+
     # critique_edit takes two images; as data: URIs they are base64 (4/3 of the bytes) inside JSON.
     max_body = 2 * config.max_image_bytes * 4 // 3 + 1024 * 1024
     try:

@@ -9,12 +9,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.servers.mcp.inputs import DEFAULT_MAX_IMAGE_BYTES
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.profiles import Profile, available_profiles, load_profile, missing_keys
 from thinkedit.tools.thinkers.providers import require_packages
 from thinkedit.tools.usage import parse_budget
+
+#: Default limit of an image passed inline (data: URI) or fetched from a URL, decoded.
+DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass

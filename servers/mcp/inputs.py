@@ -18,14 +18,12 @@ from urllib.parse import unquote, urlparse
 from PIL.Image import Image
 
 from thinkedit.agent.runs import Runner
+from thinkedit.servers.mcp.config import DEFAULT_MAX_IMAGE_BYTES
 from thinkedit.servers.mcp.refs import SCHEME, resolve_uri
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import load_image
 
 log = logging.getLogger(__name__)
-
-#: Default limit of an image passed inline (data: URI) or fetched from a URL, decoded.
-DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024
 
 
 def default_roots(data_dir: Path, cwd: Path | None = None) -> list[Path]:

@@ -6,23 +6,22 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-from thinkedit.servers.mcp import refs
-from thinkedit.servers.mcp.results import run_result
 from thinkedit.servers.mcp.state import AppState
 from thinkedit.servers.mcp.viewer import preview_jpeg
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.types import ImageRef
 
 
-def _app(ctx: Context) -> AppState:
-    """Return the state the lifespan built."""
-    return ctx.request_context.lifespan_context
+async def _app(ctx: Context) -> AppState:
+    """Return the state the lifespan built, once its Runner is open."""
+    return await ctx.request_context.lifespan_context.ready()
 
 
 async def _png(app: AppState, run_id: str, part: str, n: int | None = None) -> bytes:
     """Read one of a run's PNGs; an unknown run or round is 'not found', not a crash."""
+    from thinkedit.servers.mcp import refs  # the agent loads behind the handshake
+
     try:
-        ref: ImageRef = await refs.run_image(app.runner, run_id, part, n)
+        ref = await refs.run_image(app.runner, run_id, part, n)
         return app.runner.store.read_bytes(ref)
     except BadInputError as exc:
         raise ResourceNotFoundError(str(exc)) from exc
@@ -40,7 +39,9 @@ def register_resources(server: MCPServer) -> None:
     )
     async def run_trajectory(run_id: str, ctx: Context) -> str:
         """Return the run's trajectory as JSON."""
-        app = _app(ctx)
+        from thinkedit.servers.mcp.results import run_result
+
+        app = await _app(ctx)
         try:
             record = app.runner.registry.load(run_id)
         except BadInputError as exc:
@@ -61,7 +62,7 @@ def register_resources(server: MCPServer) -> None:
     )
     async def run_final(run_id: str, ctx: Context) -> bytes:
         """Return the chosen image's PNG bytes."""
-        return await _png(_app(ctx), run_id, "final")
+        return await _png(await _app(ctx), run_id, "final")
 
     @server.resource(
         "thinkedit://runs/{run_id}/source.png",
@@ -72,7 +73,7 @@ def register_resources(server: MCPServer) -> None:
     )
     async def run_source(run_id: str, ctx: Context) -> bytes:
         """Return the source image's PNG bytes."""
-        return await _png(_app(ctx), run_id, "source")
+        return await _png(await _app(ctx), run_id, "source")
 
     @server.resource(
         "thinkedit://runs/{run_id}/rounds/{n}.png",
@@ -85,7 +86,7 @@ def register_resources(server: MCPServer) -> None:
         """Return one round's PNG bytes."""
         if not n.isdigit():
             raise ResourceNotFoundError(f"round {n!r} is not a number")
-        return await _png(_app(ctx), run_id, "round", int(n))
+        return await _png(await _app(ctx), run_id, "round", int(n))
 
     @server.resource(
         "thinkedit://runs/{run_id}/previews/{name}.jpg",
@@ -117,7 +118,7 @@ def register_resources(server: MCPServer) -> None:
     )
     async def stored_image(sha256: str, ctx: Context) -> bytes:
         """Return a stored image's PNG bytes."""
-        app = _app(ctx)
+        app = await _app(ctx)
         try:
             return app.runner.store.read_bytes(app.runner.store.lookup(sha256))
         except BadInputError as exc:

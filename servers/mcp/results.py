@@ -28,7 +28,7 @@ from thinkedit.servers.mcp.schemas import (
     RunResult,
     UsageInfo,
 )
-from thinkedit.tools.images import downscale_png
+from thinkedit.tools.images import downscale_png, load_image
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import ImageRef
 
@@ -137,11 +137,14 @@ def tool_result(
     model: BaseModel,
     summary: str,
     *,
-    image: Image | None = None,
+    image: Image | bytes | None = None,
     link: ImageInfo | None = None,
     is_error: bool = False,
 ) -> CallToolResult:
-    """Return ``model`` as structured content and JSON text, with a summary, a link and a preview image."""
+    """Return ``model`` as structured content and JSON text, with a summary, a link and a preview image.
+
+    ``image`` may be the stored PNG's bytes: sent as they are when they fit, so nothing is re-encoded.
+    """
     structured = model.model_dump(mode="json")
     content: list[ContentBlock] = [TextContent(type="text", text=summary)]
     if link is not None:
@@ -160,7 +163,11 @@ def tool_result(
     if image is not None:
         room = MAX_RESULT_BYTES - _size(result) - _HEADROOM
         if room > 0:
-            png = downscale_png(image, room * 3 // 4)
+            budget = room * 3 // 4
+            if isinstance(image, bytes):
+                png = image if len(image) <= budget else downscale_png(load_image(image), budget)
+            else:
+                png = downscale_png(image, budget)
             data = base64.b64encode(png).decode("ascii")
             if len(data) <= room:
                 content.insert(1, ImageContent(type="image", data=data, mime_type="image/png"))

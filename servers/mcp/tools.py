@@ -67,7 +67,7 @@ async def run_tool_result(
     if notes:
         result.message = " ".join([*notes, result.message or ""]).strip()
     final = state.final_image if state is not None and result.final_image is not None else None
-    image = app.runner.store.get(final) if final is not None else None
+    image = app.runner.store.read_bytes(final) if final is not None else None  # the stored PNG, if it fits
     link = result.final_image if links else None
     return tool_result(result, result.message, image=image, link=link, is_error=result.status == "error")
 
@@ -201,7 +201,7 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         f"Full-size image: {out.image.path} ({out.image.resource_uri})."
     )
     link = out.image if links_for(app, ctx) else None
-    return tool_result(out, summary, image=app.runner.store.get(single.image), link=link)
+    return tool_result(out, summary, image=app.runner.store.read_bytes(single.image), link=link)
 
 
 async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult:

@@ -14,18 +14,17 @@ from __future__ import annotations
 import io
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.apps import Apps, client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from PIL.Image import Image
 
-from thinkedit.agent.runs import Runner
-from thinkedit.agent.trajectory import trajectory
 from thinkedit.agent.viewer import render_page, settings_view
-from thinkedit.servers.mcp.results import MAX_RESULT_BYTES
-from thinkedit.servers.mcp.schemas import RoundInfo, RunResult
+
+if TYPE_CHECKING:  # the agent and the results load after the handshake (see app._open)
+    from thinkedit.agent.runs import Runner
 
 APP_URI = "ui://thinkedit/run-viewer.html"
 #: The tools whose results the viewer draws.
@@ -72,6 +71,8 @@ def for_apps(fn: ToolFn) -> ToolFn:
     """Wrap a run tool so that, for a client with MCP Apps, its result carries the viewer's extras in ``_meta``."""
 
     async def call(args: Any, ctx: Context) -> CallToolResult:
+        from thinkedit.servers.mcp.results import MAX_RESULT_BYTES
+
         result = await fn(args, ctx)
         if not isinstance(result, CallToolResult):
             return result  # an input-required result (review by elicitation): no run view yet
@@ -88,6 +89,9 @@ def for_apps(fn: ToolFn) -> ToolFn:
 
 async def view_extras(runner: Runner, run_id: str) -> dict[str, Any]:
     """Return what the viewer shows of a run beyond its ``RunResult``: models, settings, extra round fields."""
+    from thinkedit.agent.trajectory import trajectory
+    from thinkedit.servers.mcp.schemas import RoundInfo, RunResult
+
     record = runner.registry.load(run_id)
     state = await runner.state(run_id)
     extras: dict[str, Any] = {

@@ -1,0 +1,81 @@
+"""Say how much a benchmark's figures spread, and how busy the machine was while they were taken.
+
+Every ratio is the median of per-pair ratios (each pair: the two sides measured back to back),
+printed with its interquartile range; every benchmark also reports the CPU pressure
+(``/proc/pressure/cpu``: the share of time some runnable task waited for a core) over its run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PSI = Path("/proc/pressure/cpu")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A median with its interquartile range and sample count."""
+
+    median: float
+    q1: float
+    q3: float
+    n: int
+
+    def text(self, digits: int = 2, scale: float = 1.0, unit: str = "") -> str:
+        """Format as ``1.05 (IQR 1.01–1.09, n=5)``."""
+        f = f"{{:.{digits}f}}"
+        m, a, b = (f.format(x * scale) for x in (self.median, self.q1, self.q3))
+        return f"{m}{unit} (IQR {a}–{b}, n={self.n})"
+
+
+def spread(values: Sequence[float]) -> Spread:
+    """Return the median and quartiles of ``values`` (quartiles equal the median for one value)."""
+    values = sorted(values)
+    if not values:
+        raise ValueError("no samples")
+    if len(values) == 1:
+        return Spread(values[0], values[0], values[0], 1)
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return Spread(statistics.median(values), q1, q3, len(values))
+
+
+def pair_ratios(ours: Sequence[float], theirs: Sequence[float]) -> Spread:
+    """Return the spread of ``ours[i] / theirs[i]`` over the pairs."""
+    if len(ours) != len(theirs):
+        raise ValueError("both sides need the same number of samples")
+    return spread([a / b for a, b in zip(ours, theirs, strict=True)])
+
+
+def _psi_total() -> int | None:
+    """Return the cumulative microseconds some task waited for a CPU, or None without PSI."""
+    try:
+        for line in PSI.read_text().splitlines():
+            if line.startswith("some"):
+                return int(line.rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class Pressure:
+    """Measure CPU pressure over a block: ``with Pressure() as p: ...; p.percent``."""
+
+    def __enter__(self) -> Pressure:
+        self._start, self._t0 = _psi_total(), time.monotonic()
+        self.percent: float | None = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, elapsed = _psi_total(), time.monotonic() - self._t0
+        if self._start is not None and end is not None and elapsed > 0:
+            self.percent = 100.0 * (end - self._start) / 1e6 / elapsed
+
+    def text(self) -> str:
+        """Format as ``CPU pressure 42% (some, over the run)``."""
+        if self.percent is None:
+            return "CPU pressure n/a (no /proc/pressure/cpu)"
+        return f"CPU pressure {self.percent:.0f}% (PSI some, over the run)"

@@ -1,0 +1,71 @@
+"""The editor server runs its pipeline in a worker process: it is there, it stops with the server, its death is reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from PIL import Image
+
+from tests.servers import ServerProcess, png_bytes, sleepy_editor_server
+
+pytestmark = pytest.mark.slow
+
+WORKER_MODULE = "thinkedit.servers.editor.worker"
+
+
+def workers_of(pid: int) -> list[int]:
+    """Return the child processes of ``pid`` that run the pipeline worker."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in children if WORKER_MODULE in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
+    return bool(stat) and stat.split(") ", 1)[1][0] != "Z"
+
+
+async def edit(server: ServerProcess) -> openai.types.ImagesResponse:
+    client = openai.AsyncOpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=60)
+    return await client.images.edit(image=("a.png", png_bytes(Image.new("RGB", (32, 32), "red")), "image/png"),
+                                    prompt="x", extra_body={"seed": 1, "num_inference_steps": 1})
+
+
+async def test_edits_run_in_a_worker_process_that_stops_with_the_server(server_data_dir, server_logs) -> None:
+    server = sleepy_editor_server(server_data_dir, server_logs).start()
+    try:
+        assert server.proc is not None
+        (worker,) = workers_of(server.proc.pid)
+        result = await edit(server)
+        assert result.data and result.data[0].b64_json
+    finally:
+        code = server.stop(signal.SIGTERM)
+    assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a graceful shutdown
+    deadline = time.monotonic() + 15
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker), "the worker outlived its server"
+
+
+async def test_a_dead_worker_fails_the_edit_and_health_says_so(server_data_dir, server_logs) -> None:
+    with sleepy_editor_server(server_data_dir, server_logs) as server:
+        assert server.proc is not None
+        (worker,) = workers_of(server.proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        with pytest.raises(openai.InternalServerError) as caught:
+            await edit(server)
+        assert "worker process died" in str(caught.value)
+        health = httpx.get(f"{server.base}/health")
+        assert health.status_code == 503 and health.json()["status"] == "failed"
+        assert server.proc.poll() is None  # the server itself lives on to say so

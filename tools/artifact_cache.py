@@ -1,0 +1,123 @@
+"""Per-process write-behind and decoded-image cache: keep PNG encoding and decoding off a run's critical path.
+
+An image handed to the artifact store is hashed (over its pixels) and handed on in memory at once;
+its PNG is encoded and written by one background thread. Readers of the stored bytes wait for that
+one write; checkpointers wait for every pending write (``flush``) before they record a reference,
+so a checkpoint never names an image that is not yet durable. Decoded images stay in a bounded
+LRU cache by address (store root + content hash), so a round does not decode the image it has just made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from PIL import Image
+
+#: How many bytes of decoded pixels one process keeps (RGB: 3 bytes a pixel; 128 MiB ≈ 170 images of 512 px).
+DECODED_CACHE_BYTES = 128 * 1024 * 1024
+
+
+def pixel_digest(image: Image.Image) -> str:
+    """Return the SHA-256 of an RGB image's size and pixels: its address, before any encoding."""
+    digest = hashlib.sha256(f"RGB {image.width}x{image.height}\n".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+class WriteBehind:
+    """Run artifact writes on one background thread; let readers wait for one key and checkpoints for all."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[str, Future[None]] = {}
+        self._failed: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def submit(self, key: str, write: Callable[[], None]) -> None:
+        """Queue ``write`` for ``key`` unless a write of that key is already queued."""
+        with self._lock:
+            if key in self._pending:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinkedit-artifacts")
+            future = self._pool.submit(write)
+            self._pending[key] = future
+        future.add_done_callback(lambda f, key=key: self._done(key, f))
+
+    def _done(self, key: str, future: Future[None]) -> None:
+        with self._lock:
+            if self._pending.get(key) is future:
+                del self._pending[key]
+            if future.exception() is not None:
+                self._failed.append(future.exception())  # type: ignore[arg-type]
+
+    def wait(self, key: str) -> None:
+        """Block until the queued write of ``key`` (if any) is done; raise its error."""
+        with self._lock:
+            future = self._pending.get(key)
+        if future is not None:
+            future.result()
+
+    def pending(self) -> bool:
+        """Say whether any write is queued or running."""
+        with self._lock:
+            return bool(self._pending) or bool(self._failed)
+
+    def flush(self) -> None:
+        """Block until every queued write is durable; raise the first write that failed since the last flush."""
+        with self._lock:
+            futures = list(self._pending.values())
+        for future in futures:
+            future.exception()  # waits; the error is collected by _done
+        with self._lock:
+            failed, self._failed = self._failed, []
+        if failed:
+            raise failed[0]
+
+
+class DecodedCache:
+    """Keep recently stored or loaded images by address, evicting the least recent past a byte budget."""
+
+    def __init__(self, budget: int = DECODED_CACHE_BYTES) -> None:
+        self.budget = budget
+        self._images: OrderedDict[str, Image.Image] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(image: Image.Image) -> int:
+        return image.width * image.height * len(image.getbands())
+
+    def put(self, key: str, image: Image.Image) -> None:
+        """Remember ``image`` (the cache's own copy) under ``key``."""
+        size = self._size(image)
+        if size > self.budget:
+            return
+        with self._lock:
+            old = self._images.pop(key, None)
+            if old is not None:
+                self._bytes -= self._size(old)
+            self._images[key] = image
+            self._bytes += size
+            while self._bytes > self.budget:
+                _, evicted = self._images.popitem(last=False)
+                self._bytes -= self._size(evicted)
+
+    def get(self, key: str) -> Image.Image | None:
+        """Return a copy of the cached image (callers may change it), or None."""
+        with self._lock:
+            image = self._images.get(key)
+            if image is None:
+                return None
+            self._images.move_to_end(key)
+        return image.copy()
+
+
+#: One writer and one cache per process: every ArtifactStore of this process shares them. The writer's
+#: thread is joined at interpreter exit, so a process that exits normally leaves every artifact on disk.
+WRITES = WriteBehind()
+DECODED = DecodedCache()
