@@ -62,7 +62,11 @@ def test_openai_profile_runs_the_loop_and_reports_each_rounds_cost(tmp_path: Pat
         assert (u["editor_input_tokens"], u["editor_output_tokens"]) == (400, 1056)
         assert u["cost_usd"] == pytest.approx(ROUND_USD) and u["edit_seconds"] > 0 and u["think_seconds"] > 0
     assert data["usage"]["cost_usd"] == pytest.approx(3 * ROUND_USD) and data["usage"]["images_edited"] == 3
-    assert "Total:" in (out / "report.html").read_text()
+    # The report carries the same figures to its renderer (which draws them: tests/test_report_browser.py).
+    html = (out / "report.html").read_text()
+    embedded = json.loads(html.split('id="thinkedit-run-data">')[1].split("</script>")[0])
+    assert embedded["usage"]["cost_usd"] == pytest.approx(3 * ROUND_USD)
+    assert [r["usage"]["images_edited"] for r in embedded["rounds"]] == [1, 1, 1]
     # What OpenAI would have received: three edits (no seed), three critiques, each with the key.
     edits, chats = double.calls("/v1/images/edits"), double.calls("/v1/chat/completions")
     assert len(edits) == len(chats) == 3

@@ -194,7 +194,9 @@ async def test_the_app_draws_follows_and_reviews_a_run(data_dir: Path, tmp_path:
             assert call["params"]["arguments"]["decision"] == "stop"
             assert call["params"]["arguments"]["run_id"] == paused2["structuredContent"]["run_id"]
 
-            # A run still going: the app polls get_run and draws each new state until the end.
+            # A run still going: the app polls get_run and draws each new state until the end
+            # (edits slow enough that the first poll sees it mid-run, however fast the rest of the loop is).
+            backends.editor_.delay = 1.0
             running = wire(await client.call_tool("think_while_edit", {**args, "review": False, "wait_seconds": 0}))
             assert running["structuredContent"]["status"] == "running"
             page.viewport(*PHONE)

@@ -101,7 +101,7 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         if exc.name and exc.name.split(".")[0] == "mcp":
             return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
         raise
-    from thinkedit.servers.mcp.config import ServerConfig
+    from thinkedit.servers.mcp.config import ServerConfig, server_models
     from thinkedit.tools.config import default_data_dir
 
     token = args.token or os.environ.get(TOKEN_ENV) or None

@@ -98,7 +98,9 @@ def register_resources(server: MCPServer) -> None:
     )
     async def run_preview(run_id: str, name: str, ctx: Context) -> bytes:
         """Return a small JPEG of one of the run's images (the run viewer reads these)."""
-        app = _app(ctx)
+        from thinkedit.servers.mcp import refs  # the agent loads behind the handshake
+
+        app = await _app(ctx)
         part, _, n = name.partition("-")
         if not ((part in ("source", "final") and not n) or (part == "round" and n.isdigit())):
             raise ResourceNotFoundError(f"unknown preview {name!r}: use source, final or round-N")
