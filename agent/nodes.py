@@ -17,6 +17,7 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Candidate, Round, RunState
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.images import intake_notes
 from thinkedit.tools.protocols import Editor, Thinker
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest
@@ -52,10 +53,11 @@ def parse_review(decision: Any) -> tuple[Literal["approve", "edit", "stop"], str
     )
 
 
-def _store_input(name: str, settings: LoopSettings) -> ImageRef:
-    """Load the image the input names and put it in the run's artifact store."""
+def _store_input(name: str, settings: LoopSettings) -> tuple[ImageRef, list[str]]:
+    """Load the image the input names, put it in the run's artifact store, and say what reading it changed."""
     store = ArtifactStore(settings.artifacts_location)
-    return store.put(resolve_image(name, store))
+    picture = resolve_image(name, store)
+    return store.put(picture), intake_notes(picture)
 
 
 class LoopNodes:
@@ -73,7 +75,8 @@ class LoopNodes:
         if state.source is None:
             if not state.image:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
-            update["source"] = await asyncio.to_thread(_store_input, state.image, settings)
+            update["source"], notes = await asyncio.to_thread(_store_input, state.image, settings)
+            update["notes"] = [*state.notes, *notes]
         if not state.run_id:
             update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""
         return update

@@ -24,7 +24,7 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState
 from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import load_image
+from thinkedit.tools.images import intake_notes, load_image
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.store import ArtifactStore, is_url, open_filesystem
 from thinkedit.tools.types import ImageRef
@@ -54,6 +54,7 @@ class RunRecord(BaseModel):
     status: RecordStatus = "running"
     error: str | None = None
     out_dir: str | None = None
+    notes: list[str] = Field(default_factory=list, description="What reading the source image changed.")
 
 
 class RunRegistry:
@@ -196,13 +197,15 @@ class Runner:
             source_name="" if isinstance(image, bytes | Image) else str(image),
             settings=settings,
             out_dir=str(out_dir) if out_dir else None,
+            notes=intake_notes(picture),
         )
         self.registry.save(record)
         return record
 
     async def start(self, record: RunRecord, on_event: EventCallback | None = None) -> RunState | None:
         """Run a prepared run until it finishes or pauses for review."""
-        inputs = {"run_id": record.run_id, "source": record.source, "instruction": record.instruction}
+        inputs = {"run_id": record.run_id, "source": record.source, "instruction": record.instruction,
+                  "notes": record.notes}
         return await self._drive(record, inputs, on_event)
 
     async def resume(
@@ -215,7 +218,8 @@ class Runner:
             record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
         snapshot = await self.graph.aget_state(self._config(run_id))
         if not snapshot.values:
-            inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction}
+            inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction,
+                           "notes": record.notes}
         elif snapshot.interrupts:
             if review is None:
                 raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")

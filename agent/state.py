@@ -86,6 +86,7 @@ class RunInput(BaseModel):
     instruction: str = Field(min_length=1, description="What to change, in words.")
     run_id: str = Field(default="", description="An id for the run; the thread id when empty.")
     source: ImageRef | None = Field(default=None, description="The image, already in the artifact store.")
+    notes: list[str] = Field(default_factory=list, description="What reading the stored source image changed.")
     overrides: SettingsInput | None = Field(
         default=None,
         description="Loop settings to override: over the runtime context when one is given, else over the profile.",
@@ -109,6 +110,10 @@ class RunState(BaseModel):
     stop_reason: StopReason | None = None
     best_round: int | None = Field(default=None, description="Index of the chosen round.")
     final_image: ImageRef | None = Field(default=None, description="The chosen round's image.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What reading the input image changed (EXIF orientation, colour profile, first frame of many).",
+    )
 
     def resolved(self) -> LoopSettings:
         """Return the run's settings, which the ``prepare`` node resolves before any other node runs."""

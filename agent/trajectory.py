@@ -25,6 +25,7 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
         "thinker": state.settings.thinker.model if state.settings else None,
         "source_image": state.source.model_dump(),
         "final_image": state.final_image.model_dump() if state.final_image else None,
+        "notes": list(state.notes),
         "rounds": [
             {
                 "index": r.index,

@@ -68,6 +68,7 @@ def run_result(
         source_image=image_info(record.source, refs.source_uri(run_id), store),
         final_image=final_info,
         rounds=rounds,
+        notes=list(record.notes),
         outputs_dir=str(outputs_dir) if final and outputs_dir.is_dir() else None,
         review=PendingReview.model_validate({k: v for k, v in pending.items() if k in PendingReview.model_fields})
         if pending is not None and status == "awaiting_review"

@@ -212,6 +212,10 @@ class RunResult(_Wire):
     review: PendingReview | None = Field(
         default=None, description="With status 'awaiting_review': the critique to answer with review_run."
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What reading the source image changed (EXIF orientation, colour profile, first frame of many).",
+    )
     message: str = Field(default="", description="What to do next, in words.")
 
 
@@ -224,6 +228,7 @@ class EditOutput(_Wire):
     seed: int = Field(description="The editor's seed.")
     editor: str = Field(description="The editor model.")
     seconds: float = Field(description="Wall time of the edit.")
+    notes: list[str] = Field(default_factory=list, description="What reading the source image changed.")
 
 
 class CritiqueOutput(_Wire):

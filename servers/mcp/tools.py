@@ -30,6 +30,7 @@ from thinkedit.servers.mcp.schemas import (
 )
 from thinkedit.servers.mcp.state import AppState
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.images import intake_notes
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         seed=single.seed,
         editor=single.model,
         seconds=round(single.seconds, 4),
+        notes=intake_notes(image),
     )
     summary = (
         f"Edited with {out.editor} in {out.seconds:.2f} s. "
