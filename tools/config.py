@@ -52,7 +52,10 @@ class ThinkerConfig(BaseModel):
     protocol: Literal["editthinker", "expert"] = Field(
         default="editthinker", description="Answer format: EditThinker tags, or the expert JSON object."
     )
-    prompt_file: str | None = Field(default=None, description="A prompt template of your own (placeholders ${...}).")
+    prompt_file: str | None = Field(
+        default=None,
+        description="A prompt template of your own: ${...} placeholders, or EditThinker's {...} and <image> markers.",
+    )
     base_url: str | None = Field(default=None, description="OpenAI-compatible server URL for 'chat-model'.")
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
     device: str | None = Field(default=None, description="Torch device for in-process thinkers; auto when unset.")

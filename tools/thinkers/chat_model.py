@@ -20,7 +20,7 @@ from thinkedit.tools.extras import missing_extra
 from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
 from thinkedit.tools.images import to_png_bytes
 from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
-from thinkedit.tools.thinkers.prompt import load_template, render_prompt
+from thinkedit.tools.thinkers.prompt import interleave, load_template, render_prompt
 from thinkedit.tools.types import JudgeRequest, Verdict
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class ChatModelThinker:
         return {}
 
     def messages(self, request: JudgeRequest) -> list[BaseMessage]:
-        """Build the one user turn: source image, edited image, then the filled prompt."""
+        """Build the one user turn: the images where the template's ``<image>`` markers are (else first), and the text."""
         from langchain_core.messages import HumanMessage
 
         prompt = render_prompt(
@@ -131,10 +131,12 @@ class ChatModelThinker:
             current_instruction=request.current_instruction,
         )
         side = self.config.max_image_side
+        images = [
+            {"type": "image_url", "image_url": {"url": image_data_url(picture, side)}}
+            for picture in (request.source, request.edited)
+        ]
         content: list[str | dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": image_data_url(request.source, side)}},
-            {"type": "image_url", "image_url": {"url": image_data_url(request.edited, side)}},
-            {"type": "text", "text": prompt},
+            {"type": "text", "text": part} if isinstance(part, str) else part for part in interleave(prompt, images)
         ]
         return [HumanMessage(content=content)]
 
