@@ -36,6 +36,11 @@ class EditorConfig(BaseModel):
     max_side: int | None = Field(
         default=None, gt=0, description="Downscale inputs so their longer side is at most this before editing."
     )
+    working_area: int | None = Field(
+        default=None,
+        ge=16 * 16,
+        description="Edit at about this many pixels (aspect kept), instead of the model's own working area.",
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the model's generation settings (validated by the backend)."
     )

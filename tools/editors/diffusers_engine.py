@@ -121,7 +121,7 @@ class DiffusersEditor:
 
     def check_request(self, request: EditRequest, index: int = 0) -> EditJob:
         """Validate ``request`` (image, instruction, seed, count, settings) without running it."""
-        return prepare_job(index, request, self.model, self.settings, self.config.max_side)
+        return prepare_job(index, request, self.model, self.settings, self.config.max_side, self.config.working_area)
 
     async def edit(self, request: EditRequest) -> EditResult:
         """Edit one request in a worker thread, so the event loop stays responsive."""

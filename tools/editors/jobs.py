@@ -10,7 +10,7 @@ from PIL import Image
 
 from thinkedit.tools.editors.models import EditorModel
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import fit_within
+from thinkedit.tools.images import fit_within, resize_to
 from thinkedit.tools.types import EditRequest
 
 #: Most images one request may ask for (``num_images``).
@@ -51,8 +51,13 @@ def prepare_job(
     model: EditorModel,
     base_settings: dict[str, Any],
     max_side: int | None,
+    working_area: int | None = None,
 ) -> EditJob:
-    """Validate ``request`` and shrink/crop its image to the working size (multiples of 16)."""
+    """Validate ``request`` and scale its image to the model's working size (multiples of 16).
+
+    ``max_side`` first bounds the longer side; ``working_area`` overrides the model's area. A model
+    without a working area (the tiny ones) is only cropped to multiples of 16, as before.
+    """
     if not isinstance(request.image, Image.Image):
         raise BadInputError(f"request image must be a PIL image, got {type(request.image).__name__}")
     if request.image.width < 1 or request.image.height < 1:
@@ -68,6 +73,9 @@ def prepare_job(
         raise BadInputError(f"settings must be a mapping, got {type(request.settings).__name__}")
     settings = {**base_settings, **model.check_settings(request.settings)}
     working = fit_within(request.image.convert("RGB"), max_side)
+    if model.working_area is not None or working_area is not None:
+        size = model.working_size(working.width, working.height, working_area)
+        working = resize_to(working, size)
     return EditJob(index, request, working, request.image.size, settings)
 
 
