@@ -12,7 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 
 from thinkedit.agent.nodes import BackendProvider, LoopNodes
-from thinkedit.agent.routing import route_after_critique
+from thinkedit.agent.routing import route_after_critique, route_after_edit
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunInput, RunState
 from thinkedit.tools.errors import ThinkerOutputError, TransientBackendError
@@ -55,7 +55,7 @@ def build_graph(
     builder.add_node("stop", nodes.stop)
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "edit")
-    builder.add_edge("edit", "critique")
+    builder.add_conditional_edges("edit", route_after_edit, ["critique", "stop"])
     builder.add_conditional_edges("critique", route_after_critique, ["refine", "stop"])
     builder.add_edge("stop", END)
     return builder.compile(checkpointer=checkpointer, name=name)

@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from thinkedit.agent.events import event
-from thinkedit.agent.routing import select_round, stop_reason_for
+from thinkedit.agent.routing import paper_stop_reason, select_round, stop_reason_for
 from thinkedit.agent.inputs import resolve_image, resolve_settings
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Candidate, Round, RunState
@@ -141,14 +141,17 @@ class LoopNodes:
         # Best-of-K keeps the best candidate (earlier seed on ties); with K = 1 this is the only one.
         best = max(range(len(shown)), key=lambda i: (verdicts[i].overall, verdicts[i].semantic, -i))
         verdict = verdicts[best]
-        reason = stop_reason_for(
-            verdict,
-            instruction_used=round_.instruction,
-            round_index=round_.index,
-            max_rounds=settings.max_rounds,
-            semantic_threshold=settings.semantic_threshold,
-            quality_threshold=settings.quality_threshold,
-        )
+        if settings.loop_mode == "paper":
+            reason = paper_stop_reason(verdict, instruction_used=round_.instruction)
+        else:
+            reason = stop_reason_for(
+                verdict,
+                instruction_used=round_.instruction,
+                round_index=round_.index,
+                max_rounds=settings.max_rounds,
+                semantic_threshold=settings.semantic_threshold,
+                quality_threshold=settings.quality_threshold,
+            )
         runtime.stream_writer(
             event(
                 "verdict",

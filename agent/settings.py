@@ -14,6 +14,11 @@ from thinkedit.tools.profiles import load_profile
 EditFrom = Literal["source", "previous"]
 Selection = Literal["best", "last"]
 SeedPolicy = Literal["fixed", "increment"]
+LoopMode = Literal["thinkedit", "paper"]
+
+#: What ``loop_mode = "paper"`` fixes, as the paper's public inference code runs the loop (DESIGN §12).
+PAPER_LOOP = {"selection": "last", "edit_from": "source", "seed_policy": "fixed", "candidates": 1,
+              "semantic_threshold": 8.0, "quality_threshold": 8.0}
 
 
 class LoopSettings(BaseModel):
@@ -50,6 +55,11 @@ class LoopSettings(BaseModel):
         default="best", description="'best' returns the highest-scoring round; 'last' the final one (the paper)."
     )
     review: bool = Field(default=False, description="Pause before each refinement for a person to review.")
+    loop_mode: LoopMode = Field(
+        default="thinkedit",
+        description="'paper' runs the published loop exactly: the last image returned and never critiqued, "
+        "the public stop rule, re-edits from the source, one candidate (our default: 'thinkedit').",
+    )
     data_dir: str = Field(
         default_factory=lambda: str(default_data_dir()),
         description="Where artifacts, checkpoints and run records live.",
@@ -72,6 +82,14 @@ class LoopSettings(BaseModel):
         loaded = load_profile(name)
         defaults: dict[str, Any] = {"editor": loaded.editor, "thinker": loaded.thinker, **loaded.loop}
         return {**defaults, **{k: v for k, v in data.items() if v is not None}, "profile": name}
+
+    @model_validator(mode="after")
+    def _paper_loop(self) -> LoopSettings:
+        """In the paper's mode, fix what its loop has no choice about (selection, edit source, seeds, K)."""
+        if self.loop_mode == "paper":
+            for name, value in PAPER_LOOP.items():
+                object.__setattr__(self, name, value)
+        return self
 
     @property
     def artifacts_dir(self) -> Path:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from thinkedit.agent.settings import EditFrom, LoopSettings, SeedPolicy, Selection
+from thinkedit.agent.settings import EditFrom, LoopMode, LoopSettings, SeedPolicy, Selection
 from thinkedit.tools.types import ImageRef, Verdict
 
 StopReason = Literal[
@@ -72,6 +72,9 @@ class SettingsInput(BaseModel):
     seed_policy: SeedPolicy | None = Field(default=None, description="'fixed' or 'increment'.")
     selection: Selection | None = Field(default=None, description="'best' or 'last' round as the result.")
     review: bool | None = Field(default=None, description="Pause before each refinement for review.")
+    loop_mode: LoopMode | None = Field(
+        default=None, description="'paper': the published loop exactly (last image, uncritiqued); 'thinkedit'."
+    )
 
 
 class RunInput(BaseModel):

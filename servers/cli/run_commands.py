@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--candidates", type=int_at_least(1), metavar="K",
                       help="Best-of-K: edit K candidates per round in one batch and keep the best-judged.")
     edit.add_argument("--review", action="store_true", help="Ask before each refinement (approve, edit, stop).")
+    edit.add_argument("--loop-mode", choices=["thinkedit", "paper"],
+                      help="'paper': the published loop exactly (last image returned, never critiqued).")
     edit.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
     edit.add_argument("--record", type=Path, metavar="DIR",
                       help="Also record the trajectory (images, instructions, verdicts) into this dataset directory.")
@@ -83,6 +85,7 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
         seed_policy=args.seed_policy,
         candidates=args.candidates,
         review=args.review or None,
+        loop_mode=args.loop_mode,
         data_dir=str(data_dir),
     )
     return settings.with_servers(args.editor, args.editor_model, args.thinker, args.thinker_model)
