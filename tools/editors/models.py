@@ -105,6 +105,11 @@ class EditorModel:
     # The model's own list of trained (width, height) resolutions, when it has one (FLUX.1 Kontext).
     resolutions: Callable[[], list[tuple[int, int]]] | None = None
     working_note: str = ""  # how the working size is chosen, in words (``thinkedit models``)
+    # Input images per edit: the source plus up to max_images - 1 references (Qwen-Image-Edit-2509: 3).
+    max_images: int = 1
+    multiple: int = 16  # sides of the working size are multiples of this (the VAE factor times 2)
+    # "module:function" returning extra from_pretrained components for the weights' directory.
+    components: str | None = None
 
     def working_size(self, width: int, height: int, area: int | None = None) -> tuple[int, int]:
         """Return the (width, height) to edit an input of this size at; ``area`` overrides the model's.
@@ -115,7 +120,7 @@ class EditorModel:
         """
         if area is None and self.resolutions is not None:
             return closest_resolution(width, height, self.resolutions())
-        return fit_area(width, height, area or self.working_area)
+        return fit_area(width, height, area or self.working_area, self.multiple)
 
     def check_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``settings`` validated and coerced, or raise ``BadInputError`` naming the bad field."""
@@ -209,6 +214,7 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 size_kwargs=_height_width,
                 working_area=ONE_MEGAPIXEL,
                 working_note="scaled down to about 1 MP, aspect kept",
+                max_images=3,
             ),
             # LongCat takes a single PIL image and works at ~1 MP whatever the input size.
             _entry(
@@ -246,6 +252,21 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 batchable=True,
                 local=True,
                 working_note="the input's size (multiples of 16), bounded by the profile's max_side",
+            ),
+            # The tiny Plus: real QwenImageEditPlusPipeline, random weights, up to 3 input images.
+            _entry(
+                name="tiny-qwen-image-edit-plus",
+                pipeline_class="QwenImageEditPlusPipeline",
+                hub_id=None,
+                dtype="float32",
+                defaults={"num_inference_steps": 2, "true_cfg_scale": 4.0, "negative_prompt": " "},
+                settings=_QWEN_SETTINGS,
+                size_kwargs=_height_width,
+                local=True,
+                working_note="the input's size (multiples of 64), bounded by the profile's max_side",
+                max_images=3,
+                multiple=64,  # its VAE downsamples 32x
+                components="thinkedit.tools.editors.tiny_qwen:components",
             ),
             _entry(
                 name="tiny-pix2pix",
