@@ -77,6 +77,9 @@ class LoopNodes:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
             update["source"], notes = await asyncio.to_thread(_store_input, state.image, settings)
             update["notes"] = [*state.notes, *notes]
+        if state.references and not state.reference_images:
+            stored = [await asyncio.to_thread(_store_input, name, settings) for name in state.references]
+            update["reference_images"] = [ref for ref, _ in stored]
         if not state.run_id:
             update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""
         return update
@@ -94,10 +97,14 @@ class LoopNodes:
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )
         editor = await asyncio.to_thread(self.backends.editor, settings.editor)
-        image = await asyncio.to_thread(store.get, base)
+        image, references = await asyncio.to_thread(
+            lambda: (store.get(base), [store.get(ref) for ref in state.reference_images])
+        )
         k = settings.candidates
         started = time.perf_counter()
-        result = await editor.edit(EditRequest(image=image, instruction=instruction, seed=seed, num_images=k))
+        result = await editor.edit(
+            EditRequest(image=image, instruction=instruction, seed=seed, num_images=k, references=references)
+        )
         seconds = time.perf_counter() - started
         if len(result.images) != k:
             raise BackendError(f"editor {editor.name} returned {len(result.images)} images; {k} were asked for")
@@ -122,6 +129,7 @@ class LoopNodes:
         source, *edited = await asyncio.to_thread(
             lambda: [store.get(state.source), *(store.get(c.image) for c in shown)]
         )
+        references = await asyncio.to_thread(lambda: [store.get(ref) for ref in state.reference_images])
         started = time.perf_counter()
         verdicts = await asyncio.gather(
             *(
@@ -132,6 +140,7 @@ class LoopNodes:
                         original_instruction=state.instruction,
                         current_instruction=round_.instruction,
                         seed=settings.thinker_seed_for(round_.index),
+                        references=references,
                     )
                 )
                 for picture in edited

@@ -42,6 +42,8 @@ def render_report(data: dict[str, Any], store: ArtifactStore) -> str:
             _section("Original instruction", data["instruction"]),
         )
     ]
+    for n, ref in enumerate(data.get("reference_images") or [], 2):
+        figures.append(_figure(f"Reference: image {n} ({ref['width']}×{ref['height']})", _data_uri(store, ref), ""))
     for r in data["rounds"]:
         scores = (
             f'<div class="scores">semantic {r["semantic"]:g} · quality {r["quality"]:g}'

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +55,7 @@ class RunRecord(BaseModel):
     error: str | None = None
     out_dir: str | None = None
     notes: list[str] = Field(default_factory=list, description="What reading the source image changed.")
+    references: list[ImageRef] = Field(default_factory=list, description="Reference images (image 2, 3, ...).")
 
 
 class RunRegistry:
@@ -181,6 +182,7 @@ class Runner:
         *,
         run_id: str | None = None,
         out_dir: str | Path | None = None,
+        references: Sequence[str | Path | bytes | Image] = (),
     ) -> RunRecord:
         """Validate the inputs, store the source image and record the run (nothing runs yet)."""
         if not instruction or not instruction.strip():
@@ -190,6 +192,7 @@ class Runner:
         if settings.artifacts_url != self.artifacts_url:
             settings = settings.model_copy(update={"artifacts_url": self.artifacts_url})
         picture = image if isinstance(image, Image) else load_image(image)
+        extra = [ref if isinstance(ref, Image) else load_image(ref) for ref in references]
         record = RunRecord(
             run_id=run_id or uuid.uuid4().hex[:12],
             instruction=instruction.strip(),
@@ -198,6 +201,7 @@ class Runner:
             settings=settings,
             out_dir=str(out_dir) if out_dir else None,
             notes=intake_notes(picture),
+            references=[self.store.put(ref) for ref in extra],
         )
         self.registry.save(record)
         return record
@@ -205,7 +209,7 @@ class Runner:
     async def start(self, record: RunRecord, on_event: EventCallback | None = None) -> RunState | None:
         """Run a prepared run until it finishes or pauses for review."""
         inputs = {"run_id": record.run_id, "source": record.source, "instruction": record.instruction,
-                  "notes": record.notes}
+                  "notes": record.notes, "reference_images": record.references}
         return await self._drive(record, inputs, on_event)
 
     async def resume(
@@ -219,7 +223,7 @@ class Runner:
         snapshot = await self.graph.aget_state(self._config(run_id))
         if not snapshot.values:
             inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction,
-                           "notes": record.notes}
+                           "notes": record.notes, "reference_images": record.references}
         elif snapshot.interrupts:
             if review is None:
                 raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")

@@ -89,6 +89,13 @@ class RunInput(BaseModel):
     instruction: str = Field(min_length=1, description="What to change, in words.")
     run_id: str = Field(default="", description="An id for the run; the thread id when empty.")
     source: ImageRef | None = Field(default=None, description="The image, already in the artifact store.")
+    references: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Reference images for editors that take several (Qwen-Image-Edit-2509: 'the hat from image 2'): "
+        "local paths or thinkedit://artifacts/<sha256>.png, in order (image 2, image 3, ...).",
+    )
+    reference_images: list[ImageRef] = Field(default_factory=list, description="The references, already stored.")
     notes: list[str] = Field(default_factory=list, description="What reading the stored source image changed.")
     overrides: SettingsInput | None = Field(
         default=None,
@@ -102,6 +109,10 @@ class RunState(BaseModel):
     run_id: str = Field(default="", description="The run's id (also its checkpoint thread id).")
     image: str | None = Field(default=None, description="The image as the input named it.")
     source: ImageRef | None = Field(default=None, description="The image being edited, once stored.")
+    references: list[str] = Field(default_factory=list, description="The reference images as the input named them.")
+    reference_images: list[ImageRef] = Field(
+        default_factory=list, description="The reference images (image 2, 3, ...), once stored."
+    )
     instruction: str = Field(min_length=1, description="The user's original instruction.")
     overrides: SettingsInput | None = Field(default=None, description="Overrides as the input gave them.")
     settings: LoopSettings | None = Field(

@@ -24,6 +24,7 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
         "editor": state.settings.editor.model if state.settings else None,
         "thinker": state.settings.thinker.model if state.settings else None,
         "source_image": state.source.model_dump(),
+        "reference_images": [ref.model_dump() for ref in state.reference_images],
         "final_image": state.final_image.model_dump() if state.final_image else None,
         "notes": list(state.notes),
         "rounds": [

@@ -142,3 +142,18 @@ def test_judge_prompt_in_the_brace_format(tmp_path: Path) -> None:
     text = judge_prompt_text("gedit", "editthinker", path)
     assert "GEdit" in text and "{original_instruction} / {rewritten_prompt}" in text and '{"semantic": S}' in text
     assert load_template("editthinker", write(tmp_path, text)) == text
+
+
+async def test_references_reach_the_thinker_between_source_and_edited(tmp_path: Path) -> None:
+    source, ref, edited = (Image.new("RGB", size, "red") for size in [(64, 32), (40, 40), (32, 64)])
+    with RecordingChatServer(REPLY) as server:
+        for template in (LEADING, "${original_instruction} / ${current_instruction}"):
+            config = ThinkerConfig(backend="chat-model", model="m", base_url=server.url,
+                                   prompt_file=str(write(tmp_path, template)))
+            await ChatModelThinker(config).judge(JudgeRequest(source=source, edited=edited, original_instruction="a",
+                                                              current_instruction="b", references=[ref]))
+    for call in server.requests:
+        parts = call["body"]["messages"][0]["content"]
+        assert [image_at(p) for p in parts if p["type"] == "image_url"] == [(64, 32), (40, 40), (32, 64)]
+        assert [p["type"] for p in parts] == ["image_url"] * 3 + ["text"]
+        assert "in between, image 2: reference images" in parts[-1]["text"] and "image 3" in parts[-1]["text"]

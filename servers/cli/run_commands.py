@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("instruction", help="What to change, in words.")
     edit.add_argument("--profile", default="tiny", help=f"Editor + thinker pair: {', '.join(available_profiles())} "
                       "or a TOML file (default: tiny).")
+    edit.add_argument("--ref", action="append", metavar="IMAGE",
+                      help="A reference image (repeatable; image 2, 3, ... for editors that take several, "
+                           "e.g. qwen-image-edit-plus: 'put the hat from image 2 on the cat').")
     edit.add_argument("--max-rounds", type=int_at_least(1), help="At most this many edits (profile default, else 5).")
     edit.add_argument("--seed", type=int_at_least(0), help="Seed of the edits (default 0).")
     edit.add_argument("--out", type=Path, help="Where to write the results (default: out/<run id>).")
@@ -114,7 +117,7 @@ async def _edit(args: argparse.Namespace, settings: LoopSettings, data_dir: Path
     from thinkedit.servers.cli.progress import ProgressPrinter
 
     async with Runner.open(data_dir, **storage_urls(args)) as runner:
-        record = runner.prepare(args.image, args.instruction, settings, out_dir=args.out)
+        record = runner.prepare(args.image, args.instruction, settings, out_dir=args.out, references=args.ref or ())
         if record.out_dir is None:
             record.out_dir = str(Path("out") / record.run_id)
             runner.registry.save(record)

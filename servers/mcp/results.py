@@ -66,6 +66,7 @@ def run_result(
         best_round=state.best_round if state is not None and status == "done" else None,
         error=None if live else record.error,
         source_image=image_info(record.source, refs.source_uri(run_id), store),
+        reference_images=[image_info(ref, refs.image_uri(ref), store) for ref in record.references],
         final_image=final_info,
         rounds=rounds,
         notes=list(record.notes),

@@ -20,7 +20,7 @@ from thinkedit.tools.extras import missing_extra
 from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
 from thinkedit.tools.images import to_png_bytes
 from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
-from thinkedit.tools.thinkers.prompt import interleave, load_template, render_prompt
+from thinkedit.tools.thinkers.prompt import interleave, load_template, render_prompt, with_references
 from thinkedit.tools.types import JudgeRequest, Verdict
 
 if TYPE_CHECKING:
@@ -130,10 +130,11 @@ class ChatModelThinker:
             original_instruction=request.original_instruction,
             current_instruction=request.current_instruction,
         )
+        prompt = with_references(prompt, len(request.references))
         side = self.config.max_image_side
         images = [
             {"type": "image_url", "image_url": {"url": image_data_url(picture, side)}}
-            for picture in (request.source, request.edited)
+            for picture in (request.source, *request.references, request.edited)
         ]
         content: list[str | dict[str, Any]] = [
             {"type": "text", "text": part} if isinstance(part, str) else part for part in interleave(prompt, images)

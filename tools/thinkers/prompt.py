@@ -89,6 +89,21 @@ def render_prompt(template: str, *, original_instruction: str, current_instructi
     return fill(template, values)
 
 
+def with_references(prompt: str, count: int) -> str:
+    """Say which images are references when there are any (image 1 the source, the last the edited one)."""
+    if count <= 0:
+        return prompt
+    note = resources.files("thinkedit.tools.thinkers").joinpath("prompts/references.txt").read_text("utf-8")
+    names = "image 2" if count == 1 else f"images 2 to {count + 1}"
+    filled = string.Template(note).substitute(references=names, edited_index=count + 2)
+    body = prompt.lstrip()
+    leading = ""
+    while body.startswith(IMAGE_MARKER):  # the note goes after markers that open the template
+        leading += IMAGE_MARKER
+        body = body[len(IMAGE_MARKER):]
+    return f"{leading}{filled.strip()}\n\n{body}"
+
+
 def _user_text(text: str) -> str:
     """Strip an instruction and remove image markers from it (an instruction must not place images)."""
     return text.replace(IMAGE_MARKER, "").strip()
