@@ -80,9 +80,10 @@ def prepare_job(
     settings = {**base_settings, **model.check_settings(request.settings)}
     references = list(request.references or [])
     if len(references) + 1 > model.max_images:
+        hint = "" if model.max_images > 1 else "; use qwen-image-edit-plus for references"
         raise BadInputError(
             f"editor {model.name!r} takes {model.max_images} input image(s) per edit; got the source and "
-            f"{len(references)} reference(s)" + ("" if model.max_images > 1 else "; use qwen-image-edit-plus for references")
+            f"{len(references)} reference(s){hint}"
         )
     if not all(isinstance(ref, Image.Image) and ref.width > 0 and ref.height > 0 for ref in references):
         raise BadInputError("reference images must be non-empty PIL images")
