@@ -65,3 +65,23 @@ def test_bad_files_stay_clear_errors(data: bytes, problem: str) -> None:
 def test_too_many_pixels_is_refused_before_decoding() -> None:
     with pytest.raises(ImageTooLargeError, match="too large"):
         load_image(SAMPLES["phone.heic"].data, max_pixels=100)
+
+
+async def test_langgraph_input_path_goes_through_the_intake(data_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A LangGraph input naming a phone photo by path: the source is stored upright and the run says why."""
+    from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
+    from tests.test_graph import make_settings
+    from thinkedit.agent.graph import build_graph
+    from thinkedit.agent.state import RunState
+    from thinkedit.agent.trajectory import trajectory
+
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(SAMPLES["orientation-6.jpg"].data)
+    editor = ScriptedEditor()
+    graph = build_graph(FakeBackends(editor, ScriptedThinker(verdicts((9, 9, "x")))))
+    out = await graph.ainvoke({"image": str(path), "instruction": "hat"}, {"configurable": {"thread_id": "intake-1"}},
+                              context=make_settings(data_dir))
+    state = RunState.model_validate(out)
+    assert state.source.size == SAMPLES["orientation-6.jpg"].size and editor.calls[0].image.size == state.source.size
+    assert state.final_image.size == state.source.size
+    assert trajectory(state)["notes"] == ["EXIF orientation 6 applied"]

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run commands."""
     edit = subparsers.add_parser("edit", help="Edit an image with the Think-while-Edit loop.")
-    edit.add_argument("image", help="The image to edit (PNG, JPEG, WebP, ...).")
+    edit.add_argument("image", help="The image to edit (JPEG, PNG, HEIC, WebP, AVIF, ...).")
     edit.add_argument("instruction", help="What to change, in words.")
     edit.add_argument("--profile", default="tiny", help=f"Editor + thinker pair: {', '.join(available_profiles())} "
                       "or a TOML file (default: tiny).")
