@@ -13,7 +13,7 @@ from langgraph.types import RetryPolicy
 
 from thinkedit.agent.checkpoint import ArtifactsFirst
 from thinkedit.agent.nodes import BackendProvider, LoopNodes
-from thinkedit.agent.routing import route_after_critique
+from thinkedit.agent.routing import route_after_critique, route_after_edit
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunInput, RunState
 from thinkedit.tools.errors import ThinkerOutputError, TransientBackendError
@@ -57,7 +57,7 @@ def build_graph(
     builder.add_node("stop", nodes.stop)
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "edit")
-    builder.add_edge("edit", "critique")
+    builder.add_conditional_edges("edit", route_after_edit, ["critique", "stop"])
     builder.add_conditional_edges("critique", route_after_critique, ["refine", "stop"])
     builder.add_edge("stop", END)
     return builder.compile(checkpointer=checkpointer, name=name)

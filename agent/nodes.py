@@ -12,12 +12,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from thinkedit.agent.events import event
-from thinkedit.agent.routing import over_budget, select_round, stop_reason_for
+from thinkedit.agent.routing import over_budget, paper_stop_reason, select_round, stop_reason_for
 from thinkedit.agent.inputs import resolve_image, resolve_settings
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Candidate, Round, RunState
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.images import intake_notes
 from thinkedit.tools.protocols import Editor, Thinker
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest
@@ -57,10 +58,11 @@ def parse_review(decision: Any) -> tuple[Literal["approve", "edit", "stop"], str
     )
 
 
-def _store_input(name: str, settings: LoopSettings) -> ImageRef:
-    """Load the image the input names and put it in the run's artifact store."""
+def _store_input(name: str, settings: LoopSettings) -> tuple[ImageRef, list[str]]:
+    """Load the image the input names, put it in the run's artifact store, and say what reading it changed."""
     store = ArtifactStore(settings.artifacts_location)
-    return store.put(resolve_image(name, store))
+    picture = resolve_image(name, store)
+    return store.put(picture), intake_notes(picture)
 
 
 class LoopNodes:
@@ -113,7 +115,11 @@ class LoopNodes:
         if state.source is None:
             if not state.image:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
-            update["source"] = await asyncio.to_thread(_store_input, state.image, settings)
+            update["source"], notes = await asyncio.to_thread(_store_input, state.image, settings)
+            update["notes"] = [*state.notes, *notes]
+        if state.references and not state.reference_images:
+            stored = [await asyncio.to_thread(_store_input, name, settings) for name in state.references]
+            update["reference_images"] = [ref for ref, _ in stored]
         if not state.run_id:
             update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""
         return update
@@ -133,10 +139,12 @@ class LoopNodes:
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )
         editor = await self._engine("editor", settings.editor)
-        (image,) = await self._images(store, [base])
+        image, *references = await self._images(store, [base, *state.reference_images])
         k = settings.candidates
         started = time.perf_counter()
-        result = await editor.edit(EditRequest(image=image, instruction=instruction, seed=seed, num_images=k))
+        result = await editor.edit(
+            EditRequest(image=image, instruction=instruction, seed=seed, num_images=k, references=references)
+        )
         seconds = time.perf_counter() - started
         if len(result.images) != k:
             raise BackendError(f"editor {editor.name} returned {len(result.images)} images; {k} were asked for")
@@ -168,6 +176,7 @@ class LoopNodes:
         thinker = await self._engine("thinker", settings.thinker)
         shown = round_.candidates or [Candidate(seed=round_.seed, image=round_.image)]
         source, *edited = await self._images(store, [state.source, *(c.image for c in shown)])
+        references = await self._images(store, list(state.reference_images))
         started = time.perf_counter()
         verdicts = await asyncio.gather(
             *(
@@ -178,6 +187,7 @@ class LoopNodes:
                         original_instruction=state.instruction,
                         current_instruction=round_.instruction,
                         seed=settings.thinker_seed_for(round_.index),
+                        references=references,
                     )
                 )
                 for picture in edited
@@ -187,14 +197,17 @@ class LoopNodes:
         # Best-of-K keeps the best candidate (earlier seed on ties); with K = 1 this is the only one.
         best = max(range(len(shown)), key=lambda i: (verdicts[i].overall, verdicts[i].semantic, -i))
         verdict = verdicts[best]
-        reason = stop_reason_for(
-            verdict,
-            instruction_used=round_.instruction,
-            round_index=round_.index,
-            max_rounds=settings.max_rounds,
-            semantic_threshold=settings.semantic_threshold,
-            quality_threshold=settings.quality_threshold,
-        )
+        if settings.loop_mode == "paper":
+            reason = paper_stop_reason(verdict, instruction_used=round_.instruction)
+        else:
+            reason = stop_reason_for(
+                verdict,
+                instruction_used=round_.instruction,
+                round_index=round_.index,
+                max_rounds=settings.max_rounds,
+                semantic_threshold=settings.semantic_threshold,
+                quality_threshold=settings.quality_threshold,
+            )
         usage = round_.usage.model_copy(
             update={
                 "critiques": len(verdicts),

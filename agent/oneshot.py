@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from PIL.Image import Image
 
@@ -24,6 +25,7 @@ class SingleEdit:
     seed: int
     model: str
     seconds: float
+    references: list[ImageRef] = field(default_factory=list)
 
 
 async def edit_once(
@@ -33,13 +35,17 @@ async def edit_once(
     image: Image,
     instruction: str,
     seed: int = 0,
+    *,
+    references: Sequence[Image] = (),
 ) -> SingleEdit:
-    """Edit ``image`` once with the configured editor and store both images."""
+    """Edit ``image`` once with the configured editor (and any reference images) and store the images."""
     if not instruction.strip():
         raise BadInputError("instruction is empty")
     source = store.put(image)
+    stored = [store.put(ref) for ref in references]
     started = time.perf_counter()
-    result = await backends.editor(editor).edit(EditRequest(image=image, instruction=instruction.strip(), seed=seed))
+    request = EditRequest(image=image, instruction=instruction.strip(), seed=seed, references=list(references))
+    result = await backends.editor(editor).edit(request)
     seconds = time.perf_counter() - started
     return SingleEdit(
         source=source,
@@ -48,6 +54,7 @@ async def edit_once(
         seed=seed,
         model=result.model or editor.model,
         seconds=seconds,
+        references=stored,
     )
 
 

@@ -47,6 +47,29 @@ def over_budget(spent: Usage, next_round: Usage, budget: Budget | None) -> bool:
         if spent.cost_usd + (next_round.cost_usd or 0.0) > budget.usd + 1e-9:  # 0.10 + 0.05 fits 0.15
             return True
     return budget.tokens is not None and spent.tokens + next_round.tokens > budget.tokens
+def paper_stop_reason(verdict: Verdict, *, instruction_used: str) -> StopReason | None:
+    """Return why the paper's public loop stops after this verdict, or None to re-edit.
+
+    Both scores at 8 or above; the thinker satisfied (expert protocol) or an empty answer, which
+    the public code counts as satisfied; the answer equal to the prompt just used (compared as
+    written, stripped). The round limit is not checked here: the paper never critiques its last edit.
+    """
+    if verdict.semantic >= 8 and verdict.quality >= 8:
+        return "threshold_met"
+    answer = verdict.refined_instruction.strip()
+    if verdict.satisfied or not answer:
+        return "thinker_satisfied"
+    if answer == instruction_used.strip():
+        return "instruction_unchanged"
+    return None
+
+
+def route_after_edit(state: RunState) -> Literal["critique", "stop"]:
+    """Critique every round; in the paper's mode, the last allowed edit goes straight to ``stop``."""
+    settings = state.resolved()
+    if settings.loop_mode == "paper" and len(state.rounds) >= settings.max_rounds:
+        return "stop"
+    return "critique"
 
 
 def route_after_critique(state: RunState) -> Literal["refine", "stop"]:

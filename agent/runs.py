@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import run_usage
 from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import load_image
+from thinkedit.tools.images import intake_notes, load_image
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.store import ArtifactStore, is_url, open_filesystem
 from thinkedit.tools.types import ImageRef
@@ -56,6 +56,8 @@ class RunRecord(BaseModel):
     error: str | None = None
     out_dir: str | None = None
     usage: dict[str, Any] | None = Field(default=None, description="The run's total usage when it last stopped.")
+    notes: list[str] = Field(default_factory=list, description="What reading the source image changed.")
+    references: list[ImageRef] = Field(default_factory=list, description="Reference images (image 2, 3, ...).")
 
 
 class RunRegistry:
@@ -182,6 +184,7 @@ class Runner:
         *,
         run_id: str | None = None,
         out_dir: str | Path | None = None,
+        references: Sequence[str | Path | bytes | Image] = (),
     ) -> RunRecord:
         """Validate the inputs, store the source image and record the run (nothing runs yet)."""
         if not instruction or not instruction.strip():
@@ -191,6 +194,7 @@ class Runner:
         if settings.artifacts_url != self.artifacts_url:
             settings = settings.model_copy(update={"artifacts_url": self.artifacts_url})
         picture = image if isinstance(image, Image) else load_image(image)
+        extra = [ref if isinstance(ref, Image) else load_image(ref) for ref in references]
         record = RunRecord(
             run_id=run_id or uuid.uuid4().hex[:12],
             instruction=instruction.strip(),
@@ -198,13 +202,16 @@ class Runner:
             source_name="" if isinstance(image, bytes | Image) else str(image),
             settings=settings,
             out_dir=str(out_dir) if out_dir else None,
+            notes=intake_notes(picture),
+            references=[self.store.put(ref) for ref in extra],
         )
         self.registry.save(record)
         return record
 
     async def start(self, record: RunRecord, on_event: EventCallback | None = None) -> RunState | None:
         """Run a prepared run until it finishes or pauses for review."""
-        inputs = {"run_id": record.run_id, "source": record.source, "instruction": record.instruction}
+        inputs = {"run_id": record.run_id, "source": record.source, "instruction": record.instruction,
+                  "notes": record.notes, "reference_images": record.references}
         return await self._drive(record, inputs, on_event)
 
     async def resume(
@@ -217,7 +224,8 @@ class Runner:
             record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
         snapshot = await self.graph.aget_state(self._config(run_id))
         if not snapshot.values:
-            inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction}
+            inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction,
+                           "notes": record.notes, "reference_images": record.references}
         elif snapshot.interrupts:
             if review is None:
                 raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")

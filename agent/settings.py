@@ -33,6 +33,11 @@ def _api_root(url: str) -> str:
 EditFrom = Literal["source", "previous"]
 Selection = Literal["best", "last"]
 SeedPolicy = Literal["fixed", "increment"]
+LoopMode = Literal["thinkedit", "paper"]
+
+#: What ``loop_mode = "paper"`` fixes, as the paper's public inference code runs the loop (DESIGN §12).
+PAPER_LOOP = {"selection": "last", "edit_from": "source", "seed_policy": "fixed", "candidates": 1,
+              "semantic_threshold": 8.0, "quality_threshold": 8.0}
 
 
 class LoopSettings(BaseModel):
@@ -75,6 +80,11 @@ class LoopSettings(BaseModel):
     pricing: dict[str, ModelPrice] = Field(
         default_factory=dict, description="Price per model name (the profile's [pricing]), for cost estimates."
     )
+    loop_mode: LoopMode = Field(
+        default="thinkedit",
+        description="'paper' runs the published loop exactly: the last image returned and never critiqued, "
+        "the public stop rule, re-edits from the source, one candidate (our default: 'thinkedit').",
+    )
     data_dir: str = Field(
         default_factory=lambda: str(default_data_dir()),
         description="Where artifacts, checkpoints and run records live.",
@@ -110,6 +120,14 @@ class LoopSettings(BaseModel):
                     f"a dollar budget needs a price for {', '.join(missing)} in the profile's [pricing] "
                     "(or give the budget in tokens)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _paper_loop(self) -> LoopSettings:
+        """In the paper's mode, fix what its loop has no choice about (selection, edit source, seeds, K)."""
+        if self.loop_mode == "paper":
+            for name, value in PAPER_LOOP.items():
+                object.__setattr__(self, name, value)
         return self
 
     @property

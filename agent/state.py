@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from thinkedit.agent.settings import EditFrom, LoopSettings, SeedPolicy, Selection
+from thinkedit.agent.settings import EditFrom, LoopMode, LoopSettings, SeedPolicy, Selection
 from thinkedit.tools.types import ImageRef, Verdict
 from thinkedit.tools.usage import Budget, Usage
 
@@ -79,6 +79,9 @@ class SettingsInput(BaseModel):
     budget: Budget | None = Field(
         default=None, description="Stop before a round that would exceed this (usd and/or tokens)."
     )
+    loop_mode: LoopMode | None = Field(
+        default=None, description="'paper': the published loop exactly (last image, uncritiqued); 'thinkedit'."
+    )
 
 
 class RunInput(BaseModel):
@@ -93,6 +96,14 @@ class RunInput(BaseModel):
     instruction: str = Field(min_length=1, description="What to change, in words.")
     run_id: str = Field(default="", description="An id for the run; the thread id when empty.")
     source: ImageRef | None = Field(default=None, description="The image, already in the artifact store.")
+    references: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Reference images for editors that take several (Qwen-Image-Edit-2509: 'the hat from image 2'): "
+        "local paths or thinkedit://artifacts/<sha256>.png, in order (image 2, image 3, ...).",
+    )
+    reference_images: list[ImageRef] = Field(default_factory=list, description="The references, already stored.")
+    notes: list[str] = Field(default_factory=list, description="What reading the stored source image changed.")
     overrides: SettingsInput | None = Field(
         default=None,
         description="Loop settings to override: over the runtime context when one is given, else over the profile.",
@@ -105,6 +116,10 @@ class RunState(BaseModel):
     run_id: str = Field(default="", description="The run's id (also its checkpoint thread id).")
     image: str | None = Field(default=None, description="The image as the input named it.")
     source: ImageRef | None = Field(default=None, description="The image being edited, once stored.")
+    references: list[str] = Field(default_factory=list, description="The reference images as the input named them.")
+    reference_images: list[ImageRef] = Field(
+        default_factory=list, description="The reference images (image 2, 3, ...), once stored."
+    )
     instruction: str = Field(min_length=1, description="The user's original instruction.")
     overrides: SettingsInput | None = Field(default=None, description="Overrides as the input gave them.")
     settings: LoopSettings | None = Field(
@@ -116,6 +131,10 @@ class RunState(BaseModel):
     stop_reason: StopReason | None = None
     best_round: int | None = Field(default=None, description="Index of the chosen round.")
     final_image: ImageRef | None = Field(default=None, description="The chosen round's image.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What reading the input image changed (EXIF orientation, colour profile, first frame of many).",
+    )
 
     def resolved(self) -> LoopSettings:
         """Return the run's settings, which the ``prepare`` node resolves before any other node runs."""

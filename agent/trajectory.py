@@ -43,7 +43,9 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
         "budget": settings.budget.model_dump() if settings and settings.budget else None,
         "usage": run_usage(state),
         "source_image": state.source.model_dump(),
+        "reference_images": [ref.model_dump() for ref in state.reference_images],
         "final_image": state.final_image.model_dump() if state.final_image else None,
+        "notes": list(state.notes),
         "rounds": [
             {
                 "index": r.index,

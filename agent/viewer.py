@@ -47,7 +47,8 @@ def run_view(
 ) -> dict[str, Any]:
     """Return a trajectory dict ready for the renderer: images given a ``src`` by ``image_src(name, ref)``.
 
-    Names are ``source``, ``final`` and ``round-N``; ``extra`` adds live fields (``progress``,
+    Names are ``source``, ``reference-N`` (N = 2, 3, …: the image number the thinker is told),
+    ``final`` and ``round-N``; ``extra`` adds live fields (``progress``,
     ``review``, ``created_at``, ``error``).
     """
     view = {**data, "rounds": [dict(r) for r in data.get("rounds", [])]}
@@ -60,6 +61,9 @@ def run_view(
         return {**ref, "src": image_src(name, ref)}
 
     view["source_image"] = with_src("source", data.get("source_image"))
+    view["reference_images"] = [
+        with_src(f"reference-{n}", ref) for n, ref in enumerate(data.get("reference_images") or [], 2)
+    ]
     if data.get("final_image") is not None:
         view["final_image"] = with_src("final", data["final_image"])
     for r in view["rounds"]:

@@ -49,8 +49,10 @@ def build(args: argparse.Namespace, report: dict[str, Any], memory: Memory, work
     started = time.perf_counter()
     pipe = build_kontext(args.scale, args.device, torch.bfloat16, args.seed)
     report["memory"]["after_editor_build"] = memory.allocated()
+    # working_area: edit at --size (the real entry would work at Kontext's ~1 MP resolutions).
     editor_config = EditorConfig(model="flux-kontext-dev" if full else "tiny-kontext", device=args.device,
-                                 dtype="bfloat16", settings={"num_inference_steps": args.steps})
+                                 dtype="bfloat16", settings={"num_inference_steps": args.steps},
+                                 working_area=args.size * args.size)
     editor = DiffusersEditor.from_pipeline(editor_config, pipe, args.device)
     editor_s = time.perf_counter() - started
     model, tokenizer, image_processor = build_thinker(args.scale, args.device, torch.bfloat16, work, args.seed)

@@ -36,6 +36,11 @@ class EditorConfig(BaseModel):
     max_side: int | None = Field(
         default=None, gt=0, description="Downscale inputs so their longer side is at most this before editing."
     )
+    working_area: int | None = Field(
+        default=None,
+        ge=16 * 16,
+        description="Edit at about this many pixels (aspect kept), instead of the model's own working area.",
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the model's generation settings (validated by the backend)."
     )
@@ -60,8 +65,13 @@ class ThinkerConfig(BaseModel):
     protocol: Literal["editthinker", "expert"] = Field(
         default="editthinker", description="Answer format: EditThinker tags, or the expert JSON object."
     )
-    prompt_file: str | None = Field(default=None, description="A prompt template of your own (placeholders ${...}).")
-    base_url: str | None = Field(default=None, description="Server URL for 'chat-model' (an OpenAI-compatible server, or the provider's API).")
+    prompt_file: str | None = Field(
+        default=None,
+        description="A prompt template of your own: ${...} placeholders, or EditThinker's {...} and <image> markers.",
+    )
+    base_url: str | None = Field(
+        default=None, description="Server URL for 'chat-model' (an OpenAI-compatible server, or the provider's API)."
+    )
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
     device: str | None = Field(default=None, description="Torch device for in-process thinkers; auto when unset.")
     dtype: str | None = Field(default=None, description="Torch dtype name for in-process thinkers.")

@@ -9,13 +9,19 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
+from thinkedit.tools.intake import NOTES_KEY, first_frame_note, normalise, register_plugins
 
 #: Refuse images with more pixels than this (about 64 MP); PIL's own bomb guard is the backstop.
 MAX_PIXELS = 64 * 1024 * 1024
 
 
 def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode a file or bytes into an RGB image, or raise ``BadInputError`` naming the problem."""
+    """Decode a file or bytes into the upright sRGB RGB image a viewer shows, or raise ``BadInputError``.
+
+    EXIF orientation is applied, ICC profiles converted, CMYK/16-bit/grey/palette turned into RGB,
+    alpha composited on white, and an animated image gives its first frame; what was changed is
+    listed in ``image.info[NOTES_KEY]`` (read it with ``intake_notes``).
+    """
     label = "image data" if isinstance(source, bytes) else str(source)
     if isinstance(source, bytes):
         data = source
@@ -28,6 +34,7 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> I
         data = path.read_bytes()
     if not data:
         raise BadInputError(f"{label} is empty")
+    register_plugins()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -37,8 +44,13 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> I
                     raise ImageTooLargeError(
                         f"{label} is too large: {width}x{height} exceeds {max_pixels} pixels"
                     )
+                frame_note = first_frame_note(im)
                 im.load()
-                return im.convert("RGB")
+                picture, notes = normalise(im)
+                if picture is im:  # never hand out the object the ``with`` block closes
+                    picture = im.copy()
+                picture.info[NOTES_KEY] = ([frame_note] if frame_note else []) + notes
+                return picture
     except BadInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -47,6 +59,11 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> I
         raise BadInputError(f"{label} is not an image PIL can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadInputError(f"{label} is a damaged or truncated image: {exc}") from exc
+
+
+def intake_notes(image: Image.Image) -> list[str]:
+    """Return what ``load_image`` changed about an image (orientation, colour, frames), if anything."""
+    return list(image.info.get(NOTES_KEY, []))
 
 
 def crop_to_multiple(image: Image.Image, multiple: int = 16) -> Image.Image:

@@ -65,6 +65,8 @@ class EditRequest:
     seed: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
     num_images: int = 1
+    #: Further input images for editors that take several (Qwen-Image-Edit-2509: "the hat from image 2").
+    references: list[Image] = field(default_factory=list)
 
 
 @dataclass
@@ -95,3 +97,5 @@ class JudgeRequest:
     original_instruction: str
     current_instruction: str
     seed: int | None = None
+    #: The edit's reference images; the thinker sees source, references, edited, in that order.
+    references: list[Image] = field(default_factory=list)

@@ -194,6 +194,11 @@
         imgTag(srcImg, "Source") + "</div><figcaption><b>Source" +
         (srcImg && srcImg.width ? " (" + srcImg.width + "×" + srcImg.height + ")" : "") + "</b>" +
         section("Original instruction", d.instruction) + "</figcaption></figure>" +
+        (d.reference_images || []).map(function (ref, i) {
+          return '<figure class="te-card te-reference"><div class="te-frame">' + imgTag(ref, "Reference image " + (i + 2)) +
+            "</div><figcaption><b>Reference: image " + (i + 2) +
+            (ref && ref.width ? " (" + ref.width + "×" + ref.height + ")" : "") + "</b></figcaption></figure>";
+        }).join("") +
         rounds.map(function (r) { return card(d, r); }).join("") + "</div>";
       root.innerHTML = html;
       resolvePending();
@@ -201,7 +206,8 @@
 
     function resolvePending() {
       if (!options.resolveImage) return;
-      var all = [st.data.source_image].concat((st.data.rounds || []).map(function (r) { return r.image; }));
+      var all = [st.data.source_image].concat(st.data.reference_images || [],
+        (st.data.rounds || []).map(function (r) { return r.image; }));
       all.forEach(function (img) {
         var k = key(img);
         if (!img || img.src || st.cache[k] || st.cache[k + "?"]) return;

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from thinkedit.tools.thinkers.prompt import render_prompt
+from thinkedit.tools.thinkers.prompt import IMAGE_MARKER, render_prompt
 
-IMAGE_TOKEN = "<image>"
+IMAGE_TOKEN = IMAGE_MARKER
 
 #: LLaMA-Factory ``dataset_info.json`` entries for the two files (images resolve against ``media_dir``).
 DATASET_INFO: dict[str, Any] = {
@@ -41,13 +41,17 @@ def target_text(sample: dict[str, Any]) -> str:
 
 
 def prompt_text(sample: dict[str, Any], template: str) -> str:
-    """Return the user turn's text: one image token per image, then the filled thinker prompt."""
+    """Return the user turn's text: the filled prompt with one image token per image.
+
+    A template with ``<image>`` markers (EditThinker's) keeps them where they are; otherwise the
+    two tokens come first, as the thinker sees the images at inference.
+    """
     filled = render_prompt(
         template,
         original_instruction=sample["original_instruction"],
         current_instruction=sample["previous_instruction"],
     )
-    return IMAGE_TOKEN * 2 + filled
+    return filled if IMAGE_TOKEN in filled else IMAGE_TOKEN * 2 + filled
 
 
 def sft_record(sample: dict[str, Any], template: str, images: tuple[str, str]) -> dict[str, Any]:

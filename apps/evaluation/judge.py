@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-import string
 import time
 from importlib import resources
 from pathlib import Path
@@ -27,7 +26,7 @@ from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.errors import BadInputError, ThinkerOutputError, TransientBackendError
 from thinkedit.tools.protocols import Thinker
 from thinkedit.tools.thinkers.parsing import parse_editthinker, parse_expert
-from thinkedit.tools.thinkers.prompt import REQUIRED_PLACEHOLDERS
+from thinkedit.tools.thinkers.prompt import fill, missing_placeholders
 from thinkedit.tools.types import JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
@@ -79,11 +78,11 @@ def judge_prompt_text(bench: str, protocol: str, template_file: str | Path | Non
         text = path.read_text(encoding="utf-8")
     else:
         text = resources.files("thinkedit.apps.evaluation").joinpath(f"prompts/judge-{protocol}.txt").read_text("utf-8")
-    missing = [name for name in REQUIRED_PLACEHOLDERS if f"${{{name}}}" not in text]
+    missing = missing_placeholders(text)
     if missing:
-        raise BadInputError(f"judge prompt lacks placeholder(s): {', '.join('${' + m + '}' for m in missing)}")
+        raise BadInputError(f"judge prompt lacks placeholder(s): {', '.join(missing)}")
     name, semantic, quality = BENCH_CRITERIA[bench]
-    return string.Template(text).safe_substitute(bench_name=name, semantic_criteria=semantic, quality_criteria=quality)
+    return fill(text, {"bench_name": name, "semantic_criteria": semantic, "quality_criteria": quality})
 
 
 def write_judge_prompt(out_dir: str | Path, bench: str, protocol: str, template_file: str | Path | None = None) -> Path:

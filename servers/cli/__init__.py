@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "thinkedit.servers.cli.serve",
     "thinkedit.servers.cli.eval_commands",
     "thinkedit.servers.cli.data_commands",
+    "thinkedit.servers.cli.models_command",
     "thinkedit.servers.mcp.client_config",
     "thinkedit.servers.ui.cli",
 ]

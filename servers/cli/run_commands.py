@@ -26,10 +26,13 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run commands."""
     edit = subparsers.add_parser("edit", help="Edit an image with the Think-while-Edit loop.")
-    edit.add_argument("image", help="The image to edit (PNG, JPEG, WebP, ...).")
+    edit.add_argument("image", help="The image to edit (JPEG, PNG, HEIC, WebP, AVIF, ...).")
     edit.add_argument("instruction", help="What to change, in words.")
     edit.add_argument("--profile", default="tiny", help=f"Editor + thinker pair: {', '.join(available_profiles())} "
                       "or a TOML file (default: tiny).")
+    edit.add_argument("--ref", action="append", metavar="IMAGE",
+                      help="A reference image (repeatable; image 2, 3, ... for editors that take several, "
+                           "e.g. qwen-image-edit-plus: 'put the hat from image 2 on the cat').")
     edit.add_argument("--max-rounds", type=int_at_least(1), help="At most this many edits (profile default, else 5).")
     edit.add_argument("--seed", type=int_at_least(0), help="Seed of the edits (default 0).")
     edit.add_argument("--out", type=Path, help="Where to write the results (default: out/<run id>).")
@@ -40,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--candidates", type=int_at_least(1), metavar="K",
                       help="Best-of-K: edit K candidates per round in one batch and keep the best-judged.")
     edit.add_argument("--review", action="store_true", help="Ask before each refinement (approve, edit, stop).")
+    edit.add_argument("--loop-mode", choices=["thinkedit", "paper"],
+                      help="'paper': the published loop exactly (last image returned, never critiqued).")
     edit.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
     edit.add_argument("--record", type=Path, metavar="DIR",
                       help="Also record the trajectory (images, instructions, verdicts) into this dataset directory.")
@@ -101,6 +106,7 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
         seed_policy=args.seed_policy,
         candidates=args.candidates,
         review=args.review or None,
+        loop_mode=args.loop_mode,
         data_dir=str(data_dir),
     )
     settings = settings.with_servers(args.editor, args.editor_model, args.thinker, args.thinker_model)
@@ -160,7 +166,9 @@ async def _edit(
     from thinkedit.agent.runs import Runner
 
     async with Runner.open(data_dir, **storage_urls(args)) as runner:
-        record = runner.prepare(args.image, args.instruction, settings, run_id=run_id, out_dir=args.out)
+        record = runner.prepare(
+            args.image, args.instruction, settings, run_id=run_id, out_dir=args.out, references=args.ref or ()
+        )
         prepared.append(record.run_id)
         if record.out_dir is None:
             record.out_dir = str(Path("out") / record.run_id)

@@ -156,9 +156,11 @@ async def _edit(request: Request, service: EditorService, settings: EditorServer
 def _prepare(upload: EditUpload, service: EditorService, settings: EditorServerSettings) -> EditRequest:
     """Decode the image and check the request against the model (off the event loop: images are big)."""
     image = decode_upload(upload.image_bytes, settings.max_pixels)
+    references = [decode_upload(data, settings.max_pixels) for data in upload.reference_bytes]
     form = upload.form
     seed = form.seed if form.seed is not None else secrets.randbelow(2**31)
-    request = EditRequest(image=image, instruction=form.prompt, seed=seed, settings=form.settings(), num_images=form.n)
+    request = EditRequest(image=image, instruction=form.prompt, seed=seed, settings=form.settings(), num_images=form.n,
+                          references=references)
     try:
         service.check(request)
     except BadInputError as exc:

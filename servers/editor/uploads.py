@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from pydantic import ValidationError
@@ -14,6 +14,8 @@ from thinkedit.servers.httputil import APIError, BodyTooLarge, describe_errors
 
 #: Text fields are short; anything longer than this is not a prompt or a setting.
 MAX_FIELD_BYTES = 64 * 1024
+#: Most ``image`` parts one request may carry (the source and references; the model may take fewer).
+MAX_IMAGE_PARTS = 4
 
 
 @dataclass
@@ -22,6 +24,8 @@ class EditUpload:
 
     form: EditForm
     image_bytes: bytes
+    #: Further ``image`` parts, in order: reference images (vLLM-Omni accepts several ``image`` parts too).
+    reference_bytes: list[bytes] = field(default_factory=list)
 
 
 async def read_edit_upload(request: Request) -> EditUpload:
@@ -30,7 +34,7 @@ async def read_edit_upload(request: Request) -> EditUpload:
     if not content_type.lower().startswith("multipart/form-data"):
         raise APIError(400, "send the edit as multipart/form-data (an 'image' file part and text fields)")
     try:
-        form = await request.form(max_files=4, max_fields=64, max_part_size=MAX_FIELD_BYTES)
+        form = await request.form(max_files=MAX_IMAGE_PARTS, max_fields=64, max_part_size=MAX_FIELD_BYTES)
     except BodyTooLarge as exc:
         raise APIError(413, str(exc), code="request_too_large") from None
     except HTTPException as exc:
@@ -51,14 +55,15 @@ async def read_edit_upload(request: Request) -> EditUpload:
                 fields[name] = value
         if not images:
             raise APIError(422, "missing field 'image' (the image to edit, as a file part)", param="image")
-        if len(images) > 1:
-            raise APIError(422, "this server edits one image per request; send a single 'image'", param="image")
+        if len(images) > MAX_IMAGE_PARTS:
+            raise APIError(422, f"send at most {MAX_IMAGE_PARTS} 'image' parts (the image and its references)",
+                           param="image")
         try:
             parsed = EditForm.model_validate(fields)
         except ValidationError as exc:
             message, param = describe_errors(exc.errors())
             raise APIError(422, message, param=param) from None
-        data = await images[0].read()
+        data = [await part.read() for part in images]
     finally:
         await form.close()
-    return EditUpload(form=parsed, image_bytes=data)
+    return EditUpload(form=parsed, image_bytes=data[0], reference_bytes=data[1:])

@@ -41,10 +41,14 @@ def image_uri(ref: ImageRef) -> str:
 
 
 async def run_image(runner: Runner, run_id: str, part: str, n: int | None = None) -> ImageRef:
-    """Return a run's ``source``, ``final`` or ``round`` ``n`` image, or raise ``BadInputError``."""
+    """Return a run's ``source``, ``final``, ``round`` ``n`` or ``reference`` ``n`` (2, 3, …) image, or raise ``BadInputError``."""
     record = runner.registry.load(run_id)
     if part == "source":
         return record.source
+    if part == "reference":
+        if n is None or not 2 <= n < 2 + len(record.references):
+            raise BadInputError(f"run {run_id} has no reference image {n}")
+        return record.references[n - 2]
     state = await runner.state(run_id)
     rounds = state.rounds if state else []
     if part == "final":

@@ -102,8 +102,8 @@ def register_resources(server: MCPServer) -> None:
 
         app = await _app(ctx)
         part, _, n = name.partition("-")
-        if not ((part in ("source", "final") and not n) or (part == "round" and n.isdigit())):
-            raise ResourceNotFoundError(f"unknown preview {name!r}: use source, final or round-N")
+        if not ((part in ("source", "final") and not n) or (part in ("round", "reference") and n.isdigit())):
+            raise ResourceNotFoundError(f"unknown preview {name!r}: use source, final, round-N or reference-N")
         try:
             ref = await refs.run_image(app.runner, run_id, part, int(n) if n else None)
             image = await anyio.to_thread.run_sync(app.runner.store.get, ref)

@@ -74,9 +74,11 @@ def run_result(
         best_round=state.best_round if state is not None and status == "done" else None,
         error=None if live else record.error,
         source_image=image_info(record.source, refs.source_uri(run_id), store),
+        reference_images=[image_info(ref, refs.image_uri(ref), store) for ref in record.references],
         final_image=final_info,
         rounds=rounds,
         usage=usage,
+        notes=list(record.notes),
         outputs_dir=str(outputs_dir) if final and outputs_dir.is_dir() else None,
         review=PendingReview.model_validate({k: v for k, v in pending.items() if k in PendingReview.model_fields})
         if pending is not None and status == "awaiting_review"

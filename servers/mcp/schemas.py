@@ -37,6 +37,12 @@ class ThinkWhileEditInput(_Wire):
     instruction: str = Field(
         min_length=1, max_length=4000, description="What to change, in words, e.g. 'put a red party hat on the cat'."
     )
+    references: list[str] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Reference images (image 2, image 3) for editors that take several, e.g. Qwen-Image-Edit-2509 "
+        "('put the hat from image 2 on the cat'); same forms as image.",
+    )
     max_rounds: int | None = Field(
         default=None,
         ge=1,
@@ -78,6 +84,12 @@ class EditImageInput(_Wire):
 
     image: str = Field(min_length=1, description=IMAGE_HELP)
     instruction: str = Field(min_length=1, max_length=4000, description="What to change, in words.")
+    references: list[str] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Reference images (image 2, image 3) for editors that take several, e.g. Qwen-Image-Edit-2509 "
+        "('put the hat from image 2 on the cat'); same forms as image.",
+    )
     editor: str | None = Field(
         default=None,
         description="Editor to use: a profile or editor model name from list_models (default: the server's).",
@@ -232,12 +244,17 @@ class RunResult(_Wire):
     best_round: int | None = Field(default=None, description="The round whose image was chosen.")
     error: str | None = Field(default=None, description="What went wrong, when status is error or cancelled.")
     source_image: ImageInfo = Field(description="The image that was edited.")
+    reference_images: list[ImageInfo] = Field(default_factory=list, description="The reference images, in order.")
     final_image: ImageInfo | None = Field(default=None, description="The chosen image, once the run is done.")
     rounds: list[RoundInfo] = Field(default_factory=list, description="Every round so far.")
     usage: UsageInfo | None = Field(default=None, description="What the run has cost so far, all rounds together.")
     outputs_dir: str | None = Field(default=None, description="final.png, round PNGs, trajectory.json, report.html.")
     review: PendingReview | None = Field(
         default=None, description="With status 'awaiting_review': the critique to answer with review_run."
+    )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What reading the source image changed (EXIF orientation, colour profile, first frame of many).",
     )
     message: str = Field(default="", description="What to do next, in words.")
 
@@ -247,10 +264,12 @@ class EditOutput(_Wire):
 
     image: ImageInfo = Field(description="The edited image (full size).")
     source_image: ImageInfo = Field(description="The image that was edited.")
+    reference_images: list[ImageInfo] = Field(default_factory=list, description="The reference images, in order.")
     instruction: str = Field(description="The instruction used.")
     seed: int = Field(description="The editor's seed.")
     editor: str = Field(description="The editor model.")
     seconds: float = Field(description="Wall time of the edit.")
+    notes: list[str] = Field(default_factory=list, description="What reading the source image changed.")
 
 
 class CritiqueOutput(_Wire):

@@ -33,6 +33,7 @@ from thinkedit.servers.mcp.schemas import (
 )
 from thinkedit.servers.mcp.state import AppState
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.images import intake_notes
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
         budget=args.budget,
     )
     image = await app.images.load(args.image)
-    record = app.runner.prepare(image, args.instruction, settings)
+    references = [await app.images.load(ref) for ref in args.references]
+    record = app.runner.prepare(image, args.instruction, settings, references=references)
     if not args.image.startswith("data:"):
         record.source_name = args.image
         app.runner.registry.save(record)
@@ -184,17 +186,21 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
     """Make one edit and return the image (no critique, no loop)."""
     app = app_state(ctx)
     image = await app.images.load(args.image)
+    references = [await app.images.load(ref) for ref in args.references]
     editor = choose_editor(args.editor, app.settings.editor)
     await ctx.report_progress(0, 1, f"editing with {editor.model}")
-    single = await edit_once(app.backends, editor, app.runner.store, image, args.instruction, args.seed or 0)
+    single = await edit_once(app.backends, editor, app.runner.store, image, args.instruction, args.seed or 0,
+                             references=references)
     await ctx.report_progress(1, 1, f"edited in {single.seconds:.2f} s")
     out = EditOutput(
         image=image_info(single.image, refs.image_uri(single.image), app.runner.store),
         source_image=image_info(single.source, refs.image_uri(single.source), app.runner.store),
+        reference_images=[image_info(ref, refs.image_uri(ref), app.runner.store) for ref in single.references],
         instruction=single.instruction,
         seed=single.seed,
         editor=single.model,
         seconds=round(single.seconds, 4),
+        notes=intake_notes(image),
     )
     summary = (
         f"Edited with {out.editor} in {out.seconds:.2f} s. "

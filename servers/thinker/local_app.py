@@ -40,6 +40,7 @@ from thinkedit.servers.thinker.schemas import (
     Usage,
 )
 from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.thinkers.prompt import IMAGE_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -142,18 +143,23 @@ def split_messages(messages: list[ChatMessage], max_pixels: int) -> tuple[list[I
         raise APIError(422, "send system messages and exactly one user message (no multi-turn chats)", param="messages")
     images: list[Image] = []
     texts: list[str] = []
+    interleaved = False  # an image after some text: keep its place with an <image> marker
     for message in messages:
         parts = [message.content] if isinstance(message.content, str) else message.content
         for part in parts:
-            if isinstance(part, str):
-                texts.append(part)
-            elif isinstance(part, ImagePart):
+            if isinstance(part, ImagePart):
                 images.append(_data_url_image(part.image_url.url, max_pixels))
+                interleaved = interleaved or any(texts)
+                texts.append(IMAGE_MARKER)
             else:
-                texts.append(part.text)
+                text = part if isinstance(part, str) else part.text
+                texts.append(text.replace(IMAGE_MARKER, ""))
     if not images:
         raise APIError(422, "this server critiques images: send at least one image_url part", param="messages")
-    return images, "\n\n".join(t for t in texts if t)
+    if not interleaved:
+        texts = [t for t in texts if t != IMAGE_MARKER]
+        return images, "\n\n".join(t for t in texts if t)
+    return images, "".join(texts)
 
 
 def _data_url_image(url: str, max_pixels: int) -> Image:

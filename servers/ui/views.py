@@ -12,16 +12,21 @@ from thinkedit.agent.viewer import run_view
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.types import ImageRef
 
-IMAGE_NAME = re.compile(r"^(source|final|round-([1-9][0-9]{0,2}))$")
+IMAGE_NAME = re.compile(r"^(source|final|round-([1-9][0-9]{0,2})|reference-([2-9]))$")
 
 
 def image_ref(record: RunRecord, state: RunState | None, name: str) -> ImageRef:
-    """Return the image a name points to (``source``, ``final``, ``round-N``), or say what is missing."""
+    """Return the image a name points to (``source``, ``final``, ``round-N``, ``reference-N``), or say what is missing."""
     match = IMAGE_NAME.match(name)
     if match is None:
-        raise BadInputError(f"unknown image {name!r}: use source, final or round-N")
+        raise BadInputError(f"unknown image {name!r}: use source, final, round-N or reference-N")
     if name == "source":
         return record.source
+    if match.group(3):
+        n = int(match.group(3))
+        if n - 2 >= len(record.references):
+            raise BadInputError(f"run {record.run_id} has no reference image {n}")
+        return record.references[n - 2]
     rounds = state.rounds if state is not None else []
     if name == "final":
         if state is not None and state.final_image is not None:

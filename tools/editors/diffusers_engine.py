@@ -106,7 +106,7 @@ class DiffusersEditor:
         log.info("loading %s (%s) from %s on %s as %s", self.name, self.model.pipeline_class, source, device, dtype)
         started = time.perf_counter()
         try:
-            pipe = pipeline_class.from_pretrained(source, dtype=dtype)
+            pipe = pipeline_class.from_pretrained(source, dtype=dtype, **self._components(source))
             pipe = pipe.to(device)
         except (OSError, ValueError) as exc:
             raise BackendError(f"cannot load editor {self.name!r} from {source!r}: {exc}") from exc
@@ -117,11 +117,20 @@ class DiffusersEditor:
         log.info("loaded %s in %.1f s", self.name, time.perf_counter() - started)
         return pipe
 
+    def _components(self, source: str) -> dict[str, Any]:
+        """Return the model's extra ``from_pretrained`` components (the tiny Qwen's processor), if any."""
+        if not self.model.components:
+            return {}
+        import importlib
+
+        module, attr = self.model.components.split(":")
+        return getattr(importlib.import_module(module), attr)(source)
+
     # -- editing ---------------------------------------------------------------------------
 
     def check_request(self, request: EditRequest, index: int = 0) -> EditJob:
         """Validate ``request`` (image, instruction, seed, count, settings) without running it."""
-        return prepare_job(index, request, self.model, self.settings, self.config.max_side)
+        return prepare_job(index, request, self.model, self.settings, self.config.max_side, self.config.working_area)
 
     async def edit(self, request: EditRequest) -> EditResult:
         """Edit one request in a worker thread, so the event loop stays responsive."""
@@ -180,7 +189,9 @@ class DiffusersEditor:
                 kwargs["negative_prompt"] = [kwargs["negative_prompt"]] * len(units)
         else:
             (generator,) = generators
-            kwargs.update(image=first.working, prompt=first.request.instruction, generator=generator)
+            # A multi-image model reads a list as the source and its references for one prompt.
+            image = first.images if self.model.max_images > 1 else first.working
+            kwargs.update(image=image, prompt=first.request.instruction, generator=generator)
         log.debug("%s: %d image(s) at %dx%d with %s", self.name, len(units), width, height, first.settings)
         try:
             with torch.inference_mode():

@@ -10,7 +10,7 @@ from PIL import Image
 
 from thinkedit.tools.editors.models import EditorModel
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import fit_within
+from thinkedit.tools.images import fit_within, resize_to
 from thinkedit.tools.types import EditRequest
 
 #: Most images one request may ask for (``num_images``).
@@ -30,6 +30,12 @@ class EditJob:
     working: Image.Image
     original_size: tuple[int, int]
     settings: dict[str, Any]
+    references: tuple[Image.Image, ...] = ()  # the reference images, scaled like the source
+
+    @property
+    def images(self) -> list[Image.Image]:
+        """Return the pipeline's input images: the working source, then the references."""
+        return [self.working, *self.references]
 
     @property
     def batch_key(self) -> Hashable:
@@ -51,8 +57,13 @@ def prepare_job(
     model: EditorModel,
     base_settings: dict[str, Any],
     max_side: int | None,
+    working_area: int | None = None,
 ) -> EditJob:
-    """Validate ``request`` and shrink/crop its image to the working size (multiples of 16)."""
+    """Validate ``request`` and scale its image to the model's working size (multiples of 16).
+
+    ``max_side`` first bounds the longer side; ``working_area`` overrides the model's area. A model
+    without a working area (the tiny ones) is only cropped to multiples of 16, as before.
+    """
     if not isinstance(request.image, Image.Image):
         raise BadInputError(f"request image must be a PIL image, got {type(request.image).__name__}")
     if request.image.width < 1 or request.image.height < 1:
@@ -67,8 +78,26 @@ def prepare_job(
     if not isinstance(request.settings, dict):
         raise BadInputError(f"settings must be a mapping, got {type(request.settings).__name__}")
     settings = {**base_settings, **model.check_settings(request.settings)}
-    working = fit_within(request.image.convert("RGB"), max_side)
-    return EditJob(index, request, working, request.image.size, settings)
+    references = list(request.references or [])
+    if len(references) + 1 > model.max_images:
+        hint = "" if model.max_images > 1 else "; use qwen-image-edit-plus for references"
+        raise BadInputError(
+            f"editor {model.name!r} takes {model.max_images} input image(s) per edit; got the source and "
+            f"{len(references)} reference(s){hint}"
+        )
+    if not all(isinstance(ref, Image.Image) and ref.width > 0 and ref.height > 0 for ref in references):
+        raise BadInputError("reference images must be non-empty PIL images")
+    working = _working(request.image, model, max_side, working_area)
+    scaled = tuple(_working(ref, model, max_side, working_area) for ref in references)
+    return EditJob(index, request, working, request.image.size, settings, scaled)
+
+
+def _working(image: Image.Image, model: EditorModel, max_side: int | None, area: int | None) -> Image.Image:
+    """Scale one input image to the model's working size (bounded by ``max_side``)."""
+    working = fit_within(image.convert("RGB"), max_side, model.multiple)
+    if model.working_area is not None or area is not None:
+        working = resize_to(working, model.working_size(working.width, working.height, area))
+    return working
 
 
 def units_of(job: EditJob) -> list[EditUnit]:

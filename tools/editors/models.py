@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from thinkedit.tools.editors.sizing import ONE_MEGAPIXEL, closest_resolution, fit_area, kontext_resolutions
 from thinkedit.tools.errors import BadInputError
 
 
@@ -64,6 +65,13 @@ def _kontext_size(width: int, height: int) -> dict[str, Any]:
     return {"height": height, "width": width, "max_area": width * height, "_auto_resize": False}
 
 
+def _kontext_preferred(width: int, height: int) -> dict[str, Any]:
+    """Ask Kontext for the working size; at one of its preferred resolutions, let it resize the input itself."""
+    kwargs = _kontext_size(width, height)
+    kwargs["_auto_resize"] = (width, height) in kontext_resolutions()
+    return kwargs
+
+
 def _height_width(width: int, height: int) -> dict[str, Any]:
     """Ask for an output of the working size."""
     return {"height": height, "width": width}
@@ -91,6 +99,28 @@ class EditorModel:
     # pipelines, at most 1/255 per channel on ~0.02% of pixels). False means one call per image.
     batchable: bool = False
     local: bool = False  # built on this machine by tools.editors.tiny rather than downloaded
+    # The area (pixels) the model was trained at; inputs are scaled down to it. None: the input's
+    # own size (the tiny models: the profile's max_side bounds it).
+    working_area: int | None = None
+    # The model's own list of trained (width, height) resolutions, when it has one (FLUX.1 Kontext).
+    resolutions: Callable[[], list[tuple[int, int]]] | None = None
+    working_note: str = ""  # how the working size is chosen, in words (``thinkedit models``)
+    # Input images per edit: the source plus up to max_images - 1 references (Qwen-Image-Edit-2509: 3).
+    max_images: int = 1
+    multiple: int = 16  # sides of the working size are multiples of this (the VAE factor times 2)
+    # "module:function" returning extra from_pretrained components for the weights' directory.
+    components: str | None = None
+
+    def working_size(self, width: int, height: int, area: int | None = None) -> tuple[int, int]:
+        """Return the (width, height) to edit an input of this size at; ``area`` overrides the model's.
+
+        A model with its own resolutions uses the one closest in aspect (as diffusers' Kontext
+        pipeline does); otherwise the input is scaled down to the area, aspect kept. Sides are
+        multiples of 16.
+        """
+        if area is None and self.resolutions is not None:
+            return closest_resolution(width, height, self.resolutions())
+        return fit_area(width, height, area or self.working_area, self.multiple)
 
     def check_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``settings`` validated and coerced, or raise ``BadInputError`` naming the bad field."""
@@ -154,8 +184,11 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 dtype="bfloat16",
                 defaults={"num_inference_steps": 28, "guidance_scale": 2.5},
                 settings=_KONTEXT_SETTINGS,
-                size_kwargs=_kontext_size,
+                size_kwargs=_kontext_preferred,
                 batchable=True,
+                working_area=ONE_MEGAPIXEL,
+                resolutions=kontext_resolutions,
+                working_note="the preferred Kontext resolution closest in aspect (about 1 MP; diffusers' list)",
             ),
             # Qwen-Image-Edit resizes its conditioning image to ~1 MP itself, and the Plus pipeline
             # reads a list of images as several references for ONE prompt, so neither can batch
@@ -168,6 +201,8 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 defaults={"num_inference_steps": 50, "true_cfg_scale": 4.0, "negative_prompt": " "},
                 settings=_QWEN_SETTINGS,
                 size_kwargs=_height_width,
+                working_area=ONE_MEGAPIXEL,
+                working_note="scaled down to about 1 MP, aspect kept",
             ),
             _entry(
                 name="qwen-image-edit-plus",
@@ -177,6 +212,9 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 defaults={"num_inference_steps": 50, "true_cfg_scale": 4.0, "negative_prompt": " "},
                 settings=_QWEN_SETTINGS,
                 size_kwargs=_height_width,
+                working_area=ONE_MEGAPIXEL,
+                working_note="scaled down to about 1 MP, aspect kept",
+                max_images=3,
             ),
             # LongCat takes a single PIL image and works at ~1 MP whatever the input size.
             _entry(
@@ -186,6 +224,8 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 dtype="bfloat16",
                 defaults={"num_inference_steps": 50, "guidance_scale": 4.5},
                 settings={"num_inference_steps": STEPS, "guidance_scale": GUIDANCE, "negative_prompt": NEGATIVE},
+                working_area=ONE_MEGAPIXEL,
+                working_note="scaled down to about 1 MP, aspect kept (the pipeline works at ~1 MP itself)",
             ),
             # The paper ran 100 steps; 20-50 give nearly the same edits at a fraction of the cost.
             _entry(
@@ -196,6 +236,8 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 defaults={"num_inference_steps": 50, "guidance_scale": 7.5, "image_guidance_scale": 1.5},
                 settings=_PIX2PIX_SETTINGS,
                 batchable=True,
+                working_area=512 * 512,
+                working_note="scaled down to 512x512 pixels' area (Stable Diffusion 1.5's), aspect kept",
             ),
             _entry(
                 name="tiny-kontext",
@@ -209,6 +251,22 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 fixed_kwargs={"max_sequence_length": 77},
                 batchable=True,
                 local=True,
+                working_note="the input's size (multiples of 16), bounded by the profile's max_side",
+            ),
+            # The tiny Plus: real QwenImageEditPlusPipeline, random weights, up to 3 input images.
+            _entry(
+                name="tiny-qwen-image-edit-plus",
+                pipeline_class="QwenImageEditPlusPipeline",
+                hub_id=None,
+                dtype="float32",
+                defaults={"num_inference_steps": 2, "true_cfg_scale": 4.0, "negative_prompt": " "},
+                settings=_QWEN_SETTINGS,
+                size_kwargs=_height_width,
+                local=True,
+                working_note="the input's size (multiples of 64), bounded by the profile's max_side",
+                max_images=3,
+                multiple=64,  # its VAE downsamples 32x
+                components="thinkedit.tools.editors.tiny_qwen:components",
             ),
             _entry(
                 name="tiny-pix2pix",
@@ -219,6 +277,7 @@ EDITOR_MODELS: Mapping[str, EditorModel] = MappingProxyType(
                 settings=_PIX2PIX_SETTINGS,
                 batchable=True,
                 local=True,
+                working_note="the input's size (multiples of 16), bounded by the profile's max_side",
             ),
         )
     }

@@ -84,6 +84,12 @@ class OpenAIImagesEditor:
         fields.update(request.settings)
         return fields
 
+    def _reference_png(self, image: Any) -> bytes:
+        """Encode a reference image as PNG, bounded by ``max_side`` like the source."""
+        if self.config.max_side:
+            image = fit_within(image.convert("RGB"), self.config.max_side)
+        return to_png_bytes(image)
+
     async def edit(self, request: EditRequest) -> EditResult:
         """Send the image and instruction; decode the base64 images and resize them to the input's size."""
         import openai
@@ -95,8 +101,12 @@ class OpenAIImagesEditor:
         if self.config.max_side:
             working = fit_within(working.convert("RGB"), self.config.max_side)
         png = await asyncio.to_thread(to_png_bytes, working)
+        image: Any = ("image.png", png, "image/png")
+        if request.references:  # several images: the SDK sends them as repeated ``image[]`` parts
+            pngs = [await asyncio.to_thread(self._reference_png, ref) for ref in request.references]
+            image = [image, *((f"reference-{i}.png", data, "image/png") for i, data in enumerate(pngs, 2))]
         kwargs: dict[str, Any] = {
-            "image": ("image.png", png, "image/png"),
+            "image": image,
             "prompt": request.instruction,
             "model": self.config.model,
             "n": request.num_images,

@@ -251,7 +251,15 @@ def build_tiny_pix2pix(out_dir: Path) -> None:
 TINY_BUILDERS: dict[str, Callable[[Path], None]] = {
     "tiny-kontext": build_tiny_kontext,
     "tiny-pix2pix": build_tiny_pix2pix,
+    "tiny-qwen-image-edit-plus": lambda out: _tiny_qwen().build_tiny_qwen_image_edit_plus(out),
 }
+
+
+def _tiny_qwen() -> Any:
+    """Import the tiny Qwen-Image-Edit builder (its own module: it is a pipeline of its own)."""
+    from thinkedit.tools.editors import tiny_qwen
+
+    return tiny_qwen
 
 
 def ensure_tiny_model(name: str, data_dir: str | Path | None = None) -> Path:

@@ -25,7 +25,7 @@ from thinkedit.tools.images import to_png_bytes
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
 from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
-from thinkedit.tools.thinkers.prompt import load_template, render_prompt
+from thinkedit.tools.thinkers.prompt import interleave, load_template, render_prompt, with_references
 from thinkedit.tools.thinkers.providers import build_chat_model, default_key_env, provider, split_model
 from thinkedit.tools.types import JudgeRequest, Verdict
 
@@ -136,7 +136,7 @@ class ChatModelThinker:
         return {}
 
     def messages(self, request: JudgeRequest) -> list[BaseMessage]:
-        """Build the one user turn: source image, edited image, then the filled prompt."""
+        """Build the one user turn: the images where the template's ``<image>`` markers are (else first), and the text."""
         from langchain_core.messages import HumanMessage
 
         prompt = render_prompt(
@@ -144,11 +144,11 @@ class ChatModelThinker:
             original_instruction=request.original_instruction,
             current_instruction=request.current_instruction,
         )
+        prompt = with_references(prompt, len(request.references))
         side = self.config.max_image_side
+        images = [image_block(picture, side) for picture in (request.source, *request.references, request.edited)]
         content: list[str | dict[str, Any]] = [
-            image_block(request.source, side),
-            image_block(request.edited, side),
-            {"type": "text", "text": prompt},
+            {"type": "text", "text": part} if isinstance(part, str) else part for part in interleave(prompt, images)
         ]
         return [HumanMessage(content=content)]
 

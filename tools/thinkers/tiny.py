@@ -85,7 +85,7 @@ def _corpus() -> list[str]:
     return [*texts, _EXTRA_CORPUS]
 
 
-def _train_tokenizer(vocab_size: int) -> Any:
+def train_tokenizer(vocab_size: int) -> Any:
     """Train a byte-level BPE like Qwen's and wrap it as a transformers fast tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -127,7 +127,7 @@ def build_tiny_qwen25_vl(out_dir: Path) -> None:
         Qwen2VLImageProcessorPil,
     )
 
-    tokenizer = _train_tokenizer(vocab_size=1024)
+    tokenizer = train_tokenizer(vocab_size=1024)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     vocab_size = -(-len(tokenizer) // 64) * 64  # padded, as real checkpoints are
     hidden, heads = 32, 2

@@ -18,7 +18,7 @@ from typing import Any
 
 from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.thinkers.parsing import parse_verdict
-from thinkedit.tools.thinkers.prompt import load_template, render_prompt
+from thinkedit.tools.thinkers.prompt import load_template, render_prompt, with_references
 from thinkedit.tools.thinkers.vlm_inputs import scrub_special_tokens
 from thinkedit.tools.thinkers.vlm_runtime import PROTOCOL, VlmRuntime
 from thinkedit.tools.types import JudgeRequest, Verdict
@@ -68,7 +68,7 @@ class TransformersThinker:
         """Return the verdict for one edit; critiques are serialised (one model, one generate at a time)."""
         started = time.perf_counter()
         raw = self.runtime.generate(
-            [request.source, request.edited],
+            [request.source, *request.references, request.edited],
             self._prompt(request),
             grammar=PROTOCOL,
             seed=request.seed,
@@ -81,8 +81,9 @@ class TransformersThinker:
     def _prompt(self, request: JudgeRequest) -> str:
         """Fill the template with the two instructions, stripped of any special-token strings."""
         specials = self.runtime.special_tokens()
-        return render_prompt(
+        prompt = render_prompt(
             self._template,
             original_instruction=scrub_special_tokens(request.original_instruction, specials),
             current_instruction=scrub_special_tokens(request.current_instruction, specials),
         )
+        return with_references(prompt, len(request.references))

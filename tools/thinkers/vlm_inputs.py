@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from thinkedit.tools.errors import BackendError
 from thinkedit.tools.images import fit_within
+from thinkedit.tools.thinkers.prompt import interleave
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -21,9 +22,9 @@ IMAGE_TOKEN = "<|image_pad|>"
 
 
 def user_message(prompt: str, image_count: int = 2) -> list[dict[str, Any]]:
-    """Return the chat: one user turn holding the images first, then the text (EditThinker's order)."""
-    content: list[dict[str, Any]] = [{"type": "image"} for _ in range(image_count)]
-    content.append({"type": "text", "text": prompt})
+    """Return the chat: one user turn, images where the prompt's ``<image>`` markers are, else first."""
+    slots: list[dict[str, Any]] = [{"type": "image"} for _ in range(image_count)]
+    content = [{"type": "text", "text": part} if isinstance(part, str) else part for part in interleave(prompt, slots)]
     return [{"role": "user", "content": content}]
 
 

@@ -1,0 +1,87 @@
+"""The one image intake: every real-world shape comes out upright, 8-bit sRGB RGB, at the displayed size."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from tests.photo_files import close, quadrants, samples, swapped_primaries_profile, top_left
+from thinkedit.tools.errors import BadInputError, ImageTooLargeError
+from thinkedit.tools.images import intake_notes, load_image
+
+SAMPLES = {s.name: s for s in samples()}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_every_shape_reads_as_a_viewer_shows_it(name: str) -> None:
+    sample = SAMPLES[name]
+    image = load_image(sample.data)
+    assert image.mode == "RGB" and image.size == sample.size
+    if sample.colour is not None:
+        assert close(top_left(image), sample.colour), (top_left(image), sample.colour)
+    notes = " | ".join(intake_notes(image))
+    for expected in sample.notes:
+        assert expected in notes, notes
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_each_exif_orientation_gives_the_displayed_picture(orientation: int) -> None:
+    """Every quadrant lands where a viewer shows it (the stored pixels are turned or mirrored)."""
+    sample = SAMPLES[f"orientation-{orientation}.jpg"]
+    stored = Image.open(io.BytesIO(sample.data))
+    assert (stored.size != sample.size) == (orientation >= 5)
+    image = load_image(sample.data)
+    diff = ImageChops.difference(image, quadrants())
+    assert max(ImageStat.Stat(diff).mean) < 8, ImageStat.Stat(diff).mean  # a wrong turn differs by ~100
+
+
+def test_icc_profile_is_applied_not_dropped() -> None:
+    """Red pixels in a profile whose red primary is sRGB's green must come out green."""
+    data = io.BytesIO()
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(data, "PNG", icc_profile=swapped_primaries_profile())
+    assert close(load_image(data.getvalue()).getpixel((1, 1)), (0, 255, 0), tolerance=8)
+
+
+def test_a_still_image_has_no_notes() -> None:
+    assert intake_notes(load_image(SAMPLES["orientation-1.jpg"].data)) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", "is empty"),
+        (b"hello, I am a text file", "not an image"),
+        (SAMPLES["orientation-6.jpg"].data[:400], "truncated"),
+        (SAMPLES["phone.heic"].data[:300], "image"),
+    ],
+)
+def test_bad_files_stay_clear_errors(data: bytes, problem: str) -> None:
+    with pytest.raises(BadInputError, match=problem):
+        load_image(data)
+
+
+def test_too_many_pixels_is_refused_before_decoding() -> None:
+    with pytest.raises(ImageTooLargeError, match="too large"):
+        load_image(SAMPLES["phone.heic"].data, max_pixels=100)
+
+
+async def test_langgraph_input_path_goes_through_the_intake(data_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A LangGraph input naming a phone photo by path: the source is stored upright and the run says why."""
+    from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
+    from tests.test_graph import make_settings
+    from thinkedit.agent.graph import build_graph
+    from thinkedit.agent.state import RunState
+    from thinkedit.agent.trajectory import trajectory
+
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(SAMPLES["orientation-6.jpg"].data)
+    editor = ScriptedEditor()
+    graph = build_graph(FakeBackends(editor, ScriptedThinker(verdicts((9, 9, "x")))))
+    out = await graph.ainvoke({"image": str(path), "instruction": "hat"}, {"configurable": {"thread_id": "intake-1"}},
+                              context=make_settings(data_dir))
+    state = RunState.model_validate(out)
+    assert state.source.size == SAMPLES["orientation-6.jpg"].size and editor.calls[0].image.size == state.source.size
+    assert state.final_image.size == state.source.size
+    assert trajectory(state)["notes"] == ["EXIF orientation 6 applied"]

@@ -1,0 +1,77 @@
+"""Describe every known editor and thinker: defaults, accepted settings and working size (``thinkedit models``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.editors.models import EDITOR_MODELS, EditorModel
+from thinkedit.tools.profiles import available_profiles, load_profile
+
+#: The photo size each editor's working size is shown for (a 12 MP phone photo, landscape).
+EXAMPLE_PHOTO = (4000, 3000)
+#: Thinker settings a profile may set; the rest of ThinkerConfig says where the model is.
+_THINKER_SETTINGS = ("protocol", "prompt_file", "max_new_tokens", "temperature", "constrained", "max_image_side")
+
+
+def catalog() -> dict[str, Any]:
+    """Return ``{"editors": [...], "thinkers": [...]}``, JSON-ready."""
+    profiles = {name: load_profile(name, env={}) for name in available_profiles()}
+    editors = [_editor(entry, [n for n, p in profiles.items() if p.editor.model == entry.name])
+               for entry in EDITOR_MODELS.values()]
+    thinkers: dict[str, dict[str, Any]] = {}
+    for name, profile in profiles.items():
+        config = profile.thinker
+        item = thinkers.setdefault(config.model, _thinker(config))
+        item["profiles"].append(name)
+        if config.backend not in item["backends"]:
+            item["backends"].append(config.backend)
+    return {"editors": editors, "thinkers": list(thinkers.values())}
+
+
+def _editor(entry: EditorModel, profiles: list[str]) -> dict[str, Any]:
+    """Describe one editor table entry."""
+    example: list[int] | None = None
+    try:
+        if entry.working_area is not None:  # without one, the profile's max_side decides
+            example = list(entry.working_size(*EXAMPLE_PHOTO))
+    except ModuleNotFoundError:  # Kontext's resolutions come from diffusers (the local extra)
+        pass
+    return {
+        "name": entry.name,
+        "pipeline": entry.pipeline_class,
+        "hub_id": entry.hub_id,
+        "local": entry.local,
+        "profiles": profiles,
+        "defaults": dict(entry.defaults),
+        "settings": {
+            name: {"type": spec.type.__name__, "min": spec.ge, "max": spec.le, "description": spec.description}
+            for name, spec in entry.settings.items()
+        },
+        "working_area": entry.working_area,
+        "working_size": entry.working_note,
+        "working_size_for_4000x3000": example,
+        "batchable": entry.batchable,
+        "config_fields": {"working_area": _describe(EditorConfig, "working_area"),
+                          "max_side": _describe(EditorConfig, "max_side")},
+    }
+
+
+def _thinker(config: ThinkerConfig) -> dict[str, Any]:
+    """Describe a thinker as the packaged profiles configure it."""
+    defaults = ThinkerConfig.model_fields
+    return {
+        "name": config.model,
+        "backends": [config.backend],
+        "protocol": config.protocol,
+        "profiles": [],
+        "defaults": {name: getattr(config, name) for name in _THINKER_SETTINGS},
+        "settings": {name: _describe(ThinkerConfig, name) for name in _THINKER_SETTINGS},
+        "working_area": f"images downscaled to {config.max_image_side} px on the longer side",
+        "default_max_image_side": defaults["max_image_side"].default,
+    }
+
+
+def _describe(model: type, field: str) -> str:
+    """Return a config field's description."""
+    return model.model_fields[field].description or ""
