@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -37,13 +38,13 @@ async def edit_once(
     """Edit ``image`` once with the configured editor and store both images."""
     if not instruction.strip():
         raise BadInputError("instruction is empty")
-    source = store.put(image)
+    source = await asyncio.to_thread(store.put, image)  # PNG encoding: seconds for a large image
     started = time.perf_counter()
     result = await backends.editor(editor).edit(EditRequest(image=image, instruction=instruction.strip(), seed=seed))
     seconds = time.perf_counter() - started
     return SingleEdit(
         source=source,
-        image=store.put(result.image),
+        image=await asyncio.to_thread(store.put, result.image),
         instruction=instruction.strip(),
         seed=seed,
         model=result.model or editor.model,

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.exposure import check_exposure, resolve_token
+from thinkedit.tools.images import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", type=_positive_int, default=8, help="Requests per pipeline call; 1 turns batching off (default 8).")
     p.add_argument("--batch-window-ms", type=float, default=5.0, help="How long a batch waits for companions (default 5 ms).")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="Largest request body in MiB (default 20).")
-    p.add_argument("--max-pixels", type=_positive_int, default=4096 * 4096, help="Largest input image in pixels.")
+    p.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS, help=f"Largest input image in pixels (default {MAX_PIXELS}).")
     p.add_argument("--token", help="Bearer token required on every request (default: $THINKEDIT_TOKEN).")
     p.add_argument("--shutdown-timeout", type=float, default=60.0, help="Seconds shutdown waits for queued edits.")
     ray = p.add_argument_group("Ray Serve")

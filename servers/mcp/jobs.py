@@ -42,6 +42,11 @@ class RunJobs:
         """Return where a finished run's files are written."""
         return self.outputs_root / run_id
 
+    @property
+    def live_count(self) -> int:
+        """Return how many runs this server drives now (finished ones are forgotten)."""
+        return len(self._tasks)
+
     def is_live(self, run_id: str) -> bool:
         """Say whether a task of this server is running ``run_id`` now."""
         task = self._tasks.get(run_id)
@@ -76,7 +81,11 @@ class RunJobs:
         return state
 
     def _reap(self, run_id: str, task: asyncio.Task[RunState | None]) -> None:
-        """Release the run's lock and log a failure (the record already holds it)."""
+        """Forget the finished task, release the run's lock and log a failure (the record already holds it)."""
+        if self._tasks.get(run_id) is task:
+            del self._tasks[run_id]  # the record and checkpoint keep the run; the map holds live runs only
+        if not self._followers.get(run_id, True):
+            self._followers.pop(run_id, None)
         self.locks.release(run_id)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.warning("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc, exc_info=exc)
@@ -116,7 +125,11 @@ class RunJobs:
                 await sink(queue.get_nowait())
             return task.done()
         finally:
-            self._followers.get(run_id, set()).discard(queue)
+            followers = self._followers.get(run_id)
+            if followers is not None:
+                followers.discard(queue)
+                if not followers:
+                    del self._followers[run_id]
 
     async def _poll_elsewhere(self, run_id: str, timeout: float, every: float = 0.5) -> bool:
         """Wait for a run another process drives by watching its lock (its events do not reach us)."""

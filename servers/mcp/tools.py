@@ -13,7 +13,7 @@ from thinkedit.agent.oneshot import critique_once, edit_once
 from thinkedit.servers.mcp import refs
 from thinkedit.servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
 from thinkedit.servers.mcp.progress import ProgressReporter
-from thinkedit.servers.mcp.results import image_info, run_result, tool_result
+from thinkedit.servers.mcp.results import image_info, run_result, tool_result_async
 from thinkedit.servers.mcp.schemas import (
     BackendInfo,
     CancelRunInput,
@@ -57,8 +57,8 @@ async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
             "Call get_run with resume=true to resume it from its last checkpoint."
         )
     final = state.final_image if state is not None and result.final_image is not None else None
-    image = app.runner.store.get(final) if final is not None else None
-    return tool_result(result, result.message, image=image, link=result.final_image, is_error=result.status == "error")
+    image = await asyncio.to_thread(app.runner.store.get, final) if final is not None else None
+    return await tool_result_async(result, result.message, image=image, link=result.final_image, is_error=result.status == "error")
 
 
 async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolResult:
@@ -73,7 +73,7 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
         thinker=args.thinker,
         review=args.review,
     )
-    record = app.runner.prepare(image, args.instruction, settings)
+    record = await asyncio.to_thread(app.runner.prepare, image, args.instruction, settings)
     if not args.image.startswith("data:"):
         record.source_name = args.image
         app.runner.registry.save(record)
@@ -145,7 +145,8 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         f"Edited with {out.editor} in {out.seconds:.2f} s. "
         f"Full-size image: {out.image.path} ({out.image.resource_uri})."
     )
-    return tool_result(out, summary, image=app.runner.store.get(single.image), link=out.image)
+    edited = await asyncio.to_thread(app.runner.store.get, single.image)
+    return await tool_result_async(out, summary, image=edited, link=out.image)
 
 
 async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult:
@@ -168,7 +169,7 @@ async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult
     )
     await ctx.report_progress(1, 1, f"semantic {out.semantic:g} · quality {out.quality:g}")
     summary = f"semantic {out.semantic:g} · quality {out.quality:g} · overall {out.overall:g}: {out.reasoning}"
-    return tool_result(out, summary)
+    return await tool_result_async(out, summary)
 
 
 async def list_models(args: ListModelsInput, ctx: Context) -> CallToolResult:
@@ -189,4 +190,4 @@ async def list_models(args: ListModelsInput, ctx: Context) -> CallToolResult:
         ],
     )
     summary = f"profile {out.profile}: editor {out.editor.model} ({out.editor.backend}), thinker {out.thinker.model}"
-    return tool_result(out, summary)
+    return await tool_result_async(out, summary)
