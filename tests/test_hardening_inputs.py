@@ -264,7 +264,7 @@ async def test_finished_runs_leave_the_task_map(data_dir: Path) -> None:
     jobs = RunJobs(runner, data_dir / "outputs")
     for _ in range(5):
         record = runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=1))
-        jobs.start(record)
+        await jobs.start(record)
         assert jobs.live_count == 1
         assert await jobs.follow(record.run_id, 30)
         await asyncio.sleep(0)  # the done callback runs

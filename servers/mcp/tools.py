@@ -43,7 +43,7 @@ async def run_tool_result(app: AppState, run_id: str) -> CallToolResult:
     """Describe a run as a tool result: the chosen image (when done), its link and the trajectory."""
     record = app.runner.registry.load(run_id)
     state = await app.runner.state(run_id)
-    elsewhere = app.jobs.running_elsewhere(run_id)
+    elsewhere = await app.jobs.running_elsewhere(run_id)
     live = app.jobs.is_live(run_id) or elsewhere
     pending = await app.runner.pending_review(run_id) if record.status == "awaiting_review" and not live else None
     result = run_result(
@@ -77,7 +77,7 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
     if not args.image.startswith("data:"):
         record.source_name = args.image
         app.runner.registry.save(record)
-    app.jobs.start(record)
+    await app.jobs.start(record)
     reporter = ProgressReporter(ctx.report_progress, settings.max_rounds)
     try:
         await app.jobs.follow(record.run_id, args.wait_seconds, reporter)
@@ -92,9 +92,9 @@ async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult:
     """Return a run, waiting for it if it is running; resume it if a restart interrupted it."""
     app = app_state(ctx)
     record = app.runner.registry.load(args.run_id)
-    idle = not app.jobs.is_live(args.run_id) and not app.jobs.running_elsewhere(args.run_id)
+    idle = not app.jobs.is_live(args.run_id) and not await app.jobs.running_elsewhere(args.run_id)
     if record.status == "running" and idle and args.resume:
-        app.jobs.resume(args.run_id)
+        await app.jobs.resume(args.run_id)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
     return await run_tool_result(app, args.run_id)
@@ -107,7 +107,7 @@ async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult:
     if record.status != "awaiting_review" or app.jobs.is_live(args.run_id):
         raise BadInputError(f"run {args.run_id} is not awaiting review (its status is {record.status})")
     decision: Any = args.decision if args.decision != "edit" else {"action": "edit", "instruction": args.instruction}
-    app.jobs.resume(args.run_id, review=decision)
+    await app.jobs.resume(args.run_id, review=decision)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
     return await run_tool_result(app, args.run_id)
@@ -117,7 +117,7 @@ async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
     """Stop a run at its next safe point and mark it cancelled (finished runs are left as they are)."""
     app = app_state(ctx)
     record = app.runner.registry.load(args.run_id)
-    if app.jobs.running_elsewhere(args.run_id):
+    if await app.jobs.running_elsewhere(args.run_id):
         raise BadInputError(f"run {args.run_id} is running in another thinkedit server process; cancel it there")
     if not await app.jobs.cancel(args.run_id) and record.status in {"running", "awaiting_review"}:
         record.status, record.error = "cancelled", "cancelled"
