@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="Autoscale between --replicas and this many replicas on queue length (clusters).")
     ray.add_argument("--target-ongoing-requests", type=float, default=4.0,
                      help="Autoscaling target of ongoing requests per replica (default 4).")
-    ray.add_argument("--ray-address", help="Join this Ray cluster (default: start a local one on 127.0.0.1).")
+    ray.add_argument("--ray-address", help="Join this Ray cluster (default: start a local one with node address "
+                     "127.0.0.1 and token auth; Ray's gRPC ports still listen on all interfaces, listed at start-up).")
     p.set_defaults(handler=cmd_serve_editor)
 
 
