@@ -20,10 +20,11 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def load_image(
-    source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES
+    source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES,
+    label: str | None = None,
 ) -> Image.Image:
-    """Decode a file or bytes into an RGB image, or raise ``BadInputError`` naming the problem."""
-    label = "image data" if isinstance(source, bytes) else str(source)
+    """Decode a file or bytes into an RGB image, or raise ``BadInputError`` naming the problem (and ``label``)."""
+    label = label or ("image data" if isinstance(source, bytes) else str(source))
     data = source if isinstance(source, bytes) else read_file(Path(source), max_bytes)
     if not data:
         raise BadInputError(f"{label} is empty")

@@ -96,7 +96,7 @@ class ImageResolver:
         real = self.confine(text)
         root = next(r for r in self._resolved_roots if real.is_relative_to(r))
         fd = open_beneath(real, root, text)
-        return load_image(read_fd(fd, text, max(self.max_bytes, MAX_FILE_BYTES)), max_pixels=self.max_pixels)
+        return load_image(read_fd(fd, text, MAX_FILE_BYTES), max_pixels=self.max_pixels, label=text)
 
     def confine(self, text: str) -> Path:
         """Return the real path of ``text`` if it lies under an allowed root, else raise."""
