@@ -9,6 +9,7 @@ than ``idle_timeout`` between chunks or takes longer than ``total_timeout`` in a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -117,4 +118,21 @@ class BodyTimeout:
                 body_done = True
             return message
 
-        await self.app(scope, timed_receive, send)
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracked_send)
+        except BodyReadTimeout as exc:  # an app that did not answer it itself: 408, no traceback
+            if started:
+                raise
+            payload = json.dumps({"error": {"message": str(exc), "type": "invalid_request_error",
+                                            "param": None, "code": "request_timeout"}}).encode()
+            await send({"type": "http.response.start", "status": 408, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": payload})

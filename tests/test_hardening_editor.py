@@ -122,3 +122,21 @@ async def test_work_budgets_answer_413_naming_the_limit(sleepy: ServerProcess) -
     assert info.value.status_code == 413 and "max_input_pixels" in info.value.message
     ok = await client.images.edit(image=small, prompt="x", n=2, extra_body={"num_inference_steps": 1})
     assert len(ok.data) == 2
+
+
+def test_the_thinker_server_has_the_same_deadlines_and_origin_check(server_data_dir: Path, server_logs: Path) -> None:
+    from tests.servers import thinker_server
+
+    with thinker_server(server_data_dir, server_logs) as thinker:
+        sock = connect(thinker)
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        assert read_all(sock) == b"" and time.monotonic() - started < 19
+        sock = connect(thinker)
+        sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{thinker.port}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{".encode())
+        sock.settimeout(45)  # the thinker keeps the default 30 s body deadline
+        answer = read_all(sock)  # FastAPI turns the timeout inside its JSON parsing into its own 400
+        assert answer.startswith((b"HTTP/1.1 408", b"HTTP/1.1 400")) and b"still open" not in answer, answer[:120]
+        page = httpx.post(f"{thinker.url}/chat/completions", headers={"Origin": "https://evil.example"}, json={})
+        assert page.status_code == 403
