@@ -4,11 +4,13 @@ Without it, two ``thinkedit resume RUN_ID`` (or a resume beside an MCP server) b
 into one checkpoint thread. Local checkpoints (SQLite) use a lock file per run beside the data; the
 operating system drops it when its process dies, so a killed run is resumable at once. PostgreSQL
 checkpoints use a session advisory lock in the same database, so the lock holds across machines
-and dies with its connection. A second driver is refused with a message naming the holder.
+and dies with its connection. A second driver waits a few seconds (a cancelled holder may be
+unwinding), then is refused with a message naming the holder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -25,6 +27,9 @@ except ImportError:  # pragma: no cover - Windows: no cross-process check, one p
     fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
+
+#: How long a second driver waits for a holder that is just stopping (a cancelled run unwinding).
+GRACE_S = 5.0
 
 
 class RunBusyError(BadInputError):
@@ -61,8 +66,9 @@ class RunLocks(Protocol):
 class FileRunLocks:
     """Lock files ``<root>/<run_id>.lock`` (``flock``), each naming its holder inside."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, grace_s: float = GRACE_S) -> None:
         self.root = Path(root)
+        self.grace_s = grace_s
         self._held: dict[str, int] = {}
 
     def _path(self, run_id: str) -> Path:
@@ -90,9 +96,11 @@ class FileRunLocks:
     async def acquire(self, run_id: str) -> None:
         if run_id in self._held:
             raise RunBusyError(run_id, "this process")
-        fd = self._try(run_id)
-        if fd is None:
-            raise RunBusyError(run_id, self._who(run_id))
+        deadline = asyncio.get_running_loop().time() + self.grace_s
+        while (fd := self._try(run_id)) is None:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise RunBusyError(run_id, self._who(run_id))
+            await asyncio.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder_label().encode(), 0)
         self._held[run_id] = fd
@@ -129,8 +137,9 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 class PostgresRunLocks:
     """Session advisory locks in the checkpoint database, one connection per held run."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, grace_s: float = GRACE_S) -> None:
         self.dsn = dsn
+        self.grace_s = grace_s
         self._held: dict[str, Any] = {}
 
     async def _connect(self) -> Any:
@@ -151,11 +160,16 @@ class PostgresRunLocks:
         if run_id in self._held:
             raise RunBusyError(run_id, "this process")
         conn = await self._connect()
+        deadline = asyncio.get_running_loop().time() + self.grace_s
         try:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (advisory_key(run_id),))
-            row = await cur.fetchone()
-            if not row or not row[0]:
-                raise RunBusyError(run_id, await self._who(conn, run_id))
+            while True:
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (advisory_key(run_id),))
+                row = await cur.fetchone()
+                if row and row[0]:
+                    break
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise RunBusyError(run_id, await self._who(conn, run_id))
+                await asyncio.sleep(0.1)
         except BaseException:
             await conn.close()
             raise

@@ -30,7 +30,7 @@ def slow_runner(data_dir: Path, saver=None, **kwargs) -> Runner:  # type: ignore
 
 
 async def test_file_locks_refuse_a_second_holder_and_name_the_first(tmp_path: Path) -> None:
-    first, second = FileRunLocks(tmp_path), FileRunLocks(tmp_path)
+    first, second = FileRunLocks(tmp_path), FileRunLocks(tmp_path, grace_s=0.2)
     await first.acquire("r1")
     with pytest.raises(RunBusyError, match=f"thinkedit pid {os.getpid()} on "):
         await second.acquire("r1")
@@ -45,7 +45,7 @@ async def test_a_second_runner_cannot_drive_a_run_the_first_drives(tmp_path: Pat
     locks_dir = tmp_path / "locks"
     a = slow_runner(tmp_path / "data", locks=FileRunLocks(locks_dir))
     b = Runner(tmp_path / "data", a.graph.checkpointer, backends=FakeBackends(ScriptedEditor(), ScriptedThinker(list(SCRIPT))),
-               locks=FileRunLocks(locks_dir))
+               locks=FileRunLocks(locks_dir, grace_s=0.1))
     record = a.prepare(photo, "put a hat on the cat", make_settings(tmp_path / "data", max_rounds=3))
     driving = asyncio.ensure_future(a.start(record))
     await asyncio.sleep(0.1)
@@ -63,7 +63,7 @@ async def test_postgres_advisory_locks_hold_across_connections(pg_url: str, tmp_
     async with open_checkpointer(pg_url) as saver_a, open_checkpointer(pg_url) as saver_b:
         # Two "machines": separate data dirs, separate connections, one database.
         a = slow_runner(tmp_path / "a", saver_a, locks=PostgresRunLocks(pg_url))
-        b = slow_runner(tmp_path / "a", saver_b, locks=PostgresRunLocks(pg_url))
+        b = slow_runner(tmp_path / "a", saver_b, locks=PostgresRunLocks(pg_url, grace_s=0.1))
         record = a.prepare(photo, "put a hat on the cat", make_settings(tmp_path / "a", max_rounds=3))
         driving = asyncio.ensure_future(a.start(record))
         await asyncio.sleep(0.2)

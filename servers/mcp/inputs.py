@@ -102,7 +102,10 @@ class ImageResolver:
         """Return the real path of ``text`` if it lies under an allowed root, else raise."""
         given = Path(text).expanduser()
         absolute = given if given.is_absolute() else Path.cwd() / given
-        real = absolute.resolve()
+        try:
+            real = absolute.resolve()
+        except OSError as exc:  # a link on the path vanished while it was being followed
+            raise BadInputError(f"{text} changed while it was being checked ({exc.strerror}); refused") from None
         if any(real.is_relative_to(root) for root in self._resolved_roots):
             return real
         roots = ", ".join(str(r) for r in self._resolved_roots)
