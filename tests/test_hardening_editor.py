@@ -140,3 +140,50 @@ def test_the_thinker_server_has_the_same_deadlines_and_origin_check(server_data_
         assert answer.startswith((b"HTTP/1.1 408", b"HTTP/1.1 400")) and b"still open" not in answer, answer[:120]
         page = httpx.post(f"{thinker.url}/chat/completions", headers={"Origin": "https://evil.example"}, json={})
         assert page.status_code == 403
+
+
+def test_a_web_page_in_a_real_browser_cannot_make_the_editor_work(sleepy: ServerProcess, tmp_path: Path) -> None:
+    """Chromium loads a page from http://evil.example (mapped to loopback) that POSTs an edit to the editor."""
+    import http.server
+    import shutil
+    import subprocess
+    import threading
+
+    import base64
+
+    picture = base64.b64encode(png_bytes(Image.new("RGB", (16, 16), "red"))).decode()
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed for this test"
+    page = f"""<!doctype html><body><p id=r>pending</p><script>
+    const form = new FormData();
+    const png = Uint8Array.from(atob("{picture}"), c => c.charCodeAt(0));
+    form.append("image", new Blob([png], {{type: "image/png"}}), "a.png");
+    form.append("prompt", "add a hat");
+    fetch("http://127.0.0.1:{sleepy.port}/v1/images/edits", {{method: "POST", body: form, mode: "no-cors"}})
+      .then(() => document.getElementById("r").textContent = "sent", e => document.getElementById("r").textContent = "error " + e);
+    </script></body>"""
+    (tmp_path / "index.html").write_text(page)
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)  # noqa: E731
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    before_origin, before_ok = errors(sleepy, "forbidden_origin"), metric(
+        httpx.get(f"{sleepy.base}/metrics").text, "thinkedit_editor_requests_total", 'status="200"')
+    try:
+        dom = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+             "--host-resolver-rules=MAP evil.example 127.0.0.1", "--virtual-time-budget=10000", "--dump-dom",
+             f"http://evil.example:{site.server_address[1]}/index.html"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout
+    finally:
+        site.shutdown()
+        site.server_close()
+    assert "sent" in dom or "error" in dom, dom[-500:]  # the page ran and its request went out
+    for _ in range(50):
+        if errors(sleepy, "forbidden_origin") > before_origin:
+            break
+        time.sleep(0.1)
+    after_ok = metric(httpx.get(f"{sleepy.base}/metrics").text, "thinkedit_editor_requests_total", 'status="200"')
+    assert after_ok == before_ok  # no edit was made for the page
+    assert errors(sleepy, "forbidden_origin") == before_origin + 1
