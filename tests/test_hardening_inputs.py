@@ -19,7 +19,7 @@ from thinkedit.agent.runs import Runner
 from thinkedit.servers.mcp.fetch import public_only
 from thinkedit.servers.mcp.inputs import ImageResolver
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import MAX_PIXELS, load_image
+from thinkedit.tools.images import SERVER_MAX_PIXELS, load_image
 
 
 def png(size: tuple[int, int], colour: tuple[int, int, int] = (0, 0, 0)) -> bytes:
@@ -92,11 +92,14 @@ def test_load_image_checks_the_size_before_reading(tmp_path: Path) -> None:
 async def test_the_pixel_limit_is_the_editor_servers(resolver: ImageResolver) -> None:
     from thinkedit.servers.editor.config import EditorServerSettings
 
-    assert EditorServerSettings(model="tiny-kontext").max_pixels == MAX_PIXELS == resolver.max_pixels
+    from thinkedit.servers.thinker.local_app import ThinkerServerSettings
+
+    assert EditorServerSettings(model="tiny-kontext").max_pixels == SERVER_MAX_PIXELS == resolver.max_pixels
+    assert ThinkerServerSettings(model="tiny-qwen2.5-vl").max_pixels == SERVER_MAX_PIXELS
     import base64
 
     uri = "data:image/png;base64," + base64.b64encode(png((4200, 4200))).decode()
-    with pytest.raises(BadInputError, match=f"exceeds {MAX_PIXELS} pixels"):
+    with pytest.raises(BadInputError, match=f"exceeds {SERVER_MAX_PIXELS} pixels"):
         await resolver.load(uri)
 
 

@@ -12,9 +12,11 @@ from PIL import Image, UnidentifiedImageError
 
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
 
-#: Refuse images with more pixels than this (4096x4096, about 16.8 MP); every server uses it as its
-#: default, so an image one server takes the others take too. PIL's own bomb guard is the backstop.
-MAX_PIXELS = 4096 * 4096
+#: Refuse images with more pixels than this (about 64 MP) by default; PIL's own bomb guard is the backstop.
+MAX_PIXELS = 64 * 1024 * 1024
+#: The limit every server applies to a client's image (4096x4096, about 16.8 MP): the editor, thinker
+#: and MCP servers agree, so an image one takes the others take too, and decoding one stays seconds.
+SERVER_MAX_PIXELS = 4096 * 4096
 #: Refuse image files larger than this before reading them (a 16.8 MP PNG of noise is about 50 MB).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 

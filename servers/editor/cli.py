@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.exposure import check_exposure, resolve_token
-from thinkedit.tools.images import MAX_PIXELS
+from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", type=_positive_int, default=8, help="Requests per pipeline call; 1 turns batching off (default 8).")
     p.add_argument("--batch-window-ms", type=float, default=5.0, help="How long a batch waits for companions (default 5 ms).")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="Largest request body in MiB (default 20).")
-    p.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS, help=f"Largest input image in pixels (default {MAX_PIXELS}).")
+    p.add_argument("--max-pixels", type=_positive_int, default=SERVER_MAX_PIXELS, help=f"Largest input image in pixels (default {SERVER_MAX_PIXELS}).")
     p.add_argument("--max-input-pixels", type=_positive_int,
                    help="Most pixels per input image at the working size (default: 4x the model's working area).")
     p.add_argument("--max-output-pixels", type=_positive_int,

@@ -8,7 +8,7 @@ import socket
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from thinkedit.tools.config import EditorConfig
-from thinkedit.tools.images import MAX_PIXELS
+from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 
 def default_replica_id() -> str:
@@ -33,7 +33,7 @@ class EditorServerSettings(BaseModel):
         default=5.0, ge=0.0, description="How long the first request of a batch waits for companions."
     )
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest request body accepted.")
-    max_pixels: int = Field(default=MAX_PIXELS, gt=0, description="Largest input image, in pixels (shared with the MCP server).")
+    max_pixels: int = Field(default=SERVER_MAX_PIXELS, gt=0, description="Largest input image, in pixels (shared with the MCP server).")
     max_images: int = Field(default=8, ge=1, le=16, description="Most images one request may ask for (n).")
     max_input_pixels: int | None = Field(
         default=None, gt=0, description="Most pixels per input image at the working size; default 4x the model's working area."

@@ -25,7 +25,7 @@ from thinkedit.servers.mcp.confine import open_beneath
 from thinkedit.servers.mcp.fetch import AddressPolicy, fetch_image_bytes, public_only
 from thinkedit.servers.mcp.refs import SCHEME, resolve_uri
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import MAX_FILE_BYTES, MAX_PIXELS, load_image, read_fd
+from thinkedit.tools.images import MAX_FILE_BYTES, SERVER_MAX_PIXELS, load_image, read_fd
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class ImageResolver:
     roots: list[Path]
     max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     allow_urls: bool = False
-    max_pixels: int = MAX_PIXELS
+    max_pixels: int = SERVER_MAX_PIXELS
     url_policy: AddressPolicy = public_only
     _resolved_roots: list[Path] = field(init=False, repr=False)
 
