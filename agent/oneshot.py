@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,15 +42,15 @@ async def edit_once(
     """Edit ``image`` once with the configured editor (and any reference images) and store the images."""
     if not instruction.strip():
         raise BadInputError("instruction is empty")
-    source = store.put(image)
-    stored = [store.put(ref) for ref in references]
+    source = await asyncio.to_thread(store.put, image)  # PNG encoding: seconds for a large image
+    stored = await asyncio.to_thread(lambda: [store.put(ref) for ref in references])
     started = time.perf_counter()
     request = EditRequest(image=image, instruction=instruction.strip(), seed=seed, references=list(references))
     result = await backends.editor(editor).edit(request)
     seconds = time.perf_counter() - started
     return SingleEdit(
         source=source,
-        image=store.put(result.image),
+        image=await asyncio.to_thread(store.put, result.image),
         instruction=instruction.strip(),
         seed=seed,
         model=result.model or editor.model,

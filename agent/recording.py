@@ -1,6 +1,6 @@
 """Record finished runs into a dataset directory: one folder per trajectory, images beside its JSON.
 
-``<root>/<run id>/`` holds ``source.png``, ``round-N.png`` for every round and
+``<root>/<run id>/`` (the id made a safe file name) holds ``source.png``, ``round-N.png`` for every round and
 ``trajectory.json``: the instructions, every verdict (scores, reasoning, refined instruction,
 raw thinker output), the stop reason, the task type when known, and the editor and thinker
 that produced it. A folder appears whole or not at all (it is written under a temporary name
@@ -21,6 +21,7 @@ from typing import Any
 
 from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import trajectory
+from thinkedit.tools.safenames import safe_component
 from thinkedit.tools.store import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,14 @@ def record_trajectory(
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     record = trajectory_record(state, task_type=task_type, extra=extra)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{state.run_id}-", dir=root))
+    name = safe_component(state.run_id)  # run ids come from callers (Studio, embeddings): one component only
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
         shutil.copyfile(store.local_path(state.source), tmp / "source.png")
         for r in state.rounds:
             shutil.copyfile(store.local_path(r.image), tmp / f"round-{r.index}.png")
         (tmp / TRAJECTORY_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
-        target = root / state.run_id
+        target = root / name
         if target.exists():
             shutil.rmtree(target)
         os.rename(tmp, target)

@@ -17,7 +17,14 @@ from langgraph.types import Command
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from thinkedit.agent.checkpoint import ArtifactsFirst, default_checkpoint_url, open_checkpointer, release_open_transaction
+from thinkedit.agent.checkpoint import (
+    ArtifactsFirst,
+    default_checkpoint_url,
+    open_checkpointer,
+    parse_checkpoint_url,
+    release_open_transaction,
+)
+from thinkedit.agent.locks import FileRunLocks, PostgresRunLocks, RunLocks
 from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.settings import LoopSettings
@@ -149,9 +156,12 @@ class Runner:
         backends: BackendProvider | None = None,
         *,
         artifacts: str | None = None,
+        locks: RunLocks | None = None,
         **graph_options: Any,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser()
+        #: One driver per run: lock files in the data dir, or advisory locks beside PostgreSQL checkpoints.
+        self.locks: RunLocks = locks or FileRunLocks(self.data_dir / "runs" / "locks")
         #: The shared artifact store's URL, or None for the data dir's own store.
         self.artifacts_url = artifacts or None
         self.registry = RunRegistry.for_data(self.data_dir, self.artifacts_url)
@@ -173,8 +183,18 @@ class Runner:
         """
         checkpoints = checkpoints or os.environ.get(CHECKPOINT_URL_ENV) or default_checkpoint_url(data_dir)
         artifacts = artifacts or os.environ.get(ARTIFACTS_URL_ENV) or None
+        kind, target = parse_checkpoint_url(checkpoints)
         async with open_checkpointer(checkpoints) as saver:
-            yield cls(data_dir, saver, artifacts=artifacts, **kwargs)
+            if kind == "postgres" and "locks" not in kwargs:
+                locks = PostgresRunLocks(target)  # the checkpoints are shared: so is the lock
+                try:
+                    yield cls(data_dir, saver, artifacts=artifacts, locks=locks, **kwargs)
+                finally:
+                    await locks.close()
+            else:
+                # Lock files beside the SQLite file: every process sharing that file sees them.
+                kwargs.setdefault("locks", FileRunLocks(Path(target).expanduser().with_suffix(".locks")))
+                yield cls(data_dir, saver, artifacts=artifacts, **kwargs)
 
     def prepare(
         self,
@@ -250,6 +270,14 @@ class Runner:
         return {"configurable": {"thread_id": run_id}}
 
     async def _drive(self, record: RunRecord, inputs: Any, on_event: EventCallback | None) -> RunState | None:
+        """Drive the graph holding the run's lock (a second driver is refused before anything changes)."""
+        await self.locks.acquire(record.run_id)
+        try:
+            return await self._drive_locked(record, inputs, on_event)
+        finally:
+            await self.locks.release(record.run_id)
+
+    async def _drive_locked(self, record: RunRecord, inputs: Any, on_event: EventCallback | None) -> RunState | None:
         config = self._config(record.run_id)
         record.status, record.error = "running", None
         self.registry.save(record)

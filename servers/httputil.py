@@ -53,14 +53,14 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | Non
         loc = [str(p) for p in error.get("loc", ())]
         if loc and loc[0] == "body":  # FastAPI prefixes body fields
             loc = loc[1:]
-        name = ".".join(loc) or "body"
+        name = clip(".".join(loc) or "body", 64)
         first = first or name
         if error.get("type") == "extra_forbidden":
             parts.append(f"unknown field {name!r}")
         elif error.get("type") == "missing":
             parts.append(f"missing field {name!r}")
         else:
-            parts.append(f"field {name!r}: {error.get('msg', 'invalid')}")
+            parts.append(f"field {name!r}: {clip(str(error.get('msg', 'invalid')), 200)}")
     return "; ".join(parts) or "invalid request", first
 
 
@@ -191,3 +191,59 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """Shorten a client-sent value before echoing it in an error or a log line."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+#: Host names that mean this machine (what a browser sends for a loopback server).
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _host_of(value: str) -> str:
+    """Return the host part of a ``Host`` header or an origin's netloc (without the port)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[: value.find("]") + 1] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class HostOriginGuard:
+    """Refuse requests a web page could send: a foreign ``Host`` on loopback (DNS rebinding), a foreign ``Origin``.
+
+    A browser page on any site may POST a form to ``http://127.0.0.1:PORT``; it cannot choose the
+    ``Origin`` header its browser sends, nor make a rebound name's ``Host`` read ``127.0.0.1``. So a
+    loopback server accepts only loopback ``Host`` names, and any server refuses an ``Origin`` that
+    is not itself. Clients that are not browsers (the openai SDK, curl) send no ``Origin``.
+    """
+
+    def __init__(self, app: ASGIApp, loopback: bool, on_reject: Callable[[str], None] | None = None) -> None:
+        self.app = app
+        self.loopback = loopback
+        self._on_reject = on_reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers") or []}
+        host = headers.get(b"host", b"").decode("latin-1")
+        origin = headers.get(b"origin")
+        if self.loopback and _host_of(host) not in LOOPBACK_NAMES:
+            await self._reject(send, 421, "host", f"Host {clip(host)!r} is not this loopback server")
+            return
+        if origin is not None:
+            text = origin.decode("latin-1")
+            _, sep, netloc = text.partition("://")
+            allowed = (self.loopback and _host_of(netloc) in LOOPBACK_NAMES) or (sep and netloc.lower() == host.lower())
+            if not sep or not allowed:
+                await self._reject(send, 403, "origin", f"requests from the web page at {clip(text)!r} are refused")
+                return
+        await self.app(scope, receive, send)
+
+    async def _reject(self, send: Send, status: int, what: str, message: str) -> None:
+        if self._on_reject is not None:
+            self._on_reject(what)
+        await _send_json(send, status, error_body(message, "invalid_request_error", code=f"bad_{what}"), [])

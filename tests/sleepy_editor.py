@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from thinkedit.servers.editor.app import create_app
+    from thinkedit.servers.editor.cli import uvicorn_config
     from thinkedit.servers.editor.config import EditorServerSettings
 
     parser = argparse.ArgumentParser()
@@ -51,13 +52,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-queue", type=int, default=64)
     parser.add_argument("--max-batch", type=int, default=8)
+    parser.add_argument("--header-timeout", type=float, default=10.0)
+    parser.add_argument("--body-timeout", type=float, default=300.0)
+    parser.add_argument("--max-output-pixels", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    settings = EditorServerSettings(model="sleepy", backend="sleepy", max_queue=args.max_queue, max_batch=args.max_batch)
+    settings = EditorServerSettings(
+        model="sleepy", backend="sleepy", max_queue=args.max_queue, max_batch=args.max_batch,
+        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+        body_idle_timeout_s=min(30.0, args.body_timeout), max_output_pixels=args.max_output_pixels,
+        shutdown_timeout_s=30,
+    )
     from tests.sleepy_editor import sleepy_engine as factory  # by module name, not __main__: it is sent to a worker
 
     app = create_app(settings, engine_factory=factory)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, timeout_graceful_shutdown=30)
+    uvicorn.Server(uvicorn_config(app, settings, "127.0.0.1", args.port)).run()  # the product's server setup
     return 0
 
 

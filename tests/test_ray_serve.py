@@ -31,7 +31,60 @@ def test_deployment_options_pick_resources_and_autoscaling() -> None:
     assert gpu["autoscaling_config"]["min_replicas"] == 1 and gpu["autoscaling_config"]["max_replicas"] == 8
 
 
-async def test_two_replicas_answer_through_serve(server_data_dir: Path, server_logs: Path) -> None:
+def listeners(root_pid: int) -> list[tuple[str, str, int]]:
+    """Return (process name, address, port) of every TCP socket the server's process tree listens on."""
+    import psutil
+
+    root = psutil.Process(root_pid)
+    found = []
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            found += [(proc.name(), c.laddr.ip, c.laddr.port) for c in proc.net_connections(kind="inet")
+                      if c.status == psutil.CONN_LISTEN]
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def loopback(ip: str) -> bool:
+    import ipaddress
+
+    address = ipaddress.ip_address(ip)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+def check_ray_exposure(server: ServerProcess) -> None:
+    """Ray's own services listen on loopback, refuse clients without the token, and what is left is named."""
+    import grpc
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    found = listeners(server.proc.pid)  # type: ignore[union-attr]
+    names = {name for name, _, _ in found}
+    assert "gcs_server" in names and "raylet" in names and "ray::ProxyActor" in names, names
+    open_ones = [(n, ip, port) for n, ip, port in found if not loopback(ip)]
+    core = ("gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::ProxyActor", "python")
+    assert not [o for o in open_ones if o[0].startswith(core)], open_ones  # GCS, raylet, agents, driver: loopback
+    assert 8265 not in {port for _, _, port in found}  # no dashboard
+    assert (dict((port, ip) for _, ip, port in found)[server.port]) == "127.0.0.1"  # the proxy follows --host
+    for name, ip, port in open_ones:  # whatever still listens beyond loopback is named (checked every 5 s)
+        for _ in range(60):
+            if f"{name} " in server.log_tail(400_000) and f"{ip}:{port}" in server.log_tail(400_000):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"{name} {ip}:{port} listens beyond loopback but was never named")
+    gcs_port = next(port for name, _, port in found if name == "gcs_server")
+    with grpc.insecure_channel(f"127.0.0.1:{gcs_port}") as channel:  # a client without the token
+        with pytest.raises(grpc.RpcError) as refused:
+            gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
+                gcs_service_pb2.GetClusterIdRequest(), timeout=10
+            )
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_two_replicas_answer_through_serve_and_ray_stays_on_loopback(
+    server_data_dir: Path, server_logs: Path
+) -> None:
     pytest.importorskip("ray.serve")
     server = ServerProcess(["editor", "--model", "tiny-kontext", "--ray", "--replicas", "2"], server_data_dir,
                            server_logs / "ray.log")
@@ -54,6 +107,7 @@ async def test_two_replicas_answer_through_serve(server_data_dir: Path, server_l
                 break
             await asyncio.sleep(0.5)
         assert len(replicas) == 2, f"only {replicas} answered"
+        check_ray_exposure(server)  # both replicas are up now
         pictures = [np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16) for data in images]
         for picture in pictures[1:]:  # one seed, one picture, whichever replica and batch made it
             assert np.abs(picture - pictures[0]).max() <= 3

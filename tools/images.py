@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -11,27 +13,28 @@ from PIL import Image, UnidentifiedImageError
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
 from thinkedit.tools.intake import NOTES_KEY, first_frame_note, normalise, register_plugins
 
-#: Refuse images with more pixels than this (about 64 MP); PIL's own bomb guard is the backstop.
+#: Refuse images with more pixels than this (about 64 MP) by default; PIL's own bomb guard is the backstop.
 MAX_PIXELS = 64 * 1024 * 1024
+#: The limit every server applies to a client's image (4096x4096, about 16.8 MP): the editor, thinker
+#: and MCP servers agree, so an image one takes the others take too, and decoding one stays seconds.
+SERVER_MAX_PIXELS = 4096 * 4096
+#: Refuse image files larger than this before reading them (a 16.8 MP PNG of noise is about 50 MB).
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
-def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(
+    source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES,
+    label: str | None = None,
+) -> Image.Image:
     """Decode a file or bytes into the upright sRGB RGB image a viewer shows, or raise ``BadInputError``.
 
     EXIF orientation is applied, ICC profiles converted, CMYK/16-bit/grey/palette turned into RGB,
     alpha composited on white, and an animated image gives its first frame; what was changed is
-    listed in ``image.info[NOTES_KEY]`` (read it with ``intake_notes``).
+    listed in ``image.info[NOTES_KEY]`` (read it with ``intake_notes``). Errors name the problem
+    (and ``label``); a file is size-checked before it is read.
     """
-    label = "image data" if isinstance(source, bytes) else str(source)
-    if isinstance(source, bytes):
-        data = source
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise BadInputError(f"image not found: {path}")
-        if not path.is_file():
-            raise BadInputError(f"not a file: {path}")
-        data = path.read_bytes()
+    label = label or ("image data" if isinstance(source, bytes) else str(source))
+    data = source if isinstance(source, bytes) else read_file(Path(source), max_bytes)
     if not data:
         raise BadInputError(f"{label} is empty")
     register_plugins()
@@ -64,6 +67,39 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> I
 def intake_notes(image: Image.Image) -> list[str]:
     """Return what ``load_image`` changed about an image (orientation, colour, frames), if anything."""
     return list(image.info.get(NOTES_KEY, []))
+
+
+def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Read a whole image file, refusing a missing one, a non-file or one past ``max_bytes`` first."""
+    if "\0" in str(path):
+        raise BadInputError(f"image path {str(path)!r} contains a NUL byte")
+    try:
+        # Non-blocking, so a FIFO or device named as an image is refused instead of hanging the read.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise BadInputError(f"image not found: {path}") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return read_fd(fd, str(path), max_bytes)
+
+
+def read_fd(fd: int, label: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Read an open file to its end and close it, refusing a non-file or one past ``max_bytes``."""
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode) or not stat.S_ISREG(info.st_mode):
+            raise BadInputError(f"not a file: {label}")
+        if info.st_size > max_bytes:
+            raise ImageTooLargeError(f"{label} is too large: {info.st_size} bytes, the limit is {max_bytes} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:  # it grew after the check
+            raise ImageTooLargeError(f"{label} is larger than the limit of {max_bytes} bytes")
+        return data
+    except OSError as exc:
+        raise BadInputError(f"cannot read {label}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 def crop_to_multiple(image: Image.Image, multiple: int = 16) -> Image.Image:

@@ -21,6 +21,7 @@ from thinkedit.apps.dataset.formats import DATASET_INFO, rl_record, sft_record
 from thinkedit.apps.dataset.rules import balance, construct, score_bucket, split
 from thinkedit.agent.recording import read_trajectories
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.safenames import confined, safe_component
 from thinkedit.tools.thinkers.prompt import load_template
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,12 @@ def build_dataset(
     _prepare_out(out)
 
     def image(sample: dict[str, Any], name: str) -> str:
-        relative = f"images/{sample['trajectory']}/{name}"
+        # Both names come from trajectory.json: the folder from its id, the file from its rounds.
+        relative = f"images/{safe_component(sample['trajectory'])}/{safe_component(name)}"
         target = out / relative
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folders[sample["trajectory"]] / name, target)
+            shutil.copyfile(confined(folders[sample["trajectory"]], name), target)
         return relative
 
     def pair(sample: dict[str, Any]) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from thinkedit.apps.evaluation.benchmarks import BenchItem, BenchLoad, Reader
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.safenames import confined, safe_component
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,12 @@ def _json_files(root: Path, preferred: tuple[str, ...], depth: int = 2) -> Itera
 
 
 def _find_image(relative: str, roots: list[Path]) -> Path | None:
-    """Return the first existing ``root / relative``."""
+    """Return the first existing ``root / relative`` (a name that climbs out of its root is never looked up)."""
     for root in roots:
-        path = root / relative
+        try:
+            path = confined(root, relative)
+        except BadInputError:
+            return None
         if path.is_file():
             return path
     return None
@@ -99,7 +103,7 @@ def read_imgedit(root: Path, cache_dir: Path) -> BenchLoad:
                 instruction=str(entry["prompt"]).strip(),
                 task_type=str(entry.get("edit_type") or "unknown"),
                 image=image,
-                output_name=f"{key}.png",
+                output_name=f"{safe_component(key)}.png",
             )
         )
     return loaded
@@ -148,7 +152,7 @@ def read_rise(root: Path, cache_dir: Path) -> BenchLoad:
                 instruction=str(entry["instruction"]).strip(),
                 task_type=category,
                 image=image,
-                output_name=f"images/{category}/{key}.png",
+                output_name=f"images/{safe_component(category)}/{safe_component(key)}.png",
                 notes=_rise_notes(entry),
             )
         )
@@ -181,7 +185,7 @@ def read_kris(root: Path, cache_dir: Path) -> BenchLoad:
                     instruction=instruction.strip(),
                     task_type=category,
                     image=image,
-                    output_name=f"{category}/{item_id}.png",
+                    output_name=f"{safe_component(category)}/{safe_component(item_id)}.png",
                     notes=str(entry.get("explain_en") or "none").strip(),
                 )
             )
@@ -232,8 +236,7 @@ def _gedit_image(row: dict[str, Any], base: Path, cache: Path) -> Path | None:
     for column in ("input_image_raw", "input_image", "image"):
         value = row.get(column)
         if isinstance(value, str) and value:
-            path = base / value
-            return path if path.is_file() else None
+            return _find_image(value, [base])
         if isinstance(value, dict) and value.get("bytes"):
             from PIL import Image
 
@@ -241,13 +244,13 @@ def _gedit_image(row: dict[str, Any], base: Path, cache: Path) -> Path | None:
             with Image.open(io.BytesIO(data)) as im:
                 suffix = (im.format or "png").lower()
             language = row.get("instruction_language") or "en"
-            target = cache / "gedit" / f"{language}-{row['key']}.{suffix}"
+            target = cache / "gedit" / f"{safe_component(language)}-{safe_component(row['key'])}.{safe_component(suffix)}"
             if not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
             return target
-        if isinstance(value, dict) and value.get("path") and (base / value["path"]).is_file():
-            return base / value["path"]
+        if isinstance(value, dict) and value.get("path"):
+            return _find_image(str(value["path"]), [base])
     return None
 
 
@@ -275,7 +278,7 @@ def read_gedit(root: Path, cache_dir: Path) -> BenchLoad:
                 instruction=str(row["instruction"]).strip(),
                 task_type=task,
                 image=image,
-                output_name=f"fullset/{task}/{language}/{key}.png",
+                output_name=f"fullset/{safe_component(task)}/{safe_component(language)}/{safe_component(key)}.png",
                 language=language,
             )
         )

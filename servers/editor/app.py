@@ -17,19 +17,24 @@ from fastapi.responses import JSONResponse, Response
 
 from thinkedit.servers.docs import install_local_docs
 from thinkedit.servers.editor.batching import QueueFullError, ShuttingDownError
+from thinkedit.servers.editor.budget import request_cost
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.schemas import Health, ImageData, ImagesResponse, ModelList, edit_form_openapi
 from thinkedit.servers.editor.service import EditorService, EngineFactory, build_engine
-from thinkedit.servers.editor.uploads import EditUpload, read_edit_upload
+from thinkedit.servers.editor.uploads import ClientGone, EditUpload, read_edit_upload
+from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.httputil import (
     APIError,
     BearerAuth,
     BodyLimit,
+    HostOriginGuard,
     ResponseHeaders,
+    clip,
     decode_upload,
     install_error_handlers,
 )
+from thinkedit.servers.timeouts import BodyTimeout
 from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import resize_to
 from thinkedit.tools.types import EditRequest, EditResult
@@ -39,7 +44,9 @@ log = logging.getLogger(__name__)
 EDITS_PATH = "/v1/images/edits"
 #: Header naming the replica that answered (how a client sees Ray Serve spread its requests).
 REPLICA_HEADER = "x-thinkedit-replica"
-_ERROR_KIND = {400: "bad_image", 413: "too_large", 422: "validation", 404: "validation"}
+_ERROR_KIND = {400: "bad_image", 413: "too_large", 422: "validation", 404: "validation", 408: "timeout"}
+#: Status logged (never sent: the client is gone) for an upload its client abandoned.
+CLIENT_CLOSED = 499
 
 
 def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = build_engine) -> FastAPI:
@@ -84,6 +91,11 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
         started = time.perf_counter()
         try:
             body = await _edit(request, service, settings)
+        except ClientGone:
+            # An abandoned upload is the client's business: count it, no traceback, nothing to send.
+            metrics.requests.labels(status=str(CLIENT_CLOSED)).inc()
+            metrics.error("disconnected")
+            return Response(status_code=CLIENT_CLOSED)
         except APIError as exc:
             metrics.requests.labels(status=str(exc.status)).inc()
             if exc.status in _ERROR_KIND:
@@ -115,9 +127,13 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
         """Expose queue depth, batch sizes, latencies and error counts for Prometheus."""
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    # Outermost last: replica header on every response, then auth, then the body limit.
+    # Outermost last: replica header on every response, then Host/Origin, auth, body timeouts and limit.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, paths=(EDITS_PATH,))
+    app.add_middleware(BodyTimeout, idle_timeout=settings.body_idle_timeout_s, total_timeout=settings.body_timeout_s)
     app.add_middleware(BearerAuth, token=settings.token_value, on_reject=lambda: metrics.error("unauthorized"))
+    app.add_middleware(
+        HostOriginGuard, loopback=is_loopback(settings.bind_host), on_reject=lambda what: metrics.error(f"forbidden_{what}")
+    )
     app.add_middleware(ResponseHeaders, headers={REPLICA_HEADER: settings.replica_id})
     return app
 
@@ -141,23 +157,24 @@ async def _edit(request: Request, service: EditorService, settings: EditorServer
     form = upload.form
     if form.model is not None and form.model != settings.model:
         raise APIError(
-            404, f"model {form.model!r} is not served here; this server serves {settings.model!r}",
+            404, f"model {clip(form.model)!r} is not served here; this server serves {settings.model!r}",
             param="model", code="model_not_found",
         )
     if form.n > settings.max_images:
         raise APIError(422, f"field 'n': at most {settings.max_images} images per request", param="n")
-    edit_request = await asyncio.to_thread(_prepare, upload, service, settings)
+    edit_request, cost = await asyncio.to_thread(_prepare, upload, service, settings)
     if form.user:
-        log.info("edit for user %s: seed %d, n %d", form.user, edit_request.seed, form.n)
-    result = await _run_watching(request, service, edit_request, settings.watch_disconnects)
+        log.info("edit for user %s: seed %d, n %d", clip(form.user), edit_request.seed, form.n)
+    result = await _run_watching(request, service, edit_request, cost, settings.watch_disconnects)
     return await asyncio.to_thread(_respond, result, edit_request, upload)
 
 
-def _prepare(upload: EditUpload, service: EditorService, settings: EditorServerSettings) -> EditRequest:
-    """Decode the image and check the request against the model (off the event loop: images are big)."""
+def _prepare(upload: EditUpload, service: EditorService, settings: EditorServerSettings) -> tuple[EditRequest, float]:
+    """Decode the image, check the request against the model and its work budget (off the event loop)."""
     image = decode_upload(upload.image_bytes, settings.max_pixels)
     references = [decode_upload(data, settings.max_pixels) for data in upload.reference_bytes]
     form = upload.form
+    cost = request_cost(service.budget, image.size, form.output_size() or image.size, form.n, settings.max_side)
     seed = form.seed if form.seed is not None else secrets.randbelow(2**31)
     request = EditRequest(image=image, instruction=form.prompt, seed=seed, settings=form.settings(), num_images=form.n,
                           references=references)
@@ -165,12 +182,14 @@ def _prepare(upload: EditUpload, service: EditorService, settings: EditorServerS
         service.check(request)
     except BadInputError as exc:
         raise APIError(422, str(exc)) from None
-    return request
+    return request, cost
 
 
-async def _run_watching(request: Request, service: EditorService, edit: EditRequest, watch: bool) -> EditResult:
+async def _run_watching(
+    request: Request, service: EditorService, edit: EditRequest, cost: float, watch: bool
+) -> EditResult:
     """Run the edit; if the client hangs up first, withdraw it from the queue."""
-    task = asyncio.ensure_future(_submit(service, edit))
+    task = asyncio.ensure_future(_submit(service, edit, cost))
     watcher = asyncio.ensure_future(_until_disconnect(request)) if watch else None
     try:
         waiting = {task, watcher} if watcher else {task}
@@ -194,10 +213,10 @@ async def _until_disconnect(request: Request) -> None:
             return
 
 
-async def _submit(service: EditorService, edit: EditRequest) -> EditResult:
+async def _submit(service: EditorService, edit: EditRequest, cost: float) -> EditResult:
     """Queue the edit, turning each failure into the HTTP error the client should see."""
     try:
-        return await service.edit(edit)
+        return await service.edit(edit, cost)
     except QueueFullError as exc:
         service.metrics.error("queue_full")
         raise APIError(

@@ -38,6 +38,7 @@ class _Job(Generic[Req, Res]):
     request: Req
     key: Hashable
     future: asyncio.Future[Res]
+    cost: float = 1.0
     enqueued: float = field(default_factory=time.perf_counter)
 
 
@@ -88,13 +89,22 @@ class MicroBatcher(Generic[Req, Res]):
         batches_ahead = math.ceil(self.depth / self.max_batch) + 1
         return max(1, min(300, math.ceil(batches_ahead * self._batch_seconds)))
 
-    async def submit(self, request: Req, key: Hashable) -> Res:
-        """Queue ``request`` and return its result; raise ``QueueFullError`` when the queue is full."""
+    @property
+    def queued_work(self) -> float:
+        """Return the weight of the waiting requests (1 per image at the model's working area)."""
+        return sum(job.cost for job in self._pending)
+
+    async def submit(self, request: Req, key: Hashable, cost: float = 1.0) -> Res:
+        """Queue ``request`` and return its result; raise ``QueueFullError`` when the queue is full.
+
+        The queue holds ``max_queue`` requests and ``max_queue`` units of work (``cost``): a heavy
+        request waits for room like several light ones, though one always fits an empty queue.
+        """
         if self._closing:
             raise ShuttingDownError("the server is shutting down")
-        if len(self._pending) >= self.max_queue:
+        if len(self._pending) >= self.max_queue or (self._pending and self.queued_work + cost > self.max_queue):
             raise QueueFullError(self.retry_after())
-        job: _Job[Req, Res] = _Job(request, key, asyncio.get_running_loop().create_future())
+        job: _Job[Req, Res] = _Job(request, key, asyncio.get_running_loop().create_future(), cost)
         self._pending.append(job)
         self._gauge()
         self._arrived.set()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from pydantic import ValidationError
 
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.exposure import check_exposure, resolve_token
+from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="Run the pipeline in a worker process (default; 'process-main': on its main thread) "
                    "or on a thread of the server process.")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="Largest request body in MiB (default 20).")
-    p.add_argument("--max-pixels", type=_positive_int, default=4096 * 4096, help="Largest input image in pixels.")
+    p.add_argument("--max-pixels", type=_positive_int, default=SERVER_MAX_PIXELS, help=f"Largest input image in pixels (default {SERVER_MAX_PIXELS}).")
+    p.add_argument("--max-input-pixels", type=_positive_int,
+                   help="Most pixels per input image at the working size (default: 4x the model's working area).")
+    p.add_argument("--max-output-pixels", type=_positive_int,
+                   help="Most images x output pixels per request (default: max images x 4x the working area).")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="Seconds a client may take to send headers (default 10).")
+    p.add_argument("--body-timeout", type=float, default=300.0,
+                   help="Seconds a client may take to send a body (default 300; 30 s without data fails too).")
     p.add_argument("--token", help="Bearer token required on every request (default: $THINKEDIT_TOKEN).")
     p.add_argument("--shutdown-timeout", type=float, default=60.0, help="Seconds shutdown waits for queued edits.")
     ray = p.add_argument_group("Ray Serve")
@@ -62,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="Autoscale between --replicas and this many replicas on queue length (clusters).")
     ray.add_argument("--target-ongoing-requests", type=float, default=4.0,
                      help="Autoscaling target of ongoing requests per replica (default 4).")
-    ray.add_argument("--ray-address", help="Join this Ray cluster (default: start a local one on 127.0.0.1).")
+    ray.add_argument("--ray-address", help="Join this Ray cluster (default: start a local one with node address "
+                     "127.0.0.1 and token auth; Ray's gRPC ports still listen on all interfaces, listed at start-up).")
     p.set_defaults(handler=cmd_serve_editor)
 
 
@@ -80,6 +90,12 @@ def settings_from_args(args: argparse.Namespace) -> EditorServerSettings:
         batch_window_ms=args.batch_window_ms,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=args.max_pixels,
+        max_input_pixels=args.max_input_pixels,
+        max_output_pixels=args.max_output_pixels,
+        bind_host=args.host,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        body_idle_timeout_s=min(30.0, args.body_timeout),
         token=resolve_token(args.token),
         shutdown_timeout_s=args.shutdown_timeout,
         watch_disconnects=not args.ray,
@@ -122,6 +138,25 @@ def cmd_serve_editor(args: argparse.Namespace) -> int:
     return serve_with_uvicorn(settings, args.host, args.port)
 
 
+def uvicorn_config(app: Any, settings: EditorServerSettings, host: str, port: int) -> Any:
+    """Return uvicorn's config for the editor app: header deadline, short keep-alive, graceful shutdown."""
+    import uvicorn
+
+    from thinkedit.servers.timeouts import guarded_protocol
+
+    metrics = app.state.metrics
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(settings.header_timeout_s, on_slow=lambda: metrics.error("slow_headers")),
+        timeout_keep_alive=5,
+        log_config=None,  # keep the CLI's logging setup
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
+        access_log=False,
+    )
+
+
 def serve_with_uvicorn(settings: EditorServerSettings, host: str, port: int) -> int:
     """Serve in this process; SIGINT/SIGTERM stop taking requests and finish the queued ones."""
     import uvicorn
@@ -133,14 +168,7 @@ def serve_with_uvicorn(settings: EditorServerSettings, host: str, port: int) -> 
 
         start_parallel_runtime()  # before any worker thread touches torch (a worker process needs none)
 
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,  # keep the CLI's logging setup
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
-        access_log=False,
-    )
+    config = uvicorn_config(create_app(settings), settings, host, port)
     print(f"editor {settings.model} at http://{host}:{port}/v1 (loading; GET /health says when ready)",
           file=sys.stderr, flush=True)
     uvicorn.Server(config).run()

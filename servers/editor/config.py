@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 
 def default_replica_id() -> str:
@@ -33,8 +34,20 @@ class EditorServerSettings(BaseModel):
         default=5.0, ge=0.0, description="How long the first request of a batch waits for companions."
     )
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest request body accepted.")
-    max_pixels: int = Field(default=4096 * 4096, gt=0, description="Largest input image, in pixels.")
+    max_pixels: int = Field(default=SERVER_MAX_PIXELS, gt=0, description="Largest input image, in pixels (shared with the MCP server).")
     max_images: int = Field(default=8, ge=1, le=16, description="Most images one request may ask for (n).")
+    max_input_pixels: int | None = Field(
+        default=None, gt=0, description="Most pixels per input image at the working size; default 4x the model's working area."
+    )
+    max_output_pixels: int | None = Field(
+        default=None, gt=0, description="Most images x output pixels per request; default max_images x 4x the working area."
+    )
+    bind_host: str = Field(
+        default="127.0.0.1", description="Address served on; on loopback only loopback Host names are accepted."
+    )
+    header_timeout_s: float = Field(default=10.0, gt=0, description="Close a connection whose headers take longer.")
+    body_idle_timeout_s: float = Field(default=30.0, gt=0, description="Fail a body read that stalls this long (408).")
+    body_timeout_s: float = Field(default=300.0, gt=0, description="Fail a body that takes longer than this in all (408).")
     token: SecretStr | None = Field(default=None, description="Bearer token every request must carry.")
     shutdown_timeout_s: float = Field(default=60.0, ge=0.0, description="How long shutdown waits for queued work.")
     watch_disconnects: bool = Field(

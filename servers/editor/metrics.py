@@ -15,6 +15,11 @@ ERROR_KINDS = (
     "unauthorized",
     "cancelled",
     "backend",
+    "disconnected",
+    "timeout",
+    "slow_headers",
+    "forbidden_host",
+    "forbidden_origin",
 )
 
 

@@ -1,9 +1,17 @@
-"""Serve the editor app as a Ray Serve deployment: one replica per GPU, autoscaled on ongoing requests."""
+"""Serve the editor app as a Ray Serve deployment: one replica per GPU, autoscaled on ongoing requests.
+
+A local cluster is started as closed as Ray allows: node address 127.0.0.1, no dashboard, token
+authentication on with a fresh token (so a client without it is refused), and Serve's proxy on the
+``--host`` address. Ray's own gRPC servers (GCS, raylet, agents, workers) still listen on every
+interface; at start-up each such socket is listed by process name as a warning.
+"""
 
 from __future__ import annotations
 
 import logging
+import ipaddress
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -84,20 +92,77 @@ def build_application(settings: EditorServerSettings, options: RayOptions, clust
     return deployment.bind(settings)
 
 
+def local_cluster_env(token: str) -> dict[str, str]:
+    """Return the environment a local cluster starts with: token auth on, loopback node address, no usage reports.
+
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is Ray's single-machine mode (its default on macOS and
+    Windows): the node address is 127.0.0.1, where ``ray.init`` would otherwise turn 127.0.0.1 into
+    the machine's public address for the agents and the proxy.
+    """
+    return {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": token,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    }
+
+
+def exposed_listeners(root_pid: int | None = None) -> list[str]:
+    """List the TCP sockets this process and its descendants listen on beyond loopback, as 'name pid addr:port'."""
+    import psutil
+
+    root = psutil.Process(root_pid or os.getpid())
+    found: list[str] = []
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            connections = proc.net_connections(kind="inet")
+            name = proc.name()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        for conn in connections:
+            if conn.status != psutil.CONN_LISTEN or not conn.laddr:
+                continue
+            address = ipaddress.ip_address(conn.laddr.ip.split("%")[0])
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+            if not address.is_loopback:
+                found.append(f"{name} {proc.pid} {conn.laddr.ip}:{conn.laddr.port}")
+    return sorted(set(found))
+
+
+def warn_exposed(listeners: list[str]) -> None:
+    """Say which Ray sockets listen beyond loopback, and why that is tolerable (token auth) or not."""
+    if listeners:
+        log.warning(
+            "Ray listens beyond loopback on %d socket(s) it cannot bind to 127.0.0.1 (token authentication "
+            "refuses clients without this server's token; firewall them on a shared network): %s",
+            len(listeners),
+            "; ".join(listeners),
+        )
+
+
 def serve_with_ray(settings: EditorServerSettings, host: str, port: int, options: RayOptions) -> int:
     """Start (or join) Ray, run the deployment behind Serve's HTTP proxy on host:port, wait for a signal."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
+    if not options.address:
+        # A fresh token per server, in the environment Ray's processes inherit (never written to ~/.ray).
+        # Set before Ray is imported: its C++ config reads RAY_AUTH_MODE once, at import.
+        os.environ.update(local_cluster_env(secrets.token_urlsafe(32)))
     try:
         import ray
         from ray import serve
     except ImportError:
         print("thinkedit: error: --ray needs Ray Serve: pip install 'thinkedit[ray]'", file=sys.stderr)
         return 1
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
     if options.address:
         ray.init(address=options.address, logging_level=logging.WARNING)
     else:
-        # Ray's own processes pick their addresses; only Serve's HTTP proxy takes host:port from us.
-        ray.init(include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            dashboard_host="127.0.0.1",
+            logging_level=logging.WARNING,
+        )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -105,12 +170,19 @@ def serve_with_ray(settings: EditorServerSettings, host: str, port: int, options
         gpus = float(ray.cluster_resources().get("GPU", 0.0))
         serve.start(http_options={"host": host, "port": port}, detached=False)
         serve.run(build_application(settings, options, gpus), name=APP_NAME, route_prefix="/", blocking=False)
+        named: set[str] = set()
         print(
             f"editor {settings.model}: {options.replicas} Ray Serve replica(s) at http://{host}:{port}/v1",
             file=sys.stderr,
             flush=True,
         )
-        stop.wait()
+        interval = 0.0
+        while not stop.wait(interval):
+            interval = 5.0
+            if not options.address:  # replicas start (and autoscale) later: name each new socket once
+                new = [entry for entry in exposed_listeners() if entry not in named]
+                named.update(new)
+                warn_exposed(new)
         log.info("shutting down Ray Serve (queued edits finish first)")
         serve.shutdown()
     finally:

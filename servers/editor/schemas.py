@@ -18,7 +18,9 @@ class EditForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field(min_length=1, max_length=32000, description="The edit instruction.")
-    model: str | None = Field(default=None, description="Model to use; must be the served one when given.")
+    model: str | None = Field(
+        default=None, max_length=256, description="Model to use; must be the served one when given."
+    )
     n: int = Field(default=1, ge=1, le=16, description="How many images to make (seeds seed, seed+1, ...).")
     size: str = Field(
         default="auto", description="'auto' (the input's size) or WIDTHxHEIGHT to resize the output to."

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from thinkedit.servers.editor.batching import MicroBatcher
+from thinkedit.servers.editor.budget import WorkBudget, model_area, work_budget
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.schemas import ModelCard
@@ -68,6 +69,7 @@ class EditorService:
                             engine_factory)
         # Every pipeline call (or every call to the worker) on one thread: torch's OpenMP pool is per
         # calling thread, and pools left spinning by other threads would steal the cores from the one working.
+        self.budget: WorkBudget = self._budget(None)
         self._pipeline_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor-pipeline")
 
     async def start(self) -> None:
@@ -79,6 +81,7 @@ class EditorService:
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("editor %s failed to load", self.settings.model)
             return
+        self.budget = self._budget(getattr(self.engine, "model", None))
         self.batcher = MicroBatcher(
             self._run_batch,
             max_queue=self.settings.max_queue,
@@ -89,6 +92,15 @@ class EditorService:
         self.batcher.start()
         self.status = "ready"
         log.info("editor %s ready in %.1f s", self.settings.model, time.perf_counter() - started)
+
+    def _budget(self, model: Any) -> WorkBudget:
+        """Return the request budget for ``model`` (the engine's table entry, when it has one)."""
+        if model is None and self.settings.backend == "diffusers":
+            from thinkedit.tools.editors.models import EDITOR_MODELS
+
+            model = EDITOR_MODELS.get(self.settings.model)
+        s = self.settings
+        return work_budget(model_area(model, s.max_side), s.max_images, s.max_input_pixels, s.max_output_pixels)
 
     def _build(self) -> Editor:
         """Construct the engine and load its pipeline: in the worker process, or here on the pipeline thread.
@@ -111,10 +123,10 @@ class EditorService:
         if callable(check):
             check(request)
 
-    async def edit(self, request: EditRequest) -> EditResult:
-        """Queue ``request`` and wait for its batch to run."""
+    async def edit(self, request: EditRequest, cost: float = 1.0) -> EditResult:
+        """Queue ``request`` (weighing ``cost`` in the queue) and wait for its batch to run."""
         assert self.batcher is not None, "edit() before the engine is ready"
-        return await self.batcher.submit(request, batch_key(request))
+        return await self.batcher.submit(request, batch_key(request), cost)
 
     async def _run_batch(self, requests: list[EditRequest]) -> list[EditResult]:
         """Run a batch with the engine's ``edit_batch`` when it has one, else one ``edit`` per request."""

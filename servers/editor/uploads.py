@@ -8,14 +8,20 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from thinkedit.servers.editor.schemas import IMAGE_FIELDS, EditForm
-from thinkedit.servers.httputil import APIError, BodyTooLarge, describe_errors
+from thinkedit.servers.httputil import APIError, BodyTooLarge, clip, describe_errors
+from thinkedit.servers.timeouts import BodyReadTimeout
 
 #: Text fields are short; anything longer than this is not a prompt or a setting.
 MAX_FIELD_BYTES = 64 * 1024
 #: Most ``image`` parts one request may carry (the source and references; the model may take fewer).
 MAX_IMAGE_PARTS = 4
+
+
+class ClientGone(Exception):
+    """Signal that the client hung up before its upload was complete (nothing to answer)."""
 
 
 @dataclass
@@ -37,6 +43,10 @@ async def read_edit_upload(request: Request) -> EditUpload:
         form = await request.form(max_files=MAX_IMAGE_PARTS, max_fields=64, max_part_size=MAX_FIELD_BYTES)
     except BodyTooLarge as exc:
         raise APIError(413, str(exc), code="request_too_large") from None
+    except BodyReadTimeout as exc:
+        raise APIError(408, str(exc), code="request_timeout", headers={"Connection": "close"}) from None
+    except ClientDisconnect:
+        raise ClientGone() from None
     except HTTPException as exc:
         raise APIError(400, f"malformed multipart body: {exc.detail}") from None
     try:
@@ -45,10 +55,10 @@ async def read_edit_upload(request: Request) -> EditUpload:
         for name, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if name not in IMAGE_FIELDS:
-                    raise APIError(422, f"unknown file field {name!r}; send the image as 'image'", param=name)
+                    raise APIError(422, f"unknown file field {clip(name)!r}; send the image as 'image'", param=clip(name))
                 images.append(value)
             elif name in fields:
-                raise APIError(422, f"field {name!r} was sent more than once", param=name)
+                raise APIError(422, f"field {clip(name)!r} was sent more than once", param=clip(name))
             elif name in IMAGE_FIELDS:
                 raise APIError(400, f"{name!r} must be a file part holding the image, not a text field", param=name)
             else:

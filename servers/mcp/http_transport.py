@@ -78,5 +78,9 @@ async def serve_http(server: MCPServer, *, host: str, port: int, token: str | No
 
     app = http_app(server, host=host, token=token, max_body_bytes=max_body_bytes)
     log.warning("thinkedit MCP server on http://%s:%d/mcp%s", host, port, " (bearer token required)" if token else "")
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    from thinkedit.servers.timeouts import HEADER_TIMEOUT_S, guarded_protocol
+
+    # Headers get a deadline, as on the editor server; bodies are small and capped (max_body_bytes).
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                            http=guarded_protocol(HEADER_TIMEOUT_S), timeout_keep_alive=5)
     await uvicorn.Server(config).serve()

@@ -1,12 +1,15 @@
 """Turn an image argument into pixels: a confined file path, a data: URI, a thinkedit:// URI.
 
 Paths are resolved (symlinks included) before they are checked against the allowed roots, so a
-link inside a root that points outside it is refused. URLs are fetched only when the server was
-started with ``--allow-urls``.
+link inside a root that points outside it is refused, and the file is then opened by descriptor
+along the checked path (``confine.open_beneath``), so swapping a folder for a symlink between the
+check and the read leaks nothing. URLs are fetched only when the server was started with
+``--allow-urls``, and only from public addresses (``fetch``). Decoding runs off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -19,9 +22,11 @@ from PIL.Image import Image
 
 from thinkedit.agent.runs import Runner
 from thinkedit.servers.mcp.config import DEFAULT_MAX_IMAGE_BYTES
+from thinkedit.servers.mcp.confine import open_beneath
+from thinkedit.servers.mcp.fetch import AddressPolicy, fetch_image_bytes, public_only
 from thinkedit.servers.mcp.refs import SCHEME, resolve_uri
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import load_image
+from thinkedit.tools.images import MAX_FILE_BYTES, SERVER_MAX_PIXELS, load_image, read_fd
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,8 @@ class ImageResolver:
     roots: list[Path]
     max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     allow_urls: bool = False
+    max_pixels: int = SERVER_MAX_PIXELS
+    url_policy: AddressPolicy = public_only
     _resolved_roots: list[Path] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -60,27 +67,43 @@ class ImageResolver:
         text = text.strip()
         if not text:
             raise BadInputError("image is empty")
+        if "\0" in text:
+            raise BadInputError("image argument contains a NUL byte; pass a plain path, a data: URI or a thinkedit:// URI")
         if text.startswith("data:"):
-            return load_image(self._decode_data_uri(text))
+            data = self._decode_data_uri(text)
+            return await asyncio.to_thread(load_image, data, max_pixels=self.max_pixels)
         if text.startswith(SCHEME):
             ref = await resolve_uri(self.runner, text)
-            return self.runner.store.get(ref)
+            return await asyncio.to_thread(self.runner.store.get, ref)
         scheme = urlparse(text).scheme.lower()
         if scheme in {"http", "https"}:
-            return load_image(await self._fetch(text))
+            data = await self._fetch(text)
+            return await asyncio.to_thread(load_image, data, max_pixels=self.max_pixels)
         if scheme == "file":
             text = unquote(urlparse(text).path)
+            if "\0" in text:
+                raise BadInputError("image path contains a NUL byte")
         elif len(scheme) > 1:
             raise BadInputError(
                 f"unsupported image URI scheme {scheme!r}: use a path, a data: URI or a thinkedit:// URI"
             )
-        return load_image(self.confine(text))
+        return await asyncio.to_thread(self._load_confined, text)
+
+    def _load_confined(self, text: str) -> Image:
+        """Check ``text`` against the roots, open it by descriptor along the checked path, decode it."""
+        real = self.confine(text)
+        root = next(r for r in self._resolved_roots if real.is_relative_to(r))
+        fd = open_beneath(real, root, text)
+        return load_image(read_fd(fd, text, MAX_FILE_BYTES), max_pixels=self.max_pixels, label=text)
 
     def confine(self, text: str) -> Path:
         """Return the real path of ``text`` if it lies under an allowed root, else raise."""
         given = Path(text).expanduser()
         absolute = given if given.is_absolute() else Path.cwd() / given
-        real = absolute.resolve()
+        try:
+            real = absolute.resolve()
+        except OSError as exc:  # a link on the path vanished while it was being followed
+            raise BadInputError(f"{text} changed while it was being checked ({exc.strerror}); refused") from None
         if any(real.is_relative_to(root) for root in self._resolved_roots):
             return real
         roots = ", ".join(str(r) for r in self._resolved_roots)
@@ -115,24 +138,10 @@ class ImageResolver:
             raise BadInputError(f"data URI is not valid base64: {exc}") from exc
 
     async def _fetch(self, url: str) -> bytes:
-        """Download an image when URLs are allowed, stopping at the size limit."""
+        """Download an image when URLs are allowed: public addresses only, stopping at the size limit."""
         if not self.allow_urls:
             raise BadInputError(
                 "fetching URLs is off on this server; pass a file path, a data: URI or a thinkedit:// URI "
                 "(or start the server with --allow-urls)"
             )
-        import httpx
-
-        data = bytearray()
-        try:
-            async with httpx.AsyncClient(follow_redirects=True, timeout=30) as client:
-                async with client.stream("GET", url) as response:
-                    if response.status_code != 200:
-                        raise BadInputError(f"fetching {url} failed: HTTP {response.status_code}")
-                    async for chunk in response.aiter_bytes():
-                        data.extend(chunk)
-                        if len(data) > self.max_bytes:
-                            raise BadInputError(f"{url} is larger than the limit of {self.max_bytes} bytes")
-        except httpx.HTTPError as exc:
-            raise BadInputError(f"fetching {url} failed: {exc}") from exc
-        return bytes(data)
+        return await fetch_image_bytes(url, self.max_bytes, self.url_policy)

@@ -17,7 +17,6 @@ from typing import Any
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import write_outputs
-from thinkedit.servers.mcp.locks import RunLocks
 from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,6 @@ class RunJobs:
     def __init__(self, runner: Runner, outputs_root: Path) -> None:
         self.runner = runner
         self.outputs_root = outputs_root
-        self.locks = RunLocks(runner.data_dir / "runs" / "locks")
         self._tasks: dict[str, asyncio.Task[RunState | None]] = {}
         self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
 
@@ -42,28 +40,35 @@ class RunJobs:
         """Return where a finished run's files are written."""
         return self.outputs_root / run_id
 
+    @property
+    def live_count(self) -> int:
+        """Return how many runs this server drives now (finished ones are forgotten)."""
+        return len(self._tasks)
+
     def is_live(self, run_id: str) -> bool:
         """Say whether a task of this server is running ``run_id`` now."""
         task = self._tasks.get(run_id)
         return task is not None and not task.done()
 
-    def running_elsewhere(self, run_id: str) -> bool:
-        """Say whether another server process drives ``run_id`` now (it holds the run's lock)."""
-        return not self.is_live(run_id) and self.locks.held_elsewhere(run_id)
+    async def running_elsewhere(self, run_id: str) -> bool:
+        """Say whether another process drives ``run_id`` now (it holds the Runner's run lock)."""
+        return not self.is_live(run_id) and await self.runner.locks.holder(run_id) is not None
 
-    def start(self, record: RunRecord) -> None:
+    async def start(self, record: RunRecord) -> None:
         """Start a prepared run in the background."""
-        self._spawn(record.run_id, lambda: self.runner.start(record, on_event=self._fan_out(record.run_id)))
+        await self._spawn(record.run_id, lambda: self.runner.start(record, on_event=self._fan_out(record.run_id)))
 
-    def resume(self, run_id: str, review: Any = None) -> None:
+    async def resume(self, run_id: str, review: Any = None) -> None:
         """Continue an interrupted (or, with ``review``, a paused) run from its last checkpoint."""
         log.info("resuming run %s", run_id)
-        self._spawn(run_id, lambda: self.runner.resume(run_id, on_event=self._fan_out(run_id), review=review))
+        await self._spawn(run_id, lambda: self.runner.resume(run_id, on_event=self._fan_out(run_id), review=review))
 
-    def _spawn(self, run_id: str, work: Callable[[], Awaitable[RunState | None]]) -> None:
-        """Run ``work`` as this run's task, holding the run's lock until it ends."""
-        if self.is_live(run_id) or not self.locks.acquire(run_id):
-            raise BadInputError(f"run {run_id} is already running (in this or another thinkedit server)")
+    async def _spawn(self, run_id: str, work: Callable[[], Awaitable[RunState | None]]) -> None:
+        """Run ``work`` as this run's task (the Runner takes the run's lock for as long as it drives)."""
+        if self.is_live(run_id):
+            raise BadInputError(f"run {run_id} is already running in this server")
+        if (holder := await self.runner.locks.holder(run_id)) is not None:
+            raise BadInputError(f"run {run_id} is already being driven by {holder}")
         task = asyncio.get_running_loop().create_task(self._finish(run_id, work()), name=f"run-{run_id}")
         self._tasks[run_id] = task
         task.add_done_callback(lambda t: self._reap(run_id, t))
@@ -76,8 +81,11 @@ class RunJobs:
         return state
 
     def _reap(self, run_id: str, task: asyncio.Task[RunState | None]) -> None:
-        """Release the run's lock and log a failure (the record already holds it)."""
-        self.locks.release(run_id)
+        """Forget the finished task and log a failure (the record already holds it)."""
+        if self._tasks.get(run_id) is task:
+            del self._tasks[run_id]  # the record and checkpoint keep the run; the map holds live runs only
+        if not self._followers.get(run_id, True):
+            self._followers.pop(run_id, None)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.warning("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc, exc_info=exc)
 
@@ -116,13 +124,17 @@ class RunJobs:
                 await sink(queue.get_nowait())
             return task.done()
         finally:
-            self._followers.get(run_id, set()).discard(queue)
+            followers = self._followers.get(run_id)
+            if followers is not None:
+                followers.discard(queue)
+                if not followers:
+                    del self._followers[run_id]
 
     async def _poll_elsewhere(self, run_id: str, timeout: float, every: float = 0.5) -> bool:
         """Wait for a run another process drives by watching its lock (its events do not reach us)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.locks.held_elsewhere(run_id):
+        while await self.runner.locks.holder(run_id) is not None:
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(min(every, max(0.0, deadline - loop.time())))

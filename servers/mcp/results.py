@@ -7,6 +7,7 @@ its resource URI and its file path.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -175,6 +176,20 @@ def tool_result(
                 content.insert(1, ImageContent(type="image", data=data, mime_type="image/png"))
                 result = CallToolResult(content=content, structured_content=structured, is_error=is_error)
     return result
+
+
+async def tool_result_async(
+    model: BaseModel,
+    summary: str,
+    *,
+    image: Image | bytes | None = None,
+    link: ImageInfo | None = None,
+    is_error: bool = False,
+) -> CallToolResult:
+    """Build ``tool_result`` on a worker thread when it carries an image (downscaling and PNG encoding take seconds)."""
+    if image is None:
+        return tool_result(model, summary, link=link, is_error=is_error)
+    return await asyncio.to_thread(tool_result, model, summary, image=image, link=link, is_error=is_error)
 
 
 def _size(result: CallToolResult) -> int:

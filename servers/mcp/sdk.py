@@ -9,6 +9,7 @@ the SDK's documented surface: everything that depends on them is in this module,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -21,6 +22,8 @@ from mcp_types import Icon, InputRequiredResult
 from pydantic import BaseModel, create_model
 
 from thinkedit.tools.errors import BadInputError
+
+log = logging.getLogger(__name__)
 
 
 class ToolDescription(Protocol):
@@ -52,7 +55,12 @@ def build_tool(spec: ToolDescription, *, open_world: bool | None = None, icons: 
         try:
             return await spec.fn(args, ctx)
         except BadInputError as exc:
-            raise ToolError(str(exc)) from exc
+            raise ToolError(str(exc) or type(exc).__name__) from exc
+        except ToolError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tool error always says why, never an empty message
+            log.warning("tool %s failed: %s: %s", spec.name, type(exc).__name__, exc, exc_info=exc)
+            raise ToolError(f"{spec.name} failed: {type(exc).__name__}: {exc}") from exc
 
     return Tool(
         fn=call,

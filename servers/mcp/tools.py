@@ -15,7 +15,7 @@ from thinkedit.servers.mcp import refs
 from thinkedit.servers.mcp.clients import wants_resource_links
 from thinkedit.servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
 from thinkedit.servers.mcp.progress import ProgressReporter
-from thinkedit.servers.mcp.results import image_info, run_result, tool_result
+from thinkedit.servers.mcp.results import image_info, run_result, tool_result_async
 from thinkedit.servers.mcp.review import InlineReview, continuation
 from thinkedit.servers.mcp.schemas import (
     BackendInfo,
@@ -52,7 +52,7 @@ async def run_tool_result(
     """
     record = app.runner.registry.load(run_id)
     state = await app.runner.state(run_id)
-    elsewhere = app.jobs.running_elsewhere(run_id)
+    elsewhere = await app.jobs.running_elsewhere(run_id)
     live = app.jobs.is_live(run_id) or elsewhere
     pending = await app.runner.pending_review(run_id) if record.status == "awaiting_review" and not live else None
     result = run_result(
@@ -68,9 +68,9 @@ async def run_tool_result(
     if notes:
         result.message = " ".join([*notes, result.message or ""]).strip()
     final = state.final_image if state is not None and result.final_image is not None else None
-    image = app.runner.store.read_bytes(final) if final is not None else None  # the stored PNG, if it fits
+    image = await asyncio.to_thread(app.runner.store.read_bytes, final) if final is not None else None  # as stored
     link = result.final_image if links else None
-    return tool_result(result, result.message, image=image, link=link, is_error=result.status == "error")
+    return await tool_result_async(result, result.message, image=image, link=link, is_error=result.status == "error")
 
 
 def links_for(app: AppState, ctx: Context) -> bool:
@@ -120,11 +120,11 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
     )
     image = await app.images.load(args.image)
     references = [await app.images.load(ref) for ref in args.references]
-    record = app.runner.prepare(image, args.instruction, settings, references=references)
+    record = await asyncio.to_thread(app.runner.prepare, image, args.instruction, settings, references=references)
     if not args.image.startswith("data:"):
         record.source_name = args.image
         app.runner.registry.save(record)
-    app.jobs.start(record)
+    await app.jobs.start(record)
     reporter = ProgressReporter(ctx.report_progress, settings.max_rounds)
     started = asyncio.get_running_loop().time()
     try:
@@ -143,9 +143,9 @@ async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult | InputRequ
     if (retried := await continue_review(app, ctx)) is not None:
         return retried
     record = app.runner.registry.load(args.run_id)
-    idle = not app.jobs.is_live(args.run_id) and not app.jobs.running_elsewhere(args.run_id)
+    idle = not app.jobs.is_live(args.run_id) and not await app.jobs.running_elsewhere(args.run_id)
     if record.status == "running" and idle and args.resume:
-        app.jobs.resume(args.run_id)
+        await app.jobs.resume(args.run_id)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     started = asyncio.get_running_loop().time()
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
@@ -162,7 +162,7 @@ async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | Inp
     if record.status != "awaiting_review" or app.jobs.is_live(args.run_id):
         raise BadInputError(f"run {args.run_id} is not awaiting review (its status is {record.status})")
     decision: Any = args.decision if args.decision != "edit" else {"action": "edit", "instruction": args.instruction}
-    app.jobs.resume(args.run_id, review=decision)
+    await app.jobs.resume(args.run_id, review=decision)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     started = asyncio.get_running_loop().time()
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
@@ -174,7 +174,7 @@ async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
     """Stop a run at its next safe point and mark it cancelled (finished runs are left as they are)."""
     app = app_state(ctx)
     record = app.runner.registry.load(args.run_id)
-    if app.jobs.running_elsewhere(args.run_id):
+    if await app.jobs.running_elsewhere(args.run_id):
         raise BadInputError(f"run {args.run_id} is running in another thinkedit server process; cancel it there")
     if not await app.jobs.cancel(args.run_id) and record.status in {"running", "awaiting_review"}:
         record.status, record.error = "cancelled", "cancelled"
@@ -207,7 +207,8 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         f"Full-size image: {out.image.path} ({out.image.resource_uri})."
     )
     link = out.image if links_for(app, ctx) else None
-    return tool_result(out, summary, image=app.runner.store.read_bytes(single.image), link=link)
+    edited = await asyncio.to_thread(app.runner.store.read_bytes, single.image)  # the stored PNG, if it fits
+    return await tool_result_async(out, summary, image=edited, link=link)
 
 
 async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult:
@@ -230,7 +231,7 @@ async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult
     )
     await ctx.report_progress(1, 1, f"semantic {out.semantic:g} · quality {out.quality:g}")
     summary = f"semantic {out.semantic:g} · quality {out.quality:g} · overall {out.overall:g}: {out.reasoning}"
-    return tool_result(out, summary)
+    return await tool_result_async(out, summary)
 
 
 async def list_models(args: ListModelsInput, ctx: Context) -> CallToolResult:
@@ -251,4 +252,4 @@ async def list_models(args: ListModelsInput, ctx: Context) -> CallToolResult:
         ],
     )
     summary = f"profile {out.profile}: editor {out.editor.model} ({out.editor.backend}), thinker {out.thinker.model}"
-    return tool_result(out, summary)
+    return await tool_result_async(out, summary)

@@ -104,7 +104,15 @@ def _serve_local(args: argparse.Namespace, token: str | None) -> int:
         token=token,
     )
     start_parallel_runtime()  # before the model thread touches torch
-    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    from thinkedit.servers.exposure import is_loopback
+    from thinkedit.servers.httputil import HostOriginGuard
+    from thinkedit.servers.timeouts import HEADER_TIMEOUT_S, BodyTimeout, guarded_protocol
+
+    app = create_app(settings)
+    app.add_middleware(BodyTimeout)
+    app.add_middleware(HostOriginGuard, loopback=is_loopback(args.host))  # as the editor server: no web pages
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                            http=guarded_protocol(HEADER_TIMEOUT_S), timeout_keep_alive=5)
     print(f"thinker {settings.served_name} at http://{args.host}:{args.port}/v1 (loading; GET /health says when ready)",
           file=sys.stderr, flush=True)
     uvicorn.Server(config).run()

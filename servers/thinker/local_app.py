@@ -41,6 +41,7 @@ from thinkedit.servers.thinker.schemas import (
 )
 from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.thinkers.prompt import IMAGE_MARKER
+from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class ThinkerServerSettings(BaseModel):
     dtype: str | None = Field(default=None, description="Torch dtype name.")
     max_tokens: int = Field(default=1024, ge=1, description="Generation budget when a request names none.")
     max_image_side: int = Field(default=1024, gt=0, description="Downscale images to this side.")
-    max_pixels: int = Field(default=4096 * 4096, gt=0, description="Largest image accepted, in pixels.")
+    max_pixels: int = Field(default=SERVER_MAX_PIXELS, gt=0, description="Largest image accepted, in pixels.")
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest request body.")
     max_waiting: int = Field(default=16, ge=1, description="Requests waiting beyond this get 503.")
     token: SecretStr | None = Field(default=None, description="Bearer token every request must carry.")

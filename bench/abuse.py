@@ -1,0 +1,576 @@
+"""Abuse the served stack on loopback and count what held: malformed uploads, bombs, auth, traversal, races.
+
+    PYTHONPATH=. python bench/abuse.py [--areas uploads,bombs,auth,slow,traversal,urls,loop,runs] [--timeout 900]
+
+Starts real servers on 127.0.0.1 (``thinkedit serve editor`` for tiny-kontext, with and without a
+token; ``thinkedit serve mcp --transport http`` with and without ``--allow-urls``) and real CLI
+processes, throws each area's cases at them and prints, per area, how many were tried, how many
+held (a clear 4xx or tool error naming the problem, the server still healthy, nothing leaked or
+redone) and how many failed. Bounded: a fixed list of cases, ``--timeout`` seconds in all; every
+request goes to 127.0.0.1. ``tests/test_abuse.py`` runs the fast areas and asserts zero failures;
+the cases behind each hole also have their own tests (tests/test_hardening_*.py, test_run_lock.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+AREAS = ("uploads", "bombs", "auth", "slow", "traversal", "urls", "loop", "runs")
+FAST_AREAS = ("uploads", "bombs", "auth", "slow", "traversal", "urls")
+TOKEN = "abuse-token"
+
+
+@dataclass
+class Tally:
+    """Count one area's cases."""
+
+    tried: int = 0
+    held: int = 0
+    failures: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+@dataclass
+class Report:
+    """Hold every area's tally."""
+
+    areas: dict[str, Tally] = field(default_factory=dict)
+
+    def check(self, area: str, name: str, ok: bool, detail: str = "") -> None:
+        tally = self.areas.setdefault(area, Tally())
+        tally.tried += 1
+        if ok:
+            tally.held += 1
+        else:
+            tally.failures.append(f"{name}: {detail}"[:400])
+
+    def figure(self, area: str, text: str) -> None:
+        self.areas.setdefault(area, Tally()).figures.append(text)
+
+    @property
+    def failed(self) -> int:
+        return sum(t.failed for t in self.areas.values())
+
+    def table(self) -> str:
+        lines = [f"{'area':<10} {'tried':>6} {'held':>6} {'failed':>7}"]
+        for area, t in self.areas.items():
+            lines.append(f"{area:<10} {t.tried:>6} {t.held:>6} {t.failed:>7}")
+            lines += [f"    {figure}" for figure in t.figures]
+            lines += [f"    FAILED {failure}" for failure in t.failures]
+        total = sum(t.tried for t in self.areas.values())
+        lines.append(f"{'total':<10} {total:>6} {total - self.failed:>6} {self.failed:>7}")
+        return "\n".join(lines)
+
+
+# --- processes -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THINKEDIT_")}
+    env.update(PYTHONPATH=str(ROOT), THINKEDIT_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
+               RAY_USAGE_STATS_ENABLED="0", TOKENIZERS_PARALLELISM="false")
+    return env
+
+
+@contextlib.contextmanager
+def server(args: list[str], data_dir: Path, log: Path, token: str | None = None) -> Iterator[str]:
+    """Run ``thinkedit serve ARGS --port P`` until the block ends; yield its base URL once /health answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "thinkedit.servers.cli", "serve", *args, "--port", str(port)]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env_for(data_dir), stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{args[0]} server exited with {proc.returncode}; see {log}")
+            with contextlib.suppress(httpx.HTTPError):
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                if httpx.get(f"{base}/health", headers=headers, timeout=2).status_code == 200:
+                    break
+            time.sleep(0.3)
+        else:
+            raise RuntimeError(f"{args[0]} server not ready; see {log}")
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def lying_png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` (how decompression bombs look)."""
+    data = bytearray(png(Image.new("RGB", (8, 8))))
+    ihdr = bytearray(data[12:29])
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(data)
+
+
+def healthy(base: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"{base}/health", timeout=10).status_code == 200
+    return False
+
+
+def metric(base: str, kind: str) -> float:
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith(f'thinkedit_editor_errors_total{{kind="{kind}"}} '):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def clear_error(response: httpx.Response, statuses: tuple[int, ...]) -> tuple[bool, str]:
+    """Say whether a response is one of ``statuses`` with an error message (short, in the OpenAI shape)."""
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return False, f"HTTP {response.status_code}, no error message: {response.text[:120]!r}"
+    ok = response.status_code in statuses and bool(message) and len(response.content) < 4000
+    return ok, f"HTTP {response.status_code}: {message[:160]}"
+
+
+# --- editor areas ----------------------------------------------------------------------------------
+
+SMALL = png(Image.new("RGB", (64, 48), (200, 120, 40)))
+
+
+def upload_cases() -> list[tuple[str, dict[str, Any], tuple[int, ...]]]:
+    """Return malformed edit requests as (name, httpx.post keyword arguments, acceptable statuses)."""
+    image = {"image": ("a.png", SMALL, "image/png")}
+    form = {"prompt": "add a hat"}
+    cases: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
+        ("json body", {"json": {"prompt": "x"}}, (400,)),
+        ("empty body", {"content": b"", "headers": {"content-type": "multipart/form-data; boundary=x"}}, (400, 422)),
+        ("garbage multipart", {"content": b"--x\r\nnonsense", "headers": {"content-type": "multipart/form-data; boundary=x"}}, (400, 422)),
+        ("no image", {"data": form}, (400, 422)),
+        ("image as text", {"data": {**form, "image": "abc"}}, (400,)),
+        ("two images", {"files": [("image", ("a.png", SMALL, "image/png")), ("image", ("b.png", SMALL, "image/png"))], "data": form}, (422,)),
+        ("unknown file field", {"files": {"mask": ("m.png", SMALL, "image/png"), **image}, "data": form}, (422,)),
+        ("not an image", {"files": {"image": ("a.png", b"hello", "image/png")}, "data": form}, (400,)),
+        ("truncated png", {"files": {"image": ("a.png", SMALL[: len(SMALL) // 2], "image/png")}, "data": form}, (400,)),
+        ("empty image", {"files": {"image": ("a.png", b"", "image/png")}, "data": form}, (400,)),
+        ("no prompt", {"files": image}, (422,)),
+        ("empty prompt", {"files": image, "data": {"prompt": ""}}, (422,)),
+        ("unknown field", {"files": image, "data": {**form, "sede": "3"}}, (422,)),
+        ("n zero", {"files": image, "data": {**form, "n": "0"}}, (422,)),
+        ("n seventeen", {"files": image, "data": {**form, "n": "17"}}, (422,)),
+        ("n not a number", {"files": image, "data": {**form, "n": "many"}}, (422,)),
+        ("bad size", {"files": image, "data": {**form, "size": "huge"}}, (422,)),
+        ("size out of range", {"files": image, "data": {**form, "size": "99999x2"}}, (422,)),
+        ("negative seed", {"files": image, "data": {**form, "seed": "-1"}}, (422,)),
+        ("huge seed", {"files": image, "data": {**form, "seed": str(2**70)}}, (422,)),
+        ("steps 0", {"files": image, "data": {**form, "num_inference_steps": "0"}}, (422,)),
+        ("guidance nan", {"files": image, "data": {**form, "guidance_scale": "nan"}}, (422,)),
+        ("setting the model lacks", {"files": image, "data": {**form, "image_guidance_scale": "1.5"}}, (422,)),
+        ("stream", {"files": image, "data": {**form, "stream": "true"}}, (422,)),
+        ("url response", {"files": image, "data": {**form, "response_format": "url"}}, (422,)),
+        ("other model", {"files": image, "data": {**form, "model": "dall-e-2"}}, (404,)),
+        ("64 KB model", {"files": image, "data": {**form, "model": "m" * 60_000}}, (422,)),
+        ("64 KB user", {"files": image, "data": {**form, "user": "u" * 60_000}}, (422,)),
+        ("long field name", {"files": image, "data": {**form, "f" * 3000: "1"}}, (400, 422)),
+        ("duplicate field", {"files": image, "content": None, "data": {"prompt": ["a", "b"]}}, (422,)),
+        ("oversize prompt", {"files": image, "data": {"prompt": "p" * 40_000}}, (422,)),
+        ("wrong method", {"method": "GET"}, (405,)),
+    ]
+    return cases
+
+
+def run_uploads(report: Report, base: str) -> None:
+    for name, kwargs, statuses in upload_cases():
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        method = kwargs.pop("method", "POST")
+        try:
+            response = httpx.request(method, f"{base}/v1/images/edits", timeout=60, **kwargs)
+            ok, detail = clear_error(response, statuses)
+        except httpx.HTTPError as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        report.check("uploads", name, ok and healthy(base), detail)
+
+
+def run_bombs(report: Report, base: str) -> None:
+    cases = [
+        ("lying header 100000x100000", {"image": ("a.png", lying_png(100_000, 100_000), "image/png")}, {}, (413,)),
+        ("4200x4200 (17 KB)", {"image": ("a.png", png(Image.new("RGB", (4200, 4200))), "image/png")}, {}, (413,)),
+        ("n=8 at 4096x4096", {"image": ("a.png", SMALL, "image/png")}, {"n": "8", "size": "4096x4096"}, (413,)),
+        ("2048x2048 input at one step", {"image": ("a.png", png(Image.new("RGB", (2048, 2048))), "image/png")},
+         {"num_inference_steps": "1"}, (413,)),
+        ("body over the upload limit", {"image": ("a.bin", os.urandom(21 * 1024 * 1024), "image/png")}, {}, (413,)),
+    ]
+    for name, files, fields, statuses in cases:
+        started = time.perf_counter()
+        try:
+            response = httpx.post(f"{base}/v1/images/edits", files=files, data={"prompt": "x", **fields}, timeout=120)
+            ok, detail = clear_error(response, statuses)
+        except httpx.HTTPError as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - started
+        report.check("bombs", name, ok and healthy(base), detail)
+        report.figure("bombs", f"{name}: refused in {seconds:.2f} s")
+
+
+def run_auth(report: Report, base: str, token_base: str, mcp_token_base: str) -> None:
+    models = f"{token_base}/v1/models"
+    for name, headers in (("no token", {}), ("wrong token", {"Authorization": "Bearer nope"}),
+                          ("basic scheme", {"Authorization": f"Basic {TOKEN}"}),
+                          ("token without scheme", {"Authorization": TOKEN})):
+        response = httpx.get(models, headers=headers, timeout=30)
+        report.check("auth", f"editor: {name}", response.status_code == 401, f"HTTP {response.status_code}")
+    right = httpx.get(models, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    report.check("auth", "editor: right token", right.status_code == 200, f"HTTP {right.status_code}")
+    rebound = httpx.get(f"{base}/v1/models", headers={"Host": "evil.example"}, timeout=30)
+    report.check("auth", "editor: DNS-rebound Host", rebound.status_code == 421, f"HTTP {rebound.status_code}")
+    for origin in ("https://evil.example", "null", "http://127.0.0.1.evil.example"):
+        page = httpx.post(f"{base}/v1/images/edits", headers={"Origin": origin}, timeout=30,
+                          files={"image": ("a.png", SMALL, "image/png")}, data={"prompt": "x"})
+        report.check("auth", f"editor: web page at {origin}", page.status_code == 403, f"HTTP {page.status_code}")
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    for name, extra in (("no token", {}), ("wrong token", {"Authorization": "Bearer nope"})):
+        response = httpx.post(f"{mcp_token_base}/mcp", json=body, headers={**headers, **extra}, timeout=30)
+        report.check("auth", f"mcp: {name}", response.status_code == 401, f"HTTP {response.status_code}")
+
+
+def _raw(base: str, data: bytes, wait: float = 30.0) -> bytes:
+    """Send ``data`` on a fresh connection; return what comes back before the server closes it."""
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        chunks = []
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def run_slow(report: Report, base: str, log: Path) -> None:
+    port = base.rsplit(":", 1)[1]
+    started = time.perf_counter()
+    answer = _raw(base, b"POST /v1/images/edits HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    report.check("slow", "headers never finished", answer == b"", repr(answer[:80]))
+    report.figure("slow", f"unfinished headers: connection closed after {time.perf_counter() - started:.1f} s")
+    head = (f"POST /v1/images/edits HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n").encode()
+    started = time.perf_counter()
+    answer = _raw(base, head + b"--b\r\n")
+    report.check("slow", "body stalls", answer.startswith(b"HTTP/1.1 408"), repr(answer[:80]))
+    report.figure("slow", f"stalled body: 408 after {time.perf_counter() - started:.1f} s")
+    before = metric(base, "disconnected")
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as sock:
+            sock.sendall(head + b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n' + b"x" * 4000)
+            time.sleep(0.05)
+    for _ in range(100):
+        if metric(base, "disconnected") >= before + 20:
+            break
+        time.sleep(0.1)
+    counted = metric(base, "disconnected") - before
+    quiet = "ClientDisconnect" not in log.read_text(errors="replace")
+    report.check("slow", "20 abandoned uploads counted, no tracebacks", counted == 20 and quiet,
+                 f"counted {counted:g}, tracebacks in log: {not quiet}")
+    report.check("slow", "server healthy after slow clients", healthy(base))
+
+
+# --- MCP areas -------------------------------------------------------------------------------------
+
+
+async def call(base: str, tool: str, arguments: dict[str, Any]) -> Any:
+    """Call one tool in a fresh MCP client session over streamable HTTP."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with Client(streamable_http_client(f"{base}/mcp"), read_timeout_seconds=300) as client:
+        return await client.call_tool(tool, arguments)
+
+
+def tool_error(result: Any) -> str:
+    return " ".join(b.text for b in result.content if b.type == "text") if result.is_error else ""
+
+
+async def run_traversal(report: Report, base: str, root: Path, outside: Path) -> None:
+    (outside / "secret.png").write_bytes(SMALL)
+    (root / "link.png").symlink_to(outside / "secret.png")
+    (root / "linkdir").symlink_to(outside)
+    os.mkfifo(root / "fifo.png")
+    cases = {
+        "relative climb": f"{root}/../{outside.name}/secret.png",
+        "absolute outside": str(outside / "secret.png"),
+        "/etc/passwd": "/etc/passwd",
+        "file URI outside": (outside / "secret.png").as_uri(),
+        "symlinked file": str(root / "link.png"),
+        "symlinked folder": str(root / "linkdir" / "secret.png"),
+        "/proc/self/environ": "/proc/self/environ",
+        "/dev/zero": "/dev/zero",
+        "FIFO in a root": str(root / "fifo.png"),
+        "NUL byte": f"{root}/a\0.png",
+        "not an image in a root": str(root / "notes.png"),
+        "data URI not an image": "data:image/png;base64," + base64.b64encode(b"hello").decode(),
+        "data URI not base64": "data:image/png;base64,@@@",
+        "data URI text type": "data:text/plain;base64,aGVsbG8=",
+        "unknown run URI": "thinkedit://runs/../../etc/final.png",
+        "ftp scheme": "ftp://127.0.0.1/a.png",
+        "URL while URLs are off": "http://127.0.0.1:1/a.png",
+        "empty": "   ",
+    }
+    (root / "notes.png").write_text("hello")
+    for name, image in cases.items():
+        result = await asyncio.wait_for(call(base, "edit_image", {"image": image, "instruction": "add a hat"}), 120)
+        message = tool_error(result)
+        reason = message.split(": ", 1)[1] if message.startswith("Error executing tool") else message
+        ok = len(reason.strip()) > 8  # a tool error that says why, never an empty one
+        report.check("traversal", name, ok, message[:160] or "no error: the file was read")
+
+
+async def run_root_race(report: Report, tmp: Path, calls: int = 400) -> None:
+    """The allowed-roots race, in process (each call is one resolver load; 400 real edits would take hours)."""
+    from thinkedit.agent.checkpoint import memory_checkpointer
+    from thinkedit.agent.runs import Runner
+    from thinkedit.servers.mcp.inputs import ImageResolver
+    from thinkedit.tools.errors import BadInputError
+
+    root, outside = tmp / "race-root", tmp / "race-outside"
+    (root / "d").mkdir(parents=True)
+    outside.mkdir()
+    (root / "d" / "a.png").write_bytes(png(Image.new("RGB", (16, 16))))
+    (outside / "a.png").write_bytes(png(Image.new("RGB", (48, 48))))
+    resolver = ImageResolver(Runner(tmp / "race-data", memory_checkpointer()), [root])
+    stop = threading.Event()
+
+    def swap() -> None:
+        real, parked = root / "d", root / "parked"
+        while not stop.is_set():
+            os.rename(real, parked)
+            os.symlink(outside, real)
+            os.unlink(real)
+            os.rename(parked, real)
+
+    thread = threading.Thread(target=swap, daemon=True)
+    thread.start()
+    leaks = refused = loaded = 0
+
+    async def loop() -> None:
+        nonlocal leaks, refused, loaded
+        for _ in range(calls):
+            try:
+                image = await resolver.load(str(root / "d" / "a.png"))
+            except BadInputError:
+                refused += 1
+                continue
+            loaded += 1
+            leaks += image.width == 48
+
+    try:
+        await loop()
+    finally:
+        stop.set()
+        thread.join()
+    report.check("traversal", f"folder swapped for a symlink, {calls} loads", leaks == 0, f"{leaks} leaked")
+    report.figure("traversal", f"root race: {calls} loads, {loaded} read inside the root, {refused} refused, {leaks} leaked")
+
+
+async def run_urls(report: Report, base: str, editor_base: str) -> None:
+    port = editor_base.rsplit(":", 1)[1]
+    cases = {
+        "loopback": f"http://127.0.0.1:{port}/health",
+        "localhost": f"http://localhost:{port}/health",
+        "IPv6 loopback": f"http://[::1]:{port}/health",
+        "metadata service": "http://169.254.169.254/latest/meta-data/",
+        "private network": "http://10.0.0.1/a.png",
+        "unspecified": f"http://0.0.0.0:{port}/health",
+        "decimal loopback": f"http://2130706433:{port}/health",
+    }
+    for name, url in cases.items():
+        result = await asyncio.wait_for(call(base, "edit_image", {"image": url, "instruction": "x"}), 120)
+        message = tool_error(result)
+        report.check("urls", name, "refused to fetch" in message or "not a public" in message, message[:160])
+
+
+async def run_loop(report: Report, base: str) -> None:
+    """A 4096x4096 edit in one session; list_models in another must answer before it."""
+    gradient = Image.linear_gradient("L").resize((4096, 4096)).convert("RGB")
+    uri = "data:image/png;base64," + base64.b64encode(png(gradient)).decode()
+    order: list[str] = []
+    latencies: list[float] = []
+
+    async def big() -> None:
+        result = await call(base, "edit_image", {"image": uri, "instruction": "add a hat"})
+        order.append("edit" if not result.is_error else f"edit error: {tool_error(result)[:100]}")
+
+    async def small() -> None:
+        await asyncio.sleep(1.0)  # the big call is being decoded, edited or encoded by now
+        for _ in range(3):
+            started = time.perf_counter()
+            await call(base, "list_models", {})
+            latencies.append(time.perf_counter() - started)
+        order.append("list_models")
+
+    started = time.perf_counter()
+    await asyncio.gather(big(), small())
+    report.check("loop", "list_models during a 4096x4096 edit", order[0] == "list_models" and "edit" in order, str(order))
+    report.figure("loop", f"4096x4096 edit {time.perf_counter() - started:.1f} s; list_models meanwhile "
+                          f"{max(latencies):.2f} s at most ({', '.join(f'{s:.2f}' for s in latencies)})")
+
+
+# --- runs: kills and concurrent resumes --------------------------------------------------------------
+
+
+def run_runs(report: Report, tmp: Path) -> None:
+    from tests.cli import tiny_profile_that_never_stops_early
+
+    profile = tiny_profile_that_never_stops_early(tmp)
+    data = tmp / "runs-data"
+
+    def cli(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "thinkedit.servers.cli", *args], cwd=ROOT, env=env_for(data),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def killed_run(at: str, out: Path) -> str:
+        proc = cli("edit", str(ROOT / "examples" / "coffee.png"), "make the coffee green", "--profile", str(profile),
+                   "--max-rounds", "3", "--out", str(out))
+        first = ""
+        for line in proc.stderr:  # type: ignore[union-attr]
+            first = first or line
+            if line.startswith(at):
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait(60)
+        return first.split()[1]
+
+    for at in ("round 1 · critiquing", "round 2 · editing"):
+        out = tmp / f"out-{at[:7].replace(' ', '')}"
+        run_id = killed_run(at, out)
+        _, err = cli("resume", run_id).communicate(timeout=600)
+        rounds = [r["index"] for r in json.loads((out / "trajectory.json").read_text())["rounds"]] if (out / "trajectory.json").is_file() else []
+        redone = at.startswith("round 2") and any(line.startswith("round 1 ·") for line in err.splitlines())
+        report.check("runs", f"SIGKILL at '{at}', then resume", rounds == [1, 2, 3] and not redone, f"rounds {rounds}, redone {redone}")
+    out = tmp / "out-concurrent"
+    run_id = killed_run("round 2 · editing", out)
+    first, second = cli("resume", run_id), cli("resume", run_id)
+    results = [(p, *p.communicate(timeout=600)) for p in (first, second)]
+    drove = sum("round 2 · editing" in err for _, _, err in results)
+    refused = [err for p, _, err in results if p.returncode == 2 and "already being driven by thinkedit pid" in err]
+    rounds = [r["index"] for r in json.loads((out / "trajectory.json").read_text())["rounds"]]
+    report.check("runs", "two concurrent resumes", drove == 1 and rounds == [1, 2, 3],
+                 f"{drove} drove, {len(refused)} refused, rounds {rounds}")
+    report.figure("runs", f"concurrent resumes: {drove} drove, {len(refused)} refused naming the holder")
+
+
+# --- driver ------------------------------------------------------------------------------------------
+
+
+async def abuse(areas: tuple[str, ...] = AREAS, timeout: float = 900) -> Report:
+    """Run the chosen areas against fresh servers on loopback; return the tallies."""
+    report = Report()
+    deadline = time.monotonic() + timeout
+
+    async def bounded(area: str, work: Callable[[], Awaitable[None] | None]) -> None:
+        if area not in areas:
+            return
+        if time.monotonic() > deadline:
+            report.check(area, "time budget", False, "not run: the time budget was spent")
+            return
+        outcome = work()
+        if outcome is not None:
+            await asyncio.wait_for(outcome, max(1.0, deadline - time.monotonic()))
+
+    with tempfile.TemporaryDirectory(prefix="thinkedit-abuse-") as name:
+        tmp = Path(name)
+        root, outside = tmp / "root", tmp / "outside"
+        root.mkdir()
+        outside.mkdir()
+        editor_log, data = tmp / "editor.log", tmp / "data"
+        needs_editor = {"uploads", "bombs", "auth", "slow", "urls"} & set(areas)
+        needs_mcp = {"auth", "traversal", "urls", "loop"} & set(areas)
+        with contextlib.ExitStack() as stack:
+            editor = token_editor = mcp = mcp_token = mcp_urls = ""
+            if needs_editor:
+                editor = stack.enter_context(server(
+                    ["editor", "--model", "tiny-kontext", "--header-timeout", "2", "--body-timeout", "4"], data, editor_log))
+            if "auth" in areas:
+                token_editor = stack.enter_context(server(["editor", "--model", "tiny-kontext", "--token", TOKEN], data,
+                                                          tmp / "editor-token.log", token=TOKEN))
+                mcp_token = stack.enter_context(server(["mcp", "--transport", "http", "--token", TOKEN], data,
+                                                       tmp / "mcp-token.log"))
+            if {"traversal", "loop"} & set(areas):
+                mcp = stack.enter_context(server(["mcp", "--transport", "http", "--allow-root", str(root)], data,
+                                                 tmp / "mcp.log"))
+            if "urls" in areas:
+                mcp_urls = stack.enter_context(server(["mcp", "--transport", "http", "--allow-urls"], data,
+                                                      tmp / "mcp-urls.log"))
+            await bounded("uploads", lambda: run_uploads(report, editor))
+            await bounded("bombs", lambda: run_bombs(report, editor))
+            await bounded("auth", lambda: run_auth(report, editor, token_editor, mcp_token))
+            await bounded("slow", lambda: run_slow(report, editor, editor_log))
+            await bounded("traversal", lambda: run_traversal(report, mcp, root, outside))
+            await bounded("traversal", lambda: run_root_race(report, tmp))
+            await bounded("urls", lambda: run_urls(report, mcp_urls, editor))
+            await bounded("loop", lambda: run_loop(report, mcp))
+            del needs_mcp
+        await bounded("runs", lambda: run_runs(report, tmp))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--areas", default=",".join(AREAS), help=f"Comma-separated areas (default: all: {','.join(AREAS)}).")
+    parser.add_argument("--timeout", type=float, default=900, help="Seconds for everything (default 900).")
+    args = parser.parse_args(argv)
+    areas = tuple(a.strip() for a in args.areas.split(",") if a.strip())
+    unknown = sorted(set(areas) - set(AREAS))
+    if unknown:
+        parser.error(f"unknown areas {unknown}; choose from {AREAS}")
+    started = time.perf_counter()
+    report = asyncio.run(abuse(areas, args.timeout))
+    print(report.table())
+    print(f"{time.perf_counter() - started:.0f} s on {os.cpu_count()} CPU cores; every request to 127.0.0.1")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

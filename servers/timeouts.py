@@ -1,0 +1,138 @@
+"""Read timeouts for our uvicorn servers: slow or unfinished headers and bodies are not held open forever.
+
+uvicorn (h11) waits for a request's headers as long as the client likes, and an ASGI app reads
+the body at the client's pace. ``GuardedH11Protocol`` closes a connection whose headers have not
+arrived within ``header_timeout`` seconds; ``BodyTimeout`` fails a body read that stalls longer
+than ``idle_timeout`` between chunks or takes longer than ``total_timeout`` in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+HEADER_TIMEOUT_S = 10.0
+BODY_IDLE_TIMEOUT_S = 30.0
+BODY_TOTAL_TIMEOUT_S = 300.0
+
+
+class BodyReadTimeout(Exception):
+    """Signal that a client sent its request body too slowly (answered 408)."""
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's headers."""
+
+    header_timeout: float = HEADER_TIMEOUT_S
+    on_slow: Callable[[], None] | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._header_timer = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._disarm()  # the headers are in; the body has its own timeout
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._arm()  # the next request's headers get the same deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.on_slow is not None:
+            self.on_slow()
+        log.info("closed a connection whose request headers took over %.0f s", self.header_timeout)
+        self.transport.close()
+
+
+def guarded_protocol(header_timeout: float, on_slow: Callable[[], None] | None = None) -> type[GuardedH11Protocol]:
+    """Return the protocol class to give uvicorn's ``http=``: this header deadline, this callback on a close."""
+    hook = staticmethod(on_slow) if on_slow is not None else None
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"header_timeout": header_timeout, "on_slow": hook})
+
+
+class BodyTimeout:
+    """Fail a request whose body stalls (``idle_timeout`` between chunks) or drags (``total_timeout``)."""
+
+    def __init__(self, app: ASGIApp, idle_timeout: float = BODY_IDLE_TIMEOUT_S,
+                 total_timeout: float = BODY_TOTAL_TIMEOUT_S) -> None:
+        self.app = app
+        self.idle_timeout = idle_timeout
+        self.total_timeout = total_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.total_timeout
+        body_done = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()  # after the body: the disconnect watch waits as long as it likes
+            wait = min(self.idle_timeout, deadline - loop.time())
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, wait))
+            except TimeoutError:
+                raise BodyReadTimeout(
+                    f"the request body came too slowly (no data for {self.idle_timeout:g} s or "
+                    f"over {self.total_timeout:g} s in all)"
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracked_send)
+        except BodyReadTimeout as exc:  # an app that did not answer it itself: 408, no traceback
+            if started:
+                raise
+            payload = json.dumps({"error": {"message": str(exc), "type": "invalid_request_error",
+                                            "param": None, "code": "request_timeout"}}).encode()
+            await send({"type": "http.response.start", "status": 408, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,42 @@
+"""Build file names from data (benchmark keys, run ids, recorded trajectories) that stay where they belong.
+
+A name taken from a row, a JSON file or a request may hold ``/``, ``..``, an absolute path or a NUL
+byte; ``safe_component`` turns it into one harmless path component (unchanged when it already is
+one, so benchmark layouts keep their published names), and ``confined`` refuses a joined path that
+would leave its directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from thinkedit.tools.errors import BadInputError
+
+_UNSAFE = re.compile(r"[^\w.\- ]")
+MAX_COMPONENT = 120
+
+
+def safe_component(text: object) -> str:
+    """Return ``text`` as one file-name component; a changed name gets a short hash so two never collide."""
+    raw = str(text)
+    cleaned = _UNSAFE.sub("_", raw).strip(" ").lstrip(".")[:MAX_COMPONENT]
+    if cleaned == raw and cleaned:
+        return cleaned
+    digest = hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned or '_'}-{digest}"
+
+
+def confined(root: str | Path, relative: str | Path) -> Path:
+    """Return ``root / relative``, refusing an absolute ``relative`` or one that climbs out of ``root``."""
+    text = str(relative)
+    if "\0" in text:
+        raise BadInputError(f"file name {text!r} contains a NUL byte")
+    if os.path.isabs(text) or Path(text).drive:
+        raise BadInputError(f"file name {text!r} is absolute; expected a path inside {root}")
+    normal = os.path.normpath(text)
+    if normal == ".." or normal.startswith(".." + os.sep) or normal == ".":
+        raise BadInputError(f"file name {text!r} leaves {root}")
+    return Path(root) / normal
