@@ -172,7 +172,7 @@ class InlineReview:
             return True  # still paused: the caller asks again
         said = f" ({decision['instruction']!r})" if form.decision == "edit" else ""
         self.notes.append(f"Reviewer: {form.decision}{said}.")
-        self.app.jobs.resume(run_id, review=decision)
+        await self.app.jobs.resume(run_id, review=decision)
         loop = anyio.current_time()
         await self.follow(run_id, max(0.0, self.budget))
         self.budget -= anyio.current_time() - loop
