@@ -58,7 +58,8 @@ class ArtifactsFirst:
                 await asyncio.to_thread(WRITES.flush)
             return await save
         finally:
-            done.set_result(None)
+            if not done.done():
+                done.set_result(None)
             self._saving.discard(done)
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
@@ -79,7 +80,8 @@ class ArtifactsFirst:
             saving = list(self.__dict__.get("_saving", ()))
             if not saving:
                 return
-            await asyncio.gather(*saving)
+            # wait, not gather: a run cancelled while it waits must not cancel the saves (other runs' too).
+            await asyncio.wait(saving)
 
 
 @functools.cache

@@ -125,3 +125,29 @@ async def test_no_checkpoint_names_an_image_before_it_is_durable(tmp_path: Path,
     assert state is not None and len(state.rounds) == 3
     assert len({uri for uri, _ in saver.seen}) == 3  # every round's image was named by some save...
     assert all(durable for _, durable in saver.seen), saver.seen  # ...and each was on disk by then
+
+
+async def test_a_cancelled_settle_leaves_every_save_to_finish() -> None:
+    # A run cancelled while its edit node waits for saves must not cancel them: they are shared by
+    # every run of the process (cancelling one run once hung the next run's round).
+    import asyncio
+
+    from thinkedit.agent.checkpoint import memory_checkpointer
+
+    saver = memory_checkpointer()
+    gate = asyncio.Event()
+
+    async def slow_save() -> str:
+        await gate.wait()
+        return "saved"
+
+    save = asyncio.ensure_future(saver._after_artifacts(slow_save()))
+    await asyncio.sleep(0)
+    waiter = asyncio.ensure_future(saver.settle())
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    gate.set()
+    assert await save == "saved"
+    await asyncio.wait_for(saver.settle(), 5)
