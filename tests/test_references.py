@@ -45,7 +45,11 @@ def test_cli_ref(pictures: Path, tmp_path: Path, server_data_dir: Path) -> None:
     assert all(Path(r["uri"]).is_file() for r in data["reference_images"])  # in the artifact store
     assert Image.open(out / "final.png").size == (300, 200)
     html = (out / "report.html").read_text()
-    assert "Reference: image 2" in html and "Reference: image 3" in html
+    embedded = json.loads(html.split('id="thinkedit-run-data">')[1].split("</script>")[0])
+    refs = embedded["reference_images"]  # the renderer draws them as "Reference: image 2", "… 3"
+    assert [(r["width"], r["height"]) for r in refs] == [(120, 160), (90, 90)]
+    assert all(r["src"].startswith("data:image/png;base64,") for r in refs)
+    assert "Reference: image" in html  # the renderer's caption is inlined with it
 
     too_many = thinkedit("edit", str(pictures / "cat.png"), "x", "--profile", "tiny-qwen", "--max-rounds", "1",
                          *(arg for _ in range(3) for arg in ("--ref", str(pictures / "hat.png"))),

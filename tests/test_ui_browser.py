@@ -7,9 +7,11 @@ through the page, see it finish; the list and run pages fit desktop and phone wi
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.browser import DESKTOP, PHONE, chromium, fits, not_blank
@@ -98,6 +100,10 @@ def test_gallery_follows_a_run_the_cli_drives(tmp_path: Path) -> None:
             env=cli_env(data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             run_id = edit.stderr.readline().split()[1]  # "run <id> · profile ..."
+            # The CLI names the run at once, before the models load; the gallery knows it once it is recorded.
+            deadline = time.monotonic() + 120
+            while httpx.get(f"{base}api/runs/{run_id}").status_code == 404 and time.monotonic() < deadline:
+                time.sleep(0.2)
             page.viewport(*DESKTOP)
             page.goto(f"{base}runs/{run_id}")
             page.wait_for("!!window.thinkeditView")
