@@ -14,6 +14,16 @@ CHECKPOINT_URL_ENV = "THINKEDIT_CHECKPOINT_URL"
 ARTIFACTS_URL_ENV = "THINKEDIT_ARTIFACTS_URL"
 
 
+def required_key(env_var: str, who: str) -> str:
+    """Return the API key in ``$env_var``, or refuse naming ``who`` needs it and where (exit 2, a tool error)."""
+    from thinkedit.tools.errors import BadInputError
+
+    key = os.environ.get(env_var)
+    if not key:
+        raise BadInputError(f"{who} needs an API key in ${env_var}, which is not set")
+    return key
+
+
 def default_data_dir() -> Path:
     """Return ``$THINKEDIT_DATA_DIR`` or ``~/.thinkedit``: runs, artifacts, checkpoints, tiny models."""
     return Path(os.environ.get("THINKEDIT_DATA_DIR") or Path.home() / ".thinkedit").expanduser()

@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import fit_within, load_image, resize_to, to_png_bytes
 from thinkedit.tools.provider_errors import provider_error
@@ -73,9 +72,7 @@ class GptImageEditor:
         except ValidationError as exc:
             raise BadInputError(f"invalid gpt-image settings for {config.model}: {exc}") from exc
         key_env = config.api_key_env or "OPENAI_API_KEY"
-        self.api_key = os.environ.get(key_env)
-        if not self.api_key:
-            raise BadInputError(f"the editor {config.model} needs an API key in ${key_env}, which is not set")
+        self.api_key = required_key(key_env, f"the editor {config.model}")
         self.timeout_s = config.timeout_s or DEFAULT_TIMEOUT_S
         self.retry = RetryPolicy(attempts=config.max_attempts)
         self._clients: dict[int, Any] = {}

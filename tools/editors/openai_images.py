@@ -17,7 +17,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError, TransientBackendError
 from thinkedit.tools.images import fit_within, load_image, resize_to, to_png_bytes
 from thinkedit.tools.retry import retry_after_seconds
@@ -55,10 +55,7 @@ class OpenAIImagesEditor:
     def _api_key(config: EditorConfig) -> str:
         """Return the key from ``api_key_env``, else our token or a placeholder for keyless local servers."""
         if config.api_key_env:
-            key = os.environ.get(config.api_key_env)
-            if not key:
-                raise BadInputError(f"the editor needs an API key in ${config.api_key_env}, which is not set")
-            return key
+            return required_key(config.api_key_env, f"the editor {config.model}")
         return os.environ.get(TOKEN_ENV) or PLACEHOLDER_API_KEY
 
     def _client(self) -> Any:

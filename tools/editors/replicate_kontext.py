@@ -13,11 +13,10 @@ import asyncio
 import contextvars
 import io
 import logging
-import os
 import time
 from typing import Any
 
-from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import fit_within, load_image, resize_to, to_png_bytes
 from thinkedit.tools.provider_errors import provider_error
@@ -57,9 +56,7 @@ class ReplicateKontextEditor:
         self.config = config
         self.name = config.model
         key_env = config.api_key_env or KEY_ENV
-        self.api_token = os.environ.get(key_env)
-        if not self.api_token:
-            raise BadInputError(f"the editor {config.model} needs an API key in ${key_env}, which is not set")
+        self.api_token = required_key(key_env, f"the editor {config.model}")
         self.timeout_s = config.timeout_s or DEFAULT_TIMEOUT_S
         self.retry = RetryPolicy(attempts=config.max_attempts)
         self._clients: dict[int, Any] = {}

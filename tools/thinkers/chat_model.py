@@ -19,7 +19,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.config import ThinkerConfig, required_key
 from thinkedit.tools.errors import BadInputError, ThinkerOutputError
 from thinkedit.tools.images import to_png_bytes
 from thinkedit.tools.provider_errors import provider_error
@@ -77,10 +77,7 @@ class ChatModelThinker:
         """Return the key from ``api_key_env`` (else the provider's variable), or a placeholder for local servers."""
         key_env = self.config.api_key_env or default_key_env(self.config.model, self.config.base_url)
         if key_env:
-            api_key = os.environ.get(key_env)
-            if not api_key:
-                raise BadInputError(f"the thinker {self.name} needs an API key in ${key_env}, which is not set")
-            return api_key
+            return required_key(key_env, f"the thinker {self.name}")
         if self.config.base_url:
             return os.environ.get("THINKEDIT_TOKEN") or PLACEHOLDER_API_KEY  # our servers' bearer token
         raise BadInputError(f"the chat-model thinker {self.name} needs base_url (a server URL) or api_key_env")
