@@ -27,9 +27,9 @@ def build_tiny_qwen_image_edit_plus(out_dir: Path) -> None:
         QwenImageEditPlusPipeline,
         QwenImageTransformer2DModel,
     )
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessorPil
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessorPil
 
-    from thinkedit.tools.thinkers.tiny import SPECIAL_TOKENS, train_tokenizer
+    from thinkedit.tools.thinkers.tiny import SPECIAL_TOKENS, tiny_qwen25_vl_config, train_tokenizer
 
     torch.manual_seed(0)
     z_dim = 4
@@ -37,38 +37,7 @@ def build_tiny_qwen_image_edit_plus(out_dir: Path) -> None:
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     vocab_size = -(-len(tokenizer) // 64) * 64
     text_encoder = Qwen2_5_VLForConditionalGeneration(
-        Qwen2_5_VLConfig(
-            text_config={
-                "vocab_size": vocab_size,
-                "hidden_size": _TEXT_HIDDEN,
-                "intermediate_size": 64,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 2,
-                "max_position_embeddings": 8192,
-                "max_window_layers": 2,
-                "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-                "bos_token_id": ids["<|endoftext|>"],
-                "eos_token_id": ids["<|im_end|>"],
-                "pad_token_id": ids["<|endoftext|>"],
-            },
-            vision_config={
-                "depth": 2,
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_heads": 2,
-                "out_hidden_size": _TEXT_HIDDEN,
-                "patch_size": 14,
-                "spatial_merge_size": 2,
-                "temporal_patch_size": 2,
-                "window_size": 112,
-                "fullatt_block_indexes": [1],
-            },
-            image_token_id=ids["<|image_pad|>"],
-            video_token_id=ids["<|video_pad|>"],
-            vision_start_token_id=ids["<|vision_start|>"],
-            vision_end_token_id=ids["<|vision_end|>"],
-        )
+        tiny_qwen25_vl_config(ids, vocab_size, hidden=_TEXT_HIDDEN, heads=2, max_positions=8192)
     ).eval()
     image_processor = Qwen2VLImageProcessorPil(
         patch_size=14, temporal_patch_size=2, merge_size=2, min_pixels=56 * 56, max_pixels=28 * 28 * 64

@@ -117,21 +117,15 @@ def train_tokenizer(vocab_size: int) -> Any:
     )
 
 
-def build_tiny_qwen25_vl(out_dir: Path) -> None:
-    """Write a random-weight tiny Qwen2.5-VL (seed 0), its tokenizer and image processor to ``out_dir``."""
-    import torch
-    from transformers import (
-        GenerationConfig,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2VLImageProcessorPil,
-    )
+def tiny_qwen25_vl_config(ids: dict[str, int], vocab_size: int, *, hidden: int = 32, heads: int = 2,
+                          max_positions: int = 4096) -> Any:
+    """Return the config of a tiny Qwen2.5-VL (2 layers) for our locally trained tokenizer's ``ids``.
 
-    tokenizer = train_tokenizer(vocab_size=1024)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    vocab_size = -(-len(tokenizer) // 64) * 64  # padded, as real checkpoints are
-    hidden, heads = 32, 2
-    config = Qwen2_5_VLConfig(
+    The tiny thinker and the tiny Qwen-Image-Edit's text encoder are both this architecture.
+    """
+    from transformers import Qwen2_5_VLConfig
+
+    return Qwen2_5_VLConfig(
         text_config={
             "vocab_size": vocab_size,
             "hidden_size": hidden,
@@ -139,7 +133,7 @@ def build_tiny_qwen25_vl(out_dir: Path) -> None:
             "num_hidden_layers": 2,
             "num_attention_heads": heads,
             "num_key_value_heads": heads,
-            "max_position_embeddings": 4096,
+            "max_position_embeddings": max_positions,
             "max_window_layers": 2,
             "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
             "bos_token_id": ids["<|endoftext|>"],
@@ -163,6 +157,22 @@ def build_tiny_qwen25_vl(out_dir: Path) -> None:
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
     )
+
+
+def build_tiny_qwen25_vl(out_dir: Path) -> None:
+    """Write a random-weight tiny Qwen2.5-VL (seed 0), its tokenizer and image processor to ``out_dir``."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2VLImageProcessorPil,
+    )
+
+    tokenizer = train_tokenizer(vocab_size=1024)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    vocab_size = -(-len(tokenizer) // 64) * 64  # padded, as real checkpoints are
+    hidden, heads = 32, 2
+    config = tiny_qwen25_vl_config(ids, vocab_size, hidden=hidden, heads=heads)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = Qwen2_5_VLForConditionalGeneration(config).eval()
