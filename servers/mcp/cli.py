@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
 from thinkedit.tools.errors import BadInputError
@@ -26,7 +27,7 @@ TOKEN_ENV = "THINKEDIT_MCP_TOKEN"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve mcp``."""
-    p = subparsers.add_parser("mcp", help="Serve think_while_edit and friends to MCP clients (stdio or HTTP).")
+    p = subparsers.add_parser("mcp", help=summary("mcp", SERVERS))
     p.add_argument(
         "--transport",
         choices=["stdio", "http"],
