@@ -15,12 +15,14 @@ product: a yardstick.
 import argparse
 import asyncio
 import base64
+import contextlib
 import io
 import itertools
 import multiprocessing as mp
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,16 @@ def build_app(model: str, data_dir: str) -> Any:
             loop.call_soon_threadsafe(future.set_result, payload)
 
     threading.Thread(target=deliver, daemon=True).start()
-    app = FastAPI(title="paper-style baseline editor server")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        yield
+        jobs.put(None)  # the worker ends after its job; a server stopped by SIGTERM must not leave it behind
+        await asyncio.to_thread(worker.join, 10)
+        if worker.is_alive():
+            worker.kill()
+
+    app = FastAPI(title="paper-style baseline editor server", lifespan=lifespan)
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -35,6 +35,23 @@ class SleepyEditor:
         return self.edit_batch([request])[0]
 
 
+class ThreadNamingEditor(SleepyEditor):
+    """Edit at once and name, as the result's model, the thread that ran the pipeline call."""
+
+    name = "thread-naming"
+
+    def edit_batch(self, requests: list[EditRequest]) -> list[EditResult]:
+        import threading
+
+        ran_on = "main" if threading.current_thread() is threading.main_thread() else threading.current_thread().name
+        return [EditResult(images=[r.image] * r.num_images, model=ran_on, seconds=0.0) for r in requests]
+
+
+def thread_naming_engine(_settings: object) -> ThreadNamingEditor:
+    """Build the thread-naming engine (picklable: it goes to the worker process)."""
+    return ThreadNamingEditor()
+
+
 def sleepy_engine(_settings: object) -> SleepyEditor:
     """Build the engine (in the server's worker process, like a real pipeline)."""
     return SleepyEditor()

@@ -13,6 +13,11 @@ import pytest
 from PIL import Image
 
 from tests.servers import ServerProcess, png_bytes, sleepy_editor_server
+from tests.sleepy_editor import thread_naming_engine
+from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.metrics import EditorMetrics
+from thinkedit.servers.editor.service import EditorService
+from thinkedit.tools.types import EditRequest
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +74,17 @@ async def test_a_dead_worker_fails_the_edit_and_health_says_so(server_data_dir, 
         health = httpx.get(f"{server.base}/health")
         assert health.status_code == 503 and health.json()["status"] == "failed"
         assert server.proc.poll() is None  # the server itself lives on to say so
+
+
+@pytest.mark.parametrize(("placement", "ran_on"), [("process", "main"), ("process-thread", "pipeline")])
+async def test_the_pipeline_runs_on_the_thread_its_placement_names(placement: str, ran_on: str) -> None:
+    settings = EditorServerSettings(model="tiny-kontext", placement=placement)
+    service = EditorService(settings, EditorMetrics(settings.model, settings.replica_id), thread_naming_engine)
+    await service.start()
+    try:
+        assert service.status == "ready", service.error
+        assert service.worker is not None and service.worker.alive  # in a worker process either way
+        result = await service.edit(EditRequest(image=Image.new("RGB", (8, 8)), instruction="x", seed=1))
+        assert result.model.startswith(ran_on), result.model
+    finally:
+        await service.close(10)

@@ -134,6 +134,12 @@ def resize_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
+#: zlib level for PNGs that cross a local link or go to disk: lossless like any level, 2-3x faster to
+#: encode than PIL's default 6 (128 px: 2.4 against 5.3 ms here; 512 px: 54 against 142 ms) for 5-10%
+#: more bytes. Uploads to hosted APIs keep level 6, where bytes cost more than milliseconds.
+FAST_PNG_LEVEL = 1
+
+
 def to_png_bytes(image: Image.Image, *, compress_level: int = 6) -> bytes:
     """Encode as PNG (zlib ``compress_level`` 0-9: 1 is fast, 6 is PIL's default)."""
     buf = io.BytesIO()

@@ -49,9 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=_positive_int, default=64, help="Queued requests beyond this get 503 (default 64).")
     p.add_argument("--max-batch", type=_positive_int, default=8, help="Requests per pipeline call; 1 turns batching off (default 8).")
     p.add_argument("--batch-window-ms", type=float, default=5.0, help="How long a batch waits for companions (default 5 ms).")
-    p.add_argument("--placement", choices=("process", "process-main", "thread"), default="process",
-                   help="Run the pipeline in a worker process (default; 'process-main': on its main thread) "
-                   "or on a thread of the server process.")
+    p.add_argument("--placement", choices=("process", "process-thread", "thread"), default="process",
+                   help="Run the pipeline on the main thread of a worker process (default), on a thread of a "
+                   "worker process ('process-thread'), or on a thread of the server process ('thread').")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="Largest request body in MiB (default 20).")
     p.add_argument("--max-pixels", type=_positive_int, default=SERVER_MAX_PIXELS, help=f"Largest input image in pixels (default {SERVER_MAX_PIXELS}).")
     p.add_argument("--max-input-pixels", type=_positive_int,

@@ -60,9 +60,9 @@ class EditorService:
         #: Where the pipeline runs: a worker process (away from this process's event loop and GIL), or, for
         #: ``placement="thread"`` and factories that cannot be sent to a process, this process's pipeline thread.
         self.worker: PipelineWorker | None = None
-        if settings.placement in ("process", "process-main"):
+        if settings.placement in ("process", "process-thread"):
             if picklable(engine_factory):
-                thread = "main" if settings.placement == "process-main" else "pipeline"
+                thread = "pipeline" if settings.placement == "process-thread" else "main"
                 self.worker = PipelineWorker(engine_factory, settings, thread)
             else:
                 log.warning("engine factory %r cannot go to a worker process; the pipeline runs on a thread",

@@ -2,12 +2,13 @@
 
 The server keeps its queue, batcher and HTTP in the parent; each batch crosses a private socket
 (pickled requests and results) to the worker, which owns the pipeline. Inside the worker the
-pipeline runs on one thread, chosen by ``thread``: ``"pipeline"`` (default) starts torch's
-parallel runtime on the main thread and runs every call on one pipeline thread; ``"main"`` runs
-them on the main thread, as the paper's servers do. Measured on our shared 2-core machine under
-load, a 128-px tiny edit took 60-170 ms the first way and 1.0-4.3 s the second (OpenMP's team on
-the main thread fights the other jobs for both cores); ``bench/editor_server.py`` compares the two
-designs in one run.
+pipeline runs on one thread, chosen by ``thread``: ``"main"`` (default) runs every call on the
+worker's main thread, as the paper's servers do; ``"pipeline"`` starts torch's parallel runtime on
+the main thread and runs every call on one pipeline thread. On a quiet 2-core machine a 128-px,
+4-step tiny edit took about 105 ms through the server the first way and 125 ms the second; on the
+same machine shared with six other jobs the order flipped (60-170 ms against 1.0-4.3 s: OpenMP's
+team on the main thread fought the other jobs for both cores). ``bench/editor_server.py`` compares
+our server with the paper's design in one run.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def picklable(value: Any) -> bool:
 class PipelineWorker:
     """Own one worker process: start it (it builds and loads the engine), send it batches, stop it."""
 
-    def __init__(self, factory: Any, settings: Any, thread: str = "pipeline") -> None:
+    def __init__(self, factory: Any, settings: Any, thread: str = "main") -> None:
         self._factory, self._settings, self._thread = factory, settings, thread
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
