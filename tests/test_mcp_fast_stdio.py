@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,6 @@ from mcp_types import ElicitResult
 from tests.mcp_scripted_server import write_profile
 from tests.mcp_support import CHELSEA, NATIVE, ROOT, server_env
 
-pytestmark = pytest.mark.slow  # each session starts a server process: seconds
-
 ANSWERED = re.compile(r"answering (\S+) from the cache \(mcp SDK imported: (\w+), pydantic imported: (\w+)\)")
 
 #: Runs ``serve mcp`` through its own module only (not the whole CLI), to show what that path imports.
@@ -35,6 +34,25 @@ cli.register(parser.add_subparsers())
 args = parser.parse_args(["mcp", *sys.argv[1:]])
 sys.exit(args.handler(args))
 """
+
+
+HELP_PROBE = """
+import argparse, json, sys
+from thinkedit.servers.mcp import cli
+parser = argparse.ArgumentParser()
+commands = parser.add_subparsers()
+cli.register(commands)
+text = commands.choices["mcp"].format_help()
+print(json.dumps({"help": text, "loaded": sorted(m for m in sys.modules if m.split(".")[0] in {"mcp", "mcp_types", "pydantic"})}))
+"""
+
+
+def test_serve_mcp_help_imports_neither_the_sdk_nor_pydantic() -> None:
+    done = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    probe = json.loads(done.stdout)
+    assert probe["loaded"] == []
+    assert "tiny-qwen" in probe["help"] and "--resource-links" in probe["help"]  # the packaged profiles are named
 
 
 class Person:
@@ -86,6 +104,7 @@ def scripted(tmp_path: Path) -> Server:
     return Server(tmp_path, "--profile", str(profile), "--allow-root", str(ROOT))
 
 
+@pytest.mark.slow  # starts server processes: seconds each
 async def test_the_second_start_answers_from_the_cache_and_the_session_works(scripted: Server) -> None:
     async with scripted.session() as client:
         cold = [t.model_dump() for t in (await client.list_tools()).tools]
@@ -115,6 +134,7 @@ async def test_the_second_start_answers_from_the_cache_and_the_session_works(scr
     assert len(scripted.cached()) == 2
 
 
+@pytest.mark.slow  # starts server processes: seconds each
 async def test_the_fast_path_imports_neither_the_sdk_nor_pydantic(tmp_path: Path) -> None:
     server = Server(tmp_path, "--profile", "tiny", direct=True)
     for _ in range(2):
@@ -123,6 +143,7 @@ async def test_the_fast_path_imports_neither_the_sdk_nor_pydantic(tmp_path: Path
     assert server.answered()[0] == ("initialize", "False", "False")
 
 
+@pytest.mark.slow  # starts server processes: seconds each
 async def test_another_client_version_or_config_misses_the_cache(scripted: Server, tmp_path: Path) -> None:
     async with scripted.session() as client:
         await client.list_tools()
@@ -136,6 +157,7 @@ async def test_another_client_version_or_config_misses_the_cache(scripted: Serve
     assert scripted.answered() == [] and len(scripted.cached()) == 6
 
 
+@pytest.mark.slow  # starts server processes: seconds each
 async def test_a_corrupt_cache_file_is_ignored_and_replaced(scripted: Server) -> None:
     async with scripted.session() as client:
         await client.list_tools()
@@ -151,6 +173,7 @@ async def test_a_corrupt_cache_file_is_ignored_and_replaced(scripted: Server) ->
     assert [a[0] for a in scripted.answered()] == ["initialize", "tools/list"]
 
 
+@pytest.mark.slow  # starts server processes: seconds each
 async def test_a_cached_answer_the_sdk_contradicts_is_replaced(scripted: Server) -> None:
     async with scripted.session() as client:
         await client.list_tools()

@@ -130,7 +130,10 @@ def server_key(options: dict[str, Any]) -> str:
 
 def installed_distributions() -> list[str]:
     """Name the installed versions of ``DISTRIBUTIONS`` from their ``.dist-info`` folders (no metadata import)."""
-    spec = importlib.util.find_spec("mcp")
+    try:
+        spec = importlib.util.find_spec("mcp")
+    except (ImportError, ValueError):  # blocked or half-imported: no versions to name
+        return []
     if spec is None or not spec.origin:
         return []
     site = Path(spec.origin).parent.parent

@@ -91,8 +91,8 @@ def build_tool(spec: ToolDescription, *, open_world: bool | None = None, icons: 
 async def run_stdio_streams(server: MCPServer[Any], stdin: Any, stdout: Any) -> None:
     """Serve one stdio session over ``stdin`` (async lines) and ``stdout`` (async ``write``/``flush``).
 
-    The SDK's ``stdio_server`` takes explicit streams (and then leaves fd 0 and 1 to their owner);
-    ``MCPServer`` runs only on its own, so its low-level server is run on them, as ``run_stdio_async`` does.
+    The SDK's ``stdio_server`` takes explicit streams (and then leaves fd 0 and 1 to their owner), but
+    ``MCPServer.run_stdio_async`` always opens its own: its low-level server is run on ours the same way.
     """
     lowlevel = server._lowlevel_server  # noqa: SLF001 - the one place we reach inside MCPServer
     async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
