@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Lines longer than this are passed on unread (a handshake request is small; tool calls carry images).
 WATCH_LIMIT = 64 * 1024
+#: SDK messages longer than this are never a cacheable answer (a tool list is tens of kB; results carry images).
+ANSWER_LIMIT = 1024 * 1024
 
 
 @dataclass
@@ -66,7 +68,15 @@ class StdioFront:
         self._first.wait(wait_first)
 
     def close(self) -> None:
-        """Point fd 0 and 1 back at the client's pipes (the reader thread is a daemon and ends with stdin)."""
+        """End the SDK's reads, and point fd 0 and 1 back at the client's pipes (stray output stays off them).
+
+        The reader thread is a daemon: it ends with stdin or the process.
+        """
+        self._lines.put(None)  # a worker thread still waiting for a line (a cancelled read) returns
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
         self._restore()
 
     # -- the client's side (the reader thread) --------------------------------------------------------
@@ -132,7 +142,7 @@ class StdioFront:
 
     def send(self, text: str) -> None:
         """Write one of the SDK's messages to the client, unless it answers a request the cache answered."""
-        if self._pending:
+        if self._pending and len(text) <= ANSWER_LIMIT:
             with self._lock:
                 pending = self._match(text)
             if pending is not None:
