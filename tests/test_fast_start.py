@@ -69,3 +69,65 @@ def test_mcp_server_answers_the_handshake_and_tools_list_before_heavy_imports(tm
     assert result["heavy_before"] == []
     # Behind the handshake the agent loads and the tools work.
     assert "langgraph" in result["heavy_after"] and not result["models_error"]
+
+
+LAZY_PROBE = """
+import json, sys
+from thinkedit.servers.cli import build_parser
+before = set(sys.modules)
+parser = build_parser(sys.argv[1:])
+text = parser.format_help()
+mods = sorted(m for m in set(sys.modules) - before if m.startswith("thinkedit."))
+print(json.dumps({{"modules": mods, "pydantic": "pydantic" in sys.modules, "help": text}}))
+"""
+
+COMMAND_MODULES = {
+    "thinkedit.servers.cli.run_commands", "thinkedit.servers.cli.profile_commands", "thinkedit.servers.cli.eval_commands",
+    "thinkedit.servers.cli.data_commands", "thinkedit.servers.cli.models_command", "thinkedit.servers.mcp.client_config",
+    "thinkedit.servers.ui.cli", "thinkedit.servers.editor.cli", "thinkedit.servers.thinker.cli", "thinkedit.servers.mcp.cli",
+}
+
+
+def lazy(*argv: str) -> dict:
+    result = probe(LAZY_PROBE.format(), *argv)
+    assert isinstance(result, dict)
+    return result
+
+
+def test_top_level_help_builds_no_command_and_imports_no_pydantic() -> None:
+    result = lazy("--help")
+    assert not COMMAND_MODULES & set(result["modules"]), result["modules"]
+    assert result["pydantic"] is False
+    # The listing from the table is the listing of the full parser (every module's own add_parser help).
+    from thinkedit.servers.cli import build_parser
+
+    assert result["help"] == build_parser().format_help()
+
+
+def test_a_command_line_builds_only_the_command_it_names() -> None:
+    result = lazy("serve", "mcp", "--help")
+    built = COMMAND_MODULES & set(result["modules"])
+    assert built == {"thinkedit.servers.mcp.cli"}, built
+    result = lazy("-vv", "runs")
+    assert COMMAND_MODULES & set(result["modules"]) == {"thinkedit.servers.cli.run_commands"}
+
+
+def test_lazy_and_full_parsers_parse_alike() -> None:
+    from thinkedit.servers.cli import build_parser
+
+    for argv in (["edit", "a.png", "add a hat", "--max-rounds", "2", "-v"], ["-v", "runs"],
+                 ["serve", "editor", "--model", "tiny-kontext", "--port", "0"], ["resume", "abc"]):
+        lazy_args, full_args = build_parser(argv).parse_args(argv), build_parser().parse_args(argv)
+        assert vars(lazy_args) == vars(full_args), argv
+
+
+@pytest.mark.parametrize("argv", [["bogus"], ["serve", "bogus"], []])
+def test_unknown_or_missing_commands_still_list_every_choice(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from thinkedit.servers.cli import build_parser
+
+    with pytest.raises(SystemExit) as raised:
+        build_parser(argv).parse_args(argv)
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    expected = ("editor", "thinker", "mcp") if argv[:1] == ["serve"] else ("edit", "resume", "serve", "ui")
+    assert all(name in err for name in expected) or "required" in err, err

@@ -1,30 +1,20 @@
 """The ``thinkedit`` command line: each command group lives in its own module.
 
-Building the parser imports only the light option modules; each command imports what it needs
-when it runs, so ``thinkedit --help`` works on a core install and a command whose extra is
-missing says which one to install.
+The parser is built lazily (``commands.lazy_commands``): ``thinkedit --help`` lists the commands
+from a table without importing their modules, and a command line imports only the module of the
+command it names. Each command imports what it needs when it runs, so ``thinkedit --help`` works
+on a core install and a command whose extra is missing says which one to install.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-#: Modules that each add their sub-commands through ``register(subparsers)``.
-COMMAND_MODULES = [
-    "thinkedit.servers.cli.run_commands",
-    "thinkedit.servers.cli.profile_commands",
-    "thinkedit.servers.cli.serve",
-    "thinkedit.servers.cli.eval_commands",
-    "thinkedit.servers.cli.data_commands",
-    "thinkedit.servers.cli.models_command",
-    "thinkedit.servers.mcp.client_config",
-    "thinkedit.servers.ui.cli",
-]
+from thinkedit.servers.cli.commands import COMMANDS, lazy_commands
 
 #: Exit codes: success, runtime failure, bad usage or input, interrupted (Ctrl-C, as shells count it).
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -72,16 +62,16 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the parser with every command group's sub-commands."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the parser: for the command ``argv`` names (the others only as names in ``--help``), or,
+    with ``argv`` None, with every command's options (tests and docs)."""
     parser = CommandParser(
         prog="thinkedit",
         description="Think-while-Edit: edit an image, critique the result, refine the instruction, repeat.",
         top=True,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    lazy_commands(subparsers, COMMANDS, argv)
     return parser
 
 
@@ -98,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from thinkedit.tools.errors import BadInputError
     from thinkedit.tools.extras import missing_extra
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         level = log_level(args.verbose + getattr(args, "verbose_after", 0))
     except BadInputError as exc:

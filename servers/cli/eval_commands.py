@@ -11,6 +11,7 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
+from thinkedit.servers.cli.commands import summary
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
 from thinkedit.servers.options import int_at_least
 from thinkedit.tools.config import ThinkerConfig, default_data_dir
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eval``."""
     p = subparsers.add_parser(
         "eval",
-        help="Run a benchmark with and without the loop and judge both (VIEScore-style).",
+        help=summary("eval"),
         description="Run every item of a local benchmark copy through the loop; judge its first round (the single "
         "edit) and its result (the loop); print and save a per-task-type table and plots. Rerunning the same "
         "command skips judged items and resumes interrupted ones.",

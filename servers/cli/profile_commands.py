@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from thinkedit.servers.cli.commands import summary
 from thinkedit.tools.errors import BadInputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``profiles``."""
-    p = subparsers.add_parser("profiles", help="List the profiles: editor, thinker, key variables, ready or not.")
+    p = subparsers.add_parser("profiles", help=summary("profiles"))
     p.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
     p.set_defaults(handler=cmd_profiles)
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from thinkedit.servers.cli.commands import summary
 from thinkedit.servers.options import add_storage_options, int_at_least, server_url, storage_urls
 from thinkedit.tools.config import default_data_dir
 from thinkedit.tools.errors import BadInputError
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run commands."""
-    edit = subparsers.add_parser("edit", help="Edit an image with the Think-while-Edit loop.")
+    edit = subparsers.add_parser("edit", help=summary("edit"))
     edit.add_argument("image", help="The image to edit (JPEG, PNG, HEIC, WebP, AVIF, ...).")
     edit.add_argument("instruction", help="What to change, in words.")
     edit.add_argument("--profile", default="tiny", help=f"Editor + thinker pair: {', '.join(available_profiles())} "
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_storage_options(edit)
     edit.set_defaults(handler=cmd_edit)
 
-    resume = subparsers.add_parser("resume", help="Finish an interrupted run from its checkpoint.")
+    resume = subparsers.add_parser("resume", help=summary("resume"))
     resume.add_argument("run_id")
     resume.add_argument("--data-dir", type=Path)
     resume.add_argument("--record", type=Path, metavar="DIR", help="Record the finished trajectory into this directory.")
@@ -72,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_storage_options(resume)
     resume.set_defaults(handler=cmd_resume)
 
-    runs = subparsers.add_parser("runs", help="List runs and their status.")
+    runs = subparsers.add_parser("runs", help=summary("runs"))
     runs.add_argument("--data-dir", type=Path)
     add_storage_options(runs)
     runs.set_defaults(handler=cmd_runs)

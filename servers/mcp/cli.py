@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
 from thinkedit.tools.errors import BadInputError
@@ -30,7 +31,7 @@ FIRST_LINE_WAIT = 0.5
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve mcp``."""
-    p = subparsers.add_parser("mcp", help="Serve think_while_edit and friends to MCP clients (stdio or HTTP).")
+    p = subparsers.add_parser("mcp", help=summary("mcp", SERVERS))
     p.add_argument(
         "--transport",
         choices=["stdio", "http"],

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from thinkedit.servers.cli.commands import summary
+
 #: Clients and the top-level key their config files keep servers under.
 CLIENT_KEYS = {"claude-desktop": "mcpServers", "claude-code": "mcpServers", "cursor": "mcpServers", "vscode": "servers"}
 
@@ -59,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the top-level ``mcp-config`` command."""
     p = subparsers.add_parser(
         "mcp-config",
-        help="Print the MCP client config (Claude Desktop, Claude Code, Cursor, VS Code) for this install.",
+        help=summary("mcp-config"),
     )
     p.add_argument(
         "--client",

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from thinkedit.servers.cli.commands import summary
 from thinkedit.servers.exposure import check_exposure, resolve_token
 from thinkedit.servers.options import add_storage_options, int_at_least, port_number, server_url, storage_urls
 from thinkedit.tools.profiles import available_profiles
@@ -17,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ui``."""
     p = subparsers.add_parser(
         "ui",
-        help="Browse, follow, start and review runs in a local web gallery.",
+        help=summary("ui"),
         description="Serve a small web app listing the runs of the data dir (and shared stores) with thumbnails, "
         "status and scores; each run opens as its report, live while it runs; runs can be started from an "
         "uploaded image and reviewed from the page. Works offline, no front-end build.",
