@@ -105,7 +105,8 @@ class StdioFront:
             message = json.loads(line)
         except ValueError:
             return  # the SDK reports it
-        request = isinstance(message, dict) and "id" in message and isinstance(message.get("method"), str)
+        request = (isinstance(message, dict) and isinstance(message.get("id"), (str, int))
+                   and isinstance(message.get("method"), str))
         if not request:
             if self._initialize is None:
                 self._watching = False  # not a handshake session (a notification, a newer protocol era)
@@ -142,35 +143,34 @@ class StdioFront:
 
     def send(self, text: str) -> None:
         """Write one of the SDK's messages to the client, unless it answers a request the cache answered."""
-        if self._pending and len(text) <= ANSWER_LIMIT:
-            with self._lock:
-                pending = self._match(text)
-            if pending is not None:
-                if pending.cached is not None:
-                    self._check(pending, text)
-                    return
-                self._store(pending, text)
+        pending, message = self._match(text) if self._pending and len(text) <= ANSWER_LIMIT else (None, None)
+        if pending is not None and pending.cached is not None:
+            self._check(pending, message)
+            return
         with self._lock:
             self._out.write(text.encode("utf-8") if text.endswith("\n") else (text + "\n").encode("utf-8"))
             self._out.flush()
+        if pending is not None and "result" in message:
+            assert self.cache is not None
+            self.cache.store(pending.key, pending.method, message["result"])  # for the next start
 
-    def _match(self, text: str) -> _Pending | None:
-        """Return (and forget) the pending request this SDK message answers, if any (hold the lock)."""
+    def _match(self, text: str) -> tuple[_Pending | None, Any]:
+        """Return (and forget) the pending request this SDK message answers, if any, and the message."""
         try:
             message = json.loads(text)
         except ValueError:
-            return None
+            return None, None
         if not isinstance(message, dict) or "method" in message or not ({"result", "error"} & message.keys()):
-            return None
-        try:
-            return self._pending.pop(message.get("id"), None)
-        except TypeError:  # an id that cannot be a key was never ours
-            return None
+            return None, message
+        with self._lock:
+            try:
+                return self._pending.pop(message.get("id"), None), message
+            except TypeError:  # an id that cannot be a key was never ours
+                return None, message
 
-    def _check(self, pending: _Pending, text: str) -> None:
+    def _check(self, pending: _Pending, message: dict[str, Any]) -> None:
         """Compare the SDK's answer with the one the client got from the cache; keep the SDK's if they differ."""
         assert self.cache is not None
-        message = json.loads(text)
         if "result" not in message:
             log.warning("handshake cache: the SDK refused the %s the cache answered (%s); dropping that answer",
                         pending.method, message.get("error"))
@@ -181,13 +181,6 @@ class StdioFront:
             self.cache.store(pending.key, pending.method, message["result"])
         else:
             log.debug("handshake cache: the SDK's answer to %s matches the cached one", pending.method)
-
-    def _store(self, pending: _Pending, text: str) -> None:
-        """Keep the SDK's successful answer to a cacheable request for the next start."""
-        assert self.cache is not None
-        message = json.loads(text)
-        if "result" in message:
-            self.cache.store(pending.key, pending.method, message["result"])
 
     def _write(self, message: dict[str, Any]) -> None:
         """Write one of our own messages (a cached answer) to the client."""
