@@ -179,3 +179,25 @@ async def test_a_cached_answer_the_sdk_contradicts_is_replaced(scripted: Server)
         assert client.instructions == real
         await client.list_tools()
     assert [a[0] for a in scripted.answered()] == ["initialize", "tools/list"]
+
+
+@pytest.mark.slow  # starts a server process
+def test_an_answer_is_cached_even_when_the_client_kills_the_server_at_once(tmp_path: Path) -> None:
+    server = Server(tmp_path, "--profile", "tiny")
+    request = {"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}}}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "thinkedit.servers.cli", "serve", "mcp", "--profile", "tiny"], cwd=ROOT,
+        env=server_env(server.data_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write((json.dumps(request) + "\n").encode())
+        proc.stdin.flush()
+        answer = json.loads(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert answer["id"] == 7 and answer["result"]["serverInfo"]["name"] == "thinkedit"
+    (cached,) = server.cached()
+    assert json.loads(cached.read_text())["result"] == answer["result"]

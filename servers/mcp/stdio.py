@@ -147,12 +147,13 @@ class StdioFront:
         if pending is not None and pending.cached is not None:
             self._check(pending, message)
             return
+        if pending is not None and "result" in message:
+            # Stored before it is sent: a client may end the server as soon as it has its answer.
+            assert self.cache is not None
+            self.cache.store(pending.key, pending.method, message["result"])
         with self._lock:
             self._out.write(text.encode("utf-8") if text.endswith("\n") else (text + "\n").encode("utf-8"))
             self._out.flush()
-        if pending is not None and "result" in message:
-            assert self.cache is not None
-            self.cache.store(pending.key, pending.method, message["result"])  # for the next start
 
     def _match(self, text: str) -> tuple[_Pending | None, Any]:
         """Return (and forget) the pending request this SDK message answers, if any, and the message."""
