@@ -4,7 +4,9 @@
 
 Each sample starts a fresh process. For the MCP server the clock runs from the process start to
 the ``initialize`` response on stdout (what a desktop client waits for), then ``tools/list`` is
-asked too; the figures are medians with their IQR, and the CPU pressure (PSI) of the run.
+asked too. Cold: the first start, with an empty data dir (the SDK answers). Warm: a later start of
+the same server for the same client, answered from the handshake cache before the SDK loads. The
+figures are medians with their IQR, and the CPU pressure (PSI) of the run.
 """
 
 from __future__ import annotations
@@ -69,15 +71,19 @@ def mcp_seconds(data_dir: str) -> tuple[float, float]:
 
 def figures(samples: int = 5) -> dict[str, Any]:
     """Take ``samples`` fresh starts of each; return the spreads and the CPU pressure."""
-    helps, inits, lists = [], [], []
+    helps: list[float] = []
+    starts: dict[str, list[float]] = {k: [] for k in ("cold", "warm", "cold_list", "warm_list")}
     with tempfile.TemporaryDirectory(prefix="thinkedit-startup-") as tmp, Pressure() as pressure:
-        mcp_seconds(tmp)  # warm the file cache once; not counted
-        for _ in range(samples):
+        warm = str(Path(tmp) / "warm")
+        mcp_seconds(warm)  # warms the file cache and fills the handshake cache; not counted
+        for n in range(samples):
             helps.append(help_seconds())
-            initialized, listed = mcp_seconds(tmp)
-            inits.append(initialized)
-            lists.append(listed)
-    return {"help": spread(helps), "initialize": spread(inits), "tools_list": spread(lists),
+            for kind, data_dir in (("cold", str(Path(tmp) / f"cold-{n}")), ("warm", warm)):
+                initialized, listed = mcp_seconds(data_dir)
+                starts[kind].append(initialized)
+                starts[f"{kind}_list"].append(listed)
+    return {"help": spread(helps), "initialize": spread(starts["warm"]), "initialize_cold": spread(starts["cold"]),
+            "tools_list": spread(starts["warm_list"]), "tools_list_cold": spread(starts["cold_list"]),
             "pressure": pressure.text()}
 
 
@@ -86,9 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=5, help="Fresh starts of each command (default 5).")
     f = figures(parser.parse_args().samples)
-    print(f"thinkedit --help                     : {f['help'].text(2, 1, ' s')}")
-    print(f"thinkedit serve mcp → initialize     : {f['initialize'].text(2, 1, ' s')}")
-    print(f"thinkedit serve mcp → tools/list     : {f['tools_list'].text(2, 1, ' s')}")
+    print(f"thinkedit --help                            : {f['help'].text(2, 1, ' s')}")
+    print(f"thinkedit serve mcp → initialize, cold      : {f['initialize_cold'].text(2, 1, ' s')}")
+    print(f"thinkedit serve mcp → initialize, warm      : {f['initialize'].text(2, 1, ' s')}")
+    print(f"thinkedit serve mcp → tools/list, cold      : {f['tools_list_cold'].text(2, 1, ' s')}")
+    print(f"thinkedit serve mcp → tools/list, warm      : {f['tools_list'].text(2, 1, ' s')}")
+    print("(cold: first start, empty data dir; warm: a later start, handshake answered from the cache)")
     print(f["pressure"])
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
+from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-#: Environment variables that choose where runs live when no option says.
-CHECKPOINT_URL_ENV = "THINKEDIT_CHECKPOINT_URL"
-ARTIFACTS_URL_ENV = "THINKEDIT_ARTIFACTS_URL"
+# Where runs live by default: defined in a light module, named here too for the modules that use them.
+from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, default_data_dir  # noqa: F401
 
 
 def required_key(env_var: str, who: str) -> str:
@@ -22,11 +19,6 @@ def required_key(env_var: str, who: str) -> str:
     if not key:
         raise BadInputError(f"{who} needs an API key in ${env_var}, which is not set")
     return key
-
-
-def default_data_dir() -> Path:
-    """Return ``$THINKEDIT_DATA_DIR`` or ``~/.thinkedit``: runs, artifacts, checkpoints, tiny models."""
-    return Path(os.environ.get("THINKEDIT_DATA_DIR") or Path.home() / ".thinkedit").expanduser()
 
 
 class EditorConfig(BaseModel):

@@ -1,28 +1,32 @@
 """``thinkedit serve mcp``: serve the tools over stdio or streamable HTTP.
 
-Nothing here imports the ``mcp`` SDK at module level, so the CLI works without the ``mcp`` extra
-and says how to install it when this command is used.
+Nothing here imports the ``mcp`` SDK or pydantic at module level, so ``serve mcp --help`` is quick,
+the CLI works without the ``mcp`` extra (and says how to install it when this command is used),
+and over stdio a cached ``initialize`` answer goes out before either is imported (``stdio``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import Any
 
 from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.profiles import available_profiles
+from thinkedit.tools.locations import default_data_dir
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "THINKEDIT_MCP_TOKEN"
+
+#: How long the stdio server waits for the client's first line before it imports the SDK anyway.
+FIRST_LINE_WAIT = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--profile",
         default="tiny",
-        help=f"Editor + thinker pair: {', '.join(available_profiles())} or a TOML file (default: tiny).",
+        help=f"Editor + thinker pair: {', '.join(profile_names())} or a TOML file (default: tiny).",
     )
     p.add_argument(
         "--editor",
@@ -86,6 +90,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_serve_mcp)
 
 
+def profile_names() -> list[str]:
+    """List the packaged profile names from the package's folder, without importing it (it loads pydantic)."""
+    spec = importlib.util.find_spec("thinkedit.tools.profiles")
+    folders = (spec.submodule_search_locations or []) if spec else []
+    return sorted({f.stem for folder in folders for f in Path(folder).glob("*.toml")})
+
+
 def _fail(message: str, code: int = 2) -> int:
     """Say what is wrong on stderr (stdout is the stdio transport's) and return the exit code."""
     print(f"thinkedit: error: {message}", file=sys.stderr)
@@ -94,49 +105,20 @@ def _fail(message: str, code: int = 2) -> int:
 
 def cmd_serve_mcp(args: argparse.Namespace) -> int:
     """Build the server from the options and run it until the client or a signal stops it."""
-    try:
-        import anyio
-
-        from thinkedit.servers.mcp.app import build_server
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "mcp":
-            return _fail("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'")
-        raise
-    from thinkedit.servers.mcp.config import ServerConfig, server_models
-    from thinkedit.tools.config import default_data_dir
-
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if args.transport == "http" and not is_loopback(args.host) and not token:
         return _fail(f"binding {args.host} needs a bearer token: pass --token or set {TOKEN_ENV}")
     if args.max_image_mb <= 0:
         return _fail("--max-image-mb must be positive")
-    storage = storage_urls(args)
-    config = ServerConfig(
-        profile=args.profile,
-        editor_url=args.editor,
-        editor_model=args.editor_model,
-        thinker_url=args.thinker,
-        thinker_model=args.thinker_model,
-        data_dir=(args.data_dir or default_data_dir()).expanduser().resolve(),
-        roots=[r.expanduser().resolve() for r in args.allow_root] if args.allow_root else None,
-        allow_urls=args.allow_urls,
-        max_image_bytes=int(args.max_image_mb * 1024 * 1024),
-        resource_links=args.resource_links,
-        checkpoints_url=storage["checkpoints"],
-        artifacts_url=storage["artifacts"],
-    )
-    from thinkedit.tools.profiles import missing_keys
-
-    try:
-        if missing := missing_keys(*server_models(config)):
-            return _fail(f"profile {args.profile} needs an API key in {', '.join('$' + k for k in missing)}, not set")
-        server = build_server(config)
-    except (BadInputError, ValidationError) as exc:
-        return _fail(str(exc))
-    # Torch (for in-process models) is primed on this thread behind the handshake: see app._open.
+    data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
     if args.transport == "stdio":
-        anyio.run(server.run_stdio_async)
-        return 0
+        return _serve_stdio(args, data_dir)
+    try:
+        import anyio
+
+        server, config = _build(args, data_dir)
+    except _Refused as exc:
+        return _fail(*exc.args)
     from thinkedit.servers.mcp.http_transport import serve_http  # uvicorn and starlette: HTTP only
 
     # critique_edit takes two images; as data: URIs they are base64 (4/3 of the bytes) inside JSON.
@@ -146,3 +128,64 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _serve_stdio(args: argparse.Namespace, data_dir: Path) -> int:
+    """Serve over stdio: the front answers a cached handshake at once, the SDK loads behind it."""
+    from thinkedit.servers.mcp.handshake import HandshakeCache
+    from thinkedit.servers.mcp.stdio import StdioFront, serve
+
+    front = StdioFront(HandshakeCache.for_server(data_dir, vars(args)))
+    try:
+        front.start(wait_first=FIRST_LINE_WAIT)
+        try:
+            import anyio
+
+            server, _ = _build(args, data_dir)
+        except _Refused as exc:
+            return _fail(*exc.args)
+        # Torch (for in-process models) is primed on this thread behind the handshake: see app._open.
+        anyio.run(serve, server, front)
+    finally:
+        front.close()
+    return 0
+
+
+class _Refused(Exception):
+    """Carry the message (and exit code) of a server that cannot be built from these options."""
+
+
+def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
+    """Import the SDK and the server, and build it from the options; raise ``_Refused`` saying why not."""
+    try:
+        from thinkedit.servers.mcp.app import build_server
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "mcp":
+            raise _Refused("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'") from exc
+        raise
+    from pydantic import ValidationError
+
+    from thinkedit.servers.mcp.config import ServerConfig, server_models
+    from thinkedit.tools.profiles import missing_keys
+
+    storage = storage_urls(args)
+    config = ServerConfig(
+        profile=args.profile,
+        editor_url=args.editor,
+        editor_model=args.editor_model,
+        thinker_url=args.thinker,
+        thinker_model=args.thinker_model,
+        data_dir=data_dir,
+        roots=[r.expanduser().resolve() for r in args.allow_root] if args.allow_root else None,
+        allow_urls=args.allow_urls,
+        max_image_bytes=int(args.max_image_mb * 1024 * 1024),
+        resource_links=args.resource_links,
+        checkpoints_url=storage["checkpoints"],
+        artifacts_url=storage["artifacts"],
+    )
+    try:
+        if missing := missing_keys(*server_models(config)):
+            raise _Refused(f"profile {args.profile} needs an API key in {', '.join('$' + k for k in missing)}, not set")
+        return build_server(config), config
+    except (BadInputError, ValidationError) as exc:
+        raise _Refused(str(exc)) from exc

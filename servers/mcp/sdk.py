@@ -1,10 +1,12 @@
-"""The one place that builds SDK tools from our wire models, using the ``mcp`` SDK's tool internals.
+"""The one place that uses the ``mcp`` SDK's internals: tools built from our wire models, stdio on our streams.
 
 ``MCPServer.add_tool`` derives a tool's schema from a function's signature; ours come from
 pydantic models with ``extra="forbid"`` (one model per tool, shared with the HTTP API's style), so
 we construct the SDK's ``Tool`` with a ``FuncMetadata`` ourselves. Those two names are not part of
 the SDK's documented surface: everything that depends on them is in this module, and
-``tests/test_mcp_sdk.py`` checks it against the installed SDK.
+``tests/test_mcp_sdk.py`` checks it against the installed SDK. ``run_stdio_streams`` does what
+``MCPServer.run_stdio_async`` does, on streams the fast-start front owns (``stdio.StdioFront``),
+which needs ``MCPServer``'s low-level server.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.server.stdio import stdio_server
 from mcp.types import CallToolResult, ToolAnnotations
 from mcp_types import Icon, InputRequiredResult
 from pydantic import BaseModel, create_model
@@ -83,3 +86,14 @@ def build_tool(spec: ToolDescription, *, open_world: bool | None = None, icons: 
         ),
         icons=icons,
     )
+
+
+async def run_stdio_streams(server: MCPServer[Any], stdin: Any, stdout: Any) -> None:
+    """Serve one stdio session over ``stdin`` (async lines) and ``stdout`` (async ``write``/``flush``).
+
+    The SDK's ``stdio_server`` takes explicit streams (and then leaves fd 0 and 1 to their owner), but
+    ``MCPServer.run_stdio_async`` always opens its own: its low-level server is run on ours the same way.
+    """
+    lowlevel = server._lowlevel_server  # noqa: SLF001 - the one place we reach inside MCPServer
+    async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
