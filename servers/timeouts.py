@@ -35,16 +35,25 @@ class BodyReadTimeout(Exception):
     """Signal that a client sent its request body too slowly (answered 408)."""
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for each request's headers."""
+class HeaderDeadline:
+    """A deadline for each request's headers, for a uvicorn protocol class (mixed in before it).
+
+    The protocol arms it when a connection opens and after each response, disarms it when its
+    parser has the headers, and says through ``_awaiting_headers`` whether headers are still due.
+    """
 
     header_timeout: float = HEADER_TIMEOUT_S
     on_slow: Callable[[], None] | None = None
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         self._header_timer: asyncio.TimerHandle | None = None
         self._arm()
+
+    def _awaiting_headers(self) -> bool:
+        raise NotImplementedError
 
     def _arm(self) -> None:
         self._disarm()
@@ -56,28 +65,35 @@ class GuardedH11Protocol(H11Protocol):
             timer.cancel()
             self._header_timer = None
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._disarm()  # the headers are in; the body has its own timeout
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-            self._arm()  # the next request's headers get the same deadline
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or not self._awaiting_headers():
             return
         if self.on_slow is not None:
             self.on_slow()
         log.info("closed a connection whose request headers took over %.0f s", self.header_timeout)
         self.transport.close()
+
+
+class GuardedH11Protocol(HeaderDeadline, H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's headers."""
+
+    def _awaiting_headers(self) -> bool:
+        return self.conn.their_state is h11.IDLE
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._awaiting_headers():
+            self._disarm()  # the headers are in; the body has its own timeout
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self._awaiting_headers():
+            self._arm()  # the next request's headers get the same deadline
 
 
 def _httptools_protocol() -> type | None:
@@ -87,51 +103,24 @@ def _httptools_protocol() -> type | None:
     except ImportError:
         return None
 
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc, valid-type]
+    class GuardedHttpToolsProtocol(HeaderDeadline, HttpToolsProtocol):  # type: ignore[misc, valid-type]
         """uvicorn's httptools protocol with a deadline for each request's headers."""
 
-        header_timeout: float = HEADER_TIMEOUT_S
-        on_slow: Callable[[], None] | None = None
+        _headers_due = True
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._header_timer: asyncio.TimerHandle | None = None
-            self._awaiting_headers = True
-            self._arm()
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
-
-        def _disarm(self) -> None:
-            timer = getattr(self, "_header_timer", None)
-            if timer is not None:
-                timer.cancel()
-                self._header_timer = None
+        def _awaiting_headers(self) -> bool:
+            return self._headers_due
 
         def on_headers_complete(self) -> None:
-            self._awaiting_headers = False
+            self._headers_due = False
             self._disarm()  # the headers are in; the body has its own timeout
             super().on_headers_complete()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if not self.transport.is_closing():
-                self._awaiting_headers = True
+                self._headers_due = True
                 self._arm()  # the next request's headers get the same deadline
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def _headers_too_slow(self) -> None:
-            self._header_timer = None
-            if self.transport.is_closing() or not self._awaiting_headers:
-                return
-            if self.on_slow is not None:
-                self.on_slow()
-            log.info("closed a connection whose request headers took over %.0f s", self.header_timeout)
-            self.transport.close()
 
     return GuardedHttpToolsProtocol
 
