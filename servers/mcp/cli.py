@@ -8,7 +8,6 @@ and over stdio a cached ``initialize`` answer goes out before either is imported
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import sys
@@ -19,7 +18,7 @@ from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.locations import default_data_dir
+from thinkedit.tools.locations import available_profiles, default_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--profile",
         default="tiny",
-        help=f"Editor + thinker pair: {', '.join(profile_names())} or a TOML file (default: tiny).",
+        help=f"Editor + thinker pair: {', '.join(available_profiles())} or a TOML file (default: tiny).",
     )
     p.add_argument(
         "--editor",
@@ -88,13 +87,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_storage_options(p)
     p.set_defaults(handler=cmd_serve_mcp)
-
-
-def profile_names() -> list[str]:
-    """List the packaged profile names from the package's folder, without importing it (it loads pydantic)."""
-    spec = importlib.util.find_spec("thinkedit.tools.profiles")
-    folders = (spec.submodule_search_locations or []) if spec else []
-    return sorted({f.stem for folder in folders for f in Path(folder).glob("*.toml")})
 
 
 def _fail(message: str, code: int = 2) -> int:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.locations import available_profiles
 from thinkedit.tools.usage import ModelPrice
 
 #: Environment variables that override a profile, mapped to (section, field).
@@ -69,12 +70,6 @@ def missing_keys(editor: EditorConfig, thinker: ThinkerConfig, env: dict[str, st
     """Return the key variables the pair needs that are unset (or empty) in ``env``."""
     env = dict(os.environ if env is None else env)
     return [key for key in required_keys(editor, thinker) if not env.get(key)]
-
-
-def available_profiles() -> list[str]:
-    """List the packaged profile names."""
-    files = resources.files("thinkedit.tools.profiles").iterdir()
-    return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
 
 
 def load_profile(name: str, *, env: dict[str, str] | None = None) -> Profile:
