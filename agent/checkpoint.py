@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import random
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -34,6 +37,11 @@ def serializer() -> JsonPlusSerializer:
     """Return a serializer that decodes our state types and nothing unexpected."""
     return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES)
 
+
+log = logging.getLogger(__name__)
+
+#: How long opening a SQLite checkpointer keeps retrying its schema set-up while another process holds the lock.
+SETUP_DEADLINE_S = 30.0
 
 #: How many rounds of "wait for the saves now running" ``ArtifactsFirst.settle`` takes at most.
 SETTLE_PASSES = 16
@@ -105,11 +113,37 @@ async def sqlite_checkpointer(path: str | Path) -> AsyncIterator[BaseCheckpointS
     path.parent.mkdir(parents=True, exist_ok=True)
     async with aiosqlite.connect(str(path)) as conn:
         saver = artifacts_first(AsyncSqliteSaver)(conn, serde=serializer())
-        await saver.setup()  # WAL journal
+        await _set_up(saver, conn, path)  # WAL journal, tables
         # WAL + NORMAL: a commit survives the process being killed (what resuming needs); only an OS
         # crash or power cut may lose the last commits. FULL would fsync on every checkpoint write.
         await conn.execute("PRAGMA synchronous=NORMAL")
         yield saver
+
+
+async def _set_up(saver: Any, conn: Any, path: Path) -> None:
+    """Run the saver's schema set-up, retrying while another connection holds the database's lock.
+
+    Two servers opening one fresh file at once both switch it to WAL and create its tables; SQLite
+    answers one of them "database is locked" at once, without waiting out the busy timeout, when
+    waiting could deadlock (both hold a read lock and want to write). The statements are
+    idempotent, so the loser rolls back, waits a moment and runs them again.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + SETUP_DEADLINE_S
+    delay = 0.01
+    while True:
+        try:
+            await saver.setup()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                exc.add_note(f"while setting up the checkpoint database {path}")
+                raise
+            log.debug("checkpoint database %s is locked during set-up; retrying in %.0f ms", path, delay * 1e3)
+            await conn.rollback()
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
 
 
 def default_checkpoint_url(data_dir: str | Path) -> str:
