@@ -66,20 +66,28 @@ def _desc(text: str) -> bytes:
 
 
 # sRGB's primaries adapted to D50 (the ICC connection space).
-_SRGB_RED, _SRGB_GREEN, _SRGB_BLUE = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
+SRGB_RED, SRGB_GREEN, SRGB_BLUE = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
 
 
 def swapped_primaries_profile() -> bytes:
     """Return an ICC v2 RGB profile whose red and green primaries are sRGB's swapped (red pixels are green)."""
+    return rgb_profile("red-green swapped test RGB", SRGB_GREEN, SRGB_RED, SRGB_BLUE, gamma=2.2)
+
+
+def rgb_profile(
+    description: str, red: tuple[float, float, float], green: tuple[float, float, float],
+    blue: tuple[float, float, float], *, gamma: float,
+) -> bytes:
+    """Return an ICC v2 matrix/TRC RGB profile with these D50 primaries and one gamma curve for all three."""
     tags = [
-        (b"desc", _desc("red-green swapped test RGB")),
+        (b"desc", _desc(description)),
         (b"wtpt", _xyz(0.9642, 1.0, 0.8249)),
-        (b"rXYZ", _xyz(*_SRGB_GREEN)),
-        (b"gXYZ", _xyz(*_SRGB_RED)),
-        (b"bXYZ", _xyz(*_SRGB_BLUE)),
-        (b"rTRC", _curve(2.2)),
-        (b"gTRC", _curve(2.2)),
-        (b"bTRC", _curve(2.2)),
+        (b"rXYZ", _xyz(*red)),
+        (b"gXYZ", _xyz(*green)),
+        (b"bXYZ", _xyz(*blue)),
+        (b"rTRC", _curve(gamma)),
+        (b"gTRC", _curve(gamma)),
+        (b"bTRC", _curve(gamma)),
         (b"cprt", b"text" + bytes(4) + b"none\0"),
     ]
     offset = 128 + 4 + 12 * len(tags)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageStat
 
-from tests.photo_files import close, quadrants, samples, swapped_primaries_profile, top_left
+from tests.photo_files import (
+    SRGB_BLUE, SRGB_GREEN, SRGB_RED, close, quadrants, rgb_profile, samples, swapped_primaries_profile, top_left,
+)
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
 from thinkedit.tools.images import intake_notes, load_image
 
@@ -42,6 +44,38 @@ def test_icc_profile_is_applied_not_dropped() -> None:
     data = io.BytesIO()
     Image.new("RGB", (8, 8), (255, 0, 0)).save(data, "PNG", icc_profile=swapped_primaries_profile())
     assert close(load_image(data.getvalue()).getpixel((1, 1)), (0, 255, 0), tolerance=8)
+
+
+def gradient() -> Image.Image:
+    """Return a 256x48 picture holding every grey and ramps of each primary (where profiles differ most)."""
+    image = Image.new("RGB", (256, 48))
+    image.putdata([(x, x, x) for x in range(256)] * 12 + [(x, 0, 0) for x in range(256)] * 12
+                  + [(0, x, 0) for x in range(256)] * 12 + [(0, 0, x) for x in range(256)] * 12)
+    return image
+
+
+def tagged(image: Image.Image, icc: bytes) -> bytes:
+    data = io.BytesIO()
+    image.save(data, "PNG", icc_profile=icc)
+    return data.getvalue()
+
+
+def test_an_srgb_profile_leaves_every_pixel_as_stored() -> None:
+    """Most photos are tagged sRGB: they read exactly as their stored pixels, with no conversion note."""
+    picture = gradient()
+    for icc in (ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+                Image.open("examples/chelsea.png").info["icc_profile"]):  # the HP/IEC profile cameras embed
+        image = load_image(tagged(picture, icc))
+        assert ImageChops.difference(image, picture).getbbox() is None
+        assert intake_notes(image) == []
+
+
+def test_a_profile_near_srgb_is_still_converted() -> None:
+    """sRGB's primaries with a 1.8 gamma (old Mac displays) must not pass for sRGB: mid-greys lighten."""
+    image = load_image(tagged(gradient(), rgb_profile("sRGB primaries, gamma 1.8", SRGB_RED, SRGB_GREEN, SRGB_BLUE,
+                                                      gamma=1.8)))
+    assert image.getpixel((128, 0))[0] > 128 + 10, image.getpixel((128, 0))
+    assert "embedded ICC profile converted to sRGB" in intake_notes(image)
 
 
 def test_a_still_image_has_no_notes() -> None:
