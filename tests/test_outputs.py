@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tests.test_graph import run
 
 
 async def test_outputs_hold_every_round(data_dir, photo, tmp_path: Path) -> None:
-    script = verdicts((3, 4, "add a <b>red</b> hat"), (9, 7, "b"), (5, 5, "c"))
+    script = verdicts((3, 4, "add a <b>red</b> hat"), (9, 7, "b"), (5, 5, "thinkedit-image-0 stays text"))
     state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(script), max_rounds=3)
     paths = write_outputs(state, runner.store, tmp_path / "out")
 
@@ -42,3 +43,7 @@ async def test_outputs_hold_every_round(data_dir, photo, tmp_path: Path) -> None
     embedded = json.loads(data_block)
     assert embedded["best_round"] == 2 and [r["index"] for r in embedded["rounds"]] == [1, 2, 3]
     assert embedded["settings"]["max_rounds"] == 3 and embedded["stop_reason"] == "max_rounds"
+    # Each image is the stored PNG itself; text shaped like the report's image placeholders stays text.
+    for r, stored in zip(embedded["rounds"], state.rounds):
+        assert base64.b64decode(r["image"]["src"].split(",", 1)[1]) == runner.store.read_bytes(stored.image)
+    assert embedded["rounds"][2]["refined_instruction"] == "thinkedit-image-0 stays text"
