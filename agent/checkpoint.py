@@ -62,6 +62,9 @@ class ArtifactsFirst:
         done = asyncio.get_running_loop().create_future()
         self.__dict__.setdefault("_saving", set()).add(done)
         try:
+            # Let the step LangGraph starts alongside this save run first, up to its engine call:
+            # the save's serialising and SQLite round trips then overlap the engine, not delay it.
+            await asyncio.sleep(0)
             if WRITES.pending():
                 await asyncio.to_thread(WRITES.flush)
             return await save
