@@ -73,8 +73,14 @@ def start_server(
     raise SystemExit(f"server not ready; see {log}")
 
 
-async def sequential_latency(editor: object, image: Image.Image, count: int) -> float:
-    """Return the median seconds of ``count`` edits made one after another."""
+async def sequential_latency(editor: object, image: Image.Image, count: int, settle: int = 0) -> float:
+    """Return the median seconds of ``count`` edits made one after another (after ``settle`` untimed ones).
+
+    The untimed edits let the side before this one go quiet (its threads stop spinning, its caches
+    cool) so that no side pays for the one measured before it.
+    """
+    for seed in range(settle):
+        await editor.edit(EditRequest(image=image, instruction="add a red hat", seed=10_000 + seed))  # type: ignore[attr-defined]
     seconds = []
     for seed in range(count):
         started = time.perf_counter()
@@ -121,17 +127,18 @@ async def measure(args: argparse.Namespace, data_dir: str, logs: Path) -> dict[s
         for editor in (local, ours, theirs):  # warm all up (first calls pay one-off kernel setup)
             await sequential_latency(editor, image, 3)
         with Pressure() as pressure:
-            in_process, served, baseline = [], [], []
-            for _ in range(args.rounds):  # alternate, so drift in machine load hits every side alike
-                in_process.append(await sequential_latency(local, image, args.edits))
-                served.append(await sequential_latency(ours, image, args.edits))
-                baseline.append(await sequential_latency(theirs, image, args.edits))
+            samples: dict[str, list[float]] = {"in_process": [], "served": [], "baseline": []}
+            sides = [("in_process", local), ("served", ours), ("baseline", theirs)]
+            for index in range(args.rounds):  # alternate, so drift in machine load hits every side alike,
+                for name, editor in sides[index % 3:] + sides[:index % 3]:  # each side first, middle, last in turn
+                    samples[name].append(await sequential_latency(editor, image, args.edits, settle=1))
+            in_process, served, baseline = samples["in_process"], samples["served"], samples["baseline"]
             urls = {"on": batched_url, "off": single_url}
             for url in urls.values():
                 await concurrent_throughput(url, args.model, settings, image, args.clients, 2)
             rates: dict[str, list[float]] = {"on": [], "off": []}
-            for _ in range(args.rounds):
-                for mode, url in urls.items():
+            for index in range(args.rounds):
+                for mode, url in urls.items() if index % 2 == 0 else reversed(urls.items()):
                     rates[mode].append(
                         await concurrent_throughput(url, args.model, settings, image, args.clients, args.each)
                     )
@@ -154,7 +161,7 @@ def options(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--edits", type=int, default=15, help="Sequential edits per latency sample.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent clients (default 8).")
     parser.add_argument("--each", type=int, default=6, help="Edits per client per throughput sample.")
-    parser.add_argument("--rounds", type=int, default=3, help="Alternating samples of each measurement.")
+    parser.add_argument("--rounds", type=int, default=7, help="Alternating samples of each measurement (default 7).")
     parser.add_argument("--data-dir", help="Where the tiny models are built (default: a temporary directory).")
     return parser.parse_args(argv)
 
