@@ -127,7 +127,10 @@ async def check_bad_inputs(client: Client, pictures: Path, tmp_path: Path) -> No
 
 
 async def test_hand_off_get_run_and_cancellation_over_stdio(tmp_path: Path) -> None:
-    profile = write_profile(tmp_path / "slow.toml", delay=0.4, max_rounds=3)
+    # Edits slow enough that the run outlasts a loaded machine's pause between the first call's
+    # answer and get_run (a first call in a fresh server also pays its lazy imports): get_run must
+    # find the run still going to see its progress.
+    profile = write_profile(tmp_path / "slow.toml", delay=1.0, max_rounds=3)
     args = ["--profile", str(profile), "--allow-root", str(ROOT)]
     async with stdio_session(
         tmp_path / "data", *args, log=tmp_path / "server.log", module="tests.mcp_scripted_server"
