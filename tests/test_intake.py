@@ -7,6 +7,7 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
+from tests.conftest import EXAMPLES
 from tests.photo_files import (
     SRGB_BLUE, SRGB_GREEN, SRGB_RED, close, quadrants, rgb_profile, samples, swapped_primaries_profile, top_left,
 )
@@ -39,11 +40,17 @@ def test_each_exif_orientation_gives_the_displayed_picture(orientation: int) -> 
     assert max(ImageStat.Stat(diff).mean) < 8, ImageStat.Stat(diff).mean  # a wrong turn differs by ~100
 
 
+def tagged(image: Image.Image, icc: bytes) -> bytes:
+    """Return ``image`` as PNG bytes carrying the ICC profile ``icc``."""
+    data = io.BytesIO()
+    image.save(data, "PNG", icc_profile=icc)
+    return data.getvalue()
+
+
 def test_icc_profile_is_applied_not_dropped() -> None:
     """Red pixels in a profile whose red primary is sRGB's green must come out green."""
-    data = io.BytesIO()
-    Image.new("RGB", (8, 8), (255, 0, 0)).save(data, "PNG", icc_profile=swapped_primaries_profile())
-    assert close(load_image(data.getvalue()).getpixel((1, 1)), (0, 255, 0), tolerance=8)
+    image = load_image(tagged(Image.new("RGB", (8, 8), (255, 0, 0)), swapped_primaries_profile()))
+    assert close(image.getpixel((1, 1)), (0, 255, 0), tolerance=8)
 
 
 def gradient() -> Image.Image:
@@ -54,17 +61,11 @@ def gradient() -> Image.Image:
     return image
 
 
-def tagged(image: Image.Image, icc: bytes) -> bytes:
-    data = io.BytesIO()
-    image.save(data, "PNG", icc_profile=icc)
-    return data.getvalue()
-
-
 def test_an_srgb_profile_leaves_every_pixel_as_stored() -> None:
     """Most photos are tagged sRGB: they read exactly as their stored pixels, with no conversion note."""
     picture = gradient()
     for icc in (ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
-                Image.open("examples/chelsea.png").info["icc_profile"]):  # the HP/IEC profile cameras embed
+                Image.open(EXAMPLES / "chelsea.png").info["icc_profile"]):  # the HP/IEC profile cameras embed
         image = load_image(tagged(picture, icc))
         assert ImageChops.difference(image, picture).getbbox() is None
         assert intake_notes(image) == []
