@@ -8,8 +8,10 @@
 (b) bookkeeping per round: a graph round's wall time less its edit and critique time;
 (c) best-of-K on CPU: time per round with ``candidates=4`` ÷ ``candidates=1``;
 (d) a scaling table: image side 128 / 256 / 512 px, 1 / 3 / 5 rounds, K = 1 / 2 / 4.
-Each sample is a pair (graph run, then plain run), so drifts in machine load hit both alike; each
-ratio is the median of the per-pair ratios with its IQR, and the CPU pressure (PSI) of the run.
+Each sample is a pair (a graph run and a plain run, back to back), so drifts in machine load hit
+both alike; the pairs alternate which side goes first, so neither always follows the other (torch's
+threads spin on for a moment after a run, charging whichever side comes next). Each ratio is the
+median of the per-pair ratios with its IQR, and the CPU pressure (PSI) of the run.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Pairs:
         self.graph: list[float] = []
         self.plain: list[float] = []
         self.bookkeeping: list[float] = []
+        self.source: Any = None  # the decoded input, as the graph stored it (the plain loop's input)
 
     def summary(self) -> dict[str, Any]:
         return {"graph_over_plain": pair_ratios(self.graph, self.plain), "graph_round": spread(self.graph),
@@ -83,18 +86,29 @@ class Pairs:
 
 
 async def sample(runner: Any, backends: Any, settings: Any, image: Path, pairs: Pairs, *, plain: bool = True) -> Any:
-    """Take one pair: a graph run, then (with ``plain``) the bare loop on the same rounds."""
+    """Take one pair: a graph run and (with ``plain``) the bare loop on the same rounds, in alternating order.
+
+    Even pairs run the graph first, odd pairs the plain loop first; the first pair is even, so the
+    plain loop always has the graph's stored input to start from.
+    """
     from thinkedit.tools.store import ArtifactStore
 
+    async def plain_side() -> float:
+        return (await plain_run(backends, settings, pairs.source, settings.max_rounds))[0] / settings.max_rounds
+
+    plain_first = plain and len(pairs.graph) % 2 == 1
+    plain_round = await plain_side() if plain_first else None
     seconds, state = await graph_run(runner, settings, image)
     rounds = len(state.rounds)
+    assert rounds == settings.max_rounds, "no random thinker reaches the thresholds: every run uses every round"
     edit = sum(r.edit_seconds for r in state.rounds) / rounds
     think = sum(r.think_seconds for r in state.rounds) / rounds
     pairs.graph.append(seconds / rounds)
     pairs.bookkeeping.append(seconds / rounds - edit - think)
     if plain:
-        source = ArtifactStore(settings.artifacts_dir).get(state.source)
-        pairs.plain.append((await plain_run(backends, settings, source, rounds))[0] / rounds)
+        if pairs.source is None:
+            pairs.source = ArtifactStore(settings.artifacts_dir).get(state.source)
+        pairs.plain.append(plain_round if plain_round is not None else await plain_side())
     return state
 
 

@@ -32,8 +32,9 @@ INSTRUCTION = "put a red party hat on the cat"
 async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[float], list[float], float]:
     """Time the same run through ``Runner.start`` here and as ``think_while_edit`` over stdio, interleaved.
 
-    Interleaving (direct, MCP, direct, MCP, ...) keeps slow drifts of the machine out of the ratio;
-    the two never run at once, so they do not compete for the cores.
+    Interleaving keeps slow drifts of the machine out of the ratio, and the pairs alternate which
+    side goes first (direct then MCP, MCP then direct, ...), so neither always runs just after the
+    other's torch threads; the two never run at once, so they do not compete for the cores.
     """
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
@@ -71,9 +72,13 @@ async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[floa
             async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
                 startup = time.perf_counter() - started
                 await one_mcp(client)  # warm-up in the server process
-                for _ in range(runs):
-                    direct_times.append(await one_direct(runner))
-                    mcp_times.append(await one_mcp(client))
+                for index in range(runs):
+                    if index % 2 == 0:
+                        direct_times.append(await one_direct(runner))
+                        mcp_times.append(await one_mcp(client))
+                    else:
+                        mcp_times.append(await one_mcp(client))
+                        direct_times.append(await one_direct(runner))
     return direct_times, mcp_times, startup
 
 
