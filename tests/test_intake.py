@@ -102,6 +102,30 @@ def test_too_many_pixels_is_refused_before_decoding() -> None:
         load_image(SAMPLES["phone.heic"].data, max_pixels=100)
 
 
+def test_the_same_file_is_decoded_once_and_each_caller_gets_its_own_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A photo submitted again comes from the intake cache, as it first came out, whatever the first caller did."""
+    import thinkedit.tools.images as images
+
+    data = SAMPLES["orientation-6.jpg"].data + b"\0"  # bytes no other test loads, so the first load decodes
+    decodes = []
+    decode = images._decode
+    monkeypatch.setattr(images, "_decode", lambda *a: decodes.append(a) or decode(*a))
+    first = load_image(data)
+    expected, notes = first.copy(), intake_notes(first)
+    assert notes and len(decodes) == 1
+    first.paste((255, 0, 255), (0, 0, *first.size))  # the caller's image is its own to change
+    first.info[images.NOTES_KEY].append("changed by the caller")
+    second = load_image(data)
+    assert len(decodes) == 1, "the same bytes were decoded again"
+    assert second is not first and ImageChops.difference(second, expected).getbbox() is None
+    assert intake_notes(second) == notes
+    assert load_image(data, max_pixels=expected.width * expected.height).size == expected.size
+    with pytest.raises(ImageTooLargeError, match="too large"):  # a smaller limit is still applied to a known file
+        load_image(data, max_pixels=expected.width * expected.height - 1)
+    other = load_image(SAMPLES["orientation-1.jpg"].data + b"\0")  # the same picture, stored upright
+    assert len(decodes) == 2 and intake_notes(other) == []
+
+
 async def test_langgraph_input_path_goes_through_the_intake(data_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A LangGraph input naming a phone photo by path: the source is stored upright and the run says why."""
     from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
