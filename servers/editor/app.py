@@ -36,7 +36,7 @@ from thinkedit.servers.httputil import (
 )
 from thinkedit.servers.timeouts import BodyTimeout
 from thinkedit.tools.errors import BackendError, BadInputError
-from thinkedit.tools.images import FAST_PNG_LEVEL, resize_to
+from thinkedit.tools.images import FAST_PNG_LEVEL, resize_to, to_png_bytes
 from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)
@@ -240,12 +240,16 @@ def _respond(result: EditResult, request: EditRequest, upload: EditUpload) -> Im
     form = upload.form
     size = form.output_size() or request.image.size
     fmt = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[form.output_format]
-    options = {"compress_level": FAST_PNG_LEVEL} if fmt == "PNG" else {}
     data = []
     for k, image in enumerate(result.images):
-        buf = io.BytesIO()
-        resize_to(image, size).convert("RGB").save(buf, format=fmt, **options)
-        data.append(ImageData(b64_json=base64.b64encode(buf.getvalue()).decode("ascii"), seed=request.seed + k))
+        picture = resize_to(image, size).convert("RGB")
+        if fmt == "PNG":
+            encoded = to_png_bytes(picture, compress_level=FAST_PNG_LEVEL)
+        else:
+            buf = io.BytesIO()
+            picture.save(buf, format=fmt)
+            encoded = buf.getvalue()
+        data.append(ImageData(b64_json=base64.b64encode(encoded).decode("ascii"), seed=request.seed + k))
     return ImagesResponse(
         created=int(time.time()), data=data, output_format=form.output_format, size=f"{size[0]}x{size[1]}"
     )

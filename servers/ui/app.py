@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from thinkedit.servers.ui.auth import token_guard
 from thinkedit.servers.ui.jobs import GalleryJobs
 from thinkedit.servers.ui.views import image_ref, summary_of, view_of
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.images import FAST_PNG_LEVEL, to_png_bytes
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,7 @@ def build_app(config: GalleryConfig) -> FastAPI:
                 return runner().store.read_bytes(ref)
             picture = runner().store.get(ref)
             picture.thumbnail((w, w), Image.Resampling.LANCZOS)
-            out = io.BytesIO()
-            picture.save(out, format="PNG", compress_level=1)
-            return out.getvalue()
+            return to_png_bytes(picture, compress_level=FAST_PNG_LEVEL)
 
         body = await asyncio.to_thread(read)
         return Response(body, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
