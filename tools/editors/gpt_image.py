@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError
-from thinkedit.tools.images import fit_within, load_image, resize_to, to_png_bytes
+from thinkedit.tools.images import FAST_PNG_LEVEL, fit_within, load_image, resize_to, to_png_bytes
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
 from thinkedit.tools.types import EditRequest, EditResult
@@ -108,7 +108,7 @@ class GptImageEditor:
         working = request.image.convert("RGBA" if self.options.background == "transparent" else "RGB")
         if self.config.max_side:
             working = fit_within(working, self.config.max_side)
-        png = await asyncio.to_thread(to_png_bytes, working)
+        png = await asyncio.to_thread(to_png_bytes, working, compress_level=FAST_PNG_LEVEL)
         fields = self.request_fields(request, working.size)
         started = time.perf_counter()
         response = await call_with_retries(

@@ -18,7 +18,7 @@ from typing import Any
 
 from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError
-from thinkedit.tools.images import fit_within, load_image, resize_to, to_png_bytes
+from thinkedit.tools.images import FAST_PNG_LEVEL, fit_within, load_image, resize_to, to_png_bytes
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries, retry_after_seconds
 from thinkedit.tools.types import EditRequest, EditResult
@@ -91,7 +91,7 @@ class ReplicateKontextEditor:
         working = request.image.convert("RGB")
         if self.config.max_side:
             working = fit_within(working, self.config.max_side)
-        png = await asyncio.to_thread(to_png_bytes, working)
+        png = await asyncio.to_thread(to_png_bytes, working, compress_level=FAST_PNG_LEVEL)
         started = time.perf_counter()
         images = await asyncio.gather(
             *(self._one(png, self.inputs(request, request.seed + i), original_size) for i in range(request.num_images))

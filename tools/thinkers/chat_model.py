@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from thinkedit.tools.config import ThinkerConfig, required_key
 from thinkedit.tools.errors import BadInputError, ThinkerOutputError
-from thinkedit.tools.images import to_png_bytes
+from thinkedit.tools.images import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
 from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
@@ -54,7 +54,7 @@ def image_block(image: Image, max_side: int) -> dict[str, Any]:
     if max(picture.size) > max_side:
         picture = picture.copy()
         picture.thumbnail((max_side, max_side))
-    data = base64.b64encode(to_png_bytes(picture)).decode("ascii")
+    data = base64.b64encode(to_png_bytes(picture, compress_level=FAST_PNG_LEVEL)).decode("ascii")
     return {"type": "image", "base64": data, "mime_type": "image/png"}
 
 
