@@ -201,3 +201,32 @@ def test_an_answer_is_cached_even_when_the_client_kills_the_server_at_once(tmp_p
     assert answer["id"] == 7 and answer["result"]["serverInfo"]["name"] == "thinkedit"
     (cached,) = server.cached()
     assert json.loads(cached.read_text())["result"] == answer["result"]
+
+
+@pytest.mark.slow  # starts server processes: seconds each
+async def test_a_server_that_cannot_start_tells_the_client_why(tmp_path: Path) -> None:
+    """Cold, ``initialize`` itself gets the reason; warm (answered from the cache), each later request does."""
+    from mcp.shared.exceptions import MCPError
+
+    data_dir = tmp_path / "data"
+
+    def session(name: str, **env: str) -> Client:
+        environment = {k: v for k, v in server_env(data_dir).items() if k != "OPENAI_API_KEY"} | env
+        argv = ["-m", "thinkedit.servers.cli", "serve", "mcp", "-vv", "--profile", "openai"]
+        params = StdioServerParameters(command=sys.executable, args=argv, env=environment, cwd=str(ROOT))
+        errlog = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the test's tmp_path
+        return Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=120, client_info=NATIVE)
+
+    cold = pytest.RaisesExc(MCPError, match=r"could not start: profile openai needs an API key in \$OPENAI_API_KEY")
+    with pytest.RaisesGroup(cold, flatten_subgroups=True):  # the client's task group carries the error
+        async with session("cold"):
+            pass
+    async with session("filled", OPENAI_API_KEY="sk-test") as client:  # the key is set: the SDK answers, cached
+        tools = {t.name for t in (await client.list_tools()).tools}
+    async with session("warm") as client:
+        assert {t.name for t in (await client.list_tools()).tools} == tools  # from the cache, as before
+        with pytest.raises(MCPError, match=r"could not start: .*\$OPENAI_API_KEY"):
+            await client.call_tool("list_models", {})
+        with pytest.raises(MCPError, match=r"could not start"):  # and again: the server stays to say so
+            await client.list_resource_templates()
+    assert "thinkedit: error: profile openai needs an API key" in (tmp_path / "warm.log").read_text()

@@ -47,6 +47,29 @@ def test_a_profile_file_that_changes_changes_the_key(tmp_path: Path) -> None:
     assert server_key({**OPTIONS, "profile": str(profile)}) != before
 
 
+def test_the_cache_keeps_the_most_recently_used_answers(tmp_path: Path) -> None:
+    import os
+
+    from thinkedit.servers.mcp import handshake
+
+    cache = HandshakeCache(tmp_path / "mcp", "k")
+    cache.folder.mkdir()
+    dead = cache.folder / ".handshake-dead.tmp"  # a writer killed between writing and renaming
+    dead.write_text("{")
+    os.utime(dead, (1, 1))
+    fresh = cache.folder / ".handshake-live.tmp"  # another writer, busy now
+    fresh.write_text("{")
+    for n in range(handshake.MAX_ENTRIES):
+        cache.store(f"old{n}", "initialize", {"n": n})
+        os.utime(cache.path(f"old{n}"), (1000 + n, 1000 + n))  # stored long ago, in this order
+    assert cache.load("old0", "initialize") == {"n": 0}  # used now: the most recent
+    cache.store("new", "initialize", {"n": "new"})  # one past the limit: the least recently used goes
+    names = {p.name for p in cache.folder.iterdir()}
+    assert "handshake-old1.json" not in names and {"handshake-old0.json", "handshake-new.json"} <= names
+    assert len([n for n in names if n.startswith("handshake-")]) == handshake.MAX_ENTRIES
+    assert ".handshake-dead.tmp" not in names and ".handshake-live.tmp" in names
+
+
 def test_stored_answers_round_trip_atomically(tmp_path: Path) -> None:
     cache = HandshakeCache(tmp_path / "mcp", "k")
     assert cache.load("abc", "initialize") is None

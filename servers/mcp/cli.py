@@ -135,7 +135,9 @@ def _serve_stdio(args: argparse.Namespace, data_dir: Path) -> int:
 
             server, _ = _build(args, data_dir)
         except _Refused as exc:
-            return _fail(*exc.args)
+            code = _fail(*exc.args)
+            front.refuse(f"thinkedit could not start: {exc.args[0]}")  # a client that asked hears why
+            return code
         # Torch (for in-process models) is primed on this thread behind the handshake: see app._open.
         anyio.run(serve, server, front)
     finally:

@@ -37,6 +37,12 @@ IGNORED_OPTIONS = frozenset(
     {"handler", "command", "server", "transport", "host", "port", "token", "verbose", "verbose_after"}
 )
 
+#: Answers kept at most: the least recently used go past this (every code change of an editable
+#: install, upgrade or new client version makes new keys; a file is a few kB to tens of kB).
+MAX_ENTRIES = 64
+#: A temporary file older than this was left by a writer that died before renaming it.
+STALE_TEMP_S = 3600.0
+
 #: Environment variables left out of the key (secrets, and what only changes the logs).
 IGNORED_ENV = frozenset({"THINKEDIT_MCP_TOKEN", "THINKEDIT_TOKEN", "THINKEDIT_LOG_LEVEL"})
 
@@ -81,6 +87,10 @@ class HandshakeCache:
         except (ValueError, KeyError) as exc:
             log.warning("handshake cache: ignoring %s, which is corrupt: %s", path, exc)
             return None
+        try:
+            os.utime(path)  # recently used: the last to be pruned
+        except OSError:
+            pass
         return entry["result"]
 
     def store(self, key: str, method: str, result: Any) -> None:
@@ -102,6 +112,31 @@ class HandshakeCache:
             log.debug("handshake cache: not stored in %s: %s", self.folder, exc)
             return
         log.debug("handshake cache: stored the SDK's answer to %s (%s)", method, path.name)
+        self.prune()
+
+    def prune(self, keep: int = MAX_ENTRIES) -> None:
+        """Remove all but the ``keep`` most recently used answers, and temporary files a dead writer left."""
+        import time
+
+        answers: list[tuple[float, Path]] = []
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if entry.name.startswith("handshake-") and entry.name.endswith(".json"):
+                    answers.append((entry.stat().st_mtime, Path(entry.path)))
+                elif entry.name.startswith(".handshake-") and time.time() - entry.stat().st_mtime > STALE_TEMP_S:
+                    os.unlink(entry.path)
+            except OSError:
+                continue  # another server pruned it first
+        for _, stale in sorted(answers, reverse=True)[keep:]:
+            try:
+                stale.unlink()
+                log.debug("handshake cache: pruned %s", stale.name)
+            except OSError:
+                pass
 
     def remove(self, key: str) -> None:
         """Forget the answer under ``key`` (the SDK refused the request it answered)."""

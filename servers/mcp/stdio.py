@@ -28,6 +28,8 @@ from thinkedit.servers.mcp.handshake import CACHED_METHODS, HandshakeCache
 
 log = logging.getLogger(__name__)
 
+#: JSON-RPC's "internal error": what a server that could not start answers (``StdioFront.refuse``).
+INTERNAL_ERROR = -32603
 #: Lines longer than this are passed on unread (a handshake request is small; tool calls carry images).
 WATCH_LIMIT = 64 * 1024
 #: SDK messages longer than this are never a cacheable answer (a tool list is tens of kB; results carry images).
@@ -131,6 +133,39 @@ class StdioFront:
             )
             self._write({"jsonrpc": "2.0", "id": message["id"], "result": cached})
         self._watching = len(self._seen) < len(CACHED_METHODS)
+
+    # -- a server that could not start -----------------------------------------------------------------
+
+    def refuse(self, reason: str) -> None:
+        """Answer the client's requests with an error saying ``reason``, until stdin ends, once it has started a session.
+
+        A warm start has already answered ``initialize`` (and maybe ``tools/list``) from the cache
+        when building the server fails (a missing API key): exiting then reads as a crash, while
+        answering each later request (a tool call) with the reason shows it in the client. A cold
+        start's ``initialize``, still unanswered, gets the same error. With no request seen yet
+        (nothing is talking MCP to us) this returns at once.
+        """
+        started = self._initialize is not None
+        while True:
+            try:
+                line = self.next_line(block=started)
+            except queue.Empty:
+                return
+            if line is None:
+                return
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if not (isinstance(message, dict) and isinstance(message.get("method"), str)
+                    and isinstance(message.get("id"), (str, int))):
+                continue  # a notification or a response: nothing to answer
+            started = True
+            with self._lock:
+                pending = self._pending.pop(message["id"], None)
+            if pending is not None and pending.cached is not None:
+                continue  # the client has its answer from the cache
+            self._write({"jsonrpc": "2.0", "id": message["id"], "error": {"code": INTERNAL_ERROR, "message": reason}})
 
     # -- the SDK's side -------------------------------------------------------------------------------
 
