@@ -16,7 +16,7 @@ from typing import Any
 
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.state import RunState
-from thinkedit.agent.trajectory import write_outputs
+from thinkedit.agent.tasks import RunTasks
 from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -27,28 +27,16 @@ EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 INTERRUPTED = "interrupted: the server stopped while the run was going; get_run resumes it"
 
 
-class RunJobs:
+class RunJobs(RunTasks):
     """Own the live run tasks of one server and fan their progress events out to followers."""
 
     def __init__(self, runner: Runner, outputs_root: Path) -> None:
-        self.runner = runner
-        self.outputs_root = outputs_root
-        self._tasks: dict[str, asyncio.Task[RunState | None]] = {}
+        super().__init__(runner, outputs_root, INTERRUPTED)
         self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
 
     def outputs_dir(self, run_id: str) -> Path:
         """Return where a finished run's files are written."""
         return self.outputs_root / run_id
-
-    @property
-    def live_count(self) -> int:
-        """Return how many runs this server drives now (finished ones are forgotten)."""
-        return len(self._tasks)
-
-    def is_live(self, run_id: str) -> bool:
-        """Say whether a task of this server is running ``run_id`` now."""
-        task = self._tasks.get(run_id)
-        return task is not None and not task.done()
 
     async def running_elsewhere(self, run_id: str) -> bool:
         """Say whether another process drives ``run_id`` now (it holds the Runner's run lock)."""
@@ -69,25 +57,11 @@ class RunJobs:
             raise BadInputError(f"run {run_id} is already running in this server")
         if (holder := await self.runner.locks.holder(run_id)) is not None:
             raise BadInputError(f"run {run_id} is already being driven by {holder}")
-        task = asyncio.get_running_loop().create_task(self._finish(run_id, work()), name=f"run-{run_id}")
-        self._tasks[run_id] = task
-        task.add_done_callback(lambda t: self._reap(run_id, t))
+        self._launch(run_id, work(), self.outputs_dir(run_id), name=f"run-{run_id}")
 
-    async def _finish(self, run_id: str, work: Awaitable[RunState | None]) -> RunState | None:
-        """Drive the run, then write a finished run's files next to the data."""
-        state = await work
-        if state is not None and state.status == "done":
-            await asyncio.to_thread(write_outputs, state, self.runner.store, self.outputs_dir(run_id))
-        return state
-
-    def _reap(self, run_id: str, task: asyncio.Task[RunState | None]) -> None:
-        """Forget the finished task and log a failure (the record already holds it)."""
-        if self._tasks.get(run_id) is task:
-            del self._tasks[run_id]  # the record and checkpoint keep the run; the map holds live runs only
+    def _forget(self, run_id: str) -> None:
         if not self._followers.get(run_id, True):
             self._followers.pop(run_id, None)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.warning("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc, exc_info=exc)
 
     def _fan_out(self, run_id: str) -> Callable[[dict[str, Any]], None]:
         """Return the Runner's event callback: copy each event to every follower of the run."""
@@ -155,16 +129,3 @@ class RunJobs:
         task.cancel()
         await asyncio.wait({task})
         return True
-
-    async def close(self) -> None:
-        """Stop every live run and mark it interrupted, so a later server resumes it."""
-        live = {run_id: t for run_id, t in self._tasks.items() if not t.done()}
-        for task in live.values():
-            task.cancel()
-        if live:
-            await asyncio.wait(set(live.values()))
-        for run_id in live:
-            record = self.runner.registry.load(run_id)
-            record.status, record.error = "running", INTERRUPTED
-            self.runner.registry.save(record)
-            log.info("run %s interrupted by shutdown; get_run resumes it", run_id)

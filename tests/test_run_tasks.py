@@ -1,0 +1,53 @@
+"""The background runs both long-lived servers share (``agent.tasks.RunTasks``): the gallery's and the MCP server's."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
+from tests.mcp_support import CHELSEA
+from tests.test_graph import make_settings
+from thinkedit.agent.checkpoint import memory_checkpointer
+from thinkedit.agent.runs import Runner
+from thinkedit.servers.mcp.jobs import RunJobs
+from thinkedit.servers.ui.jobs import GalleryJobs
+
+
+def runner_with(data_dir: Path, editor: ScriptedEditor) -> Runner:
+    return Runner(data_dir, memory_checkpointer(),
+                  backends=FakeBackends(editor, ScriptedThinker(verdicts((9, 9, "same")))))
+
+
+async def test_gallery_runs_write_their_files_and_leave_the_task_map(data_dir: Path, tmp_path: Path) -> None:
+    runner = runner_with(data_dir, ScriptedEditor())
+    jobs = GalleryJobs(runner, data_dir / "outputs")
+    records = [runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=1)) for _ in range(3)]
+    records[0].out_dir = str(tmp_path / "chosen")  # a run started with its own output folder keeps it
+    changed = [asyncio.ensure_future(jobs.wait_change(r.run_id, 30)) for r in records]
+    for record in records:
+        jobs.start(record)
+    assert jobs.live_count == 3 and all(jobs.is_live(r.run_id) for r in records)
+    await asyncio.wait_for(asyncio.gather(*changed), 30)  # each follower is woken
+    while jobs.live_count:
+        await asyncio.sleep(0.01)
+    assert [runner.registry.load(r.run_id).status for r in records] == ["done"] * 3
+    assert (tmp_path / "chosen" / "report.html").is_file()
+    assert all((data_dir / "outputs" / r.run_id / "report.html").is_file() for r in records[1:])
+    assert jobs.progress(records[0].run_id)  # the last progress line stays for the page
+
+
+async def test_closing_marks_live_runs_interrupted_with_how_to_continue(data_dir: Path) -> None:
+    for jobs_class, hint in ((GalleryJobs, "thinkedit resume {run_id}"), (RunJobs, "get_run resumes it")):
+        runner = runner_with(data_dir, ScriptedEditor(delay=30))
+        jobs = jobs_class(runner, data_dir / "outputs")
+        record = runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=1))
+        started = jobs.start(record)
+        if started is not None:
+            await started
+        while runner.registry.load(record.run_id).status != "running":
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(jobs.close(), 10)
+        saved = runner.registry.load(record.run_id)
+        assert jobs.live_count == 0 and saved.status == "running"
+        assert saved.error is not None and hint.format(run_id=record.run_id) in saved.error
