@@ -99,7 +99,7 @@ def main() -> None:
     print("start-up of --help and serve mcp ...", file=sys.stderr, flush=True)
     starts = startup.figures(samples=3 if quick else 5)
     print("loop overhead, bookkeeping, best-of-K, scaling ...", file=sys.stderr, flush=True)
-    loops = loop.figures(samples=3 if quick else 5, scaling_samples=1 if quick else 3)
+    loops = loop.figures(samples=3 if quick else 11, scaling_samples=1 if quick else 3)
     print("MCP stdio vs direct ...", file=sys.stderr, flush=True)
     mcp = mcp_overhead.figures(runs=3 if quick else 10)
     print("editor server vs in-process and the paper's design, batching on vs off ...", file=sys.stderr, flush=True)
