@@ -7,6 +7,7 @@ printed with its interquartile range; every benchmark also reports the CPU press
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -16,14 +17,27 @@ from pathlib import Path
 PSI = Path("/proc/pressure/cpu")
 
 
+#: The confidence the median's interval aims for (``Spread.low``/``high``).
+CONFIDENCE = 0.95
+
+
 @dataclass(frozen=True)
 class Spread:
-    """A median with its interquartile range and sample count."""
+    """A median with its interquartile range, a confidence interval for the median, and the sample count.
+
+    The IQR says how far single samples scatter; the interval (``low``–``high``, covering the true
+    median with probability ``coverage``) says how well the median itself is known, which is what
+    a verdict against a target needs. It is distribution-free: order statistics of the sorted
+    samples, from the binomial law of how many fall below the median.
+    """
 
     median: float
     q1: float
     q3: float
     n: int
+    low: float = float("nan")
+    high: float = float("nan")
+    coverage: float = 0.0
 
     def text(self, digits: int = 2, scale: float = 1.0, unit: str = "") -> str:
         """Format as ``1.05 (IQR 1.01–1.09, n=5)``."""
@@ -31,16 +45,41 @@ class Spread:
         m, a, b = (f.format(x * scale) for x in (self.median, self.q1, self.q3))
         return f"{m}{unit} (IQR {a}–{b}, n={self.n})"
 
+    def interval(self, digits: int = 2, scale: float = 1.0, unit: str = "") -> str:
+        """Format the median's confidence interval as ``0.96–1.10 (98%)``."""
+        f = f"{{:.{digits}f}}"
+        return f"{f.format(self.low * scale)}–{f.format(self.high * scale)}{unit} ({100 * self.coverage:.0f}%)"
+
+
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Return (low, high, coverage): the narrowest order-statistic interval covering the median at ``confidence``.
+
+    With the samples sorted, [x(j), x(n+1-j)] misses the median only when fewer than j samples fall
+    on one side of it: probability 2 * P(Binomial(n, 1/2) < j). Too few samples for ``confidence``
+    give the full range and its (lower) coverage: 94% for 5 samples, 75% for 3.
+    """
+    values = sorted(values)
+    n = len(values)
+
+    def coverage(j: int) -> float:
+        return 1 - 2 * sum(math.comb(n, i) for i in range(j)) / 2**n
+
+    j = 1
+    while j + 1 <= (n + 1) // 2 and coverage(j + 1) >= confidence:
+        j += 1
+    return values[j - 1], values[n - j], max(0.0, coverage(j))
+
 
 def spread(values: Sequence[float]) -> Spread:
-    """Return the median and quartiles of ``values`` (quartiles equal the median for one value)."""
+    """Return the median, quartiles and median interval of ``values`` (all the value itself for one value)."""
     values = sorted(values)
     if not values:
         raise ValueError("no samples")
+    low, high, coverage = median_interval(values)
     if len(values) == 1:
-        return Spread(values[0], values[0], values[0], 1)
+        return Spread(values[0], values[0], values[0], 1, low, high, coverage)
     q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return Spread(statistics.median(values), q1, q3, len(values))
+    return Spread(statistics.median(values), q1, q3, len(values), low, high, coverage)
 
 
 def pair_ratios(ours: Sequence[float], theirs: Sequence[float]) -> Spread:

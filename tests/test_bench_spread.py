@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.spread import Pressure, pair_ratios, spread
+from bench.spread import Pressure, median_interval, pair_ratios, spread
 
 
 def test_spread_is_the_median_and_quartiles() -> None:
@@ -29,3 +29,25 @@ def test_pressure_reads_the_kernels_cpu_stall_share() -> None:
         sum(i * i for i in range(200_000))
     assert pressure.percent is not None and 0.0 <= pressure.percent <= 200.0
     assert pressure.text().startswith("CPU pressure ")
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    # [x(j), x(n+1-j)] with the largest j whose coverage 1 - 2 P(Binomial(n, 1/2) < j) is still >= 95%.
+    [(1, (1, 1, 0.0)), (3, (1, 3, 0.75)), (5, (1, 5, 0.9375)), (9, (2, 8, 1 - 2 * 10 / 512)),
+     (11, (2, 10, 1 - 2 * 12 / 2048)), (21, (6, 16, 1 - 2 * 27896 / 2**21))],
+)
+def test_the_medians_interval_comes_from_order_statistics(n: int, expected: tuple[float, float, float]) -> None:
+    low, high, coverage = median_interval(list(range(n, 0, -1)))  # any order
+    assert (low, high) == expected[:2] and coverage == pytest.approx(expected[2])
+    assert spread(list(range(1, n + 1))).interval(0) == f"{expected[0]}–{expected[1]} ({100 * expected[2]:.0f}%)"
+
+
+def test_a_verdict_says_when_the_interval_does_not_settle_it() -> None:
+    from bench.run_all import verdict
+
+    assert verdict(spread([0.97, 0.98, 0.99, 1.00, 1.01]), 1.02) == "met"
+    assert verdict(spread([0.97, 0.99, 1.00, 1.01, 1.05]), 1.02).startswith("met by the median")
+    assert verdict(spread([1.00, 1.03, 1.04, 1.05, 1.06]), 1.02).startswith("**not met** by the median")
+    assert verdict(spread([1.03, 1.04, 1.05, 1.06, 1.07]), 1.02) == "**not met**"
+    assert verdict(spread([1.7, 1.85, 1.9, 1.95, 2.0]), 1.8, at_most=False).startswith("met by the median")
