@@ -124,6 +124,11 @@ def test_the_same_file_is_decoded_once_and_each_caller_gets_its_own_copy(monkeyp
         load_image(data, max_pixels=expected.width * expected.height - 1)
     other = load_image(SAMPLES["orientation-1.jpg"].data + b"\0")  # the same picture, stored upright
     assert len(decodes) == 2 and intake_notes(other) == []
+    once = SAMPLES["orientation-3.jpg"].data + b"\0"  # an image seen once (an editor's answer): not kept
+    load_image(once, cache=False)
+    load_image(once, cache=False)
+    load_image(once)
+    assert len(decodes) == 5
 
 
 async def test_langgraph_input_path_goes_through_the_intake(data_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -32,19 +32,23 @@ _INTAKE = DecodedCache(INTAKE_CACHE_BYTES)
 
 def load_image(
     source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES,
-    label: str | None = None,
+    label: str | None = None, cache: bool = True,
 ) -> Image.Image:
     """Decode a file or bytes into the upright sRGB RGB image a viewer shows, or raise ``BadInputError``.
 
     EXIF orientation is applied, ICC profiles converted, CMYK/16-bit/grey/palette turned into RGB,
     alpha composited on white, and an animated image gives its first frame; what was changed is
     listed in ``image.info[NOTES_KEY]`` (read it with ``intake_notes``). Errors name the problem
-    (and ``label``); a file is size-checked before it is read.
+    (and ``label``); a file is size-checked before it is read. ``cache``: keep (and look up) the
+    result by the bytes' content, for inputs that come again; images seen once (an editor's
+    answer) or cached elsewhere (the artifact store's) pass False.
     """
     label = label or ("image data" if isinstance(source, bytes) else str(source))
     data = source if isinstance(source, bytes) else read_file(Path(source), max_bytes)
     if not data:
         raise BadInputError(f"{label} is empty")
+    if not cache:
+        return _decode(data, max_pixels, label)
     key = hashlib.blake2b(data, digest_size=32).hexdigest()
     if (known := _INTAKE.get(key)) is not None:
         _check_pixels(known.size, max_pixels, label)

@@ -132,7 +132,7 @@ class ArtifactStore:
         cached = DECODED.get(self._key(ref.sha256))  # keyed by address: another store's image is not ours
         if cached is not None:
             return cached
-        image = load_image(self.read_bytes(ref))
+        image = load_image(self.read_bytes(ref), cache=False)  # DECODED keeps it
         DECODED.put(self._key(ref.sha256), image.copy())
         return image
 

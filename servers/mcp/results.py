@@ -168,7 +168,7 @@ def tool_result(
         if room > 0:
             budget = room * 3 // 4
             if isinstance(image, bytes):
-                png = image if len(image) <= budget else downscale_png(load_image(image), budget)
+                png = image if len(image) <= budget else downscale_png(load_image(image, cache=False), budget)
             else:
                 png = downscale_png(image, budget)
             data = base64.b64encode(png).decode("ascii")

@@ -136,6 +136,6 @@ def _decode(b64: str | None, size: tuple[int, int]) -> Any:
     if not b64:
         raise BackendError("OpenAI returned an image without b64_json data")
     try:
-        return resize_to(load_image(base64.b64decode(b64, validate=True)), size)
+        return resize_to(load_image(base64.b64decode(b64, validate=True), cache=False), size)
     except (ValueError, BadInputError) as exc:
         raise BackendError(f"OpenAI returned an unreadable image: {exc}") from exc

@@ -134,7 +134,7 @@ def _decode(b64: str | None, size: tuple[int, int]) -> Any:
         raise BackendError("the editor server returned an image without b64_json data")
     try:
         data = base64.b64decode(b64, validate=True)
-        return resize_to(load_image(data), size)
+        return resize_to(load_image(data, cache=False), size)
     except (ValueError, BadInputError) as exc:
         raise BackendError(f"the editor server returned an unreadable image: {exc}") from exc
 

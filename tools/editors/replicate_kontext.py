@@ -133,6 +133,6 @@ class ReplicateKontextEditor:
 def _decode(data: bytes, size: tuple[int, int], model: str) -> Any:
     """Decode a downloaded result and resize it to ``size``."""
     try:
-        return resize_to(load_image(data), size)
+        return resize_to(load_image(data, cache=False), size)
     except (ValueError, BadInputError) as exc:
         raise BackendError(f"editor replicate:{model} returned an unreadable image: {exc}") from exc
