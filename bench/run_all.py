@@ -65,50 +65,39 @@ def table(loops: dict[str, Any], mcp: dict[str, Any], editor: dict[str, Any], st
     sizes = {name.split(" px")[0]: row for name, row in loops["scaling"] if "3 rounds" in name}
     book = " / ".join(sizes[k]["bookkeeping"].text(0, 1000, " ms") for k in ("128×128", "256×256", "512×512"))
     rows = [
-        ("graph ÷ plain loop, 3 rounds, 451×300", h["graph_over_plain"], "≤ 1.02",
+        ("graph ÷ plain loop, 3 rounds, 451×300", *shown(h["graph_over_plain"]), "≤ 1.02",
          verdict(h["graph_over_plain"], 1.02), loops["pressure"]),
-        ("bookkeeping per round outside edit and critique, 128 / 256 / 512 px", (book, sizes["512×512"]["bookkeeping"]),
-         "≤ 10 ms at 512 px", verdict(sizes["512×512"]["bookkeeping"], 0.010), loops["pressure"]),
-        ("editor server ÷ in-process, per edit (128 px, 4 steps, 1 client)", editor["server_over_in_process"],
-         "≤ 1.05", verdict(editor["server_over_in_process"], 1.05), editor["pressure"]),
+        ("bookkeeping per round outside edit and critique, 128 / 256 / 512 px", book,
+         sizes["512×512"]["bookkeeping"].interval(0, 1000, " ms"), "≤ 10 ms at 512 px",
+         verdict(sizes["512×512"]["bookkeeping"], 0.010), loops["pressure"]),
+        ("editor server ÷ in-process, per edit (128 px, 4 steps, 1 client)",
+         *shown(editor["server_over_in_process"]), "≤ 1.05", verdict(editor["server_over_in_process"], 1.05),
+         editor["pressure"]),
         ("editor server ÷ the paper's design (FastAPI + a worker process per device)",
-         editor["server_over_paper"], "≤ 1.0", verdict(editor["server_over_paper"], 1.0), editor["pressure"]),
-        ("MCP stdio ÷ direct, 2 rounds", mcp["mcp_over_direct"], "≤ 1.03",
+         *shown(editor["server_over_paper"]), "≤ 1.0", verdict(editor["server_over_paper"], 1.0), editor["pressure"]),
+        ("MCP stdio ÷ direct, 2 rounds", *shown(mcp["mcp_over_direct"]), "≤ 1.03",
          verdict(mcp["mcp_over_direct"], 1.03), mcp["pressure"]),
         ("`thinkedit serve mcp`: time until it answers `initialize` (warm: handshake cache)",
-         (starts["initialize"], 2, 1, " s"), "≤ 1.0 s", verdict(starts["initialize"], 1.0), starts["pressure"]),
+         *shown(starts["initialize"], 2, 1, " s"), "≤ 1.0 s", verdict(starts["initialize"], 1.0), starts["pressure"]),
         ("`thinkedit serve mcp`: the same, cold (first start, empty data dir)",
-         (starts["initialize_cold"], 2, 1, " s"), "≤ 1.0 s", verdict(starts["initialize_cold"], 1.0),
+         *shown(starts["initialize_cold"], 2, 1, " s"), "≤ 1.0 s", verdict(starts["initialize_cold"], 1.0),
          starts["pressure"]),
-        ("`thinkedit --help`", (starts["help"], 2, 1, " s"), "≤ 0.5 s", verdict(starts["help"], 0.5),
+        ("`thinkedit --help`", *shown(starts["help"], 2, 1, " s"), "≤ 0.5 s", verdict(starts["help"], 0.5),
          starts["pressure"]),
-        ("batching on ÷ off, 8 clients", editor["on_over_off"], "≥ 1.8",
+        ("batching on ÷ off, 8 clients", *shown(editor["on_over_off"]), "≥ 1.8",
          verdict(editor["on_over_off"], 1.8, at_most=False), editor["pressure"]),
-        ("best-of-K, K=4 ÷ K=1, one round on CPU", loops["k4_over_k1"], "(no target)", "",
+        ("best-of-K, K=4 ÷ K=1, one round on CPU", *shown(loops["k4_over_k1"]), "(no target)", "",
          loops["pressure"]),
     ]
     lines = ["| ratio | median (IQR, pairs) | the median's interval | target | | measured under |",
              "|---|---|---|---|---|---|"]
-    for name, figure, target, said, pressure in rows:
-        lines.append(f"| {name} | {_shown(figure)} | {_interval(figure)} | {target} | {said} | {pressure} |")
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def _shown(figure: Any) -> str:
-    """Format a row's figure: a Spread, (Spread, digits, scale, unit), or (text, the Spread its verdict uses)."""
-    if isinstance(figure, Spread):
-        return figure.text()
-    if isinstance(figure[0], str):
-        return figure[0]
-    return figure[0].text(*figure[1:])
-
-
-def _interval(figure: Any) -> str:
-    if isinstance(figure, Spread):
-        return figure.interval()
-    if isinstance(figure[0], str):
-        return figure[1].interval(0, 1000, " ms")
-    return figure[0].interval(*figure[1:])
+def shown(value: Spread, digits: int = 2, scale: float = 1.0, unit: str = "") -> tuple[str, str]:
+    """Return a figure's two columns: median with IQR, and the median's interval, in one format."""
+    return value.text(digits, scale, unit), value.interval(digits, scale, unit)
 
 
 def main() -> None:

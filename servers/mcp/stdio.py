@@ -107,9 +107,7 @@ class StdioFront:
             message = json.loads(line)
         except ValueError:
             return  # the SDK reports it
-        request = (isinstance(message, dict) and isinstance(message.get("id"), (str, int))
-                   and isinstance(message.get("method"), str))
-        if not request:
+        if not _is_request(message):
             if self._initialize is None:
                 self._watching = False  # not a handshake session (a notification, a newer protocol era)
             return
@@ -157,8 +155,7 @@ class StdioFront:
                 message = json.loads(line)
             except ValueError:
                 continue
-            if not (isinstance(message, dict) and isinstance(message.get("method"), str)
-                    and isinstance(message.get("id"), (str, int))):
+            if not _is_request(message):
                 continue  # a notification or a response: nothing to answer
             started = True
             with self._lock:
@@ -266,6 +263,12 @@ async def serve(server: Any, front: StdioFront) -> None:
     from thinkedit.servers.mcp.sdk import run_stdio_streams
 
     await run_stdio_streams(server, LinesIn(front), LinesOut(front))
+
+
+def _is_request(message: Any) -> bool:
+    """Say whether a parsed JSON-RPC message is a request (a method and an id: it wants an answer)."""
+    return (isinstance(message, dict) and isinstance(message.get("id"), (str, int))
+            and isinstance(message.get("method"), str))
 
 
 def _claim_stdio() -> tuple[BinaryIO, BinaryIO, Any]:
