@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from thinkedit.agent.graph import default_retry
 from thinkedit.agent.runs import Runner
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Round
+from thinkedit.tools import artifact_cache
 from thinkedit.tools.artifact_cache import WRITES, DecodedCache, pixel_digest
 from thinkedit.tools.store import ArtifactStore
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
@@ -32,6 +34,19 @@ def settings(data_dir: Path) -> LoopSettings:
         "thinker": {"backend": "scripted", "model": "scripted"},
         "data_dir": str(data_dir), "max_rounds": 3,
     })
+
+
+@pytest.mark.parametrize("band_bytes", [artifact_cache.DIGEST_BAND_BYTES, 1000, 1])
+@pytest.mark.parametrize("size", [(96, 64), (1, 1), (7, 333), (700, 5)])
+def test_the_address_is_the_sha256_of_size_and_rgb_bytes_whatever_the_bands(monkeypatch, size, band_bytes) -> None:
+    # The address every store already holds: hashing in bands must feed SHA-256 the very same bytes.
+    monkeypatch.setattr(artifact_cache, "DIGEST_BAND_BYTES", band_bytes)  # 1000: bands of a row or a few; 1: one row
+    image = Image.effect_noise(size, 60).convert("RGB")
+    whole = hashlib.sha256(f"RGB {size[0]}x{size[1]}\n".encode() + image.tobytes()).hexdigest()
+    assert pixel_digest(image) == whole
+    changed, corner = image.copy(), (size[0] - 1, size[1] - 1)
+    changed.putpixel(corner, (1, 2, 3) if image.getpixel(corner) != (1, 2, 3) else (4, 5, 6))
+    assert pixel_digest(changed) != whole  # the last pixel of the last band counts
 
 
 def test_put_hands_the_image_on_before_its_png_is_written(tmp_path: Path, photo: Image.Image) -> None:

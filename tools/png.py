@@ -9,7 +9,7 @@ out a little smaller than PIL's at level 1, 1.5x (512 px) to 2.2x (128 px) faste
 about 2x faster to decode (no Paeth rows).
 
 The output is a plain PNG (signature, IHDR, IDAT chunks, IEND) that any decoder reads; rows are
-filtered and deflated in bands of a few MB, so memory stays a few times one band, not the image.
+filtered and deflated in bands of a quarter MB, so memory stays a few times one band, not the image.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from PIL import Image, ImageChops
 #: PIL mode -> (PNG colour type, bytes per pixel), for the 8-bit modes this encoder writes.
 COLOUR_TYPES = {"L": (0, 1), "RGB": (2, 3), "RGBA": (6, 4)}
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: About how many bytes of filtered rows are built and deflated at a time.
-BAND_BYTES = 4 * 1024 * 1024
+#: About how many bytes of filtered rows are built and deflated at a time: bands that stay in the
+#: CPU's cache encode faster than whole images (512 px: 22% less time than 4 MB bands, 1024 px:
+#: 34%) and the file grows by a few dozen bytes (more IDAT chunks, deflate restarted less well).
+BAND_BYTES = 256 * 1024
 _UP = 2  # PNG filter type "Up"
 
 
