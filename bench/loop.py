@@ -7,11 +7,15 @@
     with the same seeds and instructions, 3 tiny rounds on the 451×300 example photo;
 (b) bookkeeping per round: a graph round's wall time less its edit and critique time;
 (c) best-of-K on CPU: time per round with ``candidates=4`` ÷ ``candidates=1``;
-(d) a scaling table: image side 128 / 256 / 512 px, 1 / 3 / 5 rounds, K = 1 / 2 / 4.
-Each sample is a pair (a graph run and a plain run, back to back), so drifts in machine load hit
-both alike; the pairs alternate which side goes first, so neither always follows the other (torch's
-threads spin on for a moment after a run, charging whichever side comes next). Each ratio is the
-median of the per-pair ratios with its IQR, and the CPU pressure (PSI) of the run.
+(d) a scaling table: image side 128 / 256 / 512 px, 1 / 3 / 5 rounds, K = 1 / 2 / 4;
+(e) the floor: the same bookkeeping for a bare LangGraph graph of the same steps around the same
+    engines and saver (``bench/bare_graph.py``), measured in the same samples as (a), (b) and the
+    three image sizes.
+Each sample is a pair (a graph run and a plain run, back to back; with the floor, a triple), so
+drifts in machine load hit every side alike; the samples rotate which side goes first, so none
+always follows another (torch's threads spin on for a moment after a run, charging whichever side
+comes next). Each ratio is the median of the per-pair ratios with its IQR, and the CPU pressure
+(PSI) of the run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bare_graph import BareLoop, bookkeeping  # noqa: E402
 from bench.mcp_overhead import IMAGE, INSTRUCTION  # noqa: E402
 from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
 
@@ -72,43 +77,61 @@ async def plain_run(backends: Any, settings: Any, source: Any, rounds: int) -> t
 
 
 class Pairs:
-    """Collect (graph, plain) pairs for one configuration: per-round seconds and bookkeeping."""
+    """Collect (graph, plain[, bare graph]) samples for one configuration: per-round seconds and bookkeeping."""
 
     def __init__(self) -> None:
         self.graph: list[float] = []
         self.plain: list[float] = []
         self.bookkeeping: list[float] = []
+        self.bare: list[float] = []  # the bare LangGraph graph's seconds per round (the floor)
+        self.bare_bookkeeping: list[float] = []
         self.source: Any = None  # the decoded input, as the graph stored it (the plain loop's input)
 
     def summary(self) -> dict[str, Any]:
-        return {"graph_over_plain": pair_ratios(self.graph, self.plain), "graph_round": spread(self.graph),
-                "plain_round": spread(self.plain), "bookkeeping": spread(self.bookkeeping)}
+        out = {"graph_over_plain": pair_ratios(self.graph, self.plain), "graph_round": spread(self.graph),
+               "plain_round": spread(self.plain), "bookkeeping": spread(self.bookkeeping)}
+        if self.bare:
+            out |= {"graph_over_bare": pair_ratios(self.graph, self.bare),
+                    "bare_bookkeeping": spread(self.bare_bookkeeping)}
+        return out
 
 
-async def sample(runner: Any, backends: Any, settings: Any, image: Path, pairs: Pairs, *, plain: bool = True) -> Any:
-    """Take one pair: a graph run and (with ``plain``) the bare loop on the same rounds, in alternating order.
+async def sample(runner: Any, backends: Any, settings: Any, image: Path, pairs: Pairs, *, plain: bool = True,
+                 bare: BareLoop | None = None) -> Any:
+    """Take one sample: a graph run, (with ``plain``) the plain loop and (with ``bare``) the bare graph.
 
-    Even pairs run the graph first, odd pairs the plain loop first; the first pair is even, so the
-    plain loop always has the graph's stored input to start from.
+    The sides take turns going first (graph, plain, bare; then plain, bare, graph; ...); the first
+    sample starts with the graph, so the other sides always have the graph's stored input.
     """
     from thinkedit.tools.store import ArtifactStore
 
-    async def plain_side() -> float:
-        return (await plain_run(backends, settings, pairs.source, settings.max_rounds))[0] / settings.max_rounds
-
-    plain_first = plain and len(pairs.graph) % 2 == 1
-    plain_round = await plain_side() if plain_first else None
-    seconds, state = await graph_run(runner, settings, image)
-    rounds = len(state.rounds)
-    assert rounds == settings.max_rounds, "no random thinker reaches the thresholds: every run uses every round"
-    edit = sum(r.edit_seconds for r in state.rounds) / rounds
-    think = sum(r.think_seconds for r in state.rounds) / rounds
-    pairs.graph.append(seconds / rounds)
-    pairs.bookkeeping.append(seconds / rounds - edit - think)
-    if plain:
+    async def graph_side() -> Any:
+        seconds, state = await graph_run(runner, settings, image)
+        rounds = len(state.rounds)
+        assert rounds == settings.max_rounds, "no random thinker reaches the thresholds: every run uses every round"
+        edit = sum(r.edit_seconds for r in state.rounds) / rounds
+        think = sum(r.think_seconds for r in state.rounds) / rounds
+        pairs.graph.append(seconds / rounds)
+        pairs.bookkeeping.append(seconds / rounds - edit - think)
         if pairs.source is None:
             pairs.source = ArtifactStore(settings.artifacts_dir).get(state.source)
-        pairs.plain.append(plain_round if plain_round is not None else await plain_side())
+        return state
+
+    async def plain_side() -> None:
+        seconds = (await plain_run(backends, settings, pairs.source, settings.max_rounds))[0]
+        pairs.plain.append(seconds / settings.max_rounds)
+
+    async def bare_side() -> None:
+        assert bare is not None
+        seconds, final = await bare.run(settings, pairs.source, INSTRUCTION, settings.max_rounds)
+        pairs.bare.append(seconds / settings.max_rounds)
+        pairs.bare_bookkeeping.append(bookkeeping(seconds, final))
+
+    sides = [graph_side] + ([plain_side] if plain else []) + ([bare_side] if bare is not None else [])
+    turn = len(pairs.graph) % len(sides)
+    state = None
+    for side in sides[turn:] + sides[:turn]:
+        state = (await side()) or state
     return state
 
 
@@ -127,17 +150,20 @@ async def measure(data_dir: Path, samples: int, scaling_samples: int) -> dict[st
 
     backends = BackendCache()
     main = loop_settings(data_dir)
-    async with Runner.open(data_dir, backends=backends) as runner:
+    async with Runner.open(data_dir, backends=backends) as runner, \
+            BareLoop.open(data_dir / "bare-graph.sqlite", backends) as bare:
         _, state = await graph_run(runner, main, IMAGE)  # warm-up: builds and loads the engines
         await graph_run(runner, loop_settings(data_dir, max_rounds=1, candidates=4), IMAGE)
         source = ArtifactStore(main.artifacts_dir).get(state.source)
         _, used = await plain_run(backends, main, source, len(state.rounds))
         assert used == [r.instruction for r in state.rounds], "the plain loop must repeat the graph's trajectory"
+        _, final = await bare.run(main, source, INSTRUCTION, len(state.rounds))
+        assert final["used"] == used, "the bare graph must repeat the graph's trajectory"
         figures: dict[str, Any] = {}
         with Pressure() as pressure:
             headline = Pairs()
             for _ in range(samples):
-                await sample(runner, backends, main, IMAGE, headline)
+                await sample(runner, backends, main, IMAGE, headline, bare=bare)
             figures["headline"] = headline.summary()
             k1, k4 = Pairs(), Pairs()
             for _ in range(samples):
@@ -150,7 +176,7 @@ async def measure(data_dir: Path, samples: int, scaling_samples: int) -> dict[st
                 for side in (128, 256, 512):
                     pairs, image = Pairs(), square(side, Path(tmp))
                     for _ in range(scaling_samples):
-                        await sample(runner, backends, main, image, pairs)
+                        await sample(runner, backends, main, image, pairs, bare=bare)
                     scaling.append((f"{side}×{side} px, 3 rounds, K=1", pairs.summary()))
             for rounds in (1, 3, 5):
                 pairs = Pairs()
@@ -180,10 +206,12 @@ def figures(samples: int = 5, scaling_samples: int = 2) -> dict[str, Any]:
 
 def scaling_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     """Return the scaling rows as a Markdown table."""
-    lines = ["| configuration | graph ÷ plain | per round (graph) | bookkeeping per round |", "|---|---|---|---|"]
+    lines = ["| configuration | graph ÷ plain | per round (graph) | bookkeeping per round | "
+             "the same for a bare LangGraph graph |", "|---|---|---|---|---|"]
     for name, s in rows:
+        floor = s["bare_bookkeeping"].text(0, 1000, " ms") if "bare_bookkeeping" in s else "—"
         lines.append(f"| {name} | {s['graph_over_plain'].text()} | {s['graph_round'].text(0, 1000, ' ms')} | "
-                     f"{s['bookkeeping'].text(0, 1000, ' ms')} |")
+                     f"{s['bookkeeping'].text(0, 1000, ' ms')} | {floor} |")
     return "\n".join(lines)
 
 
@@ -200,6 +228,8 @@ def main() -> None:
     print(f"(b) bookkeeping per round: {h['bookkeeping'].text(0, 1000, ' ms')}")
     print(f"(c) K=4 ÷ K=1, one round: {f['k4_over_k1'].text()}")
     print("(d) scaling:\n" + scaling_table(f["scaling"]))
+    print(f"(e) the floor, a bare LangGraph graph of the same steps, engines and saver: bookkeeping per round "
+          f"{h['bare_bookkeeping'].text(0, 1000, ' ms')}; graph ÷ bare graph {h['graph_over_bare'].text()}")
     print(f["pressure"])
 
 

@@ -63,13 +63,18 @@ def table(loops: dict[str, Any], mcp: dict[str, Any], editor: dict[str, Any], st
     """Return the issue's ratios as one Markdown table (median of per-pair ratios, IQR, target)."""
     h = loops["headline"]
     sizes = {name.split(" px")[0]: row for name, row in loops["scaling"] if "3 rounds" in name}
-    book = " / ".join(sizes[k]["bookkeeping"].text(0, 1000, " ms") for k in ("128×128", "256×256", "512×512"))
+    book, floor = (" / ".join(sizes[k][key].text(0, 1000, " ms") for k in ("128×128", "256×256", "512×512"))
+                   for key in ("bookkeeping", "bare_bookkeeping"))
     rows = [
         ("graph ÷ plain loop, 3 rounds, 451×300", *shown(h["graph_over_plain"]), "≤ 1.02",
          verdict(h["graph_over_plain"], 1.02), loops["pressure"]),
         ("bookkeeping per round outside edit and critique, 128 / 256 / 512 px", book,
          sizes["512×512"]["bookkeeping"].interval(0, 1000, " ms"), "≤ 10 ms at 512 px",
          verdict(sizes["512×512"]["bookkeeping"], 0.010), loops["pressure"]),
+        ("the same for a bare LangGraph graph of the same steps, engines and saver (the floor), 128 / 256 / 512 px",
+         floor, sizes["512×512"]["bare_bookkeeping"].interval(0, 1000, " ms"), "(no target)", "", loops["pressure"]),
+        ("graph ÷ that bare graph, 3 rounds, 451×300", *shown(h["graph_over_bare"]), "(no target)", "",
+         loops["pressure"]),
         ("editor server ÷ in-process, per edit (128 px, 4 steps, 1 client)",
          *shown(editor["server_over_in_process"]), "≤ 1.05", verdict(editor["server_over_in_process"], 1.05),
          editor["pressure"]),

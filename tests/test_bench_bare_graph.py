@@ -1,0 +1,117 @@
+"""The benchmarks' floor: a bare LangGraph graph that takes thinkedit's steps around the same engines."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bench.bare_graph import BareLoop, bookkeeping
+from bench.loop import INSTRUCTION, Pairs, plain_run, scaling_table
+from thinkedit.agent.runs import Runner
+from thinkedit.agent.settings import LoopSettings
+from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
+
+def settings(data_dir: Path, rounds: int) -> LoopSettings:
+    return LoopSettings.model_validate({
+        "editor": {"backend": "scripted", "model": "scripted"},
+        "thinker": {"backend": "scripted", "model": "scripted"},
+        "data_dir": str(data_dir), "max_rounds": rounds, "seed": 7,
+    })
+
+
+def backends(delay: float = 0.0) -> FakeBackends:
+    thinker = ScriptedThinker(verdicts((2, 3, "make the hat red"), (4, 4, "a brighter red"), (5, 5, "keep it")))
+    return FakeBackends(ScriptedEditor(delay=delay), thinker)
+
+
+async def test_the_bare_graph_sends_the_engines_what_the_plain_loop_sends(tmp_path: Path) -> None:
+    source = Image.effect_noise((48, 32), 50).convert("RGB")
+    run_settings = settings(tmp_path, 3)
+    plain, bare_engines = backends(), backends()
+    _, used = await plain_run(plain, run_settings, source, 3)
+    async with BareLoop.open(tmp_path / "bare.sqlite", bare_engines) as bare:
+        _, state = await bare.run(run_settings, source, INSTRUCTION, 3)
+    assert state["used"] == used == [INSTRUCTION, "make the hat red", "a brighter red"]  # the scripted verdicts
+    for theirs, ours in zip(plain.editor_.calls, bare_engines.editor_.calls, strict=True):
+        assert (ours.instruction, ours.seed, ours.num_images) == (theirs.instruction, theirs.seed, theirs.num_images)
+        assert ours.image.tobytes() == theirs.image.tobytes()
+    for theirs, ours in zip(plain.thinker_.calls, bare_engines.thinker_.calls, strict=True):
+        assert (ours.current_instruction, ours.original_instruction, ours.seed) == (
+            theirs.current_instruction, theirs.original_instruction, theirs.seed)
+
+
+def checkpoint_steps(path: Path, thread_id: str) -> list[int]:
+    """Return the step numbers of a thread's checkpoints in a LangGraph SQLite file, in order."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT metadata FROM checkpoints WHERE thread_id = ? ORDER BY checkpoint_id",
+                            (thread_id,)).fetchall()
+    return [json.loads(metadata)["step"] for (metadata,) in rows]
+
+
+async def test_the_bare_graph_takes_and_checkpoints_thinkedits_steps(tmp_path: Path) -> None:
+    image, run_settings = Image.effect_noise((16, 16), 40).convert("RGB"), settings(tmp_path, 3)
+    async with BareLoop.open(tmp_path / "bare.sqlite", backends()) as bare:
+        await bare.run(run_settings, image, INSTRUCTION, 3)
+    async with Runner.open(tmp_path, backends=backends()) as runner:
+        record = runner.prepare(image, INSTRUCTION, run_settings)
+        state = await runner.start(record)
+    assert state is not None and len(state.rounds) == 3
+    ours = checkpoint_steps(tmp_path / "checkpoints.sqlite", record.run_id)
+    # The input, then prepare, edit + critique per round, refine between rounds, stop: one checkpoint each.
+    assert checkpoint_steps(tmp_path / "bare.sqlite", "bare-1") == ours == list(range(-1, 1 + 1 + 3 * 2 + 2 + 1))
+    with sqlite3.connect(tmp_path / "bare.sqlite") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_bare_bookkeeping_is_a_rounds_time_outside_the_engines(tmp_path: Path) -> None:
+    async with BareLoop.open(tmp_path / "bare.sqlite", backends(delay=0.05)) as bare:
+        seconds, state = await bare.run(settings(tmp_path, 2), Image.new("RGB", (16, 16)), INSTRUCTION, 2)
+    assert len(state["edit_seconds"]) == len(state["think_seconds"]) == 2
+    assert all(s >= 0.05 for s in state["edit_seconds"])  # the editor's sleep is engine time, not bookkeeping
+    per_round = seconds / 2
+    expected = per_round - sum(state["edit_seconds"]) / 2 - sum(state["think_seconds"]) / 2
+    assert bookkeeping(seconds, state) == pytest.approx(expected)
+    assert 0 < bookkeeping(seconds, state) < per_round - 0.05
+
+
+def test_the_scaling_table_shows_the_floor_where_it_was_measured() -> None:
+    with_floor, without = Pairs(), Pairs()
+    for pairs in (with_floor, without):
+        pairs.graph, pairs.plain, pairs.bookkeeping = [0.5, 0.6], [0.5, 0.5], [0.020, 0.024]
+    with_floor.bare, with_floor.bare_bookkeeping = [0.49, 0.55], [0.008, 0.010]
+    table = scaling_table([("512×512 px", with_floor.summary()), ("K=4", without.summary())])
+    rows = table.splitlines()
+    assert rows[0].endswith("| the same for a bare LangGraph graph |")
+    assert rows[2].startswith("| 512×512 px | 1.10 (IQR ")
+    assert rows[2].endswith("| 22 ms (IQR 21–23, n=2) | 9 ms (IQR 8–10, n=2) |")
+    assert rows[3].endswith("| 22 ms (IQR 21–23, n=2) | — |")  # no bare samples: no floor
+    assert with_floor.summary()["graph_over_bare"].median == pytest.approx((0.5 / 0.49 + 0.6 / 0.55) / 2)
+
+
+def test_make_bench_prints_the_floor_beside_the_bookkeeping() -> None:
+    from bench.run_all import table
+    from bench.spread import spread
+
+    def pairs(bookkeeping: float, floor: float) -> Pairs:
+        p = Pairs()
+        p.graph, p.plain, p.bookkeeping = [0.50, 0.52, 0.51], [0.48, 0.50, 0.49], [bookkeeping] * 3
+        p.bare, p.bare_bookkeeping = [0.49, 0.50, 0.50], [floor] * 3
+        return p
+
+    sizes = [(f"{side}×{side} px, 3 rounds, K=1", pairs(b, f).summary())
+             for side, b, f in ((128, 0.016, 0.007), (256, 0.017, 0.008), (512, 0.020, 0.009))]
+    loops = {"headline": pairs(0.018, 0.008).summary(), "scaling": sizes, "k4_over_k1": spread([3.0]),
+             "pressure": "CPU pressure 1%"}
+    one = spread([1.0])
+    text = table(loops, {"mcp_over_direct": one, "pressure": ""},
+                 {"server_over_in_process": one, "server_over_paper": one, "on_over_off": spread([2.0]),
+                  "pressure": ""}, {"initialize": one, "initialize_cold": one, "help": one, "pressure": ""})
+    floor_row = next(row for row in text.splitlines() if "bare LangGraph graph" in row)
+    floors = " / ".join(f"{ms} ms (IQR {ms}–{ms}, n=3)" for ms in (7, 8, 9))
+    assert f"| {floors} | 9–9 ms (75%) | (no target) |" in floor_row
+    ratio_row = next(row for row in text.splitlines() if row.startswith("| graph ÷ that bare graph"))
+    assert "| 1.02 (IQR " in ratio_row
