@@ -34,7 +34,25 @@ async def test_gallery_runs_write_their_files_and_leave_the_task_map(data_dir: P
     assert [runner.registry.load(r.run_id).status for r in records] == ["done"] * 3
     assert (tmp_path / "chosen" / "report.html").is_file()
     assert all((data_dir / "outputs" / r.run_id / "report.html").is_file() for r in records[1:])
-    assert jobs.progress(records[0].run_id)  # the last progress line stays for the page
+    assert all(jobs.progress(r.run_id) is None for r in records)  # a finished run takes its progress line along
+
+
+async def test_a_run_paused_for_review_keeps_its_progress_line_until_it_ends(data_dir: Path) -> None:
+    runner = Runner(data_dir, memory_checkpointer(),  # low scores: the loop goes on, so the reviewer is asked
+                    backends=FakeBackends(ScriptedEditor(), ScriptedThinker(verdicts((2, 2, "a bigger hat")))))
+    jobs = GalleryJobs(runner, data_dir / "outputs")
+    record = runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=3, review=True))
+    jobs.start(record)
+    while jobs.live_count:
+        await asyncio.sleep(0.01)
+    assert runner.registry.load(record.run_id).status == "awaiting_review"
+    line = jobs.progress(record.run_id)
+    assert line, "the page shows the paused run's last line beside the review form"
+    jobs.review(runner.registry.load(record.run_id), "stop")
+    while jobs.live_count:
+        await asyncio.sleep(0.01)
+    assert runner.registry.load(record.run_id).status == "done"
+    assert jobs.progress(record.run_id) is None
 
 
 async def test_closing_marks_live_runs_interrupted_with_how_to_continue(data_dir: Path) -> None:

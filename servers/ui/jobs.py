@@ -26,11 +26,14 @@ class GalleryJobs(RunTasks):
 
     def __init__(self, runner: Runner, outputs_root: Path) -> None:
         super().__init__(runner, outputs_root, INTERRUPTED)
+        #: The latest progress line of each run this process drives, and of each it left paused for
+        #: review (the page shows it beside the form); a run that ends otherwise takes its line along.
         self._progress: dict[str, str] = {}
+        self._paused: set[str] = set()
         self._changed: dict[str, asyncio.Event] = {}
 
     def progress(self, run_id: str) -> str | None:
-        """Return the latest progress line of a run this process drives."""
+        """Return the latest progress line of a run this process drives, or left awaiting review."""
         return self._progress.get(run_id)
 
     def start(self, record: RunRecord) -> None:
@@ -46,7 +49,11 @@ class GalleryJobs(RunTasks):
     def _spawn(self, record: RunRecord, work: Any) -> None:
         run_id, max_rounds = record.run_id, record.settings.max_rounds
 
+        self._paused.discard(run_id)
+
         def on_event(event: dict[str, Any]) -> None:
+            if event.get("event") == "awaiting_review":
+                self._paused.add(run_id)
             line = describe_event(event, max_rounds)
             if line:
                 self._progress[run_id] = line
@@ -57,6 +64,10 @@ class GalleryJobs(RunTasks):
 
     def _ended(self, run_id: str) -> None:
         self._signal(run_id)
+
+    def _forget(self, run_id: str) -> None:
+        if run_id not in self._paused and not self.is_live(run_id):
+            self._progress.pop(run_id, None)  # done, failed or cancelled: the page shows no progress line
 
     def _signal(self, run_id: str) -> None:
         event = self._changed.pop(run_id, None)
