@@ -4,10 +4,10 @@
 ``TypedDict`` state of a few strings and numbers, ``AsyncSqliteSaver`` on its own SQLite file in
 WAL with ``synchronous=NORMAL`` (as thinkedit's checkpointer), ``durability="async"`` and the same
 stream modes. The edit and critique nodes send the engines the very requests the plain loop of
-``bench/loop.py`` sends; images stay in memory (nothing is hashed, encoded or stored), no events,
-no run records, no locks. A round's wall time less its edit and critique time is then what
-LangGraph and its saver cost around the engines on this machine: thinkedit's bookkeeping cannot be
-cheaper than this unless it takes fewer steps.
+``bench/loop.py`` sends (``edit_once`` and ``critique_once`` serve both); images stay in memory
+(nothing is hashed, encoded or stored), no events, no run records, no locks. A round's wall time
+less its edit and critique time is then what LangGraph and its saver cost around the engines on
+this machine: thinkedit's bookkeeping cannot be cheaper than this unless it takes fewer steps.
 """
 
 from __future__ import annotations
@@ -19,6 +19,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
+
+
+async def edit_once(editor: Any, settings: Any, source: Any, instruction: str, index: int) -> tuple[list[Any], float]:
+    """Send the editor round ``index``'s request, as every side of the loop benchmark does; return images, seconds."""
+    from thinkedit.tools.types import EditRequest
+
+    started = time.perf_counter()
+    result = await editor.edit(EditRequest(image=source, instruction=instruction, seed=settings.seed_for(index),
+                                           num_images=settings.candidates))
+    return result.images, time.perf_counter() - started
+
+
+async def critique_once(thinker: Any, settings: Any, source: Any, images: list[Any], original: str, instruction: str,
+                        index: int) -> tuple[Any, float]:
+    """Have the thinker judge round ``index``'s images; return the best verdict (as the graph picks it) and seconds."""
+    from thinkedit.tools.types import JudgeRequest
+
+    started = time.perf_counter()
+    verdicts = await asyncio.gather(*(
+        thinker.judge(JudgeRequest(source=source, edited=picture, original_instruction=original,
+                                   current_instruction=instruction, seed=settings.thinker_seed_for(index)))
+        for picture in images))
+    return max(verdicts, key=lambda v: (v.overall, v.semantic)), time.perf_counter() - started
 
 
 class BareState(TypedDict, total=False):
@@ -79,30 +102,15 @@ class BareLoop:
         return {"instruction": state["instruction"]}
 
     async def _edit(self, state: BareState) -> dict[str, Any]:
-        from thinkedit.tools.types import EditRequest
-
         settings, index = self._settings, len(state.get("edit_seconds", [])) + 1
-        editor = self.backends.editor(settings.editor)
-        started = time.perf_counter()
-        result = await editor.edit(EditRequest(image=self._source, instruction=state["instruction"],
-                                               seed=settings.seed_for(index), num_images=settings.candidates))
-        seconds = time.perf_counter() - started
-        self._images = result.images
+        self._images, seconds = await edit_once(self.backends.editor(settings.editor), settings, self._source,
+                                                state["instruction"], index)
         return {"used": [state["instruction"]], "edit_seconds": [seconds]}
 
     async def _critique(self, state: BareState) -> dict[str, Any]:
-        from thinkedit.tools.types import JudgeRequest
-
         settings, index = self._settings, len(state["edit_seconds"])
-        thinker = self.backends.thinker(settings.thinker)
-        started = time.perf_counter()
-        verdicts = await asyncio.gather(*(
-            thinker.judge(JudgeRequest(source=self._source, edited=picture, original_instruction=self._original,
-                                       current_instruction=state["instruction"],
-                                       seed=settings.thinker_seed_for(index)))
-            for picture in self._images))
-        seconds = time.perf_counter() - started
-        best = max(verdicts, key=lambda v: (v.overall, v.semantic))
+        best, seconds = await critique_once(self.backends.thinker(settings.thinker), settings, self._source,
+                                            self._images, self._original, state["instruction"], index)
         return {"proposed": best.refined_instruction, "think_seconds": [seconds]}
 
     def _route(self, state: BareState) -> str:

@@ -33,7 +33,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bare_graph import BareLoop, bookkeeping  # noqa: E402
+from bench.bare_graph import BareLoop, bookkeeping, critique_once, edit_once  # noqa: E402
 from bench.mcp_overhead import IMAGE, INSTRUCTION  # noqa: E402
 from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
 
@@ -58,21 +58,15 @@ async def graph_run(runner: Any, settings: Any, image: Path) -> tuple[float, Any
 
 
 async def plain_run(backends: Any, settings: Any, source: Any, rounds: int) -> tuple[float, list[str]]:
-    """Run the same rounds as a bare loop over the engines; return its wall seconds and instructions used."""
-    from thinkedit.tools.types import EditRequest, JudgeRequest
-
+    """Run the same rounds as a plain loop over the engines; return its wall seconds and instructions used."""
     started = time.perf_counter()
     editor, thinker = backends.editor(settings.editor), backends.thinker(settings.thinker)
     instruction, used = INSTRUCTION, []
     for index in range(1, rounds + 1):
         used.append(instruction)
-        result = await editor.edit(EditRequest(image=source, instruction=instruction, seed=settings.seed_for(index),
-                                               num_images=settings.candidates))
-        verdicts = await asyncio.gather(*(
-            thinker.judge(JudgeRequest(source=source, edited=picture, original_instruction=INSTRUCTION,
-                                       current_instruction=instruction, seed=settings.thinker_seed_for(index)))
-            for picture in result.images))
-        instruction = max(verdicts, key=lambda v: (v.overall, v.semantic)).refined_instruction
+        images, _ = await edit_once(editor, settings, source, instruction, index)
+        verdict, _ = await critique_once(thinker, settings, source, images, INSTRUCTION, instruction, index)
+        instruction = verdict.refined_instruction
     return time.perf_counter() - started, used
 
 
