@@ -48,8 +48,7 @@ class GalleryJobs(RunTasks):
 
     def _spawn(self, record: RunRecord, work: Any) -> None:
         run_id, max_rounds = record.run_id, record.settings.max_rounds
-
-        self._paused.discard(run_id)
+        self._paused.discard(run_id)  # resumed: paused again only if it asks for review again
 
         def on_event(event: dict[str, Any]) -> None:
             if event.get("event") == "awaiting_review":
