@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,6 @@ class HandshakeCache:
 
     def prune(self, keep: int = MAX_ENTRIES) -> None:
         """Remove all but the ``keep`` most recently used answers, and temporary files a dead writer left."""
-        import time
-
         answers: list[tuple[float, Path]] = []
         try:
             entries = list(os.scandir(self.folder))
