@@ -133,8 +133,10 @@ class LoopNodes:
         seed = settings.seed_for(index)
         previous = state.last_round()
         base = previous.image if settings.edit_from == "previous" and previous else state.source
-        if self.settle is not None:
-            await self.settle()  # the rounds before this one are on disk before it starts
+        if self.settle is not None and previous is not None:
+            # The rounds before this one are on disk before it starts. A first round has none to
+            # wait for: the source's PNG and the run's first checkpoints are written during its edit.
+            await self.settle()
         runtime.stream_writer(
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )

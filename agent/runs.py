@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +32,7 @@ from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import run_usage
+from thinkedit.tools.artifact_cache import WRITES
 from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import intake_notes, load_image
@@ -67,12 +70,22 @@ class RunRecord(BaseModel):
     references: list[ImageRef] = Field(default_factory=list, description="Reference images (image 2, 3, ...).")
 
 
+#: Records this process has saved whose files are still queued: key -> the JSON text being written.
+_UNSAVED: dict[str, str] = {}
+_UNSAVED_LOCK = threading.Lock()
+
+
 class RunRegistry:
     """Keep run records as ``<root>/<run_id>.json``; ``root`` is a local directory or an fsspec URL.
 
     Records live beside the artifacts they point to: ``<artifacts URL>/runs`` when the store is
     shared (so any process that shares the store can list and resume the run), else
     ``<data_dir>/runs``.
+
+    A record is written behind, by the artifact store's writer thread (``WRITES``), queued after
+    the images handed to a store before it: a record on disk never names an image that is not,
+    and saving one never waits for an image's PNG. This process reads its own queued records from
+    memory; ``flush`` waits until a run's record is on disk.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -87,8 +100,8 @@ class RunRegistry:
                 self._fs, self._root = fs, path
                 fs.makedirs(path, exist_ok=True)
                 return
-        self._root = str(Path(root).expanduser())
-        Path(self._root).mkdir(parents=True, exist_ok=True)
+        Path(root).expanduser().mkdir(parents=True, exist_ok=True)
+        self._root = str(Path(root).expanduser().resolve())  # one key per file, however the root was named
 
     @classmethod
     def for_data(cls, data_dir: str | Path, artifacts: str | None = None) -> RunRegistry:
@@ -103,18 +116,36 @@ class RunRegistry:
         return f"{self._root}/{run_id}.json"
 
     def save(self, record: RunRecord) -> None:
-        """Write ``record`` (atomically)."""
+        """Save ``record`` as it is now: readable here at once, written (atomically) behind."""
         record.updated_at = _now()
         key, text = self._key(record.run_id), record.model_dump_json(indent=2)
-        if self._fs is not None:
-            self._fs.pipe_file(key, text.encode())  # object stores replace whole objects
-            return
-        path = Path(key)
-        tmp = path.with_suffix(".json.part")
-        tmp.write_text(text)
-        tmp.replace(path)
+        with _UNSAVED_LOCK:
+            _UNSAVED[key] = text
+        WRITES.queue(key, lambda: self._write(key, text))
+
+    def flush(self, run_id: str) -> None:
+        """Block until this process's saves of the run's record are on disk (raise a write that failed)."""
+        WRITES.wait(self._key(run_id))
+
+    def _write(self, key: str, text: str) -> None:
+        try:
+            if self._fs is not None:
+                self._fs.pipe_file(key, text.encode())  # object stores replace whole objects
+                return
+            path = Path(key)
+            tmp = path.with_suffix(".json.part")
+            tmp.write_text(text)
+            tmp.replace(path)
+        finally:
+            with _UNSAVED_LOCK:
+                if _UNSAVED.get(key) is text:  # a newer save stays until its own write
+                    del _UNSAVED[key]
 
     def _read(self, key: str) -> str | None:
+        with _UNSAVED_LOCK:
+            text = _UNSAVED.get(key)
+        if text is not None:
+            return text
         if self._fs is not None:
             return self._fs.cat_file(key).decode() if self._fs.isfile(key) else None
         path = Path(key)
@@ -137,6 +168,8 @@ class RunRegistry:
             keys = list(self._fs.glob(f"{self._root}/*.json"))
         else:
             keys = [str(p) for p in Path(self._root).glob("*.json")]
+        with _UNSAVED_LOCK:  # saved here, maybe not on disk yet
+            keys += sorted(set(key for key in _UNSAVED if key.rpartition("/")[0] == self._root) - set(keys))
         records = []
         for key in keys:
             try:
@@ -206,7 +239,12 @@ class Runner:
         out_dir: str | Path | None = None,
         references: Sequence[str | Path | bytes | Image] = (),
     ) -> RunRecord:
-        """Validate the inputs, store the source image and record the run (nothing runs yet)."""
+        """Validate the inputs, store the source image and record the run (nothing runs yet).
+
+        Returns once the image is decoded and hashed: its PNG and then the record are written
+        behind, in that order, so a first edit need not wait for either (a phone photo's PNG is
+        half a second of CPU), and the record is on disk only once the image it names is.
+        """
         if not instruction or not instruction.strip():
             raise BadInputError("instruction is empty")
         if Path(settings.data_dir).expanduser().resolve() != self.data_dir.resolve():
@@ -218,7 +256,7 @@ class Runner:
         record = RunRecord(
             run_id=run_id or uuid.uuid4().hex[:12],
             instruction=instruction.strip(),
-            source=self.store.put(picture, durable=True),  # the record below names it
+            source=self.store.put(picture),  # queued before the record that names it
             source_name="" if isinstance(image, bytes | Image) else str(image),
             settings=settings,
             out_dir=str(out_dir) if out_dir else None,
@@ -286,6 +324,8 @@ class Runner:
             # before a round starts (ArtifactsFirst.settle); any other saver gets "sync", each step
             # on disk before the next. Either way a process killed mid-round loses only that round.
             durability = "async" if isinstance(self.graph.checkpointer, ArtifactsFirst) else "sync"
+            if durability == "sync":  # such a saver records the source at once: it must be on disk first
+                await asyncio.to_thread(ArtifactStore.flush)
             async for mode, chunk in self.graph.astream(
                 inputs, config, context=record.settings, stream_mode=["custom", "updates"], durability=durability
             ):
@@ -306,6 +346,7 @@ class Runner:
         if state is not None:
             record.usage = run_usage(state)
         self.registry.save(record)
+        await asyncio.to_thread(self.registry.flush, record.run_id)  # a finished run's record is on disk
         if snapshot.interrupts and on_event is not None:
             on_event({"event": "awaiting_review", "run_id": record.run_id, **snapshot.interrupts[0].value})
         return state

@@ -81,4 +81,5 @@ class RunTasks:
             record = self.runner.registry.load(run_id)
             record.status, record.error = "running", self.interrupted.format(run_id=run_id)
             self.runner.registry.save(record)
+            await asyncio.to_thread(self.runner.registry.flush, run_id)  # before the process exits
             log.info("run %s interrupted by shutdown: %s", run_id, record.error)

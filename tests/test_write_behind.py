@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -12,14 +14,15 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from PIL import Image
 
-from thinkedit.agent.checkpoint import ArtifactsFirst, artifacts_first, serializer
+from thinkedit.agent.checkpoint import ArtifactsFirst, artifacts_first, memory_checkpointer, serializer
 from thinkedit.agent.graph import default_retry
-from thinkedit.agent.runs import Runner
+from thinkedit.agent.runs import RunRecord, RunRegistry, Runner
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Round
 from thinkedit.tools import artifact_cache
 from thinkedit.tools.artifact_cache import WRITES, DecodedCache, pixel_digest
 from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.types import ImageRef
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 
 
@@ -90,7 +93,12 @@ def test_decoded_cache_is_bounded_and_hands_out_copies() -> None:
     assert cache.get("huge") is None
 
 
-def _round_images(value: Any) -> list[str]:
+def _named_images(channel: str, value: Any) -> list[str]:
+    """Return the local files a checkpoint channel's value names: the source, the rounds' images."""
+    if channel == "source":
+        return [value.uri] if isinstance(value, ImageRef) else []
+    if channel != "rounds":
+        return []
     rounds = value if isinstance(value, list) else []
     return [r.image.uri for r in rounds if isinstance(r, Round)]
 
@@ -106,13 +114,13 @@ class Auditor(InMemorySaver):
         self.seen.extend((uri, Path(uri).is_file()) for uri in uris)
 
     async def aput(self, config, checkpoint, metadata, new_versions):
-        self._audit(_round_images(checkpoint["channel_values"].get("rounds")))
+        for channel, value in checkpoint["channel_values"].items():
+            self._audit(_named_images(channel, value))
         return await super().aput(config, checkpoint, metadata, new_versions)
 
     async def aput_writes(self, config, writes, task_id, task_path=""):
         for channel, value in writes:
-            if channel == "rounds":
-                self._audit(_round_images(value))
+            self._audit(_named_images(channel, value))
         return await super().aput_writes(config, writes, task_id, task_path)
 
 
@@ -138,8 +146,100 @@ async def test_no_checkpoint_names_an_image_before_it_is_durable(tmp_path: Path,
                     retry=default_retry(max_attempts=1, initial_interval=0.01))
     state = await runner.start(runner.prepare(photo, "make it red", settings(tmp_path)))
     assert state is not None and len(state.rounds) == 3
-    assert len({uri for uri, _ in saver.seen}) == 3  # every round's image was named by some save...
+    assert len({uri for uri, _ in saver.seen}) == 4  # the source and every round's image were named by some save...
     assert all(durable for _, durable in saver.seen), saver.seen  # ...and each was on disk by then
+
+
+def gated_writer() -> threading.Event:
+    """Keep the writer thread busy until the returned event is set."""
+    gate = threading.Event()
+    WRITES.submit(f"test-gate-{id(gate)}", lambda: gate.wait(60))  # a safety net: tests set it
+    return gate
+
+
+def scripted_runner(tmp_path: Path, saver: Any = None) -> Runner:
+    thinker = ScriptedThinker(verdicts((3, 3, "a"), (4, 4, "b"), (5, 5, "c")))
+    return Runner(tmp_path, saver or memory_checkpointer(), backends=FakeBackends(ScriptedEditor(), thinker),
+                  retry=default_retry(max_attempts=1, initial_interval=0.01))
+
+
+def test_prepare_hands_the_run_on_before_its_source_and_record_are_written(tmp_path: Path, photo, monkeypatch) -> None:
+    runner = scripted_runner(tmp_path)
+    order: list[tuple[str, bool]] = []
+    write = RunRegistry._write
+
+    def audited(self, key: str, text: str) -> None:
+        order.append((key, all(Path(ref["uri"]).is_file() for ref in [json.loads(text)["source"]])))
+        write(self, key, text)
+
+    monkeypatch.setattr(RunRegistry, "_write", audited)
+    gate = gated_writer()
+    try:
+        record = runner.prepare(photo, "make it red", settings(tmp_path))
+        on_disk = tmp_path / "runs" / f"{record.run_id}.json"
+        # Nothing is written yet: the writer is busy. The run is known here all the same.
+        assert not Path(record.source.uri).exists() and not on_disk.exists()
+        assert runner.registry.load(record.run_id).source == record.source
+        assert [r.run_id for r in runner.registry.list()] == [record.run_id]
+        # However the same folder is named.
+        monkeypatch.chdir(tmp_path)
+        assert RunRegistry("runs").load(record.run_id).run_id == record.run_id
+        assert [r.run_id for r in RunRegistry(f"{tmp_path}/./runs/").list()] == [record.run_id]
+    finally:
+        gate.set()
+    runner.registry.flush(record.run_id)
+    assert on_disk.is_file() and Path(record.source.uri).is_file()
+    assert order == [(str(on_disk), True)]  # the record went to disk after the image it names
+    assert RunRecord.model_validate_json(on_disk.read_text()).source == record.source
+
+
+async def test_the_first_edit_does_not_wait_for_the_source_png(tmp_path: Path, photo) -> None:
+    import asyncio
+
+    runner = scripted_runner(tmp_path)
+    events: list[dict[str, Any]] = []
+    edited = asyncio.Event()
+
+    def on_event(event: dict[str, Any]) -> None:
+        events.append(event)
+        if event["event"] == "image_ready":
+            edited.set()
+
+    gate = gated_writer()
+    try:
+        record = runner.prepare(photo, "make it red", settings(tmp_path))
+        run = asyncio.ensure_future(runner.start(record, on_event=on_event))
+        await asyncio.wait_for(edited.wait(), 10)  # round 1 was edited while the source's PNG is still queued
+        assert not Path(record.source.uri).exists()
+        await asyncio.sleep(0.3)  # round 1 is critiqued, but round 2 waits until round 1 is on disk
+        assert [e["round"] for e in events if e["event"] == "round_started"] == [1]
+    finally:
+        gate.set()
+    state = await asyncio.wait_for(run, 30)
+    assert state is not None and len(state.rounds) == 3
+    assert (tmp_path / "runs" / f"{record.run_id}.json").is_file()  # a finished run's record is on disk
+    assert runner.registry.load(record.run_id).status == "done"
+
+
+def test_a_record_that_cannot_be_written_is_said_and_raised(tmp_path: Path, photo, monkeypatch, caplog) -> None:
+    runner = scripted_runner(tmp_path)
+    record = runner.prepare(photo, "make it red", settings(tmp_path))
+    runner.registry.flush(record.run_id)
+
+    def full(self, data: str, *args: Any, **kwargs: Any) -> int:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    record.status = "error"
+    with caplog.at_level(logging.ERROR, logger="thinkedit.tools.artifact_cache"):
+        runner.registry.save(record)
+        with pytest.raises(OSError, match="No space left"):
+            runner.registry.flush(record.run_id)
+    assert f"{record.run_id}.json" in caplog.text and "No space left" in caplog.text
+    with pytest.raises(OSError, match="No space left"):  # the next checkpoint hears of it too
+        ArtifactStore.flush()
+    monkeypatch.undo()
+    assert runner.registry.load(record.run_id).status == "running"  # what the disk holds, not the lost save
 
 
 async def test_a_cancelled_settle_leaves_every_save_to_finish() -> None:

@@ -3,19 +3,24 @@
 An image handed to the artifact store is hashed (over its pixels) and handed on in memory at once;
 its PNG is encoded and written by one background thread. Readers of the stored bytes wait for that
 one write; checkpointers wait for every pending write (``flush``) before they record a reference,
-so a checkpoint never names an image that is not yet durable. Decoded images stay in a bounded
+so a checkpoint never names an image that is not yet durable. Run records are written by the same
+thread, queued after the images they name, so a record on disk never names a missing image either.
+Decoded images stay in a bounded
 LRU cache by address (store root + content hash), so a round does not decode the image it has just made.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from PIL import Image
+
+log = logging.getLogger(__name__)
 
 #: How many bytes of decoded pixels one process keeps (RGB: 3 bytes a pixel; 128 MiB ≈ 170 images of 512 px).
 DECODED_CACHE_BYTES = 128 * 1024 * 1024
@@ -42,7 +47,7 @@ def pixel_digest(image: Image.Image) -> str:
 
 
 class WriteBehind:
-    """Run artifact writes on one background thread; let readers wait for one key and checkpoints for all."""
+    """Run artifact (and run record) writes on one background thread; let readers wait for one key and checkpoints for all."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -51,9 +56,21 @@ class WriteBehind:
         self._lock = threading.Lock()
 
     def submit(self, key: str, write: Callable[[], None]) -> None:
-        """Queue ``write`` for ``key`` unless a write of that key is already queued."""
+        """Queue ``write`` for ``key`` unless a write of that key is already queued (content-addressed data)."""
+        self._queue(key, write, again=False)
+
+    def queue(self, key: str, write: Callable[[], None]) -> None:
+        """Queue ``write`` for ``key`` even if one is queued already (a newer version of mutable data).
+
+        One thread runs the writes in the order they were queued, so this one runs after every
+        write queued before it (the images a record names, that record's older versions), and
+        ``wait(key)`` waits for the newest.
+        """
+        self._queue(key, write, again=True)
+
+    def _queue(self, key: str, write: Callable[[], None], *, again: bool) -> None:
         with self._lock:
-            if key in self._pending:
+            if key in self._pending and not again:
                 return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinkedit-artifacts")
@@ -65,8 +82,11 @@ class WriteBehind:
         with self._lock:
             if self._pending.get(key) is future:
                 del self._pending[key]
-            if future.exception() is not None:
-                self._failed.append(future.exception())  # type: ignore[arg-type]
+            error = future.exception()
+            if error is not None:
+                self._failed.append(error)
+        if error is not None:  # also said now: a process that exits without a flush would not hear of it
+            log.error("writing %s behind failed: %s: %s", key, type(error).__name__, error)
 
     def wait(self, key: str) -> None:
         """Block until the queued write of ``key`` (if any) is done; raise its error."""
