@@ -3,9 +3,10 @@
 ``prepare → edit → critique → (refine → edit | stop)``, the steps thinkedit's graph takes, with a
 ``TypedDict`` state of a few strings and numbers, ``AsyncSqliteSaver`` on its own SQLite file in
 WAL with ``synchronous=NORMAL`` (as thinkedit's checkpointer), ``durability="async"`` and the same
-stream modes. The edit and critique nodes send the engines the very requests the plain loop of
-``bench/loop.py`` sends (``edit_once`` and ``critique_once`` serve both); images stay in memory
-(nothing is hashed, encoded or stored), no events, no run records, no locks. A round's wall time
+stream modes. Its first step reads the photo file as thinkedit's intake does (``decoded``); the edit
+and critique nodes send the engines the very requests the plain loop of ``bench/loop.py`` sends
+(``edit_once`` and ``critique_once`` serve both); images stay in memory (nothing is hashed,
+encoded or stored), no events, no run records, no locks. A round's wall time
 less its edit and critique time is then what LangGraph and its saver cost around the engines on
 this machine: thinkedit's bookkeeping cannot be cheaper than this unless it takes fewer steps.
 """
@@ -19,6 +20,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
+
+
+def decoded(source: Any) -> Any:
+    """Return ``source`` decoded: a photo file as thinkedit's intake reads it (no cache), or the image given."""
+    if isinstance(source, (str, Path)):
+        from thinkedit.tools.images import load_image
+
+        return load_image(source, cache=False)
+    return source
 
 
 async def edit_once(editor: Any, settings: Any, source: Any, instruction: str, index: int) -> tuple[list[Any], float]:
@@ -99,6 +109,7 @@ class BareLoop:
         return builder.compile(checkpointer=saver)
 
     async def _prepare(self, state: BareState) -> dict[str, Any]:
+        self._source = await asyncio.to_thread(decoded, self._source)  # a photo file is read here, as ours reads it
         return {"instruction": state["instruction"]}
 
     async def _edit(self, state: BareState) -> dict[str, Any]:
@@ -123,7 +134,7 @@ class BareLoop:
         return {"done": True}
 
     async def run(self, settings: Any, source: Any, instruction: str, rounds: int) -> tuple[float, BareState]:
-        """Run ``rounds`` rounds on ``source``; return the wall seconds and the final state."""
+        """Run ``rounds`` rounds on ``source`` (an image, or a photo file its first step reads); return seconds, state."""
         self._settings, self._source, self._original, self._rounds = settings, source, instruction, rounds
         self._runs += 1
         config = {"configurable": {"thread_id": f"bare-{self._runs}"}}

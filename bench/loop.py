@@ -12,7 +12,10 @@
     engines and saver (``bench/bare_graph.py``), measured in the same samples as (a), (b) and the
     three image sizes.
 Each sample is a pair (a graph run and a plain run, back to back; with the floor, a triple), so
-drifts in machine load hit every side alike; the samples rotate which side goes first, so none
+drifts in machine load hit every side alike. Every sample takes a fresh copy of its photo, one
+pixel changed (``Photos``), and a seed of its own, so the graph stores images it has not stored
+before, as a user's run does (one photo and seed over and over would skip every encode: the store
+keeps identical pixels once); each side reads that photo file in its own time; the samples rotate which side goes first, so none
 always follows another (torch's threads spin on for a moment after a run, charging whichever side
 comes next). Each ratio is the median of the per-pair ratios with its IQR, and the CPU pressure
 (PSI) of the run.
@@ -33,11 +36,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bare_graph import BareLoop, bookkeeping, critique_once, edit_once  # noqa: E402
+from bench.bare_graph import BareLoop, bookkeeping, critique_once, decoded, edit_once  # noqa: E402
 from bench.mcp_overhead import IMAGE, INSTRUCTION  # noqa: E402
 from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
 
 ROUNDS = 3
+#: How far apart the samples' seeds are: a round's K candidates take seeds seed … seed + K - 1.
+SEED_STRIDE = 1000
 
 
 def loop_settings(data_dir: Path, **overrides: Any) -> Any:
@@ -58,8 +63,12 @@ async def graph_run(runner: Any, settings: Any, image: Path) -> tuple[float, Any
 
 
 async def plain_run(backends: Any, settings: Any, source: Any, rounds: int) -> tuple[float, list[str]]:
-    """Run the same rounds as a plain loop over the engines; return its wall seconds and instructions used."""
+    """Run the same rounds as a plain loop over the engines; return its wall seconds and instructions used.
+
+    ``source``: an image, or a photo file, read (inside the time) as thinkedit's intake reads it.
+    """
     started = time.perf_counter()
+    source = await asyncio.to_thread(decoded, source)
     editor, thinker = backends.editor(settings.editor), backends.thinker(settings.thinker)
     instruction, used = INSTRUCTION, []
     for index in range(1, rounds + 1):
@@ -68,6 +77,39 @@ async def plain_run(backends: Any, settings: Any, source: Any, rounds: int) -> t
         verdict, _ = await critique_once(thinker, settings, source, images, INSTRUCTION, instruction, index)
         instruction = verdict.refined_instruction
     return time.perf_counter() - started, used
+
+
+class Photos:
+    """Fresh copies of a photo, one per sample: a user's run brings images the artifact store has not seen.
+
+    A copy differs from the photo in one pixel and comes with a seed of its own (``sample``), so
+    each run pays what a user's run pays: decoding its photo, and hashing, encoding and writing
+    every image it stores. Repeating one photo and seed would hide that: the store keeps one copy
+    of identical pixels and skips encoding them again, and the intake keeps the photos it has
+    decoded. ``check`` fails a run that stored an image an earlier run had stored.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.made = 0
+        self.stored: set[str] = set()
+
+    def fresh(self, photo: Path) -> Path:
+        """Write a copy of ``photo`` whose first pixel no earlier copy (nor the photo) has; return its path."""
+        self.made += 1
+        picture = Image.open(photo).convert("RGB")
+        _, _, blue = picture.getpixel((0, 0))
+        picture.putpixel((0, 0), (self.made % 256, self.made // 256 % 256, (blue + 128) % 256))
+        path = self.directory / f"{photo.stem}-{self.made}.png"
+        picture.save(path)
+        return path
+
+    def check(self, state: Any) -> None:
+        """Fail unless every image the run stored is new to the store; remember them."""
+        images = [state.source, *(r.image for r in state.rounds), *(c.image for r in state.rounds for c in r.candidates)]
+        digests = {ref.sha256 for ref in images}
+        assert not digests & self.stored, "a run stored an image an earlier run had: the sample would skip its encoding"
+        self.stored |= digests
 
 
 class Pairs:
@@ -79,7 +121,6 @@ class Pairs:
         self.bookkeeping: list[float] = []
         self.bare: list[float] = []  # the bare LangGraph graph's seconds per round (the floor)
         self.bare_bookkeeping: list[float] = []
-        self.source: Any = None  # the decoded input, as the graph stored it (the plain loop's input)
 
     def summary(self) -> dict[str, Any]:
         out = {"graph_over_plain": pair_ratios(self.graph, self.plain), "graph_round": spread(self.graph),
@@ -90,34 +131,36 @@ class Pairs:
         return out
 
 
-async def sample(runner: Any, backends: Any, settings: Any, image: Path, pairs: Pairs, *, plain: bool = True,
-                 bare: BareLoop | None = None) -> Any:
+async def sample(runner: Any, backends: Any, settings: Any, image: Path, pairs: Pairs, photos: Photos, *,
+                 plain: bool = True, bare: BareLoop | None = None) -> Any:
     """Take one sample: a graph run, (with ``plain``) the plain loop and (with ``bare``) the bare graph.
 
-    The sides take turns going first (graph, plain, bare; then plain, bare, graph; ...); the first
-    sample starts with the graph, so the other sides always have the graph's stored input.
+    Every side gets the same fresh copy of ``image`` (``Photos``) as a file, and reads it in its
+    time, and the same seed, new to this sample (a pixel changed in the photo does not survive the
+    editor's downscaling: the seed makes its edits new). The sides take turns going first (graph,
+    plain, bare; then plain, bare, graph; ...).
     """
-    from thinkedit.tools.store import ArtifactStore
+    photo = photos.fresh(image)
+    settings = settings.model_copy(update={"seed": settings.seed + SEED_STRIDE * photos.made})
 
     async def graph_side() -> Any:
-        seconds, state = await graph_run(runner, settings, image)
+        seconds, state = await graph_run(runner, settings, photo)
         rounds = len(state.rounds)
         assert rounds == settings.max_rounds, "no random thinker reaches the thresholds: every run uses every round"
+        photos.check(state)
         edit = sum(r.edit_seconds for r in state.rounds) / rounds
         think = sum(r.think_seconds for r in state.rounds) / rounds
         pairs.graph.append(seconds / rounds)
         pairs.bookkeeping.append(seconds / rounds - edit - think)
-        if pairs.source is None:
-            pairs.source = ArtifactStore(settings.artifacts_dir).get(state.source)
         return state
 
     async def plain_side() -> None:
-        seconds = (await plain_run(backends, settings, pairs.source, settings.max_rounds))[0]
+        seconds = (await plain_run(backends, settings, photo, settings.max_rounds))[0]
         pairs.plain.append(seconds / settings.max_rounds)
 
     async def bare_side() -> None:
         assert bare is not None
-        seconds, final = await bare.run(settings, pairs.source, INSTRUCTION, settings.max_rounds)
+        seconds, final = await bare.run(settings, photo, INSTRUCTION, settings.max_rounds)
         pairs.bare.append(seconds / settings.max_rounds)
         pairs.bare_bookkeeping.append(bookkeeping(seconds, final))
 
@@ -153,34 +196,38 @@ async def measure(data_dir: Path, samples: int, scaling_samples: int) -> dict[st
         assert used == [r.instruction for r in state.rounds], "the plain loop must repeat the graph's trajectory"
         _, final = await bare.run(main, source, INSTRUCTION, len(state.rounds))
         assert final["used"] == used, "the bare graph must repeat the graph's trajectory"
+        (data_dir / "photos").mkdir()
+        photos = Photos(data_dir / "photos")
         figures: dict[str, Any] = {}
         with Pressure() as pressure:
             headline = Pairs()
             for _ in range(samples):
-                await sample(runner, backends, main, IMAGE, headline, bare=bare)
+                await sample(runner, backends, main, IMAGE, headline, photos, bare=bare)
             figures["headline"] = headline.summary()
             k1, k4 = Pairs(), Pairs()
             for _ in range(samples):
-                await sample(runner, backends, loop_settings(data_dir, max_rounds=1), IMAGE, k1, plain=False)
+                await sample(runner, backends, loop_settings(data_dir, max_rounds=1), IMAGE, k1, photos, plain=False)
                 await sample(runner, backends, loop_settings(data_dir, max_rounds=1, candidates=4), IMAGE, k4,
-                             plain=False)
+                             photos, plain=False)
             figures["k4_over_k1"] = pair_ratios(k4.graph, k1.graph)
             scaling: list[tuple[str, dict[str, Any]]] = []
             with tempfile.TemporaryDirectory(prefix="thinkedit-sizes-") as tmp:
                 for side in (128, 256, 512):
                     pairs, image = Pairs(), square(side, Path(tmp))
+                    await graph_run(runner, main, photos.fresh(image))  # not counted: the engines meet this size
                     for _ in range(scaling_samples):
-                        await sample(runner, backends, main, image, pairs, bare=bare)
+                        await sample(runner, backends, main, image, pairs, photos, bare=bare)
                     scaling.append((f"{side}×{side} px, 3 rounds, K=1", pairs.summary()))
             for rounds in (1, 3, 5):
                 pairs = Pairs()
                 for _ in range(scaling_samples):
-                    await sample(runner, backends, loop_settings(data_dir, max_rounds=rounds), IMAGE, pairs)
+                    await sample(runner, backends, loop_settings(data_dir, max_rounds=rounds), IMAGE, pairs, photos)
                 scaling.append((f"451×300 px, {rounds} round(s), K=1", pairs.summary()))
             for k in (1, 2, 4):
                 pairs = Pairs()
                 for _ in range(scaling_samples):
-                    await sample(runner, backends, loop_settings(data_dir, max_rounds=1, candidates=k), IMAGE, pairs)
+                    await sample(runner, backends, loop_settings(data_dir, max_rounds=1, candidates=k), IMAGE, pairs,
+                                 photos)
                 scaling.append((f"451×300 px, 1 round, K={k}", pairs.summary()))
             figures["scaling"] = scaling
         figures["pressure"] = pressure.text()

@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 
 from bench.bare_graph import BareLoop, bookkeeping
-from bench.loop import INSTRUCTION, Pairs, plain_run, scaling_table
+from bench.loop import INSTRUCTION, Pairs, Photos, plain_run, sample, scaling_table
 from thinkedit.agent.runs import Runner
 from thinkedit.agent.settings import LoopSettings
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
+
 
 def settings(data_dir: Path, rounds: int) -> LoopSettings:
     return LoopSettings.model_validate({
@@ -115,3 +116,49 @@ def test_make_bench_prints_the_floor_beside_the_bookkeeping() -> None:
     assert f"| {floors} | 9–9 ms (75%) | (no target) |" in floor_row
     ratio_row = next(row for row in text.splitlines() if row.startswith("| graph ÷ that bare graph"))
     assert "| 1.02 (IQR " in ratio_row
+
+
+def test_fresh_photos_differ_from_each_other_and_the_photo_in_one_pixel(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    Image.effect_noise((40, 30), 50).convert("RGB").save(photo)
+    photos = Photos(tmp_path)
+    copies = [Image.open(photos.fresh(photo)).convert("RGB") for _ in range(300)]  # past 256: the second byte counts
+    original = Image.open(photo).convert("RGB")
+    assert len({c.tobytes() for c in copies} | {original.tobytes()}) == 301
+    for copy in copies[:3]:
+        copy.putpixel((0, 0), original.getpixel((0, 0)))
+        assert copy.tobytes() == original.tobytes()
+
+
+async def test_a_sample_gives_every_side_a_fresh_photo_and_fails_a_run_that_stored_nothing_new(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    Image.effect_noise((48, 32), 50).convert("RGB").save(photo)
+    run_settings, photos, pairs = settings(tmp_path, 2), Photos(tmp_path), Pairs()
+    engines = backends()
+    async with Runner.open(tmp_path / "data", backends=engines) as runner, \
+            BareLoop.open(tmp_path / "bare.sqlite", engines) as bare:
+        run_settings = run_settings.model_copy(update={"data_dir": str(tmp_path / "data")})
+        for _ in range(3):
+            await sample(runner, engines, run_settings, photo, pairs, photos, bare=bare)
+        assert len(pairs.graph) == len(pairs.plain) == len(pairs.bare) == len(pairs.bookkeeping) == 3
+        # Each sample's three sides edited the same fresh copy, and no two samples the same one.
+        inputs = [call.image.tobytes() for call in engines.editor_.calls[::2]]  # round 1 of each run
+        assert len(set(inputs)) == 3 and len(engines.editor_.calls) == 3 * 3 * 2
+        assert len(photos.stored) == 3 * 3  # source and two rounds, each new
+        state = await runner.start(runner.prepare(photos.directory / "photo-1.png", INSTRUCTION, run_settings))
+    with pytest.raises(AssertionError, match="an image an earlier run had"):
+        photos.check(state)  # the same photo again: its source was stored already
+
+
+async def test_the_plain_loop_and_the_bare_graph_read_a_photo_file_as_the_intake_does(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    image = Image.effect_noise((48, 32), 50).convert("RGB")
+    image.save(photo)
+    from_file, from_image = backends(), backends()
+    await plain_run(from_file, settings(tmp_path, 2), photo, 2)
+    await plain_run(from_image, settings(tmp_path, 2), image, 2)
+    bare_engines = backends()
+    async with BareLoop.open(tmp_path / "bare.sqlite", bare_engines) as bare:
+        await bare.run(settings(tmp_path, 2), photo, INSTRUCTION, 2)
+    for calls in (from_file.editor_.calls, bare_engines.editor_.calls):
+        assert [c.image.tobytes() for c in calls] == [c.image.tobytes() for c in from_image.editor_.calls]
