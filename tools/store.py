@@ -88,15 +88,13 @@ class ArtifactStore:
     def _missing(self, digest: str) -> BadInputError:
         return BadInputError(f"image {digest[:12]} is not in the artifact store {self.url}")
 
-    def put(self, image: Image.Image, *, durable: bool = False) -> ImageRef:
-        """Return ``image``'s reference now and store its PNG behind (``durable``: before returning)."""
+    def put(self, image: Image.Image) -> ImageRef:
+        """Return ``image``'s reference now and store its PNG behind (``flush`` or a reader waits for it)."""
         rgb = image.convert("RGB") if image.mode != "RGB" else image.copy()
         digest = pixel_digest(rgb)
         key = self._key(digest)
         DECODED.put(key, rgb)
         WRITES.submit(key, lambda: self._store(digest, rgb))
-        if durable:
-            WRITES.wait(key)
         return ImageRef(sha256=digest, uri=self._uri(digest), width=rgb.width, height=rgb.height)
 
     def _store(self, digest: str, image: Image.Image) -> None:
