@@ -74,19 +74,25 @@ class WriteBehind:
                 return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinkedit-artifacts")
-            future = self._pool.submit(write)
+            future = self._pool.submit(self._run, key, write)
             self._pending[key] = future
         future.add_done_callback(lambda f, key=key: self._done(key, f))
+
+    def _run(self, key: str, write: Callable[[], None]) -> None:
+        """Run one write; a failure is collected and logged before anyone waiting on it wakes."""
+        try:
+            write()
+        except BaseException as error:
+            with self._lock:
+                self._failed.append(error)
+            # Said now too: a process that exits without a flush would not hear of it.
+            log.error("writing %s behind failed: %s: %s", key, type(error).__name__, error)
+            raise
 
     def _done(self, key: str, future: Future[None]) -> None:
         with self._lock:
             if self._pending.get(key) is future:
                 del self._pending[key]
-            error = future.exception()
-            if error is not None:
-                self._failed.append(error)
-        if error is not None:  # also said now: a process that exits without a flush would not hear of it
-            log.error("writing %s behind failed: %s: %s", key, type(error).__name__, error)
 
     def wait(self, key: str) -> None:
         """Block until the queued write of ``key`` (if any) is done; raise its error."""
