@@ -15,10 +15,10 @@ Each sample is a pair (a graph run and a plain run, back to back; with the floor
 drifts in machine load hit every side alike. Every sample takes a fresh copy of its photo, one
 pixel changed (``Photos``), and a seed of its own, so the graph stores images it has not stored
 before, as a user's run does (one photo and seed over and over would skip every encode: the store
-keeps identical pixels once); each side reads that photo file in its own time; the samples rotate which side goes first, so none
-always follows another (torch's threads spin on for a moment after a run, charging whichever side
-comes next). Each ratio is the median of the per-pair ratios with its IQR, and the CPU pressure
-(PSI) of the run.
+keeps identical pixels once); each side reads that photo file in its own time. The samples rotate
+which side goes first, so none always follows another (torch's threads spin on for a moment after
+a run, charging whichever side comes next). Each ratio is the median of the per-pair ratios with
+its IQR, and the CPU pressure (PSI) of the run.
 """
 
 from __future__ import annotations
