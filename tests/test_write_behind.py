@@ -135,15 +135,20 @@ def slow_writes(monkeypatch) -> None:
     monkeypatch.setattr(ArtifactStore, "_write", slow)
 
 
+def scripted_runner(tmp_path: Path, saver: Any = None) -> Runner:
+    """Return a runner on scripted engines (three verdicts) and ``saver`` (default: our in-memory one)."""
+    thinker = ScriptedThinker(verdicts((3, 3, "a"), (4, 4, "b"), (5, 5, "c")))
+    return Runner(tmp_path, saver if saver is not None else memory_checkpointer(),
+                  backends=FakeBackends(ScriptedEditor(), thinker), retry=default_retry(max_attempts=1, initial_interval=0.01))
+
+
 @pytest.mark.parametrize("wrapped", [True, False], ids=["ours-async", "foreign-sync"])
 async def test_no_checkpoint_names_an_image_before_it_is_durable(tmp_path: Path, photo, monkeypatch,
                                                                   wrapped: bool) -> None:
     slow_writes(monkeypatch)
     saver = artifacts_first(Auditor)() if wrapped else Auditor()
     assert isinstance(saver, ArtifactsFirst) == wrapped
-    editor = ScriptedEditor()
-    runner = Runner(tmp_path, saver, backends=FakeBackends(editor, ScriptedThinker(verdicts((3, 3, "a"), (4, 4, "b"), (5, 5, "c")))),
-                    retry=default_retry(max_attempts=1, initial_interval=0.01))
+    runner = scripted_runner(tmp_path, saver)
     state = await runner.start(runner.prepare(photo, "make it red", settings(tmp_path)))
     assert state is not None and len(state.rounds) == 3
     assert len({uri for uri, _ in saver.seen}) == 4  # the source and every round's image were named by some save...
@@ -155,12 +160,6 @@ def gated_writer() -> threading.Event:
     gate = threading.Event()
     WRITES.submit(f"test-gate-{id(gate)}", lambda: gate.wait(60))  # a safety net: tests set it
     return gate
-
-
-def scripted_runner(tmp_path: Path, saver: Any = None) -> Runner:
-    thinker = ScriptedThinker(verdicts((3, 3, "a"), (4, 4, "b"), (5, 5, "c")))
-    return Runner(tmp_path, saver or memory_checkpointer(), backends=FakeBackends(ScriptedEditor(), thinker),
-                  retry=default_retry(max_attempts=1, initial_interval=0.01))
 
 
 def test_prepare_hands_the_run_on_before_its_source_and_record_are_written(tmp_path: Path, photo, monkeypatch) -> None:
