@@ -5,8 +5,8 @@ its PNG is encoded and written by one background thread. Readers of the stored b
 one write; checkpointers wait for every pending write (``flush``) before they record a reference,
 so a checkpoint never names an image that is not yet durable. Run records are written by the same
 thread, queued after the images they name, so a record on disk never names a missing image either.
-Decoded images stay in a bounded
-LRU cache by address (store root + content hash), so a round does not decode the image it has just made.
+Decoded images stay in a bounded LRU cache by address (store root + content hash), so a round does
+not decode the image it has just made.
 """
 
 from __future__ import annotations
