@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import unquote, urlsplit
 
+from pydantic import BaseModel
+
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.artifact_cache import WRITES
+from thinkedit.tools.types import ImageRef
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -47,6 +50,29 @@ SETUP_DEADLINE_S = 30.0
 SETTLE_PASSES = 16
 
 
+#: Values that hold no image, skipped at once by ``named_images``.
+_ATOMS = frozenset({str, int, float, bool, bytes})
+
+
+def named_images(value: Any) -> list[ImageRef]:
+    """Return every ``ImageRef`` inside ``value``: state, updates, lists, dicts and our models, nested."""
+    found: list[ImageRef] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or type(item) in _ATOMS:
+            continue
+        if isinstance(item, ImageRef):
+            found.append(item)
+        elif isinstance(item, BaseModel):
+            stack.extend(item.__dict__.values())
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+    return found
+
+
 class ArtifactsFirst:
     """Save a checkpoint or task writes only once the artifacts they may name are durable; let nodes await saves.
 
@@ -58,7 +84,8 @@ class ArtifactsFirst:
 
     _saving: set[asyncio.Future[Any]]
 
-    async def _after_artifacts(self, save: Any) -> Any:
+    async def _after_artifacts(self, save: Any, named: Any) -> Any:
+        """Run ``save`` once every image that ``named`` (what it saves) refers to is durable."""
         done = asyncio.get_running_loop().create_future()
         self.__dict__.setdefault("_saving", set()).add(done)
         try:
@@ -66,7 +93,13 @@ class ArtifactsFirst:
             # the save's serialising and SQLite round trips then overlap the engine, not delay it.
             await asyncio.sleep(0)
             if WRITES.pending():
-                await asyncio.to_thread(WRITES.flush)
+                try:
+                    await asyncio.to_thread(WRITES.drain)
+                    if WRITES.failed():  # rare: only then look for the images this save names
+                        WRITES.raise_failed({ref.sha256 for ref in named_images(named)})
+                except BaseException:
+                    save.close()  # never to run: it would name an image that is not on disk
+                    raise
             return await save
         finally:
             if not done.done():
@@ -74,10 +107,12 @@ class ArtifactsFirst:
             self._saving.discard(done)
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-        return await self._after_artifacts(super().aput(config, checkpoint, metadata, new_versions))  # type: ignore[misc]
+        save = super().aput(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
+        return await self._after_artifacts(save, checkpoint.get("channel_values"))
 
     async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
-        return await self._after_artifacts(super().aput_writes(config, writes, task_id, task_path))  # type: ignore[misc]
+        save = super().aput_writes(config, writes, task_id, task_path)  # type: ignore[misc]
+        return await self._after_artifacts(save, [value for _, value in writes])
 
     async def settle(self) -> None:
         """Return once no save is running, including saves chained behind the ones that were.

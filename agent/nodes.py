@@ -152,7 +152,7 @@ class LoopNodes:
             raise BackendError(f"editor {editor.name} returned {len(result.images)} images; {k} were asked for")
         refs = await self._put(store, result.images)  # the PNGs are written behind
         if self.settle is None:
-            await asyncio.to_thread(ArtifactStore.flush)
+            await asyncio.to_thread(ArtifactStore.flush, refs)
         log.info("run %s round %d edited (%d image(s)) in %.2fs", state.run_id, index, k, seconds)
         runtime.stream_writer(
             event("image_ready", state.run_id, round=index, image=refs[0].model_dump(), candidates=k,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from thinkedit.agent.checkpoint import (
     ArtifactsFirst,
     default_checkpoint_url,
+    named_images,
     open_checkpointer,
     parse_checkpoint_url,
     release_open_transaction,
@@ -325,7 +326,7 @@ class Runner:
             # on disk before the next. Either way a process killed mid-round loses only that round.
             durability = "async" if isinstance(self.graph.checkpointer, ArtifactsFirst) else "sync"
             if durability == "sync":  # such a saver records the source at once: it must be on disk first
-                await asyncio.to_thread(ArtifactStore.flush)
+                await asyncio.to_thread(ArtifactStore.flush, named_images(inputs))
             async for mode, chunk in self.graph.astream(
                 inputs, config, context=record.settings, stream_mode=["custom", "updates"], durability=durability
             ):

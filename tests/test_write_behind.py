@@ -67,15 +67,66 @@ def test_put_hands_the_image_on_before_its_png_is_written(tmp_path: Path, photo:
     assert Image.open(ref.uri).convert("RGB").tobytes() == photo.tobytes()
 
 
-def test_a_failed_write_is_raised_by_flush(tmp_path: Path, photo: Image.Image, monkeypatch) -> None:
+def lose_writes_of(monkeypatch, image: Image.Image) -> None:
+    """Make every write of ``image``'s PNG fail as a full disk would; other images are written."""
+    lost_digest, write = pixel_digest(image), ArtifactStore._write
+
     def full(self, digest: str, data: bytes) -> None:
-        raise OSError("No space left on device")
+        if digest == lost_digest:
+            raise OSError("No space left on device")
+        write(self, digest, data)
 
     monkeypatch.setattr(ArtifactStore, "_write", full)
-    ArtifactStore(tmp_path / "a").put(photo)
+
+
+def test_a_failed_write_is_raised_to_whoever_names_it_until_it_is_mended(tmp_path: Path, photo: Image.Image,
+                                                                        monkeypatch) -> None:
+    store = ArtifactStore(tmp_path / "a")
+    other = store.put(Image.effect_noise((32, 32), 60).convert("RGB"))
+    ArtifactStore.flush([other])
+    lose_writes_of(monkeypatch, photo)
+    lost = store.put(photo)
+    fine = store.put(Image.effect_noise((40, 40), 60).convert("RGB"))
+    # A checkpoint that names only durable images is saved, however often another run's write failed.
+    ArtifactStore.flush([fine, other])
+    ArtifactStore.flush([fine])
+    # One that names the lost image fails, each time: another flush did not swallow it.
+    for _ in range(2):
+        with pytest.raises(OSError, match="No space left"):
+            ArtifactStore.flush([fine, lost])
     with pytest.raises(OSError, match="No space left"):
-        ArtifactStore.flush()
-    ArtifactStore.flush()  # reported once
+        ArtifactStore.flush()  # nothing named: any unmended failure
+    with pytest.raises(OSError, match="No space left"):
+        store.path(lost)  # a reader hears why the file is missing
+    assert store.get(lost).tobytes() == photo.tobytes()  # the pixels are still here, in memory
+    monkeypatch.undo()
+    assert store.put(photo) == lost  # the same image handed over again is written: the failure is mended
+    ArtifactStore.flush([lost])
+    ArtifactStore.flush()
+    assert Image.open(store.path(lost)).convert("RGB").tobytes() == photo.tobytes()
+
+
+@pytest.mark.parametrize("wrapped", [True, False], ids=["ours-async", "foreign-sync"])
+async def test_one_runs_lost_source_fails_that_run_not_the_next(tmp_path: Path, photo, monkeypatch,
+                                                                 wrapped: bool) -> None:
+    saver = artifacts_first(Auditor)() if wrapped else Auditor()
+    runner = scripted_runner(tmp_path, saver)
+    lose_writes_of(monkeypatch, photo)
+    lost = runner.prepare(photo, "make it red", settings(tmp_path))
+    WRITES.queue("test-probe", lambda: None)
+    WRITES.wait("test-probe")  # one writer, in order: its source's write has failed by now
+    other = runner.prepare(Image.effect_noise((96, 64), 60).convert("RGB"), "make it blue", settings(tmp_path))
+    state = await runner.start(other)  # the first to save after the failure: it names none of it
+    assert state is not None and len(state.rounds) == 3
+    assert runner.registry.load(other.run_id).status == "done"
+    with pytest.raises(OSError, match="No space left"):
+        await runner.start(lost)  # its first save names its source
+    assert runner.registry.load(lost.run_id).status == "error"
+    assert lost.source.uri not in {uri for uri, _ in saver.seen}  # no save named the missing source
+    assert all(durable for _, durable in saver.seen), saver.seen
+    monkeypatch.undo()
+    runner.store.put(photo)  # mended, so that no later test hears of it
+    ArtifactStore.flush()
 
 
 def test_decoded_cache_is_bounded_and_hands_out_copies() -> None:
@@ -235,10 +286,14 @@ def test_a_record_that_cannot_be_written_is_said_and_raised(tmp_path: Path, phot
         with pytest.raises(OSError, match="No space left"):
             runner.registry.flush(record.run_id)
     assert f"{record.run_id}.json" in caplog.text and "No space left" in caplog.text
-    with pytest.raises(OSError, match="No space left"):  # the next checkpoint hears of it too
-        ArtifactStore.flush()
+    with pytest.raises(OSError, match="No space left"):  # and again, long after the write ended
+        runner.registry.flush(record.run_id)
+    ArtifactStore.flush([record.source])  # a checkpoint that names only images is not held up by it
     monkeypatch.undo()
     assert runner.registry.load(record.run_id).status == "running"  # what the disk holds, not the lost save
+    runner.registry.save(record)  # a later save that is written mends it
+    runner.registry.flush(record.run_id)
+    ArtifactStore.flush()
 
 
 async def test_a_cancelled_settle_leaves_every_save_to_finish() -> None:
@@ -255,7 +310,7 @@ async def test_a_cancelled_settle_leaves_every_save_to_finish() -> None:
         await gate.wait()
         return "saved"
 
-    save = asyncio.ensure_future(saver._after_artifacts(slow_save()))
+    save = asyncio.ensure_future(saver._after_artifacts(slow_save(), None))
     await asyncio.sleep(0)
     waiter = asyncio.ensure_future(saver.settle())
     await asyncio.sleep(0.05)

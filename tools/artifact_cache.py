@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from PIL import Image
@@ -47,17 +47,27 @@ def pixel_digest(image: Image.Image) -> str:
 
 
 class WriteBehind:
-    """Run artifact (and run record) writes on one background thread; let readers wait for one key and checkpoints for all."""
+    """Run artifact (and run record) writes on one background thread; let readers wait for one key and checkpoints for all.
+
+    A write that fails stays failed until a later write of the same key succeeds: every reader of
+    that key, and every checkpoint that names it (by its ``tag``: an image's digest), hears of it,
+    however many other flushes ran in between; a checkpoint that names only durable data does not.
+    """
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[str, Future[None]] = {}
-        self._failed: list[BaseException] = []
+        #: key -> (tag, error) of each key whose newest write failed.
+        self._failed: dict[str, tuple[str, BaseException]] = {}
         self._lock = threading.Lock()
 
-    def submit(self, key: str, write: Callable[[], None]) -> None:
-        """Queue ``write`` for ``key`` unless a write of that key is already queued (content-addressed data)."""
-        self._queue(key, write, again=False)
+    def submit(self, key: str, write: Callable[[], None], *, tag: str | None = None) -> None:
+        """Queue ``write`` for ``key`` unless a write of that key is already queued (content-addressed data).
+
+        ``tag`` names the data for ``flush(tags)`` (an image's digest, whatever store it is in);
+        it defaults to ``key``.
+        """
+        self._queue(key, write, tag=tag or key, again=False)
 
     def queue(self, key: str, write: Callable[[], None]) -> None:
         """Queue ``write`` for ``key`` even if one is queued already (a newer version of mutable data).
@@ -66,28 +76,30 @@ class WriteBehind:
         write queued before it (the images a record names, that record's older versions), and
         ``wait(key)`` waits for the newest.
         """
-        self._queue(key, write, again=True)
+        self._queue(key, write, tag=key, again=True)
 
-    def _queue(self, key: str, write: Callable[[], None], *, again: bool) -> None:
+    def _queue(self, key: str, write: Callable[[], None], *, tag: str, again: bool) -> None:
         with self._lock:
             if key in self._pending and not again:
                 return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinkedit-artifacts")
-            future = self._pool.submit(self._run, key, write)
+            future = self._pool.submit(self._run, key, tag, write)
             self._pending[key] = future
         future.add_done_callback(lambda f, key=key: self._done(key, f))
 
-    def _run(self, key: str, write: Callable[[], None]) -> None:
-        """Run one write; a failure is collected and logged before anyone waiting on it wakes."""
+    def _run(self, key: str, tag: str, write: Callable[[], None]) -> None:
+        """Run one write; its outcome is recorded before anyone waiting on it wakes."""
         try:
             write()
         except BaseException as error:
             with self._lock:
-                self._failed.append(error)
+                self._failed[key] = (tag, error)
             # Said now too: a process that exits without a flush would not hear of it.
             log.error("writing %s behind failed: %s: %s", key, type(error).__name__, error)
             raise
+        with self._lock:
+            self._failed.pop(key, None)  # written now: an earlier failure of this key is mended
 
     def _done(self, key: str, future: Future[None]) -> None:
         with self._lock:
@@ -95,27 +107,48 @@ class WriteBehind:
                 del self._pending[key]
 
     def wait(self, key: str) -> None:
-        """Block until the queued write of ``key`` (if any) is done; raise its error."""
+        """Block until the queued write of ``key`` (if any) is done; raise the error of its newest write."""
         with self._lock:
             future = self._pending.get(key)
         if future is not None:
-            future.result()
+            future.exception()  # waits; the outcome is recorded by _run
+        with self._lock:
+            failed = self._failed.get(key)
+        if failed is not None:
+            raise failed[1]
 
     def pending(self) -> bool:
-        """Say whether any write is queued or running."""
+        """Say whether any write is queued or running, or a failed one is unmended (a flush has work)."""
         with self._lock:
             return bool(self._pending) or bool(self._failed)
 
-    def flush(self) -> None:
-        """Block until every queued write is durable; raise the first write that failed since the last flush."""
+    def failed(self) -> bool:
+        """Say whether some write failed and no later write of its key has mended it."""
+        with self._lock:
+            return bool(self._failed)
+
+    def drain(self) -> None:
+        """Block until every write queued so far is done (raise nothing: see ``raise_failed``)."""
         with self._lock:
             futures = list(self._pending.values())
         for future in futures:
-            future.exception()  # waits; the error is collected by _done
+            future.exception()  # waits; the outcome is recorded by _run
+
+    def raise_failed(self, tags: Collection[str] | None = None) -> None:
+        """Raise the error of an unmended failed write among ``tags`` (None: among all)."""
         with self._lock:
-            failed, self._failed = self._failed, []
+            failed = [error for tag, error in self._failed.values() if tags is None or tag in tags]
         if failed:
             raise failed[0]
+
+    def flush(self, tags: Collection[str] | None = None) -> None:
+        """Block until every queued write is done; raise a failed write among ``tags`` (None: among all).
+
+        A checkpoint passes the tags of the data it names, so one run's lost write fails that
+        run's saves (each of them, until it is written), not every run's next one.
+        """
+        self.drain()
+        self.raise_failed(tags)
 
 
 class DecodedCache:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ class ArtifactStore:
         digest = pixel_digest(rgb)
         key = self._key(digest)
         DECODED.put(key, rgb)
-        WRITES.submit(key, lambda: self._store(digest, rgb))
+        WRITES.submit(key, lambda: self._store(digest, rgb), tag=digest)
         return ImageRef(sha256=digest, uri=self._uri(digest), width=rgb.width, height=rgb.height)
 
     def _store(self, digest: str, image: Image.Image) -> None:
@@ -102,9 +103,12 @@ class ArtifactStore:
             self._write(digest, to_png_bytes(image, compress_level=PNG_LEVEL))
 
     @staticmethod
-    def flush() -> None:
-        """Block until every image this process handed to a store is durable (raise a write that failed)."""
-        WRITES.flush()
+    def flush(refs: Iterable[ImageRef] | None = None) -> None:
+        """Block until every image this process handed to a store is durable; raise if one of ``refs`` is not.
+
+        Without ``refs``, raise any write that failed and was not mended by a later one.
+        """
+        WRITES.flush(None if refs is None else {ref.sha256 for ref in refs})
 
     def _write(self, digest: str, data: bytes) -> None:
         """Write ``data`` at the digest's address without ever exposing a half-written object."""
