@@ -38,11 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bare_graph import BareLoop, bookkeeping, critique_once, decoded, edit_once  # noqa: E402
 from bench.mcp_overhead import IMAGE, INSTRUCTION  # noqa: E402
+from bench.photos import Photos  # noqa: E402
 from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
 
 ROUNDS = 3
-#: How far apart the samples' seeds are: a round's K candidates take seeds seed … seed + K - 1.
-SEED_STRIDE = 1000
 
 
 def loop_settings(data_dir: Path, **overrides: Any) -> Any:
@@ -79,39 +78,6 @@ async def plain_run(backends: Any, settings: Any, source: Any, rounds: int) -> t
     return time.perf_counter() - started, used
 
 
-class Photos:
-    """Fresh copies of a photo, one per sample: a user's run brings images the artifact store has not seen.
-
-    A copy differs from the photo in one pixel and comes with a seed of its own (``sample``), so
-    each run pays what a user's run pays: decoding its photo, and hashing, encoding and writing
-    every image it stores. Repeating one photo and seed would hide that: the store keeps one copy
-    of identical pixels and skips encoding them again, and the intake keeps the photos it has
-    decoded. ``check`` fails a run that stored an image an earlier run had stored.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.made = 0
-        self.stored: set[str] = set()
-
-    def fresh(self, photo: Path) -> Path:
-        """Write a copy of ``photo`` whose first pixel no earlier copy (nor the photo) has; return its path."""
-        self.made += 1
-        picture = Image.open(photo).convert("RGB")
-        _, _, blue = picture.getpixel((0, 0))
-        picture.putpixel((0, 0), (self.made % 256, self.made // 256 % 256, (blue + 128) % 256))
-        path = self.directory / f"{photo.stem}-{self.made}.png"
-        picture.save(path)
-        return path
-
-    def check(self, state: Any) -> None:
-        """Fail unless every image the run stored is new to the store; remember them."""
-        images = [state.source, *(r.image for r in state.rounds), *(c.image for r in state.rounds for c in r.candidates)]
-        digests = {ref.sha256 for ref in images}
-        assert not digests & self.stored, "a run stored an image an earlier run had: the sample would skip its encoding"
-        self.stored |= digests
-
-
 class Pairs:
     """Collect (graph, plain[, bare graph]) samples for one configuration: per-round seconds and bookkeeping."""
 
@@ -141,7 +107,7 @@ async def sample(runner: Any, backends: Any, settings: Any, image: Path, pairs: 
     plain, bare; then plain, bare, graph; ...).
     """
     photo = photos.fresh(image)
-    settings = settings.model_copy(update={"seed": settings.seed + SEED_STRIDE * photos.made})
+    settings = settings.model_copy(update={"seed": photos.seed(settings.seed)})
 
     async def graph_side() -> Any:
         seconds, state = await graph_run(runner, settings, photo)
@@ -196,7 +162,6 @@ async def measure(data_dir: Path, samples: int, scaling_samples: int) -> dict[st
         assert used == [r.instruction for r in state.rounds], "the plain loop must repeat the graph's trajectory"
         _, final = await bare.run(main, source, INSTRUCTION, len(state.rounds))
         assert final["used"] == used, "the bare graph must repeat the graph's trajectory"
-        (data_dir / "photos").mkdir()
         photos = Photos(data_dir / "photos")
         figures: dict[str, Any] = {}
         with Pressure() as pressure:

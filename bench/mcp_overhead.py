@@ -2,9 +2,13 @@
 
     PYTHONPATH=. python bench/mcp_overhead.py [--runs 10] [--max-rounds 2]
 
-Both paths run the same graph with the same settings, image and seed on warm models (one warm-up
-run each, not timed). The MCP path includes JSON-RPC over pipes, the progress notifications, and
-the result (a ~0.4 MB image preview, the trajectory twice). Prints the medians and their ratio.
+Both paths run the same graph with the same settings on warm models (one warm-up run each, not
+timed). Every run brings a photo and a seed the artifact store has not seen (``bench.photos``), as
+a user's run does: one photo and seed over and over would let every run after the first skip its
+PNG encodes and its decode, on both sides. The thresholds are out of reach, so every run takes
+``--max-rounds`` rounds on both sides. The MCP path includes JSON-RPC over pipes, the progress
+notifications, and the result (a ~0.4 MB image preview, the trajectory twice). Prints the medians
+and their ratio.
 """
 
 from __future__ import annotations
@@ -23,10 +27,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.photos import Photos  # noqa: E402
 from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
 
 IMAGE = ROOT / "examples" / "chelsea.png"
 INSTRUCTION = "put a red party hat on the cat"
+
+
+def every_round_profile(path: Path) -> Path:
+    """Write the tiny profile with thresholds no random thinker reaches (every run uses every round)."""
+    from importlib.resources import files
+
+    text = files("thinkedit.tools.profiles").joinpath("tiny.toml").read_text("utf-8")
+    assert text.rstrip().rsplit("\n[", 1)[-1].startswith("loop]"), "the tiny profile must end with its [loop] table"
+    path.write_text(f"{text.rstrip()}\nsemantic_threshold = 10\nquality_threshold = 10\n", "utf-8")
+    return path
 
 
 async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[float], list[float], float]:
@@ -42,27 +57,39 @@ async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[floa
     from thinkedit.agent.runs import Runner
     from thinkedit.agent.settings import LoopSettings
 
+    photos = Photos(data_dir / "photos")
+    profile = every_round_profile(data_dir / "every-round.toml")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": str(data_dir)}
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "thinkedit.servers.cli", "serve", "mcp", "--profile", "tiny"], env=env, cwd=str(ROOT)
+        command=sys.executable, args=["-m", "thinkedit.servers.cli", "serve", "mcp", "--profile", str(profile)],
+        env=env, cwd=str(ROOT),
     )
-    arguments = {"image": str(IMAGE), "instruction": INSTRUCTION, "max_rounds": max_rounds, "seed": 0}
-    settings = LoopSettings.from_profile("tiny", data_dir=str(data_dir), max_rounds=max_rounds, seed=0)
+    settings = LoopSettings.from_profile(str(profile), data_dir=str(data_dir), max_rounds=max_rounds, seed=0)
 
     async def progress(p: float, total: float | None, message: str | None) -> None:
         return None
 
     async def one_direct(runner: Runner) -> float:
+        photo = photos.fresh(IMAGE)
+        fresh = settings.model_copy(update={"seed": photos.seed()})
         started = time.perf_counter()
-        state = await runner.start(runner.prepare(IMAGE, INSTRUCTION, settings), on_event=lambda event: None)
-        assert state is not None and state.status == "done"
-        return time.perf_counter() - started
+        state = await runner.start(runner.prepare(photo, INSTRUCTION, fresh), on_event=lambda event: None)
+        seconds = time.perf_counter() - started
+        assert state is not None and state.status == "done" and len(state.rounds) == max_rounds, state
+        photos.check(state)
+        return seconds
 
     async def one_mcp(client: Client) -> float:
+        arguments = {"image": str(photos.fresh(IMAGE)), "instruction": INSTRUCTION, "max_rounds": max_rounds,
+                     "seed": photos.seed()}
         started = time.perf_counter()
         result = await client.call_tool("think_while_edit", arguments, progress_callback=progress)
-        assert result.structured_content["status"] == "done", result
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        out = result.structured_content
+        assert out["status"] == "done" and len(out["rounds"]) == max_rounds, result
+        photos.check_digests([out["source_image"]["sha256"], *(r["image"]["sha256"] for r in out["rounds"]),
+                              *(c["image"]["sha256"] for r in out["rounds"] for c in r["candidates"])])
+        return seconds
 
     direct_times, mcp_times = [], []
     async with Runner.open(data_dir) as runner:

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from bench.bare_graph import BareLoop, bookkeeping
-from bench.loop import INSTRUCTION, Pairs, Photos, plain_run, sample, scaling_table
+from bench.loop import INSTRUCTION, Pairs, plain_run, sample, scaling_table
+from bench.photos import SEED_STRIDE, Photos
 from thinkedit.agent.runs import Runner
 from thinkedit.agent.settings import LoopSettings
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
@@ -162,3 +163,27 @@ async def test_the_plain_loop_and_the_bare_graph_read_a_photo_file_as_the_intake
         await bare.run(settings(tmp_path, 2), photo, INSTRUCTION, 2)
     for calls in (from_file.editor_.calls, bare_engines.editor_.calls):
         assert [c.image.tobytes() for c in calls] == [c.image.tobytes() for c in from_image.editor_.calls]
+
+
+def test_each_fresh_photo_has_a_seed_of_its_own_and_a_run_may_store_nothing_twice(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    Image.effect_noise((8, 8), 50).convert("RGB").save(photo)
+    photos = Photos(tmp_path / "copies")
+    seeds = []
+    for _ in range(3):
+        photos.fresh(photo)
+        seeds.append(photos.seed(7))
+    assert seeds == [7 + SEED_STRIDE, 7 + 2 * SEED_STRIDE, 7 + 3 * SEED_STRIDE]
+    photos.check_digests(["a", "b"])
+    photos.check_digests(["c"])
+    with pytest.raises(AssertionError, match="an image an earlier run had"):
+        photos.check_digests(["d", "a"])
+
+
+def test_the_mcp_benchmark_profile_is_tiny_with_thresholds_out_of_reach(tmp_path: Path) -> None:
+    from bench.mcp_overhead import every_round_profile
+
+    profile = every_round_profile(tmp_path / "every-round.toml")
+    ours, tiny = LoopSettings.from_profile(str(profile)), LoopSettings.from_profile("tiny")
+    assert ours.semantic_threshold == ours.quality_threshold == 10  # the benchmark asserts every run used every round
+    assert (ours.editor, ours.thinker, ours.max_rounds) == (tiny.editor, tiny.thinker, tiny.max_rounds)
