@@ -77,9 +77,16 @@ class RunTasks:
             task.cancel()
         if live:
             await asyncio.wait(set(live.values()))
+        notes = {}
         for run_id in live:
             record = self.runner.registry.load(run_id)
             record.status, record.error = "running", self.interrupted.format(run_id=run_id)
-            self.runner.registry.save(record)
-            await asyncio.to_thread(self.runner.registry.flush, run_id)  # before the process exits
-            log.info("run %s interrupted by shutdown: %s", run_id, record.error)
+            self.runner.registry.save(record)  # queued: every record before any wait, none held up by another
+            notes[run_id] = record.error
+        for run_id, note in notes.items():
+            try:
+                await asyncio.to_thread(self.runner.registry.flush, run_id)  # on disk before the process exits
+            except Exception as exc:  # the writer has logged it; the other runs' records still count
+                log.error("run %s: its interrupted record was not written (%s: %s)", run_id, type(exc).__name__, exc)
+                continue
+            log.info("run %s interrupted by shutdown: %s", run_id, note)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.mcp_support import CHELSEA
 from tests.test_graph import make_settings
 from thinkedit.agent.checkpoint import memory_checkpointer
-from thinkedit.agent.runs import Runner
+from thinkedit.agent.runs import RunRecord, RunRegistry, Runner
 from thinkedit.servers.mcp.jobs import RunJobs
 from thinkedit.servers.ui.jobs import GalleryJobs
 
@@ -69,3 +70,34 @@ async def test_closing_marks_live_runs_interrupted_with_how_to_continue(data_dir
         saved = runner.registry.load(record.run_id)
         assert jobs.live_count == 0 and saved.status == "running"
         assert saved.error is not None and hint.format(run_id=record.run_id) in saved.error
+
+
+async def test_a_record_that_cannot_be_written_at_close_leaves_the_others_written(data_dir: Path, monkeypatch,
+                                                                                   caplog) -> None:
+    runner = runner_with(data_dir, ScriptedEditor(delay=30))
+    jobs = RunJobs(runner, data_dir / "outputs")
+    records = [runner.prepare(CHELSEA, f"add a hat {i}", make_settings(data_dir, max_rounds=1)) for i in range(2)]
+    for record in records:
+        await jobs.start(record)
+    for record in records:
+        while runner.registry.load(record.run_id).status != "running":
+            await asyncio.sleep(0.01)
+        runner.registry.flush(record.run_id)
+    lost, kept = records
+    write = RunRegistry._write
+
+    def full(self, key: str, text: str) -> None:
+        if lost.run_id in key:
+            raise OSError("No space left on device")
+        write(self, key, text)
+
+    monkeypatch.setattr(RunRegistry, "_write", full)
+    with caplog.at_level(logging.ERROR, logger="thinkedit.agent.tasks"):
+        await asyncio.wait_for(jobs.close(), 10)  # does not raise: shutdown goes on
+    assert jobs.live_count == 0
+    assert f"run {lost.run_id}: its interrupted record was not written" in caplog.text
+    on_disk = RunRecord.model_validate_json((data_dir / "runs" / f"{kept.run_id}.json").read_text())
+    assert on_disk.status == "running" and "get_run resumes it" in (on_disk.error or "")
+    monkeypatch.undo()
+    runner.registry.save(runner.registry.load(lost.run_id))  # mended, so that no later test hears of it
+    runner.registry.flush(lost.run_id)
