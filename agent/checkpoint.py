@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import random
@@ -55,7 +56,7 @@ _ATOMS = frozenset({str, int, float, bool, bytes})
 
 
 def named_images(value: Any) -> list[ImageRef]:
-    """Return every ``ImageRef`` inside ``value``: state, updates, lists, dicts and our models, nested."""
+    """Return every ``ImageRef`` inside ``value``: state, updates, lists, dicts, our models and dataclasses, nested."""
     found: list[ImageRef] = []
     stack = [value]
     while stack:
@@ -70,6 +71,8 @@ def named_images(value: Any) -> list[ImageRef]:
             stack.extend(item.values())
         elif isinstance(item, (list, tuple, set, frozenset)):
             stack.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):  # LangGraph's Interrupt, Send, ...
+            stack.extend(getattr(item, field.name, None) for field in dataclasses.fields(item))
     return found
 
 

@@ -106,6 +106,25 @@ def test_a_failed_write_is_raised_to_whoever_names_it_until_it_is_mended(tmp_pat
     assert Image.open(store.path(lost)).convert("RGB").tobytes() == photo.tobytes()
 
 
+def test_a_save_names_every_image_inside_what_it_saves(photo: Image.Image) -> None:
+    from langgraph.types import Interrupt
+
+    from thinkedit.agent.checkpoint import named_images
+    from thinkedit.agent.state import Candidate
+
+    refs = [ImageRef(sha256=f"{i:064x}", uri=f"/store/{i}.png", width=8, height=8) for i in range(5)]
+    value = {
+        "source": refs[0],
+        "rounds": [Round(index=1, instruction="x", seed=0, image=refs[1], verdict=verdicts((3, 3, "a"))[0],
+                         candidates=[Candidate(seed=0, image=refs[2])])],
+        "pending": [("review", Interrupt(value={"image": refs[3]}))],  # a LangGraph dataclass
+        "counts": {"n": 3, "text": "refs[4]", "none": None, "blob": b"x"},
+        "set": frozenset({refs[4]}),
+    }
+    assert sorted(r.sha256 for r in named_images(value)) == sorted(r.sha256 for r in refs)
+    assert named_images({"instruction": "make it red", "n": 1}) == []
+
+
 @pytest.mark.parametrize("wrapped", [True, False], ids=["ours-async", "foreign-sync"])
 async def test_one_runs_lost_source_fails_that_run_not_the_next(tmp_path: Path, photo, monkeypatch,
                                                                  wrapped: bool) -> None:
