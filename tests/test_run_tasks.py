@@ -101,3 +101,17 @@ async def test_a_record_that_cannot_be_written_at_close_leaves_the_others_writte
     monkeypatch.undo()
     runner.registry.save(runner.registry.load(lost.run_id))  # mended, so that no later test hears of it
     runner.registry.flush(lost.run_id)
+
+
+async def test_a_run_the_gallery_stops_following_keeps_nothing_behind(data_dir: Path) -> None:
+    runner = runner_with(data_dir, ScriptedEditor())
+    jobs = GalleryJobs(runner, data_dir / "outputs")
+    await jobs.wait_change("not-live", 0.01)  # a page followed a run that is not running, then left
+    both = [asyncio.ensure_future(jobs.wait_change("watched", 0.2)) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    late = asyncio.ensure_future(jobs.wait_change("watched", 5))
+    await asyncio.sleep(0.3)  # the first two time out; the third still waits on the same event
+    assert all(task.done() for task in both) and not late.done()
+    jobs._signal("watched")  # noqa: SLF001 - an event of the run: the follower that stayed hears it
+    await asyncio.wait_for(late, 1)
+    assert jobs._changed == {} and jobs._watchers == {}  # noqa: SLF001

@@ -31,6 +31,8 @@ class GalleryJobs(RunTasks):
         self._progress: dict[str, str] = {}
         self._paused: set[str] = set()
         self._changed: dict[str, asyncio.Event] = {}
+        #: How many followers wait on each run's event now (a run nobody follows keeps no event).
+        self._watchers: dict[str, int] = {}
 
     def progress(self, run_id: str) -> str | None:
         """Return the latest progress line of a run this process drives, or left awaiting review."""
@@ -76,7 +78,14 @@ class GalleryJobs(RunTasks):
     async def wait_change(self, run_id: str, timeout: float) -> None:
         """Return when the run emits an event or ends, or after ``timeout`` seconds."""
         event = self._changed.setdefault(run_id, asyncio.Event())
+        self._watchers[run_id] = self._watchers.get(run_id, 0) + 1
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             pass
+        finally:
+            self._watchers[run_id] -= 1
+            if not self._watchers[run_id]:  # the last follower left: nothing of the run stays behind
+                del self._watchers[run_id]
+                if self._changed.get(run_id) is event:
+                    del self._changed[run_id]
