@@ -88,3 +88,31 @@ async def test_the_pipeline_runs_on_the_thread_its_placement_names(placement: st
         assert result.model.startswith(ran_on), result.model
     finally:
         await service.close(10)
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    """Return the environment a process started with (Linux: /proc/<pid>/environ)."""
+    items = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode(errors="replace").split("=", 1) for item in items if b"=" in item)
+
+
+@pytest.mark.parametrize("own", [None, ("GOMP_SPINCOUNT", "777"), ("OMP_WAIT_POLICY", "ACTIVE")],
+                         ids=["default", "own-spincount", "own-wait-policy"])
+def test_the_worker_spins_briefly_unless_openmps_wait_is_set_already(server_data_dir, server_logs, monkeypatch,
+                                                                      own: tuple[str, str] | None) -> None:
+    from thinkedit.servers.editor.worker import WORKER_SPINCOUNT
+
+    for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(name, raising=False)
+    if own is not None:
+        monkeypatch.setenv(*own)
+    with sleepy_editor_server(server_data_dir, server_logs) as server:
+        assert server.proc is not None
+        (worker,) = workers_of(server.proc.pid)
+        env = environ_of(worker)
+    if own is None:
+        assert env.get("GOMP_SPINCOUNT") == WORKER_SPINCOUNT == "20000"
+    else:
+        assert env.get(own[0]) == own[1]  # the user's choice stands, and nothing is added beside it
+        assert ("GOMP_SPINCOUNT" in env) == (own[0] == "GOMP_SPINCOUNT")
+    assert env.get("THINKEDIT_DATA_DIR") == str(server_data_dir)  # the rest of the environment is the server's
