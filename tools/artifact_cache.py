@@ -144,8 +144,10 @@ class WriteBehind:
     def flush(self, tags: Collection[str] | None = None) -> None:
         """Block until every queued write is done; raise a failed write among ``tags`` (None: among all).
 
-        A checkpoint passes the tags of the data it names, so one run's lost write fails that
-        run's saves (each of them, until it is written), not every run's next one.
+        A caller passes the tags of the data it needs durable, so one run's lost write fails that
+        run (each save naming it, until it is written), not every run's next save. Checkpointers
+        (``ArtifactsFirst``) call ``drain`` and, only once ``failed`` says a write failed,
+        ``raise_failed`` with the images the checkpoint names: finding them costs a walk of the state.
         """
         self.drain()
         self.raise_failed(tags)
