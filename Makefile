@@ -1,4 +1,5 @@
-# thinkedit — developer entry points. `make demo` runs a tiny edit; `make test` runs the tests; `make bench` the benchmarks.
+# thinkedit — developer entry points. `make demo` runs a tiny edit; `make test` runs the tests; `make bench` the benchmarks;
+# `make docs` builds the documentation site strictly, `make docs-serve` serves it on 127.0.0.1.
 VENV       ?= .venv
 PYTHON     ?= python3
 PY         := $(VENV)/bin/python
@@ -6,7 +7,7 @@ PY         := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench docs docs-serve clean
 
 $(VENV)/.stamp-dev: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,11 @@ $(VENV)/.stamp-dev: pyproject.toml Makefile
 	touch $@
 
 venv: $(VENV)/.stamp-dev
+
+# The docs extra (MkDocs, Material, mkdocstrings) on top of the dev environment.
+$(VENV)/.stamp-docs: $(VENV)/.stamp-dev pyproject.toml
+	$(PIP) install -e ".[docs]"
+	touch $@
 
 demo: venv
 	$(VENV)/bin/thinkedit edit examples/chelsea.png "put a red party hat on the cat" --profile tiny --out out/demo
@@ -27,5 +33,12 @@ test: venv
 bench: venv
 	PYTHONPATH=. $(PY) bench/run_all.py
 
+# The site, into site/: a broken link, a missing page or a reference that cannot be generated fails the build.
+docs: $(VENV)/.stamp-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(VENV)/.stamp-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
 clean:
-	rm -rf out .pytest_cache
+	rm -rf out .pytest_cache site build/docs-src
