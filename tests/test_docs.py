@@ -139,3 +139,11 @@ def test_the_generated_pages_read_like_documentation_too() -> None:
     text = "\n".join(generator(name).markdown() for name in ("cli_ref", "mcp_ref", "profiles_ref"))
     found = [m.group(0) for pattern in SESSION_WORDING for m in re.finditer(pattern, text, re.I)]
     assert not found, found
+
+
+def test_readme_links_point_at_files_that_exist() -> None:
+    text = (ROOT / "README.md").read_text("utf-8")
+    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t and not t.startswith("#")]
+    assert targets
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert not missing, missing

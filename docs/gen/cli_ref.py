@@ -11,6 +11,8 @@ import argparse
 import os
 from collections.abc import Iterator
 
+from md import cell
+
 #: argparse wraps usage lines at the terminal's width: fix it, so the page does not depend on who builds it.
 WIDTH = "100"
 
@@ -36,9 +38,6 @@ def commands() -> list[str]:
     """Return every command as typed, e.g. ``thinkedit serve editor``."""
     return [" ".join(("thinkedit", *words)) for words, _, _ in walk(full_parser())]
 
-
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 def _help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
@@ -72,7 +71,7 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction | argparse._HelpAction) or action.help == argparse.SUPPRESS:
             continue
-        rows.append(f"| {_names(action)} | {_cell(_help(parser, action))} | {_default(action)} |")
+        rows.append(f"| {_names(action)} | {cell(_help(parser, action))} | {_default(action)} |")
     if not rows:
         return []
     return ["| argument | what it does | default |", "|---|---|---|", *rows, ""]
@@ -96,7 +95,7 @@ def markdown() -> str:
     ]
     lines += _options(top)
     for words, parser, summary in walk(top):
-        lines += [f"## `thinkedit {' '.join(words)}`", "", _cell(summary or parser.description or ""), ""]
+        lines += [f"## `thinkedit {' '.join(words)}`", "", cell(summary or parser.description or ""), ""]
         if parser.description and parser.description != summary:
             lines += [parser.description.strip(), ""]
         lines += ["```text", parser.format_usage().strip(), "```", ""]

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from md import cell
+
 
 def listed_tools() -> list[dict[str, Any]]:
     """Return the tools the server lists (``tools/list``), as JSON dicts with the wire's field names."""
@@ -24,9 +26,6 @@ def listed_tools() -> list[dict[str, Any]]:
         tools = asyncio.run(server.list_tools())
     return [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools]
 
-
-def _cell(text: Any) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def _type(schema: dict[str, Any]) -> str:
@@ -58,8 +57,8 @@ def _fields(schema: dict[str, Any]) -> list[str]:
     rows = ["| field | type | required | default | what it is |", "|---|---|---|---|---|"]
     for name, prop in props.items():
         default = f"`{json.dumps(prop['default'])}`" if "default" in prop else ""
-        rows.append(f"| `{name}` | {_type(prop)} | {'yes' if name in required else ''} | {_cell(default)} "
-                    f"| {_cell(prop.get('description', ''))} |")
+        rows.append(f"| `{name}` | {_type(prop)} | {'yes' if name in required else ''} | {cell(default)} "
+                    f"| {cell(prop.get('description', ''))} |")
     return [*rows, ""]
 
 
@@ -86,13 +85,13 @@ def markdown() -> str:
         "",
         "| tool | title |",
         "|---|---|",
-        *[f"| [`{t['name']}`](#{t['name'].replace('_', '-').lower()}) | {_cell(t.get('title', ''))} |" for t in tools],
+        *[f"| [`{t['name']}`](#{t['name'].replace('_', '-').lower()}) | {cell(t.get('title', ''))} |" for t in tools],
         "",
     ]
     defs: dict[str, dict[str, Any]] = {}
     for tool in tools:
         lines += [f"## `{tool['name']}` {{ #{tool['name'].replace('_', '-').lower()} }}", "",
-                  _cell(tool.get("description", "")), ""]
+                  cell(tool.get("description", "")), ""]
         if hints := _hints(tool):
             lines += [f"*Hints:* {hints}.", ""]
         for label, key in (("Input", "inputSchema"), ("Output (structured content)", "outputSchema")):
@@ -105,7 +104,7 @@ def markdown() -> str:
             schema = defs[name]
             lines += [f"### {name} {{ #{name.lower()} }}", ""]
             if schema.get("description"):
-                lines += [_cell(schema["description"]), ""]
+                lines += [cell(schema["description"]), ""]
             if "enum" in schema:
                 lines += [f"One of {_type(schema)}.", ""]
             else:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from md import cell
 
-def _cell(text: Any) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def markdown() -> str:
@@ -28,8 +27,8 @@ def markdown() -> str:
         images = "1" if entry.max_images == 1 else f"source + up to {entry.max_images - 1} references"
         working = entry.working_note or ("the input's size, bounded by the profile's `max_side`"
                                          if entry.working_area is None else f"{entry.working_area} px")
-        rows.append(f"| `{entry.name}` | `{entry.pipeline_class}` | {weights} | {images} | {_cell(defaults)} "
-                    f"| {_cell(settings)} | {_cell(working)} |")
+        rows.append(f"| `{entry.name}` | `{entry.pipeline_class}` | {weights} | {images} | {cell(defaults)} "
+                    f"| {cell(settings)} | {cell(working)} |")
     return "\n".join([
         "## Editor models (diffusers)",
         "",

@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from md import cell
 import models_ref
 
 PROFILES = Path(__file__).resolve().parents[2] / "tools" / "profiles"
@@ -15,9 +16,6 @@ def profiles() -> dict[str, dict[str, Any]]:
     """Return every packaged profile's TOML, by name."""
     return {path.stem: tomllib.loads(path.read_text("utf-8")) for path in sorted(PROFILES.glob("*.toml"))}
 
-
-def _cell(text: Any) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def _side(section: dict[str, Any]) -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from md import cell
+
 #: The placeholder a page holds where the table goes.
 MARKER = "<!-- generated: loop-settings -->"
 
-
-def _cell(text: Any) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def _type(prop: dict[str, Any]) -> str:
@@ -36,5 +35,5 @@ def markdown() -> str:
             prop = {**defs[prop["$ref"].rsplit("/", 1)[-1]], **prop}
         field = LoopSettings.model_fields[name]
         default = "" if field.is_required() or field.default_factory else f"`{json.dumps(field.default, default=str)}`"
-        rows.append(f"| `{name}` | {_type(prop)} | {default} | {_cell(prop.get('description', field.description or ''))} |")
+        rows.append(f"| `{name}` | {_type(prop)} | {default} | {cell(prop.get('description', field.description or ''))} |")
     return "\n".join(rows)
