@@ -37,8 +37,9 @@ bench: venv
 docs: $(VENV)/.stamp-docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
+# Port 8010: 8000 is the thinker server's default.
 docs-serve: $(VENV)/.stamp-docs
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8010
 
 clean:
 	rm -rf out .pytest_cache site build/docs-src
