@@ -38,16 +38,18 @@ def link_sources() -> None:
             link.symlink_to(ROOT / name, target_is_directory=True)
 
 
-def on_config(config, **_: object):  # noqa: ANN001, ANN201 - MkDocs' own config type
-    """Link the sources before mkdocstrings reads them.
+def keep_the_script_out_of_the_namespace() -> None:
+    """Drop from ``sys.path`` every folder that holds the ``thinkedit`` console script.
 
     ``.venv/bin/mkdocs`` puts its own folder first on ``sys.path``, and that folder holds the ``thinkedit``
-    console script, which griffe would merge into the namespace package and then miss its members: such
-    folders leave the search path.
+    script, which griffe would merge into the namespace package and then miss its members.
     """
-    link_sources()
     sys.path[:] = [p for p in sys.path if not (Path(p or ".") / "thinkedit").is_file()]
-    return config
+
+
+# Now, while MkDocs loads its configuration: mkdocstrings reads its handler's paths before any hook event runs.
+link_sources()
+keep_the_script_out_of_the_namespace()
 
 
 def pages() -> dict[str, str]:
