@@ -3,7 +3,9 @@
 ``mkdocs build`` runs ``on_files`` before it reads any page: the CLI reference (argparse), the MCP
 tool reference (the server's own tool list), the profile table (the packaged TOML files) and the
 changelog (``CHANGELOG.md`` at the repository root) join the site as generated files, never written
-into ``docs/``. The generators import the command modules, the MCP server and pydantic, not torch.
+into ``docs/``; ``on_page_markdown`` fills the loop-settings table. The generators import the command
+modules, the MCP server and pydantic, not torch. For the Python API page, mkdocstrings reads the sources
+through ``build/docs-src/thinkedit/``, links laid out here when MkDocs loads this file.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ def link_sources() -> None:
     SOURCE_TREE.mkdir(parents=True, exist_ok=True)
     for name in PACKAGES:
         link = SOURCE_TREE / name
-        if not link.is_symlink():
-            link.symlink_to(ROOT / name, target_is_directory=True)
+        if link.is_symlink() and link.resolve() == (ROOT / name).resolve():
+            continue
+        if link.is_symlink():  # a copy of the repository moved: point at this one
+            link.unlink()
+        link.symlink_to(ROOT / name, target_is_directory=True)
 
 
 def keep_the_script_out_of_the_namespace() -> None:
