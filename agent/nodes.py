@@ -14,6 +14,7 @@ from langgraph.types import Command, interrupt
 from thinkedit.agent.events import event
 from thinkedit.agent.routing import over_budget, paper_stop_reason, select_round, stop_reason_for
 from thinkedit.agent.inputs import resolve_image, resolve_settings
+from thinkedit.agent.judging import Judgements
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Candidate, Round, RunState
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
@@ -76,6 +77,7 @@ class LoopNodes:
         self.settle = settle
         self._stores: dict[str, ArtifactStore] = {}
         self._engines: dict[str, Any] = {}
+        self.judgements = Judgements()
 
     async def _store(self, settings: LoopSettings) -> ArtifactStore:
         """Return the run's artifact store (opened once per location: opening touches the filesystem)."""
@@ -179,22 +181,21 @@ class LoopNodes:
         shown = round_.candidates or [Candidate(seed=round_.seed, image=round_.image)]
         source, *edited = await self._images(store, [state.source, *(c.image for c in shown)])
         references = await self._images(store, list(state.reference_images))
-        started = time.perf_counter()
-        verdicts = await asyncio.gather(
-            *(
-                thinker.judge(
-                    JudgeRequest(
-                        source=source,
-                        edited=picture,
-                        original_instruction=state.instruction,
-                        current_instruction=round_.instruction,
-                        seed=settings.thinker_seed_for(round_.index),
-                        references=references,
-                    )
-                )
-                for picture in edited
+        requests = [
+            JudgeRequest(
+                source=source,
+                edited=picture,
+                original_instruction=state.instruction,
+                current_instruction=round_.instruction,
+                seed=settings.thinker_seed_for(round_.index),
+                references=references,
             )
-        )
+            for picture in edited
+        ]
+        # A node retry reuses the verdicts already billed for this round and asks only for the rest.
+        key = (state.run_id, round_.index, round_.instruction, tuple(c.image.sha256 for c in shown))
+        started = time.perf_counter()
+        verdicts, wasted = await self.judgements.judge(key, thinker, requests)
         seconds = time.perf_counter() - started
         # Best-of-K keeps the best candidate (earlier seed on ties); with K = 1 this is the only one.
         best = max(range(len(shown)), key=lambda i: (verdicts[i].overall, verdicts[i].semantic, -i))
@@ -212,9 +213,9 @@ class LoopNodes:
             )
         usage = round_.usage.model_copy(
             update={
-                "critiques": len(verdicts),
-                "thinker_input_tokens": sum(v.input_tokens or 0 for v in verdicts),
-                "thinker_output_tokens": sum(v.output_tokens or 0 for v in verdicts),
+                "critiques": len(verdicts) + wasted.critiques,
+                "thinker_input_tokens": sum(v.input_tokens or 0 for v in verdicts) + wasted.thinker_input_tokens,
+                "thinker_output_tokens": sum(v.output_tokens or 0 for v in verdicts) + wasted.thinker_output_tokens,
                 "think_seconds": seconds,
             }
         ).priced(settings.pricing, editor=settings.editor.model, thinker=settings.thinker.model)

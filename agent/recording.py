@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, FiniteFloat, ValidationError, model_validator
+
 from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import trajectory
 from thinkedit.tools.safenames import safe_component
@@ -28,6 +30,53 @@ log = logging.getLogger(__name__)
 
 FORMAT = "thinkedit-trajectory/1"
 TRAJECTORY_FILE = "trajectory.json"
+
+
+class _RecordedRound(BaseModel):
+    """The fields of a recorded round that readers use (others pass through)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    index: int
+    instruction: str
+    image: str
+    semantic: FiniteFloat | int | None = None
+    quality: FiniteFloat | int | None = None
+    overall: FiniteFloat | int | None = None
+    reasoning: str | None = None
+    refined_instruction: str | None = None
+
+    @model_validator(mode="after")
+    def _scored_whole(self) -> _RecordedRound:
+        if self.overall is not None and (self.semantic is None or self.quality is None):
+            raise ValueError(f"round {self.index} has an overall score without semantic and quality")
+        return self
+
+
+class _RecordedTrajectory(BaseModel):
+    """The fields of a recorded trajectory that readers use (others pass through)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    id: str | int | None = None
+    instruction: str
+    status: str | None = None
+    stop_reason: str | None = None
+    task_type: str | None = None
+    source_image: str
+    thinker: dict[str, Any] | None = None
+    rounds: list[_RecordedRound]
+
+
+def shape_problem(data: dict[str, Any]) -> str | None:
+    """Say what is wrong with a trajectory file's fields and types (in one line), or None when it is sound."""
+    try:
+        _RecordedTrajectory.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        return f"{where}: {first['msg']} ({exc.error_count()} problem(s))"
+    return None
 
 
 def trajectory_record(state: RunState, *, task_type: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -99,10 +148,14 @@ def read_trajectories(root: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, nesting past the stack
             log.warning("skipping unreadable trajectory %s: %s", path, exc)
             continue
-        if isinstance(data, dict) and data.get("format") == FORMAT:
-            yield path.parent, data
-        else:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             log.warning("skipping %s: not a %s file", path, FORMAT)
+            continue
+        problem = shape_problem(data)
+        if problem:
+            log.warning("skipping %s: %s", path, problem)
+            continue
+        yield path.parent, data

@@ -43,9 +43,11 @@ def port_number(text: str) -> int:
 
 def server_url(text: str) -> str:
     """Parse a server URL; a bare host:port gets the OpenAI-style ``/v1`` path the SDKs expect."""
-    parsed = urlsplit(text)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    from thinkedit.tools.config import is_http_url
+
+    if not is_http_url(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8100/v1")
+    parsed = urlsplit(text)
     if parsed.path in ("", "/"):
         parsed = parsed._replace(path="/v1")
     return urlunsplit(parsed)

@@ -20,10 +20,11 @@ def cli_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def thinkedit(*args: str, data_dir: Path, cwd: Path | None = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+def thinkedit(*args: str, data_dir: Path, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None,
+              **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "thinkedit.servers.cli", *args],
-        env=cli_env(data_dir),
+        env={**cli_env(data_dir), **(env or {})},
         cwd=cwd or ROOT,
         capture_output=True,
         text=True,

@@ -46,6 +46,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    status: int = 0  # what the double answered
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -77,6 +78,7 @@ class ProviderDouble:
         self.verdicts = list(verdicts or DEFAULT_VERDICTS)
         self.requests: list[Recorded] = []
         self.failures: list[tuple[str, int, dict[str, str]]] = []  # (path regex, status, headers)
+        self.flaky: str | None = None  # path regex of requests answered 429 every other time
         self.files: dict[str, bytes] = {}
         self._critiques = 0
         self._lock = threading.Lock()
@@ -120,6 +122,14 @@ class ProviderDouble:
         """Answer the next request whose path matches with ``status`` (e.g. 429 and a Retry-After)."""
         self.failures.append((path_pattern, status, headers or {}))
 
+    def fail_every_other(self, path_pattern: str) -> None:
+        """Answer every second request whose path matches with 429 (``Retry-After: 0``), from the second on."""
+        self.flaky = path_pattern
+
+    def billed(self, pattern: str) -> list[Recorded]:
+        """Return the matching requests that were answered (200 or 201), as a provider bills them."""
+        return [r for r in self.calls(pattern) if r.status in (200, 201)]
+
     def restart_verdicts(self) -> None:
         """Give the scripted verdicts from the first again (a new run)."""
         with self._lock:
@@ -135,14 +145,29 @@ class ProviderDouble:
         return verdict
 
     def answer(self, r: Recorded, base: str) -> tuple[int, dict[str, str], Any]:
-        """Route one request; record it first."""
+        """Route one request; record it, with the status it was answered."""
+        status, headers, payload = self._route(r, base)
+        r.status = status
+        return status, headers, payload
+
+    def _failure(self, path: str) -> tuple[int, dict[str, str]] | None:
+        """Return the scripted failure for this request, if any (called under the lock, after recording it)."""
+        for i, (pattern, status, headers) in enumerate(self.failures):
+            if re.search(pattern, path):
+                del self.failures[i]
+                return status, headers
+        if self.flaky and re.search(self.flaky, path) and len(self.calls(self.flaky)) % 2 == 0:
+            return 429, {"retry-after": "0"}
+        return None
+
+    def _route(self, r: Recorded, base: str) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             self.requests.append(r)
-            for i, (pattern, status, headers) in enumerate(self.failures):
-                if re.search(pattern, r.path):
-                    del self.failures[i]
-                    return status, headers, {"error": {"message": f"scripted {status}", "type": "rate_limit"},
-                                             "detail": f"scripted {status}", "status": status}
+            failure = self._failure(r.path)
+        if failure is not None:
+            status, headers = failure
+            return status, headers, {"error": {"message": f"scripted {status}", "type": "rate_limit"},
+                                     "detail": f"scripted {status}", "status": status}
         path = r.path.split("?")[0]
         if path == "/v1/images/edits":
             return self._openai_image(r)

@@ -102,3 +102,27 @@ def test_cli_data_build(recorded: Path, tmp_path: Path) -> None:
     assert len(lines(out / "sft.jsonl")) == 5  # 3 add (median cap) + 2 style
     bad = thinkedit("data", "build", "--from", str(recorded), "--out", str(out), "--rl-fraction", "2", data_dir=tmp_path / "data")
     assert bad.returncode == 2 and "rl-fraction" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("wrong-types", lambda good: json.dumps({**good, "rounds": "abc"}).encode()),
+        ("wrong-round", lambda good: json.dumps({**good, "rounds": [{**good["rounds"][0], "overall": "high"}]}).encode()),
+        ("thinker-text", lambda good: json.dumps({**good, "thinker": "expert-x"}).encode()),
+        ("deep", lambda good: b"[" * 100_000 + b"]" * 100_000),
+        ("bad-utf8", lambda good: b'{"format": "' + b"\xff\xfe" + b'"}'),
+    ],
+)
+def test_cli_data_build_skips_a_bad_file_naming_it(recorded: Path, tmp_path: Path, name: str, content) -> None:
+    good = json.loads((recorded / "add0" / "trajectory.json").read_text())
+    bad = write_trajectory(recorded, {**traj(name, [1, 2]), "id": name}) / "trajectory.json"
+    bad.write_bytes(content(good))
+    out = tmp_path / "dataset"
+    result = thinkedit("data", "build", "--from", str(recorded), "--out", str(out), "--rl-fraction", "0",
+                       data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
+    warning = [line for line in result.stderr.splitlines() if str(bad) in line]
+    assert len(warning) == 1 and "skipping" in warning[0], result.stderr
+    assert "7 read, 5 kept" in result.stdout  # the other trajectories were built

@@ -11,6 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, default_data_dir  # noqa: F401
 
 
+def is_http_url(text: str) -> bool:
+    """Say whether ``text`` is an http(s) URL with a host (what every server URL setting must be)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parsed = urlsplit(text)
+        return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+    except ValueError:  # a malformed IPv6 host or port
+        return False
+
+
 def required_key(env_var: str, who: str) -> str:
     """Return the API key in ``$env_var``, or refuse naming ``who`` needs it and where (exit 2, a tool error)."""
     from thinkedit.tools.errors import BadInputError

@@ -41,9 +41,11 @@ class ThinkerOutputError(ThinkeditError, RuntimeError):
     """Report thinker output that could not be parsed into a verdict.
 
     Carries the raw text so it can be logged and shown; sampling again may well succeed, so
-    the critique node retries on it.
+    the critique node retries on it. ``billed`` is the (input, output) tokens the provider charged
+    for the unusable answer, when it said, so the run's usage still counts them.
     """
 
-    def __init__(self, message: str, raw: str = "") -> None:
+    def __init__(self, message: str, raw: str = "", billed: tuple[int, int] | None = None) -> None:
         super().__init__(message)
         self.raw = raw
+        self.billed = billed

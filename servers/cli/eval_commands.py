@@ -74,12 +74,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from thinkedit.agent.settings import LoopSettings
+    from thinkedit.agent.settings_check import check_settings
     from thinkedit.apps.evaluation.benchmarks import load_benchmark
     from thinkedit.apps.evaluation.judge import judge_prompt_text, judge_thinker_config, write_judge_prompt
     from thinkedit.apps.evaluation.plots import plot_summary
     from thinkedit.apps.evaluation.results import read_results, results_path
     from thinkedit.apps.evaluation.runner import claim_out_dir
     from thinkedit.apps.evaluation.summary import summarize, to_csv, to_markdown
+    from thinkedit.servers.cli.errors import one_line
     from thinkedit.tools.registry import prime_in_process_runtime
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()
@@ -87,6 +89,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         settings = LoopSettings.from_profile(args.profile, max_rounds=args.max_rounds, seed=args.seed,
                                              data_dir=str(data_dir), review=False)
+        check_settings(settings)
         judge_thinker = _judge_thinker(args)
         prompt = judge_prompt_text(args.bench, judge_thinker.protocol, args.judge_prompt)
         languages = None if args.bench != "gedit" or args.language == "all" else {args.language}
@@ -98,7 +101,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         prompt_file = write_judge_prompt(out, args.bench, judge_thinker.protocol, args.judge_prompt)
         judge_cfg = judge_thinker_config(judge_thinker, prompt_file)
     except (BadInputError, ValidationError) as exc:
-        return _fail(str(exc), 2)
+        return _fail(one_line(exc), 2)
     prime_in_process_runtime(settings.editor, settings.thinker, judge_cfg)
     try:
         outcomes = asyncio.run(_run(args, settings, judge_cfg, loaded, out, data_dir))

@@ -122,6 +122,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
+    from thinkedit.agent.settings_check import check_settings
     from thinkedit.servers.cli.errors import one_line
     from thinkedit.servers.cli.preflight import check_backends, check_inputs
     from thinkedit.servers.cli.progress import progress_display
@@ -131,6 +132,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     try:
         settings = _settings(args, data_dir)
+        check_settings(settings)
         check_backends(settings)
         check_inputs(args.image, args.instruction)
     except (BadInputError, ValidationError) as exc:

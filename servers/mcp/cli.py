@@ -159,6 +159,7 @@ def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
         raise
     from pydantic import ValidationError
 
+    from thinkedit.servers.cli.errors import one_line
     from thinkedit.servers.mcp.config import ServerConfig, server_models
     from thinkedit.tools.profiles import missing_keys
 
@@ -182,4 +183,4 @@ def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
             raise _Refused(f"profile {args.profile} needs an API key in {', '.join('$' + k for k in missing)}, not set")
         return build_server(config), config
     except (BadInputError, ValidationError) as exc:
-        raise _Refused(str(exc)) from exc
+        raise _Refused(one_line(exc)) from exc

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.settings_check import check_settings
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.profiles import Profile, available_profiles, load_profile, missing_keys
@@ -47,7 +48,9 @@ def base_settings(config: ServerConfig) -> LoopSettings:
     ``base_url``, exactly as ``thinkedit edit --editor/--thinker URL`` does.
     """
     settings = LoopSettings.from_profile(config.profile, data_dir=str(config.data_dir))
-    return settings.with_servers(config.editor_url, config.editor_model, config.thinker_url, config.thinker_model)
+    settings = settings.with_servers(config.editor_url, config.editor_model, config.thinker_url, config.thinker_model)
+    check_settings(settings)
+    return settings
 
 
 def server_models(config: ServerConfig) -> tuple[EditorConfig, ThinkerConfig]:

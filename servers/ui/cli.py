@@ -48,6 +48,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from thinkedit.agent.settings import LoopSettings
+    from thinkedit.agent.settings_check import check_settings
+    from thinkedit.servers.cli.errors import one_line
     from thinkedit.tools.config import default_data_dir
     from thinkedit.tools.errors import BadInputError
 
@@ -59,8 +61,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
         settings = LoopSettings.from_profile(args.profile, data_dir=str(data_dir)).with_servers(
             args.editor, args.editor_model, args.thinker, args.thinker_model
         )
+        check_settings(settings)
     except (BadInputError, ValidationError) as exc:
-        return _fail(str(exc))
+        return _fail(one_line(exc))
     import uvicorn
 
     from thinkedit.servers.ui.app import GalleryConfig, build_app

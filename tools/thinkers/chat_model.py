@@ -165,7 +165,11 @@ class ChatModelThinker:
             reply = await self.chat_model().ainvoke(messages, **options)
         except Exception as exc:
             if _is_length_cut(exc):
-                raise ThinkerOutputError("the thinker's structured answer was cut off at max_new_tokens", "") from exc
+                usage = getattr(getattr(exc, "completion", None), "usage", None)
+                billed = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage is not None else None
+                raise ThinkerOutputError(
+                    "the thinker's structured answer was cut off at max_new_tokens", "", billed=billed
+                ) from exc
             raise provider_error(
                 exc, role="thinker", provider=self.provider, model=self.model, where=self.config.base_url
             ) from exc
@@ -178,8 +182,12 @@ class ChatModelThinker:
             lambda: self._ask(request), self.retry, what=f"thinker {self.provider}:{self.model}"
         )
         latency = time.perf_counter() - started
-        verdict = parse_verdict(self.config.protocol, text, latency_s=latency, thinker=self.name)
         usage = getattr(message, "usage_metadata", None) or {}
+        try:
+            verdict = parse_verdict(self.config.protocol, text, latency_s=latency, thinker=self.name)
+        except ThinkerOutputError as exc:
+            exc.billed = (usage.get("input_tokens") or 0, usage.get("output_tokens") or 0) if usage else None
+            raise
         return verdict.model_copy(
             update={"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")}
         )
