@@ -10,6 +10,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.mcp.events import BoundedEventStore, SessionScope
 
@@ -45,6 +46,11 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
+def _jsonrpc_error(message: str) -> dict[str, object]:
+    """Shape a refusal as JSON-RPC, as the SDK answers a bad request."""
+    return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+
+
 def http_app(
     server: MCPServer, *, host: str, token: str | None, max_body_bytes: int, events: BoundedEventStore | None = None
 ) -> ASGIApp:
@@ -69,6 +75,8 @@ def http_app(
             retry_interval=RETRY_MS,
         )
     )
+    # The SDK's own limit answers 413 but keeps the connection, so the rest is still read; this one closes it.
+    app = BodyLimit(app, max_body_bytes, setting="set by --max-image-mb", render=_jsonrpc_error)
     return BearerTokenMiddleware(app, token) if token else app
 
 
