@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 
 from mcp.server.mcpserver import MCPServer
 from starlette.datastructures import Headers
@@ -13,8 +12,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.mcp.events import BoundedEventStore, SessionScope
-
-log = logging.getLogger(__name__)
 
 #: Paths answered without a token (they reveal nothing but liveness).
 PUBLIC_PATHS = frozenset({"/health"})
@@ -85,7 +82,6 @@ async def serve_http(server: MCPServer, *, host: str, port: int, token: str | No
     import uvicorn
 
     app = http_app(server, host=host, token=token, max_body_bytes=max_body_bytes)
-    log.warning("thinkedit MCP server on http://%s:%d/mcp%s", host, port, " (bearer token required)" if token else "")
     from thinkedit.servers.timeouts import HEADER_TIMEOUT_S, guarded_protocol
 
     # Headers get a deadline, as on the editor server; bodies are small and capped (max_body_bytes).
