@@ -9,7 +9,7 @@ close that connection, and go on answering other requests.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -28,12 +28,17 @@ SLACK = 64 * MIB
 
 
 class Endless:
-    """A request body of ``head``, then zeros up to ``limit + BEYOND`` bytes, counting what was taken."""
+    """A request body of ``head``, then zeros up to ``limit + BEYOND`` bytes, counting what was taken.
 
-    def __init__(self, head: bytes, limit: int) -> None:
+    ``midway`` is called once, from inside the upload, when half the limit has been handed over.
+    """
+
+    def __init__(self, head: bytes, limit: int, midway: Callable[[], object] | None = None) -> None:
         self.head = head
         self.total = limit + BEYOND
         self.sent = 0
+        self.halfway = limit // 2
+        self.midway = midway
 
     def __iter__(self) -> Iterator[bytes]:
         yield self.head
@@ -43,12 +48,15 @@ class Endless:
             piece = chunk[: self.total - self.sent]
             self.sent += len(piece)
             yield piece
+            if self.midway is not None and self.sent >= self.halfway:
+                self.midway, call = None, self.midway
+                call()
 
 
 def refuse(url: str, head: bytes, limit: int, content_type: str, *, declared: bool,
-           headers: dict[str, str] | None = None) -> httpx.Response:
+           headers: dict[str, str] | None = None, midway: Callable[[], object] | None = None) -> httpx.Response:
     """Stream an oversized body to ``url`` and check it was refused before the client sent it all."""
-    body = Endless(head, limit)
+    body = Endless(head, limit, midway)
     sent_headers = {"Content-Type": content_type, **(headers or {})}
     if declared:
         sent_headers["Content-Length"] = str(body.total)  # honest, and too big; else httpx sends it chunked
@@ -78,7 +86,10 @@ def test_the_gallery_cuts_an_upload_off_at_its_limit(tmp_path: Path, declared: b
     base = f"http://127.0.0.1:{port}"
     with server(cmd, f"{base}/health", env=cli_env(data_dir), log=tmp_path / "ui.log"):
         head = multipart_head({"instruction": "make the cat wear a red hat"})
-        refused = refuse(f"{base}/api/runs", head, 2 * MIB, MULTIPART, declared=declared)
+        meanwhile: list[int] = []  # another client, served while the upload is in flight
+        refused = refuse(f"{base}/api/runs", head, 2 * MIB, MULTIPART, declared=declared,
+                         midway=lambda: meanwhile.append(httpx.get(f"{base}/api/runs", timeout=60).status_code))
+        assert meanwhile == [200]
         assert "2 MiB" in refused.json()["error"]  # the gallery's own error shape, naming the limit
         assert httpx.get(f"{base}/api/runs").json() == {"runs": []}  # still answering, nothing recorded
 
