@@ -23,6 +23,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def url_host(host: str) -> str:
+    """Write a bind address as a URL's host part (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def resolve_token(given: str | None, env: dict[str, str] | None = None) -> str | None:
     """Return the ``--token`` value, else ``$THINKEDIT_TOKEN``, else None (empty counts as unset)."""
     env = dict(os.environ) if env is None else env

@@ -1,4 +1,4 @@
-"""Pieces every FastAPI server of ours shares: bearer-token checks, body limits, OpenAI-style errors."""
+"""Pieces every FastAPI server of ours shares: bearer-token checks, Host/Origin checks, OpenAI-style errors."""
 
 from __future__ import annotations
 
@@ -108,12 +108,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    """Answer from middleware, before any app code runs."""
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]],
+                     more_body: bool = False) -> None:
+    """Answer from middleware, before any app code runs (``more_body``: the caller ends the response)."""
     payload = json.dumps(body).encode()
     head = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers]
     await send({"type": "http.response.start", "status": status, "headers": head})
-    await send({"type": "http.response.body", "body": payload})
+    await send({"type": "http.response.body", "body": payload, "more_body": more_body})
 
 
 class BearerAuth:
@@ -135,7 +136,7 @@ class BearerAuth:
         if self._on_reject is not None:
             self._on_reject()
         body = error_body("missing or wrong bearer token", "authentication_error", code="invalid_api_key")
-        await _send_json(send, 401, body, [(b"www-authenticate", b"Bearer")])
+        await send_json(send, 401, body, [(b"www-authenticate", b"Bearer")])
 
 
 class ResponseHeaders:
@@ -156,41 +157,6 @@ class ResponseHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class BodyTooLarge(Exception):
-    """Signal that a request body passed the server's limit while it was being read."""
-
-
-class BodyLimit:
-    """Stop reading a request body past ``limit`` bytes on the given paths (Content-Length or not)."""
-
-    def __init__(self, app: ASGIApp, limit: int, paths: tuple[str, ...]) -> None:
-        self.app = app
-        self.limit = limit
-        self.paths = paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            message = f"request body of {int(declared)} bytes exceeds the limit of {self.limit} bytes"
-            await _send_json(send, 413, error_body(message, "invalid_request_error", code="request_too_large"), [])
-            return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(f"request body exceeds the limit of {self.limit} bytes")
-            return message
-
-        await self.app(scope, limited_receive, send)
 
 
 def clip(text: str, limit: int = 80) -> str:
@@ -246,4 +212,4 @@ class HostOriginGuard:
     async def _reject(self, send: Send, status: int, what: str, message: str) -> None:
         if self._on_reject is not None:
             self._on_reject(what)
-        await _send_json(send, status, error_body(message, "invalid_request_error", code=f"bad_{what}"), [])
+        await send_json(send, status, error_body(message, "invalid_request_error", code=f"bad_{what}"), [])

@@ -94,3 +94,13 @@ async def test_a_killed_server_resumes_its_run_after_a_restart(mcp_data_dir: Pat
             done = await client.call_tool("get_run", {"run_id": run_id, "wait_seconds": 240})
             assert done.structured_content["status"] == "done", done.structured_content
             assert done.structured_content["final_image"] is not None
+
+
+def test_the_http_server_announces_its_address_as_information(mcp_data_dir: Path, tmp_path: Path) -> None:
+    """At the default verbosity the address is shown, and nothing calls itself a warning when all is well."""
+    log = tmp_path / "server.log"
+    with http_server(mcp_data_dir, log=log) as (base, _):
+        lines = log.read_text().splitlines()
+        assert f"thinkedit MCP server at {base}/mcp" in lines
+        assert not [line for line in lines if "WARNING" in line], lines
+        assert httpx.get(f"{base}/health").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from tests.servers import ROOT, cli_env
+from thinkedit.servers.cli import build_parser
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -41,3 +43,26 @@ def test_public_addresses_need_a_token() -> None:
 def test_a_misspelt_editor_model_fails_at_once() -> None:
     done = run_cli("serve", "editor", "--model", "tiny-kontxt")
     assert done.returncode == 2 and "tiny-kontext" in done.stderr
+
+
+def commands_with(option: str, parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Return every (sub)command of the real parser that takes ``option``, by the words that name it."""
+    found = {path: parser} if option in parser._option_string_actions else {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.update(commands_with(option, sub, (*path, name)))
+    return found
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1", "eighty"])
+def test_every_port_option_refuses_what_is_not_a_port(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    commands = commands_with("--port", build_parser())
+    assert {("serve", "editor"), ("serve", "thinker"), ("serve", "mcp"), ("ui",)} <= set(commands)
+    for words, sub in commands.items():
+        required = [a.option_strings[0] for a in sub._actions if a.required and a.option_strings]
+        argv = [*words, *(x for option in required for x in (option, "tiny-kontext")), "--port", port]
+        with pytest.raises(SystemExit) as exited:
+            build_parser(argv).parse_args(argv)
+        error = capsys.readouterr().err
+        assert exited.value.code == 2 and "--port" in error and port in error, (words, error)

@@ -23,11 +23,11 @@ from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.schemas import Health, ImageData, ImagesResponse, ModelList, edit_form_openapi
 from thinkedit.servers.editor.service import EditorService, EngineFactory, build_engine
 from thinkedit.servers.editor.uploads import ClientGone, EditUpload, read_edit_upload
+from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.httputil import (
     APIError,
     BearerAuth,
-    BodyLimit,
     HostOriginGuard,
     ResponseHeaders,
     clip,
@@ -128,7 +128,7 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
         return Response(metrics.render(), media_type=metrics.content_type)
 
     # Outermost last: replica header on every response, then Host/Origin, auth, body timeouts and limit.
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, paths=(EDITS_PATH,))
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, setting="--max-upload-mb")
     app.add_middleware(BodyTimeout, idle_timeout=settings.body_idle_timeout_s, total_timeout=settings.body_timeout_s)
     app.add_middleware(BearerAuth, token=settings.token_value, on_reject=lambda: metrics.error("unauthorized"))
     app.add_middleware(

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.exposure import check_exposure, resolve_token
+from thinkedit.servers.options import port_number
 from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", help="Torch dtype, e.g. bfloat16 (default: per model; float32 on CPU).")
     p.add_argument("--max-side", type=_positive_int, help="Downscale inputs so the longer side is at most this.")
     p.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need a token).")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
     p.add_argument("--max-queue", type=_positive_int, default=64, help="Queued requests beyond this get 503 (default 64).")
     p.add_argument("--max-batch", type=_positive_int, default=8, help="Requests per pipeline call; 1 turns batching off (default 8).")
     p.add_argument("--batch-window-ms", type=float, default=5.0, help="How long a batch waits for companions (default 5 ms).")

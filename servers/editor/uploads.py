@@ -11,7 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from thinkedit.servers.editor.schemas import IMAGE_FIELDS, EditForm
-from thinkedit.servers.httputil import APIError, BodyTooLarge, clip, describe_errors
+from thinkedit.servers.bodylimit import BodyTooLarge
+from thinkedit.servers.httputil import APIError, clip, describe_errors
 from thinkedit.servers.timeouts import BodyReadTimeout
 
 #: Text fields are short; anything longer than this is not a prompt or a setting.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkedit.servers.cli.commands import SERVERS, summary
-from thinkedit.servers.exposure import is_loopback
+from thinkedit.servers.exposure import is_loopback, url_host
 from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.locations import available_profiles, default_data_dir
@@ -115,6 +115,8 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
 
     # critique_edit takes two images; as data: URIs they are base64 (4/3 of the bytes) inside JSON.
     max_body = 2 * config.max_image_bytes * 4 // 3 + 1024 * 1024
+    guarded = " (bearer token required)" if token else ""
+    print(f"thinkedit MCP server at http://{url_host(args.host)}:{args.port}/mcp{guarded}", file=sys.stderr, flush=True)
     try:
         anyio.run(lambda: serve_http(server, host=args.host, port=args.port, token=token, max_body_bytes=max_body))
     except KeyboardInterrupt:

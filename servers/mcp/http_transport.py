@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hmac
-import logging
 
 from mcp.server.mcpserver import MCPServer
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.mcp.events import BoundedEventStore, SessionScope
-
-log = logging.getLogger(__name__)
 
 #: Paths answered without a token (they reveal nothing but liveness).
 PUBLIC_PATHS = frozenset({"/health"})
@@ -45,6 +43,11 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
+def _jsonrpc_error(message: str) -> dict[str, object]:
+    """Shape a refusal as JSON-RPC, as the SDK answers a bad request."""
+    return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+
+
 def http_app(
     server: MCPServer, *, host: str, token: str | None, max_body_bytes: int, events: BoundedEventStore | None = None
 ) -> ASGIApp:
@@ -69,6 +72,8 @@ def http_app(
             retry_interval=RETRY_MS,
         )
     )
+    # The SDK's own limit answers 413 but keeps the connection, so the rest is still read; this one closes it.
+    app = BodyLimit(app, max_body_bytes, setting="set by --max-image-mb", render=_jsonrpc_error)
     return BearerTokenMiddleware(app, token) if token else app
 
 
@@ -77,7 +82,6 @@ async def serve_http(server: MCPServer, *, host: str, port: int, token: str | No
     import uvicorn
 
     app = http_app(server, host=host, token=token, max_body_bytes=max_body_bytes)
-    log.warning("thinkedit MCP server on http://%s:%d/mcp%s", host, port, " (bearer token required)" if token else "")
     from thinkedit.servers.timeouts import HEADER_TIMEOUT_S, guarded_protocol
 
     # Headers get a deadline, as on the editor server; bodies are small and capped (max_body_bytes).

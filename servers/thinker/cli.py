@@ -8,6 +8,7 @@ import sys
 
 from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import check_exposure, resolve_token
+from thinkedit.servers.options import port_number
 from thinkedit.servers.thinker.vllm import VLLM_API_KEY_ENV, VllmOptions, describe, vllm_command, vllm_executable
 
 DEFAULT_PORT = 8000
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"Hub id or local model (default {DEFAULT_MODEL}).")
     p.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need a token).")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
     p.add_argument("--served-model-name", help="Name clients use for the model (default: --model).")
     p.add_argument("--max-model-len", type=int, default=16384, help="Context length (default 16384).")
     p.add_argument("--dtype", help="Weights dtype, e.g. bfloat16 (vLLM's default otherwise).")

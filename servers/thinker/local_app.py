@@ -28,8 +28,9 @@ from fastapi.responses import JSONResponse
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.docs import install_local_docs
-from thinkedit.servers.httputil import APIError, BearerAuth, BodyLimit, decode_upload, install_error_handlers
+from thinkedit.servers.httputil import APIError, BearerAuth, decode_upload, install_error_handlers
 from thinkedit.servers.thinker.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -256,6 +257,6 @@ def create_app(
         return JSONResponse(body, status_code=200 if service.status == "ready" else 503)
 
     token = settings.token.get_secret_value() if settings.token else None
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=(CHAT_PATH,))
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(BearerAuth, token=token)
     return app

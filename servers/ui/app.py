@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.viewer import render_page
+from thinkedit.servers.bodylimit import BodyLimit, size_text
 from thinkedit.servers.ui.auth import token_guard
 from thinkedit.servers.ui.jobs import GalleryJobs
 from thinkedit.servers.ui.views import image_ref, summary_of, view_of
@@ -31,6 +32,8 @@ from thinkedit.tools.images import FAST_PNG_LEVEL, to_png_bytes
 log = logging.getLogger(__name__)
 
 ACTIVE = ("running", "awaiting_review")
+#: Room a request body has beyond the largest image: the form's text fields and multipart framing.
+FORM_ALLOWANCE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ def build_app(config: GalleryConfig) -> FastAPI:
 
     app = FastAPI(title="thinkedit gallery", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.middleware("http")(token_guard(config.token))
+    # Outside the token check: a body past the image and its form fields is cut off as it arrives.
+    app.add_middleware(BodyLimit, limit=config.max_upload_bytes + FORM_ALLOWANCE, render=lambda m: {"error": m},
+                       setting=f"an image of up to {size_text(config.max_upload_bytes)} and its form fields")
 
     def runner() -> Runner:
         return state["runner"]
@@ -175,8 +181,6 @@ def build_app(config: GalleryConfig) -> FastAPI:
 
     @app.post("/api/runs", status_code=201)
     async def start_run(request: Request) -> dict[str, str]:
-        if int(request.headers.get("content-length") or 0) > config.max_upload_bytes + 64 * 1024:
-            raise HTTPException(413, f"upload larger than {config.max_upload_bytes // (1024 * 1024)} MiB")
         try:
             form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
         except HTTPException as exc:

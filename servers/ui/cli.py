@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from thinkedit.servers.cli.commands import summary
-from thinkedit.servers.exposure import check_exposure, resolve_token
+from thinkedit.servers.exposure import check_exposure, resolve_token, url_host
 from thinkedit.servers.options import add_storage_options, int_at_least, port_number, server_url, storage_urls
 from thinkedit.tools.profiles import available_profiles
 
@@ -79,7 +79,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
     )
     prime_in_process_runtime(settings.editor, settings.thinker)
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"thinkedit ui: http://{shown}:{args.port}/ · runs in {data_dir}", file=sys.stderr, flush=True)
+    print(f"thinkedit ui: http://{url_host(args.host)}:{args.port}/ · runs in {data_dir}", file=sys.stderr, flush=True)
     uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="warning")
     return 0
