@@ -93,8 +93,8 @@ def test_token_and_host_rules(data_dir: Path) -> None:
         assert http.get("/api/runs").status_code == 401
         assert http.get("/api/runs", headers={"Authorization": "Bearer nope"}).status_code == 401
         assert http.get("/api/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        first = http.get("/?token=s3cret")
-        assert first.status_code == 200 and "thinkedit_ui_token" in first.headers["set-cookie"]
+        first = http.get("/?token=s3cret", follow_redirects=False)
+        assert first.status_code == 303 and "thinkedit_gallery_8770=s3cret" in first.headers["set-cookie"]
         assert http.get("/api/runs").status_code == 200  # the cookie now carries it
     with client(data_dir) as http:
         assert http.get("/api/runs", headers={"Host": "evil.example:8770"}).status_code == 403
