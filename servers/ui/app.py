@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from thinkedit.agent.deletion import delete_run
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.viewer import content_policy, render_page, run_page_scripts
+from thinkedit.agent.viewer import asset, content_policy, render_page, run_page_scripts
 from thinkedit.servers.ui.auth import token_guard
 from thinkedit.servers.ui.events import ACTIVE, StreamSlots, primed, run_stream
 from thinkedit.servers.ui.jobs import GalleryJobs
@@ -120,8 +120,10 @@ def build_app(config: GalleryConfig) -> FastAPI:
 
     @app.get("/")
     async def gallery() -> HTMLResponse:
-        script = _page("gallery.js")
-        return _html(_page("gallery.html").replace("/*GALLERY_JS*/", script), f"\n{script}\n")
+        # The renderer's script comes along for its formats (numbers, times, round counts): one for every view.
+        renderer, script = asset("run.js"), _page("gallery.js")
+        page = _page("gallery.html").replace("/*RUN_JS*/", renderer).replace("/*GALLERY_JS*/", script)
+        return _html(page, renderer, script)
 
     @app.get("/runs/{run_id}")
     async def run_page(run_id: str) -> HTMLResponse:
