@@ -106,6 +106,17 @@ async def test_cost_and_usage_fields_are_shown_when_present(data_dir, photo, tmp
         assert "input 7 · output 3" in card
         assert page.js("document.querySelectorAll('.te-chart svg circle').length") == 3  # one round, three scores
 
+        # A run that failed before anything was counted: its price is not known (not "~$0.0000"), its error one line.
+        nothing = {k: 0 for k in usage} | {"cost_usd": 0.0}
+        failed = {**data, "status": "error", "stop_reason": "error", "best_round": None, "rounds": [], "usage": nothing,
+                  "error": "RuntimeError: boom\n  at step 2"}
+        page_file.write_text(render_report(failed, runner.store, state.settings), encoding="utf-8")
+        page.goto(page_file.as_uri())
+        page.wait_for("!!document.querySelector('.te-meta')")
+        meta = page.js("document.querySelector('.te-meta').innerText")
+        assert "0 image(s) edited · 0 tokens in · 0 out · price unknown" in meta and "none (0 rounds)" in meta
+        assert page.js("document.querySelector('.te-error').textContent") == "RuntimeError: boom"
+
 
 #: Markup that would place an element with a handler if any field went into the page unescaped.
 PAYLOAD = '"><img class="pwn" src="x" onerror="window.pwned=1"><b class="pwn" onclick="1">'
