@@ -137,7 +137,7 @@ async def test_cancel_and_delete_keep_what_other_runs_use(data_dir: Path, photo)
         assert (gone["images_deleted"], gone["images_kept"]) == (1, 2)  # round 2 only; the others are shared
         assert http.get(f"/api/runs/{two.run_id}").status_code == 404
         assert stored_pngs(data_dir) & shas == {two.source.sha256, two.rounds[0].image.sha256}
-        assert [r["run_id"] for r in http.get("/api/runs").json()["runs"]] == [paused.run_id, one.run_id]
+        assert {r["run_id"] for r in http.get("/api/runs").json()["runs"]} == {paused.run_id, one.run_id}
         view = http.get(f"/api/runs/{one.run_id}").json()  # the run that shares them still shows its images
         assert http.get(urljoin(f"http://127.0.0.1:8770/runs/{one.run_id}", view["rounds"][0]["image"]["src"])).status_code == 200
 

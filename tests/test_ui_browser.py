@@ -9,6 +9,8 @@ from __future__ import annotations
 import subprocess
 import time
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,13 +26,20 @@ pytestmark = pytest.mark.slow
 CHELSEA = Path(__file__).resolve().parent.parent / "examples" / "chelsea.png"
 
 
-def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
-    data_dir, port = tmp_path / "data", free_port()
-    profile = tiny_profile_that_never_stops_early(tmp_path)
+@contextmanager
+def long_runs_gallery(tmp_path: Path, data_dir: Path) -> Iterator[str]:
+    """Serve ``thinkedit ui`` whose page-started runs never stop early; yield its base URL."""
+    port, profile = free_port(), tiny_profile_that_never_stops_early(tmp_path)
     cmd = [sys.executable, "-m", "thinkedit.servers.cli", "ui", "--port", str(port), "--profile", str(profile),
            "--data-dir", str(data_dir)]
     base = f"http://127.0.0.1:{port}/"
-    with server(cmd, base + "health", env=cli_env(data_dir), log=tmp_path / "ui.log"), chromium() as page:
+    with server(cmd, base + "health", env=cli_env(data_dir), log=tmp_path / "ui.log"):
+        yield base
+
+
+def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with long_runs_gallery(tmp_path, data_dir) as base, chromium() as page:
         page.viewport(*DESKTOP)
         page.goto(base)
         page.wait_for("document.querySelector('#runs .empty') && !document.querySelector('#runs').textContent.includes('Loading')")
@@ -120,11 +129,9 @@ def test_gallery_follows_a_run_the_cli_drives(tmp_path: Path) -> None:
 
 def test_gallery_cancels_and_deletes_runs(tmp_path: Path) -> None:
     """Cancel a live run and a paused one from their pages, then delete both; shared images go with the last user."""
-    data_dir, port = tmp_path / "data", free_port()
-    profile = tiny_profile_that_never_stops_early(tmp_path)
-    cmd = [sys.executable, "-m", "thinkedit.servers.cli", "ui", "--port", str(port), "--profile", str(profile),
-           "--data-dir", str(data_dir)]
-    base = f"http://127.0.0.1:{port}/"
+    data_dir = tmp_path / "data"
+
+    base = ""  # set by the gallery below
 
     def stored() -> set[str]:
         return {p.stem for p in data_dir.rglob("*.png") if len(p.stem) == 64}
@@ -133,7 +140,7 @@ def test_gallery_cancels_and_deletes_runs(tmp_path: Path) -> None:
         view = httpx.get(f"{base}api/runs/{run_id}").json()
         return {view["source_image"]["sha256"]} | {r["image"]["sha256"] for r in view["rounds"]}
 
-    with server(cmd, base + "health", env=cli_env(data_dir), log=tmp_path / "ui.log"), chromium() as page:
+    with long_runs_gallery(tmp_path, data_dir) as base, chromium() as page:
         page.viewport(*DESKTOP)
 
         def start(instruction: str, rounds: int, review: bool) -> str:

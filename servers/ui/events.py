@@ -63,8 +63,24 @@ async def run_stream(
     """
     with slots.hold(client_of(request)):
         yield "retry: 2000\n\n"
-        async for event in _events(request, load, view, is_live, wait_change):
-            yield event
+        last = None
+        while True:
+            try:
+                rec = load()
+            except BadInputError as exc:  # the record went away (deleted) or broke: say so and end the stream
+                yield f"event: failed\ndata: {json.dumps({'error': str(exc)})}\n\n"
+                return
+            live = is_live()
+            text = json.dumps(await view(rec, live), ensure_ascii=False)
+            if text != last:
+                yield f"event: run\ndata: {text}\n\n"
+                last = text
+            if not live and rec.status not in ACTIVE:
+                yield "event: end\ndata: {}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await wait_change()
 
 
 async def primed(stream: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -77,30 +93,3 @@ async def primed(stream: AsyncIterator[str]) -> AsyncIterator[str]:
             yield chunk
 
     return whole()
-
-
-async def _events(
-    request: Request,
-    load: Callable[[], RunRecord],
-    view: Callable[[RunRecord, bool], Awaitable[dict[str, Any]]],
-    is_live: Callable[[], bool],
-    wait_change: Callable[[], Awaitable[None]],
-) -> AsyncIterator[str]:
-    last = None
-    while True:
-        try:
-            rec = load()
-        except BadInputError as exc:  # the record went away (deleted) or broke: say so and end the stream
-            yield f"event: failed\ndata: {json.dumps({'error': str(exc)})}\n\n"
-            return
-        live = is_live()
-        text = json.dumps(await view(rec, live), ensure_ascii=False)
-        if text != last:
-            yield f"event: run\ndata: {text}\n\n"
-            last = text
-        if not live and rec.status not in ACTIVE:
-            yield "event: end\ndata: {}\n\n"
-            return
-        if await request.is_disconnected():
-            return
-        await wait_change()
