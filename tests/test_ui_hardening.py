@@ -83,6 +83,7 @@ def test_the_token_moves_to_a_cookie_of_this_gallery(tmp_path: Path, data_dir: P
         assert cookie.startswith(f"thinkedit_gallery_{port}=s3cret;")
         assert all(part in cookie.lower() for part in ("httponly", "samesite=strict", "path=/"))
         assert httpx.get(f"{base}/?token=s3cret").headers["location"] == "/"
+        assert httpx.get(f"{base}//evil.example/x?token=s3cret").headers["location"] == "/evil.example/x"
         assert httpx.get(f"{base}/?token=nope").status_code == 401
         with httpx.Client(base_url=base) as browser:
             assert browser.get("/?token=s3cret", follow_redirects=True).status_code == 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -42,8 +42,9 @@ def _netloc(url: str) -> tuple[str, str]:
 
 
 def _without_token(request: Request) -> str:
+    """Return the request's own path and query less the token (one leading slash: never another host's URL)."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-    return request.url.path + (f"?{urlencode(query)}" if query else "")
+    return "/" + quote(request.url.path.lstrip("/")) + (f"?{urlencode(query)}" if query else "")
 
 
 def token_guard(token: str | None) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
