@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -42,6 +43,10 @@ from thinkedit.tools.store import ArtifactStore, is_url, open_filesystem
 from thinkedit.tools.types import ImageRef
 
 log = logging.getLogger(__name__)
+
+#: What a run id may be (it names files and checkpoint threads): every surface checks ids against it.
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 
 RecordStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
 EventCallback = Callable[[dict[str, Any]], None]
@@ -112,8 +117,9 @@ class RunRegistry:
         return cls(Path(data_dir).expanduser() / "runs")
 
     def _key(self, run_id: str) -> str:
-        if not run_id or any(c not in "0123456789abcdefghijklmnopqrstuvwxyz-_" for c in run_id.lower()):
-            raise BadInputError(f"invalid run id {run_id!r}")
+        if not _RUN_ID.match(run_id):
+            shown = run_id if len(run_id) <= 80 else f"{run_id[:64]}... ({len(run_id)} characters)"
+            raise BadInputError(f"invalid run id {shown!r}: use 1 to 64 letters, digits, '-' or '_'")
         return f"{self._root}/{run_id}.json"
 
     def save(self, record: RunRecord) -> None:
@@ -127,6 +133,18 @@ class RunRegistry:
     def flush(self, run_id: str) -> None:
         """Block until this process's saves of the run's record are on disk (raise a write that failed)."""
         WRITES.wait(self._key(run_id))
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run's record, after any save of it still queued (the caller made sure nobody drives it)."""
+        key = self._key(run_id)
+        WRITES.wait(key)
+        with _UNSAVED_LOCK:
+            _UNSAVED.pop(key, None)
+        if self._fs is not None:
+            if self._fs.isfile(key):
+                self._fs.rm_file(key)
+        else:
+            Path(key).unlink(missing_ok=True)
 
     def _write(self, key: str, text: str) -> None:
         try:

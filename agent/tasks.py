@@ -14,9 +14,10 @@ import logging
 from collections.abc import Awaitable
 from pathlib import Path
 
-from thinkedit.agent.runs import Runner
+from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import write_outputs
+from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,34 @@ class RunTasks:
         """Say whether a task of this process is running ``run_id`` now."""
         task = self._tasks.get(run_id)
         return task is not None and not task.done()
+
+    async def running_elsewhere(self, run_id: str) -> bool:
+        """Say whether another process drives ``run_id`` now (it holds the Runner's run lock)."""
+        return not self.is_live(run_id) and await self.runner.locks.holder(run_id) is not None
+
+    async def cancel(self, run_id: str) -> bool:
+        """Stop a live run and wait until it has stopped; say whether one was live."""
+        task = self._tasks.get(run_id)
+        if task is None or task.done():
+            return False
+        log.info("cancelling run %s", run_id)
+        task.cancel()
+        await asyncio.wait({task})
+        return True
+
+    async def cancel_run(self, run_id: str) -> RunRecord:
+        """Stop a run at its next safe point and mark it cancelled; finished runs are left as they are.
+
+        A run this process drives is stopped (the Runner records it cancelled); a paused or
+        interrupted one is marked cancelled; one that another process drives is refused, naming that.
+        """
+        record = self.runner.registry.load(run_id)
+        if await self.running_elsewhere(run_id):
+            raise BadInputError(f"run {run_id} is running in another thinkedit process; cancel it there")
+        if not await self.cancel(run_id) and record.status in {"running", "awaiting_review"}:
+            record.status, record.error = "cancelled", "cancelled"
+            self.runner.registry.save(record)
+        return self.runner.registry.load(run_id)
 
     def _launch(self, run_id: str, work: Awaitable[RunState | None], out_dir: Path, name: str) -> None:
         """Drive ``work`` (the Runner's start or resume) as the run's task; a finished run's files go to ``out_dir``."""

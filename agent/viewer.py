@@ -7,6 +7,8 @@ a feeder adds only its own small script (how new data arrives, how a review is s
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import string
 from collections.abc import Callable
@@ -78,14 +80,36 @@ def json_for_script(data: Any) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028")
 
 
+def content_policy(*scripts: str) -> str:
+    """Return a page's Content-Security-Policy: only these inline scripts run, nothing is fetched from elsewhere.
+
+    ``scripts`` are the exact texts of the page's inline ``<script>`` elements (their hashes are
+    allowed); images come from the page's own server or data/blob URLs, requests go only back to it.
+    """
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'" for text in scripts
+    ) or "'none'"
+    return (
+        f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def run_page_scripts(feed: str = "") -> tuple[str, str]:
+    """Return the texts of the run page's two inline scripts (the renderer and the feed), as the template holds them."""
+    return f"\n{asset('run.js')}\n", f"\n{feed}\n"
+
+
 def render_page(data: dict[str, Any] | None, *, title: str, feed: str = "") -> str:
     """Return the run page: the template with the stylesheet, the renderer and ``feed`` inlined.
 
     With ``data`` the page draws that run by itself (report.html); a ``feed`` script mounts the
-    renderer itself and feeds it (the gallery, the MCP App).
+    renderer itself and feeds it (the gallery, the MCP App). The page carries its own
+    Content-Security-Policy (a meta tag, so a report opened from disk has one too).
     """
     return string.Template(asset("run.html")).substitute(
         title=escape(title),
+        policy=escape(content_policy(*run_page_scripts(feed))),
         style=asset("run.css"),
         script=asset("run.js"),
         data=json_for_script(data) if data is not None else "",

@@ -149,3 +149,32 @@ async def test_no_answer_in_time_leaves_the_run_paused(data_dir: Path, monkeypat
         with anyio.fail_after(20):
             paused = await run(client, max_rounds=3)
     assert paused["status"] == "awaiting_review" and "No review answer within 0.5 s" in paused["message"]
+
+
+class TypedClient:
+    """Answer as a typed client does (fastmcp's ``response_type``): every field the form names, unset ones
+    from the schema's defaults (None where it gives none), checked against the schema before sending."""
+
+    def __init__(self, decision: str) -> None:
+        self.decision = decision
+        self.schemas: list[dict] = []
+
+    async def __call__(self, context: Any, params: Any) -> ElicitResult:
+        import jsonschema
+
+        schema = params.requested_schema
+        self.schemas.append(schema)
+        content = {name: prop.get("default") for name, prop in schema["properties"].items()} | {"decision": self.decision}
+        jsonschema.validate(content, schema)  # a typed client refuses to send what the form does not accept
+        return ElicitResult(action="accept", content=content)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_typed_clients_answer_validates(data_dir: Path, mode: str) -> None:
+    server, _ = make_server(data_dir, script=SCRIPT)
+    typed = TypedClient("stop")
+    async with Client(server, mode=mode, elicitation_callback=typed) as client:
+        done = await run(client, max_rounds=3)
+    assert done["status"] == "done" and done["stop_reason"] == "reviewer_stopped" and len(done["rounds"]) == 1
+    instruction = typed.schemas[0]["properties"]["instruction"]
+    assert instruction["type"] == "string" and instruction["default"] == ""

@@ -105,3 +105,51 @@ async def test_cost_and_usage_fields_are_shown_when_present(data_dir, photo, tmp
         assert "1 image(s) edited · 1,200 tokens in · 80 out · price unknown" in card
         assert "input 7 · output 3" in card
         assert page.js("document.querySelectorAll('.te-chart svg circle').length") == 3  # one round, three scores
+
+        # A run that failed before anything was counted: its price is not known (not "~$0.0000"), its error one line.
+        nothing = {k: 0 for k in usage} | {"cost_usd": 0.0}
+        failed = {**data, "status": "error", "stop_reason": "error", "best_round": None, "rounds": [], "usage": nothing,
+                  "error": "RuntimeError: boom\n  at step 2"}
+        page_file.write_text(render_report(failed, runner.store, state.settings), encoding="utf-8")
+        page.goto(page_file.as_uri())
+        page.wait_for("!!document.querySelector('.te-meta')")
+        meta = page.js("document.querySelector('.te-meta').innerText")
+        assert "0 image(s) edited · 0 tokens in · 0 out · price unknown" in meta and "none (0 rounds)" in meta
+        assert page.js("document.querySelector('.te-error').textContent") == "RuntimeError: boom"
+
+
+#: Markup that would place an element with a handler if any field went into the page unescaped.
+PAYLOAD = '"><img class="pwn" src="x" onerror="window.pwned=1"><b class="pwn" onclick="1">'
+
+
+async def test_every_field_is_escaped_and_the_page_has_a_policy(data_dir, photo, tmp_path: Path) -> None:
+    """A crafted run view (as a hostile MCP result or record could carry) places no element and no handler."""
+    from thinkedit.agent.trajectory import trajectory
+    from thinkedit.agent.viewer import render_page, run_view
+
+    state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(verdicts((3, 4, "x"), (9, 9, "y"))), max_rounds=2)
+    data = trajectory(state)
+    data.update(best_round=PAYLOAD, max_rounds=PAYLOAD, created_at=PAYLOAD, updated_at=PAYLOAD, error=PAYLOAD,
+                status="error", usage={f"cost {PAYLOAD}": PAYLOAD}, **{f"tokens{PAYLOAD}": PAYLOAD})
+    data["source_image"] = {**data["source_image"], "width": PAYLOAD, "height": PAYLOAD}
+    for r in data["rounds"]:
+        r.update(index=PAYLOAD, edit_seconds=PAYLOAD, think_seconds=PAYLOAD, seed=PAYLOAD,
+                 candidates=[{"seed": PAYLOAD, "overall": PAYLOAD}], **{f"usage{PAYLOAD}": {PAYLOAD: 1}})
+        r["image"] = {**r["image"], "width": PAYLOAD, "height": PAYLOAD}
+    view = run_view(data, settings=state.settings)
+    view["settings"]["max_rounds"] = PAYLOAD
+    view["review"] = {"round": PAYLOAD, "semantic": PAYLOAD, "quality": PAYLOAD, "reasoning": PAYLOAD}
+    page_file = tmp_path / "crafted.html"
+    page_file.write_text(render_page(view, title=PAYLOAD), encoding="utf-8")
+    with chromium() as page:
+        page.goto(page_file.as_uri())
+        page.wait_for("document.querySelectorAll('.te-round').length === 2")
+        found = page.js("""(() => ({
+            pwn: document.querySelectorAll('.pwn').length,
+            handlers: [...document.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => a.name))
+                .filter(n => n.startsWith('on')),
+            shown: document.body.innerText.includes('onerror="window.pwned=1"'),
+            policy: document.querySelector('meta[http-equiv="Content-Security-Policy"]').content,
+        }))()""")
+    assert found["pwn"] == 0 and found["handlers"] == [] and found["shown"], found
+    assert "script-src 'sha256-" in found["policy"] and "default-src 'none'" in found["policy"]

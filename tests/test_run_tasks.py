@@ -112,6 +112,6 @@ async def test_a_run_the_gallery_stops_following_keeps_nothing_behind(data_dir: 
     late = asyncio.ensure_future(jobs.wait_change("watched", 5))
     await asyncio.sleep(0.3)  # the first two time out; the third still waits on the same event
     assert all(task.done() for task in both) and not late.done()
-    jobs._signal("watched")  # noqa: SLF001 - an event of the run: the follower that stayed hears it
+    jobs.changed("watched")  # an event of the run: the follower that stayed hears it
     await asyncio.wait_for(late, 1)
     assert jobs._changed == {} and jobs._watchers == {}  # noqa: SLF001

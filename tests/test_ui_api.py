@@ -93,8 +93,8 @@ def test_token_and_host_rules(data_dir: Path) -> None:
         assert http.get("/api/runs").status_code == 401
         assert http.get("/api/runs", headers={"Authorization": "Bearer nope"}).status_code == 401
         assert http.get("/api/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        first = http.get("/?token=s3cret")
-        assert first.status_code == 200 and "thinkedit_ui_token" in first.headers["set-cookie"]
+        first = http.get("/?token=s3cret", follow_redirects=False)
+        assert first.status_code == 303 and "thinkedit_gallery_8770=s3cret" in first.headers["set-cookie"]
         assert http.get("/api/runs").status_code == 200  # the cookie now carries it
     with client(data_dir) as http:
         assert http.get("/api/runs", headers={"Host": "evil.example:8770"}).status_code == 403
@@ -109,3 +109,39 @@ def test_cli_refuses_an_exposed_address_without_a_token(host: str, monkeypatch, 
     monkeypatch.delenv("THINKEDIT_TOKEN", raising=False)
     assert main(["ui", "--host", host]) == 2
     assert "without a token" in capsys.readouterr().err
+
+
+def stored_pngs(data_dir: Path) -> set[str]:
+    return {p.stem for p in (data_dir / "artifacts").rglob("*.png")}
+
+
+async def test_cancel_and_delete_keep_what_other_runs_use(data_dir: Path, photo) -> None:
+    two = await stored_run(data_dir, photo, verdicts((3, 4, "add a red hat"), (9, 9, "x")), max_rounds=2)
+    one = await stored_run(data_dir, photo, verdicts((9, 9, "x")), max_rounds=1)  # same source, same first edit
+    paused = await stored_run(data_dir, photo, verdicts((3, 3, "y")), max_rounds=3, review=True)
+    shas = {r.image.sha256 for r in two.rounds} | {two.source.sha256}
+    assert shas <= stored_pngs(data_dir) and one.rounds[0].image.sha256 == two.rounds[0].image.sha256
+    with client(data_dir) as http:
+        evil = {"Origin": "http://evil.example"}
+        assert http.post(f"/api/runs/{paused.run_id}/cancel", headers=evil).status_code == 403
+        assert http.delete(f"/api/runs/{two.run_id}", headers=evil).status_code == 403
+        busy = http.delete(f"/api/runs/{paused.run_id}")
+        assert busy.status_code == 409 and "cancel it before deleting" in busy.json()["error"]
+
+        cancelled = http.post(f"/api/runs/{paused.run_id}/cancel")
+        assert cancelled.json() == {"run_id": paused.run_id, "status": "cancelled"}
+        assert http.get(f"/api/runs/{paused.run_id}").json()["status"] == "cancelled"
+        assert http.post(f"/api/runs/{two.run_id}/cancel").json()["status"] == "done"  # finished: left as it is
+
+        gone = http.delete(f"/api/runs/{two.run_id}").json()
+        assert (gone["images_deleted"], gone["images_kept"]) == (1, 2)  # round 2 only; the others are shared
+        assert http.get(f"/api/runs/{two.run_id}").status_code == 404
+        assert stored_pngs(data_dir) & shas == {two.source.sha256, two.rounds[0].image.sha256}
+        assert {r["run_id"] for r in http.get("/api/runs").json()["runs"]} == {paused.run_id, one.run_id}
+        view = http.get(f"/api/runs/{one.run_id}").json()  # the run that shares them still shows its images
+        assert http.get(urljoin(f"http://127.0.0.1:8770/runs/{one.run_id}", view["rounds"][0]["image"]["src"])).status_code == 200
+
+        assert http.delete(f"/api/runs/{paused.run_id}").json()["deleted"] is True
+        last = http.delete(f"/api/runs/{one.run_id}").json()
+        assert last["images_kept"] == 0 and not stored_pngs(data_dir) & shas
+        assert http.get("/api/runs").json()["runs"] == [] and RunRegistry.for_data(data_dir).list() == []

@@ -9,6 +9,8 @@ from __future__ import annotations
 import subprocess
 import time
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,13 +26,20 @@ pytestmark = pytest.mark.slow
 CHELSEA = Path(__file__).resolve().parent.parent / "examples" / "chelsea.png"
 
 
-def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
-    data_dir, port = tmp_path / "data", free_port()
-    profile = tiny_profile_that_never_stops_early(tmp_path)
+@contextmanager
+def long_runs_gallery(tmp_path: Path, data_dir: Path) -> Iterator[str]:
+    """Serve ``thinkedit ui`` whose page-started runs never stop early; yield its base URL."""
+    port, profile = free_port(), tiny_profile_that_never_stops_early(tmp_path)
     cmd = [sys.executable, "-m", "thinkedit.servers.cli", "ui", "--port", str(port), "--profile", str(profile),
            "--data-dir", str(data_dir)]
     base = f"http://127.0.0.1:{port}/"
-    with server(cmd, base + "health", env=cli_env(data_dir), log=tmp_path / "ui.log"), chromium() as page:
+    with server(cmd, base + "health", env=cli_env(data_dir), log=tmp_path / "ui.log"):
+        yield base
+
+
+def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with long_runs_gallery(tmp_path, data_dir) as base, chromium() as page:
         page.viewport(*DESKTOP)
         page.goto(base)
         page.wait_for("document.querySelector('#runs .empty') && !document.querySelector('#runs').textContent.includes('Loading')")
@@ -73,7 +82,7 @@ def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
         page.goto(base)
         page.wait_for(f"!!document.querySelector('.run[data-run=\"{run_id}\"][data-status=done] img')"
                       " && [...document.images].every(i => i.complete && i.naturalWidth > 0)")
-        assert "2 of 2 rounds" in page.js(f"document.querySelector('.run[data-run=\"{run_id}\"]').innerText")
+        assert "2 rounds · chose round" in page.js(f"document.querySelector('.run[data-run=\"{run_id}\"]').innerText")
         fits(page.layout())
         keep(not_blank_shot := page.screenshot(tmp_path / "gallery.png"))
         not_blank(not_blank_shot)
@@ -116,3 +125,76 @@ def test_gallery_follows_a_run_the_cli_drives(tmp_path: Path) -> None:
         finally:
             edit.wait(timeout=300)
         assert edit.returncode == 0, edit.stderr.read()
+
+
+def test_gallery_cancels_and_deletes_runs(tmp_path: Path) -> None:
+    """Cancel a live run and a paused one from their pages, then delete both; shared images go with the last user."""
+    data_dir = tmp_path / "data"
+
+    base = ""  # set by the gallery below
+
+    def stored() -> set[str]:
+        return {p.stem for p in data_dir.rglob("*.png") if len(p.stem) == 64}
+
+    def images(run_id: str) -> set[str]:
+        view = httpx.get(f"{base}api/runs/{run_id}").json()
+        return {view["source_image"]["sha256"]} | {r["image"]["sha256"] for r in view["rounds"]}
+
+    with long_runs_gallery(tmp_path, data_dir) as base, chromium() as page:
+        page.viewport(*DESKTOP)
+
+        def start(instruction: str, rounds: int, review: bool) -> str:
+            page.goto(base)
+            page.set_files("#image", [CHELSEA])
+            page.js(f"""(() => {{ const f = document.getElementById('new-run'); f.instruction.value = '{instruction}';
+                f.max_rounds.value = '{rounds}'; f.review.checked = {str(review).lower()};
+                f.querySelector('button').click(); }})()""")
+            page.wait_for("location.pathname.startsWith('/runs/') && !!window.thinkeditView", timeout=60)
+            return page.js("location.pathname.split('/')[2]")
+
+        def badge() -> str:
+            return page.js("document.querySelector('h1 .te-badge').textContent")
+
+        def visible(action: str) -> bool:
+            return page.js(f"!document.querySelector('[data-action={action}]').hidden")
+
+        # A live run, cancelled from its page mid-way.
+        live = start("make the cat wear a red hat", 50, False)
+        page.wait_for("document.querySelectorAll('.te-round').length >= 1", timeout=300)
+        assert badge() == "running" and visible("cancel") and not visible("delete")
+        page.js("document.querySelector('[data-action=cancel]').click()")
+        page.wait_for("document.querySelector('h1 .te-badge').textContent === 'cancelled'", timeout=120)
+        assert not visible("cancel") and visible("delete")
+        assert page.js("document.querySelector('.te-error').textContent") == "cancelled"
+        started = page.js("document.querySelector('.te-meta time').textContent")
+        assert started and "T" not in started and "+00:00" not in started  # local and readable, not ISO
+        assert httpx.get(f"{base}api/runs/{live}").json()["status"] == "cancelled"
+
+        # A second run of the same photo pauses for review; it is cancelled from its page too.
+        paused = start("put a small hat on the cat", 3, True)
+        page.wait_for("!!document.querySelector('.te-review button[data-review=approve]')", timeout=300)
+        page.js("document.querySelector('[data-action=cancel]').click()")
+        page.wait_for("document.querySelector('h1 .te-badge').textContent === 'cancelled'", timeout=120)
+        mine, theirs = images(live), images(paused)
+        assert mine <= stored() and theirs <= stored() and mine & theirs  # the source at least is shared
+
+        # Delete the first from its page (a second click confirms): the list no longer has it.
+        page.goto(f"{base}runs/{live}")
+        page.wait_for("!!window.thinkeditView")
+        page.js("document.querySelector('[data-action=delete]').click()")
+        assert live in page.js("location.pathname")  # armed only
+        page.js("document.querySelector('[data-action=delete]').click()")
+        page.wait_for("location.pathname === '/' && !!document.querySelector('.run')")
+        cards = page.js("[...document.querySelectorAll('.run')].map(c => [c.dataset.run, c.innerText])")
+        assert [c[0] for c in cards] == [paused], cards
+        assert "cancelled" in page.js("document.querySelector('.run .error').textContent")
+        assert "1 round" in cards[0][1] and "1 rounds" not in cards[0][1] and "T" not in page.js(
+            "document.querySelector('.run time').textContent")
+        assert httpx.get(f"{base}api/runs/{live}").status_code == 404
+        assert not (stored() & (mine - theirs)) and (mine & theirs) <= stored()
+
+        page.goto(f"{base}runs/{paused}")
+        page.wait_for("!!window.thinkeditView")
+        page.js("document.querySelector('[data-action=delete]').click(); document.querySelector('[data-action=delete]').click()")
+        page.wait_for("location.pathname === '/' && !!document.querySelector('#runs .empty')")
+        assert not (stored() & (mine | theirs)) and httpx.get(f"{base}api/runs").json()["runs"] == []

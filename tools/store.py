@@ -125,6 +125,15 @@ class ArtifactStore:
         self._fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
         self._fs.pipe_file(key, data)
 
+    def delete(self, ref: ImageRef) -> None:
+        """Remove a stored image (the caller has made sure that nothing else names it)."""
+        key = self._key(ref.sha256)
+        WRITES.wait(key)
+        if self._fs is None or self.local:
+            Path(key).unlink(missing_ok=True)
+        elif self._fs.isfile(key):
+            self._fs.rm_file(key)
+
     def cached(self, ref: ImageRef) -> Image.Image | None:
         """Return the image behind ``ref`` if this process holds it decoded (no I/O: safe on an event loop)."""
         return DECODED.get(self._key(ref.sha256))

@@ -12,9 +12,23 @@
   }
   function isNum(v) { return typeof v === "number" && isFinite(v); }
   function fmt(v, digits) {
+    // The one number format of every run view: grouped thousands, at most `digits` (2) decimals.
     if (!isNum(v)) return v == null ? "" : String(v);
-    return Number.isInteger(v) ? String(v) : v.toFixed(digits == null ? 2 : digits);
+    return v.toLocaleString(undefined, { maximumFractionDigits: digits == null ? 2 : digits });
   }
+  function when(iso) {
+    // A stored UTC time, shown in the reader's zone and words; a value that is not a time, as it is.
+    var t = iso ? new Date(iso) : null;
+    if (!t || isNaN(t.getTime())) return iso == null ? "" : String(iso);
+    return t.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+  function timeTag(iso) { return '<time datetime="' + esc(iso) + '">' + esc(when(iso)) + "</time>"; }
+  function roundsText(n, max, finished) {
+    // "1 round", "3 rounds"; while a run goes on, "2 of at most 5 rounds".
+    var word = n === 1 ? " round" : " rounds";
+    return finished || !max ? fmt(n) + word : fmt(n) + " of at most " + fmt(max) + (max === 1 ? " round" : " rounds");
+  }
+  function firstLine(text) { return String(text == null ? "" : text).split("\n")[0].slice(0, 300); }
   function plain(v) {
     if (v == null) return "";
     if (typeof v !== "object") return fmt(v, 4);
@@ -27,10 +41,12 @@
   function usageText(u) {
     // A round's or a run's usage (images edited, tokens, estimated price), else its fields as they come.
     if (!u || typeof u !== "object" || !("images_edited" in u || "thinker_input_tokens" in u)) return plain(u);
-    var tin = (u.thinker_input_tokens || 0) + (u.editor_input_tokens || 0);
-    var tout = (u.thinker_output_tokens || 0) + (u.editor_output_tokens || 0);
-    return (u.images_edited || 0) + " image(s) edited · " + tin.toLocaleString("en") + " tokens in · " +
-      tout.toLocaleString("en") + " out · " + (isNum(u.cost_usd) ? "~$" + u.cost_usd.toFixed(4) : "price unknown");
+    var tin = (Number(u.thinker_input_tokens) || 0) + (Number(u.editor_input_tokens) || 0);
+    var tout = (Number(u.thinker_output_tokens) || 0) + (Number(u.editor_output_tokens) || 0);
+    var counted = tin + tout + (Number(u.images_edited) || 0) + (Number(u.critiques) || 0) > 0;
+    // Nothing counted (a run that failed before its first edit): no price is known, whatever the sum says.
+    var price = isNum(u.cost_usd) && (counted || u.cost_usd > 0) ? "~$" + fmt(u.cost_usd, 4) : "price unknown";
+    return fmt(Number(u.images_edited) || 0) + " image(s) edited · " + fmt(tin) + " tokens in · " + fmt(tout) + " out · " + price;
   }
   function extrasOf(obj) {
     // Cost, usage and budget fields (when a provider reports them) are shown whatever their exact names.
@@ -65,7 +81,7 @@
           (H - T - B) + '" fill="#2f7d32" fill-opacity=".12"/>');
       }
       parts.push('<text x="' + x(i) + '" y="' + (H - 10) + '" font-size="11" text-anchor="middle" fill="#59636e">' +
-        (r.index === best ? "★ " : "") + r.index + "</text>");
+        (r.index === best ? "★ " : "") + esc(r.index) + "</text>");
     });
     SERIES.forEach(function (s) {
       var pts = [];
@@ -74,7 +90,7 @@
         pts.map(function (p) { return p[0].toFixed(1) + "," + p[1].toFixed(1); }).join(" ") + '"/>');
       pts.forEach(function (p) {
         parts.push('<circle class="te-point-' + s[0] + '" cx="' + p[0].toFixed(1) + '" cy="' + p[1].toFixed(1) + '" r="4" fill="' +
-          s[1] + '"><title>round ' + p[2].index + " " + s[0] + " " + fmt(p[2][s[0]]) + "</title></circle>");
+          s[1] + '"><title>round ' + esc(p[2].index) + " " + s[0] + " " + fmt(p[2][s[0]]) + "</title></circle>");
       });
     });
     parts.push("</svg>");
@@ -93,8 +109,8 @@
       return img.src || st.cache[key(img)] || "";
     }
     function imgTag(img, alt, round) {
-      var s = src(img), dims = img && img.width ? ' width="' + img.width + '" height="' + img.height + '"' : "";
-      return '<img alt="' + esc(alt) + '"' + dims + (round != null ? ' data-compare="' + round + '"' : "") +
+      var s = src(img), dims = img && img.width ? ' width="' + esc(img.width) + '" height="' + esc(img.height) + '"' : "";
+      return '<img alt="' + esc(alt) + '"' + dims + (round != null ? ' data-compare="' + esc(round) + '"' : "") +
         (s ? ' src="' + esc(s) + '"' : ' data-pending="' + esc(key(img)) + '"') + ">";
     }
 
@@ -103,14 +119,15 @@
       var n = rounds.length, max = s.max_rounds || d.max_rounds;
       rows.push(["Status", '<span class="te-badge ' + esc(d.status) + '">' + esc(String(d.status || "").replace("_", " ")) + "</span>" +
         (d.stop_reason ? " · stop reason <b>" + esc(d.stop_reason) + "</b>" : "")]);
-      rows.push(["Chosen round", d.best_round != null ? "round " + esc(d.best_round) + " of " + n : "not yet (" + n + (max ? " of at most " + max : "") + " so far)"]);
+      rows.push(["Chosen round", d.best_round != null ? "round " + esc(d.best_round) + " of " + fmt(n) :
+        ACTIVE[d.status] ? "not yet (" + esc(roundsText(n, max, false)) + " so far)" : "none (" + esc(roundsText(n, null, true)) + ")"]);
       ["editor", "thinker"].forEach(function (side) {
         var model = d[side] || (s[side] && s[side].model), backend = s[side] && s[side].backend;
         if (model) rows.push([side.charAt(0).toUpperCase() + side.slice(1), esc(model) + (backend ? " <small>(" + esc(backend) + ")</small>" : "")]);
       });
       if (d.profile) rows.push(["Profile", esc(d.profile)]);
       var loop = [];
-      if (max) loop.push("max " + max + " rounds");
+      if (max) loop.push("max " + roundsText(max, null, true));
       if (isNum(s.semantic_threshold)) loop.push("stop at semantic ≥ " + fmt(s.semantic_threshold) + " and quality ≥ " + fmt(s.quality_threshold));
       if (s.edit_from) loop.push("edit from " + s.edit_from);
       if (s.selection) loop.push("return " + s.selection);
@@ -119,11 +136,11 @@
       if (s.review) loop.push("human review");
       if (loop.length) rows.push(["Settings", esc(loop.join(" · "))]);
       var edit = 0, think = 0;
-      rounds.forEach(function (r) { edit += r.edit_seconds || 0; think += r.think_seconds || 0; });
+      rounds.forEach(function (r) { edit += Number(r.edit_seconds) || 0; think += Number(r.think_seconds) || 0; });
       if (n) rows.push(["Time", "edit " + fmt(edit) + " s · think " + fmt(think) + " s"]);
-      if (d.created_at) rows.push(["Started", esc(d.created_at) + (d.updated_at ? " · updated " + esc(d.updated_at) : "")]);
+      if (d.created_at) rows.push(["Started", timeTag(d.created_at) + (d.updated_at ? " · updated " + timeTag(d.updated_at) : "")]);
       extrasOf(d).forEach(function (e) { rows.push([e[0], esc(e[1])]); });
-      return '<dl class="te-meta">' + rows.map(function (r) { return "<dt>" + r[0] + "</dt><dd>" + r[1] + "</dd>"; }).join("") + "</dl>";
+      return '<dl class="te-meta">' + rows.map(function (r) { return "<dt>" + esc(r[0]) + "</dt><dd>" + r[1] + "</dd>"; }).join("") + "</dl>";
     }
 
     function review(d) {
@@ -152,27 +169,28 @@
         ? "semantic " + fmt(r.semantic) + " · quality " + fmt(r.quality) + " · overall " + fmt(r.overall)
         : "not critiqued yet";
       var candidates = (r.candidates || []).map(function (c) { return "seed " + c.seed + ": " + fmt(c.overall); }).join(", ");
-      var timing = "edit " + fmt(r.edit_seconds || 0) + " s · think " + fmt(r.think_seconds || 0) + " s" +
+      var timing = "edit " + fmt(Number(r.edit_seconds) || 0) + " s · think " + fmt(Number(r.think_seconds) || 0) + " s" +
         (r.seed != null ? " · seed " + r.seed : "");
+      var n = esc(r.index);
       var extras = extrasOf(r).map(function (e) { return e[0] + " " + e[1]; }).join(" · ");
-      return '<figure class="te-card te-round' + (chosen ? " chosen" : "") + '" data-round="' + r.index + '">' +
+      return '<figure class="te-card te-round' + (chosen ? " chosen" : "") + '" data-round="' + n + '">' +
         '<div class="te-frame">' + imgTag(shown, showSource ? "Source" : "Round " + r.index, r.index) +
-        '<span class="te-showing">' + (showSource ? "source" : "round " + r.index) + "</span></div>" +
-        "<figcaption><b>Round " + r.index + "</b>" + (chosen ? '<span class="te-tag">chosen</span>' : "") +
-        ' <button data-compare="' + r.index + '" aria-pressed="' + showSource + '">' +
-        (showSource ? "Show round " + r.index : "Compare with source") + "</button>" +
+        '<span class="te-showing">' + (showSource ? "source" : "round " + n) + "</span></div>" +
+        "<figcaption><b>Round " + n + "</b>" + (chosen ? '<span class="te-tag">chosen</span>' : "") +
+        ' <button data-compare="' + n + '" aria-pressed="' + showSource + '">' +
+        (showSource ? "Show round " + n : "Compare with source") + "</button>" +
         '<div class="te-scores">' + esc(scores) + "</div>" +
         section("Instruction used", r.instruction) + section("Reasoning", r.reasoning) +
         section("Refined instruction", r.refined_instruction) + section("Best of candidates", candidates) +
         section("Timing", timing) + section("Cost", extras) + section("Seed", r.seed_note) +
-        (r.raw_thinker_output ? '<details data-raw="' + r.index + '"' + (st.raw[r.index] ? " open" : "") +
+        (r.raw_thinker_output ? '<details data-raw="' + n + '"' + (st.raw[r.index] ? " open" : "") +
           "><summary>Raw thinker output</summary><pre>" + esc(r.raw_thinker_output) + "</pre></details>" : "") +
         "</figcaption></figure>";
     }
 
     function progressLine(d) {
       if (d.progress) return d.progress;
-      if (d.status === "running") return "running · " + (d.rounds || []).length + " round(s) so far";
+      if (d.status === "running") return "running · " + roundsText((d.rounds || []).length, null, true) + " so far";
       return "";
     }
 
@@ -183,7 +201,7 @@
         esc(String(d.status || "").replace("_", " ")) + "</span></h1>" +
         '<p class="te-instruction">“' + esc(d.instruction) + "”</p>" +
         '<div class="te-progress" aria-live="polite">' + esc(progressLine(d)) + "</div>" +
-        (d.error && !ACTIVE[d.status] ? '<div class="te-error">' + esc(d.error) + "</div>" : "") +
+        (d.error && !ACTIVE[d.status] ? '<div class="te-error">' + esc(firstLine(d.error)) + "</div>" : "") +
         (tiny ? '<div class="te-warn">Random-weight tiny models: the images are noise and the verdicts meaningless; ' +
           "they exist to run every code path offline.</div>" : "") +
         review(d) +
@@ -192,12 +210,12 @@
         '<div class="te-grid">' +
         '<figure class="te-card te-source"><div class="te-frame">' +
         imgTag(srcImg, "Source") + "</div><figcaption><b>Source" +
-        (srcImg && srcImg.width ? " (" + srcImg.width + "×" + srcImg.height + ")" : "") + "</b>" +
+        (srcImg && srcImg.width ? " (" + esc(srcImg.width) + "×" + esc(srcImg.height) + ")" : "") + "</b>" +
         section("Original instruction", d.instruction) + "</figcaption></figure>" +
         (d.reference_images || []).map(function (ref, i) {
           return '<figure class="te-card te-reference"><div class="te-frame">' + imgTag(ref, "Reference image " + (i + 2)) +
             "</div><figcaption><b>Reference: image " + (i + 2) +
-            (ref && ref.width ? " (" + ref.width + "×" + ref.height + ")" : "") + "</b></figcaption></figure>";
+            (ref && ref.width ? " (" + esc(ref.width) + "×" + esc(ref.height) + ")" : "") + "</b></figcaption></figure>";
         }).join("") +
         rounds.map(function (r) { return card(d, r); }).join("") + "</div>";
       root.innerHTML = html;
@@ -255,7 +273,7 @@
     };
   }
 
-  window.ThinkeditRun = { mount: mount };
+  window.ThinkeditRun = { mount: mount, esc: esc, fmt: fmt, when: when, roundsText: roundsText, firstLine: firstLine };
   var root = document.getElementById("thinkedit-run"), initial = document.getElementById("thinkedit-run-data");
   if (root && !root.hasAttribute("data-feed") && initial && initial.textContent.trim()) {
     window.thinkeditView = mount(root, {});

@@ -38,10 +38,6 @@ class RunJobs(RunTasks):
         """Return where a finished run's files are written."""
         return self.outputs_root / run_id
 
-    async def running_elsewhere(self, run_id: str) -> bool:
-        """Say whether another process drives ``run_id`` now (it holds the Runner's run lock)."""
-        return not self.is_live(run_id) and await self.runner.locks.holder(run_id) is not None
-
     async def start(self, record: RunRecord) -> None:
         """Start a prepared run in the background."""
         await self._spawn(record.run_id, lambda: self.runner.start(record, on_event=self._fan_out(record.run_id)))
@@ -120,12 +116,3 @@ class RunJobs(RunTasks):
         if task is not None and not task.done():
             log.info("cancelling run %s", run_id)
             task.cancel()
-
-    async def cancel(self, run_id: str) -> bool:
-        """Stop a live run and wait until it has stopped; say whether one was live."""
-        task = self._tasks.get(run_id)
-        if task is None or task.done():
-            return False
-        task.cancel()
-        await asyncio.wait({task})
-        return True

@@ -46,7 +46,8 @@ class ReviewForm(BaseModel):
         description="approve: edit again with the proposed instruction; edit: use your instruction below; "
         "stop: keep the best round so far."
     )
-    instruction: str | None = Field(default=None, description="With decision 'edit': the instruction to use next.")
+    #: A default in the schema, not None: typed clients (fastmcp) fill unset fields from the schema's defaults.
+    instruction: str = Field(default="", description="With decision 'edit': the instruction to use next.")
 
 
 def elicitation_mode(ctx: Context) -> Literal["request", "input_required"] | None:

@@ -173,12 +173,7 @@ async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | Inp
 async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
     """Stop a run at its next safe point and mark it cancelled (finished runs are left as they are)."""
     app = app_state(ctx)
-    record = app.runner.registry.load(args.run_id)
-    if await app.jobs.running_elsewhere(args.run_id):
-        raise BadInputError(f"run {args.run_id} is running in another thinkedit server process; cancel it there")
-    if not await app.jobs.cancel(args.run_id) and record.status in {"running", "awaiting_review"}:
-        record.status, record.error = "cancelled", "cancelled"
-        app.runner.registry.save(record)
+    await app.jobs.cancel_run(args.run_id)
     return await run_tool_result(app, args.run_id, links=links_for(app, ctx))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,11 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from thinkedit.agent.deletion import delete_run
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.viewer import render_page
+from thinkedit.agent.viewer import asset, content_policy, render_page, run_page_scripts
 from thinkedit.servers.bodylimit import BodyLimit, size_text
 from thinkedit.servers.ui.auth import token_guard
+from thinkedit.servers.ui.events import ACTIVE, StreamSlots, primed, run_stream
 from thinkedit.servers.ui.jobs import GalleryJobs
 from thinkedit.servers.ui.views import image_ref, summary_of, view_of
 from thinkedit.tools.errors import BadInputError
@@ -31,9 +32,10 @@ from thinkedit.tools.images import FAST_PNG_LEVEL, to_png_bytes
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("running", "awaiting_review")
 #: Room a request body has beyond the largest image: the form's text fields and multipart framing.
 FORM_ALLOWANCE = 64 * 1024
+#: Pages may be framed by nobody (a framing page could trick a click on Approve, Stop or Delete).
+NO_FRAMING = "; frame-ancestors 'none'"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class GalleryConfig:
     max_upload_bytes: int = 20 * 1024 * 1024
     #: How often a page following a run another process drives re-reads its checkpoint.
     poll_seconds: float = 1.0
+    #: How many live run streams (open run pages) one client address may hold at once.
+    max_streams_per_client: int = 32
 
 
 class ReviewBody(BaseModel):
@@ -63,6 +67,11 @@ def _page(name: str) -> str:
     return resources.files("thinkedit.servers.ui").joinpath(f"pages/{name}").read_text("utf-8")
 
 
+def _html(page: str, *scripts: str) -> HTMLResponse:
+    """Answer a page whose only scripts are ``scripts`` (inline), under a policy that allows just those."""
+    return HTMLResponse(page, headers={"Content-Security-Policy": content_policy(*scripts) + NO_FRAMING})
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -70,6 +79,7 @@ def _error(status: int, message: str) -> JSONResponse:
 def build_app(config: GalleryConfig) -> FastAPI:
     """Build the gallery; the Runner opens in the lifespan, on the same stores as the CLI and MCP server."""
     state: dict[str, Any] = {}
+    slots = StreamSlots(config.max_streams_per_client)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -114,15 +124,19 @@ def build_app(config: GalleryConfig) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/", response_class=HTMLResponse)
-    async def gallery() -> str:
-        return _page("gallery.html").replace("/*GALLERY_JS*/", _page("gallery.js"))
+    @app.get("/")
+    async def gallery() -> HTMLResponse:
+        # The renderer's script comes along for its formats (numbers, times, round counts): one for every view.
+        renderer, script = asset("run.js"), _page("gallery.js")
+        page = _page("gallery.html").replace("/*RUN_JS*/", renderer).replace("/*GALLERY_JS*/", script)
+        return _html(page, renderer, script)
 
-    @app.get("/runs/{run_id}", response_class=HTMLResponse)
-    async def run_page(run_id: str) -> str:
+    @app.get("/runs/{run_id}")
+    async def run_page(run_id: str) -> HTMLResponse:
         rec = record(run_id)
         view = await view_of(runner(), rec, live=jobs().is_live(run_id), progress=jobs().progress(run_id), prefix="../")
-        return render_page(view, title=f"thinkedit run {run_id}", feed=_page("run-feed.js"))
+        feed = _page("run-feed.js")
+        return _html(render_page(view, title=f"thinkedit run {run_id}", feed=feed), *run_page_scripts(feed))
 
     @app.get("/api/runs")
     async def list_runs() -> dict[str, Any]:
@@ -138,29 +152,14 @@ def build_app(config: GalleryConfig) -> FastAPI:
     async def run_events(run_id: str, request: Request) -> StreamingResponse:
         record(run_id)
 
-        async def stream() -> AsyncIterator[str]:
-            last = None
-            yield "retry: 2000\n\n"
-            while True:
-                try:
-                    rec = runner().registry.load(run_id)
-                except BadInputError as exc:  # the record went away or broke: say so and end the stream
-                    yield f"event: failed\ndata: {json.dumps({'error': str(exc)})}\n\n"
-                    return
-                live = jobs().is_live(run_id)
-                view = await view_of(runner(), rec, live=live, progress=jobs().progress(run_id), prefix="../")
-                text = json.dumps(view, ensure_ascii=False)
-                if text != last:
-                    yield f"event: run\ndata: {text}\n\n"
-                    last = text
-                if not live and rec.status not in ACTIVE:
-                    yield "event: end\ndata: {}\n\n"
-                    return
-                if await request.is_disconnected():
-                    return
-                await jobs().wait_change(run_id, config.poll_seconds)
+        async def view(rec: RunRecord, live: bool) -> dict[str, Any]:
+            return await view_of(runner(), rec, live=live, progress=jobs().progress(run_id), prefix="../")
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        stream = await primed(run_stream(
+            request, slots, lambda: runner().registry.load(run_id), view, lambda: jobs().is_live(run_id),
+            lambda: jobs().wait_change(run_id, config.poll_seconds),
+        ))
+        return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/runs/{run_id}/images/{name}.png")
     async def run_image(run_id: str, name: str, w: int | None = None) -> Response:
@@ -220,5 +219,21 @@ def build_app(config: GalleryConfig) -> FastAPI:
         decision: Any = body.decision if body.decision != "edit" else {"action": "edit", "instruction": body.instruction}
         jobs().review(rec, decision)
         return {"run_id": run_id, "status": "running"}
+
+    @app.post("/api/runs/{run_id}/cancel")
+    async def cancel_run(run_id: str) -> dict[str, str]:
+        rec = await jobs().cancel_run(record(run_id).run_id)
+        jobs().changed(run_id)
+        return {"run_id": run_id, "status": rec.status}
+
+    @app.delete("/api/runs/{run_id}")
+    async def remove_run(run_id: str) -> dict[str, Any]:
+        rec = record(run_id)
+        if jobs().is_live(run_id) or rec.status in ACTIVE:
+            raise HTTPException(409, f"run {run_id} is {rec.status.replace('_', ' ')}: cancel it before deleting it")
+        gone = await delete_run(runner(), run_id, config.data_dir / "outputs")
+        jobs().changed(run_id)
+        return {"run_id": run_id, "deleted": True, "images_deleted": gone.images_deleted,
+                "images_kept": gone.images_kept}
 
     return app

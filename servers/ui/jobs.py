@@ -58,19 +58,20 @@ class GalleryJobs(RunTasks):
             line = describe_event(event, max_rounds)
             if line:
                 self._progress[run_id] = line
-            self._signal(run_id)
+            self.changed(run_id)
 
         out = Path(record.out_dir) if record.out_dir else self.outputs_root / run_id
         self._launch(run_id, work(on_event), out, name=f"gallery-run-{run_id}")
 
     def _ended(self, run_id: str) -> None:
-        self._signal(run_id)
+        self.changed(run_id)
 
     def _forget(self, run_id: str) -> None:
         if run_id not in self._paused and not self.is_live(run_id):
             self._progress.pop(run_id, None)  # done, failed or cancelled: the page shows no progress line
 
-    def _signal(self, run_id: str) -> None:
+    def changed(self, run_id: str) -> None:
+        """Wake the pages following a run (an event came, it ended, or it was cancelled or deleted)."""
         event = self._changed.pop(run_id, None)
         if event is not None:
             event.set()

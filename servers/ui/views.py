@@ -85,6 +85,7 @@ async def summary_of(runner: Runner, record: RunRecord, *, live: bool) -> dict[s
         "status": "running" if live else record.status,
         "instruction": record.instruction,
         "created_at": record.created_at,
+        "error": record.error,
         "rounds": len(rounds),
         "max_rounds": record.settings.max_rounds,
         "best_round": state.best_round if state is not None else None,

@@ -1,23 +1,22 @@
 /* The gallery's list page: run cards (refreshed while any run is active) and the new-run form. */
 (function () {
   "use strict";
-  function esc(v) {
-    return String(v == null ? "" : v).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
-  function score(v) { return typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(2)) : "–"; }
+  var R = window.ThinkeditRun, esc = R.esc;
   var list = document.getElementById("runs");
+  var ACTIVE = { running: 1, awaiting_review: 1 };
 
   function card(r) {
     var scores = r.overall == null ? "no scores yet" :
-      "semantic " + score(r.semantic) + " · quality " + score(r.quality) + " · overall " + score(r.overall);
+      "semantic " + R.fmt(r.semantic) + " · quality " + R.fmt(r.quality) + " · overall " + R.fmt(r.overall);
+    var rounds = R.roundsText(r.rounds, r.max_rounds, !ACTIVE[r.status]) + (r.best_round ? " · chose round " + r.best_round : "");
     return '<a class="run" data-run="' + esc(r.run_id) + '" data-status="' + esc(r.status) + '" href="runs/' + esc(r.run_id) + '">' +
       '<img loading="lazy" alt="" src="' + esc(r.thumbnail) + '">' +
       '<div class="instr">' + esc(r.instruction) + "</div>" +
-      '<span class="badge ' + esc(r.status) + '">' + esc(r.status.replace("_", " ")) + "</span> " +
-      "<small>" + esc(r.rounds + " of " + r.max_rounds + " rounds" + (r.best_round ? " · chose " + r.best_round : "")) + "</small>" +
-      "<small>" + esc(scores) + "</small><small>" + esc(r.editor + " + " + r.thinker + " · " + r.created_at) + "</small></a>";
+      '<span class="badge ' + esc(r.status) + '">' + esc(String(r.status).replace("_", " ")) + "</span> " +
+      "<small>" + esc(rounds) + "</small>" +
+      (r.error ? '<small class="error">' + esc(R.firstLine(r.error)) + "</small>" : "") +
+      "<small>" + esc(scores) + "</small><small>" + esc(r.editor + " + " + r.thinker) + " · " +
+      '<time datetime="' + esc(r.created_at) + '">' + esc(R.when(r.created_at)) + "</time></small></a>";
   }
 
   function refresh() {
