@@ -68,7 +68,7 @@ def _store_input(name: str, settings: LoopSettings) -> tuple[ImageRef, list[str]
 class LoopNodes:
     """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
 
-    def __init__(self, backends: BackendProvider, settle: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, backends: BackendProvider, settle: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.backends = backends
         #: The checkpointer's barrier (``ArtifactsFirst.settle``): saves and artifact writes run behind
         #: the steps and are awaited when a round starts. Without one, the edit node makes its
@@ -136,7 +136,8 @@ class LoopNodes:
         if self.settle is not None and previous is not None:
             # The rounds before this one are on disk before it starts. A first round has none to
             # wait for: the source's PNG and the run's first checkpoints are written during its edit.
-            await self.settle()
+            # A save of this run that failed stops it here, before the editor is paid again.
+            await self.settle(runtime.execution_info.thread_id if runtime.execution_info else state.run_id)
         runtime.stream_writer(
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )

@@ -141,8 +141,11 @@ class ProviderDouble:
             for i, (pattern, status, headers) in enumerate(self.failures):
                 if re.search(pattern, r.path):
                     del self.failures[i]
-                    return status, headers, {"error": {"message": f"scripted {status}", "type": "rate_limit"},
-                                             "detail": f"scripted {status}", "status": status}
+                    message = f"scripted {status}"
+                    if status == 401:  # as some providers and proxies do: the key sent, echoed back
+                        message = f"Incorrect API key provided: {r.headers.get('authorization', '')}"
+                    return status, headers, {"error": {"message": message, "type": "rate_limit"},
+                                             "detail": message, "status": status}
         path = r.path.split("?")[0]
         if path == "/v1/images/edits":
             return self._openai_image(r)
