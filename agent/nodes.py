@@ -65,6 +65,11 @@ def _store_input(name: str, settings: LoopSettings) -> tuple[ImageRef, list[str]
     return store.put(picture), intake_notes(picture)
 
 
+def _thread_id(state: RunState, runtime: Runtime[LoopSettings]) -> str:
+    """Return the checkpoint thread the run is saved under (its run id, for runs the Runner starts)."""
+    return (runtime.execution_info.thread_id if runtime.execution_info else None) or state.run_id
+
+
 class LoopNodes:
     """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
 
@@ -137,7 +142,7 @@ class LoopNodes:
             # The rounds before this one are on disk before it starts. A first round has none to
             # wait for: the source's PNG and the run's first checkpoints are written during its edit.
             # A save of this run that failed stops it here, before the editor is paid again.
-            await self.settle(runtime.execution_info.thread_id if runtime.execution_info else state.run_id)
+            await self.settle(_thread_id(state, runtime))
         runtime.stream_writer(
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )
@@ -278,6 +283,8 @@ class LoopNodes:
 
     async def stop(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Choose the result round (best or last) and finish the run."""
+        if self.settle is not None:  # a run whose rounds could not all be saved never reports itself done
+            await self.settle(_thread_id(state, runtime))
         chosen = select_round(state.rounds, state.resolved().selection)
         update: dict[str, Any] = {
             "status": "done",
