@@ -24,9 +24,12 @@ def is_loopback(host: str) -> bool:
 
 
 def resolve_token(given: str | None, env: dict[str, str] | None = None) -> str | None:
-    """Return the ``--token`` value, else ``$THINKEDIT_TOKEN``, else None (empty counts as unset)."""
+    """Return the ``--token`` value, else ``$THINKEDIT_TOKEN``, else None (empty counts as unset); mask it from now on."""
+    from thinkedit.tools.secrets import register_secret
+
     env = dict(os.environ) if env is None else env
     token = given if given is not None else env.get(TOKEN_ENV)
+    register_secret(token)
     return token or None
 
 

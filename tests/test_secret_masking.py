@@ -89,3 +89,32 @@ def test_a_database_password_is_masked_in_every_url_form(form: str, tmp_path: Pa
     assert done.returncode == 2 and "cannot reach PostgreSQL at postgresql://" in done.stderr, done.stderr
     assert "127.0.0.1" in done.stderr and "***" in done.stderr
     assert "QSECRET" not in done.stderr + done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY",
+                                  "REPLICATE_API_TOKEN", "HF_TOKEN", "THINKEDIT_MCP_TOKEN", "ACME_KEY"])
+def test_every_configured_key_is_masked_in_our_errors_and_log_lines(name: str, monkeypatch, caplog) -> None:
+    import logging
+
+    from thinkedit.tools.errors import BackendError
+    from thinkedit.tools.secrets import SecretFilter
+
+    monkeypatch.setenv(name, "value-of-the-key-42")
+    error = BackendError("thinker answered 401: Incorrect API key provided: value-of-the-key-42")
+    assert str(error) == "thinker answered 401: Incorrect API key provided: ***"
+    log = logging.getLogger("thinkedit.test_secrets")
+    log.addFilter(SecretFilter())
+    try:
+        raise RuntimeError("echoed value-of-the-key-42")
+    except RuntimeError:
+        log.error("call with %s failed", "value-of-the-key-42", exc_info=True)
+    (record,) = [r for r in caplog.records if r.name == "thinkedit.test_secrets"]
+    assert record.getMessage() == "call with *** failed"
+    assert "echoed ***" in record.exc_text and "value-of-the-key-42" not in caplog.text
+
+
+def test_a_token_given_on_the_command_line_is_masked_too() -> None:
+    from thinkedit.servers.exposure import resolve_token
+
+    assert resolve_token("tok-given-on-the-command-line", env={}) == "tok-given-on-the-command-line"
+    assert "tok-given" not in str(BadInputError("refused tok-given-on-the-command-line"))
