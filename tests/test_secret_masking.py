@@ -118,3 +118,12 @@ def test_a_token_given_on_the_command_line_is_masked_too() -> None:
 
     assert resolve_token("tok-given-on-the-command-line", env={}) == "tok-given-on-the-command-line"
     assert "tok-given" not in str(BadInputError("refused tok-given-on-the-command-line"))
+
+
+def test_a_key_in_a_variable_of_any_name_is_masked_once_a_backend_reads_it(monkeypatch) -> None:
+    from thinkedit.tools.config import required_key
+    from thinkedit.tools.errors import BackendError
+
+    monkeypatch.setenv("ACME_CREDS_FOR_EDITS", "acme-key-of-another-name")  # a profile's api_key_env
+    assert required_key("ACME_CREDS_FOR_EDITS", "the editor acme") == "acme-key-of-another-name"
+    assert str(BackendError("401: bad key acme-key-of-another-name")) == "401: bad key ***"

@@ -12,12 +12,14 @@ from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, def
 
 
 def required_key(env_var: str, who: str) -> str:
-    """Return the API key in ``$env_var``, or refuse naming ``who`` needs it and where (exit 2, a tool error)."""
+    """Return the API key in ``$env_var`` (masked from now on, whatever the variable's name), or refuse naming who needs it."""
     from thinkedit.tools.errors import BadInputError
+    from thinkedit.tools.secrets import register_secret
 
     key = os.environ.get(env_var)
     if not key:
         raise BadInputError(f"{who} needs an API key in ${env_var}, which is not set")
+    register_secret(key)
     return key
 
 
