@@ -127,3 +127,20 @@ def test_a_key_in_a_variable_of_any_name_is_masked_once_a_backend_reads_it(monke
     monkeypatch.setenv("ACME_CREDS_FOR_EDITS", "acme-key-of-another-name")  # a profile's api_key_env
     assert required_key("ACME_CREDS_FOR_EDITS", "the editor acme") == "acme-key-of-another-name"
     assert str(BackendError("401: bad key acme-key-of-another-name")) == "401: bad key ***"
+
+
+async def test_an_mcp_tool_error_from_a_foreign_exception_masks_the_key(monkeypatch) -> None:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from thinkedit.servers.mcp.sdk import build_tool
+    from tests.test_mcp_sdk import Spec
+
+    async def leaky(args, ctx):  # a library error that quotes the key, not one of ours
+        raise RuntimeError(f"401 Incorrect API key provided: Bearer {SECRET}")
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = MCPServer("t", tools=[build_tool(Spec(fn=leaky))])
+    with pytest.raises(ToolError) as failed:
+        await server.call_tool("echo", {"word": "hi"})
+    assert "Incorrect API key provided: Bearer ***" in str(failed.value) and SECRET not in str(failed.value)
