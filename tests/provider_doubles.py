@@ -143,7 +143,8 @@ class ProviderDouble:
                     del self.failures[i]
                     message = f"scripted {status}"
                     if status == 401:  # as some providers and proxies do: the key sent, echoed back
-                        message = f"Incorrect API key provided: {r.headers.get('authorization', '')}"
+                        key = r.headers.get("authorization") or r.headers.get("x-api-key", "")
+                        message = f"Incorrect API key provided: {key}"
                     return status, headers, {"error": {"message": message, "type": "rate_limit"},
                                              "detail": message, "status": status}
         path = r.path.split("?")[0]
