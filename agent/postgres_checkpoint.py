@@ -17,7 +17,7 @@ DB_WAIT_S = 5.0
 
 
 def check_postgres_url(url: str, parts: SplitResult) -> None:
-    """Register the URL's password as a secret; refuse a URL libpq would read differently from us, before any connect."""
+    """Register the URL's password as a secret; refuse, before any connect, a URL libpq would read otherwise."""
     register_secret(*url_secrets(url))
     shown = mask_url(url)
     if _libpq_userinfo(url) != _our_userinfo(parts.netloc):

@@ -24,7 +24,7 @@ def is_loopback(host: str) -> bool:
 
 
 def resolve_token(given: str | None, env: dict[str, str] | None = None) -> str | None:
-    """Return the ``--token`` value, else ``$THINKEDIT_TOKEN``, else None (empty counts as unset); mask it from now on."""
+    """Return ``--token``, else ``$THINKEDIT_TOKEN``, else None (empty counts as unset); mask it from now on."""
     from thinkedit.tools.secrets import register_secret
 
     env = dict(os.environ) if env is None else env

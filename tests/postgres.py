@@ -59,8 +59,10 @@ class PostgresCluster:
 
     def start(self) -> None:
         """Start the server (again) on its port and wait until it answers."""
-        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start", timeout=90)
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
+                   " -c fsync=off")
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start",
+                  timeout=90)
         _wait_ready(self.url)
 
     def stop(self) -> None:

@@ -12,7 +12,7 @@ from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, def
 
 
 def required_key(env_var: str, who: str) -> str:
-    """Return the API key in ``$env_var`` (masked from now on, whatever the variable's name), or refuse naming who needs it."""
+    """Return the API key in ``$env_var`` (masked from now on, whatever its name), or refuse naming who needs it."""
     from thinkedit.tools.errors import BadInputError
     from thinkedit.tools.secrets import register_secret
 
