@@ -133,3 +133,20 @@ async def test_a_database_outage_stops_the_run_at_the_next_save_and_resume_redoe
     assert state is not None and state.status == "done" and len(state.rounds) == 3
     assert len(again_editor.calls) == 2  # rounds 2 (the one not saved) and 3: round 1 was not redone
     assert state.rounds[0].instruction == "add a hat" and state.rounds[1].instruction == "add a red hat"
+
+
+@pytest.mark.timeout(240)
+async def test_a_run_whose_last_round_could_not_be_saved_never_reports_itself_done(
+    pg_cluster: PostgresCluster, photo: Image.Image, tmp_path: Path
+) -> None:
+    thinker = ScriptedThinker(verdicts((3, 4, "add a red hat"), (9, 9, "done")))  # round 2 is the last
+    editor = EditorThatLosesTheDatabase(cluster=pg_cluster, stop_at_call=2)
+    events: list[dict] = []
+    async with open_checkpointer(pg_cluster.url) as saver:
+        runner = Runner(tmp_path, saver, backends=FakeBackends(editor, thinker))
+        record = runner.prepare(photo, "add a hat", make_settings(tmp_path, max_rounds=4))
+        with pytest.raises(CheckpointSaveError):
+            await runner.start(record, on_event=events.append)
+    assert [e["round"] for e in events if e["event"] == "image_ready"] == [1, 2]
+    assert not [e for e in events if e["event"] == "run_finished"]  # the CLI would have said "done · chose round"
+    assert runner.registry.load(record.run_id).status == "error"
