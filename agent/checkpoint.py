@@ -15,8 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel
 
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, ThinkeditError
 from thinkedit.tools.artifact_cache import WRITES
+from thinkedit.tools.secrets import mask_url
 from thinkedit.tools.types import ImageRef
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -43,6 +44,11 @@ def serializer() -> JsonPlusSerializer:
 
 
 log = logging.getLogger(__name__)
+
+
+class CheckpointSaveError(ThinkeditError, RuntimeError):
+    """Stop a run whose checkpoint could not be saved: going on would pay for rounds a resume redoes."""
+
 
 #: How long opening a SQLite checkpointer keeps retrying its schema set-up while another process holds the lock.
 SETUP_DEADLINE_S = 30.0
@@ -86,9 +92,22 @@ class ArtifactsFirst:
     """
 
     _saving: set[asyncio.Future[Any]]
+    #: The first save that failed, per thread: it stops the run at its next ``settle``.
+    _failed: dict[str, BaseException]
+    #: The database, as shown in errors (no password); the openers set it.
+    where: str = "the checkpoint database"
 
-    async def _after_artifacts(self, save: Any, named: Any) -> Any:
-        """Run ``save`` once every image that ``named`` (what it saves) refers to is durable."""
+    async def _after_artifacts(self, save: Any, named: Any, config: Any = None) -> Any:
+        """Run ``save`` once every image that ``named`` (what it saves) refers to is durable.
+
+        A save that fails is remembered for its thread: the run stops at its next ``settle``, and
+        the thread's later saves fail at once instead of each waiting on a database that is gone.
+        """
+        thread = str(((config or {}).get("configurable") or {}).get("thread_id", ""))
+        failed = self.__dict__.setdefault("_failed", {})
+        if thread in failed:
+            save.close()
+            raise failed[thread]
         done = asyncio.get_running_loop().create_future()
         self.__dict__.setdefault("_saving", set()).add(done)
         try:
@@ -103,7 +122,16 @@ class ArtifactsFirst:
                 except BaseException:
                     save.close()  # never to run: it would name an image that is not on disk
                     raise
-            return await save
+            try:
+                return await save
+            except Exception as exc:
+                raise CheckpointSaveError(
+                    f"cannot save run {thread}'s checkpoint to {self.where}, so the run stopped: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        except Exception as exc:
+            failed.setdefault(thread, exc)
+            raise
         finally:
             if not done.done():
                 done.set_result(None)
@@ -111,26 +139,34 @@ class ArtifactsFirst:
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
         save = super().aput(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
-        return await self._after_artifacts(save, checkpoint.get("channel_values"))
+        return await self._after_artifacts(save, checkpoint.get("channel_values"), config)
 
     async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
         save = super().aput_writes(config, writes, task_id, task_path)  # type: ignore[misc]
-        return await self._after_artifacts(save, [value for _, value in writes])
+        return await self._after_artifacts(save, [value for _, value in writes], config)
 
-    async def settle(self) -> None:
+    async def settle(self, thread_id: str | None = None) -> None:
         """Return once no save is running, including saves chained behind the ones that were.
 
-        Bounded in passes, so saves that other runs keep starting cannot hold one run back: a
-        step's own chain (task writes, then its checkpoint) is a few passes deep.
+        Raise the first failed save of ``thread_id``'s run instead, so no paid step runs after a
+        round that could not be saved. Bounded in passes, so saves that other runs keep starting
+        cannot hold one run back: a step's own chain (task writes, then its checkpoint) is a few
+        passes deep.
         """
         for _ in range(SETTLE_PASSES):
             for _ in range(3):  # saves LangGraph submitted start on the next turns of the event loop
                 await asyncio.sleep(0)
             saving = list(self.__dict__.get("_saving", ()))
             if not saving:
-                return
+                break
             # wait, not gather: a run cancelled while it waits must not cancel the saves (other runs' too).
             await asyncio.wait(saving)
+        if thread_id is not None and (failure := self.__dict__.get("_failed", {}).get(thread_id)) is not None:
+            raise failure
+
+    def forget_failure(self, thread_id: str) -> None:
+        """Let a run whose save failed be driven again (a resume, once the database is back)."""
+        self.__dict__.get("_failed", {}).pop(thread_id, None)
 
 
 @functools.cache
@@ -154,6 +190,7 @@ async def sqlite_checkpointer(path: str | Path) -> AsyncIterator[BaseCheckpointS
     path.parent.mkdir(parents=True, exist_ok=True)
     async with aiosqlite.connect(str(path)) as conn:
         saver = artifacts_first(AsyncSqliteSaver)(conn, serde=serializer())
+        saver.where = str(path)
         await _set_up(saver, conn, path)  # WAL journal, tables
         # WAL + NORMAL: a commit survives the process being killed (what resuming needs); only an OS
         # crash or power cut may lose the last commits. FULL would fsync on every checkpoint write.
@@ -193,7 +230,11 @@ def default_checkpoint_url(data_dir: str | Path) -> str:
 
 
 def parse_checkpoint_url(url: str) -> tuple[str, str]:
-    """Split a checkpointer URL into ``("sqlite", path)`` or ``("postgres", dsn)``, naming what is wrong."""
+    """Split a checkpointer URL into ``("sqlite", path)`` or ``("postgres", dsn)``, naming what is wrong.
+
+    A PostgreSQL URL's password is registered as a secret (masked wherever it would be shown), and a
+    URL that libpq would read differently from us is refused before anything connects with it.
+    """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
@@ -202,64 +243,21 @@ def parse_checkpoint_url(url: str) -> tuple[str, str]:
             raise BadInputError(f"checkpointer URL {url!r}: expected sqlite:///path/to/file.sqlite")
         return "sqlite", unquote(parts.path)
     if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
-        if not parts.hostname or not parts.path.strip("/"):
-            raise BadInputError(f"checkpointer URL {url!r}: expected postgresql://user:password@host:port/database")
+        from thinkedit.agent.postgres_checkpoint import check_postgres_url
+
+        check_postgres_url(url, parts)
         return "postgres", url.replace(f"{parts.scheme}://", "postgresql://", 1)
     raise BadInputError(
-        f"checkpointer URL {url!r}: unsupported scheme {parts.scheme or '(none)'!r}; "
+        f"checkpointer URL {mask_url(url)!r}: unsupported scheme {parts.scheme or '(none)'!r}; "
         "use sqlite:///path/to/file.sqlite or postgresql://user:password@host:port/database"
     )
 
 
 @asynccontextmanager
-async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
-    """Open a PostgreSQL checkpointer (tables created on first use) for the duration of the block."""
-    try:
-        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-        from psycopg.rows import dict_row
-        from psycopg_pool import AsyncConnectionPool
-    except ModuleNotFoundError as exc:
-        raise BadInputError(
-            "PostgreSQL checkpoints need the postgres extra: pip install 'thinkedit[postgres]'"
-        ) from exc
-    import psycopg
-
-    try:  # one plain connection first: a wrong address or password fails now, with libpq's reason
-        probe = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-        await probe.close()
-    except psycopg.OperationalError as exc:
-        raise BadInputError(f"cannot reach PostgreSQL at {_redact(dsn)}: {exc}") from exc
-    # A pool, so concurrent runs (the MCP server) do not serialise on one connection.
-    pool = AsyncConnectionPool(
-        dsn,
-        min_size=1,
-        max_size=8,
-        open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-    )
-    try:
-        await pool.open(wait=True, timeout=15)
-    except Exception as exc:
-        await pool.close()
-        raise BadInputError(f"cannot reach PostgreSQL at {_redact(dsn)}: {exc}") from exc
-    try:
-        saver = artifacts_first(AsyncPostgresSaver)(pool, serde=serializer())  # type: ignore[arg-type]
-        await saver.setup()
-        yield saver
-    finally:
-        await pool.close()
-
-
-def _redact(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    if parts.password:
-        return dsn.replace(f":{parts.password}@", ":***@", 1)
-    return dsn
-
-
-@asynccontextmanager
 async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
     """Open the checkpointer a URL names (``sqlite:///file`` or ``postgresql://...``) for the block."""
+    from thinkedit.agent.postgres_checkpoint import postgres_checkpointer
+
     kind, target = parse_checkpoint_url(url)
     opener = sqlite_checkpointer if kind == "sqlite" else postgres_checkpointer
     async with opener(target) as saver:

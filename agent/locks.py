@@ -145,7 +145,11 @@ class PostgresRunLocks:
     async def _connect(self) -> Any:
         import psycopg
 
-        return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, application_name=holder_label()[:63])
+        from thinkedit.agent.postgres_checkpoint import connect_timeout
+
+        return await psycopg.AsyncConnection.connect(
+            self.dsn, autocommit=True, application_name=holder_label()[:63], **connect_timeout(self.dsn)
+        )
 
     async def _who(self, conn: Any, run_id: str) -> str:
         key = advisory_key(run_id)

@@ -66,10 +66,15 @@ def _store_input(name: str, settings: LoopSettings) -> tuple[ImageRef, list[str]
     return store.put(picture), intake_notes(picture)
 
 
+def _thread_id(state: RunState, runtime: Runtime[LoopSettings]) -> str:
+    """Return the checkpoint thread the run is saved under (its run id, for runs the Runner starts)."""
+    return (runtime.execution_info.thread_id if runtime.execution_info else None) or state.run_id
+
+
 class LoopNodes:
     """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
 
-    def __init__(self, backends: BackendProvider, settle: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, backends: BackendProvider, settle: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.backends = backends
         #: The checkpointer's barrier (``ArtifactsFirst.settle``): saves and artifact writes run behind
         #: the steps and are awaited when a round starts. Without one, the edit node makes its
@@ -138,7 +143,8 @@ class LoopNodes:
         if self.settle is not None and previous is not None:
             # The rounds before this one are on disk before it starts. A first round has none to
             # wait for: the source's PNG and the run's first checkpoints are written during its edit.
-            await self.settle()
+            # A save of this run that failed stops it here, before the editor is paid again.
+            await self.settle(_thread_id(state, runtime))
         runtime.stream_writer(
             event("round_started", state.run_id, round=index, instruction=instruction, seed=seed)
         )
@@ -278,6 +284,8 @@ class LoopNodes:
 
     async def stop(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Choose the result round (best or last) and finish the run."""
+        if self.settle is not None:  # a run whose rounds could not all be saved never reports itself done
+            await self.settle(_thread_id(state, runtime))
         chosen = select_round(state.rounds, state.resolved().selection)
         update: dict[str, Any] = {
             "status": "done",

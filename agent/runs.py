@@ -39,6 +39,7 @@ from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import intake_notes, load_image
 from thinkedit.tools.registry import BackendCache
+from thinkedit.tools.secrets import mask_secrets
 from thinkedit.tools.store import ArtifactStore, is_url, open_filesystem
 from thinkedit.tools.types import ImageRef
 
@@ -338,6 +339,8 @@ class Runner:
         config = self._config(record.run_id)
         record.status, record.error = "running", None
         self.registry.save(record)
+        if isinstance(self.graph.checkpointer, ArtifactsFirst):  # a save failed last time: the database may be back
+            self.graph.checkpointer.forget_failure(record.run_id)
         try:
             # Our checkpointers save behind the steps ("async") and the edit node waits for the saves
             # before a round starts (ArtifactsFirst.settle); any other saver gets "sync", each step
@@ -353,7 +356,7 @@ class Runner:
         except BaseException as exc:
             cancelled = not isinstance(exc, Exception)
             record.status = "cancelled" if cancelled else "error"
-            record.error = "cancelled" if cancelled else f"{type(exc).__name__}: {exc}"
+            record.error = "cancelled" if cancelled else mask_secrets(f"{type(exc).__name__}: {exc}")
             self.registry.save(record)
             if cancelled:
                 with contextlib.suppress(Exception):

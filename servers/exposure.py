@@ -29,9 +29,12 @@ def url_host(host: str) -> str:
 
 
 def resolve_token(given: str | None, env: dict[str, str] | None = None) -> str | None:
-    """Return the ``--token`` value, else ``$THINKEDIT_TOKEN``, else None (empty counts as unset)."""
+    """Return ``--token``, else ``$THINKEDIT_TOKEN``, else None (empty counts as unset); mask it from now on."""
+    from thinkedit.tools.secrets import register_secret
+
     env = dict(os.environ) if env is None else env
     token = given if given is not None else env.get(TOKEN_ENV)
+    register_secret(token)
     return token or None
 
 

@@ -35,42 +35,69 @@ def _as_server_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
+class PostgresCluster:
+    """A fresh cluster on 127.0.0.1 (password auth, loopback only) that a test may stop and start again."""
+
+    def __init__(self) -> None:
+        bin_dir = find_bin_dir()
+        assert bin_dir is not None
+        self.bin_dir, self.prefix = bin_dir, _as_server_user()
+        self.root = Path(tempfile.mkdtemp(prefix="thinkedit-pg-"))
+        self.data, self.log = self.root / "data", self.root / "server.log"
+        self.port = free_port()
+        self.url = f"postgresql://thinkedit:{PASSWORD}@127.0.0.1:{self.port}/postgres"
+
+    def init(self) -> None:
+        pwfile = self.root / "pw"
+        pwfile.write_text(PASSWORD + "\n")
+        if self.prefix:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(pwfile, "postgres")
+            os.chmod(self.root, 0o700)
+        self._run("initdb", "-D", str(self.data), "-U", "thinkedit", f"--pwfile={pwfile}",
+                  "--auth=scram-sha-256", "-E", "UTF8", "--no-sync", timeout=120)
+
+    def start(self) -> None:
+        """Start the server (again) on its port and wait until it answers."""
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
+                   " -c fsync=off")
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start",
+                  timeout=90)
+        _wait_ready(self.url)
+
+    def stop(self) -> None:
+        """Stop the server at once, as a crash or a lost database host would (``-m immediate``)."""
+        if (self.data / "postmaster.pid").exists():
+            subprocess.run([*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
+                            "stop"], capture_output=True, timeout=60)
+
+    def _run(self, tool: str, *args: str, timeout: float) -> None:
+        try:
+            subprocess.run([*self.prefix, str(self.bin_dir / tool), *args], check=True, capture_output=True,
+                           text=True, timeout=timeout)
+        except subprocess.CalledProcessError as exc:
+            tail = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start: {exc.stderr}\n{tail}") from exc
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """Run a fresh cluster and yield it (its ``url``, ``stop``, ``start``); remove it after."""
+    cluster = PostgresCluster()
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
     """Run a fresh cluster on 127.0.0.1 (password auth, loopback only) and yield its URL; stop it after."""
-    bin_dir = find_bin_dir()
-    assert bin_dir is not None
-    prefix = _as_server_user()
-    root = Path(tempfile.mkdtemp(prefix="thinkedit-pg-"))
-    data, pwfile, log = root / "data", root / "pw", root / "server.log"
-    pwfile.write_text(PASSWORD + "\n")
-    if prefix:
-        shutil.chown(root, "postgres")
-        shutil.chown(pwfile, "postgres")
-        os.chmod(root, 0o700)
-    port = free_port()
-    try:
-        subprocess.run(
-            [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "thinkedit", f"--pwfile={pwfile}",
-             "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, text=True, timeout=120,
-        )
-        options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off"
-        subprocess.run(
-            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
-            check=True, capture_output=True, text=True, timeout=90,
-        )
-        url = f"postgresql://thinkedit:{PASSWORD}@127.0.0.1:{port}/postgres"
-        _wait_ready(url)
-        yield url
-    except subprocess.CalledProcessError as exc:
-        tail = log.read_text()[-2000:] if log.exists() else ""
-        raise RuntimeError(f"PostgreSQL did not start: {exc.stderr}\n{tail}") from exc
-    finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_cluster() as cluster:
+        yield cluster.url
 
 
 def _wait_ready(url: str, timeout: float = 30) -> None:

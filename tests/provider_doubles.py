@@ -166,8 +166,12 @@ class ProviderDouble:
             failure = self._failure(r.path)
         if failure is not None:
             status, headers = failure
-            return status, headers, {"error": {"message": f"scripted {status}", "type": "rate_limit"},
-                                     "detail": f"scripted {status}", "status": status}
+            message = f"scripted {status}"
+            if status == 401:  # as some providers and proxies do: the key sent, echoed back
+                key = r.headers.get("authorization") or r.headers.get("x-api-key", "")
+                message = f"Incorrect API key provided: {key}"
+            return status, headers, {"error": {"message": message, "type": "rate_limit"},
+                                     "detail": message, "status": status}
         path = r.path.split("?")[0]
         if path == "/v1/images/edits":
             return self._openai_image(r)

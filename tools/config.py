@@ -23,12 +23,14 @@ def is_http_url(text: str) -> bool:
 
 
 def required_key(env_var: str, who: str) -> str:
-    """Return the API key in ``$env_var``, or refuse naming ``who`` needs it and where (exit 2, a tool error)."""
+    """Return the API key in ``$env_var`` (masked from now on, whatever its name), or refuse naming who needs it."""
     from thinkedit.tools.errors import BadInputError
+    from thinkedit.tools.secrets import register_secret
 
     key = os.environ.get(env_var)
     if not key:
         raise BadInputError(f"{who} needs an API key in ${env_var}, which is not set")
+    register_secret(key)
     return key
 
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from thinkedit.tools.secrets import mask_secrets
+
 
 class ThinkeditError(Exception):
-    """Base class of every error thinkedit raises on purpose."""
+    """Base class of every error thinkedit raises on purpose; its message never holds a configured secret.
+
+    Masking here, where provider and database failures become our errors, keeps keys out of every
+    place the message goes next: stderr, the run record, checkpoints, the gallery, MCP results.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(mask_secrets(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class BadInputError(ThinkeditError, ValueError):

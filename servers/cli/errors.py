@@ -25,6 +25,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def fail(message: str, code: int) -> int:
-    """Print ``thinkedit: error: MESSAGE`` (one line) and return the exit code."""
-    print(f"thinkedit: error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    """Print ``thinkedit: error: MESSAGE`` (one line, configured secrets masked) and return the exit code."""
+    from thinkedit.tools.secrets import mask_secrets
+
+    print(f"thinkedit: error: {' '.join(mask_secrets(message).split())}", file=sys.stderr, flush=True)
     return code

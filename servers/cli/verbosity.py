@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.secrets import SecretFilter
 
 LOG_LEVEL_ENV = "THINKEDIT_LOG_LEVEL"
 _NAMES = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
@@ -62,6 +63,7 @@ def configure_logging(level: int) -> None:
             os.environ.setdefault(name, value)
     handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter())  # a key a provider echoed never reaches the terminal or a log file
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _CurrentStderr)]:
         root.removeHandler(old)

@@ -195,7 +195,11 @@ def _sendable(exc: BaseException) -> BaseException:
 
 def main() -> None:
     """Connect back to the server that started this process and serve its pipeline."""
-    logging.basicConfig(level=os.environ.get("THINKEDIT_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr)
+    from thinkedit.tools.secrets import SecretFilter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(SecretFilter())  # a token in this process's errors stays out of the server's log
+    logging.basicConfig(level=os.environ.get("THINKEDIT_LOG_LEVEL", "WARNING").upper(), handlers=[handler])
     conn = Connection(int(sys.argv[1]))
     try:
         _serve(conn)

@@ -19,6 +19,7 @@ from thinkedit.servers.exposure import is_loopback, url_host
 from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.locations import available_profiles, default_data_dir
+from thinkedit.tools.secrets import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def _fail(message: str, code: int = 2) -> int:
 def cmd_serve_mcp(args: argparse.Namespace) -> int:
     """Build the server from the options and run it until the client or a signal stops it."""
     token = args.token or os.environ.get(TOKEN_ENV) or None
+    register_secret(token)  # kept out of errors and logs, like the keys in the environment
     if args.transport == "http" and not is_loopback(args.host) and not token:
         return _fail(f"binding {args.host} needs a bearer token: pass --token or set {TOKEN_ENV}")
     if args.max_image_mb <= 0:

@@ -25,6 +25,7 @@ from mcp_types import Icon, InputRequiredResult
 from pydantic import BaseModel, create_model
 
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.secrets import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def build_tool(spec: ToolDescription, *, open_world: bool | None = None, icons: 
             raise
         except Exception as exc:  # noqa: BLE001 - a tool error always says why, never an empty message
             log.warning("tool %s failed: %s: %s", spec.name, type(exc).__name__, exc, exc_info=exc)
-            raise ToolError(f"{spec.name} failed: {type(exc).__name__}: {exc}") from exc
+            raise ToolError(mask_secrets(f"{spec.name} failed: {type(exc).__name__}: {exc}")) from exc
 
     return Tool(
         fn=call,
