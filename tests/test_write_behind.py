@@ -166,11 +166,11 @@ def test_decoded_cache_is_bounded_and_hands_out_copies() -> None:
 def _named_images(channel: str, value: Any) -> list[str]:
     """Return the local files a checkpoint channel's value names: the source, the rounds' images."""
     if channel == "source":
-        return [value.uri] if isinstance(value, ImageRef) else []
+        return [ImageRef.model_validate(value).uri] if value else []
     if channel != "rounds":
         return []
     rounds = value if isinstance(value, list) else []
-    return [r.image.uri for r in rounds if isinstance(r, Round)]
+    return [Round.model_validate(r).image.uri for r in rounds]
 
 
 class Auditor(InMemorySaver):
