@@ -1,6 +1,6 @@
 """Abuse the served stack on loopback and count what held: malformed uploads, bombs, auth, traversal, races.
 
-    PYTHONPATH=. python bench/abuse.py [--areas uploads,bombs,auth,slow,traversal,urls,loop,runs] [--timeout 900]
+    .venv/bin/python -m tests.abuse [--areas uploads,bombs,auth,slow,traversal,urls,loop,runs] [--timeout 900]
 
 Starts real servers on 127.0.0.1 (``thinkedit serve editor`` for tiny-kontext, with and without a
 token; ``thinkedit serve mcp --transport http`` with and without ``--allow-urls``) and real CLI
@@ -37,8 +37,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.procs import ROOT, free_port
 
 AREAS = ("uploads", "bombs", "auth", "slow", "traversal", "urls", "loop", "runs")
 FAST_AREAS = ("uploads", "bombs", "auth", "slow", "traversal", "urls")
@@ -92,12 +91,6 @@ class Report:
 
 
 # --- processes -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def env_for(data_dir: Path) -> dict[str, str]:
