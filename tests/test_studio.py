@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -12,6 +13,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from tests.conftest import EXAMPLES
+from tests.mcp_support import http_session
 from tests.procs import ROOT, free_port, server
 
 pytestmark = pytest.mark.slow
@@ -144,3 +146,23 @@ async def test_a_backend_error_reaches_the_sdk_caller_with_its_message(studio: s
     thread = (await client.threads.create())["thread_id"]
     with pytest.raises(Exception, match=f"cannot reach the editor server at http://127.0.0.1:{port}/v1"):
         await client.runs.wait(thread, GRAPH, input=run_input(profile=str(profile), max_rounds=1))
+
+
+async def test_the_servers_mcp_tool_takes_the_users_input_and_answers_json(studio: str) -> None:
+    async with http_session(studio) as mcp:
+        tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
+        tool = tools[GRAPH]
+        assert tool.description.startswith("Edit an image following an instruction")
+        assert set(tool.input_schema["properties"]) == {"image", "instruction", "references", "overrides"}
+        assert set(tool.input_schema["required"]) == {"image", "instruction"}
+        result = await mcp.call_tool(GRAPH, run_input(max_rounds=1))
+        missing = await mcp.call_tool(GRAPH, {"image": "/no/such/file.png", "instruction": "x"})
+        unnamed = await mcp.call_tool(GRAPH, {"instruction": "x"})
+    assert not result.is_error, result
+    text = [block.text for block in result.content if block.type == "text"]
+    answer = json.loads(text[-1])
+    assert answer == result.structured_content
+    assert answer["status"] == "done" and [r["index"] for r in answer["rounds"]] == [1]
+    assert "settings" not in answer and answer["final_image"]["width"] == 451
+    assert missing.is_error and "image not found" in missing.content[0].text
+    assert unnamed.is_error and "image" in unnamed.content[0].text, unnamed
