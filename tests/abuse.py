@@ -24,7 +24,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -47,6 +46,7 @@ from tests.abuse_support import (
     upload_cases,
 )
 from tests.procs import ROOT
+from tests.races import swapping_for_symlink
 
 AREAS = ("uploads", "bombs", "auth", "slow", "traversal", "urls", "loop", "runs")
 FAST_AREAS = ("uploads", "bombs", "auth", "slow", "traversal", "urls")
@@ -210,18 +210,6 @@ async def run_root_race(report: Report, tmp: Path, calls: int = 400) -> None:
     (root / "d" / "a.png").write_bytes(png(Image.new("RGB", (16, 16))))
     (outside / "a.png").write_bytes(png(Image.new("RGB", (48, 48))))
     resolver = ImageResolver(Runner(tmp / "race-data", memory_checkpointer()), [root])
-    stop = threading.Event()
-
-    def swap() -> None:
-        real, parked = root / "d", root / "parked"
-        while not stop.is_set():
-            os.rename(real, parked)
-            os.symlink(outside, real)
-            os.unlink(real)
-            os.rename(parked, real)
-
-    thread = threading.Thread(target=swap, daemon=True)
-    thread.start()
     leaks = refused = loaded = 0
 
     async def loop() -> None:
@@ -235,11 +223,8 @@ async def run_root_race(report: Report, tmp: Path, calls: int = 400) -> None:
             loaded += 1
             leaks += image.width == 48
 
-    try:
+    with swapping_for_symlink(root / "d", outside):
         await loop()
-    finally:
-        stop.set()
-        thread.join()
     report.check("traversal", f"folder swapped for a symlink, {calls} loads", leaks == 0, f"{leaks} leaked")
     report.figure("traversal", f"root race: {calls} loads, {loaded} read inside the root, {refused} refused, {leaks} leaked")
 
