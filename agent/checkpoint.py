@@ -60,9 +60,12 @@ SETTLE_PASSES = 16
 #: Values that hold no image, skipped at once by ``named_images``.
 _ATOMS = frozenset({str, int, float, bool, bytes})
 
+#: The keys that make a dict an image reference (``ImageRef`` written as JSON-native data).
+_IMAGE_KEYS = frozenset({"sha256", "uri", "width", "height"})
+
 
 def named_images(value: Any) -> list[ImageRef]:
-    """Return every ``ImageRef`` inside ``value``: state, updates, lists, dicts, our models and dataclasses, nested."""
+    """Return every image reference inside ``value`` (models or their dicts), nested in state, updates, lists, dataclasses."""
     found: list[ImageRef] = []
     stack = [value]
     while stack:
@@ -74,7 +77,10 @@ def named_images(value: Any) -> list[ImageRef]:
         elif isinstance(item, BaseModel):
             stack.extend(item.__dict__.values())
         elif isinstance(item, dict):
-            stack.extend(item.values())
+            if _IMAGE_KEYS <= item.keys() <= ImageRef.model_fields.keys():  # an ImageRef as channels hold it
+                found.append(ImageRef.model_validate(item))
+            else:
+                stack.extend(item.values())
         elif isinstance(item, (list, tuple, set, frozenset)):
             stack.extend(item)
         elif dataclasses.is_dataclass(item) and not isinstance(item, type):  # LangGraph's Interrupt, Send, ...

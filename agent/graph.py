@@ -10,12 +10,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
+from pydantic import BaseModel
 
 from thinkedit.agent.checkpoint import ArtifactsFirst
 from thinkedit.agent.nodes import BackendProvider, LoopNodes
 from thinkedit.agent.routing import route_after_critique, route_after_edit
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.state import RunInput, RunState
+from thinkedit.agent.state import PreparedInput, RunState
 from thinkedit.tools.errors import ThinkerOutputError, TransientBackendError
 from thinkedit.tools.registry import BackendCache
 
@@ -44,12 +45,19 @@ def build_graph(
     checkpointer: BaseCheckpointSaver | bool | None = None,
     retry: tuple[RetryPolicy, RetryPolicy] | None = None,
     name: str = "think_while_edit",
+    input_schema: type[BaseModel] = PreparedInput,
+    output_schema: type[BaseModel] = RunState,
 ) -> CompiledStateGraph:
-    """Compile the loop; pass ``backends`` to inject editors/thinkers, ``checkpointer`` to persist runs."""
+    """Compile the loop; pass ``backends`` to inject editors/thinkers, ``checkpointer`` to persist runs.
+
+    ``input_schema`` and ``output_schema`` say what a caller gives and gets back (a server shows them
+    as the graph's schemas); the state the nodes share is ``RunState`` either way.
+    """
     settle = checkpointer.settle if isinstance(checkpointer, ArtifactsFirst) else None
     nodes = LoopNodes(backends or BackendCache(), settle=settle)
     edit_retry, critique_retry = retry or default_retry()
-    builder = StateGraph(RunState, context_schema=LoopSettings, input_schema=RunInput, output_schema=RunState)
+    builder = StateGraph(RunState, context_schema=LoopSettings, input_schema=input_schema,
+                         output_schema=output_schema)
     builder.add_node("prepare", nodes.prepare)
     builder.add_node("edit", nodes.edit, retry_policy=edit_retry)
     builder.add_node("critique", nodes.critique, retry_policy=critique_retry)

@@ -15,8 +15,9 @@ from thinkedit.agent.events import event
 from thinkedit.agent.routing import over_budget, paper_stop_reason, select_round, stop_reason_for
 from thinkedit.agent.inputs import resolve_image, resolve_settings
 from thinkedit.agent.judging import Judgements
+from thinkedit.agent.review import DECISIONS, parse_review
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.state import Candidate, Round, RunState
+from thinkedit.agent.state import Candidate, Round, RunState, plain
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import intake_notes
@@ -27,7 +28,7 @@ from thinkedit.tools.usage import Usage, total_usage
 
 log = logging.getLogger(__name__)
 
-#: Up to this many pixels the edit node hashes its images on the event loop (a few ms) instead of a thread.
+#: Up to this many pixels the edit node hashes its images on the event loop (quick) instead of a thread.
 INLINE_HASH_PIXELS = 2 * 1024 * 1024
 
 
@@ -37,26 +38,6 @@ class BackendProvider(Protocol):
     def editor(self, config: EditorConfig) -> Editor: ...
 
     def thinker(self, config: ThinkerConfig) -> Thinker: ...
-
-
-def parse_review(decision: Any) -> tuple[Literal["approve", "edit", "stop"], str | None]:
-    """Read a reviewer's answer: "approve", "stop", a new instruction, or {"action", "instruction"}."""
-    if isinstance(decision, str):
-        text = decision.strip()
-        if text.lower() in {"approve", "stop"}:
-            return text.lower(), None  # type: ignore[return-value]
-        if text:
-            return "edit", text
-    elif isinstance(decision, dict):
-        action = str(decision.get("action", "")).lower()
-        instruction = (decision.get("instruction") or "").strip() or None
-        if action in {"approve", "stop"}:
-            return action, None  # type: ignore[return-value]
-        if action == "edit" and instruction:
-            return "edit", instruction
-    raise BadInputError(
-        f"review decision {decision!r} is not 'approve', 'stop' or {{'action': 'edit', 'instruction': ...}}"
-    )
 
 
 def _store_input(name: str, settings: LoopSettings) -> tuple[ImageRef, list[str]]:
@@ -115,18 +96,19 @@ class LoopNodes:
 
     async def prepare(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Fix the run's settings and put the source image in the store (once per run)."""
-        update: dict[str, Any] = {}
-        if state.settings is None:
-            update["settings"] = await asyncio.to_thread(resolve_settings, runtime.context, state.overrides)
-        settings = update.get("settings") or state.resolved()
+        update: dict[str, Any] = {}  # channel values are JSON-native (``plain``); nodes read them validated
+        settings = state.settings
+        if settings is None:
+            settings = await asyncio.to_thread(resolve_settings, runtime.context, state.overrides)
+            update["settings"] = plain(settings)
         if state.source is None:
             if not state.image:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
-            update["source"], notes = await asyncio.to_thread(_store_input, state.image, settings)
-            update["notes"] = [*state.notes, *notes]
+            source, notes = await asyncio.to_thread(_store_input, state.image, settings)
+            update["source"], update["notes"] = plain(source), [*state.notes, *notes]
         if state.references and not state.reference_images:
             stored = [await asyncio.to_thread(_store_input, name, settings) for name in state.references]
-            update["reference_images"] = [ref for ref, _ in stored]
+            update["reference_images"] = [plain(ref) for ref, _ in stored]
         if not state.run_id:
             update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""
         return update
@@ -176,7 +158,7 @@ class LoopNodes:
         )
         round_ = Round(index=index, instruction=instruction, seed=seed, image=refs[0], edit_seconds=seconds,
                        candidates=candidates, seed_applied=result.seeded, usage=usage)
-        return {"rounds": [round_], "current_instruction": instruction}
+        return {"rounds": [plain(round_)], "current_instruction": instruction}
 
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Ask the thinker to score this round's image and propose the next instruction."""
@@ -256,7 +238,7 @@ class LoopNodes:
                 "candidates": [c.model_copy(update={"verdict": v}) for c, v in zip(round_.candidates, verdicts)],
             }
         )
-        return {"rounds": [judged], "stop_reason": reason}
+        return {"rounds": [plain(judged)], "stop_reason": reason}
 
     async def refine(self, state: RunState, runtime: Runtime[LoopSettings]) -> Command[Literal["edit", "stop"]]:
         """Adopt the refined instruction; with review on, let a person approve, replace or stop."""
@@ -272,13 +254,14 @@ class LoopNodes:
                     "reasoning": verdict.reasoning if verdict else "",
                     "instruction_used": state.rounds[-1].instruction,
                     "proposed_instruction": proposed,
-                    "choices": ["approve", "stop", "<a replacement instruction>"],
+                    # Resume with {"decision": ..., "instruction": ...} (the instruction goes with "edit").
+                    "decisions": list(DECISIONS),
                 }
             )
-            action, replacement = parse_review(answer)
-            if action == "stop":
+            decision, replacement = parse_review(answer)
+            if decision == "stop":
                 return Command(goto="stop", update={"stop_reason": "reviewer_stopped"})
-            if action == "edit":
+            if decision == "edit":
                 proposed = replacement or proposed
         return Command(goto="edit", update={"current_instruction": proposed})
 
@@ -291,7 +274,7 @@ class LoopNodes:
             "status": "done",
             "stop_reason": state.stop_reason or "max_rounds",
             "best_round": chosen.index if chosen else None,
-            "final_image": chosen.image if chosen else None,
+            "final_image": plain(chosen.image) if chosen else None,
         }
         runtime.stream_writer(
             event(
@@ -299,7 +282,7 @@ class LoopNodes:
                 state.run_id,
                 stop_reason=update["stop_reason"],
                 best_round=update["best_round"],
-                final_image=chosen.image.model_dump() if chosen else None,
+                final_image=update["final_image"],
             )
         )
         return update

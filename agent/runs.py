@@ -32,7 +32,7 @@ from thinkedit.agent.locks import FileRunLocks, PostgresRunLocks, RunLocks
 from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.state import RunState
+from thinkedit.agent.state import RunState, plain
 from thinkedit.agent.trajectory import run_usage
 from thinkedit.tools.artifact_cache import WRITES
 from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
@@ -199,6 +199,12 @@ class RunRegistry:
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
 
+def first_input(record: RunRecord) -> dict[str, Any]:
+    """Return the graph's input for a prepared run: its stored images, as JSON-native channel values."""
+    return {"run_id": record.run_id, "source": plain(record.source), "instruction": record.instruction,
+            "notes": record.notes, "reference_images": [plain(ref) for ref in record.references]}
+
+
 class Runner:
     """Drive runs of the graph with a shared checkpointer, store and run registry."""
 
@@ -288,9 +294,7 @@ class Runner:
 
     async def start(self, record: RunRecord, on_event: EventCallback | None = None) -> RunState | None:
         """Run a prepared run until it finishes or pauses for review."""
-        inputs = {"run_id": record.run_id, "source": record.source, "instruction": record.instruction,
-                  "notes": record.notes, "reference_images": record.references}
-        return await self._drive(record, inputs, on_event)
+        return await self._drive(record, first_input(record), on_event)
 
     async def resume(
         self, run_id: str, on_event: EventCallback | None = None, review: Any = None
@@ -302,8 +306,7 @@ class Runner:
             record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
         snapshot = await self.graph.aget_state(self._config(run_id))
         if not snapshot.values:
-            inputs: Any = {"run_id": run_id, "source": record.source, "instruction": record.instruction,
-                           "notes": record.notes, "reference_images": record.references}
+            inputs: Any = first_input(record)
         elif snapshot.interrupts:
             if review is None:
                 raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,12 +53,26 @@ class Round(BaseModel):
     usage: Usage = Field(default_factory=Usage, description="Calls, images, tokens, seconds and price of the round.")
 
 
-def merge_rounds(existing: list[Round] | None, update: list[Round] | None) -> list[Round]:
-    """Merge rounds by index: an update replaces the round with the same index, or appends."""
-    merged = {r.index: r for r in existing or []}
+def plain(model: BaseModel) -> dict[str, Any]:
+    """Return a model as JSON-native data: what nodes write to channels, so any LangGraph server can checkpoint it."""
+    return model.model_dump(mode="json")
+
+
+def merge_rounds(
+    existing: list[Round | dict[str, Any]] | None, update: list[Round | dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """Merge rounds by index: an update replaces the round with the same index, or appends.
+
+    Both sides may hold dicts (what nodes write, and what any server's checkpoints decode to) or
+    ``Round`` instances (checkpoints saved before rounds were written as dicts); the result is dicts.
+    """
+    merged = {}
+    for item in existing or []:
+        data = plain(item) if isinstance(item, BaseModel) else item
+        merged[data["index"]] = data
     for item in update or []:
-        round_ = Round.model_validate(item) if isinstance(item, dict) else item
-        merged[round_.index] = round_
+        data = plain(Round.model_validate(item))  # an update is checked before it joins the state
+        merged[data["index"]] = data
     return [merged[i] for i in sorted(merged)]
 
 
@@ -85,29 +99,50 @@ class SettingsInput(BaseModel):
 
 
 class RunInput(BaseModel):
-    """Start a run: the image, the instruction and, optionally, settings."""
+    """Start a run: the image, the instruction and, optionally, reference images and settings."""
 
     model_config = ConfigDict(extra="forbid")
 
-    image: str | None = Field(
-        default=None,
+    image: str = Field(
         description="Image to edit: a local file path, or thinkedit://artifacts/<sha256>.png of an earlier result.",
     )
     instruction: str = Field(min_length=1, description="What to change, in words.")
-    run_id: str = Field(default="", description="An id for the run; the thread id when empty.")
-    source: ImageRef | None = Field(default=None, description="The image, already in the artifact store.")
     references: list[str] = Field(
         default_factory=list,
         max_length=8,
         description="Reference images for editors that take several (Qwen-Image-Edit-2509: 'the hat from image 2'): "
         "local paths or thinkedit://artifacts/<sha256>.png, in order (image 2, image 3, ...).",
     )
-    reference_images: list[ImageRef] = Field(default_factory=list, description="The references, already stored.")
-    notes: list[str] = Field(default_factory=list, description="What reading the stored source image changed.")
     overrides: SettingsInput | None = Field(
         default=None,
         description="Loop settings to override: over the runtime context when one is given, else over the profile.",
     )
+
+
+class PreparedInput(RunInput):
+    """Start a run whose images are already stored (the runner's input; ``image`` is then optional)."""
+
+    image: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="Image to edit: a local file path, or thinkedit://artifacts/<sha256>.png of an earlier result.",
+    )
+    run_id: str = Field(default="", description="An id for the run; the thread id when empty.")
+    source: ImageRef | None = Field(default=None, description="The image, already in the artifact store.")
+    reference_images: list[ImageRef] = Field(default_factory=list, description="The references, already stored.")
+    notes: list[str] = Field(default_factory=list, description="What reading the stored source image changed.")
+
+
+class RunOutput(BaseModel):
+    """Report a finished (or paused) run: why it stopped, the chosen image and every round."""
+
+    run_id: str = Field(default="", description="The run's id (also its checkpoint thread id).")
+    instruction: str = Field(description="The user's original instruction.")
+    status: RunStatus = Field(default="running", description="running, done, cancelled or error.")
+    stop_reason: StopReason | None = Field(default=None, description="Why the loop stopped.")
+    best_round: int | None = Field(default=None, description="Index of the chosen round.")
+    final_image: ImageRef | None = Field(default=None, description="The chosen round's image.")
+    rounds: list[Round] = Field(default_factory=list, description="Every round: instruction, image, scores.")
+    notes: list[str] = Field(default_factory=list, description="What reading the input image changed.")
 
 
 class RunState(BaseModel):

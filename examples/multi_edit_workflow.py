@@ -32,7 +32,7 @@ class Workflow(TypedDict, total=False):
     parts: list[str]
     image: str
     instruction: str
-    final_image: ImageRef
+    final_image: dict[str, Any]  # an ImageRef as the loop's channels hold it: JSON-native data
     stop_reason: str
     results: Annotated[list[dict[str, Any]], operator.add]
 
@@ -60,12 +60,13 @@ def next_part(state: Workflow) -> Workflow:
 
 def collect(state: Workflow) -> Workflow:
     """Record the part's result; its image feeds the next part."""
+    final = ImageRef.model_validate(state["final_image"])
     return {
         "results": [
             {
                 "instruction": state["instruction"],
-                "image": artifact_uri(state["final_image"]),
-                "path": state["final_image"].uri,
+                "image": artifact_uri(final),
+                "path": final.uri,
                 "stop_reason": state["stop_reason"],
             }
         ]

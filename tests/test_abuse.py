@@ -1,10 +1,10 @@
-"""bench/abuse.py's fast areas against real servers: every case holds (issue 13)."""
+"""tests/abuse.py's fast areas against real servers: every case holds (issue 13)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.abuse import FAST_AREAS, abuse
+from tests.abuse import FAST_AREAS, abuse
 
 pytestmark = pytest.mark.slow
 

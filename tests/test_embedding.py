@@ -32,14 +32,14 @@ def fake_graph(thinker: ScriptedThinker, editor: ScriptedEditor | None = None, *
 class Parent(TypedDict, total=False):
     image: str
     instruction: str
-    final_image: ImageRef
+    final_image: dict  # JSON-native, as the loop's channels hold it
     stop_reason: str
     summary: str
 
 
 def parent_graph(loop, context_schema=None):
     def report(state: Parent) -> Parent:
-        return {"summary": f"{state['stop_reason']}: {state['final_image'].sha256[:8]}"}
+        return {"summary": f"{state['stop_reason']}: {state['final_image']['sha256'][:8]}"}
 
     return (
         StateGraph(Parent, context_schema=context_schema)
@@ -82,7 +82,7 @@ async def test_loop_as_a_subgraph_takes_any_context_shape(data_dir: Path, shape:
     rounds = 3 if shape == "none" else 2
     assert out["stop_reason"] == "max_rounds" and len(editor.calls) == rounds
     assert out["summary"].startswith("max_rounds: ")
-    assert Path(out["final_image"].uri).is_relative_to(data_dir)
+    assert Path(out["final_image"]["uri"]).is_relative_to(data_dir)
 
 
 async def test_a_context_of_the_wrong_type_is_a_clear_error(data_dir: Path) -> None:
@@ -99,7 +99,7 @@ async def test_loop_as_a_subgraph_node(data_dir: Path) -> None:
     loop = fake_graph(ScriptedThinker(verdicts((3, 3, "again"), (9, 9, "done"))))
 
     def report(state: Parent) -> Parent:
-        return {"summary": f"{state['stop_reason']}: {state['final_image'].sha256[:8]}"}
+        return {"summary": f"{state['stop_reason']}: {state['final_image']['sha256'][:8]}"}
 
     parent = (
         StateGraph(Parent)
@@ -116,7 +116,7 @@ async def test_loop_as_a_subgraph_node(data_dir: Path) -> None:
         context=make_settings(data_dir),
     )
     assert out["stop_reason"] == "threshold_met"
-    assert Path(out["final_image"].uri).is_file()
+    assert Path(out["final_image"]["uri"]).is_file()
     assert out["summary"].startswith("threshold_met: ")
 
 

@@ -210,7 +210,7 @@ async def test_bad_inputs(data_dir, photo) -> None:
 
 
 async def test_review_interrupt_and_each_decision(data_dir, photo) -> None:
-    script = verdicts((3, 3, "proposed one"), (4, 4, "proposed two"), (5, 5, "proposed three"))
+    script = verdicts((3, 3, "proposed one"), (4, 4, "proposed two"), (5, 5, "proposed three"), (6, 6, "proposed four"))
     editor, thinker = ScriptedEditor(), ScriptedThinker(script)
     runner = make_runner(data_dir, editor, thinker)
     record = runner.prepare(photo, "make it red", make_settings(data_dir, review=True, max_rounds=5))
@@ -224,13 +224,17 @@ async def test_review_interrupt_and_each_decision(data_dir, photo) -> None:
     with pytest.raises(BadInputError, match="awaiting review"):
         await runner.resume(record.run_id)
 
+    assert pending["decisions"] == ["approve", "edit", "stop"]
+
     await runner.resume(record.run_id, review="approve")
     assert editor.calls[-1].instruction == "proposed one"
-    await runner.resume(record.run_id, review={"action": "edit", "instruction": "my own words"})
+    await runner.resume(record.run_id, review={"decision": "edit", "instruction": "my own words"})
     assert editor.calls[-1].instruction == "my own words"
-    final = await runner.resume(record.run_id, review="stop")
+    await runner.resume(record.run_id, review={"action": "edit", "instruction": "older words"})  # the old vocabulary
+    assert editor.calls[-1].instruction == "older words"
+    final = await runner.resume(record.run_id, review={"decision": "stop"})
     assert final.status == "done" and final.stop_reason == "reviewer_stopped"
-    assert len(final.rounds) == 3
+    assert len(final.rounds) == 4
     assert runner.registry.load(record.run_id).status == "done"
 
 

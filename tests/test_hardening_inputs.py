@@ -20,6 +20,7 @@ from thinkedit.servers.mcp.fetch import public_only
 from thinkedit.servers.mcp.inputs import ImageResolver
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import SERVER_MAX_PIXELS, load_image
+from tests.races import swapping_for_symlink
 
 
 def png(size: tuple[int, int], colour: tuple[int, int, int] = (0, 0, 0)) -> bytes:
@@ -43,29 +44,14 @@ async def test_swapping_a_folder_for_a_symlink_leaks_nothing(resolver: ImageReso
     real = tmp_path / "root" / "d"
     real.mkdir()
     (real / "a.png").write_bytes(png((16, 16)))
-    parked = tmp_path / "root" / "parked"
-    stop = threading.Event()
-
-    def swap() -> None:
-        while not stop.is_set():
-            os.rename(real, parked)
-            os.symlink(outside, real)
-            os.unlink(real)
-            os.rename(parked, real)
-
-    swapper = threading.Thread(target=swap, daemon=True)
-    swapper.start()
     sizes: dict[int, int] = {}
-    try:
+    with swapping_for_symlink(real, outside):
         for _ in range(400):
             try:
                 image = await resolver.load(str(real / "a.png"))
             except BadInputError:
                 continue
             sizes[image.width] = sizes.get(image.width, 0) + 1
-    finally:
-        stop.set()
-        swapper.join()
     assert 48 not in sizes, f"{sizes.get(48)} of 400 loads read the file outside the roots"
     assert sizes.get(16, 0) > 0  # the loads that won the race still work
 

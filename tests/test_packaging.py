@@ -72,5 +72,6 @@ def test_langgraph_json_points_at_the_graph_module() -> None:
     import json
 
     graphs = json.loads((ROOT / "langgraph.json").read_text())["graphs"]
-    path, _, attr = graphs["think_while_edit"].partition(":")
+    path, _, attr = graphs["think_while_edit"]["path"].partition(":")
     assert (ROOT / path).is_file() and attr == "graph"
+    assert graphs["think_while_edit"]["description"].startswith("Edit an image")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -12,6 +13,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from tests.conftest import EXAMPLES
+from tests.mcp_support import http_session
 from tests.procs import ROOT, free_port, server
 
 pytestmark = pytest.mark.slow
@@ -21,16 +23,22 @@ KEEP_GOING = {"semantic_threshold": 10, "quality_threshold": 10}
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def studio_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's log: what it says about our checkpoints (deserialization warnings) lands here."""
+    return tmp_path_factory.mktemp("studio") / "langgraph-dev.log"
+
+
+@pytest.fixture(scope="module")
+def studio(studio_log: Path) -> Iterator[str]:
     langgraph = shutil.which("langgraph", path=str(Path(sys.executable).parent)) or shutil.which("langgraph")
     if langgraph is None:
         pytest.fail("langgraph-cli is not installed (it is part of the dev extra)")
-    tmp = tmp_path_factory.mktemp("studio")
     port = free_port()
-    env = dict(os.environ, THINKEDIT_DATA_DIR=str(tmp / "data"), THINKEDIT_PROFILE="tiny",
-               LANGGRAPH_CLI_NO_ANALYTICS="1", PYTHONPATH=str(ROOT))
+    # Strict deserialization, as LangGraph will have it by default: checkpoints must hold no types of ours.
+    env = dict(os.environ, THINKEDIT_DATA_DIR=str(studio_log.parent / "data"), THINKEDIT_PROFILE="tiny",
+               LANGGRAPH_CLI_NO_ANALYTICS="1", PYTHONPATH=str(ROOT), LANGGRAPH_STRICT_MSGPACK="true")
     cmd = [langgraph, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
-    with server(cmd, f"http://127.0.0.1:{port}/ok", env=env, log=tmp / "langgraph-dev.log", timeout=120):
+    with server(cmd, f"http://127.0.0.1:{port}/ok", env=env, log=studio_log, timeout=120):
         yield f"http://127.0.0.1:{port}"
 
 
@@ -72,7 +80,7 @@ async def test_run_from_sdk_streams_and_keeps_state(studio: str) -> None:
 async def test_review_pauses_and_resumes_with_each_decision(studio: str) -> None:
     client = get_client(url=studio)
     thread = (await client.threads.create())["thread_id"]
-    await client.runs.wait(thread, GRAPH, input=run_input(max_rounds=4, review=True))
+    await client.runs.wait(thread, GRAPH, input=run_input(max_rounds=5, review=True))
     state = await client.threads.get_state(thread)
     assert state["next"] == ["refine"]
     pending = state["tasks"][0]["interrupts"][0]["value"]
@@ -83,15 +91,35 @@ async def test_review_pauses_and_resumes_with_each_decision(studio: str) -> None
     rounds = state["values"]["rounds"]
     assert len(rounds) == 2 and rounds[1]["instruction"] == pending["proposed_instruction"]
 
-    await client.runs.wait(thread, GRAPH, command={"resume": {"action": "edit", "instruction": "a tall red hat"}})
+    await client.runs.wait(thread, GRAPH, command={"resume": {"decision": "edit", "instruction": "a tall red hat"}})
     state = await client.threads.get_state(thread)
     assert [r["instruction"] for r in state["values"]["rounds"]][-1] == "a tall red hat"
+    assert state["tasks"][0]["interrupts"][0]["value"]["decisions"] == ["approve", "edit", "stop"]
 
-    await client.runs.wait(thread, GRAPH, command={"resume": "stop"})
+    # The vocabulary Studio users resumed with before: still read.
+    await client.runs.wait(thread, GRAPH, command={"resume": {"action": "edit", "instruction": "a red top hat"}})
+    state = await client.threads.get_state(thread)
+    assert [r["instruction"] for r in state["values"]["rounds"]][-1] == "a red top hat"
+
+    await client.runs.wait(thread, GRAPH, command={"resume": {"decision": "stop"}})
     state = await client.threads.get_state(thread)
     assert state["next"] == []
     assert state["values"]["status"] == "done" and state["values"]["stop_reason"] == "reviewer_stopped"
-    assert len(state["values"]["rounds"]) == 3
+    assert len(state["values"]["rounds"]) == 4
+
+
+async def test_a_reviewed_run_resumes_under_strict_deserialization(studio: str, studio_log: Path) -> None:
+    client = get_client(url=studio)
+    thread = (await client.threads.create())["thread_id"]
+    await client.runs.wait(thread, GRAPH, input=run_input(max_rounds=2, review=True))
+    result = await client.runs.wait(thread, GRAPH, command={"resume": {"decision": "approve"}})
+    assert result["status"] == "done" and [r["index"] for r in result["rounds"]] == [1, 2]
+    state = await client.threads.get_state(thread)  # the server decodes every checkpoint channel
+    assert state["values"]["settings"]["max_rounds"] == 2 and state["values"]["source"]["width"] == 451
+    history = await client.threads.get_history(thread, limit=20)  # and every earlier checkpoint
+    assert len(history) > 5 and history[0]["values"]["status"] == "done"
+    log = studio_log.read_text()
+    assert "unregistered type" not in log and "Blocked deserialization" not in log, log[-2000:]
 
 
 async def test_bad_input_fails_the_run_not_the_server(studio: str) -> None:
@@ -118,3 +146,23 @@ async def test_a_backend_error_reaches_the_sdk_caller_with_its_message(studio: s
     thread = (await client.threads.create())["thread_id"]
     with pytest.raises(Exception, match=f"cannot reach the editor server at http://127.0.0.1:{port}/v1"):
         await client.runs.wait(thread, GRAPH, input=run_input(profile=str(profile), max_rounds=1))
+
+
+async def test_the_servers_mcp_tool_takes_the_users_input_and_answers_json(studio: str) -> None:
+    async with http_session(studio) as mcp:
+        tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
+        tool = tools[GRAPH]
+        assert tool.description.startswith("Edit an image following an instruction")
+        assert set(tool.input_schema["properties"]) == {"image", "instruction", "references", "overrides"}
+        assert set(tool.input_schema["required"]) == {"image", "instruction"}
+        result = await mcp.call_tool(GRAPH, run_input(max_rounds=1))
+        missing = await mcp.call_tool(GRAPH, {"image": "/no/such/file.png", "instruction": "x"})
+        unnamed = await mcp.call_tool(GRAPH, {"instruction": "x"})
+    assert not result.is_error, result
+    text = [block.text for block in result.content if block.type == "text"]
+    answer = json.loads(text[-1])
+    assert answer == result.structured_content
+    assert answer["status"] == "done" and [r["index"] for r in answer["rounds"]] == [1]
+    assert "settings" not in answer and answer["final_image"]["width"] == 451
+    assert missing.is_error and "image not found" in missing.content[0].text
+    assert unnamed.is_error and "image" in unnamed.content[0].text, unnamed

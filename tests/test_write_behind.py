@@ -112,8 +112,10 @@ def test_a_save_names_every_image_inside_what_it_saves(photo: Image.Image) -> No
     from thinkedit.agent.checkpoint import named_images
     from thinkedit.agent.state import Candidate
 
-    refs = [ImageRef(sha256=f"{i:064x}", uri=f"/store/{i}.png", width=8, height=8) for i in range(5)]
+    refs = [ImageRef(sha256=f"{i:064x}", uri=f"/store/{i}.png", width=8, height=8) for i in range(7)]
     value = {
+        "final_image": refs[5].model_dump(mode="json"),  # what channels hold: JSON-native data
+        "dumped_rounds": [{"index": 2, "image": refs[6].model_dump(mode="json"), "usage": {"edit_calls": 1}}],
         "source": refs[0],
         "rounds": [Round(index=1, instruction="x", seed=0, image=refs[1], verdict=verdicts((3, 3, "a"))[0],
                          candidates=[Candidate(seed=0, image=refs[2])])],
@@ -166,11 +168,11 @@ def test_decoded_cache_is_bounded_and_hands_out_copies() -> None:
 def _named_images(channel: str, value: Any) -> list[str]:
     """Return the local files a checkpoint channel's value names: the source, the rounds' images."""
     if channel == "source":
-        return [value.uri] if isinstance(value, ImageRef) else []
+        return [ImageRef.model_validate(value).uri] if value else []
     if channel != "rounds":
         return []
     rounds = value if isinstance(value, list) else []
-    return [r.image.uri for r in rounds if isinstance(r, Round)]
+    return [Round.model_validate(r).image.uri for r in rounds]
 
 
 class Auditor(InMemorySaver):

@@ -22,7 +22,7 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-#: How many bytes of decoded pixels one process keeps (RGB: 3 bytes a pixel; 128 MiB ≈ 170 images of 512 px).
+#: How many bytes of decoded pixels one process keeps (RGB: 3 bytes a pixel).
 DECODED_CACHE_BYTES = 128 * 1024 * 1024
 
 
@@ -34,9 +34,8 @@ def pixel_digest(image: Image.Image) -> str:
     """Return the SHA-256 of an RGB image's size and pixels: its address, before any encoding.
 
     The pixels are hashed in bands of rows, the same bytes in the same order as one ``tobytes()``:
-    unpacking a whole image into one new buffer of a few MB costs more than hashing it (fresh
-    pages each time), bands that stay in the CPU's cache do not (512 px: 0.9 against 1.8 ms here;
-    2 to 2.5x at 1024 to 4096 px).
+    unpacking a whole image into one new buffer costs more than hashing it (fresh pages each
+    time), bands that stay in the CPU's cache do not.
     """
     digest = hashlib.sha256(f"RGB {image.width}x{image.height}\n".encode())
     width, height = image.size

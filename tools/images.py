@@ -21,7 +21,7 @@ MAX_PIXELS = 64 * 1024 * 1024
 #: The limit every server applies to a client's image (4096x4096, about 16.8 MP): the editor, thinker
 #: and MCP servers agree, so an image one takes the others take too, and decoding one stays seconds.
 SERVER_MAX_PIXELS = 4096 * 4096
-#: Refuse image files larger than this before reading them (a 16.8 MP PNG of noise is about 50 MB).
+#: Refuse image files larger than this before reading them (room for a PNG of noise at the pixel limit).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Decoded pixels ``load_image`` keeps per process, by the file's content: the same photo submitted
 #: again (another run on it, each round's upload of the source to an editor server) is decoded once.
@@ -161,10 +161,9 @@ def resize_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 #: The level for PNGs that cross a local link or go to disk: lossless like any level, and written by
-#: our own encoder (``tools.png``: "Up"-filtered rows, RLE deflate) for 8-bit L/RGB/RGBA. On the
-#: example photo here: 128 px in 1.1 ms (PIL: 2.5 at level 1, 5.7 at its default 6), 512 px in 21 ms
-#: (32 and 122), files at most 7% larger than level 6's. Every PNG thinkedit sends or stores uses it:
-#: at 1024 px level 6 costs ~0.4 s more per image, which only a link under ~1.5 Mbit/s makes back.
+#: our own encoder (``tools.png``: "Up"-filtered rows, RLE deflate) for 8-bit L/RGB/RGBA. It encodes
+#: several times faster than PIL's default level for files only a little larger, so every PNG
+#: thinkedit sends or stores uses it: the time a higher level costs is made back only on a slow link.
 FAST_PNG_LEVEL = 1
 
 

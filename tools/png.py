@@ -1,12 +1,11 @@
 """A fast lossless PNG encoder for 8-bit images: every row filtered "Up", deflated with zlib's RLE strategy.
 
-PIL picks each row's filter by trying all five (libpng's heuristic); at zlib level 1 that choice,
-not the deflating, is about half its encoding time (512 px RGB: ~14 of ~26 ms here, at level 0
-too). "Up" (each byte less the byte above it) suits photos and renders about as well as the
-adaptive choice, costs one subtraction done by PIL in C, and RLE deflate is the cheapest zlib
-strategy that still packs its long runs of small differences. On the example photo the file comes
-out a little smaller than PIL's at level 1, 1.5x (512 px) to 2.2x (128 px) faster to encode, and
-about 2x faster to decode (no Paeth rows).
+PIL picks each row's filter by trying all five (libpng's heuristic); at low zlib levels that
+choice, not the deflating, takes much of its encoding time. "Up" (each byte less the byte above
+it) suits photos and renders about as well as the adaptive choice, costs one subtraction done by
+PIL in C, and RLE deflate is the cheapest zlib strategy that still packs its long runs of small
+differences: files about the size of PIL's at level 1, faster to encode, and faster to decode (no
+Paeth rows).
 
 The output is a plain PNG (signature, IHDR, IDAT chunks, IEND) that any decoder reads; rows are
 filtered and deflated in bands of a quarter MB, so memory stays a few times one band, not the image.
@@ -23,8 +22,8 @@ from PIL import Image, ImageChops
 COLOUR_TYPES = {"L": (0, 1), "RGB": (2, 3), "RGBA": (6, 4)}
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: About how many bytes of filtered rows are built and deflated at a time: bands that stay in the
-#: CPU's cache encode faster than whole images (512 px: 22% less time than 4 MB bands, 1024 px:
-#: 34%); the file grows by a few dozen bytes (one zlib stream still, in a few more 12-byte IDAT frames).
+#: CPU's cache encode faster than whole images; the file grows by a few bytes (one zlib stream
+#: still, in a few more IDAT frames).
 BAND_BYTES = 256 * 1024
 _UP = 2  # PNG filter type "Up"
 

@@ -34,9 +34,9 @@ def resolve_dtype(name: str | None, device: str, default: str = "bfloat16") -> A
 def start_parallel_runtime() -> None:
     """Run one small parallel op on the calling (main) thread, so OpenMP starts its runtime there.
 
-    Measured with the CPU build of torch 2.13 on 2 cores: when a process's first OpenMP region
-    runs on a worker thread, later ops on worker threads run 10-20x slower than after one op on
-    the main thread. Servers run models on worker threads, so they call this first.
+    With the CPU build of torch, when a process's first OpenMP region runs on a worker thread,
+    later ops on worker threads run many times slower than after one op on the main thread.
+    Servers run models on worker threads, so they call this first.
     """
     import torch
 

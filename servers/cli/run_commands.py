@@ -288,12 +288,14 @@ def _ask_review(pending: dict[str, Any]) -> Any:
         answer = sys.stdin.readline()
     else:
         answer = input("[a]pprove, [s]top, or type a new instruction: ")
+    from thinkedit.agent.review import review_answer
+
     answer = answer.strip()
     if answer.lower() in {"", "a", "approve", "y", "yes"}:
-        return "approve"
+        return review_answer("approve")
     if answer.lower() in {"s", "stop", "q", "quit"}:
-        return "stop"
-    return {"action": "edit", "instruction": answer}
+        return review_answer("stop")
+    return review_answer("edit", answer)
 
 
 def _cost(usage: dict[str, Any] | None) -> str:

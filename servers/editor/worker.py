@@ -4,13 +4,11 @@ The server keeps its queue, batcher and HTTP in the parent; each batch crosses a
 (pickled requests and results) to the worker, which owns the pipeline. Inside the worker the
 pipeline runs on one thread, chosen by ``thread``: ``"main"`` (default) runs every call on the
 worker's main thread, as the paper's servers do; ``"pipeline"`` starts torch's parallel runtime on
-the main thread and runs every call on one pipeline thread. On a quiet 2-core machine a 128-px,
-4-step tiny edit took about 105 ms through the server the first way and 125 ms the second. On the
-same machine shared with six other jobs the main thread used to be far slower (1.0-4.3 s against
-60-170 ms): libgomp's idle threads spun for long, and a descheduled spinner held the team at every
-barrier. The worker's threads now spin briefly (``WORKER_SPINCOUNT``), and both ways take about
-the same time under load. ``bench/editor_server.py`` compares our server with the paper's design
-in one run.
+the main thread and runs every call on one pipeline thread. On a quiet machine the first way is
+a little faster. On a machine whose cores other jobs want, the main thread used to be far slower:
+libgomp's idle threads spun for long, and a descheduled spinner held the team at every barrier.
+The worker's threads now spin briefly (``WORKER_SPINCOUNT``), and both ways take about the same
+time under load. ``bench/editor_server.py`` compares our server with the paper's design in one run.
 """
 
 from __future__ import annotations
@@ -36,12 +34,10 @@ log = logging.getLogger(__name__)
 #: How long (libgomp's busy-wait iterations) an idle OpenMP thread of the worker's torch spins before
 #: it sleeps, unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set already. libgomp's default,
 #: 300,000, keeps every thread of the team spinning between parallel regions: on a machine whose
-#: cores other jobs want, a descheduled spinner holds the whole team at each barrier. Measured here
-#: (2 cores, 128-px 4-step tiny edits, pairs of servers taking turns): with six busy processes
-#: beside it, 20,000 cut the main thread's edit from 1.37–1.75 s to 0.86 s (0.45 of it), with two
-#: to 0.73 of it; on the quiet machine it read 0.92 and 0.93 of the default (no loss). Sleeping at
-#: once (``OMP_WAIT_POLICY=PASSIVE``) was as good under load but cost 28% on the quiet machine, and
-#: 3,000 spins 47%.
+#: cores other jobs want, a descheduled spinner holds the whole team at each barrier. This count
+#: spins long enough to lose nothing on a quiet machine and short enough that busy neighbours do
+#: not hold the team up; sleeping at once (``OMP_WAIT_POLICY=PASSIVE``), or far fewer spins, costs
+#: time on a quiet machine.
 WORKER_SPINCOUNT = "20000"
 
 

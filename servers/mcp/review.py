@@ -24,6 +24,7 @@ from mcp_types import ElicitRequest, ElicitRequestFormParams, ElicitResult, Inpu
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from thinkedit.agent.review import review_answer
 from thinkedit.servers.mcp.state import AppState
 from thinkedit.tools.errors import BadInputError
 
@@ -74,11 +75,7 @@ def question(pending: dict[str, Any]) -> str:
 
 def decision_of(form: ReviewForm) -> Any:
     """Turn a filled form into the value the graph's review interrupt takes."""
-    if form.decision == "edit":
-        if not (form.instruction or "").strip():
-            raise BadInputError("decision 'edit' needs an instruction")
-        return {"action": "edit", "instruction": form.instruction.strip()}
-    return form.decision
+    return review_answer(form.decision, form.instruction)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from mcp.types import CallToolResult
 from mcp_types import InputRequiredResult
 
 from thinkedit.agent.oneshot import critique_once, edit_once
+from thinkedit.agent.review import review_answer
 from thinkedit.servers.mcp import refs
 from thinkedit.servers.mcp.clients import wants_resource_links
 from thinkedit.servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
@@ -161,8 +162,7 @@ async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | Inp
     record = app.runner.registry.load(args.run_id)
     if record.status != "awaiting_review" or app.jobs.is_live(args.run_id):
         raise BadInputError(f"run {args.run_id} is not awaiting review (its status is {record.status})")
-    decision: Any = args.decision if args.decision != "edit" else {"action": "edit", "instruction": args.instruction}
-    await app.jobs.resume(args.run_id, review=decision)
+    await app.jobs.resume(args.run_id, review=review_answer(args.decision, args.instruction))
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     started = asyncio.get_running_loop().time()
     await app.jobs.follow(args.run_id, args.wait_seconds, reporter)

@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from thinkedit.agent.deletion import delete_run
+from thinkedit.agent.review import review_answer
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.viewer import asset, content_policy, render_page, run_page_scripts
@@ -214,10 +215,7 @@ def build_app(config: GalleryConfig) -> FastAPI:
         rec = record(run_id)
         if rec.status != "awaiting_review" or jobs().is_live(run_id):
             raise HTTPException(409, f"run {run_id} is not awaiting review (its status is {rec.status})")
-        if body.decision == "edit" and not (body.instruction or "").strip():
-            raise BadInputError("'edit' needs the instruction to use instead")
-        decision: Any = body.decision if body.decision != "edit" else {"action": "edit", "instruction": body.instruction}
-        jobs().review(rec, decision)
+        jobs().review(rec, review_answer(body.decision, body.instruction))  # type: ignore[arg-type]
         return {"run_id": run_id, "status": "running"}
 
     @app.post("/api/runs/{run_id}/cancel")

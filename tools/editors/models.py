@@ -95,8 +95,8 @@ class EditorModel:
     size_kwargs: Callable[[int, int], dict[str, Any]] = _no_size
     fixed_kwargs: Mapping[str, Any] = field(default_factory=dict)  # always passed, not overridable
     # True when different images and prompts can share one call with per-image generators
-    # (the output then equals the single-image edit up to float rounding: checked for the tiny
-    # pipelines, at most 1/255 per channel on ~0.02% of pixels). False means one call per image.
+    # (the output then equals the single-image edit up to float rounding, as tests/test_tiny_editors.py
+    # checks for the tiny pipelines). False means one call per image.
     batchable: bool = False
     local: bool = False  # built on this machine by tools.editors.tiny rather than downloaded
     # The area (pixels) the model was trained at; inputs are scaled down to it. None: the input's

@@ -1,0 +1,49 @@
+"""Review answers in one vocabulary: ``{"decision": "approve" | "edit" | "stop", "instruction": ...}``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from thinkedit.tools.errors import BadInputError
+
+Decision = Literal["approve", "edit", "stop"]
+
+#: What a reviewer may decide, as the review pause lists it.
+DECISIONS: tuple[Decision, ...] = ("approve", "edit", "stop")
+
+
+def review_answer(decision: Decision, instruction: str | None = None) -> dict[str, Any]:
+    """Return the graph's resume value for a decision, so every surface resumes with the same shape."""
+    if decision == "edit":
+        text = (instruction or "").strip()
+        if not text:
+            raise BadInputError("decision 'edit' needs an instruction")
+        return {"decision": "edit", "instruction": text}
+    if decision not in DECISIONS:
+        raise BadInputError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
+    return {"decision": decision}
+
+
+def parse_review(answer: Any) -> tuple[Decision, str | None]:
+    """Read a reviewer's answer: ``{"decision", "instruction"}``, "approve", "stop" or a new instruction.
+
+    ``{"action": ...}`` still reads as ``{"decision": ...}``: LangGraph Studio and SDK users resumed
+    with it before the vocabulary was one.
+    """
+    if isinstance(answer, str):
+        text = answer.strip()
+        if text.lower() in {"approve", "stop"}:
+            return text.lower(), None  # type: ignore[return-value]
+        if text:
+            return "edit", text
+    elif isinstance(answer, dict):
+        decision = str(answer.get("decision", answer.get("action", ""))).lower()
+        instruction = (answer.get("instruction") or "").strip() or None
+        if decision in {"approve", "stop"}:
+            return decision, None  # type: ignore[return-value]
+        if decision == "edit" and instruction:
+            return "edit", instruction
+    raise BadInputError(
+        f"review answer {answer!r} is not 'approve', 'stop', a new instruction, "
+        "or {'decision': 'approve' | 'edit' | 'stop', 'instruction': ...}"
+    )

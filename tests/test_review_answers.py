@@ -1,0 +1,40 @@
+"""Review answers: one vocabulary (``decision``) on every surface, the graph still reading the old ``action``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from thinkedit.agent.review import parse_review, review_answer
+from thinkedit.tools.errors import BadInputError
+
+
+@pytest.mark.parametrize(
+    ("answer", "read"),
+    [
+        ({"decision": "approve"}, ("approve", None)),
+        ({"decision": "STOP"}, ("stop", None)),
+        ({"decision": "edit", "instruction": " a blue hat "}, ("edit", "a blue hat")),
+        ({"action": "edit", "instruction": "a blue hat"}, ("edit", "a blue hat")),  # LangGraph Studio's old answers
+        ({"action": "approve"}, ("approve", None)),
+        ("approve", ("approve", None)),
+        ("a blue hat", ("edit", "a blue hat")),
+    ],
+)
+def test_the_graph_reads_every_public_answer(answer, read) -> None:
+    assert parse_review(answer) == read
+
+
+@pytest.mark.parametrize("answer", [{"decision": "edit"}, {"decision": "maybe"}, "  ", 3, {"choice": "approve"}])
+def test_an_answer_it_cannot_read_names_the_vocabulary(answer) -> None:
+    with pytest.raises(BadInputError, match=re.escape("{'decision': 'approve' | 'edit' | 'stop', 'instruction': ...}")):
+        parse_review(answer)
+
+
+def test_every_surface_builds_the_same_answer() -> None:
+    assert review_answer("approve") == {"decision": "approve"}
+    assert review_answer("edit", "  a blue hat ") == {"decision": "edit", "instruction": "a blue hat"}
+    assert parse_review(review_answer("stop")) == ("stop", None)
+    with pytest.raises(BadInputError, match="decision 'edit' needs an instruction"):
+        review_answer("edit", " ")
