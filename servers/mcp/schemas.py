@@ -254,7 +254,8 @@ class RunResult(_Wire):
     )
     notes: list[str] = Field(
         default_factory=list,
-        description="What reading the source image changed (EXIF orientation, colour profile, first frame of many).",
+        description="First, for random-weight demo models, the sentence saying their pictures are noise; then "
+        "what reading the source image changed (EXIF orientation, colour profile, first frame of many).",
     )
     message: str = Field(default="", description="What to do next, in words.")
 

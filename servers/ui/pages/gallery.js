@@ -15,6 +15,7 @@
     return '<a class="run" data-run="' + esc(r.run_id) + '" data-status="' + esc(r.status) + '" href="runs/' + esc(r.run_id) + '">' +
       '<img loading="lazy" alt="" src="' + esc(r.thumbnail) + '">' +
       '<div class="instr">' + esc(r.instruction) + "</div>" +
+      (r.demo_note ? '<small class="demo">' + esc(r.demo_note) + "</small>" : "") +
       '<span class="badge ' + esc(r.status) + '">' + esc(r.status.replace("_", " ")) + "</span> " +
       "<small>" + esc(r.rounds + " of " + r.max_rounds + " rounds" + (r.best_round ? " · chose " + r.best_round : "")) + "</small>" +
       "<small>" + esc(scores) + "</small><small>" + esc(r.editor + " + " + r.thinker + " · " + r.created_at) + "</small></a>";
