@@ -2,22 +2,32 @@
 VENV       ?= .venv
 PYTHON     ?= python3
 PY         := $(VENV)/bin/python
-# The CPU build of torch; set TORCH_SPEC (e.g. "torch>=2.8") on a GPU machine.
+# torch goes in first, so the extras keep the build chosen here. On Linux, public PyPI's torch is the CUDA build
+# (several GB of NVIDIA wheels); for a CPU-only machine install torch from PyTorch's CPU index into $(VENV) first,
+# or pick your build: TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" (README, Install).
 TORCH_SPEC ?= torch==2.13.0
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
 .PHONY: demo test venv bench clean
 
-$(VENV)/.stamp-dev: pyproject.toml Makefile
+# $(call install,EXTRA): make the venv, install torch, then thinkedit with EXTRA (demo: only what the demo runs).
+define install
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install $(TORCH_SPEC)
+	$(PIP) install -e ".[$(1)]"
 	touch $@
+endef
+
+$(VENV)/.stamp-demo: pyproject.toml Makefile
+	$(call install,demo)
+
+$(VENV)/.stamp-dev: pyproject.toml Makefile
+	$(call install,dev)
 
 venv: $(VENV)/.stamp-dev
 
-demo: venv
+demo: $(VENV)/.stamp-demo
 	$(VENV)/bin/thinkedit edit examples/chelsea.png "put a red party hat on the cat" --profile tiny --out out/demo
 
 test: venv
