@@ -33,7 +33,7 @@ def test_tiny_run_writes_every_output(data_dir: Path, tmp_path: Path) -> None:
     result = thinkedit("edit", str(EXAMPLES / "chelsea.png"), "put a red party hat on the cat",
                        "--profile", "tiny", "--max-rounds", "3", "--out", str(out), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[0] == DEMO_NOTE  # said first: these models make noise
+    assert result.stderr.splitlines()[1] == DEMO_NOTE  # said right after the run's id: these models make noise
     assert "round 1 · editing" in result.stderr and "round 1 · semantic" in result.stderr
     assert f"report:     {out / 'report.html'}" in result.stdout
 

@@ -148,10 +148,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if lacking := load_profile(args.profile).missing_here(settings.editor, settings.thinker):
         return _fail(f"profile {args.profile} cannot run on this machine: {'; '.join(lacking)} "
                      "(thinkedit profiles shows what each profile needs)", 2)
-    if is_demo(settings.editor, settings.thinker):
-        print(DEMO_NOTE, file=sys.stderr, flush=True)
     run_id = uuid.uuid4().hex[:12]
     print(f"run {run_id} · profile {args.profile} · data in {data_dir}", file=sys.stderr, flush=True)
+    if is_demo(settings.editor, settings.thinker):
+        print(DEMO_NOTE, file=sys.stderr, flush=True)
     prepared: list[str] = []
     try:
         with progress_display(settings.max_rounds) as display:
