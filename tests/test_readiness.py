@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from thinkedit.tools import readiness
-from thinkedit.tools.profiles import available_profiles, load_profile
+from thinkedit.tools.profiles import DEMO_NOTE, available_profiles, load_profile
 from tests.cli import cli_env
 from tests.conftest import EXAMPLES
 
@@ -19,9 +19,9 @@ GPU_PROFILES = sorted(n for n in available_profiles()
                       if any(side.gpu_gib for side in load_profile(n, env={}).needs.values()))
 
 
-def no_gpu(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    """Run the CLI with CUDA hidden (as on a machine without a GPU) and no hub token."""
-    env = cli_env(tmp_path / "data") | {"CUDA_VISIBLE_DEVICES": "", "HF_HOME": str(tmp_path / "hf")}
+def no_gpu(*args: str, tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run the CLI with CUDA hidden (as on a machine without a GPU), no hub token, and ``extra_env``."""
+    env = cli_env(tmp_path / "data") | {"CUDA_VISIBLE_DEVICES": "", "HF_HOME": str(tmp_path / "hf"), **extra_env}
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_CACHE", "HF_TOKEN_PATH"):
         env.pop(name, None)
     return subprocess.run([sys.executable, "-m", "thinkedit.servers.cli", *args], env=env, cwd=tmp_path,
@@ -101,3 +101,14 @@ def test_without_torch_a_local_profile_needs_the_local_extra(monkeypatch: pytest
         profile = load_profile(name, env={})
         assert profile.missing_here(env={}) == ["needs the local extra (pip install 'thinkedit[local]')"]
     assert load_profile("openai", env={}).missing_here(env={}) == []
+
+
+def test_mcp_config_names_a_profile_this_machine_can_run(tmp_path: Path) -> None:
+    unset = {"OPENAI_API_KEY": "", "REPLICATE_API_TOKEN": ""}
+    demo = no_gpu("mcp-config", tmp_path=tmp_path, **unset)
+    args = json.loads(demo.stdout)["mcpServers"]["thinkedit"]["args"]
+    assert args[args.index("--profile") + 1] == "tiny"
+    assert DEMO_NOTE in demo.stderr  # the person pasting the config learns it edits nothing real
+    keyed = no_gpu("mcp-config", tmp_path=tmp_path, **unset | {"OPENAI_API_KEY": "sk-test"})
+    args = json.loads(keyed.stdout)["mcpServers"]["thinkedit"]["args"]
+    assert args[args.index("--profile") + 1] == "openai" and DEMO_NOTE not in keyed.stderr
