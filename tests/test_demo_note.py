@@ -54,3 +54,8 @@ async def test_the_mcp_result_says_it_in_text_and_notes(data_dir: Path) -> None:
         assert result.content[0].text.startswith(DEMO_NOTE) is demo, result.content[0].text
         written = json.loads((Path(run["outputs_dir"]) / "trajectory.json").read_text())
         assert (DEMO_NOTE in written["notes"]) is demo
+        async with Client(server, mode="legacy") as session:
+            edited = await session.call_tool("edit_image", {"image": str(CHELSEA), "instruction": "add a hat"})
+        assert not edited.is_error, error_text(edited)
+        assert (edited.structured_content["notes"][:1] == [DEMO_NOTE]) is demo
+        assert edited.content[0].text.startswith(DEMO_NOTE) is demo

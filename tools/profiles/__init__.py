@@ -72,13 +72,17 @@ class Profile(BaseModel):
 
 def is_demo(editor: EditorConfig, thinker: ThinkerConfig) -> bool:
     """Tell whether the editor or the thinker is a random-weight miniature (built locally, never downloaded)."""
-    from thinkedit.tools.editors.models import EDITOR_MODELS
     from thinkedit.tools.thinkers.tiny import TINY_BUILDERS
 
+    return is_demo_editor(editor) or (thinker.model in TINY_BUILDERS and not thinker.path)
+
+
+def is_demo_editor(editor: EditorConfig) -> bool:
+    """Tell whether the editor is a random-weight miniature (its pictures are noise)."""
+    from thinkedit.tools.editors.models import EDITOR_MODELS
+
     entry = EDITOR_MODELS.get(editor.model)
-    return (entry is not None and entry.local and not editor.path) or (
-        thinker.model in TINY_BUILDERS and not thinker.path
-    )
+    return entry is not None and entry.local and not editor.path
 
 
 def required_keys(editor: EditorConfig, thinker: ThinkerConfig) -> list[str]:
