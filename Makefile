@@ -2,10 +2,11 @@
 VENV       ?= .venv
 PYTHON     ?= python3
 PY         := $(VENV)/bin/python
-# torch goes in first, so the extras keep the build chosen here. On Linux, public PyPI's torch is the CUDA build
-# (several GB of NVIDIA wheels); for a CPU-only machine install torch from PyTorch's CPU index into $(VENV) first,
-# or pick your build: TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" (README, Install).
+# torch goes in first, so the extras keep the build chosen here (README, Install). On Linux, public PyPI's torch
+# is a CUDA build (several GB of NVIDIA wheels). TORCH_SPEC picks the version ("torch>=2.8"); TORCH_INDEX the
+# build: https://download.pytorch.org/whl/cpu for CPU only, .../whl/cu128 (or your CUDA version) for a GPU.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
 .PHONY: demo test venv bench clean
@@ -14,7 +15,7 @@ PIP        := $(PY) -m pip --disable-pip-version-check -q
 define install
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install $(TORCH_SPEC)
+	$(PIP) install "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install -e ".[$(1)]"
 	touch $@
 endef
