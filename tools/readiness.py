@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -33,8 +34,14 @@ class SideNeeds(BaseModel):
     gated: bool = Field(default=False, description="The hub serves it only after its licence is accepted, with a token.")
 
 
+#: Device files a GPU driver creates on Linux (NVIDIA, ROCm, WSL); without any, torch is not even imported.
+GPU_DRIVER_FILES = ("/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+
+
 def gpu_free_gib() -> list[float]:
     """Return each CUDA device's free memory in GiB ([] without one); tests replace this probe."""
+    if sys.platform == "linux" and not any(Path(f).exists() for f in GPU_DRIVER_FILES):
+        return []  # no GPU driver: importing torch to learn that would cost seconds
     import torch
 
     if not torch.cuda.is_available():
