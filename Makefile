@@ -3,18 +3,29 @@
 VENV       ?= .venv
 PYTHON     ?= python3
 PY         := $(VENV)/bin/python
-# The CPU build of torch; set TORCH_SPEC (e.g. "torch>=2.8") on a GPU machine.
+# torch goes in first, so the extras keep the build chosen here (README, Install). On Linux, public PyPI's torch
+# is a CUDA build (several GB of NVIDIA wheels). TORCH_SPEC picks the version ("torch>=2.8"); TORCH_INDEX the
+# build: https://download.pytorch.org/whl/cpu for CPU only, .../whl/cu128 (or your CUDA version) for a GPU.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
 .PHONY: demo test venv bench docs docs-serve clean
 
-$(VENV)/.stamp-dev: pyproject.toml Makefile
+# $(call install,EXTRA): make the venv, install torch, then thinkedit with EXTRA (demo: only what the demo runs).
+define install
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) install -e ".[$(1)]"
 	touch $@
+endef
+
+$(VENV)/.stamp-demo: pyproject.toml Makefile
+	$(call install,demo)
+
+$(VENV)/.stamp-dev: pyproject.toml Makefile
+	$(call install,dev)
 
 venv: $(VENV)/.stamp-dev
 
@@ -23,7 +34,7 @@ $(VENV)/.stamp-docs: $(VENV)/.stamp-dev pyproject.toml
 	$(PIP) install -e ".[docs]"
 	touch $@
 
-demo: venv
+demo: $(VENV)/.stamp-demo
 	$(VENV)/bin/thinkedit edit examples/chelsea.png "put a red party hat on the cat" --profile tiny --out out/demo
 
 test: venv

@@ -9,6 +9,7 @@ from typing import Any
 
 from thinkedit.agent.report import render_report
 from thinkedit.agent.state import RunState
+from thinkedit.tools.profiles import DEMO_NOTE, is_demo
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.usage import total_usage
 
@@ -26,6 +27,7 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
     """Return the run as a JSON-ready dict: the instruction, every round, the choice and why."""
     settings = state.settings
     seeded = all(r.seed_applied for r in state.rounds)
+    demo = settings is not None and is_demo(settings.editor, settings.thinker)
     return {
         "run_id": state.run_id,
         "instruction": state.instruction,
@@ -45,7 +47,8 @@ def trajectory(state: RunState, *, status: str | None = None) -> dict[str, Any]:
         "source_image": state.source.model_dump(),
         "reference_images": [ref.model_dump() for ref in state.reference_images],
         "final_image": state.final_image.model_dump() if state.final_image else None,
-        "notes": list(state.notes),
+        "demo_note": DEMO_NOTE if demo else None,
+        "notes": [DEMO_NOTE, *state.notes] if demo else list(state.notes),
         "rounds": [
             {
                 "index": r.index,

@@ -79,6 +79,7 @@ class LoadReport:
     largest_level_difference: int
     mismatches: list[str]
     peak_mib: list[tuple[str, float]] = field(default_factory=list)
+    replica_ids: list[str] = field(default_factory=list)  # as each answering replica named itself
 
 
 def make_jobs(count: int) -> list[Job]:
@@ -191,8 +192,8 @@ def mcp_server(editor_url: str, data_dir: str, logs: Path) -> Iterator[tuple[str
         stop(proc)
 
 
-async def replicas_answering(editor_url: str, want: int, timeout: float = 120) -> int:
-    """Send bursts of edits until ``want`` replicas have answered (the second may still be loading)."""
+async def replicas_answering(editor_url: str, want: int, timeout: float = 120) -> set[str]:
+    """Send bursts of edits until ``want`` replicas have answered (the second may still be loading); return their ids."""
     import io
 
     import openai
@@ -208,9 +209,9 @@ async def replicas_answering(editor_url: str, want: int, timeout: float = 120) -
                                                  extra_body={"seed": 1})
             for _ in range(8)
         ))
-        seen |= {a.headers.get("x-thinkedit-replica", "") for a in answers}
+        seen |= {a.headers.get("x-thinkedit-replica", "") for a in answers} - {""}
         await asyncio.sleep(0.2)
-    return len(seen)
+    return seen
 
 
 async def load_test(runs: int = 32, max_rounds: int = 2, editor_backend: str = "ray", replicas: int = 2,
@@ -243,8 +244,8 @@ async def load_test(runs: int = 32, max_rounds: int = 2, editor_backend: str = "
     mismatches = [f"run {a.job.index} ({a.job.instruction!r}, seed {a.job.seed}): {why}"
                   for a, kind, _, why in verdicts if kind is None]
     completed = sum(o.status == "done" for o in loaded)
-    return LoadReport(runs, completed, backend, seen, burst, 60 * runs / burst, exact, within, largest, mismatches,
-                      peaks)
+    return LoadReport(runs, completed, backend, len(seen), burst, 60 * runs / burst, exact, within, largest, mismatches,
+                      peaks, sorted(seen))
 
 
 def print_report(report: LoadReport) -> None:

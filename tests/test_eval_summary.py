@@ -72,7 +72,6 @@ def test_completed_keys_need_both_settings(tmp_path: Path) -> None:
 
 
 def test_plots_one_overview_and_one_per_task_type(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     paths = plot_summary(summarize(SINGLE, LOOP), tmp_path / "new", "gedit")
     assert [p.name for p in paths] == ["plot-gedit.png", "gedit-add.png", "gedit-style.png", "gedit-all.png"]
     for p in paths:

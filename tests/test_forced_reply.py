@@ -8,14 +8,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-pytest.importorskip("transformers")
+import torch
 
-import torch  # noqa: E402
-
-from bench.forced_reply import Replies, ReplyProcessor, ReplyStats, minimum_reply_tokens  # noqa: E402
-from thinkedit.tools.config import ThinkerConfig  # noqa: E402
-from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker  # noqa: E402
-from thinkedit.tools.types import JudgeRequest  # noqa: E402
+from bench.forced_reply import Replies, ReplyProcessor, ReplyStats, minimum_reply_tokens
+from thinkedit.tools.config import ThinkerConfig
+from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker
+from thinkedit.tools.types import JudgeRequest
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chelsea.png"

@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-xgr = pytest.importorskip("xgrammar")
+import xgrammar as xgr
 
-from thinkedit.tools.errors import BadInputError  # noqa: E402
-from thinkedit.tools.thinkers.grammar import build_grammar, editthinker_ebnf, expert_ebnf, free_text_budget  # noqa: E402
-from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_editthinker, parse_expert  # noqa: E402
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.thinkers.grammar import build_grammar, editthinker_ebnf, expert_ebnf, free_text_budget
+from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_editthinker, parse_expert
 
 
 def accepts(grammar: xgr.Grammar | str, text: str) -> bool:

@@ -130,8 +130,7 @@ def test_the_thinker_server_has_the_same_deadlines_and_origin_check(server_data_
     with thinker_server(server_data_dir, server_logs) as thinker:
         sock = connect(thinker)
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        started = time.monotonic()
-        assert read_all(sock) == b"" and time.monotonic() - started < 19
+        assert read_all(sock) == b""  # closed by the server with no answer (read_all marks a socket left open)
         sock = connect(thinker)
         sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{thinker.port}\r\n"
                      "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{".encode())

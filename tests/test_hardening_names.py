@@ -41,8 +41,8 @@ def test_confined_refuses_escapes(tmp_path: Path, relative: str) -> None:
 
 
 def test_gedit_rows_cannot_write_or_read_outside(tmp_path: Path) -> None:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     elsewhere = tmp_path / "elsewhere"
     rows = [
         {"key": "k1", "task_type": "t", "instruction": "Make it night.", "instruction_language": str(elsewhere / "x"),

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tests.servers import free_port
 from thinkedit.servers.timeouts import guarded_protocol
@@ -21,8 +23,12 @@ async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+#: What each parser choice must give: the server extra installs httptools, so "auto" is uvicorn's C parser.
+EXPECTED = {"auto": ("GuardedHttpToolsProtocol", HttpToolsProtocol), "h11": ("GuardedH11Protocol", H11Protocol)}
+
+
 @pytest.fixture(params=["auto", "h11"])
-def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, list[str], str]]:
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, list[str], type, str]]:
     slow: list[str] = []
     protocol = guarded_protocol(0.5, on_slow=lambda: slow.append("slow"), parser=request.param)
     port = free_port()
@@ -35,22 +41,20 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, list[str], str
         time.sleep(0.05)
     assert srv.started
     try:
-        yield port, slow, protocol.__name__
+        yield port, slow, protocol, request.param
     finally:
         srv.should_exit = True
         thread.join(10)
 
 
-def test_dawdling_headers_are_cut_off_and_prompt_ones_served(server: tuple[int, list[str], str]) -> None:
-    port, slow, name = server
-    expected = "GuardedHttpToolsProtocol" if name == "GuardedHttpToolsProtocol" else "GuardedH11Protocol"
-    assert name == expected
+def test_dawdling_headers_are_cut_off_and_prompt_ones_served(server: tuple[int, list[str], type, str]) -> None:
+    port, slow, protocol, parser = server
+    name, base = EXPECTED[parser]
+    assert protocol.__name__ == name and issubclass(protocol, base)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the headers never end
-        started = time.monotonic()
-        assert sock.recv(1024) == b""  # closed by the server
-        assert time.monotonic() - started < 5
-    assert slow == ["slow"]
+        assert sock.recv(1024) == b""  # closed by the server, with no response, before the socket's own timeout
+    assert slow == ["slow"]  # and it was the header deadline that closed it
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert sock.recv(1024).startswith(b"HTTP/1.1 200")
@@ -63,10 +67,8 @@ def test_dawdling_headers_are_cut_off_and_prompt_ones_served(server: tuple[int, 
     assert slow == ["slow", "slow"]
 
 
-def test_auto_takes_httptools_when_installed() -> None:
-    import importlib.util
-
-    name = guarded_protocol(1.0).__name__
-    has = importlib.util.find_spec("httptools") is not None
-    assert name == ("GuardedHttpToolsProtocol" if has else "GuardedH11Protocol")
-    assert guarded_protocol(1.0, parser="h11").__name__ == "GuardedH11Protocol"
+def test_auto_takes_httptools() -> None:
+    auto = guarded_protocol(1.0)
+    assert auto.__name__ == "GuardedHttpToolsProtocol" and issubclass(auto, HttpToolsProtocol)
+    h11 = guarded_protocol(1.0, parser="h11")
+    assert h11.__name__ == "GuardedH11Protocol" and issubclass(h11, H11Protocol) and not issubclass(h11, HttpToolsProtocol)

@@ -8,10 +8,11 @@ that no seed goes where none is accepted.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -175,24 +176,45 @@ async def test_gemini_thinker_sends_inline_data_and_asks_for_json(double: Provid
 
 # ---- rate limits, errors, keys, extras --------------------------------------------------------------
 
-async def test_a_429_with_retry_after_is_waited_out_then_succeeds(double: ProviderDouble, keys: None) -> None:
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the waits this test's thread asks for (the SDKs' anyio.sleep, our retry loop's asyncio.sleep)."""
+    import anyio
+
+    here, asked = threading.get_ident(), []
+
+    def recording(real: Any) -> Any:
+        async def sleep(delay: float, *args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() == here and delay:
+                asked.append(delay)
+            return await real(delay, *args, **kwargs)
+        return sleep
+
+    monkeypatch.setattr(anyio, "sleep", recording(anyio.sleep))
+    monkeypatch.setattr(asyncio, "sleep", recording(asyncio.sleep))
+    return asked
+
+
+async def test_a_429_with_retry_after_is_waited_out_then_succeeds(
+    double: ProviderDouble, keys: None, waits: list[float]
+) -> None:
     double.fail_next("/v1/images/edits", 429, {"retry-after": "1"})
     editor = GptImageEditor(EditorConfig(backend="openai-gpt-image", model="gpt-image-1", base_url=f"{double.url}/v1"))
     result = await editor.edit(EditRequest(image=picture((64, 64), (1, 2, 3)), instruction="x"))
-    first, second = double.calls("/v1/images/edits")
-    assert second.at - first.at >= 0.95 and result.image.size == (64, 64)
+    assert len(double.calls("/v1/images/edits")) == 2 and result.image.size == (64, 64)
+    assert 1 in waits, waits  # the retry waited the second the server asked for, not a backoff of its own
 
+    waits.clear()
     double.fail_next("/v1/messages", 503, {"retry-after": "1"})
-    started = time.monotonic()
     await _thinker("anthropic:claude-sonnet-5", double.url).judge(judge_request())
-    assert len(double.calls("/v1/messages")) == 2 and time.monotonic() - started >= 0.95
+    assert len(double.calls("/v1/messages")) == 2 and 1 in waits, waits
 
+    waits.clear()
     double.fail_next("/predictions$", 429, {"retry-after": "1"})
     kontext = ReplicateKontextEditor(EditorConfig(backend="replicate", model="black-forest-labs/flux-kontext-pro",
                                                   base_url=double.url))
     await kontext.edit(EditRequest(image=picture((64, 64), (1, 2, 3)), instruction="x"))
-    first, second = double.calls("/predictions$")
-    assert second.at - first.at >= 0.95
+    assert len(double.calls("/predictions$")) == 2 and 1 in waits, waits
 
 
 async def test_retries_are_bounded_and_errors_name_provider_and_model(double: ProviderDouble, keys: None) -> None:

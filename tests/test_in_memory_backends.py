@@ -8,15 +8,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-pytest.importorskip("diffusers")
-pytest.importorskip("transformers")
-pytest.importorskip("xgrammar")
-
-from thinkedit.tools.config import EditorConfig, ThinkerConfig  # noqa: E402
-from thinkedit.tools.editors.diffusers_engine import DiffusersEditor  # noqa: E402
-from thinkedit.tools.errors import BackendError, BadInputError  # noqa: E402
-from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker  # noqa: E402
-from thinkedit.tools.types import EditRequest, JudgeRequest, Verdict  # noqa: E402
+from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
+from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker
+from thinkedit.tools.types import EditRequest, JudgeRequest, Verdict
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chelsea.png"

@@ -56,7 +56,6 @@ def test_bad_checkpoint_urls_name_the_problem(url: str, names: str) -> None:
 
 
 async def test_unreachable_postgres_is_a_clear_error() -> None:
-    pytest.importorskip("langgraph.checkpoint.postgres")
     with pytest.raises(BadInputError, match=r"cannot reach PostgreSQL at postgresql://u:\*\*\*@127.0.0.1:9/db"):
         async with open_checkpointer("postgresql://u:secret@127.0.0.1:9/db?connect_timeout=2"):
             pass
@@ -167,7 +166,6 @@ def test_two_processes_share_a_file_url_store_and_sqlite_url(tmp_path: Path) -> 
 
 
 def test_mcp_results_give_a_local_file_for_remote_stores(photo: Image.Image, tmp_path: Path) -> None:
-    pytest.importorskip("mcp")
     from thinkedit.servers.mcp.results import image_info
 
     store = ArtifactStore(memory_url(), cache_dir=tmp_path / "cache")

@@ -85,7 +85,6 @@ def check_ray_exposure(server: ServerProcess) -> None:
 async def test_two_replicas_answer_through_serve_and_ray_stays_on_loopback(
     server_data_dir: Path, server_logs: Path
 ) -> None:
-    pytest.importorskip("ray.serve")
     server = ServerProcess(["editor", "--model", "tiny-kontext", "--ray", "--replicas", "2"], server_data_dir,
                            server_logs / "ray.log")
     server.start(timeout=180)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from tests.cli import check_resumed_after_round_1, ROOT, cli_env, edit_killed_at, thinkedit, tiny_profile_that_never_stops_early
 from tests.conftest import EXAMPLES
+from thinkedit.tools.profiles import DEMO_NOTE
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +33,12 @@ def test_tiny_run_writes_every_output(data_dir: Path, tmp_path: Path) -> None:
     result = thinkedit("edit", str(EXAMPLES / "chelsea.png"), "put a red party hat on the cat",
                        "--profile", "tiny", "--max-rounds", "3", "--out", str(out), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[1] == DEMO_NOTE  # said right after the run's id: these models make noise
     assert "round 1 · editing" in result.stderr and "round 1 · semantic" in result.stderr
     assert f"report:     {out / 'report.html'}" in result.stdout
 
     data = json.loads((out / "trajectory.json").read_text())
-    assert data["status"] == "done"
+    assert data["status"] == "done" and data["notes"][0] == DEMO_NOTE
     assert data["stop_reason"] in {"threshold_met", "instruction_unchanged", "max_rounds"}
     assert 1 <= len(data["rounds"]) <= 3
     for r in data["rounds"]:

@@ -11,14 +11,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-pytest.importorskip("diffusers")
+import numpy as np
 
-import numpy as np  # noqa: E402  (after the skip: numpy comes with the local extra)
-
-from thinkedit.tools.config import EditorConfig  # noqa: E402
-from thinkedit.tools.editors.diffusers_engine import DiffusersEditor  # noqa: E402
-from thinkedit.tools.errors import BackendError, BadInputError  # noqa: E402
-from thinkedit.tools.types import EditRequest  # noqa: E402
+from thinkedit.tools.config import EditorConfig
+from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
+from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.types import EditRequest
 
 pytestmark = pytest.mark.slow
 

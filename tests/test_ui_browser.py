@@ -20,6 +20,7 @@ from tests.browser import DESKTOP, PHONE, chromium, fits, not_blank
 from tests.cli import cli_env, tiny_profile_that_never_stops_early
 from tests.procs import free_port, server
 from tests.test_report_browser import keep
+from thinkedit.tools.profiles import DEMO_NOTE
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +74,10 @@ def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
             review: !!document.querySelector('.te-review'),
             same: window.__samePage === true,
             images: [...document.images].every(i => i.complete && i.naturalWidth > 0),
+            demo: document.querySelector('.te-warn') && document.querySelector('.te-warn').textContent,
         }))()""")
         assert dom["instructions"] == ["make the cat wear a red hat", "put a small red hat on the cat"], dom
+        assert dom["demo"] == DEMO_NOTE  # the tiny models' noise is said on the run page
         assert dom["chosen"] == 1 and dom["lines"] == 3 and not dom["review"] and dom["same"] and dom["images"]
         not_blank(page.screenshot(tmp_path / "gallery-run.png"))
 
@@ -83,6 +86,7 @@ def test_gallery_starts_follows_and_reviews_a_run(tmp_path: Path) -> None:
         page.wait_for(f"!!document.querySelector('.run[data-run=\"{run_id}\"][data-status=done] img')"
                       " && [...document.images].every(i => i.complete && i.naturalWidth > 0)")
         assert "2 rounds · chose round" in page.js(f"document.querySelector('.run[data-run=\"{run_id}\"]').innerText")
+        assert page.js(f"document.querySelector('.run[data-run=\"{run_id}\"] .demo').textContent") == DEMO_NOTE
         fits(page.layout())
         keep(not_blank_shot := page.screenshot(tmp_path / "gallery.png"))
         not_blank(not_blank_shot)

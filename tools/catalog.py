@@ -6,7 +6,8 @@ from typing import Any
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.editors.models import EDITOR_MODELS, EditorModel
-from thinkedit.tools.profiles import available_profiles, load_profile
+from thinkedit.tools.profiles import Profile, available_profiles, load_profile
+from thinkedit.tools.readiness import IN_PROCESS_BACKENDS, missing_pieces
 
 #: The photo size each editor's working size is shown for (a 12 MP phone photo, landscape).
 EXAMPLE_PHOTO = (4000, 3000)
@@ -18,15 +19,28 @@ def catalog() -> dict[str, Any]:
     """Return ``{"editors": [...], "thinkers": [...]}``, JSON-ready."""
     profiles = {name: load_profile(name, env={}) for name in available_profiles()}
     editors = [_editor(entry, [n for n, p in profiles.items() if p.editor.model == entry.name])
+               | {"here": _here("editor", EditorConfig(model=entry.name), profiles, local=entry.local)}
                for entry in EDITOR_MODELS.values()]
     thinkers: dict[str, dict[str, Any]] = {}
     for name, profile in profiles.items():
         config = profile.thinker
-        item = thinkers.setdefault(config.model, _thinker(config))
+        item = thinkers.setdefault(config.model, _thinker(config) | {"here": _here("thinker", config, profiles, local="/" not in config.model)})
         item["profiles"].append(name)
         if config.backend not in item["backends"]:
             item["backends"].append(config.backend)
     return {"editors": editors, "thinkers": list(thinkers.values())}
+
+
+def _here(kind: str, config: EditorConfig | ThinkerConfig, profiles: dict[str, Profile], *, local: bool) -> str | None:
+    """Say whether this machine can run the model in process now (None: it runs elsewhere, behind an API)."""
+    if config.backend not in IN_PROCESS_BACKENDS:
+        return None
+    needs = next((p.needs[kind] for p in profiles.values()  # type: ignore[index]
+                  if kind in p.needs and getattr(p, kind).model == config.model), None)
+    if needs is None and not local:
+        return "unknown: no packaged profile states what it needs"
+    lacking = missing_pieces([(kind, config, needs)])
+    return "not ready: " + "; ".join(lacking) if lacking else "ready"
 
 
 def _editor(entry: EditorModel, profiles: list[str]) -> dict[str, Any]:

@@ -196,14 +196,12 @@
 
     function render() {
       var d = st.data, rounds = d.rounds || [], srcImg = d.source_image;
-      var tiny = /^tiny-/.test(d.editor || "") || /^tiny-/.test(d.thinker || "");
       var html = "<h1>Think-while-Edit run <code>" + esc(d.run_id) + '</code> <span class="te-badge ' + esc(d.status) + '">' +
         esc(String(d.status || "").replace("_", " ")) + "</span></h1>" +
         '<p class="te-instruction">“' + esc(d.instruction) + "”</p>" +
         '<div class="te-progress" aria-live="polite">' + esc(progressLine(d)) + "</div>" +
         (d.error && !ACTIVE[d.status] ? '<div class="te-error">' + esc(firstLine(d.error)) + "</div>" : "") +
-        (tiny ? '<div class="te-warn">Random-weight tiny models: the images are noise and the verdicts meaningless; ' +
-          "they exist to run every code path offline.</div>" : "") +
+        (d.demo_note ? '<div class="te-warn">' + esc(d.demo_note) + "</div>" : "") +
         review(d) +
         '<div class="te-top">' + meta(d) + '<div class="te-chart">' + (rounds.length ? chart(rounds, d.best_round, d.settings) :
           "<p>No rounds yet.</p>") + "</div></div>" +

@@ -39,7 +39,13 @@ class CommandParser(argparse.ArgumentParser):
         add_global_flags(self, top)
 
     def error(self, message: str) -> NoReturn:
-        """Print ``PROG: error: MESSAGE`` and where to look, in one line; exit 2 (argparse prints the usage too)."""
+        """Print ``PROG: error: MESSAGE`` and where to look, in one line; exit 2 (argparse prints the usage too).
+
+        A missing command lists the choices, as an unknown one does.
+        """
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and message.endswith(f"required: {action.metavar}"):
+                message += f" (choose from {', '.join(map(repr, action.choices))})"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see: {self.prog} --help)\n")
 
 

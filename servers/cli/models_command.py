@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         example = e["working_size_for_4000x3000"]
         shown = f"; a 4000x3000 photo is edited at {example[0]}x{example[1]}" if example else ""
         print(f"    working size: {area}: {e['working_size']}{shown}")
+        print(f"    here:         {e['here']}")
         print()
     print("Thinkers (as the packaged profiles configure them):\n")
     for t in data["thinkers"]:
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"    defaults:     {_pairs(t['defaults'])}")
         print(f"    settings:     {', '.join(t['settings'])}")
         print(f"    working size: {t['working_area']}")
+        if t["here"]:
+            print(f"    here:         {t['here']}")
         print()
     print("Override per profile: [editor] working_area / max_side / [editor.settings]; [thinker] fields.",
           file=sys.stdout)

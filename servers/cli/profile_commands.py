@@ -1,4 +1,4 @@
-"""``thinkedit profiles``: which profiles this machine can run now, and the key each one lacks."""
+"""``thinkedit profiles``: which profiles this machine can run now, and what each one lacks (a key, a GPU, ...)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def profile_rows() -> list[dict[str, object]]:
-    """Describe every packaged profile and whether its keys are set here."""
-    from thinkedit.tools.profiles import available_profiles, load_profile, missing_keys
+    """Describe every packaged profile and whether this machine can run it now (keys, GPU, disk, hub token)."""
+    from thinkedit.tools.profiles import available_profiles, is_demo, load_profile, missing_keys
 
     rows: list[dict[str, object]] = []
     for name in available_profiles():
@@ -28,6 +28,7 @@ def profile_rows() -> list[dict[str, object]]:
             rows.append({"name": name, "ready": False, "error": str(exc)})
             continue
         missing = missing_keys(profile.editor, profile.thinker)
+        lacking = profile.missing_here()
         rows.append({
             "name": name,
             "editor": f"{profile.editor.model} ({profile.editor.backend})",
@@ -35,7 +36,9 @@ def profile_rows() -> list[dict[str, object]]:
             "keys": profile.key_envs(),
             "missing": missing,
             "priced": bool(profile.pricing),
-            "ready": not missing,
+            "not_ready": lacking,
+            "demo": is_demo(profile.editor, profile.thinker),
+            "ready": not missing and not lacking,
         })
     return rows
 
@@ -46,16 +49,18 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = [("PROFILE", "EDITOR", "THINKER", "KEYS")]
+    table = [("PROFILE", "EDITOR", "THINKER", "ON THIS MACHINE")]
     for row in rows:
         if "error" in row:
             table.append((str(row["name"]), "invalid", str(row["error"]), ""))
             continue
         missing, keys = row["missing"], row["keys"]
-        if missing:
-            status = "missing " + ", ".join(f"${k}" for k in missing)  # type: ignore[union-attr]
+        if row["not_ready"] or missing:
+            lacks = [*(f"missing ${k}" for k in missing), *row["not_ready"]]  # type: ignore[misc]
+            status = "not ready: " + "; ".join(lacks)
         else:
             status = "ready (" + ", ".join(f"${k}" for k in keys) + " set)" if keys else "ready (no key needed)"  # type: ignore[union-attr]
+            status += " · demo: noise pictures, meaningless scores" if row["demo"] else ""
         table.append((str(row["name"]), str(row["editor"]), str(row["thinker"]), status))
     widths = [max(len(r[i]) for r in table) + 2 for i in range(3)]
     for r in table:

@@ -128,7 +128,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from thinkedit.servers.cli.progress import progress_display
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()
-    from thinkedit.tools.profiles import missing_keys
+    from thinkedit.tools.profiles import DEMO_NOTE, is_demo, load_profile, missing_keys
 
     try:
         settings = _settings(args, data_dir)
@@ -147,8 +147,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
         names = ", ".join(f"${k}" for k in missing)
         return _fail(f"profile {args.profile} needs an API key in {names}, which is not set "
                      "(thinkedit profiles shows what each profile needs)", 2)
+    if lacking := load_profile(args.profile).missing_here(settings.editor, settings.thinker):
+        return _fail(f"profile {args.profile} cannot run on this machine: {'; '.join(lacking)} "
+                     "(thinkedit profiles shows what each profile needs)", 2)
     run_id = uuid.uuid4().hex[:12]
     print(f"run {run_id} · profile {args.profile} · data in {data_dir}", file=sys.stderr, flush=True)
+    if is_demo(settings.editor, settings.thinker):
+        print(DEMO_NOTE, file=sys.stderr, flush=True)
     prepared: list[str] = []
     try:
         with progress_display(settings.max_rounds) as display:

@@ -57,6 +57,21 @@ def client_config(
     return {CLIENT_KEYS[client]: {name: server_entry(profile, roots or [], data_dir, client)}}
 
 
+def runnable_profile() -> str:
+    """Return the first real profile this machine can run now (kontext first), else tiny, saying so on stderr."""
+    from thinkedit.servers.cli.profile_commands import profile_rows
+    from thinkedit.tools.profiles import DEMO_NOTE
+
+    rows = sorted(profile_rows(), key=lambda row: row["name"] != "kontext")
+    for row in rows:
+        if row["ready"] and not row["demo"]:
+            print(f"profile {row['name']}: ready on this machine", file=sys.stderr)
+            return str(row["name"])
+    print(f"no real profile can run on this machine (thinkedit profiles says why), so the config uses tiny. {DEMO_NOTE}",
+          file=sys.stderr)
+    return "tiny"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the top-level ``mcp-config`` command."""
     p = subparsers.add_parser(
@@ -69,7 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="claude-desktop",
         help="Config format: mcpServers (Claude Desktop, Claude Code, Cursor) or servers (VS Code).",
     )
-    p.add_argument("--profile", default="tiny", help="Profile the server uses (default: tiny).")
+    p.add_argument("--profile", help="Profile the server uses (default: the first real profile this machine can "
+                   "run now, kontext first; else tiny, the noise-making demo).")
     p.add_argument("--name", default="thinkedit", help="Server name in the config (default: thinkedit).")
     p.add_argument(
         "--allow-root",
@@ -89,6 +105,6 @@ def cmd_mcp_config(args: argparse.Namespace) -> int:
         Path(os.environ["THINKEDIT_DATA_DIR"]) if os.environ.get("THINKEDIT_DATA_DIR") else None
     )
     data_dir = data_dir.expanduser().resolve() if data_dir else None
-    doc = client_config(args.profile, roots, data_dir, args.client, args.name)
+    doc = client_config(args.profile or runnable_profile(), roots, data_dir, args.client, args.name)
     print(json.dumps(doc, indent=2))
     return 0

@@ -30,6 +30,7 @@ from thinkedit.servers.mcp.schemas import (
     UsageInfo,
 )
 from thinkedit.tools.images import downscale_png, load_image
+from thinkedit.tools.profiles import DEMO_NOTE, is_demo
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import ImageRef
 
@@ -59,6 +60,7 @@ def run_result(
     ``pending`` is the critique a paused run waits on (``Runner.pending_review``).
     """
     run_id = record.run_id
+    demo = is_demo(record.settings.editor, record.settings.thinker)
     status = "running" if live else record.status
     data = trajectory(state, status=status) if state is not None else {"rounds": []}
     rounds = [_round_info(run_id, r, store) for r in data["rounds"]]
@@ -79,13 +81,13 @@ def run_result(
         final_image=final_info,
         rounds=rounds,
         usage=usage,
-        notes=list(record.notes),
+        notes=[DEMO_NOTE, *record.notes] if demo else list(record.notes),
         outputs_dir=str(outputs_dir) if final and outputs_dir.is_dir() else None,
         review=PendingReview.model_validate({k: v for k, v in pending.items() if k in PendingReview.model_fields})
         if pending is not None and status == "awaiting_review"
         else None,
     )
-    result.message = _message(result)
+    result.message = (f"{DEMO_NOTE} " if demo else "") + _message(result)
     return result
 
 

@@ -254,7 +254,8 @@ class RunResult(_Wire):
     )
     notes: list[str] = Field(
         default_factory=list,
-        description="What reading the source image changed (EXIF orientation, colour profile, first frame of many).",
+        description="First, for random-weight demo models, the sentence saying their pictures are noise; then "
+        "what reading the source image changed (EXIF orientation, colour profile, first frame of many).",
     )
     message: str = Field(default="", description="What to do next, in words.")
 
@@ -269,7 +270,11 @@ class EditOutput(_Wire):
     seed: int = Field(description="The editor's seed.")
     editor: str = Field(description="The editor model.")
     seconds: float = Field(description="Wall time of the edit.")
-    notes: list[str] = Field(default_factory=list, description="What reading the source image changed.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="First, for a random-weight demo editor, the sentence saying its pictures are noise; then "
+        "what reading the source image changed.",
+    )
 
 
 class CritiqueOutput(_Wire):

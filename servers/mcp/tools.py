@@ -35,6 +35,7 @@ from thinkedit.servers.mcp.schemas import (
 from thinkedit.servers.mcp.state import AppState
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import intake_notes
+from thinkedit.tools.profiles import DEMO_NOTE, is_demo_editor
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +196,10 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
         seed=single.seed,
         editor=single.model,
         seconds=round(single.seconds, 4),
-        notes=intake_notes(image),
+        notes=[DEMO_NOTE, *intake_notes(image)] if is_demo_editor(editor) else intake_notes(image),
     )
     summary = (
-        f"Edited with {out.editor} in {out.seconds:.2f} s. "
+        (f"{DEMO_NOTE} " if is_demo_editor(editor) else "") + f"Edited with {out.editor} in {out.seconds:.2f} s. "
         f"Full-size image: {out.image.path} ({out.image.resource_uri})."
     )
     link = out.image if links_for(app, ctx) else None

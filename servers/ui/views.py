@@ -10,6 +10,7 @@ from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import trajectory
 from thinkedit.agent.viewer import run_view
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.profiles import DEMO_NOTE, is_demo
 from thinkedit.tools.types import ImageRef
 
 IMAGE_NAME = re.compile(r"^(source|final|round-([1-9][0-9]{0,2})|reference-([2-9]))$")
@@ -57,6 +58,7 @@ async def view_of(runner: Runner, record: RunRecord, *, live: bool, progress: st
     else:
         data = {"run_id": record.run_id, "instruction": record.instruction, "status": status, "stop_reason": None,
                 "best_round": None, "source_image": record.source.model_dump(), "rounds": []}
+    data.setdefault("demo_note", _demo_note(record))
     data.setdefault("editor", record.settings.editor.model)
     data.setdefault("thinker", record.settings.thinker.model)
     if data["status"] != "done":
@@ -95,4 +97,10 @@ async def summary_of(runner: Runner, record: RunRecord, *, live: bool) -> dict[s
         "editor": record.settings.editor.model,
         "thinker": record.settings.thinker.model,
         "thumbnail": image_url(record.run_id, thumb_name, thumb, width=320),
+        "demo_note": _demo_note(record),
     }
+
+
+def _demo_note(record: RunRecord) -> str | None:
+    """Return the demo sentence when the run's models are random-weight miniatures."""
+    return DEMO_NOTE if is_demo(record.settings.editor, record.settings.thinker) else None

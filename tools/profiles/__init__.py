@@ -6,14 +6,20 @@ import os
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.locations import available_profiles
+from thinkedit.tools.readiness import SideNeeds, missing_pieces
 from thinkedit.tools.usage import ModelPrice
+
+#: What a run of the random-weight demo models (the tiny profiles) says wherever its result is shown.
+DEMO_NOTE = (
+    "Demo models: random-weight miniatures built on this machine, so the pictures are noise and the scores mean nothing."
+)
 
 #: Environment variables that override a profile, mapped to (section, field).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -44,10 +50,39 @@ class Profile(BaseModel):
     pricing: dict[str, ModelPrice] = Field(
         default_factory=dict, description="List prices by model name, for the cost estimate of each round."
     )
+    needs: dict[Literal["editor", "thinker"], SideNeeds] = Field(
+        default_factory=dict, description="What the full-size in-process models take (GPU memory, disk, licence)."
+    )
 
     def key_envs(self) -> list[str]:
         """Return the environment variables this profile's editor and thinker take their keys from."""
         return required_keys(self.editor, self.thinker)
+
+    def missing_here(
+        self, editor: EditorConfig | None = None, thinker: ThinkerConfig | None = None, env: dict[str, str] | None = None
+    ) -> list[str]:
+        """Return what this machine lacks to run the profile's in-process models (default: as the profile sets them).
+
+        The needs of a side apply while it runs the profile's model; another model is only checked for torch.
+        """
+        sides = [(kind, config or own, self.needs.get(kind) if (config or own).model == own.model else None)
+                 for kind, config, own in (("editor", editor, self.editor), ("thinker", thinker, self.thinker))]
+        return missing_pieces(sides, env)
+
+
+def is_demo(editor: EditorConfig, thinker: ThinkerConfig) -> bool:
+    """Tell whether the editor or the thinker is a random-weight miniature (built locally, never downloaded)."""
+    from thinkedit.tools.thinkers.tiny import TINY_BUILDERS
+
+    return is_demo_editor(editor) or (thinker.model in TINY_BUILDERS and not thinker.path)
+
+
+def is_demo_editor(editor: EditorConfig) -> bool:
+    """Tell whether the editor is a random-weight miniature (its pictures are noise)."""
+    from thinkedit.tools.editors.models import EDITOR_MODELS
+
+    entry = EDITOR_MODELS.get(editor.model)
+    return entry is not None and entry.local and not editor.path
 
 
 def required_keys(editor: EditorConfig, thinker: ThinkerConfig) -> list[str]:

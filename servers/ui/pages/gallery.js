@@ -12,6 +12,7 @@
     return '<a class="run" data-run="' + esc(r.run_id) + '" data-status="' + esc(r.status) + '" href="runs/' + esc(r.run_id) + '">' +
       '<img loading="lazy" alt="" src="' + esc(r.thumbnail) + '">' +
       '<div class="instr">' + esc(r.instruction) + "</div>" +
+      (r.demo_note ? '<small class="demo">' + esc(r.demo_note) + "</small>" : "") +
       '<span class="badge ' + esc(r.status) + '">' + esc(String(r.status).replace("_", " ")) + "</span> " +
       "<small>" + esc(rounds) + "</small>" +
       (r.error ? '<small class="error">' + esc(R.firstLine(r.error)) + "</small>" : "") +
