@@ -11,7 +11,6 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from thinkedit.servers.cli.commands import summary
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
 from thinkedit.servers.options import int_at_least
 from thinkedit.tools.config import ThinkerConfig, default_data_dir
@@ -30,7 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eval``."""
     p = subparsers.add_parser(
         "eval",
-        help=summary("eval"),
         description="Run every item of a local benchmark copy through the loop; judge its first round (the single "
         "edit) and its result (the loop); print and save a per-task-type table and plots. Rerunning the same "
         "command skips judged items and resumes interrupted ones.",
@@ -81,7 +79,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from thinkedit.apps.evaluation.results import read_results, results_path
     from thinkedit.apps.evaluation.runner import claim_out_dir
     from thinkedit.apps.evaluation.summary import summarize, to_csv, to_markdown
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
     from thinkedit.tools.registry import prime_in_process_runtime
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from thinkedit.servers.cli.commands import summary
 from thinkedit.servers.options import add_storage_options, int_at_least, server_url, storage_urls
 from thinkedit.tools.config import default_data_dir
 from thinkedit.tools.errors import BadInputError
@@ -26,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run commands."""
-    edit = subparsers.add_parser("edit", help=summary("edit"))
+    edit = subparsers.add_parser("edit")
     edit.add_argument("image", help="The image to edit (JPEG, PNG, HEIC, WebP, AVIF, ...).")
     edit.add_argument("instruction", help="What to change, in words.")
     edit.add_argument("--profile", default="tiny", help=f"Editor + thinker pair: {', '.join(available_profiles())} "
@@ -65,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_storage_options(edit)
     edit.set_defaults(handler=cmd_edit)
 
-    resume = subparsers.add_parser("resume", help=summary("resume"))
+    resume = subparsers.add_parser("resume")
     resume.add_argument("run_id")
     resume.add_argument("--data-dir", type=Path)
     resume.add_argument("--record", type=Path, metavar="DIR", help="Record the finished trajectory into this directory.")
@@ -73,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_storage_options(resume)
     resume.set_defaults(handler=cmd_resume)
 
-    runs = subparsers.add_parser("runs", help=summary("runs"))
+    runs = subparsers.add_parser("runs")
     runs.add_argument("--data-dir", type=Path)
     add_storage_options(runs)
     runs.set_defaults(handler=cmd_runs)
@@ -123,7 +122,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from thinkedit.agent.settings_check import check_settings
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
     from thinkedit.servers.cli.preflight import check_backends, check_inputs
     from thinkedit.servers.cli.progress import progress_display
 
@@ -241,7 +240,7 @@ async def _drive(
     """Await the run, ask for reviews while it pauses, then write its files (and record it, if asked)."""
     from thinkedit.agent.recording import record_trajectory
     from thinkedit.agent.trajectory import write_outputs
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
 
     try:
         state: RunState | None = await work

@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.exposure import check_exposure, resolve_token
 from thinkedit.servers.options import port_number
@@ -35,7 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve editor``."""
     p = subparsers.add_parser(
         "editor",
-        help=summary("editor", SERVERS),
         description="Serve one editing model at POST /v1/images/edits (plus /v1/models, /health, /metrics), "
         "with a bounded queue and micro-batching. --ray runs the same app as Ray Serve replicas.",
     )

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import is_loopback, url_host
 from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
 from thinkedit.tools.errors import BadInputError
@@ -31,7 +30,7 @@ FIRST_LINE_WAIT = 0.5
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve mcp``."""
-    p = subparsers.add_parser("mcp", help=summary("mcp", SERVERS))
+    p = subparsers.add_parser("mcp")
     p.add_argument(
         "--transport",
         choices=["stdio", "http"],
@@ -163,7 +162,7 @@ def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
         raise
     from pydantic import ValidationError
 
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
     from thinkedit.servers.mcp.config import ServerConfig, server_models
     from thinkedit.tools.profiles import missing_keys
 

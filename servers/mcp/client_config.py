@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from thinkedit.servers.cli.commands import summary
 
 #: Clients and the top-level key their config files keep servers under.
 CLIENT_KEYS = {"claude-desktop": "mcpServers", "claude-code": "mcpServers", "cursor": "mcpServers", "vscode": "servers"}
@@ -59,10 +58,7 @@ def client_config(
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the top-level ``mcp-config`` command."""
-    p = subparsers.add_parser(
-        "mcp-config",
-        help=summary("mcp-config"),
-    )
+    p = subparsers.add_parser("mcp-config")
     p.add_argument(
         "--client",
         choices=sorted(CLIENT_KEYS),

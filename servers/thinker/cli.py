@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 
-from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import check_exposure, resolve_token
 from thinkedit.servers.options import port_number
 from thinkedit.servers.thinker.vllm import VLLM_API_KEY_ENV, VllmOptions, describe, vllm_command, vllm_executable
@@ -25,7 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve thinker``."""
     p = subparsers.add_parser(
         "thinker",
-        help=summary("thinker", SERVERS),
         description="Run `vllm serve` for the thinker with the flags it needs (two images per prompt, context "
         "length, host/port, served name). Anything after `--` goes to vLLM unchanged. --local serves a "
         "model in this process instead (CPU-friendly; for the tiny model and tests).",

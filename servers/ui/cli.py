@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from thinkedit.servers.cli.commands import summary
 from thinkedit.servers.exposure import check_exposure, resolve_token, url_host
 from thinkedit.servers.options import add_storage_options, int_at_least, port_number, server_url, storage_urls
 from thinkedit.tools.profiles import available_profiles
@@ -18,7 +17,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ui``."""
     p = subparsers.add_parser(
         "ui",
-        help=summary("ui"),
         description="Serve a small web app listing the runs of the data dir (and shared stores) with thumbnails, "
         "status and scores; each run opens as its report, live while it runs; runs can be started from an "
         "uploaded image and reviewed from the page. Works offline, no front-end build.",
@@ -49,7 +47,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.agent.settings_check import check_settings
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
     from thinkedit.tools.config import default_data_dir
     from thinkedit.tools.errors import BadInputError
 
