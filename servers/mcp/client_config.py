@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from thinkedit.servers.options import add_allow_root, add_data_dir, add_profile
 
 #: Clients and the top-level key their config files keep servers under.
 CLIENT_KEYS = {"claude-desktop": "mcpServers", "claude-code": "mcpServers", "cursor": "mcpServers", "vscode": "servers"}
@@ -65,16 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="claude-desktop",
         help="Config format: mcpServers (Claude Desktop, Claude Code, Cursor) or servers (VS Code).",
     )
-    p.add_argument("--profile", default="tiny", help="Profile the server uses (default: tiny).")
+    add_profile(p)
     p.add_argument("--name", default="thinkedit", help="Server name in the config (default: thinkedit).")
-    p.add_argument(
-        "--allow-root",
-        type=Path,
-        action="append",
-        metavar="DIR",
-        help="Folders the server may read images from (default: the current directory).",
-    )
-    p.add_argument("--data-dir", type=Path, help="Data directory for the server (default: $THINKEDIT_DATA_DIR if set).")
+    add_allow_root(p)
+    add_data_dir(p)
     p.set_defaults(handler=cmd_mcp_config)
 
 
