@@ -62,7 +62,6 @@ class LoopNodes:
         #: images durable itself before it returns, so any checkpointer records only durable refs.
         self.settle = settle
         self._stores: dict[str, ArtifactStore] = {}
-        self._engines: dict[str, Any] = {}
         self.judgements = Judgements()
 
     async def _store(self, settings: LoopSettings) -> ArtifactStore:
@@ -73,11 +72,8 @@ class LoopNodes:
         return self._stores[location]
 
     async def _engine(self, kind: Literal["editor", "thinker"], config: EditorConfig | ThinkerConfig) -> Any:
-        """Return the backend for ``config``, building it off the event loop the first time only."""
-        key = f"{kind}:{config.model_dump_json()}"
-        if key not in self._engines:
-            self._engines[key] = await asyncio.to_thread(getattr(self.backends, kind), config)
-        return self._engines[key]
+        """Return the backend for ``config`` from the provider (its cache is the only one), off the event loop."""
+        return await asyncio.to_thread(getattr(self.backends, kind), config)
 
     @staticmethod
     async def _images(store: ArtifactStore, refs: list[ImageRef]) -> list[Any]:

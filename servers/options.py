@@ -1,7 +1,8 @@
-"""Command-line options every server and command shares: numbers, server URLs, storage URLs.
+"""Command-line options more than one command takes, each declared once here: storage, profile, servers, address.
 
-Kept light (argparse, the standard library and our config types) so that building the parser, and so
-``thinkedit --help``, imports nothing heavy.
+Every parser that takes one of these options adds it with the function here, so its name, type,
+default and help are the same wherever it appears. Kept light (argparse, the standard library and
+our config types) so that building the parser, and so ``thinkedit --help``, imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
+from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, available_profiles
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -71,3 +72,53 @@ def storage_urls(args: argparse.Namespace) -> dict[str, str | None]:
     if artifacts and not is_url(artifacts):
         artifacts = str(Path(artifacts).expanduser().resolve())
     return {"checkpoints": args.checkpoints, "artifacts": artifacts}
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data-dir DIR``: where runs, artifacts and checkpoints live unless URLs say otherwise."""
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+
+
+def add_profile(parser: argparse.ArgumentParser, default: str | None = "tiny", when_unset: str = "tiny") -> None:
+    """Add ``--profile``: the editor + thinker pair, a packaged name or a TOML file (``when_unset`` says the default)."""
+    parser.add_argument("--profile", default=default, help=f"Editor + thinker pair: {', '.join(available_profiles())} "
+                        f"or a TOML file (default: {when_unset}).")
+
+
+def add_model_servers(parser: argparse.ArgumentParser) -> None:
+    """Add ``--editor URL``, ``--thinker URL`` and the model names to ask them for (overriding the profile's)."""
+    parser.add_argument("--editor", metavar="URL", type=server_url,
+                        help="Use the editor server at URL (OpenAI Images API: thinkedit serve editor, vLLM-Omni, ...).")
+    parser.add_argument("--editor-model", help="Model name to ask the editor server for (default: the profile's).")
+    parser.add_argument("--thinker", metavar="URL", type=server_url,
+                        help="Use the thinker server at URL (OpenAI chat API: vLLM, thinkedit serve thinker, ...).")
+    parser.add_argument("--thinker-model",
+                        help="Thinker model: a name for the --thinker server, or provider:model for a hosted one "
+                        "(anthropic:claude-sonnet-5, google_genai:gemini-3.5-flash, openai:gpt-4.1; key from "
+                        "ANTHROPIC_API_KEY, GOOGLE_API_KEY, OPENAI_API_KEY). Default: the profile's.")
+
+
+def add_address(parser: argparse.ArgumentParser, port: int, token_env: str = "THINKEDIT_TOKEN") -> None:
+    """Add ``--host``, ``--port`` and ``--token``: where a server listens, and the token any other address needs."""
+    parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need --token).")
+    parser.add_argument("--port", type=port_number, default=port, help=f"Port (default {port}).")
+    parser.add_argument("--token", help=f"Bearer token clients must send (default ${token_env}).")
+
+
+def add_allow_root(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-root DIR`` (repeatable): the folders the MCP server may read image paths from."""
+    parser.add_argument("--allow-root", type=Path, action="append", metavar="DIR",
+                        help="Allow image paths under DIR (repeatable; default: the working directory). "
+                        "The data directory is always allowed.")
+
+
+def add_max_rounds(parser: argparse.ArgumentParser) -> None:
+    """Add ``--max-rounds N``: at most this many edits per run."""
+    parser.add_argument("--max-rounds", type=int_at_least(1), help="At most this many edits (profile default, else 5).")
+
+
+def add_record(parser: argparse.ArgumentParser) -> None:
+    """Add ``--record DIR``: record each finished run's trajectory into a dataset directory."""
+    parser.add_argument("--record", type=Path, metavar="DIR",
+                        help="Also record the trajectory (images, instructions, verdicts) into this dataset directory.")

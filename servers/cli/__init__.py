@@ -1,6 +1,6 @@
 """The ``thinkedit`` command line: each command group lives in its own module.
 
-The parser is built lazily (``commands.lazy_commands``): ``thinkedit --help`` lists the commands
+The parser is built lazily (``dispatch.lazy_commands``): ``thinkedit --help`` lists the commands
 from a table without importing their modules, and a command line imports only the module of the
 command it names. Each command imports what it needs when it runs, so ``thinkedit --help`` works
 on a core install and a command whose extra is missing says which one to install.
@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from thinkedit.servers.cli.commands import COMMANDS, lazy_commands
+from thinkedit.servers.cli.commands import COMMANDS
+from thinkedit.servers.cli.dispatch import lazy_commands
 
 #: Exit codes: success, runtime failure, bad usage or input, interrupted (Ctrl-C, as shells count it).
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -89,9 +90,9 @@ def command_name(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    from thinkedit.servers.cli.errors import fail, one_line
+    from thinkedit.servers.cli.errors import fail
     from thinkedit.servers.cli.verbosity import configure_logging, log_level
-    from thinkedit.tools.errors import BadInputError
+    from thinkedit.tools.errors import BadInputError, one_line
     from thinkedit.tools.extras import missing_extra
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -118,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _unexpected(exc: BaseException, level: int) -> int:
     """Report an error nobody anticipated: the traceback at debug level, else one line saying how to see it."""
-    from thinkedit.servers.cli.errors import fail, one_line
+    from thinkedit.servers.cli.errors import fail
+    from thinkedit.tools.errors import one_line
 
     if level <= logging.DEBUG:
         logging.getLogger(__name__).exception("unexpected error")

@@ -1,15 +1,14 @@
 """The command table: each command's name, one-line help and the module that registers it.
 
 ``thinkedit --help`` lists the commands from this table alone; only the command a command line
-names has its module imported and its options built (``lazy_commands``). The modules take their
-one-line help from here (``summary``), so the listing and a command's own help cannot drift.
+names has its module imported and its options built (``thinkedit.servers.cli.dispatch``), which
+also gives each command its one-line help from here, so the listing and a command's own help
+cannot drift. Nothing here imports a command's module: the table names them as strings.
 Standard library only: this runs before anything else does.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 from collections.abc import Sequence
 
 
@@ -55,11 +54,6 @@ COMMANDS: dict[str, Command] = {
 FLAGS_WITHOUT_VALUE = {"-h", "--help", "--version", "-v", "--verbose"}
 
 
-def summary(name: str, table: dict[str, Command] = COMMANDS) -> str:
-    """Return the one-line help of command ``name`` (for its module's ``add_parser``)."""
-    return table[name].help
-
-
 def named_command(tokens: Sequence[str], table: dict[str, Command]) -> str | None:
     """Return the sub-command ``tokens`` name at this level (the first word that is not a flag), if it is one.
 
@@ -75,36 +69,3 @@ def named_command(tokens: Sequence[str], table: dict[str, Command]) -> str | Non
             return None  # an unknown flag: argparse will say so
         return token if token in table else None
     return None
-
-
-def lazy_commands(subparsers: argparse._SubParsersAction, table: dict[str, Command],
-                  tokens: Sequence[str] | None) -> None:
-    """Register ``table``'s commands on ``subparsers``, building only the one the command line names.
-
-    With ``tokens`` None every module registers (the full parser, for tests and docs). Otherwise only
-    the named command's module is imported and registers; every other command gets a placeholder with
-    its one-line help, which is all ``--help`` shows of it and which is never parsed (it is not the
-    command). Commands with sub-commands of their own (``serve``) recurse with the tokens after them.
-    """
-    if tokens is None:
-        for name in table:
-            if name not in subparsers.choices:  # a module may register several commands at once
-                _build(subparsers, name, table[name], None)
-        return
-    wanted = named_command(tokens, table)
-    if wanted is not None:
-        items = list(tokens)
-        _build(subparsers, wanted, table[wanted], items[items.index(wanted) + 1:])
-    for name, command in table.items():
-        if name not in subparsers.choices:
-            subparsers.add_parser(name, help=command.help)
-
-
-def _build(subparsers: argparse._SubParsersAction, name: str, command: Command, rest: list[str] | None) -> None:
-    """Build command ``name`` in full: its module registers it, or its sub-commands are laid out the same way."""
-    if command.subcommands is None:
-        importlib.import_module(command.module).register(subparsers)
-        return
-    parser = subparsers.add_parser(name, help=command.help)
-    inner = parser.add_subparsers(dest=command.dest, required=True, metavar=(command.dest or "command").upper())
-    lazy_commands(inner, command.subcommands, rest)

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from thinkedit.servers.cli.commands import summary
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
 from thinkedit.servers.options import int_at_least
 from thinkedit.tools.errors import BadInputError
@@ -36,7 +35,7 @@ def positive_float(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data build`` and ``data synthetic-bench``."""
-    data = subparsers.add_parser("data", help=summary("data"))
+    data = subparsers.add_parser("data")
     sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
 
     build = sub.add_parser(

@@ -11,12 +11,11 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from thinkedit.servers.cli.commands import summary
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
-from thinkedit.servers.options import int_at_least
+from thinkedit.servers.options import add_data_dir, add_max_rounds, add_profile, add_record, int_at_least
 from thinkedit.tools.config import ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.profiles import available_profiles, load_profile
+from thinkedit.tools.profiles import load_profile
 
 if TYPE_CHECKING:
     from thinkedit.agent.settings import LoopSettings
@@ -30,30 +29,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eval``."""
     p = subparsers.add_parser(
         "eval",
-        help=summary("eval"),
         description="Run every item of a local benchmark copy through the loop; judge its first round (the single "
         "edit) and its result (the loop); print and save a per-task-type table and plots. Rerunning the same "
         "command skips judged items and resumes interrupted ones.",
     )
     p.add_argument("--bench", required=True, choices=BENCHMARKS, help="Which benchmark layout --data holds.")
     p.add_argument("--data", required=True, type=Path, help="The benchmark's local copy (see the README).")
-    p.add_argument("--profile", default="tiny", help=f"Editor + thinker of the loop: {', '.join(available_profiles())} "
-                   "or a TOML file (default: tiny).")
+    add_profile(p)
     p.add_argument("--judge", required=True, help="Profile or TOML file whose [thinker] judges, with the judge prompt "
                    "(e.g. expert for GPT-4.1; tiny offline). THINKEDIT_THINKER_* variables do not apply to it.")
     p.add_argument("--judge-model", help="Override the judge's model name.")
     p.add_argument("--judge-url", help="Override the judge's OpenAI-compatible server URL.")
     p.add_argument("--judge-prompt", type=Path, help="A judge template of your own (placeholders as the packaged one).")
-    p.add_argument("--max-rounds", type=int_at_least(1), help="At most this many edits per item (profile default, else 5).")
+    add_max_rounds(p)
     p.add_argument("--seed", type=int_at_least(0), default=0, help="Seed of the edits and the judge (default 0).")
     p.add_argument("--out", type=Path, help="Results, outputs, summary and plots (default: out/eval-<bench>).")
     p.add_argument("--concurrency", type=int_at_least(1), default=1, help="Items in flight at once (default 1).")
     p.add_argument("--limit", type=int_at_least(1), help="Only the first N items (after filters).")
     p.add_argument("--task-type", action="append", help="Only this task type (repeatable).")
     p.add_argument("--language", default="en", help="GEdit-Bench instruction language: en (default), cn, or all.")
-    p.add_argument("--record", type=Path, help="Also record every item's trajectory into this dataset directory.")
+    add_record(p)
     p.add_argument("--no-plot", action="store_true", help="Skip the PNG plots.")
-    p.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    add_data_dir(p)
     p.set_defaults(handler=cmd_eval)
 
 
@@ -81,7 +78,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from thinkedit.apps.evaluation.results import read_results, results_path
     from thinkedit.apps.evaluation.runner import claim_out_dir
     from thinkedit.apps.evaluation.summary import summarize, to_csv, to_markdown
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
     from thinkedit.tools.registry import prime_in_process_runtime
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()

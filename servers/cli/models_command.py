@@ -6,14 +6,11 @@ import argparse
 import json
 import sys
 
-from thinkedit.servers.cli.commands import summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``models``."""
-    parser = subparsers.add_parser(
-        "models", help=summary("models")
-    )
+    parser = subparsers.add_parser("models")
     parser.add_argument("--json", action="store_true", help="Print JSON (for scripts).")
     parser.set_defaults(handler=run)
 

@@ -5,42 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from thinkedit.servers.cli.commands import summary
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.readiness import profile_rows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``profiles``."""
-    p = subparsers.add_parser("profiles", help=summary("profiles"))
+    p = subparsers.add_parser("profiles")
     p.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
     p.set_defaults(handler=cmd_profiles)
-
-
-def profile_rows() -> list[dict[str, object]]:
-    """Describe every packaged profile and whether this machine can run it now (keys, GPU, disk, hub token)."""
-    from thinkedit.tools.profiles import available_profiles, is_demo, load_profile, missing_keys
-
-    rows: list[dict[str, object]] = []
-    for name in available_profiles():
-        try:
-            profile = load_profile(name)
-        except BadInputError as exc:
-            rows.append({"name": name, "ready": False, "error": str(exc)})
-            continue
-        missing = missing_keys(profile.editor, profile.thinker)
-        lacking = profile.missing_here()
-        rows.append({
-            "name": name,
-            "editor": f"{profile.editor.model} ({profile.editor.backend})",
-            "thinker": f"{profile.thinker.model} ({profile.thinker.backend})",
-            "keys": profile.key_envs(),
-            "missing": missing,
-            "priced": bool(profile.pricing),
-            "not_ready": lacking,
-            "demo": is_demo(profile.editor, profile.thinker),
-            "ready": not missing and not lacking,
-        })
-    return rows
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from thinkedit.servers.cli.commands import summary
-from thinkedit.servers.options import add_storage_options, int_at_least, server_url, storage_urls
+from thinkedit.servers.options import (
+    add_data_dir, add_max_rounds, add_model_servers, add_profile, add_record, add_storage_options, int_at_least,
+    storage_urls,
+)
 from thinkedit.tools.config import default_data_dir
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.profiles import available_profiles
 
 if TYPE_CHECKING:
     from thinkedit.agent.runs import RunRecord, Runner
@@ -26,15 +27,14 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the run commands."""
-    edit = subparsers.add_parser("edit", help=summary("edit"))
+    edit = subparsers.add_parser("edit")
     edit.add_argument("image", help="The image to edit (JPEG, PNG, HEIC, WebP, AVIF, ...).")
     edit.add_argument("instruction", help="What to change, in words.")
-    edit.add_argument("--profile", default="tiny", help=f"Editor + thinker pair: {', '.join(available_profiles())} "
-                      "or a TOML file (default: tiny).")
+    add_profile(edit)
     edit.add_argument("--ref", action="append", metavar="IMAGE",
                       help="A reference image (repeatable; image 2, 3, ... for editors that take several, "
                            "e.g. qwen-image-edit-plus: 'put the hat from image 2 on the cat').")
-    edit.add_argument("--max-rounds", type=int_at_least(1), help="At most this many edits (profile default, else 5).")
+    add_max_rounds(edit)
     edit.add_argument("--seed", type=int_at_least(0), help="Seed of the edits (default 0).")
     edit.add_argument("--out", type=Path, help="Where to write the results (default: out/<run id>).")
     edit.add_argument("--select", choices=["best", "last"], help="Return the best-scoring round or the last.")
@@ -46,35 +46,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     edit.add_argument("--review", action="store_true", help="Ask before each refinement (approve, edit, stop).")
     edit.add_argument("--loop-mode", choices=["thinkedit", "paper"],
                       help="'paper': the published loop exactly (last image returned, never critiqued).")
-    edit.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
-    edit.add_argument("--record", type=Path, metavar="DIR",
-                      help="Also record the trajectory (images, instructions, verdicts) into this dataset directory.")
+    add_data_dir(edit)
+    add_record(edit)
     edit.add_argument("--task-type", help="The edit's task type, kept in the recorded trajectory (e.g. add, style).")
-    edit.add_argument("--editor", metavar="URL", type=server_url,
-                      help="Use the editor server at URL (OpenAI Images API: thinkedit serve editor, vLLM-Omni, ...).")
-    edit.add_argument("--editor-model", help="Model name to ask the editor server for (default: the profile's).")
-    edit.add_argument("--thinker", metavar="URL", type=server_url,
-                      help="Use the thinker server at URL (OpenAI chat API: vLLM, thinkedit serve thinker, ...).")
-    edit.add_argument("--thinker-model",
-                      help="Thinker model: a name for the --thinker server, or provider:model for a hosted one "
-                      "(anthropic:claude-sonnet-5, google_genai:gemini-3.5-flash, openai:gpt-4.1; key from "
-                      "ANTHROPIC_API_KEY, GOOGLE_API_KEY, OPENAI_API_KEY).")
+    add_model_servers(edit)
     edit.add_argument("--budget", type=budget_arg, metavar="LIMIT",
                       help="Stop before a round that would exceed LIMIT: dollars ('0.50', '$0.50'; needs the "
                       "profile's [pricing]) or tokens ('20000 tokens', '20k tok'). Returns the best round so far.")
     add_storage_options(edit)
     edit.set_defaults(handler=cmd_edit)
 
-    resume = subparsers.add_parser("resume", help=summary("resume"))
+    resume = subparsers.add_parser("resume")
     resume.add_argument("run_id")
-    resume.add_argument("--data-dir", type=Path)
-    resume.add_argument("--record", type=Path, metavar="DIR", help="Record the finished trajectory into this directory.")
+    add_data_dir(resume)
+    add_record(resume)
     resume.add_argument("--task-type", help="The edit's task type, kept in the recorded trajectory.")
     add_storage_options(resume)
     resume.set_defaults(handler=cmd_resume)
 
-    runs = subparsers.add_parser("runs", help=summary("runs"))
-    runs.add_argument("--data-dir", type=Path)
+    runs = subparsers.add_parser("runs")
+    add_data_dir(runs)
     add_storage_options(runs)
     runs.set_defaults(handler=cmd_runs)
 
@@ -123,7 +114,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from thinkedit.agent.settings_check import check_settings
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
     from thinkedit.servers.cli.preflight import check_backends, check_inputs
     from thinkedit.servers.cli.progress import progress_display
 
@@ -246,7 +237,7 @@ async def _drive(
     """Await the run, ask for reviews while it pauses, then write its files (and record it, if asked)."""
     from thinkedit.agent.recording import record_trajectory
     from thinkedit.agent.trajectory import write_outputs
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
 
     try:
         state: RunState | None = await work

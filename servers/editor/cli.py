@@ -9,10 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.editor.config import EditorServerSettings
 from thinkedit.servers.exposure import check_exposure, resolve_token
-from thinkedit.servers.options import port_number
+from thinkedit.servers.options import add_address
 from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve editor``."""
     p = subparsers.add_parser(
         "editor",
-        help=summary("editor", SERVERS),
         description="Serve one editing model at POST /v1/images/edits (plus /v1/models, /health, /metrics), "
         "with a bounded queue and micro-batching. --ray runs the same app as Ray Serve replicas.",
     )
@@ -45,8 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="Torch device (default: cuda when present, else cpu).")
     p.add_argument("--dtype", help="Torch dtype, e.g. bfloat16 (default: per model; float32 on CPU).")
     p.add_argument("--max-side", type=_positive_int, help="Downscale inputs so the longer side is at most this.")
-    p.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need a token).")
-    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    add_address(p, port=DEFAULT_PORT)
     p.add_argument("--max-queue", type=_positive_int, default=64, help="Queued requests beyond this get 503 (default 64).")
     p.add_argument("--max-batch", type=_positive_int, default=8, help="Requests per pipeline call; 1 turns batching off (default 8).")
     p.add_argument("--batch-window-ms", type=float, default=5.0, help="How long a batch waits for companions (default 5 ms).")
@@ -62,7 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--header-timeout", type=float, default=10.0, help="Seconds a client may take to send headers (default 10).")
     p.add_argument("--body-timeout", type=float, default=300.0,
                    help="Seconds a client may take to send a body (default 300; 30 s without data fails too).")
-    p.add_argument("--token", help="Bearer token required on every request (default: $THINKEDIT_TOKEN).")
     p.add_argument("--shutdown-timeout", type=float, default=60.0, help="Seconds shutdown waits for queued edits.")
     ray = p.add_argument_group("Ray Serve")
     ray.add_argument("--ray", action="store_true", help="Serve with Ray Serve replicas instead of one uvicorn process.")

@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import is_loopback, url_host
-from thinkedit.servers.options import add_storage_options, port_number, server_url, storage_urls
+from thinkedit.servers.options import (
+    add_address, add_allow_root, add_data_dir, add_model_servers, add_profile, add_storage_options, storage_urls,
+)
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.locations import available_profiles, default_data_dir
+from thinkedit.tools.locations import default_data_dir
 from thinkedit.tools.secrets import register_secret
 
 log = logging.getLogger(__name__)
@@ -31,42 +32,17 @@ FIRST_LINE_WAIT = 0.5
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve mcp``."""
-    p = subparsers.add_parser("mcp", help=summary("mcp", SERVERS))
+    p = subparsers.add_parser("mcp")
     p.add_argument(
         "--transport",
         choices=["stdio", "http"],
         default="stdio",
         help="stdio (default; how Claude Desktop, Cursor, ... start servers) or streamable HTTP.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1; others need --token).")
-    p.add_argument("--port", type=port_number, default=8765, help="HTTP port (default 8765).")
-    p.add_argument(
-        "--profile",
-        default="tiny",
-        help=f"Editor + thinker pair: {', '.join(available_profiles())} or a TOML file (default: tiny).",
-    )
-    p.add_argument(
-        "--editor",
-        type=server_url,
-        metavar="URL",
-        help="Use an OpenAI-Images-compatible editor server (backend openai-images) instead.",
-    )
-    p.add_argument("--editor-model", help="Model name to ask the --editor server for (default: the profile's).")
-    p.add_argument(
-        "--thinker",
-        type=server_url,
-        metavar="URL",
-        help="Use an OpenAI-compatible chat server as thinker (backend chat-model), e.g. vLLM.",
-    )
-    p.add_argument("--thinker-model", help="Model name to ask the --thinker server for (default: the profile's).")
-    p.add_argument(
-        "--allow-root",
-        type=Path,
-        action="append",
-        metavar="DIR",
-        help="Allow image paths under DIR (repeatable; default: the working directory). "
-        "The data directory is always allowed.",
-    )
+    add_address(p, port=8765, token_env=TOKEN_ENV)
+    add_profile(p)
+    add_model_servers(p)
+    add_allow_root(p)
     p.add_argument("--allow-urls", action="store_true", help="Let image arguments be http(s) URLs (off by default).")
     p.add_argument(
         "--max-image-mb",
@@ -82,10 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "themselves, not to the Python SDK's default client (what LangChain's adapters send), whose relays "
         "would pass thinkedit:// URLs to model APIs; always; never.",
     )
-    p.add_argument("--token", help=f"Bearer token HTTP clients must send (default ${TOKEN_ENV}).")
-    p.add_argument(
-        "--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit)."
-    )
+    add_data_dir(p)
     add_storage_options(p)
     p.set_defaults(handler=cmd_serve_mcp)
 
@@ -163,7 +136,7 @@ def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
         raise
     from pydantic import ValidationError
 
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
     from thinkedit.servers.mcp.config import ServerConfig, server_models
     from thinkedit.tools.profiles import missing_keys
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from thinkedit.servers.cli.commands import summary
+from thinkedit.servers.options import add_allow_root, add_data_dir, add_profile
 
 #: Clients and the top-level key their config files keep servers under.
 CLIENT_KEYS = {"claude-desktop": "mcpServers", "claude-code": "mcpServers", "cursor": "mcpServers", "vscode": "servers"}
@@ -59,7 +59,7 @@ def client_config(
 
 def runnable_profile() -> str:
     """Return the first real profile this machine can run now (kontext first), else tiny, saying so on stderr."""
-    from thinkedit.servers.cli.profile_commands import profile_rows
+    from thinkedit.tools.readiness import profile_rows
     from thinkedit.tools.profiles import DEMO_NOTE
 
     rows = sorted(profile_rows(), key=lambda row: row["name"] != "kontext")
@@ -74,27 +74,18 @@ def runnable_profile() -> str:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the top-level ``mcp-config`` command."""
-    p = subparsers.add_parser(
-        "mcp-config",
-        help=summary("mcp-config"),
-    )
+    p = subparsers.add_parser("mcp-config")
     p.add_argument(
         "--client",
         choices=sorted(CLIENT_KEYS),
         default="claude-desktop",
         help="Config format: mcpServers (Claude Desktop, Claude Code, Cursor) or servers (VS Code).",
     )
-    p.add_argument("--profile", help="Profile the server uses (default: the first real profile this machine can "
-                   "run now, kontext first; else tiny, the noise-making demo).")
+    add_profile(p, default=None, when_unset="the first real profile this machine can run now, kontext first; "
+                "else tiny, the noise-making demo")
     p.add_argument("--name", default="thinkedit", help="Server name in the config (default: thinkedit).")
-    p.add_argument(
-        "--allow-root",
-        type=Path,
-        action="append",
-        metavar="DIR",
-        help="Folders the server may read images from (default: the current directory).",
-    )
-    p.add_argument("--data-dir", type=Path, help="Data directory for the server (default: $THINKEDIT_DATA_DIR if set).")
+    add_allow_root(p)
+    add_data_dir(p)
     p.set_defaults(handler=cmd_mcp_config)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from thinkedit.agent.inputs import ARTIFACT_URI, artifact_uri
+from thinkedit.agent.run_images import load_run_image
 from thinkedit.agent.runs import Runner
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.types import ImageRef
@@ -40,33 +41,12 @@ def image_uri(ref: ImageRef) -> str:
     return artifact_uri(ref)
 
 
-async def run_image(runner: Runner, run_id: str, part: str, n: int | None = None) -> ImageRef:
-    """Return a run's ``source``, ``final``, ``round`` ``n`` or ``reference`` ``n`` (2, 3, …) image, or raise ``BadInputError``."""
-    record = runner.registry.load(run_id)
-    if part == "source":
-        return record.source
-    if part == "reference":
-        if n is None or not 2 <= n < 2 + len(record.references):
-            raise BadInputError(f"run {run_id} has no reference image {n}")
-        return record.references[n - 2]
-    state = await runner.state(run_id)
-    rounds = state.rounds if state else []
-    if part == "final":
-        if state is None or state.final_image is None:
-            raise BadInputError(f"run {run_id} has no final image yet (status: {record.status})")
-        return state.final_image
-    for r in rounds:
-        if r.index == n:
-            return r.image
-    raise BadInputError(f"run {run_id} has no round {n} (it has {len(rounds)} round(s))")
-
-
 async def resolve_uri(runner: Runner, uri: str) -> ImageRef:
-    """Map a ``thinkedit://`` image URI to the stored image it names."""
+    """Map a ``thinkedit://`` image URI to the stored image it names (run images by ``load_run_image``'s rules)."""
     if m := _RUN_IMAGE.match(uri):
-        return await run_image(runner, m["run_id"], m["part"])
+        return await load_run_image(runner, m["run_id"], m["part"])
     if m := _ROUND_IMAGE.match(uri):
-        return await run_image(runner, m["run_id"], "round", int(m["n"]))
+        return await load_run_image(runner, m["run_id"], f"round-{m['n'].lstrip('0')}")
     if m := _STORED_IMAGE.match(uri):
         return runner.store.lookup(m.group(1))
     raise BadInputError(

@@ -16,12 +16,12 @@ async def _app(ctx: Context) -> AppState:
     return await ctx.request_context.lifespan_context.ready()
 
 
-async def _png(app: AppState, run_id: str, part: str, n: int | None = None) -> bytes:
-    """Read one of a run's PNGs; an unknown run or round is 'not found', not a crash."""
-    from thinkedit.servers.mcp import refs  # the agent loads behind the handshake
+async def _png(app: AppState, run_id: str, name: str) -> bytes:
+    """Read one of a run's PNGs by name; an unknown run or image is 'not found', not a crash."""
+    from thinkedit.agent.run_images import load_run_image  # the agent loads behind the handshake
 
     try:
-        ref = await refs.run_image(app.runner, run_id, part, n)
+        ref = await load_run_image(app.runner, run_id, name)
         return app.runner.store.read_bytes(ref)
     except BadInputError as exc:
         raise ResourceNotFoundError(str(exc)) from exc
@@ -86,7 +86,7 @@ def register_resources(server: MCPServer) -> None:
         """Return one round's PNG bytes."""
         if not n.isdigit():
             raise ResourceNotFoundError(f"round {n!r} is not a number")
-        return await _png(await _app(ctx), run_id, "round", int(n))
+        return await _png(await _app(ctx), run_id, f"round-{n.lstrip('0')}")
 
     @server.resource(
         "thinkedit://runs/{run_id}/previews/{name}.jpg",
@@ -98,14 +98,11 @@ def register_resources(server: MCPServer) -> None:
     )
     async def run_preview(run_id: str, name: str, ctx: Context) -> bytes:
         """Return a small JPEG of one of the run's images (the run viewer reads these)."""
-        from thinkedit.servers.mcp import refs  # the agent loads behind the handshake
+        from thinkedit.agent.run_images import load_run_image  # the agent loads behind the handshake
 
         app = await _app(ctx)
-        part, _, n = name.partition("-")
-        if not ((part in ("source", "final") and not n) or (part in ("round", "reference") and n.isdigit())):
-            raise ResourceNotFoundError(f"unknown preview {name!r}: use source, final, round-N or reference-N")
         try:
-            ref = await refs.run_image(app.runner, run_id, part, int(n) if n else None)
+            ref = await load_run_image(app.runner, run_id, name)
             image = await anyio.to_thread.run_sync(app.runner.store.get, ref)
         except BadInputError as exc:
             raise ResourceNotFoundError(str(exc)) from exc

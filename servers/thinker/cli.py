@@ -6,9 +6,8 @@ import argparse
 import os
 import sys
 
-from thinkedit.servers.cli.commands import SERVERS, summary
 from thinkedit.servers.exposure import check_exposure, resolve_token
-from thinkedit.servers.options import port_number
+from thinkedit.servers.options import add_address
 from thinkedit.servers.thinker.vllm import VLLM_API_KEY_ENV, VllmOptions, describe, vllm_command, vllm_executable
 
 DEFAULT_PORT = 8000
@@ -25,20 +24,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve thinker``."""
     p = subparsers.add_parser(
         "thinker",
-        help=summary("thinker", SERVERS),
         description="Run `vllm serve` for the thinker with the flags it needs (two images per prompt, context "
         "length, host/port, served name). Anything after `--` goes to vLLM unchanged. --local serves a "
         "model in this process instead (CPU-friendly; for the tiny model and tests).",
     )
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"Hub id or local model (default {DEFAULT_MODEL}).")
-    p.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need a token).")
-    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    add_address(p, port=DEFAULT_PORT)
     p.add_argument("--served-model-name", help="Name clients use for the model (default: --model).")
     p.add_argument("--max-model-len", type=int, default=16384, help="Context length (default 16384).")
     p.add_argument("--dtype", help="Weights dtype, e.g. bfloat16 (vLLM's default otherwise).")
     p.add_argument("--tensor-parallel-size", type=int, help="GPUs per model replica (vLLM).")
     p.add_argument("--gpu-memory-utilization", type=float, help="Fraction of GPU memory vLLM may use.")
-    p.add_argument("--token", help="Bearer token clients must send (default: $THINKEDIT_TOKEN).")
     p.add_argument("--dry-run", action="store_true", help="Print the vLLM command instead of running it.")
     local = p.add_argument_group("local server (no vLLM)")
     local.add_argument("--local", action="store_true", help="Serve the model in this process (transformers).")

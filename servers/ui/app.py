@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from thinkedit.agent import run_images
 from thinkedit.agent.deletion import delete_run
 from thinkedit.agent.review import review_answer
 from thinkedit.agent.runs import Runner, RunRecord
@@ -27,7 +28,7 @@ from thinkedit.servers.bodylimit import BodyLimit, size_text
 from thinkedit.servers.ui.auth import token_guard
 from thinkedit.servers.ui.events import ACTIVE, StreamSlots, primed, run_stream
 from thinkedit.servers.ui.jobs import GalleryJobs
-from thinkedit.servers.ui.views import image_ref, summary_of, view_of
+from thinkedit.servers.ui.views import summary_of, view_of
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import FAST_PNG_LEVEL, to_png_bytes
 
@@ -165,7 +166,7 @@ def build_app(config: GalleryConfig) -> FastAPI:
     @app.get("/api/runs/{run_id}/images/{name}.png")
     async def run_image(run_id: str, name: str, w: int | None = None) -> Response:
         rec = record(run_id)
-        ref = image_ref(rec, await runner().state(run_id), name)
+        ref = run_images.run_image(rec, await runner().state(run_id), name)
         if w is not None and not 16 <= w <= 4096:
             raise BadInputError("w must be between 16 and 4096 pixels")
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from thinkedit.servers.cli.commands import summary
 from thinkedit.servers.exposure import check_exposure, resolve_token, url_host
-from thinkedit.servers.options import add_storage_options, int_at_least, port_number, server_url, storage_urls
-from thinkedit.tools.profiles import available_profiles
+from thinkedit.servers.options import (
+    add_address, add_data_dir, add_model_servers, add_profile, add_storage_options, int_at_least, storage_urls,
+)
 
 DEFAULT_PORT = 8770
 
@@ -18,22 +17,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ui``."""
     p = subparsers.add_parser(
         "ui",
-        help=summary("ui"),
         description="Serve a small web app listing the runs of the data dir (and shared stores) with thumbnails, "
         "status and scores; each run opens as its report, live while it runs; runs can be started from an "
         "uploaded image and reviewed from the page. Works offline, no front-end build.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need --token).")
-    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
-    p.add_argument("--token", help="Token the browser must present, as ?token= once (default $THINKEDIT_TOKEN).")
-    p.add_argument("--profile", default="tiny", help=f"Editor + thinker pair for runs started from the page: "
-                   f"{', '.join(available_profiles())} or a TOML file (default: tiny).")
-    p.add_argument("--editor", metavar="URL", type=server_url, help="Use the editor server at URL for new runs.")
-    p.add_argument("--editor-model", help="Model name to ask the editor server for.")
-    p.add_argument("--thinker", metavar="URL", type=server_url, help="Use the thinker server at URL for new runs.")
-    p.add_argument("--thinker-model", help="Model name to ask the thinker server for.")
+    add_address(p, port=DEFAULT_PORT)
+    add_profile(p)
+    add_model_servers(p)
     p.add_argument("--max-upload-mb", type=int_at_least(1), default=20, help="Largest uploaded image in MiB (default 20).")
-    p.add_argument("--data-dir", type=Path, help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
+    add_data_dir(p)
     add_storage_options(p)
     p.set_defaults(handler=cmd_ui)
 
@@ -49,7 +41,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.agent.settings_check import check_settings
-    from thinkedit.servers.cli.errors import one_line
+    from thinkedit.tools.errors import one_line
     from thinkedit.tools.config import default_data_dir
     from thinkedit.tools.errors import BadInputError
 

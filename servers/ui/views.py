@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from thinkedit.agent.runs import Runner, RunRecord
-from thinkedit.agent.state import RunState
 from thinkedit.agent.trajectory import trajectory
 from thinkedit.agent.viewer import run_view
-from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo
 from thinkedit.tools.types import ImageRef
-
-IMAGE_NAME = re.compile(r"^(source|final|round-([1-9][0-9]{0,2})|reference-([2-9]))$")
-
-
-def image_ref(record: RunRecord, state: RunState | None, name: str) -> ImageRef:
-    """Return the image a name points to (``source``, ``final``, ``round-N``, ``reference-N``), or say what is missing."""
-    match = IMAGE_NAME.match(name)
-    if match is None:
-        raise BadInputError(f"unknown image {name!r}: use source, final, round-N or reference-N")
-    if name == "source":
-        return record.source
-    if match.group(3):
-        n = int(match.group(3))
-        if n - 2 >= len(record.references):
-            raise BadInputError(f"run {record.run_id} has no reference image {n}")
-        return record.references[n - 2]
-    rounds = state.rounds if state is not None else []
-    if name == "final":
-        if state is not None and state.final_image is not None:
-            return state.final_image
-        if rounds:
-            return rounds[-1].image
-        return record.source
-    n = int(match.group(2))
-    for r in rounds:
-        if r.index == n:
-            return r.image
-    raise BadInputError(f"run {record.run_id} has no round {n}")
 
 
 def image_url(run_id: str, name: str, ref: dict[str, Any] | ImageRef, width: int | None = None) -> str:
@@ -81,7 +50,7 @@ async def summary_of(runner: Runner, record: RunRecord, *, live: bool) -> dict[s
     rounds = state.rounds if state is not None else []
     chosen = next((r for r in rounds if state is not None and r.index == state.best_round), rounds[-1] if rounds else None)
     verdict = chosen.verdict if chosen is not None else None
-    thumb_name, thumb = ("final", chosen.image) if chosen is not None else ("source", record.source)
+    thumb_name, thumb = (f"round-{chosen.index}", chosen.image) if chosen is not None else ("source", record.source)
     return {
         "run_id": record.run_id,
         "status": "running" if live else record.status,
