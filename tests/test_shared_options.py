@@ -52,9 +52,10 @@ def test_a_shared_option_means_the_same_in_every_command() -> None:
             for flag in set(action.option_strings) & set(SHARED):
                 if path == "thinkedit":
                     continue  # the top level's -v counts apart from a command's (see add_global_flags)
-                # Each server has its own port, and the MCP server its own token variable; mcp-config's default
-                # profile is the first real one this machine can run (tests/test_readiness.py), not tiny.
-                own = flag in ("--port", "--token") or (flag, path) == ("--profile", "thinkedit mcp-config")
+                if (flag, path) == ("--profile", "thinkedit mcp-config"):
+                    continue  # its default is the first real profile this machine can run (tests/test_readiness.py)
+                # Each server has its own port, and the MCP server its own token variable.
+                own = flag in ("--port", "--token")
                 kind = getattr(action.type, "__qualname__", action.type)
                 seen[flag][(None if own else action.help, kind, action.metavar, None if own else action.default,
                             type(action))].append(path)
