@@ -18,9 +18,8 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.tools.config import is_http_url
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.profiles import ENV_OVERRIDES
+from thinkedit.tools.registry import IN_PROCESS_BACKENDS
 
-#: Backends that load models into this process, on a torch device.
-IN_PROCESS_BACKENDS = frozenset({"diffusers", "transformers"})
 #: A torch device this project runs on: a type, and an index for the accelerators.
 DEVICE = re.compile(r"^(?P<type>cpu|cuda|mps|xpu)(?::(?P<index>\d+))?$")
 

@@ -7,7 +7,8 @@ from typing import Any
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.editors.models import EDITOR_MODELS, EditorModel
 from thinkedit.tools.profiles import Profile, available_profiles, load_profile
-from thinkedit.tools.readiness import IN_PROCESS_BACKENDS, missing_pieces
+from thinkedit.tools.readiness import missing_pieces
+from thinkedit.tools.registry import IN_PROCESS_BACKENDS
 
 #: The photo size each editor's working size is shown for (a 12 MP phone photo, landscape).
 EXAMPLE_PHOTO = (4000, 3000)

@@ -16,10 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.registry import IN_PROCESS_BACKENDS
 
 GIB = 1024**3
-#: Backends that load their model into this process (the others call a server or an API).
-IN_PROCESS_BACKENDS = frozenset({"diffusers", "transformers"})
 #: Where huggingface_hub looks for a token besides its token file.
 TOKEN_ENVS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
