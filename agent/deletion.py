@@ -14,6 +14,7 @@ from pathlib import Path
 
 from thinkedit.agent.checkpoint import named_images
 from thinkedit.agent.runs import Runner
+from thinkedit.agent.state import ACTIVE
 from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def _remove_outputs(out_dir: Path) -> int:
 async def delete_run(runner: Runner, run_id: str, outputs_root: Path) -> Deleted:
     """Delete a run that is not running or awaiting review (cancel it first); raise ``BadInputError`` otherwise."""
     record = runner.registry.load(run_id)
-    if record.status in ("running", "awaiting_review"):
+    if record.status in ACTIVE:
         raise BadInputError(f"run {run_id} is {record.status.replace('_', ' ')}: cancel it before deleting it")
     await runner.locks.acquire(run_id)  # raises, naming the holder, while another process drives it
     try:

@@ -21,6 +21,8 @@ StopReason = Literal[
     "error",
 ]
 RunStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
+#: The statuses of a run that is not over: it may still edit, or waits for a reviewer.
+ACTIVE: tuple[RunStatus, ...] = ("running", "awaiting_review")
 
 
 class Candidate(BaseModel):

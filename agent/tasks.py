@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 
 from thinkedit.agent.runs import Runner, RunRecord
-from thinkedit.agent.state import RunState
+from thinkedit.agent.state import ACTIVE, RunState
 from thinkedit.agent.trajectory import write_outputs
 from thinkedit.tools.errors import BadInputError
 
@@ -65,7 +65,7 @@ class RunTasks:
         record = self.runner.registry.load(run_id)
         if await self.running_elsewhere(run_id):
             raise BadInputError(f"run {run_id} is running in another thinkedit process; cancel it there")
-        if not await self.cancel(run_id) and record.status in {"running", "awaiting_review"}:
+        if not await self.cancel(run_id) and record.status in ACTIVE:
             record.status, record.error = "cancelled", "cancelled"
             self.runner.registry.save(record)
         return self.runner.registry.load(run_id)

@@ -23,10 +23,11 @@ from thinkedit.agent.deletion import delete_run
 from thinkedit.agent.review import review_answer
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.state import ACTIVE
 from thinkedit.agent.viewer import asset, content_policy, render_page, run_page_scripts
 from thinkedit.servers.bodylimit import BodyLimit, size_text
 from thinkedit.servers.ui.auth import token_guard
-from thinkedit.servers.ui.events import ACTIVE, StreamSlots, primed, run_stream
+from thinkedit.servers.ui.events import StreamSlots, primed, run_stream
 from thinkedit.servers.ui.jobs import GalleryJobs
 from thinkedit.servers.ui.views import summary_of, view_of
 from thinkedit.tools.errors import BadInputError

@@ -15,9 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from thinkedit.agent.runs import RunRecord
+from thinkedit.agent.state import ACTIVE
 from thinkedit.tools.errors import BadInputError
-
-ACTIVE = ("running", "awaiting_review")
 
 
 class StreamSlots:

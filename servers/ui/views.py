@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from thinkedit.agent.runs import Runner, RunRecord
+from thinkedit.agent.state import ACTIVE
 from thinkedit.agent.trajectory import trajectory
 from thinkedit.agent.viewer import run_view
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo
@@ -36,7 +37,7 @@ async def view_of(runner: Runner, record: RunRecord, *, live: bool, progress: st
         data,
         settings=record.settings,
         image_src=lambda name, ref: prefix + image_url(record.run_id, name, ref),
-        progress=progress if status in ("running", "awaiting_review") else None,
+        progress=progress if status in ACTIVE else None,
         review=pending,
         created_at=record.created_at,
         updated_at=record.updated_at,
