@@ -199,7 +199,7 @@ def build_app(config: GalleryConfig) -> FastAPI:
         finally:
             await form.close()
         if len(data) > config.max_upload_bytes:
-            raise HTTPException(413, f"upload larger than {config.max_upload_bytes // (1024 * 1024)} MiB")
+            raise HTTPException(413, f"upload larger than {size_text(config.max_upload_bytes)}")
         try:
             settings = config.settings.model_copy(update={"review": overrides["review"]})
             if overrides["max_rounds"]:
