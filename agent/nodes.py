@@ -1,11 +1,24 @@
-"""The graph's nodes: edit, critique, refine and stop."""
+"""The graph's nodes: prepare, edit, critique, refine and stop.
+
+Each node reads the run's settings from ``runtime.context`` (a ``LoopSettings``). A run started
+without one (a graph server, a parent graph) has them resolved once by ``prepare`` into the state.
+
+A critique keeps the verdicts it was billed for across node retries (``Judgements``): when one
+candidate's critique fails for good, LangGraph's ``RetryPolicy`` reruns the whole critique node,
+and by then the provider has billed the candidates that were answered. The node keeps those
+verdicts, per round, until it returns; a retry reuses them, so every billed answer is counted
+once and paid for once. Answers that were billed but could not be used (cut off, unparseable)
+are kept as usage too, so the round's cost counts them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from langgraph.runtime import Runtime
@@ -13,23 +26,24 @@ from langgraph.types import Command, interrupt
 
 from thinkedit.agent.events import event
 from thinkedit.agent.routing import over_budget, paper_stop_reason, select_round, stop_reason_for
-from thinkedit.agent.inputs import resolve_image, resolve_settings
-from thinkedit.agent.judging import Judgements
 from thinkedit.agent.review import DECISIONS, parse_review
-from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.settings import LoopSettings, resolve_image, run_settings
 from thinkedit.agent.state import Candidate, Round, RunState, plain
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
-from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError
 from thinkedit.tools.images import intake_notes
 from thinkedit.tools.protocols import Editor, Thinker
 from thinkedit.tools.store import ArtifactStore
-from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest
+from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest, Verdict
 from thinkedit.tools.usage import Usage, total_usage
 
 log = logging.getLogger(__name__)
 
 #: Up to this many pixels the edit node hashes its images on the event loop (quick) instead of a thread.
 INLINE_HASH_PIXELS = 2 * 1024 * 1024
+
+#: Rounds whose critique failed and may yet be retried, remembered at most (oldest forgotten first).
+REMEMBERED_ROUNDS = 256
 
 
 class BackendProvider(Protocol):
@@ -38,6 +52,52 @@ class BackendProvider(Protocol):
     def editor(self, config: EditorConfig) -> Editor: ...
 
     def thinker(self, config: ThinkerConfig) -> Thinker: ...
+
+
+def billed_usage(exc: BaseException) -> Usage:
+    """Return what a failed critique cost: a thinker call and its tokens when the provider answered."""
+    if isinstance(exc, ThinkerOutputError) and exc.billed:
+        tokens_in, tokens_out = exc.billed
+        return Usage(critiques=1, thinker_input_tokens=tokens_in, thinker_output_tokens=tokens_out)
+    return Usage()
+
+
+@dataclass
+class _Round:
+    verdicts: dict[int, Verdict] = field(default_factory=dict)
+    wasted: Usage = field(default_factory=Usage)
+
+
+class Judgements:
+    """Remember the finished critiques of rounds whose critique node has not returned yet."""
+
+    def __init__(self, limit: int = REMEMBERED_ROUNDS) -> None:
+        self._rounds: OrderedDict[Hashable, _Round] = OrderedDict()
+        self._limit = limit
+
+    async def judge(self, key: Hashable, thinker: Thinker, requests: list[JudgeRequest]) -> tuple[list[Verdict], Usage]:
+        """Judge every request not judged yet under ``key``; return all verdicts and the billed usage of failures.
+
+        Each critique runs to its end even when another fails (a cancelled one might be billed and
+        lost); the first failure is raised after the others' verdicts are kept for the retry.
+        """
+        entry = self._rounds.pop(key, None) or _Round()
+        self._rounds[key] = entry
+        while len(self._rounds) > self._limit:
+            self._rounds.popitem(last=False)
+        missing = [i for i in range(len(requests)) if i not in entry.verdicts]
+        outcomes = await asyncio.gather(*(thinker.judge(requests[i]) for i in missing), return_exceptions=True)
+        failure: BaseException | None = None
+        for i, outcome in zip(missing, outcomes):
+            if isinstance(outcome, BaseException):
+                entry.wasted = entry.wasted + billed_usage(outcome)
+                failure = failure or outcome
+            else:
+                entry.verdicts[i] = outcome
+        if failure is not None:
+            raise failure
+        self._rounds.pop(key, None)
+        return [entry.verdicts[i] for i in range(len(requests))], entry.wasted
 
 
 def _store_input(name: str, settings: LoopSettings) -> tuple[ImageRef, list[str]]:
@@ -91,12 +151,17 @@ class LoopNodes:
         return await asyncio.to_thread(lambda: [store.put(im) for im in images])
 
     async def prepare(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
-        """Fix the run's settings and put the source image in the store (once per run)."""
+        """Put the source image in the store; resolve the settings of a run started without them (once per run).
+
+        A run whose context is its ``LoopSettings`` (the Runner's, the LangChain tool's) stores
+        nothing: its settings live where its caller keeps them (the run record).
+        """
         update: dict[str, Any] = {}  # channel values are JSON-native (``plain``); nodes read them validated
         settings = state.settings
-        if settings is None:
-            settings = await asyncio.to_thread(resolve_settings, runtime.context, state.overrides)
+        if settings is None and (state.overrides is not None or not isinstance(runtime.context, LoopSettings)):
+            settings = await asyncio.to_thread(run_settings, runtime.context, state.overrides)
             update["settings"] = plain(settings)
+        settings = state.resolved(runtime.context) if settings is None else settings
         if state.source is None:
             if not state.image:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
@@ -111,7 +176,7 @@ class LoopNodes:
 
     async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Edit the source (or the previous result) with the current instruction; store the image."""
-        settings = state.resolved()
+        settings = state.resolved(runtime.context)
         store = await self._store(settings)
         index = len(state.rounds) + 1
         instruction = state.current_instruction or state.instruction
@@ -158,7 +223,7 @@ class LoopNodes:
 
     async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
         """Ask the thinker to score this round's image and propose the next instruction."""
-        settings = state.resolved()
+        settings = state.resolved(runtime.context)
         store = await self._store(settings)
         round_ = state.rounds[-1]
         thinker = await self._engine("thinker", settings.thinker)
@@ -240,7 +305,7 @@ class LoopNodes:
         """Adopt the refined instruction; with review on, let a person approve, replace or stop."""
         verdict = state.rounds[-1].verdict
         proposed = verdict.refined_instruction if verdict else state.current_instruction
-        if state.resolved().review:
+        if state.resolved(runtime.context).review:
             answer = interrupt(
                 {
                     "run_id": state.run_id,
@@ -265,7 +330,7 @@ class LoopNodes:
         """Choose the result round (best or last) and finish the run."""
         if self.settle is not None:  # a run whose rounds could not all be saved never reports itself done
             await self.settle(_thread_id(state, runtime))
-        chosen = select_round(state.rounds, state.resolved().selection)
+        chosen = select_round(state.rounds, state.resolved(runtime.context).selection)
         update: dict[str, Any] = {
             "status": "done",
             "stop_reason": state.stop_reason or "max_rounds",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from langgraph.runtime import Runtime
+
+from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Round, RunState, StopReason
 from thinkedit.tools.types import Verdict
 from thinkedit.tools.usage import Budget, Usage
@@ -64,9 +67,9 @@ def paper_stop_reason(verdict: Verdict, *, instruction_used: str) -> StopReason 
     return None
 
 
-def route_after_edit(state: RunState) -> Literal["critique", "stop"]:
+def route_after_edit(state: RunState, runtime: Runtime[LoopSettings]) -> Literal["critique", "stop"]:
     """Critique every round; in the paper's mode, the last allowed edit goes straight to ``stop``."""
-    settings = state.resolved()
+    settings = state.resolved(runtime.context)
     if settings.loop_mode == "paper" and len(state.rounds) >= settings.max_rounds:
         return "stop"
     return "critique"

@@ -58,7 +58,7 @@ def _now() -> str:
 
 
 class RunRecord(BaseModel):
-    """Describe a run outside the checkpoint: its settings (needed to resume) and its status."""
+    """Describe a run outside the checkpoint: its settings (their one stored copy) and its status."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -199,6 +199,16 @@ class RunRegistry:
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
 
+def _with_settings(values: dict[str, Any], record: RunRecord) -> RunState | None:
+    """Read a run's checkpointed values with the settings its record keeps (the one stored copy)."""
+    if not values:
+        return None
+    state = RunState.model_validate(values)
+    if state.settings is None:  # checkpoints written before the record was the one copy still hold theirs
+        state.settings = record.settings
+    return state
+
+
 def first_input(record: RunRecord) -> dict[str, Any]:
     """Return the graph's input for a prepared run: its stored images, as JSON-native channel values."""
     return {"run_id": record.run_id, "source": plain(record.source), "instruction": record.instruction,
@@ -264,8 +274,11 @@ class Runner:
         run_id: str | None = None,
         out_dir: str | Path | None = None,
         references: Sequence[str | Path | bytes | Image] = (),
+        source_name: str | None = None,
     ) -> RunRecord:
         """Validate the inputs, store the source image and record the run (nothing runs yet).
+
+        ``source_name`` is what the image is shown as (default: its path; nothing for bytes).
 
         Returns once the image is decoded and hashed: its PNG and then the record are written
         behind, in that order, so a first edit need not wait for either (a phone photo's PNG is
@@ -283,7 +296,7 @@ class Runner:
             run_id=run_id or uuid.uuid4().hex[:12],
             instruction=instruction.strip(),
             source=self.store.put(picture),  # queued before the record that names it
-            source_name="" if isinstance(image, bytes | Image) else str(image),
+            source_name=source_name or ("" if isinstance(image, bytes | Image) else str(image)),
             settings=settings,
             out_dir=str(out_dir) if out_dir else None,
             notes=intake_notes(picture),
@@ -316,10 +329,10 @@ class Runner:
         return await self._drive(record, inputs, on_event)
 
     async def state(self, run_id: str) -> RunState | None:
-        """Return the run's checkpointed state (None before its first checkpoint)."""
-        self.registry.load(run_id)
+        """Return the run's checkpointed state (None before its first checkpoint), with its record's settings."""
+        record = self.registry.load(run_id)
         snapshot = await self.graph.aget_state(self._config(run_id))
-        return RunState.model_validate(snapshot.values) if snapshot.values else None
+        return _with_settings(snapshot.values, record)
 
     async def pending_review(self, run_id: str) -> dict[str, Any] | None:
         """Return the critique a paused run waits on a person for, if it is paused."""
@@ -340,8 +353,9 @@ class Runner:
 
     async def _drive_locked(self, record: RunRecord, inputs: Any, on_event: EventCallback | None) -> RunState | None:
         config = self._config(record.run_id)
-        record.status, record.error = "running", None
-        self.registry.save(record)
+        if (record.status, record.error) != ("running", None):  # a prepared run's record says so already
+            record.status, record.error = "running", None
+            self.registry.save(record)
         if isinstance(self.graph.checkpointer, ArtifactsFirst):  # a save failed last time: the database may be back
             self.graph.checkpointer.forget_failure(record.run_id)
         try:
@@ -366,7 +380,7 @@ class Runner:
                     await release_open_transaction(self.graph.checkpointer)
             raise
         snapshot = await self.graph.aget_state(config)
-        state = RunState.model_validate(snapshot.values) if snapshot.values else None
+        state = _with_settings(snapshot.values, record)
         record.status = "awaiting_review" if snapshot.interrupts else (state.status if state else "error")
         if state is not None:
             record.usage = run_usage(state)

@@ -1,17 +1,45 @@
-"""Loop settings: the LangGraph runtime context every run carries (never a global)."""
+"""A run's settings and inputs: ``resolve_settings`` turns profile + environment + overrides into LoopSettings.
+
+``LoopSettings`` is the LangGraph runtime context every run carries (never a global). It is built
+from complete data: by ``resolve_settings`` (the one reader of a run's profile TOML and of the
+``THINKEDIT_*`` settings in the environment) or from a stored dump; its validators only check values.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
-from thinkedit.tools.profiles import load_profile
-from thinkedit.tools.thinkers.providers import key_env_for, split_model
+from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.profiles import Profile, load_profile
 from thinkedit.tools.usage import Budget, ModelPrice, price_for
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from thinkedit.agent.state import SettingsInput
+    from thinkedit.tools.store import ArtifactStore
+    from thinkedit.tools.types import ImageRef
+
+log = logging.getLogger(__name__)
+
+#: The environment variable naming the profile of a run that names none; ``tiny`` when it is unset.
+PROFILE_ENV = "THINKEDIT_PROFILE"
+DEFAULT_PROFILE = "tiny"
+
+#: Overrides of ``resolve_settings`` that point a side at a server (see ``LoopSettings.with_servers``).
+SERVER_OPTIONS = ("editor_url", "editor_model", "thinker_url", "thinker_model")
+
+#: ``thinkedit://artifacts/<sha256>.png`` names an image in the artifact store by content.
+ARTIFACT_URI = re.compile(r"^thinkedit://artifacts/([0-9a-f]{64})(?:\.png)?$")
 
 #: Editor backends that call a hosted API through its own client; a URL only moves their endpoint.
 HOSTED_EDITOR_BACKENDS = frozenset({"openai-gpt-image", "replicate"})
@@ -47,11 +75,11 @@ class LoopSettings(BaseModel):
 
     profile: str | None = Field(
         default=None,
-        description="Profile that supplies the editor, the thinker and loop defaults not given here "
-        "($THINKEDIT_PROFILE, else 'tiny').",
+        description="The profile the editor, the thinker and the loop defaults came from "
+        "(resolve_settings: the one given, else $THINKEDIT_PROFILE, else 'tiny').",
     )
-    editor: EditorConfig = Field(description="The editor backend and model (default: the profile's).")
-    thinker: ThinkerConfig = Field(description="The thinker backend and model (default: the profile's).")
+    editor: EditorConfig = Field(description="The editor backend and model.")
+    thinker: ThinkerConfig = Field(description="The thinker backend and model.")
     max_rounds: int = Field(default=5, ge=1, le=50, description="At most this many edits (the paper: 5).")
     semantic_threshold: float = Field(default=8.0, ge=0, le=10, description="Stop once semantic reaches this...")
     quality_threshold: float = Field(default=8.0, ge=0, le=10, description="...and quality reaches this.")
@@ -95,24 +123,16 @@ class LoopSettings(BaseModel):
         "so nodes in any process use the same one (default: <data_dir>/artifacts).",
     )
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _fill_from_profile(cls, data: Any) -> Any:
-        """Take what the caller left out (editor, thinker, loop defaults) from the profile."""
-        if not isinstance(data, dict):
+    def _check(cls, data: Any, handler: ModelWrapValidatorHandler[LoopSettings]) -> LoopSettings:
+        """Check new data once: an instance (nested in a record, a state) was checked when it was made."""
+        if isinstance(data, cls):
             return data
-        if "editor" in data and "thinker" in data and (not data.get("profile") or cls.model_fields.keys() <= data.keys()):
-            return data  # already resolved (a dump, a checkpoint): the profile's TOML is not read again
-        name = data.get("profile") or os.environ.get("THINKEDIT_PROFILE") or "tiny"
-        loaded = load_profile(name)
-        defaults: dict[str, Any] = {
-            "editor": loaded.editor, "thinker": loaded.thinker, "pricing": loaded.pricing, **loaded.loop
-        }
-        return {**defaults, **{k: v for k, v in data.items() if v is not None}, "profile": name}
+        return handler(data)._checked()
 
-    @model_validator(mode="after")
-    def _budget_is_priced(self) -> LoopSettings:
-        """Refuse a dollar budget when the price of the editor or the thinker is unknown."""
+    def _checked(self) -> LoopSettings:
+        """Refuse a dollar budget without prices; in the paper's mode, fix what its loop has no choice about."""
         if self.budget is not None and self.budget.usd is not None:
             missing = [m for m in (self.editor.model, self.thinker.model) if price_for(self.pricing, m) is None]
             if missing:
@@ -120,12 +140,7 @@ class LoopSettings(BaseModel):
                     f"a dollar budget needs a price for {', '.join(missing)} in the profile's [pricing] "
                     "(or give the budget in tokens)"
                 )
-        return self
-
-    @model_validator(mode="after")
-    def _paper_loop(self) -> LoopSettings:
-        """In the paper's mode, fix what its loop has no choice about (selection, edit source, seeds, K)."""
-        if self.loop_mode == "paper":
+        if self.loop_mode == "paper":  # selection, edit source, seeds, K: the published loop's own
             for name, value in PAPER_LOOP.items():
                 object.__setattr__(self, name, value)
         return self
@@ -156,41 +171,148 @@ class LoopSettings(BaseModel):
         thinker_model: str | None = None,
     ) -> LoopSettings:
         """Point the editor and/or thinker at servers: a URL switches that side to its HTTP backend."""
-        editor, thinker = self.editor, self.thinker
-        if editor_url and editor.backend in HOSTED_EDITOR_BACKENDS:
-            # A hosted API's own client, pointed elsewhere (a proxy, a compatible endpoint): same backend.
-            url = _api_root(editor_url) if editor.backend in VERSIONED_CLIENT_BACKENDS else editor_url
-            editor = editor.model_copy(update={"base_url": url})
-        elif editor_url:
-            # Loading options belong to the server now; the profile's model name and settings still apply.
-            editor = editor.model_copy(
-                update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
-            )
-        if editor_model:
-            editor = editor.model_copy(update={"model": editor_model})
-        if thinker_url:
-            thinker = thinker.model_copy(
-                update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
-            )
-        if thinker_model:
-            update: dict[str, Any] = {"model": thinker_model}
-            provider = split_model(thinker_model)[0]
-            switching = provider != split_model(thinker.model)[0] or (
-                ":" in thinker_model and thinker.backend != "chat-model"
-            )
-            if switching:
-                # A general model of another provider: its own API and key variable, the expert protocol
-                # (EditThinker's tags come from the fine-tuned model only); a --thinker URL still wins.
-                update |= {"backend": "chat-model", "api_key_env": key_env_for(thinker_model), "path": None,
-                           "device": None, "dtype": None, "constrained": False, "protocol": "expert"}
-                if not thinker_url:
-                    update["base_url"] = None
-            if thinker_url and provider != "openai":
-                update["base_url"] = _api_root(thinker_url)
-            thinker = thinker.model_copy(update=update)
+        editor, thinker = point_at_servers(self.editor, self.thinker, editor_url, editor_model, thinker_url, thinker_model)
         return self.model_copy(update={"editor": editor, "thinker": thinker})
 
     @classmethod
-    def from_profile(cls, profile: str = "tiny", **overrides: Any) -> LoopSettings:
-        """Build settings from a named profile, then apply non-None ``overrides``."""
-        return cls.model_validate({**overrides, "profile": profile})
+    def from_profile(cls, profile: str | None = DEFAULT_PROFILE, **overrides: Any) -> LoopSettings:
+        """Resolve settings from a named profile and non-None ``overrides`` (``resolve_settings``)."""
+        return resolve_settings(profile, **overrides)
+
+
+def point_at_servers(
+    editor: EditorConfig,
+    thinker: ThinkerConfig,
+    editor_url: str | None = None,
+    editor_model: str | None = None,
+    thinker_url: str | None = None,
+    thinker_model: str | None = None,
+) -> tuple[EditorConfig, ThinkerConfig]:
+    """Return the editor and thinker pointed at servers: a URL switches that side to its HTTP backend."""
+    if editor_url and editor.backend in HOSTED_EDITOR_BACKENDS:
+        # A hosted API's own client, pointed elsewhere (a proxy, a compatible endpoint): same backend.
+        url = _api_root(editor_url) if editor.backend in VERSIONED_CLIENT_BACKENDS else editor_url
+        editor = editor.model_copy(update={"base_url": url})
+    elif editor_url:
+        # Loading options belong to the server now; the profile's model name and settings still apply.
+        editor = editor.model_copy(
+            update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
+        )
+    if editor_model:
+        editor = editor.model_copy(update={"model": editor_model})
+    if thinker_url:
+        thinker = thinker.model_copy(
+            update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
+        )
+    if thinker_model:
+        from thinkedit.tools.thinkers.providers import key_env_for, split_model
+
+        update: dict[str, Any] = {"model": thinker_model}
+        provider = split_model(thinker_model)[0]
+        switching = provider != split_model(thinker.model)[0] or (
+            ":" in thinker_model and thinker.backend != "chat-model"
+        )
+        if switching:
+            # A general model of another provider: its own API and key variable, the expert protocol
+            # (EditThinker's tags come from the fine-tuned model only); a --thinker URL still wins.
+            update |= {"backend": "chat-model", "api_key_env": key_env_for(thinker_model), "path": None,
+                       "device": None, "dtype": None, "constrained": False, "protocol": "expert"}
+            if not thinker_url:
+                update["base_url"] = None
+        if thinker_url and provider != "openai":
+            update["base_url"] = _api_root(thinker_url)
+        thinker = thinker.model_copy(update=update)
+    return editor, thinker
+
+
+def load_run_profile(profile: str | None = None, *, env: Mapping[str, str] = os.environ) -> Profile:
+    """Read a run's profile: the name or TOML path given, else ``$THINKEDIT_PROFILE``, else tiny (with env overrides)."""
+    return load_profile(profile or env.get(PROFILE_ENV) or DEFAULT_PROFILE, env=dict(env))
+
+
+def resolve_settings(
+    profile: str | Profile | None = None, *, env: Mapping[str, str] = os.environ, **overrides: Any
+) -> LoopSettings:
+    """Turn a profile, the environment and overrides into a run's settings, validated once.
+
+    ``profile`` is a name, a TOML path, or a ``Profile`` the caller already read with
+    ``load_run_profile`` (so it reads the file once). Overrides that are None are left to the
+    profile; ``editor_url``, ``editor_model``, ``thinker_url`` and ``thinker_model`` point a side
+    at a server as ``LoopSettings.with_servers`` does.
+    """
+    loaded = profile if isinstance(profile, Profile) else load_run_profile(profile, env=env)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    servers = {k: given.pop(k) for k in SERVER_OPTIONS if k in given}
+    editor, thinker = point_at_servers(given.pop("editor", loaded.editor), given.pop("thinker", loaded.thinker),
+                                       **servers)
+    name = profile if isinstance(profile, str) and profile else loaded.name
+    return LoopSettings.model_validate(
+        {"pricing": loaded.pricing, **loaded.loop, **given, "editor": editor, "thinker": thinker, "profile": name}
+    )
+
+
+def run_settings(context: Any, given: SettingsInput | None = None) -> LoopSettings:
+    """Return the settings of a graph run from its runtime context and its input's overrides.
+
+    A ``LoopSettings`` context is used as it is; a mapping, pydantic model or dataclass (a parent
+    graph's own context) gives the loop settings it names, and the profile fills in the rest. A
+    profile named in the input's overrides wins over the context's.
+    """
+    overrides = given.model_dump(exclude_none=True) if given is not None else {}
+    if isinstance(context, LoopSettings) and "profile" not in overrides:
+        return LoopSettings.model_validate({**context.model_dump(), **overrides}) if overrides else context
+    fields = {} if "profile" in overrides else context_fields(context)
+    if "editor" in fields and "thinker" in fields:  # a complete dump (a parent's context in plain data)
+        return LoopSettings.model_validate({**fields, **overrides})
+    merged = {**fields, **overrides}
+    return resolve_settings(merged.pop("profile", None), **merged)
+
+
+def context_fields(context: Any) -> dict[str, Any]:
+    """Return the loop settings a run context carries, whatever shape the caller gave it in.
+
+    A ``LoopSettings`` gives all its fields; a mapping, a pydantic model or a dataclass (a parent
+    graph's own context) gives the keys that are loop settings, and the rest belong to the parent.
+    """
+    if context is None:
+        return {}
+    if isinstance(context, LoopSettings):
+        return context.model_dump()
+    if isinstance(context, Mapping):
+        data = dict(context)
+    elif hasattr(context, "model_dump"):
+        data = context.model_dump()
+    elif dataclasses.is_dataclass(context) and not isinstance(context, type):
+        data = dataclasses.asdict(context)
+    else:
+        raise BadInputError(
+            f"the run context must be LoopSettings or a dict of its fields, not {type(context).__name__}"
+        )
+    known = {k: v for k, v in data.items() if k in LoopSettings.model_fields}
+    if len(known) < len(data):
+        log.debug("run context keys that are not loop settings, left to the parent: %s", sorted(set(data) - set(known)))
+    return known
+
+
+def artifact_uri(ref: ImageRef) -> str:
+    """Return the ``thinkedit://artifacts/…`` URI of a stored image."""
+    return f"thinkedit://artifacts/{ref.sha256}.png"
+
+
+def resolve_image(name: str, store: ArtifactStore) -> Image:
+    """Load the image a run's input names: an artifact URI or a local file path."""
+    from thinkedit.tools.images import load_image
+
+    if name.startswith("thinkedit://"):
+        match = ARTIFACT_URI.match(name)
+        if match is None:
+            raise BadInputError(f"unsupported image URI {name!r}; expected thinkedit://artifacts/<sha256>.png")
+        digest = match.group(1)
+        try:
+            ref = store.lookup(digest)
+        except BadInputError:
+            raise BadInputError(f"no stored image {digest[:12]}… in {store.url}") from None
+        return store.get(ref)
+    if re.match(r"^[a-z][a-z0-9+.-]*://", name):
+        raise BadInputError(f"fetching URLs is not supported: {name!r}; give a local path")
+    return load_image(name)

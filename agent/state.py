@@ -160,7 +160,9 @@ class RunState(BaseModel):
     instruction: str = Field(min_length=1, description="The user's original instruction.")
     overrides: SettingsInput | None = Field(default=None, description="Overrides as the input gave them.")
     settings: LoopSettings | None = Field(
-        default=None, description="The run's settings, resolved once by the first node and fixed from then on."
+        default=None,
+        description="The settings of a run started without a LoopSettings context (a graph server, a parent graph), "
+        "resolved once by the first node; a run the Runner drives keeps its settings in its record instead.",
     )
     current_instruction: str = Field(default="", description="The instruction the next edit uses.")
     rounds: Annotated[list[Round], merge_rounds] = Field(default_factory=list)
@@ -173,11 +175,16 @@ class RunState(BaseModel):
         description="What reading the input image changed (EXIF orientation, colour profile, first frame of many).",
     )
 
-    def resolved(self) -> LoopSettings:
-        """Return the run's settings, which the ``prepare`` node resolves before any other node runs."""
-        if self.settings is None:
-            raise RuntimeError("run settings are not resolved yet; the prepare node sets them")
-        return self.settings
+    def resolved(self, context: Any = None) -> LoopSettings:
+        """Return the run's settings: those ``prepare`` resolved into the state, else the run's context.
+
+        A run driven with its ``LoopSettings`` as the context (the Runner's) stores none in the
+        state; ``Runner.state`` hands its states back with the record's settings attached.
+        """
+        settings = self.settings or context
+        if not isinstance(settings, LoopSettings):
+            raise RuntimeError("run settings are not resolved yet; the prepare node resolves them")
+        return settings
 
     def last_round(self) -> Round | None:
         """Return the most recent round, if any."""

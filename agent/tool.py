@@ -9,7 +9,7 @@ from langchain_core.tools import StructuredTool
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, Field
 
-from thinkedit.agent.inputs import artifact_uri
+from thinkedit.agent.settings import artifact_uri
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState
 

@@ -21,7 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from thinkedit.agent import LoopSettings, build_graph
-from thinkedit.agent.inputs import artifact_uri
+from thinkedit.agent.settings import artifact_uri
 from thinkedit.tools.types import ImageRef
 
 

@@ -72,9 +72,11 @@ async def test_a_checkpoint_saved_with_models_still_resumes(data_dir, photo) -> 
     models = {"source": ImageRef.model_validate, "settings": LoopSettings.model_validate,
               "rounds": lambda rounds: [Round.model_validate(r) for r in rounds]}
     checkpoint = dict(saved.checkpoint)
-    checkpoint["channel_values"] = {
-        k: models[k](v) if k in models else v for k, v in saved.checkpoint["channel_values"].items()
-    }
+    # Such checkpoints held the run's settings too (the record is their one copy now).
+    old_values = {**saved.checkpoint["channel_values"], "settings": record.settings.model_dump()}
+    checkpoint["channel_values"] = {k: models[k](v) if k in models else v for k, v in old_values.items()}
+    versions = saved.checkpoint["channel_versions"]
+    checkpoint["channel_versions"] = {**versions, "settings": versions["source"]}
     assert set(models_in(checkpoint["channel_values"])) == {"ImageRef", "LoopSettings", "Round"}
     await saver.aput(saved.parent_config, checkpoint, saved.metadata, checkpoint["channel_versions"])
 

@@ -70,7 +70,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a benchmark; exit 1 if some items failed (rerun to retry them)."""
     from pydantic import ValidationError
 
-    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.agent.settings import resolve_settings
     from thinkedit.agent.settings_check import check_settings
     from thinkedit.apps.evaluation.benchmarks import load_benchmark
     from thinkedit.apps.evaluation.judge import judge_prompt_text, judge_thinker_config, write_judge_prompt
@@ -84,8 +84,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     out = (args.out or Path("out") / f"eval-{args.bench}").expanduser()
     try:
-        settings = LoopSettings.from_profile(args.profile, max_rounds=args.max_rounds, seed=args.seed,
-                                             data_dir=str(data_dir), review=False)
+        settings = resolve_settings(args.profile, max_rounds=args.max_rounds, seed=args.seed,
+                                    data_dir=str(data_dir), review=False)
         check_settings(settings)
         judge_thinker = _judge_thinker(args)
         prompt = judge_prompt_text(args.bench, judge_thinker.protocol, args.judge_prompt)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.agent.state import RunState
     from thinkedit.servers.cli.progress import Display
+    from thinkedit.tools.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,11 @@ def _fail(message: str, code: int) -> int:
     return fail(message, code)
 
 
-def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
-    from thinkedit.agent.settings import LoopSettings
+def _settings(args: argparse.Namespace, profile: Profile, data_dir: Path) -> LoopSettings:
+    from thinkedit.agent.settings import resolve_settings
 
-    settings = LoopSettings.from_profile(
-        args.profile,
+    return resolve_settings(
+        profile,
         max_rounds=args.max_rounds,
         seed=args.seed,
         selection=args.select,
@@ -99,12 +100,13 @@ def _settings(args: argparse.Namespace, data_dir: Path) -> LoopSettings:
         candidates=args.candidates,
         review=args.review or None,
         loop_mode=args.loop_mode,
+        budget=args.budget,
         data_dir=str(data_dir),
+        editor_url=args.editor,
+        editor_model=args.editor_model,
+        thinker_url=args.thinker,
+        thinker_model=args.thinker_model,
     )
-    settings = settings.with_servers(args.editor, args.editor_model, args.thinker, args.thinker_model)
-    if args.budget is not None:  # validated again with the final editor and thinker (a dollar budget needs prices)
-        settings = LoopSettings.model_validate(settings.model_dump() | {"budget": args.budget.model_dump()})
-    return settings
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -119,10 +121,12 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from thinkedit.servers.cli.progress import progress_display
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()
-    from thinkedit.tools.profiles import DEMO_NOTE, is_demo, load_profile, missing_keys
+    from thinkedit.agent.settings import load_run_profile
+    from thinkedit.tools.profiles import DEMO_NOTE, is_demo, missing_keys
 
     try:
-        settings = _settings(args, data_dir)
+        profile = load_run_profile(args.profile)  # read once: the settings and the machine check both use it
+        settings = _settings(args, profile, data_dir)
         check_settings(settings)
         check_backends(settings)
         check_inputs(args.image, args.instruction)
@@ -138,7 +142,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         names = ", ".join(f"${k}" for k in missing)
         return _fail(f"profile {args.profile} needs an API key in {names}, which is not set "
                      "(thinkedit profiles shows what each profile needs)", 2)
-    if lacking := load_profile(args.profile).missing_here(settings.editor, settings.thinker):
+    if lacking := profile.missing_here(settings.editor, settings.thinker):
         return _fail(f"profile {args.profile} cannot run on this machine: {'; '.join(lacking)} "
                      "(thinkedit profiles shows what each profile needs)", 2)
     run_id = uuid.uuid4().hex[:12]
@@ -165,13 +169,9 @@ async def _edit(
     from thinkedit.agent.runs import Runner
 
     async with Runner.open(data_dir, **storage_urls(args)) as runner:
-        record = runner.prepare(
-            args.image, args.instruction, settings, run_id=run_id, out_dir=args.out, references=args.ref or ()
-        )
+        record = runner.prepare(args.image, args.instruction, settings, run_id=run_id,
+                                out_dir=args.out or Path("out") / run_id, references=args.ref or ())
         prepared.append(record.run_id)
-        if record.out_dir is None:
-            record.out_dir = str(Path("out") / record.run_id)
-            runner.registry.save(record)
         work = runner.start(record, on_event=display)
         return await _drive(runner, record, work, display, record_to=args.record, task_type=args.task_type)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from thinkedit.agent.inputs import ARTIFACT_URI, artifact_uri
+from thinkedit.agent.settings import ARTIFACT_URI, artifact_uri
 from thinkedit.agent.run_images import load_run_image
 from thinkedit.agent.runs import Runner
 from thinkedit.tools.errors import BadInputError

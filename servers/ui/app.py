@@ -206,9 +206,7 @@ def build_app(config: GalleryConfig) -> FastAPI:
                 settings = LoopSettings.model_validate({**settings.model_dump(), "max_rounds": overrides["max_rounds"]})
         except ValidationError as exc:
             raise BadInputError(f"bad setting: {exc.errors()[0]['loc'][0]} {exc.errors()[0]['msg']}") from None
-        rec = await asyncio.to_thread(runner().prepare, data, instruction, settings)
-        rec.source_name = filename
-        runner().registry.save(rec)
+        rec = await asyncio.to_thread(runner().prepare, data, instruction, settings, source_name=filename)
         jobs().start(rec)
         return {"run_id": rec.run_id, "url": f"runs/{rec.run_id}"}
 

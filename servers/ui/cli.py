@@ -39,7 +39,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """Check the address and settings, then serve the gallery until interrupted."""
     from pydantic import ValidationError
 
-    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.agent.settings import resolve_settings
     from thinkedit.agent.settings_check import check_settings
     from thinkedit.tools.errors import one_line
     from thinkedit.tools.config import default_data_dir
@@ -50,9 +50,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return _fail(refusal)
     data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
     try:
-        settings = LoopSettings.from_profile(args.profile, data_dir=str(data_dir)).with_servers(
-            args.editor, args.editor_model, args.thinker, args.thinker_model
-        )
+        settings = resolve_settings(args.profile, data_dir=str(data_dir), editor_url=args.editor,
+                                    editor_model=args.editor_model, thinker_url=args.thinker,
+                                    thinker_model=args.thinker_model)
         check_settings(settings)
     except (BadInputError, ValidationError) as exc:
         return _fail(one_line(exc))
