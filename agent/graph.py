@@ -47,16 +47,19 @@ def build_graph(
     name: str = "think_while_edit",
     input_schema: type[BaseModel] = PreparedInput,
     output_schema: type[BaseModel] = RunState,
+    context_schema: type[BaseModel] = LoopSettings,
 ) -> CompiledStateGraph:
     """Compile the loop; pass ``backends`` to inject editors/thinkers, ``checkpointer`` to persist runs.
 
     ``input_schema`` and ``output_schema`` say what a caller gives and gets back (a server shows them
-    as the graph's schemas); the state the nodes share is ``RunState`` either way.
+    as the graph's schemas); the state the nodes share is ``RunState`` either way. ``context_schema``
+    is what a run's context is read as: resolved ``LoopSettings``, or (for a graph server, whose
+    runs bring a partial context or none) a model of optional fields that ``prepare`` resolves.
     """
     settle = checkpointer.settle if isinstance(checkpointer, ArtifactsFirst) else None
     nodes = LoopNodes(backends or BackendCache(), settle=settle)
     edit_retry, critique_retry = retry or default_retry()
-    builder = StateGraph(RunState, context_schema=LoopSettings, input_schema=input_schema,
+    builder = StateGraph(RunState, context_schema=context_schema, input_schema=input_schema,
                          output_schema=output_schema)
     builder.add_node("prepare", nodes.prepare)
     builder.add_node("edit", nodes.edit, retry_policy=edit_retry)

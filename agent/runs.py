@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import threading
 import uuid
@@ -35,7 +34,7 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState, plain
 from thinkedit.agent.trajectory import run_usage
 from thinkedit.tools.artifact_cache import WRITES
-from thinkedit.tools.config import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV
+from thinkedit.tools.locations import storage_locations
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import intake_notes, load_image
 from thinkedit.tools.registry import BackendCache
@@ -250,8 +249,8 @@ class Runner:
         ``checkpoints`` falls back to ``$THINKEDIT_CHECKPOINT_URL`` then ``<data_dir>/checkpoints.sqlite``;
         ``artifacts`` to ``$THINKEDIT_ARTIFACTS_URL`` then ``<data_dir>/artifacts``.
         """
-        checkpoints = checkpoints or os.environ.get(CHECKPOINT_URL_ENV) or default_checkpoint_url(data_dir)
-        artifacts = artifacts or os.environ.get(ARTIFACTS_URL_ENV) or None
+        checkpoints, artifacts = storage_locations(checkpoints, artifacts)
+        checkpoints = checkpoints or default_checkpoint_url(data_dir)
         kind, target = parse_checkpoint_url(checkpoints)
         async with open_checkpointer(checkpoints) as saver:
             if kind == "postgres" and "locks" not in kwargs:

@@ -163,6 +163,10 @@ class LoopSettings(BaseModel):
         """Return the thinker's sampling seed for a round: reproducible per run, distinct per round."""
         return self.seed * 1000 + round_index
 
+    def updated(self, **changes: Any) -> LoopSettings:
+        """Return these settings with ``changes``, validated once (``model_copy`` would skip the checks)."""
+        return LoopSettings.model_validate({**self.model_dump(), **changes}) if changes else self
+
     def with_servers(
         self,
         editor_url: str | None = None,
@@ -260,7 +264,7 @@ def run_settings(context: Any, given: SettingsInput | None = None) -> LoopSettin
     """
     overrides = given.model_dump(exclude_none=True) if given is not None else {}
     if isinstance(context, LoopSettings) and "profile" not in overrides:
-        return LoopSettings.model_validate({**context.model_dump(), **overrides}) if overrides else context
+        return context.updated(**overrides)
     fields = {} if "profile" in overrides else context_fields(context)
     if "editor" in fields and "thinker" in fields:  # a complete dump (a parent's context in plain data)
         return LoopSettings.model_validate({**fields, **overrides})

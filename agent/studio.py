@@ -1,12 +1,14 @@
 """The graph as ``langgraph dev`` / LangGraph Server loads it (see langgraph.json).
 
-It carries no checkpointer: the server supplies persistence. Settings come from the run's
-context when given, else from the input's ``overrides`` (profile ``$THINKEDIT_PROFILE`` or tiny).
-Backends load lazily, on the first run that needs them. Its schemas are what a caller sees (the
-server's ``/mcp`` tool too): the user's input in, the run's result out.
+It carries no checkpointer: the server supplies persistence. A server's run brings a partial
+context or none, so the context here is a profile and loop overrides (``SettingsInput``); the
+``prepare`` node resolves them once (``agent.settings.run_settings``: context, the input's
+``overrides``, profile ``$THINKEDIT_PROFILE`` or tiny) into the run's state, where every later
+node reads them. Backends load lazily, on the first run that needs them. Its schemas are what a
+caller sees (the server's ``/mcp`` tool too): the user's input in, the run's result out.
 """
 
 from thinkedit.agent.graph import build_graph
-from thinkedit.agent.state import RunInput, RunOutput
+from thinkedit.agent.state import RunInput, RunOutput, SettingsInput
 
-graph = build_graph(input_schema=RunInput, output_schema=RunOutput)
+graph = build_graph(input_schema=RunInput, output_schema=RunOutput, context_schema=SettingsInput)

@@ -8,12 +8,11 @@ our config types) so that building the parser, and so ``thinkedit --help``, impo
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, available_profiles
+from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, available_profiles, storage_locations
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -68,7 +67,7 @@ def storage_urls(args: argparse.Namespace) -> dict[str, str | None]:
     """Return the Runner.open keywords the storage options give (env and defaults apply there)."""
     from thinkedit.tools.store import is_url
 
-    artifacts = args.artifacts or os.environ.get(ARTIFACTS_URL_ENV) or None
+    artifacts = storage_locations(artifacts=args.artifacts)[1]
     if artifacts and not is_url(artifacts):
         artifacts = str(Path(artifacts).expanduser().resolve())
     return {"checkpoints": args.checkpoints, "artifacts": artifacts}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 #: Environment variables that choose where runs live when no option says.
@@ -17,6 +18,16 @@ ARTIFACTS_URL_ENV = "THINKEDIT_ARTIFACTS_URL"
 def default_data_dir() -> Path:
     """Return ``$THINKEDIT_DATA_DIR`` or ``~/.thinkedit``: runs, artifacts, checkpoints, tiny models."""
     return Path(os.environ.get("THINKEDIT_DATA_DIR") or Path.home() / ".thinkedit").expanduser()
+
+
+def storage_locations(
+    checkpoints: str | None = None, artifacts: str | None = None, env: Mapping[str, str] = os.environ
+) -> tuple[str | None, str | None]:
+    """Return where runs live: the checkpointer and artifact store URLs given, else the environment's.
+
+    None means the data dir's own (``<data_dir>/checkpoints.sqlite``, ``<data_dir>/artifacts``).
+    """
+    return checkpoints or env.get(CHECKPOINT_URL_ENV) or None, artifacts or env.get(ARTIFACTS_URL_ENV) or None
 
 
 def available_profiles() -> list[str]:

@@ -203,7 +203,7 @@ def build_app(config: GalleryConfig) -> FastAPI:
         try:
             settings = config.settings.model_copy(update={"review": overrides["review"]})
             if overrides["max_rounds"]:
-                settings = LoopSettings.model_validate({**settings.model_dump(), "max_rounds": overrides["max_rounds"]})
+                settings = settings.updated(max_rounds=overrides["max_rounds"])
         except ValidationError as exc:
             raise BadInputError(f"bad setting: {exc.errors()[0]['loc'][0]} {exc.errors()[0]['msg']}") from None
         rec = await asyncio.to_thread(runner().prepare, data, instruction, settings, source_name=filename)
