@@ -161,7 +161,7 @@ class LoopNodes:
         if settings is None and (state.overrides is not None or not isinstance(runtime.context, LoopSettings)):
             settings = await asyncio.to_thread(run_settings, runtime.context, state.overrides)
             update["settings"] = plain(settings)
-        settings = state.resolved(runtime.context) if settings is None else settings
+        settings = settings or state.resolved(runtime.context)
         if state.source is None:
             if not state.image:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
