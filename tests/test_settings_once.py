@@ -119,3 +119,19 @@ def test_resolve_settings_is_profile_then_environment_then_overrides() -> None:
     assert (served.editor.backend, served.editor.base_url) == ("openai-images", "http://127.0.0.1:9/v1")
     with pytest.raises(BadInputError, match="unknown profile"):
         resolve_settings("no-such-profile", env={})
+
+
+def test_a_graph_runs_settings_come_from_its_context_then_its_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from thinkedit.agent.settings import resolve_settings, run_settings
+    from thinkedit.agent.state import SettingsInput
+
+    monkeypatch.delenv("THINKEDIT_PROFILE", raising=False)
+    resolved = resolve_settings("tiny", max_rounds=4)
+    with calls_of(profiles.load_profile) as loaded:
+        assert run_settings(resolved, None) is resolved  # a resolved context is the run's settings as it is
+        assert run_settings(resolved, SettingsInput(seed=7)).seed == 7 and resolved.seed == 0
+        assert run_settings(resolved.model_dump(), SettingsInput(max_rounds=2)).max_rounds == 2  # a complete dump
+    assert loaded == []  # none of these reads a profile
+    assert run_settings({"max_rounds": 2}, None).profile == "tiny"  # a partial context: the profile fills the rest
+    assert run_settings(resolved, SettingsInput(profile="paper")).selection == "last"  # the input's profile wins
+    assert run_settings(SettingsInput(max_rounds=2), SettingsInput(seed=3)).max_rounds == 2  # Studio's context
