@@ -75,7 +75,7 @@ async def test_a_run_validates_its_settings_once_and_saves_its_record_once_befor
         editor = CountingEditor(validated=validated, saves=saves)
         runner = make_runner(data_dir, editor, thinker, checkpointer=saver)
         settings = LoopSettings.from_profile("tiny", data_dir=str(data_dir), max_rounds=3)
-        record = runner.prepare(photo, "make it red", settings)
+        record = runner.prepare(photo, "make it red", settings, source_name="cat.png")  # the gallery's upload name
         state = await runner.start(record)
         whole_run = len(validated)
     assert state is not None and state.status == "done" and len(editor.calls) == 2
@@ -84,7 +84,8 @@ async def test_a_run_validates_its_settings_once_and_saves_its_record_once_befor
     # Stored once: the record holds them, the checkpoints do not.
     async for saved in saver.alist({"configurable": {"thread_id": record.run_id}}):
         assert "settings" not in saved.checkpoint["channel_values"]
-    assert runner.registry.load(record.run_id).settings == settings
+    stored = runner.registry.load(record.run_id)
+    assert stored.settings == settings and stored.source_name == "cat.png"
     assert state.settings == settings  # the state the Runner hands back carries the record's settings
 
 
