@@ -236,7 +236,7 @@ async def _drive(
 ) -> int:
     """Await the run, ask for reviews while it pauses, then write its files (and record it, if asked)."""
     from thinkedit.agent.recording import record_trajectory
-    from thinkedit.agent.trajectory import write_outputs
+    from thinkedit.agent.viewer import write_outputs
     from thinkedit.tools.errors import one_line
 
     try:
@@ -263,7 +263,7 @@ async def _drive(
     print(f"report:     {paths['report']}")
     print(f"trajectory: {paths['trajectory']}")
     from thinkedit.agent.progress import usage_text
-    from thinkedit.agent.trajectory import run_usage
+    from thinkedit.agent.view import run_usage
 
     usage = run_usage(state)
     print(f"cost:       {usage['images_edited']} image(s) edited, {usage_text(usage)}"
