@@ -147,6 +147,11 @@ def run_usage(state: RunState) -> dict[str, Any]:
     return UsageView.of(total_usage([r.usage for r in state.rounds])).model_dump()
 
 
+def _stored_usage(data: dict[str, Any]) -> UsageView:
+    """Read the usage a record kept when the run stopped (fields a version added since count as zero)."""
+    return UsageView.of(Usage.model_validate({k: v for k, v in data.items() if k in Usage.model_fields}))
+
+
 def _round(r: Any) -> RoundView:
     """Describe one of the state's rounds."""
     v = r.verdict
@@ -195,7 +200,7 @@ def run_view(
     if has_state:
         usage: UsageView | None = UsageView.of(total_usage([r.usage for r in rounds]))
     else:
-        usage = UsageView.model_validate(record.usage) if record is not None and record.usage else None
+        usage = _stored_usage(record.usage) if record is not None and record.usage else None
     base = state if has_state else record
     if base is None:
         raise ValueError("a run view needs the run's state or its record")
