@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from PIL.Image import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from thinkedit.agent.inputs import ARTIFACT_URI, artifact_uri
 from thinkedit.agent.run_images import load_run_image
@@ -121,6 +121,23 @@ def image_info(ref: ImageRef, uri: str, store: ArtifactStore | None = None) -> I
     return ImageInfo(resource_uri=uri, path=path, width=ref.width, height=ref.height, sha256=ref.sha256)
 
 
+class RenderedRun(RunResult):
+    """A ``RunResult`` with, beside it and never on the wire, the stored final image and the App viewer's extras."""
+
+    _final: ImageRef | None = PrivateAttr(default=None)
+    _extras: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def final_ref(self) -> ImageRef | None:
+        """Return the chosen image as stored (None before the run is done)."""
+        return self._final
+
+    @property
+    def view_extras(self) -> dict[str, Any] | None:
+        """Return what the App viewer shows beyond this result."""
+        return self._extras
+
+
 def run_result(
     record: RunRecord,
     state: RunState | None,
@@ -129,7 +146,7 @@ def run_result(
     outputs_dir: Path,
     store: ArtifactStore | None = None,
     pending: dict[str, Any] | None = None,
-) -> RunResult:
+) -> RenderedRun:
     """Describe a run from its record and checkpointed state (``live``: a task runs it now).
 
     ``pending`` is the critique a paused run waits on. The result keeps the chosen image's stored
@@ -143,7 +160,7 @@ def run_result(
     final_info = image_info(final, final_uri(run_id), store) if final else None
     if final_info is not None and (outputs_dir / "final.png").is_file():
         final_info.path = str(outputs_dir / "final.png")
-    result = RunResult(
+    result = RenderedRun(
         run_id=run_id,
         status=view.status,
         instruction=record.instruction,
@@ -162,11 +179,11 @@ def run_result(
         else None,
     )
     result.message = (f"{view.demo_note} " if view.demo_note else "") + _message(result)
-    result.attach(final, view_extras(view, checkpointed))
+    result._final, result._extras = final, view_extras(view, checkpointed)
     return result
 
 
-async def read_run_result(runner: Runner, jobs: RunTasks, run_id: str, outputs_dir: Path) -> RunResult:
+async def read_run_result(runner: Runner, jobs: RunTasks, run_id: str, outputs_dir: Path) -> RenderedRun:
     """Read a run once (record, checkpoint, pending review) and describe it, saying what the caller can do."""
     run = await read_run(runner, run_id)
     elsewhere = await jobs.running_elsewhere(run_id)
@@ -305,7 +322,7 @@ def tool_result(
                 content.insert(1, ImageContent(type="image", data=data, mime_type="image/png"))
                 used += len(data) + 128
     meta = None
-    extras = model.view_extras if isinstance(model, RunResult) and FOR_APPS.get() else None
+    extras = model.view_extras if isinstance(model, RenderedRun) and FOR_APPS.get() else None
     if extras is not None:
         if used + _text_size(json.dumps(extras)) > MAX_RESULT_BYTES:
             extras = {k: v for k, v in extras.items() if k != "rounds"}  # raw thinker outputs are the bulk

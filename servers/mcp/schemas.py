@@ -7,12 +7,11 @@ subclass the run view's models (``agent/view.py``), with images as resource link
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from thinkedit.agent.view import CandidateScores, RoundScores, RunCore, UsageView
-from thinkedit.tools.types import ImageRef
 
 #: The wait budget before a long run is handed off (under the ~60 s many clients allow).
 DEFAULT_WAIT_SECONDS = 45.0
@@ -224,24 +223,6 @@ class RunResult(_Wire, RunCore):
         default=None, description="With status 'awaiting_review': the critique to answer with review_run."
     )
     message: str = Field(default="", description="What to do next, in words.")
-
-    #: The chosen image as stored, and what the App viewer shows beyond this result (never on the wire).
-    _final: ImageRef | None = PrivateAttr(default=None)
-    _extras: dict[str, Any] | None = PrivateAttr(default=None)
-
-    def attach(self, final: ImageRef | None, extras: dict[str, Any]) -> None:
-        """Keep, beside the result, the stored final image and the viewer's extras from the same view."""
-        self._final, self._extras = final, extras
-
-    @property
-    def final_ref(self) -> ImageRef | None:
-        """Return the chosen image as stored (None before the run is done)."""
-        return self._final
-
-    @property
-    def view_extras(self) -> dict[str, Any] | None:
-        """Return what the App viewer shows beyond this result (None for a result not built from a run view)."""
-        return self._extras
 
 
 class EditOutput(_Wire):
