@@ -151,3 +151,30 @@ async def test_thinkedit_runs_lists_each_run_from_its_view(data_dir: Path, photo
     assert listed.returncode == 0, listed.stderr
     line = next(x for x in listed.stdout.splitlines() if x.startswith(state.run_id))
     assert "done" in line and "$0.0123 1,200t" in line and record.instruction[:20] in line
+
+
+def test_app_extras_that_would_pass_the_size_cap_lose_their_rounds_and_the_result_stays_under_it() -> None:
+    """The bound tool_result computes from the parts' lengths keeps the real serialised result under the cap."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from thinkedit.servers.mcp.viewer import FOR_APPS
+
+    ref = {"resource_uri": "thinkedit://runs/r1/source.png", "path": "/tmp/x.png", "width": 8, "height": 8, "sha256": "0" * 64}
+    model = results.RenderedRun(run_id="r1", status="done", instruction='a "hat"\n\\ on the cat', source_image=ref)
+    model._extras = {"editor": "e", "rounds": {"1": {"raw_thinker_output": "\u00e9\"\\\n" * 120_000}}}
+    noise = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (900, 900, 3), dtype=np.uint8)).save(noise, format="PNG")
+    token = FOR_APPS.set(True)
+    try:
+        big = results.tool_result(model, "summary", image=noise.getvalue())
+    finally:
+        FOR_APPS.reset(token)
+    assert len(big.model_dump_json(by_alias=True, exclude_none=True).encode()) < results.MAX_RESULT_BYTES
+    assert big.meta[VIEW_META] == {"editor": "e"}  # the raw outputs went, the rest stayed
+    assert base64.b64decode([b for b in big.content if b.type == "image"][0].data)  # the preview stayed
+    plain = results.tool_result(model, "summary")  # outside a run tool for an Apps client: no extras
+    assert plain.meta is None and json.loads(plain.content[-1].text) == plain.structured_content
