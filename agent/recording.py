@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, FiniteFloat, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_validator
 
 from thinkedit.agent.state import RunState
-from thinkedit.agent.trajectory import trajectory
+from thinkedit.agent.view import RoundScores, RunCore, RunView, run_view
 from thinkedit.tools.safenames import safe_component
 from thinkedit.tools.store import ArtifactStore
 
@@ -32,46 +32,45 @@ FORMAT = "thinkedit-trajectory/1"
 TRAJECTORY_FILE = "trajectory.json"
 
 
-class _RecordedRound(BaseModel):
-    """The fields of a recorded round that readers use (others pass through)."""
+def _reader(model: type[BaseModel], name: str, required: set[str], **fields: Any) -> type[BaseModel]:
+    """Return a reader's model of the view's ``model``: its fields, strictly typed, only ``required`` present.
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    Recorded files come from other versions and other tools too, so fields the view added since
+    may be missing and unknown ones pass through; ``fields`` replace what a recording names
+    differently (images by file name).
+    """
+    own = {k: (f.annotation, ... if k in required else None) for k, f in model.model_fields.items() if not f.exclude}
+    return create_model(name, __config__=ConfigDict(extra="allow", strict=True), **{**own, **fields})
 
-    index: int
-    instruction: str
-    image: str
-    semantic: FiniteFloat | int | None = None
-    quality: FiniteFloat | int | None = None
-    overall: FiniteFloat | int | None = None
-    reasoning: str | None = None
-    refined_instruction: str | None = None
+
+class _RoundReader(_reader(RoundScores, "_RoundFields", {"index", "instruction"}, image=(str, ...))):  # type: ignore[misc]
+    """A recorded round as readers use it: the view's round fields, its image by file name."""
 
     @model_validator(mode="after")
-    def _scored_whole(self) -> _RecordedRound:
+    def _scored_whole(self) -> _RoundReader:
         if self.overall is not None and (self.semantic is None or self.quality is None):
             raise ValueError(f"round {self.index} has an overall score without semantic and quality")
         return self
 
 
-class _RecordedTrajectory(BaseModel):
-    """The fields of a recorded trajectory that readers use (others pass through)."""
-
-    model_config = ConfigDict(extra="allow", strict=True)
-
-    id: str | int | None = None
-    instruction: str
-    status: str | None = None
-    stop_reason: str | None = None
-    task_type: str | None = None
-    source_image: str
-    thinker: dict[str, Any] | None = None
-    rounds: list[_RecordedRound]
+_TrajectoryReader = _reader(
+    RunCore,
+    "_TrajectoryReader",
+    {"instruction", "rounds"},
+    run_id=(str | None, None),
+    id=(str | int | None, None),
+    status=(RunView.model_fields["status"].annotation | None, None),
+    task_type=(str | None, None),
+    source_image=(str, ...),
+    thinker=(dict[str, Any] | None, None),
+    rounds=(list[_RoundReader], ...),
+)
 
 
 def shape_problem(data: dict[str, Any]) -> str | None:
     """Say what is wrong with a trajectory file's fields and types (in one line), or None when it is sound."""
     try:
-        _RecordedTrajectory.model_validate(data)
+        _TrajectoryReader.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "the file"
@@ -80,14 +79,9 @@ def shape_problem(data: dict[str, Any]) -> str | None:
 
 
 def trajectory_record(state: RunState, *, task_type: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Return the JSON of a recorded trajectory, naming images by their file in the folder."""
-    data = trajectory(state)
+    """Return the JSON of a recorded trajectory: a projection of the run's view, images named by their file."""
     settings = state.resolved()
-    rounds = []
-    for r in data["rounds"]:
-        r = dict(r)
-        r["image"] = f"round-{r['index']}.png"
-        rounds.append(r)
+    data = run_view(state, settings).trajectory()
     return {
         "format": FORMAT,
         "id": state.run_id,
@@ -103,7 +97,7 @@ def trajectory_record(state: RunState, *, task_type: str | None = None, extra: d
         "loop": settings.model_dump(
             include={"max_rounds", "semantic_threshold", "quality_threshold", "edit_from", "seed", "seed_policy", "selection"}
         ),
-        "rounds": rounds,
+        "rounds": [{**r, "image": f"round-{r['index']}.png"} for r in data["rounds"]],
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }

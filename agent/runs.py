@@ -32,7 +32,7 @@ from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState, plain
-from thinkedit.agent.trajectory import run_usage
+from thinkedit.agent.view import run_usage
 from thinkedit.tools.artifact_cache import WRITES
 from thinkedit.tools.locations import storage_locations
 from thinkedit.tools.errors import BadInputError

@@ -1,6 +1,6 @@
 """The runs a long-lived process drives in the background: one asyncio task per run on a shared Runner.
 
-The MCP server (``servers/mcp/jobs.py``) and the gallery (``servers/ui/jobs.py``) both start and
+The MCP server (``servers/mcp/jobs.py``) and the gallery (``servers/ui/live_runs.py``) both start and
 resume runs as tasks that outlive the request that started them. What they share is here: the
 task map (finished tasks leave it), a finished run's files written next to the data, a failure
 logged, and on shutdown every live run cancelled and its record put back to ``running`` with a
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.state import ACTIVE, RunState
-from thinkedit.agent.trajectory import write_outputs
+from thinkedit.agent.viewer import write_outputs
 from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)

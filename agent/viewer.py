@@ -1,8 +1,9 @@
-"""The one run renderer: a page template, a small script and a stylesheet, fed a run's trajectory JSON.
+"""The one run renderer: a page template, a small script and a stylesheet, fed a run's view as JSON.
 
-``report.html``, the MCP App viewer and the gallery (``thinkedit ui``) all draw a run with these
-three package files, so the three places show the same picture. Nothing is fetched from a CDN;
-a feeder adds only its own small script (how new data arrives, how a review is sent).
+``report.html`` (with the exported ``trajectory.json`` and PNGs), the MCP App viewer and the gallery
+(``thinkedit ui``) all draw a run with these three package files, so the three places show the same
+picture. Nothing is fetched from a CDN; a feeder adds only its own small script (how new data
+arrives, how a review is sent).
 """
 
 from __future__ import annotations
@@ -10,14 +11,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import secrets
+import shutil
 import string
 from collections.abc import Callable
 from functools import cache
 from html import escape
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.state import RunState
+from thinkedit.agent.view import run_view
+from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.types import ImageRef
 
 #: The loop settings a run view shows (the rest are storage details).
 VIEW_SETTINGS = (
@@ -44,10 +53,10 @@ def settings_view(settings: LoopSettings | None) -> dict[str, Any] | None:
     return view
 
 
-def run_view(
+def page_data(
     data: dict[str, Any], *, settings: LoopSettings | None = None, image_src: ImageSource | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """Return a trajectory dict ready for the renderer: images given a ``src`` by ``image_src(name, ref)``.
+    """Return a run view's JSON ready for the renderer: images given a ``src`` by ``image_src(name, ref)``.
 
     Names are ``source``, ``reference-N`` (N = 2, 3, …: the image number the thinker is told),
     ``final`` and ``round-N``; ``extra`` adds live fields (``progress``,
@@ -116,3 +125,48 @@ def render_page(data: dict[str, Any] | None, *, title: str, feed: str = "") -> s
         feed=feed,
         feed_attr=' data-feed="1"' if feed else "",
     )
+
+
+def render_report(data: dict[str, Any], store: ArtifactStore, settings: LoopSettings | None = None) -> str:
+    """Return the self-contained report page of a run view's JSON, every image inlined as a data URI.
+
+    The page is laid out with a short placeholder where each image goes, and the data URIs are
+    spliced in last, in one pass: they are most of the page and, being only base64 and
+    ``data:image/png;base64,``, need none of the JSON and ``<script>`` escaping the rest of the
+    run's data goes through.
+    """
+    nonce = secrets.token_hex(8)  # the run's text cannot hold it by chance
+    uris: list[str] = []
+
+    def placeholder(_name: str, ref: dict[str, Any]) -> str:
+        png = store.read_bytes(ImageRef.model_validate(ref))
+        uris.append("data:image/png;base64," + base64.b64encode(png).decode("ascii"))
+        return f"thinkedit-image-{nonce}-{len(uris) - 1}"
+
+    view = page_data(
+        {k: v for k, v in data.items() if k != "final_image"},  # the chosen round's image is already there
+        settings=settings,
+        image_src=placeholder,
+    )
+    page = render_page(view, title=f"thinkedit run {data['run_id']}")
+    return re.sub(f"thinkedit-image-{nonce}-([0-9]+)", lambda m: uris[int(m.group(1))], page)
+
+
+def write_outputs(state: RunState, store: ArtifactStore, out_dir: str | Path) -> dict[str, Path]:
+    """Export a run into ``out_dir`` (final.png, round-N.png, trajectory.json, report.html); return the paths by name."""
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for r in state.rounds:
+        target = out / f"round-{r.index}.png"
+        shutil.copyfile(store.local_path(r.image), target)
+        paths[f"round-{r.index}"] = target
+    if state.final_image is not None:
+        paths["final"] = out / "final.png"
+        shutil.copyfile(store.local_path(state.final_image), paths["final"])
+    data = run_view(state, state.settings).trajectory()
+    paths["trajectory"] = out / "trajectory.json"
+    paths["trajectory"].write_text(json.dumps(data, indent=2))
+    paths["report"] = out / "report.html"
+    paths["report"].write_text(render_report(data, store, state.settings), encoding="utf-8")
+    return paths

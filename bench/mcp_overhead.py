@@ -7,8 +7,9 @@ timed). Every run brings a photo and a seed the artifact store has not seen (``b
 a user's run does: one photo and seed over and over would let every run after the first skip its
 PNG encodes and its decode, on both sides. The thresholds are out of reach, so every run takes
 ``--max-rounds`` rounds on both sides. The MCP path includes JSON-RPC over pipes, the progress
-notifications, and the result (a ~0.4 MB image preview, the trajectory twice). Prints the medians
-and their ratio.
+notifications, and the result (an image preview, the run view as structured content and as JSON
+text). Prints the medians and ``MCP stdio ÷ direct``: the per-pair ratio's median, IQR and the
+median's confidence interval.
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ def main() -> None:
     print(f"tiny profile, max_rounds {args.max_rounds}, {args.runs} timed runs per path (medians)")
     print(f"direct Runner.start : {d * 1000:8.1f} ms")
     print(f"MCP stdio tool call : {m * 1000:8.1f} ms   (server start-up, once: {f['startup_s']:.2f} s)")
-    print(f"ratio MCP ÷ direct  : {f['mcp_over_direct'].text()}   (overhead {1000 * (m - d):.1f} ms per run)")
+    ratio = f["mcp_over_direct"]
+    print(f"MCP stdio ÷ direct  : {ratio.text()}, median within {ratio.interval()}   "
+          f"(overhead {1000 * (m - d):.1f} ms per run)")
     print(f["pressure"])
 
 

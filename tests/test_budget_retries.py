@@ -17,7 +17,7 @@ from thinkedit.agent.checkpoint import memory_checkpointer
 from thinkedit.agent.graph import default_retry
 from thinkedit.agent.runs import Runner
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.trajectory import trajectory
+from thinkedit.agent.view import run_view
 
 CHAT, EDITS = "/v1/chat/completions", "/v1/images/edits"
 #: What the double bills: an edit call (gpt-image-1 tokens, whatever n) and one GPT-4.1 critique.
@@ -44,7 +44,7 @@ async def run_openai(tmp_path: Path, double: ProviderDouble, **overrides: object
     record = runner.prepare(CHELSEA, "put a red party hat on the cat", settings)
     state = await runner.start(record)
     assert state is not None
-    return trajectory(state)
+    return run_view(state, state.settings).trajectory()
 
 
 async def test_a_flaky_provider_bills_only_what_the_run_counts_and_the_budget_holds(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mcp import Client
 
-from thinkedit.agent.trajectory import trajectory
+from thinkedit.agent.view import run_view
 from thinkedit.servers.mcp.app import build_server
 from thinkedit.servers.mcp.config import ServerConfig
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo, load_profile
@@ -29,9 +29,9 @@ def test_only_the_tiny_profiles_are_demos() -> None:
 async def test_trajectory_and_gallery_carry_the_sentence(data_dir: Path, photo) -> None:
     demo = await stored_run(data_dir, photo, verdicts(*SCRIPT), **TINY_MODELS)
     real = await stored_run(data_dir, photo, verdicts(*SCRIPT))
-    data = trajectory(demo)
+    data = run_view(demo, demo.settings).trajectory()
     assert data["notes"][0] == DEMO_NOTE and data["demo_note"] == DEMO_NOTE
-    assert DEMO_NOTE not in trajectory(real)["notes"] and trajectory(real)["demo_note"] is None
+    assert DEMO_NOTE not in run_view(real, real.settings).trajectory()["notes"] and run_view(real, real.settings).trajectory()["demo_note"] is None
     with client(data_dir) as http:
         cards = {r["run_id"]: r for r in http.get("/api/runs").json()["runs"]}
         assert cards[demo.run_id]["demo_note"] == DEMO_NOTE and cards[real.run_id]["demo_note"] is None

@@ -12,8 +12,8 @@ from langgraph.graph import END, START, StateGraph
 
 from thinkedit.agent.checkpoint import memory_checkpointer
 from thinkedit.agent.graph import build_graph, default_retry
+from thinkedit.agent.langchain_tool import make_tool
 from thinkedit.agent.settings import artifact_uri
-from thinkedit.agent.tool import make_tool
 from tests.conftest import EXAMPLES
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.test_graph import make_settings

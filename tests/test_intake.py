@@ -137,7 +137,7 @@ async def test_langgraph_input_path_goes_through_the_intake(data_dir, tmp_path) 
     from tests.test_graph import make_settings
     from thinkedit.agent.graph import build_graph
     from thinkedit.agent.state import RunState
-    from thinkedit.agent.trajectory import trajectory
+    from thinkedit.agent.view import run_view
 
     path = tmp_path / "phone.jpg"
     path.write_bytes(SAMPLES["orientation-6.jpg"].data)
@@ -148,4 +148,4 @@ async def test_langgraph_input_path_goes_through_the_intake(data_dir, tmp_path) 
     state = RunState.model_validate(out)
     assert state.source.size == SAMPLES["orientation-6.jpg"].size and editor.calls[0].image.size == state.source.size
     assert state.final_image.size == state.source.size
-    assert trajectory(state)["notes"] == ["EXIF orientation 6 applied"]
+    assert run_view(state, state.settings).trajectory()["notes"] == ["EXIF orientation 6 applied"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from thinkedit.agent.trajectory import write_outputs
+from thinkedit.agent.viewer import write_outputs
 from tests.fakes import ScriptedThinker, verdicts
 from tests.test_graph import run
 

@@ -11,7 +11,7 @@ from PIL import Image
 from thinkedit.agent.checkpoint import default_checkpoint_url, open_checkpointer, parse_checkpoint_url
 from thinkedit.agent.graph import default_retry
 from thinkedit.agent.runs import RunRecord, Runner, RunRegistry
-from thinkedit.agent.trajectory import write_outputs
+from thinkedit.agent.viewer import write_outputs
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.test_graph import make_settings
 from thinkedit.tools.errors import BadInputError

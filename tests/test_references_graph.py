@@ -10,7 +10,7 @@ from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.test_graph import make_settings, run
 from thinkedit.agent.graph import build_graph
 from thinkedit.agent.state import RunState
-from thinkedit.agent.trajectory import trajectory
+from thinkedit.agent.view import run_view
 
 
 async def test_runner_passes_references_to_every_edit_and_critique(data_dir: Path, photo: Image.Image) -> None:
@@ -20,7 +20,7 @@ async def test_runner_passes_references_to_every_edit_and_critique(data_dir: Pat
     runner_state, *_ = await _run_with_refs(data_dir, photo, editor, thinker, [hat, scarf])
     assert [[r.size for r in call.references] for call in editor.calls] == [[(40, 30), (20, 50)]] * 2
     assert [[r.size for r in call.references] for call in thinker.calls] == [[(40, 30), (20, 50)]] * 2
-    data = trajectory(runner_state)
+    data = run_view(runner_state, runner_state.settings).trajectory()
     assert [(r["width"], r["height"]) for r in data["reference_images"]] == [(40, 30), (20, 50)]
 
 
@@ -51,4 +51,4 @@ async def test_langgraph_input_names_references_by_path(data_dir: Path, photo: I
 async def test_without_references_nothing_changes(data_dir: Path, photo: Image.Image) -> None:
     state, editor, thinker, _, _ = await run(data_dir, photo, ScriptedThinker(verdicts((9, 9, "x"))))
     assert editor.calls[0].references == [] and thinker.calls[0].references == []
-    assert trajectory(state)["reference_images"] == []
+    assert run_view(state, state.settings).trajectory()["reference_images"] == []

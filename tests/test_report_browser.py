@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from thinkedit.agent.trajectory import write_outputs
+from thinkedit.agent.viewer import write_outputs
 from tests.browser import DESKTOP, PHONE, chromium, fits, not_blank
 from tests.fakes import ScriptedThinker, verdicts
 from tests.test_graph import run
@@ -82,11 +82,11 @@ async def test_report_on_desktop_and_phone(data_dir, photo, tmp_path: Path) -> N
 
 
 async def test_cost_and_usage_fields_are_shown_when_present(data_dir, photo, tmp_path: Path) -> None:
-    from thinkedit.agent.report import render_report
-    from thinkedit.agent.trajectory import trajectory
+    from thinkedit.agent.viewer import render_report
+    from thinkedit.agent.view import run_view
 
     state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(verdicts((9, 9, "x"))), max_rounds=2)
-    data = trajectory(state)
+    data = run_view(state, state.settings).trajectory()
     # The shape the usage accounting gives (images, tokens in and out, an estimated price), and any other.
     usage = {"edit_calls": 1, "images_edited": 1, "critiques": 1, "thinker_input_tokens": 1200,
              "thinker_output_tokens": 80, "editor_input_tokens": 0, "editor_output_tokens": 0, "cost_usd": 0.0123}
@@ -124,11 +124,11 @@ PAYLOAD = '"><img class="pwn" src="x" onerror="window.pwned=1"><b class="pwn" on
 
 async def test_every_field_is_escaped_and_the_page_has_a_policy(data_dir, photo, tmp_path: Path) -> None:
     """A crafted run view (as a hostile MCP result or record could carry) places no element and no handler."""
-    from thinkedit.agent.trajectory import trajectory
-    from thinkedit.agent.viewer import render_page, run_view
+    from thinkedit.agent.view import run_view
+    from thinkedit.agent.viewer import page_data, render_page
 
     state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(verdicts((3, 4, "x"), (9, 9, "y"))), max_rounds=2)
-    data = trajectory(state)
+    data = run_view(state, state.settings).trajectory()
     data.update(best_round=PAYLOAD, max_rounds=PAYLOAD, created_at=PAYLOAD, updated_at=PAYLOAD, error=PAYLOAD,
                 status="error", usage={f"cost {PAYLOAD}": PAYLOAD}, **{f"tokens{PAYLOAD}": PAYLOAD})
     data["source_image"] = {**data["source_image"], "width": PAYLOAD, "height": PAYLOAD}
@@ -136,7 +136,7 @@ async def test_every_field_is_escaped_and_the_page_has_a_policy(data_dir, photo,
         r.update(index=PAYLOAD, edit_seconds=PAYLOAD, think_seconds=PAYLOAD, seed=PAYLOAD,
                  candidates=[{"seed": PAYLOAD, "overall": PAYLOAD}], **{f"usage{PAYLOAD}": {PAYLOAD: 1}})
         r["image"] = {**r["image"], "width": PAYLOAD, "height": PAYLOAD}
-    view = run_view(data, settings=state.settings)
+    view = page_data(data, settings=state.settings)
     view["settings"]["max_rounds"] = PAYLOAD
     view["review"] = {"round": PAYLOAD, "semantic": PAYLOAD, "quality": PAYLOAD, "reasoning": PAYLOAD}
     page_file = tmp_path / "crafted.html"

@@ -12,7 +12,7 @@ from tests.test_graph import make_settings
 from thinkedit.agent.checkpoint import memory_checkpointer
 from thinkedit.agent.runs import RunRecord, RunRegistry, Runner
 from thinkedit.servers.mcp.jobs import RunJobs
-from thinkedit.servers.ui.jobs import GalleryJobs
+from thinkedit.servers.ui.live_runs import GalleryJobs
 
 
 def runner_with(data_dir: Path, editor: ScriptedEditor) -> Runner:

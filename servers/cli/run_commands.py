@@ -236,7 +236,7 @@ async def _drive(
 ) -> int:
     """Await the run, ask for reviews while it pauses, then write its files (and record it, if asked)."""
     from thinkedit.agent.recording import record_trajectory
-    from thinkedit.agent.trajectory import write_outputs
+    from thinkedit.agent.viewer import write_outputs
     from thinkedit.tools.errors import one_line
 
     try:
@@ -263,7 +263,7 @@ async def _drive(
     print(f"report:     {paths['report']}")
     print(f"trajectory: {paths['trajectory']}")
     from thinkedit.agent.progress import usage_text
-    from thinkedit.agent.trajectory import run_usage
+    from thinkedit.agent.view import run_usage
 
     usage = run_usage(state)
     print(f"cost:       {usage['images_edited']} image(s) edited, {usage_text(usage)}"
@@ -304,8 +304,9 @@ def _cost(usage: dict[str, Any] | None) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """List runs, newest first."""
+    """List runs, newest first, each from its view (the record alone: no checkpoint is opened)."""
     from thinkedit.agent.runs import RunRegistry
+    from thinkedit.agent.view import run_view
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     try:
@@ -317,6 +318,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {registry.url}")
         return 0
     print(f"{'RUN ID':<14}{'STATUS':<17}{'CREATED':<27}{'COST':<20}INSTRUCTION")
-    for r in records:
-        print(f"{r.run_id:<14}{r.status:<17}{r.created_at:<27}{_cost(r.usage):<20}{r.instruction[:60]}")
+    for view in (run_view(None, r.settings, r) for r in records):
+        usage = view.usage.model_dump() if view.usage else None
+        print(f"{view.run_id:<14}{view.status:<17}{view.created_at:<27}{_cost(usage):<20}{view.instruction[:60]}")
     return 0

@@ -24,7 +24,7 @@ from thinkedit.agent.runs import Runner
 from thinkedit.servers.mcp.config import DEFAULT_MAX_IMAGE_BYTES
 from thinkedit.servers.mcp.confine import open_beneath
 from thinkedit.servers.mcp.fetch import AddressPolicy, fetch_image_bytes, public_only
-from thinkedit.servers.mcp.refs import SCHEME, resolve_uri
+from thinkedit.servers.mcp.results import SCHEME, resolve_uri
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import MAX_FILE_BYTES, SERVER_MAX_PIXELS, load_image, read_fd
 

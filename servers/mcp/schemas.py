@@ -1,7 +1,8 @@
 """Wire schemas of the MCP tools: pydantic models with descriptions and ``extra="forbid"``.
 
 The tools' input and output JSON schemas are generated from these models, so a misspelt
-argument is an error the client sees, never a silently ignored default.
+argument is an error the client sees, never a silently ignored default. A run's outputs
+subclass the run view's models (``agent/view.py``), with images as resource links.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from thinkedit.agent.view import CandidateScores, RoundScores, RunCore, UsageView
 
 #: The wait budget before a long run is handed off (under the ~60 s many clients allow).
 DEFAULT_WAIT_SECONDS = 45.0
@@ -182,49 +185,20 @@ class ImageInfo(_Wire):
     sha256: str = Field(description="SHA-256 of the PNG bytes.")
 
 
-class UsageInfo(_Wire):
+class UsageInfo(_Wire, UsageView):
     """Calls, images, tokens, seconds and the estimated price of a round or a run."""
 
-    edit_calls: int = Field(description="Editor calls.")
-    images_edited: int = Field(description="Images the editor made.")
-    critiques: int = Field(description="Thinker calls.")
-    thinker_input_tokens: int = Field(description="Tokens the thinker read.")
-    thinker_output_tokens: int = Field(description="Tokens the thinker wrote.")
-    editor_input_tokens: int = Field(description="Tokens the editor billed in (gpt-image).")
-    editor_output_tokens: int = Field(description="Tokens the editor billed out (gpt-image).")
-    tokens: int = Field(description="All tokens counted.")
-    edit_seconds: float = Field(description="Wall time of the editor calls.")
-    think_seconds: float = Field(description="Wall time of the thinker calls.")
-    cost_usd: float | None = Field(description="Estimated US dollars from the profile's [pricing]; null when unpriced.")
-    unpriced: list[str] = Field(default_factory=list, description="Models used that have no price.")
 
-
-class CandidateInfo(_Wire):
+class CandidateInfo(_Wire, CandidateScores):
     """One of several edits made in a round (best-of-K); the round kept the best-scoring one."""
 
-    seed: int | None = Field(description="The editor's seed for this candidate (null: the API takes none).")
     image: ImageInfo = Field(description="The candidate image.")
-    semantic: float | None = Field(description="Instruction following and preservation, 0-10.")
-    quality: float | None = Field(description="Naturalness and absence of artifacts, 0-10.")
-    overall: float | None = Field(description="Geometric mean of semantic and quality.")
 
 
-class RoundInfo(_Wire):
+class RoundInfo(_Wire, RoundScores):
     """One edit and its critique."""
 
-    index: int = Field(description="1-based round number.")
-    instruction: str = Field(description="The instruction the editor was given.")
-    seed: int | None = Field(description="The editor's seed (null: the editor's API takes none).")
-    seed_note: str | None = Field(default=None, description="Why there is no seed, when there is none.")
     image: ImageInfo = Field(description="The edited image.")
-    semantic: float | None = Field(description="Instruction following and preservation, 0-10.")
-    quality: float | None = Field(description="Naturalness and absence of artifacts, 0-10.")
-    overall: float | None = Field(description="Geometric mean of semantic and quality.")
-    satisfied: bool | None = Field(description="The thinker's own stop signal, when it gives one.")
-    reasoning: str | None = Field(description="The thinker's reasoning.")
-    refined_instruction: str | None = Field(description="The instruction the thinker proposed next.")
-    edit_seconds: float = Field(description="Wall time of the edit.")
-    think_seconds: float = Field(description="Wall time of the critique.")
     candidates: list[CandidateInfo] = Field(
         default_factory=list, description="Every candidate when the round made several edits (best-of-K)."
     )
@@ -234,15 +208,11 @@ class RoundInfo(_Wire):
 RunStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
 
 
-class RunResult(_Wire):
+class RunResult(_Wire, RunCore):
     """The trajectory of a Think-while-Edit run: every round, the choice and why."""
 
     run_id: str = Field(description="Pass it to get_run or cancel_run.")
     status: RunStatus = Field(description="'running' means the run goes on: call get_run to wait for it.")
-    instruction: str = Field(description="The user's original instruction.")
-    stop_reason: str | None = Field(default=None, description="Why the loop stopped (threshold_met, max_rounds, ...).")
-    best_round: int | None = Field(default=None, description="The round whose image was chosen.")
-    error: str | None = Field(default=None, description="What went wrong, when status is error or cancelled.")
     source_image: ImageInfo = Field(description="The image that was edited.")
     reference_images: list[ImageInfo] = Field(default_factory=list, description="The reference images, in order.")
     final_image: ImageInfo | None = Field(default=None, description="The chosen image, once the run is done.")
@@ -251,11 +221,6 @@ class RunResult(_Wire):
     outputs_dir: str | None = Field(default=None, description="final.png, round PNGs, trajectory.json, report.html.")
     review: PendingReview | None = Field(
         default=None, description="With status 'awaiting_review': the critique to answer with review_run."
-    )
-    notes: list[str] = Field(
-        default_factory=list,
-        description="First, for random-weight demo models, the sentence saying their pictures are noise; then "
-        "what reading the source image changed (EXIF orientation, colour profile, first frame of many).",
     )
     message: str = Field(default="", description="What to do next, in words.")
 

@@ -12,11 +12,10 @@ from mcp_types import InputRequiredResult
 
 from thinkedit.agent.oneshot import critique_once, edit_once
 from thinkedit.agent.review import review_answer
-from thinkedit.servers.mcp import refs
-from thinkedit.servers.mcp.clients import wants_resource_links
+from thinkedit.agent.settings import artifact_uri
 from thinkedit.servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
 from thinkedit.servers.mcp.progress import ProgressReporter
-from thinkedit.servers.mcp.results import image_info, run_result, tool_result_async
+from thinkedit.servers.mcp.results import image_info, read_run_result, tool_result_async, wants_resource_links
 from thinkedit.servers.mcp.review import InlineReview, continuation
 from thinkedit.servers.mcp.schemas import (
     BackendInfo,
@@ -52,24 +51,10 @@ async def run_tool_result(
 
     ``notes`` (what happened in an inline review) lead the message; ``links``: add the resource link.
     """
-    record = app.runner.registry.load(run_id)
-    state = await app.runner.state(run_id)
-    elsewhere = await app.jobs.running_elsewhere(run_id)
-    live = app.jobs.is_live(run_id) or elsewhere
-    pending = await app.runner.pending_review(run_id) if record.status == "awaiting_review" and not live else None
-    result = run_result(
-        record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id), store=app.runner.store, pending=pending
-    )
-    if elsewhere:
-        result.message = f"Run {run_id} is running in another thinkedit server process; call get_run again to wait."
-    elif result.status == "running" and not live:
-        result.message = (
-            f"Run {run_id} was interrupted (no task runs it now, {len(result.rounds)} round(s) kept). "
-            "Call get_run with resume=true to resume it from its last checkpoint."
-        )
+    result = await read_run_result(app.runner, app.jobs, run_id, app.jobs.outputs_dir(run_id))
     if notes:
         result.message = " ".join([*notes, result.message or ""]).strip()
-    final = state.final_image if state is not None and result.final_image is not None else None
+    final = result.final_ref
     image = await asyncio.to_thread(app.runner.store.read_bytes, final) if final is not None else None  # as stored
     link = result.final_image if links else None
     return await tool_result_async(result, result.message, image=image, link=link, is_error=result.status == "error")
@@ -189,9 +174,9 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
                              references=references)
     await ctx.report_progress(1, 1, f"edited in {single.seconds:.2f} s")
     out = EditOutput(
-        image=image_info(single.image, refs.image_uri(single.image), app.runner.store),
-        source_image=image_info(single.source, refs.image_uri(single.source), app.runner.store),
-        reference_images=[image_info(ref, refs.image_uri(ref), app.runner.store) for ref in single.references],
+        image=image_info(single.image, artifact_uri(single.image), app.runner.store),
+        source_image=image_info(single.source, artifact_uri(single.source), app.runner.store),
+        reference_images=[image_info(ref, artifact_uri(ref), app.runner.store) for ref in single.references],
         instruction=single.instruction,
         seed=single.seed,
         editor=single.model,

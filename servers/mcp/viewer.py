@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mcp.server.apps import Apps, client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from PIL.Image import Image
 
-from thinkedit.agent.viewer import render_page, settings_view
-
-if TYPE_CHECKING:  # the agent and the results load after the handshake (see app._open)
-    from thinkedit.agent.runs import Runner
+from thinkedit.agent.viewer import render_page
 
 APP_URI = "ui://thinkedit/run-viewer.html"
 #: The tools whose results the viewer draws.
@@ -66,49 +64,18 @@ def preview_jpeg(image: Image, side: int = PREVIEW_SIDE) -> bytes:
 
 ToolFn = Callable[[Any, Context], Awaitable[CallToolResult]]
 
+#: True while a run tool answers a client with MCP Apps: ``results.tool_result`` then adds the viewer's extras.
+FOR_APPS: ContextVar[bool] = ContextVar("thinkedit_for_apps", default=False)
+
 
 def for_apps(fn: ToolFn) -> ToolFn:
     """Wrap a run tool so that, for a client with MCP Apps, its result carries the viewer's extras in ``_meta``."""
 
     async def call(args: Any, ctx: Context) -> CallToolResult:
-        from thinkedit.servers.mcp.results import MAX_RESULT_BYTES
-
-        result = await fn(args, ctx)
-        if not isinstance(result, CallToolResult):
-            return result  # an input-required result (review by elicitation): no run view yet
-        run_id = (result.structured_content or {}).get("run_id")
-        if run_id and client_supports_apps(ctx):
-            extras = await view_extras(ctx.request_context.lifespan_context.runner, run_id)
-            result.meta = {**(result.meta or {}), VIEW_META: extras}
-            if len(result.model_dump_json(by_alias=True, exclude_none=True).encode()) > MAX_RESULT_BYTES:
-                extras.pop("rounds", None)  # raw thinker outputs are the bulk; the rest is small
-        return result
+        token = FOR_APPS.set(client_supports_apps(ctx))
+        try:
+            return await fn(args, ctx)
+        finally:
+            FOR_APPS.reset(token)
 
     return call
-
-
-async def view_extras(runner: Runner, run_id: str) -> dict[str, Any]:
-    """Return what the viewer shows of a run beyond its ``RunResult``: models, settings, extra round fields."""
-    from thinkedit.agent.trajectory import trajectory
-    from thinkedit.servers.mcp.schemas import RoundInfo, RunResult
-
-    record = runner.registry.load(run_id)
-    state = await runner.state(run_id)
-    extras: dict[str, Any] = {
-        "editor": record.settings.editor.model,
-        "thinker": record.settings.thinker.model,
-        "profile": record.settings.profile,
-        "settings": settings_view(record.settings),
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-    }
-    if state is None or state.source is None:
-        return extras
-    data = trajectory(state)
-    skip = set(RunResult.model_fields) | {"source_image", "final_image", "rounds"}
-    extras.update({k: v for k, v in data.items() if k not in skip and k not in extras})
-    extras["rounds"] = {
-        str(r["index"]): {k: v for k, v in r.items() if k not in RoundInfo.model_fields and v not in (None, "")}
-        for r in data["rounds"]
-    }
-    return extras

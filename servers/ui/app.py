@@ -28,7 +28,7 @@ from thinkedit.agent.viewer import asset, content_policy, render_page, run_page_
 from thinkedit.servers.bodylimit import BodyLimit, size_text
 from thinkedit.servers.ui.auth import token_guard
 from thinkedit.servers.ui.events import StreamSlots, primed, run_stream
-from thinkedit.servers.ui.jobs import GalleryJobs
+from thinkedit.servers.ui.live_runs import GalleryJobs
 from thinkedit.servers.ui.views import summary_of, view_of
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import FAST_PNG_LEVEL, to_png_bytes

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from thinkedit.agent.settings import artifact_uri
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState
+from thinkedit.agent.view import RunView, run_view
 
 
 class ThinkWhileEditArgs(BaseModel):
@@ -25,20 +26,20 @@ class ThinkWhileEditArgs(BaseModel):
     seed: int | None = Field(default=None, ge=0, description="Seed of the edits.")
 
 
-def summarize(state: RunState) -> dict[str, Any]:
-    """Return what a calling agent needs: the result image, its scores and why the loop stopped."""
-    chosen = next((r for r in state.rounds if r.index == state.best_round), None)
+def summarize(view: RunView) -> dict[str, Any]:
+    """Return what a calling agent needs of a run's view: the result image, its scores and why the loop stopped."""
+    chosen = view.chosen()
     return {
-        "run_id": state.run_id,
-        "status": state.status,
-        "stop_reason": state.stop_reason,
-        "best_round": state.best_round,
-        "rounds": len(state.rounds),
-        "final_image": artifact_uri(state.final_image) if state.final_image else None,
-        "final_path": state.final_image.uri if state.final_image else None,
-        "semantic": chosen.verdict.semantic if chosen and chosen.verdict else None,
-        "quality": chosen.verdict.quality if chosen and chosen.verdict else None,
-        "instructions": [r.instruction for r in state.rounds],
+        "run_id": view.run_id,
+        "status": view.status,
+        "stop_reason": view.stop_reason,
+        "best_round": view.best_round,
+        "rounds": len(view.rounds),
+        "final_image": artifact_uri(view.final_image) if view.final_image else None,
+        "final_path": view.final_image.uri if view.final_image else None,
+        "semantic": chosen.semantic if chosen else None,
+        "quality": chosen.quality if chosen else None,
+        "instructions": [r.instruction for r in view.rounds],
     }
 
 
@@ -53,7 +54,8 @@ def make_tool(graph: CompiledStateGraph, settings: LoopSettings, *, name: str = 
         values = await graph.ainvoke(
             {"image": image, "instruction": instruction, "run_id": run_id}, config, context=context
         )
-        return summarize(RunState.model_validate(values))
+        state = RunState.model_validate(values)
+        return summarize(run_view(state, context))
 
     return StructuredTool.from_function(
         coroutine=run,
