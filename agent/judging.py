@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from thinkedit.tools.errors import ThinkerOutputError
 from thinkedit.tools.protocols import Thinker
 from thinkedit.tools.types import JudgeRequest, Verdict
-from thinkedit.tools.usage import Usage
+from thinkedit.tools.types import Usage
 
 #: Rounds whose critique failed and may yet be retried, remembered at most (oldest forgotten first).
 REMEMBERED_ROUNDS = 256

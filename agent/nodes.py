@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from thinkedit.agent.events import event
+from thinkedit.agent.progress import event
 from thinkedit.agent.routing import over_budget, paper_stop_reason, select_round, stop_reason_for
 from thinkedit.agent.inputs import resolve_image, resolve_settings
 from thinkedit.agent.judging import Judgements
@@ -24,7 +24,7 @@ from thinkedit.tools.images import intake_notes
 from thinkedit.tools.protocols import Editor, Thinker
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest
-from thinkedit.tools.usage import Usage, total_usage
+from thinkedit.tools.types import Usage, total_usage
 
 log = logging.getLogger(__name__)
 

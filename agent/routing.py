@@ -6,7 +6,7 @@ from typing import Literal
 
 from thinkedit.agent.state import Round, RunState, StopReason
 from thinkedit.tools.types import Verdict
-from thinkedit.tools.usage import Budget, Usage
+from thinkedit.tools.types import Budget, Usage
 
 
 def stop_reason_for(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.profiles import load_profile
 from thinkedit.tools.thinkers.providers import key_env_for, split_model
-from thinkedit.tools.usage import Budget, ModelPrice, price_for
+from thinkedit.tools.types import Budget, ModelPrice, price_for
 
 #: Editor backends that call a hosted API through its own client; a URL only moves their endpoint.
 HOSTED_EDITOR_BACKENDS = frozenset({"openai-gpt-image", "replicate"})

@@ -11,7 +11,7 @@ from thinkedit.agent.report import render_report
 from thinkedit.agent.state import RunState
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo
 from thinkedit.tools.store import ArtifactStore
-from thinkedit.tools.usage import total_usage
+from thinkedit.tools.types import total_usage
 
 #: What the trajectory says for a round whose editor takes no seed.
 NO_SEED_NOTE = "the editor's API takes no seed: this round is not reproducible by seed"

@@ -1,4 +1,4 @@
-"""Imports point one way: no module of thinkedit.servers imports itself back, directly or by name."""
+"""Imports point one way: no thinkedit module imports itself back, directly, lazily (in a function) or by name."""
 
 from __future__ import annotations
 
@@ -112,6 +112,21 @@ def test_no_import_cycle_reaches_the_servers() -> None:
     # The CLI imports the server modules by name: those edges are seen.
     assert any("thinkedit.servers.editor.cli" in graph[name] for name in graph if name.startswith("thinkedit.servers.cli"))
     assert [group for group in cycles(graph) if any(m.startswith("thinkedit.servers") for m in group)] == []
+
+
+def test_no_module_imports_itself_back_even_lazily() -> None:
+    known = modules()
+    graph = {name: imports_of(name, path, known) for name, path in known.items()}
+    assert cycles(graph) == []
+
+
+def test_a_lazy_import_back_is_a_cycle(tmp_path: Path) -> None:
+    """The scan sees an import inside a function: a lazy cycle is caught like any other."""
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    path = tmp_path / "x.py"
+    path.write_text("def f():\n    from thinkedit.agent.state import Round\n")
+    known = {"thinkedit.agent.state": tmp_path / "state.py", "thinkedit.agent.x": path}
+    assert imports_of("thinkedit.agent.x", path, known) == {"thinkedit.agent.state"}
 
 
 def test_server_packages_do_not_import_the_cli() -> None:

@@ -29,7 +29,8 @@ from thinkedit.servers.mcp.schemas import (
     RunResult,
     UsageInfo,
 )
-from thinkedit.tools.images import downscale_png, load_image
+from thinkedit.tools.images import load_image
+from thinkedit.tools.store import downscale_png
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import ImageRef
