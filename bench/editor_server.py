@@ -34,7 +34,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
+from tests.bench_support.spread import Pressure, pair_ratios, spread  # noqa: E402
 from thinkedit.tools.config import EditorConfig  # noqa: E402
 from thinkedit.tools.editors.openai_images import OpenAIImagesEditor  # noqa: E402
 from thinkedit.tools.types import EditRequest  # noqa: E402

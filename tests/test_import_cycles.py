@@ -151,3 +151,35 @@ def test_every_command_gets_its_one_line_help_from_the_table() -> None:
         assert top == {name: command.help for name, command in COMMANDS.items()}
         if "serve" in (argv or ["serve"]):
             assert helps(choices["serve"])[0] == {name: command.help for name, command in SERVERS.items()}
+
+
+
+def bench_imports(path: Path) -> list[tuple[int, str]]:
+    """Return (line, module) for every import of ``bench`` in a file: ``import``, ``from``, ``import_module``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[object] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module":
+            names = [node.args[0].value] if node.args and isinstance(node.args[0], ast.Constant) else []
+        found += [(node.lineno, name) for name in names
+                  if isinstance(name, str) and (name == "bench" or name.startswith("bench."))]
+    return found
+
+
+def test_tests_import_only_the_package_and_tests() -> None:
+    """Test code lives in tests/; bench/ may import it, never the reverse."""
+    hits = [f"{path.relative_to(ROOT)}:{line}: {name}"
+            for path in sorted((ROOT / "tests").rglob("*.py")) for line, name in bench_imports(path)]
+    assert hits == []
+
+
+def test_the_bench_scan_sees_every_way_of_importing(tmp_path: Path) -> None:
+    path = tmp_path / "probe.py"
+    path.write_text("import bench.loop\nfrom bench import spread\ndef f():\n    from bench.load import x\n"
+                    "import importlib\nimportlib.import_module('bench.run_all')\nimport benchmark_lib\n"
+                    "from tests.bench_support import spread\n")
+    assert sorted(name for _, name in bench_imports(path)) == ["bench", "bench.load", "bench.loop", "bench.run_all"]
