@@ -249,7 +249,7 @@ def parse_checkpoint_url(url: str) -> tuple[str, str]:
             raise BadInputError(f"checkpointer URL {url!r}: expected sqlite:///path/to/file.sqlite")
         return "sqlite", unquote(parts.path)
     if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
-        from thinkedit.agent.postgres_checkpoint import check_postgres_url
+        from thinkedit.agent.postgres import check_postgres_url
 
         check_postgres_url(url, parts)
         return "postgres", url.replace(f"{parts.scheme}://", "postgresql://", 1)
@@ -262,11 +262,25 @@ def parse_checkpoint_url(url: str) -> tuple[str, str]:
 @asynccontextmanager
 async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
     """Open the checkpointer a URL names (``sqlite:///file`` or ``postgresql://...``) for the block."""
-    from thinkedit.agent.postgres_checkpoint import postgres_checkpointer
-
     kind, target = parse_checkpoint_url(url)
     opener = sqlite_checkpointer if kind == "sqlite" else postgres_checkpointer
     async with opener(target) as saver:
+        yield saver
+
+
+@asynccontextmanager
+async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
+    """Open a PostgreSQL checkpointer (tables created on first use) for the duration of the block."""
+    from thinkedit.agent.postgres import NO_EXTRA, open_pool  # only PostgreSQL runs load its driver
+
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    except ModuleNotFoundError as exc:
+        raise BadInputError(NO_EXTRA) from exc
+    async with open_pool(dsn) as pool:
+        saver = artifacts_first(AsyncPostgresSaver)(pool, serde=serializer())  # type: ignore[arg-type]
+        saver.where = mask_url(dsn)
+        await saver.setup()
         yield saver
 
 

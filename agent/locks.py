@@ -145,7 +145,7 @@ class PostgresRunLocks:
     async def _connect(self) -> Any:
         import psycopg
 
-        from thinkedit.agent.postgres_checkpoint import connect_timeout
+        from thinkedit.agent.postgres import connect_timeout
 
         return await psycopg.AsyncConnection.connect(
             self.dsn, autocommit=True, application_name=holder_label()[:63], **connect_timeout(self.dsn)

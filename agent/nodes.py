@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from thinkedit.agent.events import event
+from thinkedit.agent.progress import event
 from thinkedit.agent.routing import over_budget, paper_stop_reason, select_round, stop_reason_for
 from thinkedit.agent.review import DECISIONS, parse_review
 from thinkedit.agent.settings import LoopSettings, resolve_image, run_settings
@@ -34,8 +34,7 @@ from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputErr
 from thinkedit.tools.images import intake_notes
 from thinkedit.tools.protocols import Editor, Thinker
 from thinkedit.tools.store import ArtifactStore
-from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest, Verdict
-from thinkedit.tools.usage import Usage, total_usage
+from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest, Usage, Verdict, total_usage
 
 log = logging.getLogger(__name__)
 

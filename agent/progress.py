@@ -1,12 +1,19 @@
-"""Say in words what a run's stream event means: one line per phase, for every display.
+"""The events a run streams (``stream_mode="custom"``) and how to say them: one line per phase, for every display.
 
-The CLI prints these lines, the MCP server sends them as progress notifications, and any
-embedding may show them; the wording lives here once.
+The nodes emit ``event``s; the CLI prints their lines, the MCP server sends them as progress
+notifications, and any embedding may show them; the wording lives here once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+EventName = Literal["round_started", "image_ready", "verdict", "run_finished"]
+
+
+def event(name: EventName, run_id: str, **fields: Any) -> dict[str, Any]:
+    """Build one progress event; every event carries its name and the run id."""
+    return {"event": name, "run_id": run_id, **fields}
 
 
 def short(text: str, limit: int = 90) -> str:

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Round, RunState, StopReason
 from thinkedit.tools.types import Verdict
-from thinkedit.tools.usage import Budget, Usage
+from thinkedit.tools.types import Budget, Usage
 
 
 def stop_reason_for(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, mo
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.profiles import Profile, load_profile
-from thinkedit.tools.usage import Budget, ModelPrice, price_for
+from thinkedit.tools.types import Budget, ModelPrice, price_for
 
 if TYPE_CHECKING:
     from PIL.Image import Image

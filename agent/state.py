@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from thinkedit.agent.settings import EditFrom, LoopMode, LoopSettings, SeedPolicy, Selection
 from thinkedit.tools.types import ImageRef, Verdict
-from thinkedit.tools.usage import Budget, Usage
+from thinkedit.tools.types import Budget, Usage
 
 StopReason = Literal[
     "threshold_met",

@@ -16,7 +16,7 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo
 from thinkedit.tools.types import ImageRef
-from thinkedit.tools.usage import Usage, total_usage
+from thinkedit.tools.types import Usage, total_usage
 
 if TYPE_CHECKING:
     from thinkedit.agent.runs import Runner, RunRecord

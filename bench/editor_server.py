@@ -34,7 +34,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
+from tests.bench_support.spread import Pressure, pair_ratios, spread  # noqa: E402
 from thinkedit.tools.config import EditorConfig  # noqa: E402
 from thinkedit.tools.editors.openai_images import OpenAIImagesEditor  # noqa: E402
 from thinkedit.tools.types import EditRequest  # noqa: E402
@@ -107,7 +107,7 @@ async def concurrent_throughput(
 async def measure(args: argparse.Namespace, data_dir: str, logs: Path) -> dict[str, Any]:
     """Measure the three ratios as pairs; return the spreads and the run's CPU pressure."""
     from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
-    from thinkedit.tools.torchutil import start_parallel_runtime
+    from thinkedit.tools.registry import start_parallel_runtime
 
     start_parallel_runtime()  # the in-process engine gets the same start as a server's pipeline
 

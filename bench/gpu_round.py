@@ -59,8 +59,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.gpu_report import Budget, Memory, default_json_path, environment, missing_modules  # noqa: E402
-from bench.gpu_report import new_report, render, save  # noqa: E402
+from tests.bench_support.gpu_report import Budget, Memory, default_json_path, environment, missing_modules  # noqa: E402
+from tests.bench_support.gpu_report import new_report, render, save  # noqa: E402
 
 log = logging.getLogger("gpu_round")
 
@@ -86,6 +86,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="where to write the figures (default $OUT/gpu_round.json)")
     parser.add_argument("--dry-run", action="store_true", help="build the full models on the meta device, print sizes")
+    parser.add_argument("--simulate-failures", action="store_true",
+                        help="fail the loop stage and run out of memory at K=4, to see how a broken run is reported")
     args = parser.parse_args(argv)
     for key, value in DEFAULTS[args.scale].items():
         if getattr(args, key) is None:
@@ -143,6 +145,8 @@ def run(args: argparse.Namespace, report: dict[str, Any], budget: Budget | None 
     """Run the stages in order, saving after each; a failed stage is recorded and the next one runs."""
     from bench import gpu_stages
 
+    if args.simulate_failures:
+        simulate_failures(gpu_stages)
     budget = budget or Budget(args.time_budget, report["skipped"])
     memory = Memory(args.device)
     image = source_image(args.size)
@@ -164,6 +168,23 @@ def run(args: argparse.Namespace, report: dict[str, Any], budget: Budget | None 
                 log.exception("%s failed", name)
                 report["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
             save(report, args.json)
+
+
+def simulate_failures(stages: Any) -> None:
+    """Make the loop stage fail and a best-of-K edit at K=4 run out of memory, as a broken GPU run would."""
+    from thinkedit.tools.errors import BackendError
+
+    def no_loop(*args: object) -> None:
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    real_edit = stages.timed_edit
+
+    def edit(editor: Any, image: Any, seed: int, k: int = 1, steps: int | None = None) -> float:
+        if k == 4:
+            raise BackendError("the editor ran out of memory on cuda editing 4 image(s) (simulated)")
+        return real_edit(editor, image, seed, k, steps)
+
+    stages.measure_loop, stages.timed_edit = no_loop, edit
 
 
 def main(argv: list[str] | None = None) -> int:

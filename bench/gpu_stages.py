@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.gpu_report import Budget, Memory, save
+from tests.bench_support.gpu_report import Budget, Memory, save
 
 INSTRUCTION = "put a red party hat on the cat and make it snow"
 
@@ -36,7 +36,7 @@ def build(args: argparse.Namespace, report: dict[str, Any], memory: Memory, work
     """Build editor and thinker on the device and record their weights and resident memory."""
     import torch
 
-    from bench.forced_reply import Replies
+    from tests.bench_support.forced_reply import Replies
     from bench.gpu_models import build_kontext, build_thinker, footprints, thinker_tokenizer
     from thinkedit.tools.config import EditorConfig, ThinkerConfig
     from thinkedit.tools.editors.diffusers_engine import DiffusersEditor

@@ -1,6 +1,6 @@
 """Load-test the served stack on loopback: N concurrent tiny runs through MCP HTTP against 2 editor replicas.
 
-    PYTHONPATH=. python bench/load.py [--runs 32] [--max-rounds 2] [--editor-backend ray|uvicorn]
+    PYTHONPATH=. python bench/load.py [--runs 32] [--max-rounds 2] [--editor-backend ray|uvicorn] [--json FILE]
 
 Each run is a ``think_while_edit`` call in its own MCP client session; the MCP server runs the
 thinker in-process and sends edits to an editor server (Ray Serve, 2 replicas; uvicorn when Ray
@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import subprocess
 import sys
@@ -33,9 +35,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import procmem  # noqa: E402
 from bench.editor_server import free_port, start_server  # noqa: E402
-from bench.mcp_overhead import IMAGE  # noqa: E402
+from tests.bench_support import procmem  # noqa: E402
+from tests.bench_support.photos import IMAGE  # noqa: E402
 
 log = logging.getLogger("bench.load")
 
@@ -272,11 +274,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=2, help="Ray Serve replicas (default 2).")
     parser.add_argument("--timeout", type=float, default=900, help="Give up after this many seconds of runs.")
     parser.add_argument("--data-dir", help="Where the tiny models are built (default: a temporary directory).")
+    parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     report = asyncio.run(load_test(args.runs, args.max_rounds, args.editor_backend, args.replicas, args.data_dir,
                                    args.timeout))
     print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(dataclasses.asdict(report), indent=2), "utf-8")
     return 0 if report.completed == report.runs and not report.mismatches else 1
 
 

@@ -28,21 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.photos import Photos  # noqa: E402
-from bench.spread import Pressure, pair_ratios, spread  # noqa: E402
-
-IMAGE = ROOT / "examples" / "chelsea.png"
-INSTRUCTION = "put a red party hat on the cat"
-
-
-def every_round_profile(path: Path) -> Path:
-    """Write the tiny profile with thresholds no random thinker reaches (every run uses every round)."""
-    from importlib.resources import files
-
-    text = files("thinkedit.tools.profiles").joinpath("tiny.toml").read_text("utf-8")
-    assert text.rstrip().rsplit("\n[", 1)[-1].startswith("loop]"), "the tiny profile must end with its [loop] table"
-    path.write_text(f"{text.rstrip()}\nsemantic_threshold = 10\nquality_threshold = 10\n", "utf-8")
-    return path
+from tests.bench_support.photos import IMAGE, INSTRUCTION, Photos  # noqa: E402
+from tests.bench_support.profile import every_round_profile  # noqa: E402
+from tests.bench_support.spread import Pressure, pair_ratios, spread  # noqa: E402
 
 
 async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[float], list[float], float]:

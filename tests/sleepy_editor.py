@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from thinkedit.servers.editor.app import create_app
     from thinkedit.servers.editor.cli import uvicorn_config
-    from thinkedit.servers.editor.config import EditorServerSettings
+    from thinkedit.servers.editor.settings import EditorServerSettings
 
     parser = argparse.ArgumentParser()
     parser.add_argument("-v", action="count", default=0)

@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.bare_graph import BareLoop, bookkeeping
-from bench.loop import INSTRUCTION, Pairs, plain_run, sample, scaling_table
-from bench.photos import SEED_STRIDE, Photos
+from tests.bench_support.bare_graph import BareLoop, bookkeeping
+from tests.bench_support.pairs import Pairs, plain_run, sample, scaling_table
+from tests.bench_support.photos import INSTRUCTION, SEED_STRIDE, Photos
+from tests.bench_support.profile import every_round_profile
+from tests.bench_support.spread import spread
+from tests.bench_support.table import table
+from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from thinkedit.agent.runs import Runner
 from thinkedit.agent.settings import LoopSettings
-from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 
 
 def settings(data_dir: Path, rounds: int) -> LoopSettings:
@@ -95,9 +98,6 @@ def test_the_scaling_table_shows_the_floor_where_it_was_measured() -> None:
 
 
 def test_make_bench_prints_the_floor_beside_the_bookkeeping() -> None:
-    from bench.run_all import table
-    from bench.spread import spread
-
     def pairs(bookkeeping: float, floor: float) -> Pairs:
         p = Pairs()
         p.graph, p.plain, p.bookkeeping = [0.50, 0.52, 0.51], [0.48, 0.50, 0.49], [bookkeeping] * 3
@@ -181,8 +181,6 @@ def test_each_fresh_photo_has_a_seed_of_its_own_and_a_run_may_store_nothing_twic
 
 
 def test_the_mcp_benchmark_profile_is_tiny_with_thresholds_out_of_reach(tmp_path: Path) -> None:
-    from bench.mcp_overhead import every_round_profile
-
     profile = every_round_profile(tmp_path / "every-round.toml")
     ours, tiny = LoopSettings.from_profile(str(profile)), LoopSettings.from_profile("tiny")
     assert ours.semantic_threshold == ours.quality_threshold == 10  # the benchmark asserts every run used every round

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.spread import Pressure, median_interval, pair_ratios, spread
+from tests.bench_support.spread import Pressure, median_interval, pair_ratios, spread, verdict
 
 
 def test_spread_is_the_median_and_quartiles() -> None:
@@ -44,8 +44,6 @@ def test_the_medians_interval_comes_from_order_statistics(n: int, expected: tupl
 
 
 def test_a_verdict_says_when_the_interval_does_not_settle_it() -> None:
-    from bench.run_all import verdict
-
     assert verdict(spread([0.97, 0.98, 0.99, 1.00, 1.01]), 1.02) == "met"
     assert verdict(spread([0.97, 0.99, 1.00, 1.01, 1.05]), 1.02).startswith("met by the median")
     assert verdict(spread([1.00, 1.03, 1.04, 1.05, 1.06]), 1.02).startswith("**not met** by the median")

@@ -18,7 +18,7 @@ from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError, TransientBackendError
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.thinkers.chat_model import ChatModelThinker
-from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA
+from thinkedit.tools.thinkers.verdicts import EXPERT_JSON_SCHEMA
 from thinkedit.tools.types import JudgeRequest
 
 EDITTHINKER_REPLY = '<think>the hat is blue</think><score>{"semantic": 4, "quality": 9}</score><answer>add a red hat</answer>'

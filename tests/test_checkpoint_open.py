@@ -34,3 +34,22 @@ async def test_concurrent_opens_of_a_fresh_file_all_succeed(tmp_path: Path) -> N
                 assert [row[0] async for row in cursor] == sorted(names)
             async with saver.conn.execute("PRAGMA journal_mode") as cursor:
                 assert (await cursor.fetchone())[0] == "wal"
+
+
+def test_a_sqlite_checkpoint_never_loads_the_postgresql_code(tmp_path: Path) -> None:
+    """A SQLite run runs no line of the PostgreSQL module (nor its driver): only a postgresql:// URL loads it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys\n"
+        "from thinkedit.agent.checkpoint import open_checkpointer\n"
+        "async def main():\n"
+        f"    async with open_checkpointer({'sqlite:///' + str(tmp_path / 'c.sqlite')!r}):\n"
+        "        pass\n"
+        "asyncio.run(main())\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('thinkedit.agent.postgres', 'psycopg'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

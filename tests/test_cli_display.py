@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from thinkedit.servers.cli.progress import LiveProgress, PlainProgress, RunView, progress_display
+from thinkedit.servers.cli.display import LiveProgress, PlainProgress, RunView, progress_display
 from tests.cli import ROOT, cli_env
 from tests.conftest import EXAMPLES
 from thinkedit.tools.profiles import DEMO_NOTE

@@ -15,7 +15,7 @@ from thinkedit.apps.dataset.rules import (
     truncate,
     unroll,
 )
-from thinkedit.tools.thinkers.parsing import parse_editthinker
+from thinkedit.tools.thinkers.verdicts import parse_editthinker
 from thinkedit.tools.thinkers.prompt import load_template
 
 

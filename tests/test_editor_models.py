@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from thinkedit.tools.config import EditorConfig
-from thinkedit.tools.editors.jobs import MAX_IMAGES_PER_REQUEST, chunked, group_by, prepare_job, units_of
+from thinkedit.tools.editors.diffusers_engine import MAX_IMAGES_PER_REQUEST, chunked, group_by, prepare_job, units_of
 from thinkedit.tools.editors.models import EDITOR_MODELS, get_model
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.types import EditRequest

@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.servers import ServerProcess, png_bytes, sleepy_editor_server
 from tests.sleepy_editor import thread_naming_engine
-from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.settings import EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.service import EditorService
 from thinkedit.tools.types import EditRequest

@@ -18,7 +18,7 @@ from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.thinkers.chat_model import ChatModelThinker
 from thinkedit.tools.thinkers.prompt import interleave, load_template, render_prompt, template_style
-from thinkedit.tools.thinkers.vlm_inputs import user_message
+from thinkedit.tools.thinkers.vlm_runtime import user_message
 from thinkedit.tools.types import JudgeRequest
 
 # Our own text, written in the format of EditThinker's training template: markers first, brace

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from thinkedit.apps.evaluation.benchmarks import BENCHMARKS, load_benchmark
+from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
+from thinkedit.apps.evaluation.readers import load_benchmark
 from thinkedit.apps.evaluation.synthetic import SYNTHETIC_ITEMS, write_synthetic_benchmark
 from tests.conftest import EXAMPLES
 from thinkedit.tools.errors import BadInputError

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from thinkedit.agent.checkpoint import memory_checkpointer
-from thinkedit.apps.evaluation.benchmarks import BenchItem, load_benchmark
+from thinkedit.apps.evaluation.benchmarks import BenchItem
+from thinkedit.apps.evaluation.readers import load_benchmark
 from thinkedit.apps.evaluation.judge import Judge
 from thinkedit.apps.evaluation.results import read_results, results_path
 from thinkedit.apps.evaluation.runner import EvalPlan, ItemOutcome, claim_out_dir, eval_run_id, evaluate

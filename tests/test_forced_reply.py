@@ -10,7 +10,7 @@ from PIL import Image
 
 import torch
 
-from bench.forced_reply import Replies, ReplyProcessor, ReplyStats, minimum_reply_tokens
+from tests.bench_support.forced_reply import Replies, ReplyProcessor, ReplyStats, minimum_reply_tokens
 from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.thinkers.transformers_vlm import TransformersThinker
 from thinkedit.tools.types import JudgeRequest

@@ -73,35 +73,20 @@ def test_full_scale_without_cuda_fails_clearly(tmp_path: Path, monkeypatch: pyte
     assert not (tmp_path / "x.json").exists()
 
 
-def test_a_failed_stage_and_an_out_of_memory_k_are_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench import gpu_round, gpu_stages
-    from bench.gpu_report import new_report
-    from thinkedit.tools.errors import BackendError
-
-    def no_loop(*args: object) -> None:
-        raise RuntimeError("CUDA out of memory (simulated)")
-
-    real_edit = gpu_stages.timed_edit
-
-    def edit(editor: object, image: object, seed: int, k: int = 1, steps: int | None = None) -> float:
-        if k == 4:
-            raise BackendError("tiny-kontext ran out of memory on cuda editing 4 image(s) at 64x64")
-        return real_edit(editor, image, seed, k, steps)
-
-    monkeypatch.setattr(gpu_stages, "measure_loop", no_loop)
-    monkeypatch.setattr(gpu_stages, "timed_edit", edit)
-    args = gpu_round.parse_args(["--scale", "tiny", "--k", "1,4,8", "--json", str(tmp_path / "f.json")])
-    report = new_report("tiny", {})
-    gpu_round.run(args, report)
+def test_a_failed_stage_and_an_out_of_memory_k_are_reported(tmp_path: Path) -> None:
+    out = tmp_path / "f.json"
+    result = _run("--scale", "tiny", "--k", "1,4,8", "--simulate-failures", "--json", str(out))
+    assert result.returncode == 1, result.stderr[-3000:]  # a failed stage: the run reports it and says so
+    report = json.loads(out.read_text())
     assert report["errors"] == ["loop: RuntimeError: CUDA out of memory (simulated)"]
     assert [row["k"] for row in report["throughput"]] == [1, 4]
     assert report["throughput"][1] == {"k": 4, "error": "out of memory"}
     assert "best-of-K edit K=8: after K=4 ran out of memory" in report["skipped"]
-    assert json.loads((tmp_path / "f.json").read_text())["throughput"][1]["error"] == "out of memory"
+    assert report["status"] == "failed"
 
 
 def test_missing_or_old_dependencies_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench import gpu_report
+    from tests.bench_support import gpu_report
 
     assert gpu_report._release("5.24.0.dev0") == (5, 24, 0) and gpu_report._release("2.13.0+cpu") == (2, 13, 0)
     assert gpu_report._release("1.0rc1") == (1, 0)

@@ -10,8 +10,15 @@ import pytest
 import xgrammar as xgr
 
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.thinkers.grammar import build_grammar, editthinker_ebnf, expert_ebnf, free_text_budget
-from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_editthinker, parse_expert
+from thinkedit.tools.thinkers.verdicts import (
+    EXPERT_JSON_SCHEMA,
+    build_grammar,
+    editthinker_ebnf,
+    expert_ebnf,
+    free_text_budget,
+    parse_editthinker,
+    parse_expert,
+)
 
 
 def accepts(grammar: xgr.Grammar | str, text: str) -> bool:

@@ -8,7 +8,7 @@ import pytest
 
 from thinkedit.servers.editor.batching import MicroBatcher, QueueFullError
 from thinkedit.servers.editor.budget import DEFAULT_AREA, TINY_AREA, model_area, request_cost, work_budget
-from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.settings import EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.service import EditorService
 from thinkedit.servers.httputil import APIError

@@ -76,7 +76,7 @@ def test_load_image_checks_the_size_before_reading(tmp_path: Path) -> None:
 
 
 async def test_the_pixel_limit_is_the_editor_servers(resolver: ImageResolver) -> None:
-    from thinkedit.servers.editor.config import EditorServerSettings
+    from thinkedit.servers.editor.settings import EditorServerSettings
 
     from thinkedit.servers.thinker.local_app import ThinkerServerSettings
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from thinkedit.apps.evaluation.benchmarks import load_benchmark
+from thinkedit.apps.evaluation.readers import load_benchmark
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.safenames import confined, safe_component
 

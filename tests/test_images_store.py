@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import crop_to_multiple, downscale_png, fit_within, load_image, resize_to
+from thinkedit.tools.images import crop_to_multiple, fit_within, load_image, resize_to
 from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.store import downscale_png
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -1,4 +1,4 @@
-"""Imports point one way: no module of thinkedit.servers imports itself back, directly or by name."""
+"""Imports point one way: no thinkedit module imports itself back, directly, lazily (in a function) or by name."""
 
 from __future__ import annotations
 
@@ -114,6 +114,21 @@ def test_no_import_cycle_reaches_the_servers() -> None:
     assert [group for group in cycles(graph) if any(m.startswith("thinkedit.servers") for m in group)] == []
 
 
+def test_no_module_imports_itself_back_even_lazily() -> None:
+    known = modules()
+    graph = {name: imports_of(name, path, known) for name, path in known.items()}
+    assert cycles(graph) == []
+
+
+def test_a_lazy_import_back_is_a_cycle(tmp_path: Path) -> None:
+    """The scan sees an import inside a function: a lazy cycle is caught like any other."""
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    path = tmp_path / "x.py"
+    path.write_text("def f():\n    from thinkedit.agent.state import Round\n")
+    known = {"thinkedit.agent.state": tmp_path / "state.py", "thinkedit.agent.x": path}
+    assert imports_of("thinkedit.agent.x", path, known) == {"thinkedit.agent.state"}
+
+
 def test_server_packages_do_not_import_the_cli() -> None:
     known = modules()
     for name, path in known.items():
@@ -136,3 +151,35 @@ def test_every_command_gets_its_one_line_help_from_the_table() -> None:
         assert top == {name: command.help for name, command in COMMANDS.items()}
         if "serve" in (argv or ["serve"]):
             assert helps(choices["serve"])[0] == {name: command.help for name, command in SERVERS.items()}
+
+
+
+def bench_imports(path: Path) -> list[tuple[int, str]]:
+    """Return (line, module) for every import of ``bench`` in a file: ``import``, ``from``, ``import_module``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[object] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module":
+            names = [node.args[0].value] if node.args and isinstance(node.args[0], ast.Constant) else []
+        found += [(node.lineno, name) for name in names
+                  if isinstance(name, str) and (name == "bench" or name.startswith("bench."))]
+    return found
+
+
+def test_tests_import_only_the_package_and_tests() -> None:
+    """Test code lives in tests/; bench/ may import it, never the reverse."""
+    hits = [f"{path.relative_to(ROOT)}:{line}: {name}"
+            for path in sorted((ROOT / "tests").rglob("*.py")) for line, name in bench_imports(path)]
+    assert hits == []
+
+
+def test_the_bench_scan_sees_every_way_of_importing(tmp_path: Path) -> None:
+    path = tmp_path / "probe.py"
+    path.write_text("import bench.loop\nfrom bench import spread\ndef f():\n    from bench.load import x\n"
+                    "import importlib\nimportlib.import_module('bench.run_all')\nimport benchmark_lib\n"
+                    "from tests.bench_support import spread\n")
+    assert sorted(name for _, name in bench_imports(path)) == ["bench", "bench.load", "bench.loop", "bench.run_all"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from thinkedit.tools.errors import ThinkerOutputError
-from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_editthinker, parse_expert
+from thinkedit.tools.thinkers.verdicts import EXPERT_JSON_SCHEMA, parse_editthinker, parse_expert
 
 GOOD = (
     "<think>The cat now wears a hat, but it is blue instead of red, and the background is intact."

@@ -14,7 +14,7 @@ import openai
 import pytest
 from PIL import Image
 
-from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.settings import EditorServerSettings
 from thinkedit.servers.editor.ray_app import RayOptions, deployment_options
 from tests.servers import ServerProcess, png_bytes
 

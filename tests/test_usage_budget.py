@@ -12,7 +12,7 @@ from thinkedit.agent.routing import over_budget
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.retry import retry_after_seconds
-from thinkedit.tools.usage import Budget, ModelPrice, Usage, parse_budget, total_usage
+from thinkedit.tools.types import Budget, ModelPrice, Usage, parse_budget, total_usage
 
 
 @pytest.mark.parametrize(

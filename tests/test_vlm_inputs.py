@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from thinkedit.tools.errors import BackendError
-from thinkedit.tools.thinkers.vlm_inputs import (
+from thinkedit.tools.thinkers.vlm_runtime import (
     IMAGE_TOKEN,
     expand_image_pads,
     prepare_images,

@@ -1,16 +1,17 @@
-"""Describe every known editor and thinker: defaults, accepted settings and working size (``thinkedit models``)."""
+"""Describe what can run: every known editor and thinker (``thinkedit models``) and every profile (``thinkedit profiles``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.editors.models import EDITOR_MODELS, EditorModel
-from thinkedit.tools.profiles import Profile, available_profiles, load_profile
+from thinkedit.tools.profiles import Profile, available_profiles, is_demo, load_profile, missing_keys
 from thinkedit.tools.readiness import missing_pieces
 from thinkedit.tools.registry import IN_PROCESS_BACKENDS
 
-#: The photo size each editor's working size is shown for (a 12 MP phone photo, landscape).
+#: The photo size each editor's working size is shown for (a phone photo's, landscape).
 EXAMPLE_PHOTO = (4000, 3000)
 #: Thinker settings a profile may set; the rest of ThinkerConfig says where the model is.
 _THINKER_SETTINGS = ("protocol", "prompt_file", "max_new_tokens", "temperature", "constrained", "max_image_side")
@@ -90,3 +91,28 @@ def _thinker(config: ThinkerConfig) -> dict[str, Any]:
 def _describe(model: type, field: str) -> str:
     """Return a config field's description."""
     return model.model_fields[field].description or ""
+
+
+def profile_rows() -> list[dict[str, object]]:
+    """Describe every packaged profile and whether this machine can run it now (keys, GPU, disk, hub token)."""
+    rows: list[dict[str, object]] = []
+    for name in available_profiles():
+        try:
+            profile = load_profile(name)
+        except BadInputError as exc:
+            rows.append({"name": name, "ready": False, "error": str(exc)})
+            continue
+        missing = missing_keys(profile.editor, profile.thinker)
+        lacking = profile.missing_here()
+        rows.append({
+            "name": name,
+            "editor": f"{profile.editor.model} ({profile.editor.backend})",
+            "thinker": f"{profile.thinker.model} ({profile.thinker.backend})",
+            "keys": profile.key_envs(),
+            "missing": missing,
+            "priced": bool(profile.pricing),
+            "not_ready": lacking,
+            "demo": is_demo(profile.editor, profile.thinker),
+            "ready": not missing and not lacking,
+        })
+    return rows

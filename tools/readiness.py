@@ -122,31 +122,3 @@ def missing_pieces(sides: list[Side], env: dict[str, str] | None = None) -> list
             hub = _hub_id(kind, config) or config.model
             problems.append(f"{hub} is gated: accept its licence on huggingface.co and set $HF_TOKEN")
     return problems
-
-
-def profile_rows() -> list[dict[str, object]]:
-    """Describe every packaged profile and whether this machine can run it now (keys, GPU, disk, hub token)."""
-    from thinkedit.tools.errors import BadInputError
-    from thinkedit.tools.profiles import available_profiles, is_demo, load_profile, missing_keys
-
-    rows: list[dict[str, object]] = []
-    for name in available_profiles():
-        try:
-            profile = load_profile(name)
-        except BadInputError as exc:
-            rows.append({"name": name, "ready": False, "error": str(exc)})
-            continue
-        missing = missing_keys(profile.editor, profile.thinker)
-        lacking = profile.missing_here()
-        rows.append({
-            "name": name,
-            "editor": f"{profile.editor.model} ({profile.editor.backend})",
-            "thinker": f"{profile.thinker.model} ({profile.thinker.backend})",
-            "keys": profile.key_envs(),
-            "missing": missing,
-            "priced": bool(profile.pricing),
-            "not_ready": lacking,
-            "demo": is_demo(profile.editor, profile.thinker),
-            "ready": not missing and not lacking,
-        })
-    return rows

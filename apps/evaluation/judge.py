@@ -25,7 +25,7 @@ from thinkedit.apps.evaluation.benchmarks import BenchItem
 from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.errors import BadInputError, ThinkerOutputError, TransientBackendError
 from thinkedit.tools.protocols import Thinker
-from thinkedit.tools.thinkers.parsing import parse_editthinker, parse_expert
+from thinkedit.tools.thinkers.verdicts import parse_editthinker, parse_expert
 from thinkedit.tools.thinkers.prompt import fill, missing_placeholders
 from thinkedit.tools.types import JudgeRequest, Verdict
 

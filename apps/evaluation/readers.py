@@ -1,4 +1,4 @@
-"""Read each benchmark's published layout from a local directory into ``BenchItem``s.
+"""Read each benchmark's published layout from a local directory into ``BenchItem``s (``load_benchmark``).
 
 One reader per benchmark; each finds its metadata file(s) under the directory, resolves the
 source image of every item and skips (with a reason) the items the loop cannot run, such as
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from thinkedit.apps.evaluation.benchmarks import BenchItem, BenchLoad, Reader
+from thinkedit.apps.evaluation.benchmarks import BENCHMARKS, BenchItem, BenchLoad, Reader
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.safenames import confined, safe_component
 
@@ -286,3 +286,34 @@ def read_gedit(root: Path, cache_dir: Path) -> BenchLoad:
 
 
 READERS: dict[str, Reader] = {"gedit": read_gedit, "imgedit": read_imgedit, "rise": read_rise, "kris": read_kris}
+
+
+def load_benchmark(
+    bench: str,
+    root: str | Path,
+    *,
+    cache_dir: str | Path,
+    languages: set[str] | None = None,
+    task_types: set[str] | None = None,
+    limit: int | None = None,
+) -> BenchLoad:
+    """Read a local copy of ``bench`` from ``root``; filter by language and task type, keep ``limit``."""
+    if bench not in READERS:
+        raise BadInputError(f"unknown benchmark {bench!r}; choose from {list(BENCHMARKS)}")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise BadInputError(f"benchmark directory not found: {path}")
+    loaded = READERS[bench](path, Path(cache_dir).expanduser())
+    if not loaded.items and not loaded.skipped:
+        raise BadInputError(f"no {bench} items found under {path} (see the README for the expected layout)")
+    items = loaded.items
+    if languages:
+        items = [i for i in items if i.language in languages]
+    if task_types:
+        items = [i for i in items if i.task_type in task_types]
+    keys = [i.key for i in items]
+    if len(set(keys)) != len(keys):
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        raise BadInputError(f"{bench} under {path} has duplicate item keys: {duplicates[:5]}")
+    loaded.items = items[:limit] if limit else items
+    return loaded

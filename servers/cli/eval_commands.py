@@ -72,7 +72,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from thinkedit.agent.settings import resolve_settings
     from thinkedit.agent.settings_check import check_settings
-    from thinkedit.apps.evaluation.benchmarks import load_benchmark
+    from thinkedit.apps.evaluation.readers import load_benchmark
     from thinkedit.apps.evaluation.judge import judge_prompt_text, judge_thinker_config, write_judge_prompt
     from thinkedit.apps.evaluation.plots import plot_summary
     from thinkedit.apps.evaluation.results import read_results, results_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from thinkedit.tools.readiness import profile_rows
+from thinkedit.tools.catalog import profile_rows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

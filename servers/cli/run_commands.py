@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from thinkedit.agent.runs import RunRecord, Runner
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.agent.state import RunState
-    from thinkedit.servers.cli.progress import Display
+    from thinkedit.servers.cli.display import Display
     from thinkedit.tools.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def budget_arg(text: str) -> Any:
     """Parse ``--budget`` (errors become exit code 2)."""
-    from thinkedit.tools.usage import parse_budget
+    from thinkedit.tools.types import parse_budget
 
     try:
         return parse_budget(text)
@@ -118,7 +118,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from thinkedit.agent.settings_check import check_settings
     from thinkedit.tools.errors import one_line
     from thinkedit.servers.cli.preflight import check_backends, check_inputs
-    from thinkedit.servers.cli.progress import progress_display
+    from thinkedit.servers.cli.display import progress_display
 
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     from thinkedit.agent.settings import load_run_profile
@@ -212,7 +212,7 @@ async def _resume(
 
 
 async def _resume_in(runner: Runner, run_id: str, record_to: Path | None, task_type: str | None) -> int:
-    from thinkedit.servers.cli.progress import progress_display
+    from thinkedit.servers.cli.display import progress_display
 
     record = runner.registry.load(run_id)
     review = None

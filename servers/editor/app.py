@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from thinkedit.servers.docs import install_local_docs
 from thinkedit.servers.editor.batching import QueueFullError, ShuttingDownError
 from thinkedit.servers.editor.budget import request_cost
-from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.settings import EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.schemas import Health, ImageData, ImagesResponse, ModelList, edit_form_openapi
 from thinkedit.servers.editor.service import EditorService, EngineFactory, build_engine
@@ -36,7 +36,8 @@ from thinkedit.servers.httputil import (
 )
 from thinkedit.servers.timeouts import BodyTimeout
 from thinkedit.tools.errors import BackendError, BadInputError
-from thinkedit.tools.images import FAST_PNG_LEVEL, resize_to, to_png_bytes
+from thinkedit.tools.images import resize_to
+from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)

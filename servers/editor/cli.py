@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.settings import EditorServerSettings
 from thinkedit.servers.exposure import check_exposure, resolve_token
 from thinkedit.servers.options import add_address
 from thinkedit.tools.images import SERVER_MAX_PIXELS
@@ -162,7 +162,7 @@ def serve_with_uvicorn(settings: EditorServerSettings, host: str, port: int) -> 
     from thinkedit.servers.editor.app import create_app
 
     if settings.backend == "diffusers" and settings.placement == "thread":
-        from thinkedit.tools.torchutil import start_parallel_runtime
+        from thinkedit.tools.registry import start_parallel_runtime
 
         start_parallel_runtime()  # before any worker thread touches torch (a worker process needs none)
 

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.settings import EditorServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def build_application(settings: EditorServerSettings, options: RayOptions, clust
         def __init__(self, replica_settings: EditorServerSettings) -> None:
             self._settings = replica_settings
             if replica_settings.backend == "diffusers" and replica_settings.placement == "thread":
-                from thinkedit.tools.torchutil import start_parallel_runtime
+                from thinkedit.tools.registry import start_parallel_runtime
 
                 start_parallel_runtime()
 

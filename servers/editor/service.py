@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from thinkedit.servers.editor.batching import MicroBatcher
 from thinkedit.servers.editor.budget import WorkBudget, model_area, work_budget
-from thinkedit.servers.editor.config import EditorServerSettings
+from thinkedit.servers.editor.settings import EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.schemas import ModelCard
 from thinkedit.servers.editor.worker import PipelineWorker, picklable

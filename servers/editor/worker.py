@@ -141,7 +141,7 @@ def _serve(conn: Connection) -> None:
     pool = None
     if thread == "pipeline":
         if getattr(settings, "backend", None) in ("diffusers", "transformers"):
-            from thinkedit.tools.torchutil import start_parallel_runtime
+            from thinkedit.tools.registry import start_parallel_runtime
 
             start_parallel_runtime()  # on the main thread, before the pipeline thread touches torch
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")

@@ -59,7 +59,7 @@ def client_config(
 
 def runnable_profile() -> str:
     """Return the first real profile this machine can run now (kontext first), else tiny, saying so on stderr."""
-    from thinkedit.tools.readiness import profile_rows
+    from thinkedit.tools.catalog import profile_rows
     from thinkedit.tools.profiles import DEMO_NOTE
 
     rows = sorted(profile_rows(), key=lambda row: row["name"] != "kontext")

@@ -14,7 +14,7 @@ from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.profiles import Profile, available_profiles, load_profile, missing_keys
 from thinkedit.tools.thinkers.providers import require_packages
-from thinkedit.tools.usage import parse_budget
+from thinkedit.tools.types import parse_budget
 
 #: Default limit of an image passed inline (data: URI) or fetched from a URL, decoded.
 DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024

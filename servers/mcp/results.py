@@ -34,7 +34,8 @@ from thinkedit.agent.viewer import settings_view
 from thinkedit.servers.mcp.schemas import CandidateInfo, ImageInfo, PendingReview, RoundInfo, RunResult, UsageInfo
 from thinkedit.servers.mcp.viewer import FOR_APPS, VIEW_META
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import downscale_png, load_image
+from thinkedit.tools.images import load_image
+from thinkedit.tools.store import downscale_png
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import ImageRef
 

@@ -87,7 +87,7 @@ def _serve_local(args: argparse.Namespace, token: str | None) -> int:
     import uvicorn
 
     from thinkedit.servers.thinker.local_app import ThinkerServerSettings, create_app
-    from thinkedit.tools.torchutil import start_parallel_runtime
+    from thinkedit.tools.registry import start_parallel_runtime
 
     if args.vllm_args or args.tensor_parallel_size or args.gpu_memory_utilization:
         print("thinkedit: error: vLLM options do not apply to --local", file=sys.stderr)

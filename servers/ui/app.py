@@ -31,7 +31,7 @@ from thinkedit.servers.ui.events import StreamSlots, primed, run_stream
 from thinkedit.servers.ui.live_runs import GalleryJobs
 from thinkedit.servers.ui.views import summary_of, view_of
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import FAST_PNG_LEVEL, to_png_bytes
+from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 
 log = logging.getLogger(__name__)
 

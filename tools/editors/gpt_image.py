@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError
-from thinkedit.tools.images import FAST_PNG_LEVEL, fit_within, load_image, resize_to, to_png_bytes
+from thinkedit.tools.images import fit_within, load_image, resize_to
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
+from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)

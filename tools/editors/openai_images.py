@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 
 from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError, TransientBackendError
-from thinkedit.tools.images import FAST_PNG_LEVEL, fit_within, load_image, resize_to, to_png_bytes
+from thinkedit.tools.images import fit_within, load_image, resize_to
 from thinkedit.tools.retry import retry_after_seconds
+from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.types import EditRequest, EditResult
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from thinkedit.tools.localmodels import ensure_local_model
+from thinkedit.tools.registry import ensure_local_model
 
 #: Sentences the tiny tokenizers learn their vocabularies from (edit instructions, mostly).
 _CORPUS: tuple[str, ...] = (
@@ -138,7 +138,7 @@ def tiny_vae(latent_channels: int, **extra: Any) -> Any:
     """Return an AutoencoderKL with four blocks (8x downsampling, as the real ones) and few channels.
 
     The downsampling matters: with a single block the latent is as large as the image and even a
-    64-px edit takes seconds on a CPU.
+    small edit is slow on a CPU.
     """
     from diffusers import AutoencoderKL
 

@@ -14,7 +14,7 @@ from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.locations import available_profiles
 from thinkedit.tools.readiness import SideNeeds, missing_pieces
-from thinkedit.tools.usage import ModelPrice
+from thinkedit.tools.types import ModelPrice
 
 #: What a run of the random-weight demo models (the tiny profiles) says wherever its result is shown.
 DEMO_NOTE = (

@@ -21,10 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from thinkedit.tools.config import ThinkerConfig, required_key
 from thinkedit.tools.errors import BadInputError, ThinkerOutputError
-from thinkedit.tools.images import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
-from thinkedit.tools.thinkers.parsing import EXPERT_JSON_SCHEMA, parse_verdict
+from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
+from thinkedit.tools.thinkers.verdicts import (
+    EXPERT_JSON_SCHEMA,
+    editthinker_ebnf,
+    expert_ebnf,
+    free_text_budget,
+    parse_verdict,
+)
 from thinkedit.tools.thinkers.prompt import interleave, load_template, render_prompt, with_references
 from thinkedit.tools.thinkers.providers import build_chat_model, default_key_env, provider, split_model
 from thinkedit.tools.types import JudgeRequest, Verdict
@@ -122,8 +128,6 @@ class ChatModelThinker:
         if self.provider != "openai":
             return {}
         if self.config.constrained:
-            from thinkedit.tools.thinkers.grammar import editthinker_ebnf, expert_ebnf, free_text_budget
-
             ebnf = editthinker_ebnf if self.config.protocol == "editthinker" else expert_ebnf
             grammar = ebnf(*free_text_budget(self.config.protocol, self.config.max_new_tokens))
             return {"extra_body": {"structured_outputs": {"grammar": grammar}}}

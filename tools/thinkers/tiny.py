@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.localmodels import ensure_local_model
+from thinkedit.tools.registry import ensure_local_model
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from thinkedit.tools.config import ThinkerConfig
-from thinkedit.tools.thinkers.parsing import parse_verdict
+from thinkedit.tools.thinkers.verdicts import free_text_budget, parse_verdict
 from thinkedit.tools.thinkers.prompt import load_template, render_prompt, with_references
-from thinkedit.tools.thinkers.vlm_inputs import scrub_special_tokens
-from thinkedit.tools.thinkers.vlm_runtime import PROTOCOL, VlmRuntime
+from thinkedit.tools.thinkers.vlm_runtime import PROTOCOL, VlmRuntime, scrub_special_tokens
 from thinkedit.tools.types import JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
@@ -35,8 +34,6 @@ class TransformersThinker:
         self.name = config.model
         self._template = load_template(config.protocol, config.prompt_file)
         if config.constrained:
-            from thinkedit.tools.thinkers.grammar import free_text_budget
-
             free_text_budget(config.protocol, config.max_new_tokens)  # fail now, not at the first critique
         self.runtime = runtime or VlmRuntime(config, data_dir=data_dir)
 

@@ -4,6 +4,11 @@ What any user of an in-process vision-language model needs, and nothing about cr
 thinker (``transformers_vlm``) builds prompts and parses verdicts on top of it, and the local
 OpenAI-compatible thinker server answers chat requests with it. Everything loads through
 ``from_pretrained``, the same way for the tiny random-weight model, a local folder and a hub id.
+
+Its inputs are built here without the Qwen-VL processor, which loads a video processor that needs
+torchvision (not always installable beside torch): run the image processor, expand each
+``<|image_pad|>`` placeholder of the chat template to one token per merged patch, and mark those
+tokens in ``mm_token_type_ids`` (the model needs it for its 3-D rotary positions).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.errors import BackendError
-from thinkedit.tools.thinkers.vlm_inputs import build_inputs, prepare_images, scrub_special_tokens
+from thinkedit.tools.images import fit_within
+from thinkedit.tools.thinkers.prompt import interleave
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 TINY_PREFIX = "tiny-"
 #: ``generate(grammar=PROTOCOL)``: constrain to the config's protocol grammar (when ``constrained``).
 PROTOCOL = object()
+IMAGE_TOKEN = "<|image_pad|>"
 
 
 @dataclass
@@ -70,12 +77,7 @@ class VlmRuntime:
 
     @classmethod
     def from_components(
-        cls,
-        config: ThinkerConfig,
-        model: Any,
-        tokenizer: Any,
-        image_processor: Any,
-        *,
+        cls, config: ThinkerConfig, model: Any, tokenizer: Any, image_processor: Any, *,
         logits_processors: Callable[[], list[Any]] | None = None,
     ) -> VlmRuntime:
         """Wrap a model already in memory (benchmarks, tests) instead of loading one.
@@ -116,8 +118,7 @@ class VlmRuntime:
     def special_tokens(self) -> list[str]:
         """Return the tokenizer's special-token strings, which user text must not smuggle in."""
         with self._lock:
-            tokenizer = self._ensure_loaded().tokenizer
-        return list(tokenizer.all_special_tokens) + list(getattr(tokenizer, "added_tokens_encoder", {}))
+            return _special_tokens(self._ensure_loaded().tokenizer)
 
     def _ensure_loaded(self) -> _Loaded:
         """Load model, tokenizer, image processor and grammar once (caller holds the lock)."""
@@ -129,7 +130,7 @@ class VlmRuntime:
         """Load everything through ``from_pretrained``, the same way for tiny, local and hub models."""
         from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
-        from thinkedit.tools.torchutil import resolve_device, resolve_dtype
+        from thinkedit.tools.registry import resolve_device, resolve_dtype
 
         source = self.model_source()
         device = resolve_device(self.config.device)
@@ -160,20 +161,12 @@ class VlmRuntime:
         if image_token_id is None:
             raise BackendError(f"{source!r} is not a Qwen-VL style model: its config has no image_token_id")
         grammar = self._compile_grammar(model, tokenizer) if self.config.constrained else None
-        return _Loaded(
-            model=model,
-            tokenizer=tokenizer,
-            image_processor=image_processor,
-            device=device,
-            dtype=dtype,
-            image_token_id=int(image_token_id),
-            video_token_id=getattr(model.config, "video_token_id", None),
-            grammar=grammar,
-        )
+        video_token_id = getattr(model.config, "video_token_id", None)
+        return _Loaded(model, tokenizer, image_processor, device, dtype, int(image_token_id), video_token_id, grammar)
 
     def _compile_grammar(self, model: Any, tokenizer: Any) -> Any:
         """Compile the protocol's grammar for this tokenizer and the model's (padded) vocabulary."""
-        from thinkedit.tools.thinkers.grammar import build_grammar
+        from thinkedit.tools.thinkers.verdicts import build_grammar
 
         grammar = build_grammar(self.config.protocol, self.config.max_new_tokens)
         return self._grammar_compiler(model, tokenizer).compile_grammar(grammar)
@@ -222,10 +215,7 @@ class VlmRuntime:
         with self._lock:
             loaded = self._ensure_loaded()
             if scrub:
-                specials = list(loaded.tokenizer.all_special_tokens) + list(
-                    getattr(loaded.tokenizer, "added_tokens_encoder", {})
-                )
-                prompt = scrub_special_tokens(prompt, specials)
+                prompt = scrub_special_tokens(prompt, _special_tokens(loaded.tokenizer))
             return self._generate_from(
                 loaded,
                 prepare_images(images, self.config.max_image_side),
@@ -237,27 +227,14 @@ class VlmRuntime:
             )
 
     def _generate_from(
-        self,
-        loaded: _Loaded,
-        images: list[Image],
-        prompt: str,
-        *,
-        grammar: Any,
-        max_new_tokens: int,
-        temperature: float,
-        seed: int | None,
+        self, loaded: _Loaded, images: list[Image], prompt: str, *,
+        grammar: Any, max_new_tokens: int, temperature: float, seed: int | None,
     ) -> Generation:
         """Run one generation over a user turn of images then text (caller holds the lock)."""
         import torch
 
-        inputs = build_inputs(
-            loaded.tokenizer,
-            loaded.image_processor,
-            images,
-            prompt,
-            image_token_id=loaded.image_token_id,
-            video_token_id=loaded.video_token_id,
-        )
+        inputs = build_inputs(loaded.tokenizer, loaded.image_processor, images, prompt,
+                              image_token_id=loaded.image_token_id, video_token_id=loaded.video_token_id)
         inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(loaded.dtype)
         sampling = temperature > 0
@@ -328,3 +305,79 @@ def _find_chat_template(source: str) -> str:
             text = Path(path).read_text(encoding="utf-8")
             return json.loads(text)["chat_template"] if name.endswith(".json") else text
     raise BackendError(f"{source!r} has no chat template")
+
+
+def _special_tokens(tokenizer: Any) -> list[str]:
+    """Return a tokenizer's special-token strings, added tokens included."""
+    return list(tokenizer.all_special_tokens) + list(getattr(tokenizer, "added_tokens_encoder", {}))
+
+
+def user_message(prompt: str, image_count: int = 2) -> list[dict[str, Any]]:
+    """Return the chat: one user turn, images where the prompt's ``<image>`` markers are, else first."""
+    slots: list[dict[str, Any]] = [{"type": "image"} for _ in range(image_count)]
+    content = [{"type": "text", "text": part} if isinstance(part, str) else part for part in interleave(prompt, slots)]
+    return [{"role": "user", "content": content}]
+
+
+def scrub_special_tokens(text: str, special_tokens: list[str]) -> str:
+    """Remove special-token strings from user text, so an instruction cannot forge image slots or turns."""
+    for token in sorted(special_tokens, key=len, reverse=True):
+        if token:
+            text = text.replace(token, "")
+    return text
+
+
+def prepare_images(images: list[Image], max_side: int) -> list[Image]:
+    """Convert to RGB and downscale so the longer side is at most ``max_side`` (aspect kept)."""
+    return [fit_within(image.convert("RGB"), max_side, multiple=1) for image in images]
+
+
+def expand_image_pads(text: str, tokens_per_image: list[int], image_token: str = IMAGE_TOKEN) -> str:
+    """Repeat each image placeholder once per visual token of its image, as the Qwen-VL processor does."""
+    parts = text.split(image_token)
+    if len(parts) - 1 != len(tokens_per_image):
+        raise BackendError(
+            f"chat template produced {len(parts) - 1} image placeholder(s) for {len(tokens_per_image)} image(s)"
+        )
+    out = [parts[0]]
+    for count, part in zip(tokens_per_image, parts[1:], strict=True):
+        out.append(image_token * count)
+        out.append(part)
+    return "".join(out)
+
+
+def build_inputs(
+    tokenizer: Any,
+    image_processor: Any,
+    images: list[Image],
+    prompt: str,
+    *,
+    image_token_id: int,
+    video_token_id: int | None = None,
+) -> dict[str, Any]:
+    """Return the tensors ``generate`` takes: ids, mask, pixel values, grid sizes, modality types."""
+    import torch
+
+    messages = user_message(prompt, image_count=len(images))
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    vision = image_processor(images=images, return_tensors="pt")
+    grid = vision["image_grid_thw"]
+    merge = int(getattr(image_processor, "merge_size", 2))
+    per_image = [int(row.prod().item()) // (merge * merge) for row in grid]
+    image_token = tokenizer.convert_ids_to_tokens(image_token_id)
+    text = expand_image_pads(text, per_image, image_token)
+    encoded = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+    input_ids = encoded["input_ids"]
+    found = int((input_ids == image_token_id).sum().item())
+    if found != sum(per_image):
+        raise BackendError(f"tokenised prompt holds {found} image tokens, expected {sum(per_image)}")
+    mm_types = (input_ids == image_token_id).to(torch.int32)
+    if video_token_id is not None:
+        mm_types = mm_types + 2 * (input_ids == video_token_id).to(torch.int32)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": encoded["attention_mask"],
+        "pixel_values": vision["pixel_values"],
+        "image_grid_thw": grid,
+        "mm_token_type_ids": mm_types,
+    }

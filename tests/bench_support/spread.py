@@ -118,3 +118,14 @@ class Pressure:
         if self.percent is None:
             return "CPU pressure n/a (no /proc/pressure/cpu)"
         return f"CPU pressure {self.percent:.0f}% (PSI some, over the run)"
+
+
+def verdict(value: Spread, target: float, at_most: bool = True) -> str:
+    """Say whether the median meets the target, and whether its confidence interval settles it."""
+    def meets(x: float) -> bool:
+        return x <= target if at_most else x >= target
+
+    worst, best = (value.high, value.low) if at_most else (value.low, value.high)
+    if meets(value.median):
+        return "met" if meets(worst) else "met by the median (its interval reaches past the target)"
+    return "**not met**" if not meets(best) else "**not met** by the median (its interval reaches the target)"

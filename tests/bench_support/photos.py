@@ -8,6 +8,9 @@ from typing import Any
 
 from PIL import Image
 
+#: The photo and instruction the loop and MCP benchmarks run on.
+IMAGE = Path(__file__).resolve().parents[2] / "examples" / "chelsea.png"
+INSTRUCTION = "put a red party hat on the cat"
 #: How far apart the samples' seeds are: a round's K candidates take seeds seed … seed + K - 1.
 SEED_STRIDE = 1000
 

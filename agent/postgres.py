@@ -1,19 +1,22 @@
-"""PostgreSQL checkpoints: the URL checked as libpq will read it, and a pool that gives up in seconds."""
+"""Reach the PostgreSQL database of checkpoints and run locks: the URL checked as libpq will read it, connections that give up.
+
+Only runs whose checkpointer URL names PostgreSQL import this module; it imports nothing of the agent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import SplitResult, parse_qs
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-
-from thinkedit.agent.checkpoint import artifacts_first, serializer
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.secrets import mask_url, register_secret, url_secrets
 
 #: How long a PostgreSQL checkpoint save waits for a connection (libpq's connect, the pool's wait) before it fails.
 DB_WAIT_S = 5.0
+#: What a PostgreSQL URL answers when the postgres extra is not installed.
+NO_EXTRA = "PostgreSQL checkpoints need the postgres extra: pip install 'thinkedit[postgres]'"
 
 
 def check_postgres_url(url: str, parts: SplitResult) -> None:
@@ -43,16 +46,13 @@ def _our_userinfo(netloc: str) -> str | None:
 
 
 @asynccontextmanager
-async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
-    """Open a PostgreSQL checkpointer (tables created on first use) for the duration of the block."""
+async def open_pool(dsn: str) -> AsyncIterator[Any]:
+    """Open a pool of connections to ``dsn`` for the block, failing at once (naming why) when it cannot connect."""
     try:
-        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg.rows import dict_row
         from psycopg_pool import AsyncConnectionPool
     except ModuleNotFoundError as exc:
-        raise BadInputError(
-            "PostgreSQL checkpoints need the postgres extra: pip install 'thinkedit[postgres]'"
-        ) from exc
+        raise BadInputError(NO_EXTRA) from exc
     import psycopg
 
     try:  # one plain connection first: a wrong address or password fails now, with libpq's reason
@@ -76,10 +76,7 @@ async def postgres_checkpointer(dsn: str) -> AsyncIterator[BaseCheckpointSaver]:
         await pool.close()
         raise BadInputError(f"cannot reach PostgreSQL at {mask_url(dsn)}: {exc}") from exc
     try:
-        saver = artifacts_first(AsyncPostgresSaver)(pool, serde=serializer())  # type: ignore[arg-type]
-        saver.where = mask_url(dsn)
-        await saver.setup()
-        yield saver
+        yield pool
     finally:
         await pool.close()
 
