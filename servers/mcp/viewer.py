@@ -23,7 +23,7 @@ from PIL.Image import Image
 
 from thinkedit.agent.viewer import render_page, settings_view
 
-if TYPE_CHECKING:  # the agent and the results load after the handshake (see app._open)
+if TYPE_CHECKING:  # the agent and the results load after start-up (see lifespan._open)
     from thinkedit.agent.runs import Runner
 
 APP_URI = "ui://thinkedit/run-viewer.html"

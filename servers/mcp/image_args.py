@@ -2,7 +2,7 @@
 
 Paths are resolved (symlinks included) before they are checked against the allowed roots, so a
 link inside a root that points outside it is refused, and the file is then opened by descriptor
-along the checked path (``confine.open_beneath``), so swapping a folder for a symlink between the
+along the checked path (``open_beneath``), so swapping a folder for a symlink between the
 check and the read leaks nothing. URLs are fetched only when the server was started with
 ``--allow-urls``, and only from public addresses (``fetch``). Decoding runs off the event loop.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import errno
 import logging
 import os
 from dataclasses import dataclass, field
@@ -21,14 +22,19 @@ from urllib.parse import unquote, urlparse
 from PIL.Image import Image
 
 from thinkedit.agent.runs import Runner
-from thinkedit.servers.mcp.config import DEFAULT_MAX_IMAGE_BYTES
-from thinkedit.servers.mcp.confine import open_beneath
 from thinkedit.servers.mcp.fetch import AddressPolicy, fetch_image_bytes, public_only
 from thinkedit.servers.mcp.refs import SCHEME, resolve_uri
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import MAX_FILE_BYTES, SERVER_MAX_PIXELS, load_image, read_fd
 
 log = logging.getLogger(__name__)
+
+#: Default limit of an image passed inline (data: URI) or fetched from a URL, decoded.
+DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def default_roots(data_dir: Path, cwd: Path | None = None) -> list[Path]:
@@ -145,3 +151,35 @@ class ImageResolver:
                 "(or start the server with --allow-urls)"
             )
         return await fetch_image_bytes(url, self.max_bytes, self.url_policy)
+
+
+def open_beneath(real: Path, root: Path, label: str) -> int:
+    """Return a read-only descriptor of ``real`` (inside ``root``), opened without following any symlink.
+
+    The resolved path has no symlinks, so meeting one on the walk from the root means someone swapped
+    it in since the check; the bytes are then read from this descriptor, never by opening the name again.
+    """
+    parts = real.relative_to(root).parts
+    if not parts:
+        raise BadInputError(f"not a file: {label}")
+    fd = os.open(root, os.O_RDONLY | _DIRECTORY | os.O_CLOEXEC)
+    try:
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            flags = os.O_RDONLY | _NOFOLLOW | os.O_CLOEXEC | (_NONBLOCK if last else _DIRECTORY)
+            try:
+                child = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                    raise BadInputError(
+                        f"{label} changed while it was being opened (a symlink appeared on its path); refused"
+                    ) from None
+                if exc.errno == errno.ENOENT:
+                    raise BadInputError(f"image not found: {label}") from None
+                raise BadInputError(f"cannot read {label}: {exc.strerror or exc}") from None
+            os.close(fd)
+            fd = child
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
