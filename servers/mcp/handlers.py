@@ -89,6 +89,25 @@ def links_for(app: AppState, ctx: Context) -> bool:
     return wants_resource_links(ctx, app.config.resource_links)  # type: ignore[arg-type]
 
 
+async def follow_run(
+    app: AppState, ctx: Context, run_id: str, wait: float, max_rounds: int, *, started_here: bool = False
+) -> CallToolResult | InputRequiredResult:
+    """Follow a run for the call's wait budget with progress notifications, then return it.
+
+    ``started_here``: this call started the run, so cancelling the call stops the run too.
+    """
+    reporter = ProgressReporter(ctx.report_progress, max_rounds)
+    started = asyncio.get_running_loop().time()
+    try:
+        await app.jobs.follow(run_id, wait, reporter)
+    except asyncio.CancelledError:
+        if started_here:
+            app.jobs.cancel_soon(run_id)
+        raise
+    budget = wait - (asyncio.get_running_loop().time() - started)
+    return await settle_review(app, ctx, run_id, budget, reporter)
+
+
 async def settle_review(
     app: AppState, ctx: Context, run_id: str, budget: float, reporter: ProgressReporter
 ) -> CallToolResult | InputRequiredResult:
@@ -140,16 +159,7 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
         record.source_name = args.image
         app.runner.registry.save(record)
     await app.jobs.start(record)
-    reporter = ProgressReporter(ctx.report_progress, settings.max_rounds)
-    started = asyncio.get_running_loop().time()
-    try:
-        await app.jobs.follow(record.run_id, args.wait_seconds, reporter)
-    except asyncio.CancelledError:
-        # The client cancelled this call: the run it started stops too.
-        app.jobs.cancel_soon(record.run_id)
-        raise
-    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
-    return await settle_review(app, ctx, record.run_id, budget, reporter)
+    return await follow_run(app, ctx, record.run_id, args.wait_seconds, settings.max_rounds, started_here=True)
 
 
 async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult | InputRequiredResult:
@@ -161,11 +171,7 @@ async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult | InputRequ
     idle = not app.jobs.is_live(args.run_id) and not await app.jobs.running_elsewhere(args.run_id)
     if record.status == "running" and idle and args.resume:
         await app.jobs.resume(args.run_id)
-    reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
-    started = asyncio.get_running_loop().time()
-    await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
-    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
-    return await settle_review(app, ctx, args.run_id, budget, reporter)
+    return await follow_run(app, ctx, args.run_id, args.wait_seconds, record.settings.max_rounds)
 
 
 async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | InputRequiredResult:
@@ -177,11 +183,7 @@ async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | Inp
     if record.status != "awaiting_review" or app.jobs.is_live(args.run_id):
         raise BadInputError(f"run {args.run_id} is not awaiting review (its status is {record.status})")
     await app.jobs.resume(args.run_id, review=review_answer(args.decision, args.instruction))
-    reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
-    started = asyncio.get_running_loop().time()
-    await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
-    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
-    return await settle_review(app, ctx, args.run_id, budget, reporter)
+    return await follow_run(app, ctx, args.run_id, args.wait_seconds, record.settings.max_rounds)
 
 
 async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:

@@ -2,7 +2,7 @@
 
 The server answers ``initialize`` and ``tools/list`` at once; the Runner (LangGraph, the
 checkpointer) and the backends open in the background, and a call that needs them awaits
-``AppState.ready`` first. Nothing here imports the agent at module level.
+``AppState.ready`` first. Nothing here imports LangGraph or the Runner at module level.
 """
 
 from __future__ import annotations

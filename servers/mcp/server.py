@@ -10,6 +10,7 @@ them against the installed SDK). The SDK validates a call's arguments into the i
 
 from __future__ import annotations
 
+import base64
 import importlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,6 @@ from mcp_types import Icon, InputRequiredResult
 from pydantic import BaseModel, create_model
 
 from thinkedit.servers.exposure import is_loopback
-from thinkedit.servers.mcp.icons import icons
 from thinkedit.servers.mcp.lifespan import AppState, ServerConfig, base_settings, lifespan
 from thinkedit.servers.mcp.resources import register_resources
 from thinkedit.servers.mcp.schemas import (
@@ -61,6 +61,14 @@ Use think_while_edit for an edit that should be checked and improved; edit_image
 critique_edit to judge any edit. Images are file paths under the server's allowed roots, data: URIs,
 or thinkedit:// URIs of earlier results (chain edits with thinkedit://runs/<run_id>/final.png).
 A long run returns status 'running' with a run_id: call get_run to wait for it."""
+
+#: Two overlapping frames (the source and the edit) and a loop arrow (think, then edit again).
+SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64">
+<rect x="6" y="14" width="30" height="30" rx="4" fill="#4c8bf5"/>
+<rect x="22" y="24" width="30" height="30" rx="4" fill="#f5a623" fill-opacity="0.9"/>
+<path d="M44 6a14 14 0 0 1 14 14" fill="none" stroke="#3a3a3a" stroke-width="4" stroke-linecap="round"/>
+<path d="M58 12v9h-9" fill="none" stroke="#3a3a3a" stroke-width="4" stroke-linecap="round" stroke-linejoin="round"/>
+</svg>"""
 
 ToolFn = Callable[[Any, Context], Awaitable[CallToolResult | InputRequiredResult]]
 
@@ -250,6 +258,12 @@ def build_tool(spec: ToolSpec, fn: ToolFn, *, open_world: bool | None = None, ic
         ),
         icons=icons,
     )
+
+
+def icons() -> list[Icon]:
+    """Return the server's and tools' icon: one scalable SVG as a ``data:`` URI, so no client fetches anything."""
+    src = "data:image/svg+xml;base64," + base64.b64encode(SVG.encode()).decode("ascii")
+    return [Icon(src=src, mime_type="image/svg+xml", sizes=["any"])]
 
 
 def _open_world(spec: ToolSpec, config: ServerConfig, settings: Any) -> bool:
