@@ -216,8 +216,8 @@ def test_serve_mcp_help_imports_neither_the_sdk_nor_pydantic() -> None:
 @pytest.mark.slow  # starts a server process
 async def test_stray_output_misses_the_wire_and_nothing_is_cached_for_the_next_start(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    params = StdioServerParameters(command=sys.executable, args=["-c", NOISY_SERVER, "serve", "mcp", "--profile", "tiny"],
-                                   env=server_env(data_dir), cwd=str(ROOT))
+    argv = ["-c", NOISY_SERVER, "serve", "mcp", "--profile", "tiny"]
+    params = StdioServerParameters(command=sys.executable, args=argv, env=server_env(data_dir), cwd=str(ROOT))
     with open(tmp_path / "server.log", "w") as log:
         async with Client(stdio_client(params, errlog=log), mode="legacy", read_timeout_seconds=120,
                           client_info=NATIVE) as client:
