@@ -2,10 +2,9 @@
 
     PYTHONPATH=. python bench/startup.py [--samples 5]
 
-Each sample starts a fresh process. For the MCP server the clock runs from the process start to
-the ``initialize`` response on stdout (what a desktop client waits for), then ``tools/list`` is
-asked too. Cold: the first start, with an empty data dir (the SDK answers). Warm: a later start of
-the same server for the same client, answered from the handshake cache before the SDK loads. The
+Each sample starts a fresh process with an empty data dir (a cold start, as a desktop client makes for
+every session). For the MCP server the clock runs from the process start to the ``initialize``
+response on stdout (what a desktop client waits for), then to the ``tools/list`` response. The
 figures are medians with their IQR, and the CPU pressure (PSI) of the run.
 """
 
@@ -72,19 +71,16 @@ def mcp_seconds(data_dir: str) -> tuple[float, float]:
 def figures(samples: int = 5) -> dict[str, Any]:
     """Take ``samples`` fresh starts of each; return the spreads and the CPU pressure."""
     helps: list[float] = []
-    starts: dict[str, list[float]] = {k: [] for k in ("cold", "warm", "cold_list", "warm_list")}
+    starts: dict[str, list[float]] = {"initialize": [], "tools_list": []}
     with tempfile.TemporaryDirectory(prefix="thinkedit-startup-") as tmp, Pressure() as pressure:
-        warm = str(Path(tmp) / "warm")
-        mcp_seconds(warm)  # warms the file cache and fills the handshake cache; not counted
+        mcp_seconds(str(Path(tmp) / "first"))  # warms the file cache; not counted
         for n in range(samples):
             helps.append(help_seconds())
-            for kind, data_dir in (("cold", str(Path(tmp) / f"cold-{n}")), ("warm", warm)):
-                initialized, listed = mcp_seconds(data_dir)
-                starts[kind].append(initialized)
-                starts[f"{kind}_list"].append(listed)
-    return {"help": spread(helps), "initialize": spread(starts["warm"]), "initialize_cold": spread(starts["cold"]),
-            "tools_list": spread(starts["warm_list"]), "tools_list_cold": spread(starts["cold_list"]),
-            "pressure": pressure.text()}
+            initialized, listed = mcp_seconds(str(Path(tmp) / f"cold-{n}"))
+            starts["initialize"].append(initialized)
+            starts["tools_list"].append(listed)
+    return {"help": spread(helps), "initialize": spread(starts["initialize"]),
+            "tools_list": spread(starts["tools_list"]), "pressure": pressure.text()}
 
 
 def main() -> None:
@@ -92,12 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=5, help="Fresh starts of each command (default 5).")
     f = figures(parser.parse_args().samples)
-    print(f"thinkedit --help                            : {f['help'].text(2, 1, ' s')}")
-    print(f"thinkedit serve mcp → initialize, cold      : {f['initialize_cold'].text(2, 1, ' s')}")
-    print(f"thinkedit serve mcp → initialize, warm      : {f['initialize'].text(2, 1, ' s')}")
-    print(f"thinkedit serve mcp → tools/list, cold      : {f['tools_list_cold'].text(2, 1, ' s')}")
-    print(f"thinkedit serve mcp → tools/list, warm      : {f['tools_list'].text(2, 1, ' s')}")
-    print("(cold: first start, empty data dir; warm: a later start, handshake answered from the cache)")
+    print(f"thinkedit --help                  : {f['help'].text(2, 1, ' s')}")
+    print(f"thinkedit serve mcp → initialize  : {f['initialize'].text(2, 1, ' s')}")
+    print(f"thinkedit serve mcp → tools/list  : {f['tools_list'].text(2, 1, ' s')}")
+    print("(each a fresh process with an empty data dir)")
     print(f["pressure"])
 
 

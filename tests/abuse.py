@@ -201,7 +201,7 @@ async def run_root_race(report: Report, tmp: Path, calls: int = 400) -> None:
     """The allowed-roots race, in process (each call is one resolver load; 400 real edits would take hours)."""
     from thinkedit.agent.checkpoint import memory_checkpointer
     from thinkedit.agent.runs import Runner
-    from thinkedit.servers.mcp.inputs import ImageResolver
+    from thinkedit.servers.mcp.image_args import ImageResolver
     from thinkedit.tools.errors import BadInputError
 
     root, outside = tmp / "race-root", tmp / "race-outside"

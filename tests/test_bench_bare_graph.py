@@ -111,7 +111,7 @@ def test_make_bench_prints_the_floor_beside_the_bookkeeping() -> None:
     one = spread([1.0])
     text = table(loops, {"mcp_over_direct": one, "pressure": ""},
                  {"server_over_in_process": one, "server_over_paper": one, "on_over_off": spread([2.0]),
-                  "pressure": ""}, {"initialize": one, "initialize_cold": one, "help": one, "pressure": ""})
+                  "pressure": ""}, {"initialize": one, "tools_list": one, "help": one, "pressure": ""})
     floor_row = next(row for row in text.splitlines() if "bare LangGraph graph" in row)
     floors = " / ".join(f"{ms} ms (IQR {ms}–{ms}, n=3)" for ms in (7, 8, 9))
     assert f"| {floors} | 9–9 ms (75%) | (no target) |" in floor_row

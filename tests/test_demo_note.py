@@ -8,8 +8,8 @@ from pathlib import Path
 from mcp import Client
 
 from thinkedit.agent.view import run_view
-from thinkedit.servers.mcp.app import build_server
-from thinkedit.servers.mcp.config import ServerConfig
+from thinkedit.servers.mcp.lifespan import ServerConfig
+from thinkedit.servers.mcp.server import build_server
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo, load_profile
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.mcp_support import CHELSEA, ROOT, error_text

@@ -23,18 +23,19 @@ MCP_PROBE = """
 import json, sys, anyio
 from pathlib import Path
 from mcp import Client
-from thinkedit.servers.mcp import app
-from thinkedit.servers.mcp.config import ServerConfig
+from thinkedit.servers.mcp import lifespan
+from thinkedit.servers.mcp.lifespan import ServerConfig
+from thinkedit.servers.mcp.server import build_server
 
 gate = anyio.Event()
-real_open = app._open
+real_open = lifespan._open
 
-async def held_open(state, stack, backends):
+async def held_open(*args):
     await gate.wait()  # the server's background start-up waits until the handshake is checked
-    await real_open(state, stack, backends)
+    await real_open(*args)
 
-app._open = held_open
-server = app.build_server(ServerConfig(profile="tiny", data_dir=Path(sys.argv[1])))
+lifespan._open = held_open
+server = build_server(ServerConfig(profile="tiny", data_dir=Path(sys.argv[1])))
 
 def heavy():
     return sorted(m for m in sys.modules if m.split(".")[0] in {heavy} or m in {heavy})

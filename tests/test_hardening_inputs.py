@@ -16,8 +16,8 @@ from PIL import Image
 
 from thinkedit.agent.checkpoint import memory_checkpointer
 from thinkedit.agent.runs import Runner
-from thinkedit.servers.mcp.fetch import public_only
-from thinkedit.servers.mcp.inputs import ImageResolver
+from thinkedit.servers.mcp.image_args import public_only
+from thinkedit.servers.mcp.image_args import ImageResolver
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import SERVER_MAX_PIXELS, load_image
 from tests.races import swapping_for_symlink
@@ -246,7 +246,7 @@ async def test_finished_runs_leave_the_task_map(data_dir: Path) -> None:
     from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
     from tests.mcp_support import CHELSEA
     from tests.test_graph import make_settings
-    from thinkedit.servers.mcp.jobs import RunJobs
+    from thinkedit.servers.mcp.live_runs import RunJobs
 
     runner = Runner(data_dir, memory_checkpointer(),
                     backends=FakeBackends(ScriptedEditor(), ScriptedThinker(verdicts((9, 9, "same")))))

@@ -6,8 +6,8 @@ import pytest
 from mcp.server.streamable_http import EventMessage
 from mcp.types import JSONRPCNotification
 
-from thinkedit.servers.mcp import events
-from thinkedit.servers.mcp.events import BoundedEventStore, SessionTag
+from thinkedit.servers.mcp import http_transport
+from thinkedit.servers.mcp.http_transport import BoundedEventStore, SessionTag
 
 
 class Clock:
@@ -28,19 +28,19 @@ async def replay(store: BoundedEventStore, after: str, session: str | None = "s1
     async def send(event: EventMessage) -> None:
         got.append(event.message.params["n"])
 
-    token = events._SESSION.set(SessionTag(session))
+    token = http_transport._SESSION.set(SessionTag(session))
     try:
         return await store.replay_events_after(after, send), got
     finally:
-        events._SESSION.reset(token)
+        http_transport._SESSION.reset(token)
 
 
 async def store_as(store: BoundedEventStore, session: str, stream: str, message: JSONRPCNotification | None) -> str:
-    token = events._SESSION.set(SessionTag(session))
+    token = http_transport._SESSION.set(SessionTag(session))
     try:
         return await store.store_event(stream, message)
     finally:
-        events._SESSION.reset(token)
+        http_transport._SESSION.reset(token)
 
 
 async def test_replays_the_rest_of_one_stream_of_one_session() -> None:

@@ -10,8 +10,8 @@ from mcp.types import Implementation
 
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.mcp_support import CHELSEA, ROOT
-from thinkedit.servers.mcp.app import build_server
-from thinkedit.servers.mcp.config import ServerConfig
+from thinkedit.servers.mcp.server import build_server
+from thinkedit.servers.mcp.lifespan import ServerConfig
 from thinkedit.tools.errors import BadInputError
 
 

@@ -9,8 +9,8 @@ import anyio
 import pytest
 from mcp import Client
 
-from thinkedit.servers.mcp.app import build_server
-from thinkedit.servers.mcp.config import ServerConfig
+from thinkedit.servers.mcp.server import build_server
+from thinkedit.servers.mcp.lifespan import ServerConfig
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.mcp_support import CHELSEA, ROOT, check_structured, error_text
 

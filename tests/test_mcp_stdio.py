@@ -25,10 +25,35 @@ from tests.mcp_support import (
     check_structured,
     error_text,
     result_size,
+    server_env,
     stdio_session,
 )
 
 TOOLS = {"think_while_edit", "edit_image", "critique_edit", "get_run", "review_run", "cancel_run", "list_models"}
+
+HELP_PROBE = """
+import argparse, json, sys
+from thinkedit.servers.mcp import cli
+parser = argparse.ArgumentParser()
+commands = parser.add_subparsers()
+cli.register(commands)
+text = commands.choices["mcp"].format_help()
+print(json.dumps({"help": text, "loaded": sorted(m for m in sys.modules if m.split(".")[0] in {"mcp", "mcp_types", "pydantic"})}))
+"""
+
+#: ``thinkedit`` with a list_models handler that writes to stdout as a careless library would.
+NOISY_SERVER = """
+import os, sys
+from thinkedit.servers.mcp import handlers
+real = handlers.list_models
+async def noisy(args, ctx):
+    print("stray print from a library", flush=True)
+    os.write(1, b"stray bytes on fd 1\\n")
+    return await real(args, ctx)
+handlers.list_models = noisy
+from thinkedit.servers.cli import main
+sys.exit(main())
+"""
 
 
 def desktop_params(pictures: Path, data_dir: Path) -> StdioServerParameters:
@@ -178,3 +203,40 @@ async def test_hand_off_get_run_and_cancellation_over_stdio(tmp_path: Path) -> N
                 await anyio.sleep(0.5)
         assert look.structured_content["status"] == "cancelled"
         assert len(look.structured_content["rounds"]) < 3
+
+
+def test_serve_mcp_help_imports_neither_the_sdk_nor_pydantic() -> None:
+    done = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    probe = json.loads(done.stdout)
+    assert probe["loaded"] == []
+    assert "tiny-qwen" in probe["help"] and "--resource-links" in probe["help"]  # the packaged profiles are named
+
+
+@pytest.mark.slow  # starts a server process
+async def test_stray_output_misses_the_wire_and_nothing_is_cached_for_the_next_start(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    argv = ["-c", NOISY_SERVER, "serve", "mcp", "--profile", "tiny"]
+    params = StdioServerParameters(command=sys.executable, args=argv, env=server_env(data_dir), cwd=str(ROOT))
+    with open(tmp_path / "server.log", "w") as log:
+        async with Client(stdio_client(params, errlog=log), mode="legacy", read_timeout_seconds=120,
+                          client_info=NATIVE) as client:
+            for _ in range(2):  # the session goes on after the stray lines
+                models = await client.call_tool("list_models", {})
+                assert not models.is_error and models.structured_content["profile"] == "tiny", models
+    logged = (tmp_path / "server.log").read_text()
+    assert "stray print from a library" in logged and "stray bytes on fd 1" in logged  # on stderr, not the wire
+    assert not (data_dir / "mcp").exists()  # the SDK answers every handshake; no answers are kept on disk
+
+
+@pytest.mark.slow  # starts a server process
+def test_a_server_that_cannot_start_says_why_on_stderr_and_answers_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in server_env(tmp_path / "data").items() if k != "OPENAI_API_KEY"}
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}}}
+    done = subprocess.run([sys.executable, "-m", "thinkedit.servers.cli", "serve", "mcp", "--profile", "openai"],
+                          input=json.dumps(initialize) + "\n", capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "thinkedit: error: profile openai needs an API key in $OPENAI_API_KEY" in done.stderr
+    assert done.stdout == ""  # only the SDK speaks the protocol, and it never started

@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from thinkedit.agent.checkpoint import memory_checkpointer
 from thinkedit.agent.runs import Runner
 from thinkedit.servers.mcp.client_config import client_config
-from thinkedit.servers.mcp.config import ServerConfig, base_settings
-from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
-from thinkedit.servers.mcp.progress import ProgressReporter, progress_of
+from thinkedit.servers.mcp.lifespan import ServerConfig, base_settings
+from thinkedit.servers.mcp.image_args import ImageResolver, default_roots
+from thinkedit.servers.mcp.live_runs import ProgressReporter, progress_of
 from thinkedit.servers.mcp.results import MAX_RESULT_BYTES, tool_result
 from thinkedit.servers.mcp.schemas import GetRunInput, ThinkWhileEditInput
 from tests.mcp_support import CHELSEA, ROOT

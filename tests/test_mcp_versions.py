@@ -14,8 +14,8 @@ from mcp import Client
 
 from tests.mcp_scripted_server import write_profile
 from tests.mcp_support import CHELSEA, ROOT, check_structured, http_server
-from thinkedit.servers.mcp.app import build_server
-from thinkedit.servers.mcp.config import ServerConfig
+from thinkedit.servers.mcp.server import build_server
+from thinkedit.servers.mcp.lifespan import ServerConfig
 
 HINTS = {  # tool: (readOnly, destructive, idempotent)
     "think_while_edit": (False, False, False),

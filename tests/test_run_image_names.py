@@ -14,8 +14,8 @@ from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.mcp_support import ROOT, error_text
 from tests.test_ui_api import client, stored_run
 from thinkedit.agent.runs import RunRegistry
-from thinkedit.servers.mcp.app import build_server
-from thinkedit.servers.mcp.config import ServerConfig
+from thinkedit.servers.mcp.server import build_server
+from thinkedit.servers.mcp.lifespan import ServerConfig
 
 
 def gallery_image(data_dir: Path, run_id: str, name: str) -> tuple[int, str]:

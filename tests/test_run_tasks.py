@@ -11,7 +11,7 @@ from tests.mcp_support import CHELSEA
 from tests.test_graph import make_settings
 from thinkedit.agent.checkpoint import memory_checkpointer
 from thinkedit.agent.runs import RunRecord, RunRegistry, Runner
-from thinkedit.servers.mcp.jobs import RunJobs
+from thinkedit.servers.mcp.live_runs import RunJobs
 from thinkedit.servers.ui.live_runs import GalleryJobs
 
 

@@ -133,14 +133,14 @@ async def test_an_mcp_tool_error_from_a_foreign_exception_masks_the_key(monkeypa
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from thinkedit.servers.mcp.sdk import build_tool
-    from tests.test_mcp_sdk import Spec
+    from thinkedit.servers.mcp.server import build_tool
+    from tests.test_mcp_sdk import SPEC
 
     async def leaky(args, ctx):  # a library error that quotes the key, not one of ours
         raise RuntimeError(f"401 Incorrect API key provided: Bearer {SECRET}")
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    server = MCPServer("t", tools=[build_tool(Spec(fn=leaky))])
+    server = MCPServer("t", tools=[build_tool(SPEC, leaky)])
     with pytest.raises(ToolError) as failed:
         await server.call_tool("echo", {"word": "hi"})
     assert "Incorrect API key provided: Bearer ***" in str(failed.value) and SECRET not in str(failed.value)

@@ -18,8 +18,8 @@ from md import cell
 
 def listed_tools() -> list[dict[str, Any]]:
     """Return the tools the server lists (``tools/list``), as JSON dicts with the wire's field names."""
-    from thinkedit.servers.mcp.app import build_server
-    from thinkedit.servers.mcp.config import ServerConfig
+    from thinkedit.servers.mcp.server import build_server
+    from thinkedit.servers.mcp.lifespan import ServerConfig
 
     with tempfile.TemporaryDirectory() as data_dir:
         server = build_server(ServerConfig(profile="tiny", data_dir=Path(data_dir)))

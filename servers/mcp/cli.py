@@ -1,8 +1,9 @@
 """``thinkedit serve mcp``: serve the tools over stdio or streamable HTTP.
 
-Nothing here imports the ``mcp`` SDK or pydantic at module level, so ``serve mcp --help`` is quick,
-the CLI works without the ``mcp`` extra (and says how to install it when this command is used),
-and over stdio a cached ``initialize`` answer goes out before either is imported (``stdio``).
+Nothing here imports the ``mcp`` SDK or pydantic at module level, so ``serve mcp --help`` is quick
+and the CLI works without the ``mcp`` extra (and says how to install it when this command is used).
+Over stdio the SDK's own transport serves the session: while it runs, fd 1 points at stderr, so stray
+output of libraries misses the wire.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ from thinkedit.tools.secrets import register_secret
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "THINKEDIT_MCP_TOKEN"
-
-#: How long the stdio server waits for the client's first line before it imports the SDK anyway.
-FIRST_LINE_WAIT = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,14 +76,16 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
     if args.max_image_mb <= 0:
         return _fail("--max-image-mb must be positive")
     data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
-    if args.transport == "stdio":
-        return _serve_stdio(args, data_dir)
     try:
         import anyio
 
         server, config = _build(args, data_dir)
     except _Refused as exc:
         return _fail(*exc.args)
+    if args.transport == "stdio":
+        # Torch (for in-process models) is primed on this, the main, thread: see lifespan._open.
+        anyio.run(server.run_stdio_async)
+        return 0
     from thinkedit.servers.mcp.http_transport import serve_http  # uvicorn and starlette: HTTP only
 
     # critique_edit takes two images; as data: URIs they are base64 (4/3 of the bytes) inside JSON.
@@ -99,29 +99,6 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_stdio(args: argparse.Namespace, data_dir: Path) -> int:
-    """Serve over stdio: the front answers a cached handshake at once, the SDK loads behind it."""
-    from thinkedit.servers.mcp.handshake import HandshakeCache
-    from thinkedit.servers.mcp.stdio import StdioFront, serve
-
-    front = StdioFront(HandshakeCache.for_server(data_dir, vars(args)))
-    try:
-        front.start(wait_first=FIRST_LINE_WAIT)
-        try:
-            import anyio
-
-            server, _ = _build(args, data_dir)
-        except _Refused as exc:
-            code = _fail(*exc.args)
-            front.refuse(f"thinkedit could not start: {exc.args[0]}")  # a client that asked hears why
-            return code
-        # Torch (for in-process models) is primed on this thread behind the handshake: see app._open.
-        anyio.run(serve, server, front)
-    finally:
-        front.close()
-    return 0
-
-
 class _Refused(Exception):
     """Carry the message (and exit code) of a server that cannot be built from these options."""
 
@@ -129,7 +106,7 @@ class _Refused(Exception):
 def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
     """Import the SDK and the server, and build it from the options; raise ``_Refused`` saying why not."""
     try:
-        from thinkedit.servers.mcp.app import build_server
+        from thinkedit.servers.mcp.server import build_server
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "mcp":
             raise _Refused("the MCP server needs the mcp extra: pip install 'thinkedit[mcp]'") from exc
@@ -137,7 +114,7 @@ def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
     from pydantic import ValidationError
 
     from thinkedit.tools.errors import one_line
-    from thinkedit.servers.mcp.config import ServerConfig, server_models
+    from thinkedit.servers.mcp.lifespan import ServerConfig, base_settings
     from thinkedit.tools.profiles import missing_keys
 
     storage = storage_urls(args)
@@ -156,8 +133,9 @@ def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
         artifacts_url=storage["artifacts"],
     )
     try:
-        if missing := missing_keys(*server_models(config)):
+        settings = base_settings(config)
+        if missing := missing_keys(settings.editor, settings.thinker):
             raise _Refused(f"profile {args.profile} needs an API key in {', '.join('$' + k for k in missing)}, not set")
-        return build_server(config), config
+        return build_server(config, settings=settings), config
     except (BadInputError, ValidationError) as exc:
         raise _Refused(one_line(exc)) from exc

@@ -6,7 +6,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-from thinkedit.servers.mcp.state import AppState
+from thinkedit.servers.mcp.lifespan import AppState
 from thinkedit.servers.mcp.viewer import preview_jpeg
 from thinkedit.tools.errors import BadInputError
 
@@ -18,7 +18,7 @@ async def _app(ctx: Context) -> AppState:
 
 async def _png(app: AppState, run_id: str, name: str) -> bytes:
     """Read one of a run's PNGs by name; an unknown run or image is 'not found', not a crash."""
-    from thinkedit.agent.run_images import load_run_image  # the agent loads behind the handshake
+    from thinkedit.agent.run_images import load_run_image  # the agent loads after start-up
 
     try:
         ref = await load_run_image(app.runner, run_id, name)
@@ -98,7 +98,7 @@ def register_resources(server: MCPServer) -> None:
     )
     async def run_preview(run_id: str, name: str, ctx: Context) -> bytes:
         """Return a small JPEG of one of the run's images (the run viewer reads these)."""
-        from thinkedit.agent.run_images import load_run_image  # the agent loads behind the handshake
+        from thinkedit.agent.run_images import load_run_image  # the agent loads after start-up
 
         app = await _app(ctx)
         try:

@@ -25,7 +25,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.agent.review import review_answer
-from thinkedit.servers.mcp.state import AppState
+from thinkedit.servers.mcp.lifespan import AppState
 from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class InlineReview:
         """
         mode = elicitation_mode(self.ctx)
         asked = 0
-        while mode is not None and await self._paused(run_id):
+        while mode is not None and self.app.jobs.awaits_review(run_id):
             pending = await self.app.runner.pending_review(run_id)
             if pending is None:
                 return None
@@ -114,13 +114,10 @@ class InlineReview:
     async def answer(self, run_id: str, response: Any) -> InputRequiredResult | None:
         """Apply the answer a 2026-07-28 client sent with its retry, then ask again if it pauses again."""
         form = self._form_of(response)
-        if form is not None and await self._paused(run_id) and await self._apply(run_id, form):
+        if form is not None and self.app.jobs.awaits_review(run_id) and await self._apply(run_id, form):
             return await self.settle(run_id)
         return None
 
-    async def _paused(self, run_id: str) -> bool:
-        record = self.app.runner.registry.load(run_id)
-        return record.status == "awaiting_review" and not self.app.jobs.is_live(run_id)
 
     def _max_questions(self, run_id: str) -> int:
         return self.app.runner.registry.load(run_id).settings.max_rounds + 2

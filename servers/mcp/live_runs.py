@@ -1,7 +1,8 @@
 """Background runs: each run is an asyncio task in the server, checkpointed by the Runner.
 
-A tool call starts a run and follows its events for at most its wait budget; the run goes on
-after the call returns, and ``get_run`` follows it again. Cancelling stops the task at its next
+A tool call starts a run and follows its events for at most its wait budget, sending one MCP
+progress notification per phase of a round (``ProgressReporter``); the run goes on after the
+call returns, and ``get_run`` follows it again. Cancelling stops the task at its next
 await (the checkpoint of every finished step stays) and the Runner marks the record cancelled.
 When the server stops, live runs are put back to ``running`` so ``get_run`` resumes them later.
 """
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from thinkedit.agent.progress import describe_event
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.state import RunState
 from thinkedit.agent.tasks import RunTasks
@@ -22,9 +24,12 @@ from thinkedit.tools.errors import BadInputError
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+ReportFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 #: Written into a record whose run the server stopped, so the next server knows to resume it.
 INTERRUPTED = "interrupted: the server stopped while the run was going; get_run resumes it"
+#: Phases of a round, in order; progress counts phases done.
+PHASES = {"round_started": 0, "image_ready": 1, "verdict": 2}
 
 
 class RunJobs(RunTasks):
@@ -37,6 +42,10 @@ class RunJobs(RunTasks):
     def outputs_dir(self, run_id: str) -> Path:
         """Return where a finished run's files are written."""
         return self.outputs_root / run_id
+
+    def awaits_review(self, run_id: str) -> bool:
+        """Say whether the run is paused for a review answer (and no task of this server drives it)."""
+        return self.runner.registry.load(run_id).status == "awaiting_review" and not self.is_live(run_id)
 
     async def start(self, record: RunRecord) -> None:
         """Start a prepared run in the background."""
@@ -116,3 +125,41 @@ class RunJobs(RunTasks):
         if task is not None and not task.done():
             log.info("cancelling run %s", run_id)
             task.cancel()
+
+
+def progress_of(event: dict[str, Any], max_rounds: int) -> tuple[float, float, str] | None:
+    """Return (progress, total, message) for one event, or None for events not reported.
+
+    Progress counts phases: three per round (editing, edited, scored), out of three per allowed
+    round; the finishing event sets progress to the total, as the run may stop early.
+    """
+    total = float(3 * max_rounds)
+    line = describe_event(event, max_rounds)
+    if line is None:
+        return None
+    name = event.get("event")
+    if name == "run_finished":
+        return total, total, line
+    if name in PHASES and isinstance(event.get("round"), int):
+        return float(3 * (event["round"] - 1) + PHASES[name] + 1), total, line
+    return None
+
+
+class ProgressReporter:
+    """Send one progress notification per reported event; the count never goes backwards."""
+
+    def __init__(self, report: ReportFn, max_rounds: int) -> None:
+        self.report = report
+        self.max_rounds = max_rounds
+        self.last = 0.0
+        self.sent = 0
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        """Report one event (events that are not phases are skipped)."""
+        item = progress_of(event, self.max_rounds)
+        if item is None:
+            return
+        progress, total, message = item
+        self.last = max(self.last, progress)
+        self.sent += 1
+        await self.report(self.last, total, message)

@@ -1,20 +1,26 @@
-"""The MCP tools: each translates its arguments, calls one agent function, translates the result."""
+"""The tool handlers: each translates its arguments, calls one agent function, renders the result.
+
+The SDK validates a call's arguments into the tool's input model once; the server's dispatch
+(``server.dispatch``) waits for start-up and calls the handler of the tool's name with that model.
+Which editor or thinker a call names is mapped to its config here too (``choose``, ``run_settings``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from mcp_types import InputRequiredResult
+from pydantic import ValidationError
 
 from thinkedit.agent.oneshot import critique_once, edit_once
 from thinkedit.agent.review import review_answer
-from thinkedit.agent.settings import artifact_uri
-from thinkedit.servers.mcp.config import all_profiles, choose_editor, choose_thinker, run_settings
-from thinkedit.servers.mcp.progress import ProgressReporter
+from thinkedit.agent.settings import LoopSettings, artifact_uri
+from thinkedit.servers.mcp.lifespan import AppState
+from thinkedit.servers.mcp.live_runs import ProgressReporter
 from thinkedit.servers.mcp.results import image_info, read_run_result, tool_result_async, wants_resource_links
 from thinkedit.servers.mcp.review import InlineReview, continuation
 from thinkedit.servers.mcp.schemas import (
@@ -31,10 +37,12 @@ from thinkedit.servers.mcp.schemas import (
     ReviewRunInput,
     ThinkWhileEditInput,
 )
-from thinkedit.servers.mcp.state import AppState
+from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import intake_notes
-from thinkedit.tools.profiles import DEMO_NOTE, is_demo_editor
+from thinkedit.tools.profiles import DEMO_NOTE, Profile, available_profiles, is_demo_editor, load_profile, missing_keys
+from thinkedit.tools.thinkers.providers import require_packages
+from thinkedit.tools.types import parse_budget
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +73,42 @@ def links_for(app: AppState, ctx: Context) -> bool:
     return wants_resource_links(ctx, app.config.resource_links)  # type: ignore[arg-type]
 
 
+async def follow_run(
+    app: AppState, ctx: Context, run_id: str, wait: float, max_rounds: int, *, started_here: bool = False
+) -> CallToolResult | InputRequiredResult:
+    """Follow a run for the call's wait budget with progress notifications, then return it.
+
+    ``started_here``: this call started the run, so cancelling the call stops the run too.
+    """
+    reporter = ProgressReporter(ctx.report_progress, max_rounds)
+    started = asyncio.get_running_loop().time()
+    try:
+        await app.jobs.follow(run_id, wait, reporter)
+    except asyncio.CancelledError:
+        if started_here:
+            app.jobs.cancel_soon(run_id)
+        raise
+    budget = wait - (asyncio.get_running_loop().time() - started)
+    return await settle_review(app, ctx, run_id, budget, reporter)
+
+
 async def settle_review(
     app: AppState, ctx: Context, run_id: str, budget: float, reporter: ProgressReporter
 ) -> CallToolResult | InputRequiredResult:
     """Return the run, first asking the person inline while it waits for review (where the client can)."""
-    review = InlineReview(app, ctx, lambda rid, wait: app.jobs.follow(rid, wait, reporter), budget)
-    asked = await review.settle(run_id)
-    if asked is not None:
-        return asked
-    return await run_tool_result(app, run_id, review.notes, links=links_for(app, ctx))
+    notes: list[str] = []
+    if app.jobs.awaits_review(run_id):
+        review = InlineReview(app, ctx, lambda rid, wait: app.jobs.follow(rid, wait, reporter), budget)
+        if (asked := await review.settle(run_id)) is not None:
+            return asked
+        notes = review.notes
+    return await run_tool_result(app, run_id, notes, links=links_for(app, ctx))
 
 
 async def continue_review(app: AppState, ctx: Context) -> CallToolResult | InputRequiredResult | None:
     """Apply the review answer a 2026-07-28 retry carries (None when this call is no such retry)."""
+    if ctx.request_state is None:  # only a retry carries our state back
+        return None
     retry = continuation(ctx)
     if retry is None:
         return None
@@ -107,21 +138,12 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
     )
     image = await app.images.load(args.image)
     references = [await app.images.load(ref) for ref in args.references]
-    record = await asyncio.to_thread(app.runner.prepare, image, args.instruction, settings, references=references)
-    if not args.image.startswith("data:"):
-        record.source_name = args.image
-        app.runner.registry.save(record)
+    source_name = None if args.image.startswith("data:") else args.image
+    record = await asyncio.to_thread(
+        app.runner.prepare, image, args.instruction, settings, references=references, source_name=source_name
+    )
     await app.jobs.start(record)
-    reporter = ProgressReporter(ctx.report_progress, settings.max_rounds)
-    started = asyncio.get_running_loop().time()
-    try:
-        await app.jobs.follow(record.run_id, args.wait_seconds, reporter)
-    except asyncio.CancelledError:
-        # The client cancelled this call: the run it started stops too.
-        app.jobs.cancel_soon(record.run_id)
-        raise
-    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
-    return await settle_review(app, ctx, record.run_id, budget, reporter)
+    return await follow_run(app, ctx, record.run_id, args.wait_seconds, settings.max_rounds, started_here=True)
 
 
 async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult | InputRequiredResult:
@@ -133,11 +155,7 @@ async def get_run(args: GetRunInput, ctx: Context) -> CallToolResult | InputRequ
     idle = not app.jobs.is_live(args.run_id) and not await app.jobs.running_elsewhere(args.run_id)
     if record.status == "running" and idle and args.resume:
         await app.jobs.resume(args.run_id)
-    reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
-    started = asyncio.get_running_loop().time()
-    await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
-    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
-    return await settle_review(app, ctx, args.run_id, budget, reporter)
+    return await follow_run(app, ctx, args.run_id, args.wait_seconds, record.settings.max_rounds)
 
 
 async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | InputRequiredResult:
@@ -149,11 +167,7 @@ async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | Inp
     if record.status != "awaiting_review" or app.jobs.is_live(args.run_id):
         raise BadInputError(f"run {args.run_id} is not awaiting review (its status is {record.status})")
     await app.jobs.resume(args.run_id, review=review_answer(args.decision, args.instruction))
-    reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
-    started = asyncio.get_running_loop().time()
-    await app.jobs.follow(args.run_id, args.wait_seconds, reporter)
-    budget = args.wait_seconds - (asyncio.get_running_loop().time() - started)
-    return await settle_review(app, ctx, args.run_id, budget, reporter)
+    return await follow_run(app, ctx, args.run_id, args.wait_seconds, record.settings.max_rounds)
 
 
 async def cancel_run(args: CancelRunInput, ctx: Context) -> CallToolResult:
@@ -168,7 +182,7 @@ async def edit_image(args: EditImageInput, ctx: Context) -> CallToolResult:
     app = app_state(ctx)
     image = await app.images.load(args.image)
     references = [await app.images.load(ref) for ref in args.references]
-    editor = choose_editor(args.editor, app.settings.editor)
+    editor = choose("editor", args.editor, app.settings.editor)
     await ctx.report_progress(0, 1, f"editing with {editor.model}")
     single = await edit_once(app.backends, editor, app.runner.store, image, args.instruction, args.seed or 0,
                              references=references)
@@ -197,7 +211,7 @@ async def critique_edit(args: CritiqueEditInput, ctx: Context) -> CallToolResult
     app = app_state(ctx)
     source = await app.images.load(args.source)
     edited = await app.images.load(args.edited)
-    thinker = choose_thinker(args.thinker, app.settings.thinker)
+    thinker = choose("thinker", args.thinker, app.settings.thinker)
     await ctx.report_progress(0, 1, f"critiquing with {thinker.model}")
     verdict, seconds = await critique_once(app.backends, thinker, source, edited, args.instruction)
     out = CritiqueOutput(
@@ -234,3 +248,53 @@ async def list_models(args: ListModelsInput, ctx: Context) -> CallToolResult:
     )
     summary = f"profile {out.profile}: editor {out.editor.model} ({out.editor.backend}), thinker {out.thinker.model}"
     return await tool_result_async(out, summary)
+
+
+def all_profiles() -> list[Profile]:
+    """Load every packaged profile."""
+    return [load_profile(name) for name in available_profiles()]
+
+
+def choose(kind: Literal["editor", "thinker"], name: str | None, default: Any) -> Any:
+    """Return the editor or thinker a call names (a profile or a model name), or the server's default."""
+    if not name:
+        return default
+    profiles = all_profiles()
+    for profile in profiles:
+        config = getattr(profile, kind)
+        if name in {profile.name, config.model}:
+            return config
+    choices = sorted({p.name for p in profiles} | {getattr(p, kind).model for p in profiles})
+    raise BadInputError(f"unknown {kind} {name!r}; choose a profile or {kind} model from list_models: {choices}")
+
+
+def run_settings(
+    base: LoopSettings,
+    *,
+    max_rounds: int | None = None,
+    seed: int | None = None,
+    editor: str | None = None,
+    thinker: str | None = None,
+    review: bool = False,
+    budget: str | None = None,
+) -> LoopSettings:
+    """Apply one call's choices to the server's settings (review only when the call asks for it).
+
+    A key the chosen editor or thinker needs and does not find is an error now, before any work.
+    """
+    chosen_editor: EditorConfig = choose("editor", editor, base.editor)
+    chosen_thinker: ThinkerConfig = choose("thinker", thinker, base.thinker)
+    update: dict[str, Any] = {"editor": chosen_editor, "thinker": chosen_thinker, "review": review}
+    if max_rounds is not None:
+        update["max_rounds"] = max_rounds
+    if seed is not None:
+        update["seed"] = seed
+    if budget is not None:
+        update["budget"] = parse_budget(budget).model_dump()
+    require_packages(chosen_thinker.backend, chosen_thinker.model)
+    if missing := missing_keys(chosen_editor, chosen_thinker):
+        raise BadInputError(f"this run needs an API key in {', '.join('$' + k for k in missing)}, which is not set")
+    try:
+        return base.updated(**update)
+    except ValidationError as exc:
+        raise BadInputError(f"invalid run settings: {exc}") from exc

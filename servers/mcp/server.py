@@ -1,26 +1,34 @@
-"""Build the thinkedit MCP server: its tools, resources, and a lifespan that opens the Runner."""
+"""Build the thinkedit MCP server: the tool catalogue, the one dispatch into the handlers, the resources.
+
+Each tool's input and output schemas are our pydantic models (``schemas``), not a function's
+signature, so ``build_tool`` constructs the SDK's ``Tool`` with a ``FuncMetadata`` and an
+``ArgModelBase`` itself: those are the SDK internals we depend on (``tests/test_mcp_sdk.py`` checks
+them against the installed SDK). The SDK validates a call's arguments into the input model once;
+``dispatch`` waits for start-up, then hands that model to the handler of the tool's name
+(``handlers``, imported with the agent behind it in the background after start-up).
+"""
 
 from __future__ import annotations
 
+import base64
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult
-from mcp_types import InputRequiredResult
-from pydantic import BaseModel
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, ToolAnnotations
+from mcp_types import Icon, InputRequiredResult
+from pydantic import BaseModel, create_model
 
 from thinkedit.servers.exposure import is_loopback
-from thinkedit.servers.mcp.config import ServerConfig, base_settings, server_models
-from thinkedit.servers.mcp.icons import icons
+from thinkedit.servers.mcp.lifespan import AppState, ServerConfig, base_settings, lifespan
 from thinkedit.servers.mcp.resources import register_resources
-from thinkedit.servers.mcp.sdk import build_tool
 from thinkedit.servers.mcp.schemas import (
     CancelRunInput,
     CritiqueEditInput,
@@ -34,17 +42,18 @@ from thinkedit.servers.mcp.schemas import (
     RunResult,
     ThinkWhileEditInput,
 )
-from thinkedit.servers.mcp.state import AppState
 from thinkedit.servers.mcp.viewer import APP_URI, apps_extension, for_apps
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.secrets import mask_secrets
 
 if TYPE_CHECKING:
     from thinkedit.agent.nodes import BackendProvider
+    from thinkedit.agent.settings import LoopSettings
 
 log = logging.getLogger(__name__)
 
-#: What the server imports behind the handshake: the tools and, through them, LangGraph and the agent.
-TOOLS_MODULE = "thinkedit.servers.mcp.tools"
+#: The module of the tool handlers: imported in the background at start-up (it brings LangGraph and the agent).
+HANDLERS = "thinkedit.servers.mcp.handlers"
 
 INSTRUCTIONS = """\
 thinkedit edits images with the Think-while-Edit loop: an editor edits, a multimodal thinker scores
@@ -54,31 +63,23 @@ critique_edit to judge any edit. Images are file paths under the server's allowe
 or thinkedit:// URIs of earlier results (chain edits with thinkedit://runs/<run_id>/final.png).
 A long run returns status 'running' with a run_id: call get_run to wait for it."""
 
+#: Two overlapping frames (the source and the edit) and a loop arrow (think, then edit again).
+SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64">
+<rect x="6" y="14" width="30" height="30" rx="4" fill="#4c8bf5"/>
+<rect x="22" y="24" width="30" height="30" rx="4" fill="#f5a623" fill-opacity="0.9"/>
+<path d="M44 6a14 14 0 0 1 14 14" fill="none" stroke="#3a3a3a" stroke-width="4" stroke-linecap="round"/>
+<path d="M58 12v9h-9" fill="none" stroke="#3a3a3a" stroke-width="4" stroke-linecap="round" stroke-linejoin="round"/>
+</svg>"""
+
 ToolFn = Callable[[Any, Context], Awaitable[CallToolResult | InputRequiredResult]]
-
-
-class _tools:  # noqa: N801 - stands in for the tools module until it is imported
-    """Name the tool functions without importing them: each call waits for start-up, then runs the real one."""
-
-    def __getattr__(self, name: str) -> ToolFn:
-        async def call(args: Any, ctx: Context) -> CallToolResult:
-            await ctx.request_context.lifespan_context.ready()
-            return await getattr(importlib.import_module(TOOLS_MODULE), name)(args, ctx)
-
-        call.__name__ = call.__qualname__ = name
-        return call
-
-
-tools = _tools()
 
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """Name a tool, its function, its wire schemas and what a client should know of it."""
+    """Name a tool (its handler has the same name), its wire schemas and what a client should know of it."""
 
     name: str
     title: str
-    fn: ToolFn
     input_model: type[BaseModel]
     output_model: type[BaseModel]
     description: str
@@ -98,7 +99,6 @@ TOOL_SPECS = [
     ToolSpec(
         "think_while_edit",
         "Edit an image, checking and refining until it is right",
-        for_apps(tools.think_while_edit),
         ThinkWhileEditInput,
         RunResult,
         "Edit an image following an instruction, then let a multimodal thinker critique the result and "
@@ -113,7 +113,6 @@ TOOL_SPECS = [
     ToolSpec(
         "edit_image",
         "Edit an image once",
-        tools.edit_image,
         EditImageInput,
         EditOutput,
         "Make one edit with the editor, without critique or refinement. Returns the edited image (a "
@@ -123,7 +122,6 @@ TOOL_SPECS = [
     ToolSpec(
         "critique_edit",
         "Judge an edit",
-        tools.critique_edit,
         CritiqueEditInput,
         CritiqueOutput,
         "Ask the thinker to judge how well an edited image follows an instruction, compared with the "
@@ -134,7 +132,6 @@ TOOL_SPECS = [
     ToolSpec(
         "get_run",
         "Get a run",
-        for_apps(tools.get_run),
         GetRunInput,
         RunResult,
         "Return a think_while_edit run by run_id, waiting up to wait_seconds for it to finish. A run "
@@ -146,7 +143,6 @@ TOOL_SPECS = [
     ToolSpec(
         "review_run",
         "Review a paused run",
-        for_apps(tools.review_run),
         ReviewRunInput,
         RunResult,
         "Answer a think_while_edit run started with review=true that returned status 'awaiting_review': "
@@ -158,7 +154,6 @@ TOOL_SPECS = [
     ToolSpec(
         "cancel_run",
         "Cancel a run",
-        tools.cancel_run,
         CancelRunInput,
         RunResult,
         "Stop a running think_while_edit run at its next safe point and mark it cancelled; finished rounds are kept.",
@@ -168,7 +163,6 @@ TOOL_SPECS = [
     ToolSpec(
         "list_models",
         "List editors and thinkers",
-        tools.list_models,
         ListModelsInput,
         ModelsOutput,
         "List the server's default editor and thinker, and the profiles whose editor or thinker a call may name.",
@@ -178,45 +172,102 @@ TOOL_SPECS = [
 ]
 
 
-def build_server(config: ServerConfig, backends: BackendProvider | None = None) -> MCPServer[AppState]:
+def build_server(
+    config: ServerConfig, backends: BackendProvider | None = None, settings: LoopSettings | None = None
+) -> MCPServer[AppState]:
     """Build the server; the Runner and backends open in its lifespan, not at import time.
 
-    ``backends`` replaces the registry's backend cache (to embed the server beside other code).
+    ``backends`` replaces the registry's backend cache (to embed the server beside other code);
+    ``settings`` are the server's default settings when the caller resolved them already.
     """
-    settings = base_settings(config)  # fail fast on a bad profile, before any transport starts
+    settings = settings or base_settings(config)  # fail fast on a bad profile, before any transport starts
     if config.resource_links not in {"auto", "always", "never"}:
         raise BadInputError(f"resource_links must be auto, always or never, not {config.resource_links!r}")
-
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        """Open the Runner in the background for the server's life; stop live runs (resumably) on the way out."""
-        state = AppState(config, settings)
-        async with anyio.create_task_group() as group, AsyncExitStack() as stack:
-            group.start_soon(_open, state, stack, backends)
-            try:
-                yield state
-            finally:
-                # The transport may be tearing down in a cancelled scope: finish the clean-up anyway,
-                # or live runs are not marked for resumption and the checkpoint database stays open.
-                with anyio.CancelScope(shield=True):
-                    await state.opened.wait()
-                    if state.jobs is not None:
-                        await state.jobs.close()
-                    await stack.aclose()
-
     server: MCPServer[AppState] = MCPServer(
         "thinkedit",
         title="thinkedit: Think-while-Edit image editing",
         instructions=INSTRUCTIONS,
         version=_version(),
-        lifespan=lifespan,
-        tools=[build_tool(spec, open_world=_open_world(spec, config, settings), icons=icons()) for spec in TOOL_SPECS],
+        lifespan=lifespan(config, settings, backends, preload=HANDLERS),
+        tools=[
+            build_tool(spec, dispatch(spec), open_world=_open_world(spec, config, settings), icons=icons())
+            for spec in TOOL_SPECS
+        ],
         icons=icons(),
         log_level="WARNING",
         extensions=[apps_extension()],
     )
     register_resources(server)
     return server
+
+
+class _WholeModel(ArgModelBase):
+    """Hand the validated input model to the tool function whole, as ``args`` (the SDK validated it once)."""
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"args": self}
+
+
+def dispatch(spec: ToolSpec) -> ToolFn:
+    """Return the function that runs a tool: wait for start-up, then call the handler of the tool's name."""
+
+    async def call(args: Any, ctx: Context) -> CallToolResult | InputRequiredResult:
+        await ctx.request_context.lifespan_context.ready()  # the handlers are imported by then
+        handler = getattr(importlib.import_module(HANDLERS), spec.name)
+        return await (for_apps(handler) if spec.app else handler)(args, ctx)
+
+    return call
+
+
+def build_tool(spec: ToolSpec, fn: ToolFn, *, open_world: bool | None = None, icons: list[Icon] | None = None) -> Tool:
+    """Make the SDK tool that validates a call's arguments into the spec's input model and runs ``fn`` with it.
+
+    Its annotations follow the spec's hints; ``open_world`` overrides the spec's own (the server knows
+    where its models live).
+    """
+    arg_model = create_model(
+        spec.input_model.__name__, __base__=(spec.input_model, _WholeModel), __doc__=spec.input_model.__doc__
+    )
+
+    async def call(args: BaseModel, ctx: Context) -> CallToolResult | InputRequiredResult:
+        """Run ``fn`` and turn input problems into tool errors the model can read."""
+        try:
+            return await fn(args, ctx)
+        except BadInputError as exc:
+            raise ToolError(str(exc) or type(exc).__name__) from exc
+        except ToolError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tool error always says why, never an empty message
+            log.warning("tool %s failed: %s: %s", spec.name, type(exc).__name__, exc, exc_info=exc)
+            raise ToolError(mask_secrets(f"{spec.name} failed: {type(exc).__name__}: {exc}")) from exc
+
+    return Tool(
+        fn=call,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=arg_model.model_json_schema(by_alias=True),
+        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output_model),
+        is_async=True,
+        context_kwarg="ctx",
+        # An MCP App (ui:// resource) that draws the results, for hosts with Apps.
+        meta={"ui": {"resourceUri": spec.app}} if spec.app else None,
+        annotations=ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            # The spec defines destructiveHint only for tools that are not read-only.
+            destructive_hint=None if spec.read_only else spec.destructive,
+            idempotent_hint=spec.idempotent,
+            open_world_hint=spec.open_world if open_world is None else open_world,
+        ),
+        icons=icons,
+    )
+
+
+def icons() -> list[Icon]:
+    """Return the server's and tools' icon: one scalable SVG as a ``data:`` URI, so no client fetches anything."""
+    src = "data:image/svg+xml;base64," + base64.b64encode(SVG.encode()).decode("ascii")
+    return [Icon(src=src, mime_type="image/svg+xml", sizes=["any"])]
 
 
 def _open_world(spec: ToolSpec, config: ServerConfig, settings: Any) -> bool:
@@ -229,36 +280,6 @@ def _open_world(spec: ToolSpec, config: ServerConfig, settings: Any) -> bool:
         return True
     urls = [c.base_url for c in (settings.editor, settings.thinker) if c.base_url]
     return any(not is_loopback(urlsplit(url).hostname or "") for url in urls)
-
-
-async def _open(state: AppState, stack: AsyncExitStack, backends: BackendProvider | None) -> None:
-    """Import the agent off the event loop, prime torch on this (the main) thread, then open the Runner."""
-    config = state.config
-    try:
-        await anyio.to_thread.run_sync(importlib.import_module, TOOLS_MODULE)
-        from thinkedit.agent.runs import Runner
-        from thinkedit.servers.mcp.inputs import ImageResolver, default_roots
-        from thinkedit.servers.mcp.jobs import RunJobs
-        from thinkedit.tools.registry import IN_PROCESS_BACKENDS, BackendCache, prime_in_process_runtime
-
-        models = server_models(config)
-        if any(model.backend in IN_PROCESS_BACKENDS for model in models):
-            # In-process models run on worker threads: torch's parallel runtime starts on the main thread
-            # (this one), after torch itself is imported on a worker thread.
-            await anyio.to_thread.run_sync(importlib.import_module, "torch")
-            prime_in_process_runtime(*models)
-        provider = backends or BackendCache(data_dir=config.data_dir)
-        data_dir = config.data_dir.expanduser()
-        runner = await stack.enter_async_context(
-            Runner.open(data_dir, checkpoints=config.checkpoints_url, artifacts=config.artifacts_url, backends=provider)
-        )
-        roots = [*config.roots, data_dir] if config.roots else default_roots(data_dir)
-        images = ImageResolver(runner, roots, max_bytes=config.max_image_bytes, allow_urls=config.allow_urls)
-        state.open(runner, provider, RunJobs(runner, data_dir / "outputs"), images)
-        log.info("thinkedit MCP server ready: profile %s, data in %s, roots %s", config.profile, data_dir, roots)
-    except Exception as exc:  # noqa: BLE001 - reported to every call, the server stays up to say so
-        log.exception("thinkedit MCP server could not open its runner")
-        state.fail(exc)
 
 
 def _version() -> str:
