@@ -25,7 +25,6 @@ from thinkedit.tools.types import Budget, ModelPrice, price_for
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from thinkedit.agent.state import SettingsInput
     from thinkedit.tools.store import ArtifactStore
     from thinkedit.tools.types import ImageRef
 
@@ -252,6 +251,28 @@ def resolve_settings(
     name = profile if isinstance(profile, str) and profile else loaded.name
     return LoopSettings.model_validate(
         {"pricing": loaded.pricing, **loaded.loop, **given, "editor": editor, "thinker": thinker, "profile": name}
+    )
+
+
+class SettingsInput(BaseModel):
+    """Choose a profile and override loop settings from a run's input (Studio's form)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str | None = Field(default=None, description="Profile name ($THINKEDIT_PROFILE, else 'tiny').")
+    max_rounds: int | None = Field(default=None, ge=1, le=50, description="At most this many edits.")
+    semantic_threshold: float | None = Field(default=None, ge=0, le=10, description="Semantic score to stop at.")
+    quality_threshold: float | None = Field(default=None, ge=0, le=10, description="Quality score to stop at.")
+    edit_from: EditFrom | None = Field(default=None, description="'source' (the paper) or 'previous'.")
+    seed: int | None = Field(default=None, ge=0, description="Seed of the first edit.")
+    seed_policy: SeedPolicy | None = Field(default=None, description="'fixed' or 'increment'.")
+    selection: Selection | None = Field(default=None, description="'best' or 'last' round as the result.")
+    review: bool | None = Field(default=None, description="Pause before each refinement for review.")
+    budget: Budget | None = Field(
+        default=None, description="Stop before a round that would exceed this (usd and/or tokens)."
+    )
+    loop_mode: LoopMode | None = Field(
+        default=None, description="'paper': the published loop exactly (last image, uncritiqued); 'thinkedit'."
     )
 
 

@@ -6,9 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from thinkedit.agent.settings import EditFrom, LoopMode, LoopSettings, SeedPolicy, Selection
-from thinkedit.tools.types import ImageRef, Verdict
-from thinkedit.tools.types import Budget, Usage
+from thinkedit.agent.settings import LoopSettings, SettingsInput
+from thinkedit.tools.types import ImageRef, Usage, Verdict
 
 StopReason = Literal[
     "threshold_met",
@@ -76,28 +75,6 @@ def merge_rounds(
         data = plain(Round.model_validate(item))  # an update is checked before it joins the state
         merged[data["index"]] = data
     return [merged[i] for i in sorted(merged)]
-
-
-class SettingsInput(BaseModel):
-    """Choose a profile and override loop settings from a run's input (Studio's form)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    profile: str | None = Field(default=None, description="Profile name ($THINKEDIT_PROFILE, else 'tiny').")
-    max_rounds: int | None = Field(default=None, ge=1, le=50, description="At most this many edits.")
-    semantic_threshold: float | None = Field(default=None, ge=0, le=10, description="Semantic score to stop at.")
-    quality_threshold: float | None = Field(default=None, ge=0, le=10, description="Quality score to stop at.")
-    edit_from: EditFrom | None = Field(default=None, description="'source' (the paper) or 'previous'.")
-    seed: int | None = Field(default=None, ge=0, description="Seed of the first edit.")
-    seed_policy: SeedPolicy | None = Field(default=None, description="'fixed' or 'increment'.")
-    selection: Selection | None = Field(default=None, description="'best' or 'last' round as the result.")
-    review: bool | None = Field(default=None, description="Pause before each refinement for review.")
-    budget: Budget | None = Field(
-        default=None, description="Stop before a round that would exceed this (usd and/or tokens)."
-    )
-    loop_mode: LoopMode | None = Field(
-        default=None, description="'paper': the published loop exactly (last image, uncritiqued); 'thinkedit'."
-    )
 
 
 class RunInput(BaseModel):

@@ -9,6 +9,7 @@ caller sees (the server's ``/mcp`` tool too): the user's input in, the run's res
 """
 
 from thinkedit.agent.graph import build_graph
-from thinkedit.agent.state import RunInput, RunOutput, SettingsInput
+from thinkedit.agent.settings import SettingsInput
+from thinkedit.agent.state import RunInput, RunOutput
 
 graph = build_graph(input_schema=RunInput, output_schema=RunOutput, context_schema=SettingsInput)

@@ -282,7 +282,7 @@ async def test_a_dollar_budget_uses_the_profiles_prices(data_dir, photo) -> None
 
 
 async def test_a_budget_from_the_runs_input_overrides(data_dir, photo) -> None:
-    from thinkedit.agent.state import SettingsInput
+    from thinkedit.agent.settings import SettingsInput
 
     overrides = SettingsInput(budget={"tokens": 1500})
     script = [v.model_copy(update={"input_tokens": 1000}) for v in verdicts((3, 4, "a"), (4, 4, "b"))]

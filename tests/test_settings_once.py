@@ -124,7 +124,7 @@ def test_resolve_settings_is_profile_then_environment_then_overrides() -> None:
 
 def test_a_graph_runs_settings_come_from_its_context_then_its_input(monkeypatch: pytest.MonkeyPatch) -> None:
     from thinkedit.agent.settings import resolve_settings, run_settings
-    from thinkedit.agent.state import SettingsInput
+    from thinkedit.agent.settings import SettingsInput
 
     monkeypatch.delenv("THINKEDIT_PROFILE", raising=False)
     resolved = resolve_settings("tiny", max_rounds=4)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from thinkedit.agent.oneshot import critique_once, edit_once
 from thinkedit.agent.review import review_answer
+from thinkedit.agent.runs import RunRecord
 from thinkedit.agent.settings import LoopSettings, artifact_uri
 from thinkedit.servers.mcp.lifespan import AppState
 from thinkedit.servers.mcp.live_runs import ProgressReporter
@@ -53,13 +54,14 @@ def app_state(ctx: Context) -> AppState:
 
 
 async def run_tool_result(
-    app: AppState, run_id: str, notes: list[str] | None = None, *, links: bool = True
+    app: AppState, run_id: str, notes: list[str] | None = None, *, links: bool = True, record: RunRecord | None = None
 ) -> CallToolResult:
     """Describe a run as a tool result: the chosen image (when done), its link and the trajectory.
 
-    ``notes`` (what happened in an inline review) lead the message; ``links``: add the resource link.
+    ``notes`` (what happened in an inline review) lead the message; ``links``: add the resource link;
+    ``record``: the run's record when the caller has just read it.
     """
-    result = await read_run_result(app.runner, app.jobs, run_id, app.jobs.outputs_dir(run_id))
+    result = await read_run_result(app.runner, app.jobs, run_id, app.jobs.outputs_dir(run_id), record)
     if notes:
         result.message = " ".join([*notes, result.message or ""]).strip()
     final = result.final_ref
@@ -97,12 +99,13 @@ async def settle_review(
 ) -> CallToolResult | InputRequiredResult:
     """Return the run, first asking the person inline while it waits for review (where the client can)."""
     notes: list[str] = []
-    if app.jobs.awaits_review(run_id):
+    record: RunRecord | None = app.runner.registry.load(run_id)  # read once: the result renders it too
+    if app.jobs.awaits_review(run_id, record):
         review = InlineReview(app, ctx, lambda rid, wait: app.jobs.follow(rid, wait, reporter), budget)
         if (asked := await review.settle(run_id)) is not None:
             return asked
-        notes = review.notes
-    return await run_tool_result(app, run_id, notes, links=links_for(app, ctx))
+        notes, record = review.notes, None  # the review moved the run on: read it afresh
+    return await run_tool_result(app, run_id, notes, links=links_for(app, ctx), record=record)
 
 
 async def continue_review(app: AppState, ctx: Context) -> CallToolResult | InputRequiredResult | None:

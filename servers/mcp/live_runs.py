@@ -43,9 +43,13 @@ class RunJobs(RunTasks):
         """Return where a finished run's files are written."""
         return self.outputs_root / run_id
 
-    def awaits_review(self, run_id: str) -> bool:
-        """Say whether the run is paused for a review answer (and no task of this server drives it)."""
-        return self.runner.registry.load(run_id).status == "awaiting_review" and not self.is_live(run_id)
+    def awaits_review(self, run_id: str, record: RunRecord | None = None) -> bool:
+        """Say whether the run is paused for a review answer (and no task of this server drives it).
+
+        ``record``: the run's record when the caller has just read it (else it is read here).
+        """
+        record = record if record is not None else self.runner.registry.load(run_id)
+        return record.status == "awaiting_review" and not self.is_live(run_id)
 
     async def start(self, record: RunRecord) -> None:
         """Start a prepared run in the background."""

@@ -184,9 +184,14 @@ def run_result(
     return result
 
 
-async def read_run_result(runner: Runner, jobs: RunTasks, run_id: str, outputs_dir: Path) -> RenderedRun:
-    """Read a run once (record, checkpoint, pending review) and describe it, saying what the caller can do."""
-    run = await read_run(runner, run_id)
+async def read_run_result(
+    runner: Runner, jobs: RunTasks, run_id: str, outputs_dir: Path, record: RunRecord | None = None
+) -> RenderedRun:
+    """Read a run once (record, checkpoint, pending review) and describe it, saying what the caller can do.
+
+    ``record``: the run's record when the caller has just read it (else it is read here).
+    """
+    run = await read_run(runner, run_id, record)
     elsewhere = await jobs.running_elsewhere(run_id)
     live = jobs.is_live(run_id) or elsewhere
     pending = run.pending if run.record.status == "awaiting_review" and not live else None
