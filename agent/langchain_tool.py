@@ -9,8 +9,7 @@ from langchain_core.tools import StructuredTool
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, Field
 
-from thinkedit.agent.settings import artifact_uri
-from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.settings import LoopSettings, artifact_uri
 from thinkedit.agent.state import RunState
 from thinkedit.agent.view import RunView, run_view
 

@@ -8,8 +8,7 @@ from langgraph.runtime import Runtime
 
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Round, RunState, StopReason
-from thinkedit.tools.types import Verdict
-from thinkedit.tools.types import Budget, Usage
+from thinkedit.tools.types import Budget, Usage, Verdict
 
 
 def stop_reason_for(

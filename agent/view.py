@@ -15,8 +15,7 @@ from pydantic import BaseModel, Field, FiniteFloat
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo
-from thinkedit.tools.types import ImageRef
-from thinkedit.tools.types import Usage, total_usage
+from thinkedit.tools.types import ImageRef, Usage, total_usage
 
 if TYPE_CHECKING:
     from thinkedit.agent.runs import Runner, RunRecord

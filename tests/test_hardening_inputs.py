@@ -16,8 +16,7 @@ from PIL import Image
 
 from thinkedit.agent.checkpoint import memory_checkpointer
 from thinkedit.agent.runs import Runner
-from thinkedit.servers.mcp.image_args import public_only
-from thinkedit.servers.mcp.image_args import ImageResolver
+from thinkedit.servers.mcp.image_args import ImageResolver, public_only
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import SERVER_MAX_PIXELS, load_image
 from tests.races import swapping_for_symlink

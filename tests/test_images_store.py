@@ -11,8 +11,7 @@ from PIL import Image
 
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import crop_to_multiple, fit_within, load_image, resize_to
-from thinkedit.tools.store import ArtifactStore
-from thinkedit.tools.store import downscale_png
+from thinkedit.tools.store import ArtifactStore, downscale_png
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -10,10 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from thinkedit.agent.runs import RunRegistry
+from thinkedit.agent.runs import Runner, RunRegistry
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.servers.ui.app import GalleryConfig, build_app
-from thinkedit.agent.runs import Runner
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.test_graph import make_settings
 

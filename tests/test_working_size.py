@@ -7,8 +7,7 @@ from PIL import Image
 
 from thinkedit.tools.config import EditorConfig
 from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
-from thinkedit.tools.editors.models import EDITOR_MODELS, get_model
-from thinkedit.tools.editors.models import fit_area, kontext_resolutions
+from thinkedit.tools.editors.models import EDITOR_MODELS, fit_area, get_model, kontext_resolutions
 from thinkedit.tools.types import EditRequest
 
 REAL = sorted(name for name, entry in EDITOR_MODELS.items() if not entry.local)

@@ -7,9 +7,8 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-from typing import TYPE_CHECKING
 
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
 from thinkedit.servers.options import add_data_dir, add_max_rounds, add_profile, add_record, int_at_least

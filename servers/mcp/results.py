@@ -35,8 +35,7 @@ from thinkedit.servers.mcp.schemas import CandidateInfo, ImageInfo, PendingRevie
 from thinkedit.servers.mcp.viewer import FOR_APPS, VIEW_META
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import load_image
-from thinkedit.tools.store import downscale_png
-from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.store import ArtifactStore, downscale_png
 from thinkedit.tools.types import ImageRef
 
 if TYPE_CHECKING:
