@@ -20,13 +20,14 @@ from functools import cache
 from html import escape
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.state import RunState
-from thinkedit.agent.view import run_view
-from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import ImageRef
+
+if TYPE_CHECKING:  # a page is rendered without them: the MCP server builds its viewer before the agent loads
+    from thinkedit.agent.state import RunState
+    from thinkedit.tools.store import ArtifactStore
 
 #: The loop settings a run view shows (the rest are storage details).
 VIEW_SETTINGS = (
@@ -154,6 +155,8 @@ def render_report(data: dict[str, Any], store: ArtifactStore, settings: LoopSett
 
 def write_outputs(state: RunState, store: ArtifactStore, out_dir: str | Path) -> dict[str, Path]:
     """Export a run into ``out_dir`` (final.png, round-N.png, trajectory.json, report.html); return the paths by name."""
+    from thinkedit.agent.view import run_view
+
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}

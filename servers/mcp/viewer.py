@@ -15,14 +15,16 @@ import io
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.apps import Apps, client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
-from PIL.Image import Image
 
 from thinkedit.agent.viewer import render_page
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 APP_URI = "ui://thinkedit/run-viewer.html"
 #: The tools whose results the viewer draws.
