@@ -39,7 +39,7 @@ from thinkedit.tools.images import intake_notes, load_image
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.secrets import mask_secrets
 from thinkedit.tools.store import ArtifactStore, is_url, open_filesystem
-from thinkedit.tools.types import ImageRef, total_usage
+from thinkedit.tools.types import ImageRef
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ class Runner:
         state = _with_settings(snapshot.values, record)
         record.status = "awaiting_review" if snapshot.interrupts else (state.status if state else "error")
         if state is not None:
-            record.usage = total_usage([r.usage for r in state.rounds]).model_dump()  # the view adds the token total
+            record.usage = state.total_usage().model_dump()  # the view adds the token total
         self.registry.save(record)
         await asyncio.to_thread(self.registry.flush, record.run_id)  # a finished run's record is on disk
         if snapshot.interrupts and on_event is not None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from thinkedit.agent.settings import LoopSettings, SettingsInput
-from thinkedit.tools.types import ImageRef, Usage, Verdict
+from thinkedit.tools.types import ImageRef, Usage, Verdict, total_usage
 
 StopReason = Literal[
     "threshold_met",
@@ -166,3 +166,7 @@ class RunState(BaseModel):
     def last_round(self) -> Round | None:
         """Return the most recent round, if any."""
         return self.rounds[-1] if self.rounds else None
+
+    def total_usage(self) -> Usage:
+        """Return what the run's rounds cost together (the record keeps it, every view shows it)."""
+        return total_usage([r.usage for r in self.rounds])

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, FiniteFloat
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo
-from thinkedit.tools.types import ImageRef, Usage, total_usage
+from thinkedit.tools.types import ImageRef, Usage
 
 if TYPE_CHECKING:
     from thinkedit.agent.runs import Runner, RunRecord
@@ -143,7 +143,7 @@ class RunView(RunCore):
 
 def run_usage(state: RunState) -> dict[str, Any]:
     """Return the run's total usage (calls, images, tokens, seconds, estimated price) as JSON data."""
-    return UsageView.of(total_usage([r.usage for r in state.rounds])).model_dump()
+    return UsageView.of(state.total_usage()).model_dump()
 
 
 def _stored_usage(data: dict[str, Any]) -> UsageView:
@@ -197,7 +197,7 @@ def run_view(
     seeded = all(r.seed_applied for r in rounds)
     notes = list(state.notes if has_state else record.notes if record is not None else [])
     if has_state:
-        usage: UsageView | None = UsageView.of(total_usage([r.usage for r in rounds]))
+        usage: UsageView | None = UsageView.of(state.total_usage())  # type: ignore[union-attr]
     else:
         usage = _stored_usage(record.usage) if record is not None and record.usage else None
     base = state if has_state else record
