@@ -9,7 +9,8 @@ PNG encodes and its decode, on both sides. The thresholds are out of reach, so e
 ``--max-rounds`` rounds on both sides. The MCP path includes JSON-RPC over pipes, the progress
 notifications, and the result (an image preview, the run view as structured content and as JSON
 text). Prints the medians and ``MCP stdio ÷ direct``: the per-pair ratio's median, IQR and the
-median's confidence interval.
+median's confidence interval; and, where ``/proc`` is there (Linux), the CPU time each path spends
+per run: the direct run's process, and the server process plus this (the client's) process.
 """
 
 from __future__ import annotations
@@ -33,7 +34,47 @@ from tests.bench_support.profile import every_round_profile  # noqa: E402
 from tests.bench_support.spread import Pressure, pair_ratios, spread  # noqa: E402
 
 
-async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[float], list[float], float]:
+def cpu_seconds(pid: int) -> float | None:
+    """Return the CPU time (user + system, all threads) process ``pid`` has used, or None without ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid() -> int | None:
+    """Return the pid of this process's ``serve mcp`` child (None where ``/proc`` is not there)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" ", 1)
+            parent = int(rest.rsplit(")", 1)[1].split()[1])
+            if parent == os.getpid() and "serve" in stat.with_name("cmdline").read_text():
+                return int(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+class CpuTimes:
+    """Collect the CPU seconds each path spends per timed run (empty where ``/proc`` is not there)."""
+
+    def __init__(self) -> None:
+        self.direct: list[float] = []
+        self.server: list[float] = []
+        self.client: list[float] = []
+
+    def means_ms(self) -> dict[str, float] | None:
+        """Return the mean CPU milliseconds per run of each part, or None if nothing was measured."""
+        if not (self.direct and self.server):
+            return None
+        return {name: 1000 * statistics.mean(values) for name, values in
+                (("direct", self.direct), ("server", self.server), ("client", self.client))}
+
+
+async def measure(
+    data_dir: Path, runs: int, max_rounds: int, cpu: CpuTimes
+) -> tuple[list[float], list[float], float]:
     """Time the same run through ``Runner.start`` here and as ``think_while_edit`` over stdio, interleaved.
 
     Interleaving keeps slow drifts of the machine out of the ratio, and the pairs alternate which
@@ -58,22 +99,30 @@ async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[floa
     async def progress(p: float, total: float | None, message: str | None) -> None:
         return None
 
-    async def one_direct(runner: Runner) -> float:
+    async def one_direct(runner: Runner, timed: bool = True) -> float:
         photo = photos.fresh(IMAGE)
         fresh = settings.model_copy(update={"seed": photos.seed()})
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         state = await runner.start(runner.prepare(photo, INSTRUCTION, fresh), on_event=lambda event: None)
         seconds = time.perf_counter() - started
+        if timed:
+            cpu.direct.append(time.process_time() - cpu_started)
         assert state is not None and state.status == "done" and len(state.rounds) == max_rounds, state
         photos.check(state)
         return seconds
 
-    async def one_mcp(client: Client) -> float:
+    async def one_mcp(client: Client, server: int | None, timed: bool = True) -> float:
         arguments = {"image": str(photos.fresh(IMAGE)), "instruction": INSTRUCTION, "max_rounds": max_rounds,
                      "seed": photos.seed()}
-        started = time.perf_counter()
+        server_started = cpu_seconds(server) if server is not None else None
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = await client.call_tool("think_while_edit", arguments, progress_callback=progress)
         seconds = time.perf_counter() - started
+        client_cpu = time.process_time() - cpu_started
+        server_cpu = cpu_seconds(server) if server is not None else None
+        if timed and server_started is not None and server_cpu is not None:
+            cpu.server.append(server_cpu - server_started)
+            cpu.client.append(client_cpu)
         out = result.structured_content
         assert out["status"] == "done" and len(out["rounds"]) == max_rounds, result
         photos.check_digests([out["source_image"]["sha256"], *(r["image"]["sha256"] for r in out["rounds"]),
@@ -82,18 +131,19 @@ async def measure(data_dir: Path, runs: int, max_rounds: int) -> tuple[list[floa
 
     direct_times, mcp_times = [], []
     async with Runner.open(data_dir) as runner:
-        await one_direct(runner)  # warm-up: builds and loads the tiny models
+        await one_direct(runner, timed=False)  # warm-up: builds and loads the tiny models
         started = time.perf_counter()
         with open(os.devnull, "w") as errlog:
             async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
                 startup = time.perf_counter() - started
-                await one_mcp(client)  # warm-up in the server process
+                server = server_pid()
+                await one_mcp(client, server, timed=False)  # warm-up in the server process
                 for index in range(runs):
                     if index % 2 == 0:
                         direct_times.append(await one_direct(runner))
-                        mcp_times.append(await one_mcp(client))
+                        mcp_times.append(await one_mcp(client, server))
                     else:
-                        mcp_times.append(await one_mcp(client))
+                        mcp_times.append(await one_mcp(client, server))
                         direct_times.append(await one_direct(runner))
     return direct_times, mcp_times, startup
 
@@ -105,12 +155,13 @@ def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
 
     tiny = LoopSettings.from_profile("tiny")
     prime_in_process_runtime(tiny.editor, tiny.thinker)  # as the CLI and the server do
+    cpu = CpuTimes()
     with tempfile.TemporaryDirectory() as tmp, Pressure() as pressure:
-        direct_times, mcp_times, startup = asyncio.run(measure(Path(tmp), runs, max_rounds))
+        direct_times, mcp_times, startup = asyncio.run(measure(Path(tmp), runs, max_rounds, cpu))
     d, m = statistics.median(direct_times), statistics.median(mcp_times)
     return {"direct_s": d, "mcp_s": m, "direct": spread(direct_times), "mcp": spread(mcp_times),
             "mcp_over_direct": pair_ratios(mcp_times, direct_times), "startup_s": startup,
-            "pressure": pressure.text()}
+            "cpu_ms": cpu.means_ms(), "runs": runs, "pressure": pressure.text()}
 
 
 def main() -> None:
@@ -128,7 +179,15 @@ def main() -> None:
     ratio = f["mcp_over_direct"]
     print(f"MCP stdio ÷ direct  : {ratio.text()}, median within {ratio.interval()}   "
           f"(overhead {1000 * (m - d):.1f} ms per run)")
+    if f["cpu_ms"] is not None:
+        print(f"CPU time per run   : {cpu_text(f['cpu_ms'], f['runs'])}")
     print(f["pressure"])
+
+
+def cpu_text(cpu_ms: dict[str, float], runs: int) -> str:
+    """Say how much CPU each path spends per run (means over the timed runs)."""
+    return (f"direct {cpu_ms['direct']:.0f} ms; MCP {cpu_ms['server']:.0f} ms in the server "
+            f"+ {cpu_ms['client']:.0f} ms in the client (means of {runs} runs, all threads)")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -247,7 +248,9 @@ def build_tool(spec: ToolSpec, fn: ToolFn, *, open_world: bool | None = None, ic
         title=spec.title,
         description=spec.description,
         parameters=arg_model.model_json_schema(by_alias=True),
-        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output_model),
+        fn_metadata=FuncMetadata(
+            arg_model=arg_model, output_model=spec.output_model, output_schema=output_schema(spec.output_model)
+        ),
         is_async=True,
         context_kwarg="ctx",
         # An MCP App (ui:// resource) that draws the results, for hosts with Apps.
@@ -262,6 +265,12 @@ def build_tool(spec: ToolSpec, fn: ToolFn, *, open_world: bool | None = None, ic
         ),
         icons=icons,
     )
+
+
+@cache
+def output_schema(model: type[BaseModel]) -> dict[str, Any] | None:
+    """Return a tool's output schema as the SDK derives it, once per model (four run tools share ``RunResult``)."""
+    return FuncMetadata(arg_model=ArgModelBase, output_model=model).output_schema
 
 
 def icons() -> list[Icon]:
