@@ -5,8 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
+import socket
+import threading
 import time
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +21,10 @@ import pytest
 from PIL import Image
 
 from thinkedit.servers.editor.settings import EditorServerSettings
-from thinkedit.servers.editor.ray_app import RayOptions, deployment_options
-from tests.servers import ServerProcess, png_bytes
+from thinkedit.servers.editor.ray_app import (
+    APP_NAME, PortTaken, RayOptions, deployment_options, proxy_problem, reserved_port,
+)
+from tests.servers import ServerProcess, free_port, png_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +37,73 @@ def test_deployment_options_pick_resources_and_autoscaling() -> None:
     gpu = deployment_options(settings, RayOptions(replicas=1, autoscale_max=8), cluster_gpus=8)
     assert gpu["ray_actor_options"]["num_gpus"] == 1.0 and "num_replicas" not in gpu
     assert gpu["autoscaling_config"]["min_replicas"] == 1 and gpu["autoscaling_config"]["max_replicas"] == 8
+
+
+def test_a_port_another_program_holds_is_refused_and_a_reserved_one_cannot_be_taken() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        taken = other.getsockname()[1]
+        with pytest.raises(PortTaken, match=f"127.0.0.1:{taken} is in use by another program"):
+            with reserved_port("127.0.0.1", taken):
+                pass
+    port = free_port()
+    with reserved_port("127.0.0.1", port):  # while Ray starts: none of its services can bind the port
+        with socket.socket() as ray_service, pytest.raises(OSError):
+            ray_service.bind(("", port))
+    with socket.create_server(("127.0.0.1", port)):  # then Serve's proxy can
+        pass
+
+
+@contextmanager
+def answering(replies: list[tuple[int, bytes]]) -> Iterator[tuple[int, list[str]]]:
+    """Serve ``replies`` in turn (the last one from then on) on a loopback port; yield the port and the paths asked."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            asked.append(self.path)
+            status, body = replies[min(len(asked), len(replies)) - 1]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_server_checks_that_serve_routes_its_port_to_this_app() -> None:
+    ours = json.dumps({"/": APP_NAME}).encode()
+    with answering([(503, b"Route table is not populated yet."), (200, ours)]) as (port, asked):
+        assert proxy_problem("127.0.0.1", port, timeout=10) is None  # waits out the proxy's 503
+    assert asked == ["/-/routes", "/-/routes"]
+    with answering([(200, json.dumps({"/": "someone-else"}).encode())]) as (port, _):
+        assert "is not this one" in (proxy_problem("127.0.0.1", port, timeout=10) or "")
+    with answering([(405, b"")]) as (port, _):
+        assert f"another program answers on 127.0.0.1:{port} (HTTP 405" in (proxy_problem("127.0.0.1", port) or "")
+    assert "nothing answered" in (proxy_problem("127.0.0.1", free_port(), timeout=0.5) or "")
+
+
+def test_ray_s_metrics_exporter_on_the_port_is_named_not_taken_for_serve() -> None:
+    """Ray's Prometheus exporter, on a port it found free, answers every GET with 200: not Serve's proxy."""
+    from prometheus_client import start_http_server
+
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1")
+    try:
+        problem = proxy_problem("127.0.0.1", port, timeout=10)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert problem is not None and "not Serve's proxy" in problem
 
 
 def listeners(root_pid: int) -> list[tuple[str, str, int]]:

@@ -12,9 +12,16 @@ import logging
 import ipaddress
 import os
 import secrets
+import json
 import signal
+import socket
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +148,57 @@ def warn_exposed(listeners: list[str]) -> None:
         )
 
 
+class PortTaken(Exception):
+    """The server's port is held by another program."""
+
+
+@contextmanager
+def reserved_port(host: str, port: int) -> Iterator[None]:
+    """Hold ``host:port`` while Ray starts, then free it for Serve's proxy.
+
+    Ray's own services (the metrics exporter among them) take free ports as they start; holding
+    ours until then keeps them off it. Raise ``PortTaken`` if another program holds it already.
+    """
+    address = host.strip("[]")
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            message = f"{host}:{port} is in use by another program ({exc.strerror}); choose another --port"
+            raise PortTaken(message) from exc
+        yield
+
+
+def proxy_problem(host: str, port: int, timeout: float = 30.0) -> str | None:
+    """Wait until Serve's proxy on ``host:port`` routes ``/`` to this app; return None, or why it does not.
+
+    Whatever else answers on the port (an HTTP server that is not Serve's proxy, or Serve routing
+    another app there) is named, so the server never claims an address another program serves.
+    """
+    address = host.strip("[]")
+    address = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(address, address)
+    url = f"http://{f'[{address}]' if ':' in address else address}:{port}/-/routes"
+    deadline = time.monotonic() + timeout
+    why = "nothing answered"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own address
+                routes = json.loads(response.read())
+            if isinstance(routes, dict) and routes.get("/") == APP_NAME:
+                return None
+            return f"the server at {host}:{port} is not this one (its routes: {str(routes)[:200]})"
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:  # 503: Serve's proxy has not had its route table yet
+                return f"another program answers on {host}:{port} (HTTP {exc.code} for /-/routes)"
+            why = "Serve's proxy did not get its routes"
+        except ValueError:
+            return f"another program answers on {host}:{port} (not Serve's proxy: /-/routes is not JSON)"
+        except OSError as exc:
+            why = f"nothing answered ({exc})"
+        time.sleep(0.2)
+    return f"{why} on {host}:{port} within {timeout:.0f} s"
+
+
 def serve_with_ray(settings: EditorServerSettings, host: str, port: int, options: RayOptions) -> int:
     """Start (or join) Ray, run the deployment behind Serve's HTTP proxy on host:port, wait for a signal."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
@@ -154,15 +212,20 @@ def serve_with_ray(settings: EditorServerSettings, host: str, port: int, options
     except ImportError:
         print("thinkedit: error: --ray needs Ray Serve: pip install 'thinkedit[ray]'", file=sys.stderr)
         return 1
-    if options.address:
-        ray.init(address=options.address, logging_level=logging.WARNING)
-    else:
-        ray.init(
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            dashboard_host="127.0.0.1",
-            logging_level=logging.WARNING,
-        )
+    try:
+        with reserved_port(host, port):
+            if options.address:
+                ray.init(address=options.address, logging_level=logging.WARNING)
+            else:
+                ray.init(
+                    _node_ip_address="127.0.0.1",
+                    include_dashboard=False,
+                    dashboard_host="127.0.0.1",
+                    logging_level=logging.WARNING,
+                )
+    except PortTaken as exc:
+        print(f"thinkedit: error: {exc}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -170,6 +233,10 @@ def serve_with_ray(settings: EditorServerSettings, host: str, port: int, options
         gpus = float(ray.cluster_resources().get("GPU", 0.0))
         serve.start(http_options={"host": host, "port": port}, detached=False)
         serve.run(build_application(settings, options, gpus), name=APP_NAME, route_prefix="/", blocking=False)
+        if (problem := proxy_problem(host, port)) is not None:
+            print(f"thinkedit: error: Ray Serve is not serving this editor: {problem}", file=sys.stderr)
+            serve.shutdown()
+            return 1
         named: set[str] = set()
         print(
             f"editor {settings.model}: {options.replicas} Ray Serve replica(s) at http://{host}:{port}/v1",
