@@ -10,7 +10,8 @@ PNG encodes and its decode, on both sides. The thresholds are out of reach, so e
 notifications, and the result (an image preview, the run view as structured content and as JSON
 text). Prints the medians and ``MCP stdio ÷ direct``: the per-pair ratio's median, IQR and the
 median's confidence interval; and, where ``/proc`` is there (Linux), the CPU time each path spends
-per run: the direct run's process, and the server process plus this (the client's) process.
+per run (the direct run's process; the server process plus this, the client's, process), and the part
+of it on the event loop's thread.
 """
 
 from __future__ import annotations
@@ -34,13 +35,20 @@ from tests.bench_support.profile import every_round_profile  # noqa: E402
 from tests.bench_support.spread import Pressure, pair_ratios, spread  # noqa: E402
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """Return the CPU time (user + system, all threads) process ``pid`` has used, or None without ``/proc``."""
+def cpu_seconds(pid: int, thread: int | None = None) -> float | None:
+    """Return the CPU time (user + system) process ``pid`` has used, all threads or one; None without ``/proc``."""
+    path = Path(f"/proc/{pid}/stat") if thread is None else Path(f"/proc/{pid}/task/{thread}/stat")
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = path.read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_now(pid: int) -> tuple[float, float] | None:
+    """Return (all threads, main thread) CPU seconds of ``pid``: the main thread runs its event loop."""
+    whole, main = cpu_seconds(pid), cpu_seconds(pid, pid)
+    return None if whole is None or main is None else (whole, main)
 
 
 def server_pid() -> int | None:
@@ -57,19 +65,29 @@ def server_pid() -> int | None:
 
 
 class CpuTimes:
-    """Collect the CPU seconds each path spends per timed run (empty where ``/proc`` is not there)."""
+    """Collect the CPU seconds each path spends per timed run (empty where ``/proc`` is not there).
+
+    ``*_loop`` is the part spent on the process's main thread, which runs its event loop: the graph's
+    steps and, in the server, the MCP session; the rest is the worker threads' (the models, encoding).
+    """
 
     def __init__(self) -> None:
-        self.direct: list[float] = []
-        self.server: list[float] = []
-        self.client: list[float] = []
+        self.parts: dict[str, list[float]] = {
+            name: [] for name in ("direct", "direct_loop", "server", "server_loop", "client")
+        }
+
+    def add(self, name: str, before: tuple[float, float] | None, after: tuple[float, float] | None) -> None:
+        """Record one run's CPU of ``name`` (and of its main thread) from readings before and after it."""
+        if before is not None and after is not None:
+            self.parts[name].append(after[0] - before[0])
+            if f"{name}_loop" in self.parts:
+                self.parts[f"{name}_loop"].append(after[1] - before[1])
 
     def means_ms(self) -> dict[str, float] | None:
         """Return the mean CPU milliseconds per run of each part, or None if nothing was measured."""
-        if not (self.direct and self.server):
+        if not all(self.parts.values()):
             return None
-        return {name: 1000 * statistics.mean(values) for name, values in
-                (("direct", self.direct), ("server", self.server), ("client", self.client))}
+        return {name: 1000 * statistics.mean(values) for name, values in self.parts.items()}
 
 
 async def measure(
@@ -102,11 +120,11 @@ async def measure(
     async def one_direct(runner: Runner, timed: bool = True) -> float:
         photo = photos.fresh(IMAGE)
         fresh = settings.model_copy(update={"seed": photos.seed()})
-        started, cpu_started = time.perf_counter(), time.process_time()
+        cpu_started, started = cpu_now(os.getpid()), time.perf_counter()
         state = await runner.start(runner.prepare(photo, INSTRUCTION, fresh), on_event=lambda event: None)
         seconds = time.perf_counter() - started
         if timed:
-            cpu.direct.append(time.process_time() - cpu_started)
+            cpu.add("direct", cpu_started, cpu_now(os.getpid()))
         assert state is not None and state.status == "done" and len(state.rounds) == max_rounds, state
         photos.check(state)
         return seconds
@@ -114,15 +132,13 @@ async def measure(
     async def one_mcp(client: Client, server: int | None, timed: bool = True) -> float:
         arguments = {"image": str(photos.fresh(IMAGE)), "instruction": INSTRUCTION, "max_rounds": max_rounds,
                      "seed": photos.seed()}
-        server_started = cpu_seconds(server) if server is not None else None
-        started, cpu_started = time.perf_counter(), time.process_time()
+        server_started = cpu_now(server) if server is not None else None
+        client_started, started = cpu_now(os.getpid()), time.perf_counter()
         result = await client.call_tool("think_while_edit", arguments, progress_callback=progress)
         seconds = time.perf_counter() - started
-        client_cpu = time.process_time() - cpu_started
-        server_cpu = cpu_seconds(server) if server is not None else None
-        if timed and server_started is not None and server_cpu is not None:
-            cpu.server.append(server_cpu - server_started)
-            cpu.client.append(client_cpu)
+        if timed and server is not None:
+            cpu.add("client", client_started, cpu_now(os.getpid()))
+            cpu.add("server", server_started, cpu_now(server))
         out = result.structured_content
         assert out["status"] == "done" and len(out["rounds"]) == max_rounds, result
         photos.check_digests([out["source_image"]["sha256"], *(r["image"]["sha256"] for r in out["rounds"]),
@@ -185,9 +201,10 @@ def main() -> None:
 
 
 def cpu_text(cpu_ms: dict[str, float], runs: int) -> str:
-    """Say how much CPU each path spends per run (means over the timed runs)."""
-    return (f"direct {cpu_ms['direct']:.0f} ms; MCP {cpu_ms['server']:.0f} ms in the server "
-            f"+ {cpu_ms['client']:.0f} ms in the client (means of {runs} runs, all threads)")
+    """Say how much CPU each path spends per run, and how much of it on the event loop's thread (means)."""
+    return (f"direct {cpu_ms['direct']:.0f} ms ({cpu_ms['direct_loop']:.0f} on the event loop's thread); "
+            f"MCP {cpu_ms['server']:.0f} ms in the server ({cpu_ms['server_loop']:.0f} on its event loop's "
+            f"thread) + {cpu_ms['client']:.0f} ms in the client (means of {runs} runs)")
 
 
 if __name__ == "__main__":
