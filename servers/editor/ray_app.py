@@ -3,16 +3,17 @@
 A local cluster is started as closed as Ray allows: node address 127.0.0.1, no dashboard, token
 authentication on with a fresh token (so a client without it is refused), and Serve's proxy on the
 ``--host`` address. Ray's own gRPC servers (GCS, raylet, agents, workers) still listen on every
-interface; at start-up each such socket is listed by process name as a warning.
+interface; at start-up each such socket is listed by process name as a warning. The server holds its
+port while Ray starts, and announces it only once the proxy's ``/-/routes`` routes it to this editor.
 """
 
 from __future__ import annotations
 
-import logging
 import ipaddress
+import json
+import logging
 import os
 import secrets
-import json
 import signal
 import socket
 import sys
