@@ -177,7 +177,8 @@ def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
     d, m = statistics.median(direct_times), statistics.median(mcp_times)
     return {"direct_s": d, "mcp_s": m, "direct": spread(direct_times), "mcp": spread(mcp_times),
             "mcp_over_direct": pair_ratios(mcp_times, direct_times), "startup_s": startup,
-            "cpu_ms": cpu.means_ms(), "runs": runs, "pressure": pressure.text()}
+            "cpu_text": cpu_text(means, runs) if (means := cpu.means_ms()) is not None else None,
+            "pressure": pressure.text()}
 
 
 def main() -> None:
@@ -195,8 +196,8 @@ def main() -> None:
     ratio = f["mcp_over_direct"]
     print(f"MCP stdio ÷ direct  : {ratio.text()}, median within {ratio.interval()}   "
           f"(overhead {1000 * (m - d):.1f} ms per run)")
-    if f["cpu_ms"] is not None:
-        print(f"CPU time per run   : {cpu_text(f['cpu_ms'], f['runs'])}")
+    if f["cpu_text"] is not None:
+        print(f"CPU time per run   : {f['cpu_text']}")
     print(f["pressure"])
 
 

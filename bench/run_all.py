@@ -63,8 +63,6 @@ def main() -> None:
     loops = loop.figures(samples=3 if quick else 11, scaling_samples=1 if quick else 3)
     print("MCP stdio vs direct ...", file=sys.stderr, flush=True)
     mcp = mcp_overhead.figures(runs=3 if quick else 10)
-    if mcp["cpu_ms"] is not None:
-        mcp["cpu_text"] = mcp_overhead.cpu_text(mcp["cpu_ms"], mcp["runs"])
     print("editor server vs in-process and the paper's design, batching on vs off ...", file=sys.stderr, flush=True)
     editor = editor_server.figures(["--rounds", "3", "--edits", "3", "--each", "3"] if quick else [])
     print(table(loops, mcp, editor, starts))

@@ -31,7 +31,7 @@ def table(loops: dict[str, Any], mcp: dict[str, Any], editor: dict[str, Any], st
         ("MCP stdio ÷ direct, 2 rounds", *shown(mcp["mcp_over_direct"]), "≤ 1.03",
          verdict(mcp["mcp_over_direct"], 1.03), mcp["pressure"]),
         *([("CPU time per run, direct and over MCP stdio (2 rounds)", mcp["cpu_text"], "", "(no target)", "",
-            mcp["pressure"])] if mcp.get("cpu_text") else []),
+            mcp["pressure"])] if mcp["cpu_text"] else []),
         ("`thinkedit serve mcp`: time until it answers `initialize` (a fresh process, empty data dir)",
          *shown(starts["initialize"], 2, 1, " s"), "≤ 1.0 s", verdict(starts["initialize"], 1.0), starts["pressure"]),
         ("`thinkedit serve mcp`: time until it answers `tools/list`",
