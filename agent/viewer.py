@@ -128,20 +128,23 @@ def render_page(data: dict[str, Any] | None, *, title: str, feed: str = "") -> s
     )
 
 
-def render_report(data: dict[str, Any], store: ArtifactStore, settings: LoopSettings | None = None) -> str:
-    """Return the self-contained report page of a run view's JSON, every image inlined as a data URI.
+#: Where ``render_report`` splices an image in: its call's nonce, then the image's index.
+_IMAGE_SLOT = re.compile(rb"thinkedit-image-([0-9a-f]{16})-([0-9]+)")
+
+
+def render_report(data: dict[str, Any], store: ArtifactStore, settings: LoopSettings | None = None) -> bytes:
+    """Return the self-contained report page (UTF-8) of a run view's JSON, every image inlined as a data URI.
 
     The page is laid out with a short placeholder where each image goes, and the data URIs are
-    spliced in last, in one pass: they are most of the page and, being only base64 and
-    ``data:image/png;base64,``, need none of the JSON and ``<script>`` escaping the rest of the
-    run's data goes through.
+    spliced into its encoded bytes last, in one pass: they are most of the page and, being only
+    base64 and ``data:image/png;base64,``, need none of the JSON and ``<script>`` escaping (nor the
+    text encoding) the rest of the run's data goes through.
     """
     nonce = secrets.token_hex(8)  # the run's text cannot hold it by chance
-    uris: list[str] = []
+    uris: list[bytes] = []
 
     def placeholder(_name: str, ref: dict[str, Any]) -> str:
-        png = store.read_bytes(ImageRef.model_validate(ref))
-        uris.append("data:image/png;base64," + base64.b64encode(png).decode("ascii"))
+        uris.append(b"data:image/png;base64," + base64.b64encode(store.read_bytes(ImageRef.model_validate(ref))))
         return f"thinkedit-image-{nonce}-{len(uris) - 1}"
 
     view = page_data(
@@ -149,8 +152,9 @@ def render_report(data: dict[str, Any], store: ArtifactStore, settings: LoopSett
         settings=settings,
         image_src=placeholder,
     )
-    page = render_page(view, title=f"thinkedit run {data['run_id']}")
-    return re.sub(f"thinkedit-image-{nonce}-([0-9]+)", lambda m: uris[int(m.group(1))], page)
+    page = render_page(view, title=f"thinkedit run {data['run_id']}").encode()
+    ours = nonce.encode()
+    return _IMAGE_SLOT.sub(lambda m: uris[int(m[2])] if m[1] == ours else m[0], page)
 
 
 def write_outputs(state: RunState, store: ArtifactStore, out_dir: str | Path) -> dict[str, Path]:
@@ -171,5 +175,5 @@ def write_outputs(state: RunState, store: ArtifactStore, out_dir: str | Path) ->
     paths["trajectory"] = out / "trajectory.json"
     paths["trajectory"].write_text(json.dumps(data, indent=2))
     paths["report"] = out / "report.html"
-    paths["report"].write_text(render_report(data, store, state.settings), encoding="utf-8")
+    paths["report"].write_bytes(render_report(data, store, state.settings))
     return paths

@@ -13,8 +13,12 @@ from tests.fakes import ScriptedThinker, verdicts
 from tests.test_graph import run
 
 
+#: A refined instruction shaped like the report's image placeholders, one with another call's nonce, and a café.
+SLOT_SHAPED = "thinkedit-image-0 and thinkedit-image-0123456789abcdef-0 stay text, in a café"
+
+
 async def test_outputs_hold_every_round(data_dir, photo, tmp_path: Path) -> None:
-    script = verdicts((3, 4, "add a <b>red</b> hat"), (9, 7, "b"), (5, 5, "thinkedit-image-0 stays text"))
+    script = verdicts((3, 4, "add a <b>red</b> hat"), (9, 7, "b"), (5, 5, SLOT_SHAPED))
     state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(script), max_rounds=3)
     paths = write_outputs(state, runner.store, tmp_path / "out")
 
@@ -32,7 +36,7 @@ async def test_outputs_hold_every_round(data_dir, photo, tmp_path: Path) -> None
         assert key in first
     assert (first["semantic"], first["quality"], first["refined_instruction"]) == (3, 4, "add a <b>red</b> hat")
 
-    html = paths["report"].read_text()
+    html = paths["report"].read_text(encoding="utf-8")
     # Self-contained: the source and every round embedded, the renderer inlined, nothing fetched.
     assert html.count('"src": "data:image/png;base64,') == 1 + len(state.rounds)
     assert "http://" not in html and "https://" not in html and "<script src" not in html
@@ -46,4 +50,4 @@ async def test_outputs_hold_every_round(data_dir, photo, tmp_path: Path) -> None
     # Each image is the stored PNG itself; text shaped like the report's image placeholders stays text.
     for r, stored in zip(embedded["rounds"], state.rounds):
         assert base64.b64decode(r["image"]["src"].split(",", 1)[1]) == runner.store.read_bytes(stored.image)
-    assert embedded["rounds"][2]["refined_instruction"] == "thinkedit-image-0 stays text"
+    assert embedded["rounds"][2]["refined_instruction"] == SLOT_SHAPED

@@ -94,7 +94,7 @@ async def test_cost_and_usage_fields_are_shown_when_present(data_dir, photo, tmp
     data["rounds"][0]["usage"] = {**usage, "cost_usd": None}
     data["rounds"][0]["provider_tokens"] = {"input": 7, "output": 3}
     page_file = tmp_path / "report.html"
-    page_file.write_text(render_report(data, runner.store, state.settings), encoding="utf-8")
+    page_file.write_bytes(render_report(data, runner.store, state.settings))
     with chromium() as page:
         page.viewport(*PHONE)
         page.goto(page_file.as_uri())
@@ -110,7 +110,7 @@ async def test_cost_and_usage_fields_are_shown_when_present(data_dir, photo, tmp
         nothing = {k: 0 for k in usage} | {"cost_usd": 0.0}
         failed = {**data, "status": "error", "stop_reason": "error", "best_round": None, "rounds": [], "usage": nothing,
                   "error": "RuntimeError: boom\n  at step 2"}
-        page_file.write_text(render_report(failed, runner.store, state.settings), encoding="utf-8")
+        page_file.write_bytes(render_report(failed, runner.store, state.settings))
         page.goto(page_file.as_uri())
         page.wait_for("!!document.querySelector('.te-meta')")
         meta = page.js("document.querySelector('.te-meta').innerText")
