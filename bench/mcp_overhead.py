@@ -12,12 +12,18 @@ text). Prints the medians and ``MCP stdio ÷ direct``: the per-pair ratio's medi
 median's confidence interval; and, where ``/proc`` is there (Linux), the CPU time each path spends
 per run (the direct run's process; the server process plus this, the client's, process), and the part
 of it on the event loop's thread.
+
+It also times a third side, the floor: the very direct run in a second process of this script
+(``--twin``, fed over a pipe, no MCP), and prints ``second process ÷ direct``. Two processes doing
+the same work differ by themselves (their heaps, caches and threads), so MCP's own cost is what
+``MCP stdio ÷ direct`` shows beyond that floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -57,7 +63,7 @@ def server_pid() -> int | None:
         try:
             pid, rest = stat.read_text().split(" ", 1)
             parent = int(rest.rsplit(")", 1)[1].split()[1])
-            if parent == os.getpid() and "serve" in stat.with_name("cmdline").read_text():
+            if parent == os.getpid() and "thinkedit.servers.cli" in stat.with_name("cmdline").read_text():
                 return int(pid)
         except (OSError, ValueError, IndexError):
             continue
@@ -73,7 +79,7 @@ class CpuTimes:
 
     def __init__(self) -> None:
         self.parts: dict[str, list[float]] = {
-            name: [] for name in ("direct", "direct_loop", "server", "server_loop", "client")
+            name: [] for name in ("direct", "direct_loop", "server", "server_loop", "client", "twin", "twin_loop")
         }
 
     def add(self, name: str, before: tuple[float, float] | None, after: tuple[float, float] | None) -> None:
@@ -92,12 +98,12 @@ class CpuTimes:
 
 async def measure(
     data_dir: Path, runs: int, max_rounds: int, cpu: CpuTimes
-) -> tuple[list[float], list[float], float]:
-    """Time the same run through ``Runner.start`` here and as ``think_while_edit`` over stdio, interleaved.
+) -> tuple[list[float], list[float], list[float], float]:
+    """Time the same run through ``Runner.start`` here, as ``think_while_edit`` over stdio and in a twin process.
 
-    Interleaving keeps slow drifts of the machine out of the ratio, and the pairs alternate which
-    side goes first (direct then MCP, MCP then direct, ...), so neither always runs just after the
-    other's torch threads; the two never run at once, so they do not compete for the cores.
+    Interleaving keeps slow drifts of the machine out of the ratios, and the rounds rotate which
+    side goes first (direct, MCP, twin; then MCP, twin, direct; ...), so none always runs just after
+    another's torch threads; no two run at once, so they do not compete for the cores.
     """
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
@@ -116,6 +122,25 @@ async def measure(
 
     async def progress(p: float, total: float | None, message: str | None) -> None:
         return None
+
+    twin = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).resolve()), "--twin", str(data_dir), str(profile), str(max_rounds),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
+    )
+
+    async def one_twin(timed: bool = True) -> float:
+        assert twin.stdin is not None and twin.stdout is not None
+        cpu_started = cpu_now(twin.pid)
+        twin.stdin.write(json.dumps({"photo": str(photos.fresh(IMAGE)), "seed": photos.seed()}).encode() + b"\n")
+        await twin.stdin.drain()
+        line = await twin.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the twin process exited with code {await twin.wait()}")
+        answer = json.loads(line)
+        if timed:
+            cpu.add("twin", cpu_started, cpu_now(twin.pid))
+        photos.check_digests(answer["digests"])
+        return float(answer["seconds"])
 
     async def one_direct(runner: Runner, timed: bool = True) -> float:
         photo = photos.fresh(IMAGE)
@@ -145,23 +170,64 @@ async def measure(
                               *(c["image"]["sha256"] for r in out["rounds"] for c in r["candidates"])])
         return seconds
 
-    direct_times, mcp_times = [], []
+    direct_times: list[float] = []
+    mcp_times: list[float] = []
+    twin_times: list[float] = []
+    try:
+        async with Runner.open(data_dir) as runner:
+            await one_direct(runner, timed=False)  # warm-up: builds and loads the tiny models
+            await one_twin(timed=False)  # warm-up in the twin process
+            started = time.perf_counter()
+            with open(os.devnull, "w") as errlog:
+                async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+                    startup = time.perf_counter() - started
+                    server = server_pid()
+                    await one_mcp(client, server, timed=False)  # warm-up in the server process
+
+                    async def direct() -> None:
+                        direct_times.append(await one_direct(runner))
+
+                    async def mcp() -> None:
+                        mcp_times.append(await one_mcp(client, server))
+
+                    async def second() -> None:
+                        twin_times.append(await one_twin())
+
+                    sides = [direct, mcp, second]
+                    for index in range(runs):
+                        for side in sides[index % 3:] + sides[: index % 3]:
+                            await side()
+    finally:
+        if twin.stdin is not None:
+            twin.stdin.close()
+        await twin.wait()
+    return direct_times, mcp_times, twin_times, startup
+
+
+async def serve_twin(data_dir: Path, profile: Path, max_rounds: int) -> None:
+    """Be the twin: run each photo and seed read from stdin through ``Runner.start`` as ``one_direct`` does.
+
+    Answers one JSON line per run (the seconds ``Runner.start`` took, the stored images' digests).
+    """
+    from thinkedit.agent.runs import Runner
+    from thinkedit.agent.settings import LoopSettings
+
+    settings = LoopSettings.from_profile(str(profile), data_dir=str(data_dir), max_rounds=max_rounds, seed=0)
+    loop = asyncio.get_running_loop()
     async with Runner.open(data_dir) as runner:
-        await one_direct(runner, timed=False)  # warm-up: builds and loads the tiny models
-        started = time.perf_counter()
-        with open(os.devnull, "w") as errlog:
-            async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
-                startup = time.perf_counter() - started
-                server = server_pid()
-                await one_mcp(client, server, timed=False)  # warm-up in the server process
-                for index in range(runs):
-                    if index % 2 == 0:
-                        direct_times.append(await one_direct(runner))
-                        mcp_times.append(await one_mcp(client, server))
-                    else:
-                        mcp_times.append(await one_mcp(client, server))
-                        direct_times.append(await one_direct(runner))
-    return direct_times, mcp_times, startup
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            asked = json.loads(line)
+            fresh = settings.model_copy(update={"seed": asked["seed"]})
+            record = runner.prepare(Path(asked["photo"]), INSTRUCTION, fresh)
+            started = time.perf_counter()
+            state = await runner.start(record, on_event=lambda event: None)
+            seconds = time.perf_counter() - started
+            assert state is not None and state.status == "done" and len(state.rounds) == max_rounds, state
+            rounds = state.rounds
+            images = [state.source, *(r.image for r in rounds), *(c.image for r in rounds for c in r.candidates)]
+            digests = [ref.sha256 for ref in images]
+            sys.stdout.write(json.dumps({"seconds": seconds, "digests": digests}) + "\n")
+            sys.stdout.flush()
 
 
 def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
@@ -173,10 +239,11 @@ def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
     prime_in_process_runtime(tiny.editor, tiny.thinker)  # as the CLI and the server do
     cpu = CpuTimes()
     with tempfile.TemporaryDirectory() as tmp, Pressure() as pressure:
-        direct_times, mcp_times, startup = asyncio.run(measure(Path(tmp), runs, max_rounds, cpu))
+        direct_times, mcp_times, twin_times, startup = asyncio.run(measure(Path(tmp), runs, max_rounds, cpu))
     d, m = statistics.median(direct_times), statistics.median(mcp_times)
-    return {"direct_s": d, "mcp_s": m, "direct": spread(direct_times), "mcp": spread(mcp_times),
-            "mcp_over_direct": pair_ratios(mcp_times, direct_times), "startup_s": startup,
+    return {"direct_s": d, "mcp_s": m, "twin_s": statistics.median(twin_times), "direct": spread(direct_times),
+            "mcp": spread(mcp_times), "mcp_over_direct": pair_ratios(mcp_times, direct_times),
+            "twin_over_direct": pair_ratios(twin_times, direct_times), "startup_s": startup,
             "cpu_text": cpu_text(means, runs) if (means := cpu.means_ms()) is not None else None,
             "pressure": pressure.text()}
 
@@ -186,16 +253,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="Timed runs per path (after one warm-up).")
     parser.add_argument("--max-rounds", type=int, default=2)
+    parser.add_argument("--twin", nargs=3, metavar=("DATA_DIR", "PROFILE", "MAX_ROUNDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.twin:  # the second process of the floor, fed by ``measure``
+        from thinkedit.agent.settings import LoopSettings
+        from thinkedit.tools.registry import prime_in_process_runtime
+
+        tiny = LoopSettings.from_profile("tiny")
+        prime_in_process_runtime(tiny.editor, tiny.thinker)
+        asyncio.run(serve_twin(Path(args.twin[0]), Path(args.twin[1]), int(args.twin[2])))
+        return
     f = figures(args.runs, args.max_rounds)
     d, m = f["direct_s"], f["mcp_s"]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}")
     print(f"tiny profile, max_rounds {args.max_rounds}, {args.runs} timed runs per path (medians)")
     print(f"direct Runner.start : {d * 1000:8.1f} ms")
     print(f"MCP stdio tool call : {m * 1000:8.1f} ms   (server start-up, once: {f['startup_s']:.2f} s)")
-    ratio = f["mcp_over_direct"]
+    print(f"second process      : {f['twin_s'] * 1000:8.1f} ms   (the same direct run in a twin process: the floor)")
+    ratio, floor = f["mcp_over_direct"], f["twin_over_direct"]
     print(f"MCP stdio ÷ direct  : {ratio.text()}, median within {ratio.interval()}   "
           f"(overhead {1000 * (m - d):.1f} ms per run)")
+    print(f"second process ÷ direct: {floor.text()}, median within {floor.interval()}")
     if f["cpu_text"] is not None:
         print(f"CPU time per run   : {f['cpu_text']}")
     print(f["pressure"])
@@ -205,7 +283,8 @@ def cpu_text(cpu_ms: dict[str, float], runs: int) -> str:
     """Say how much CPU each path spends per run, and how much of it on the event loop's thread (means)."""
     return (f"direct {cpu_ms['direct']:.0f} ms ({cpu_ms['direct_loop']:.0f} on the event loop's thread); "
             f"MCP {cpu_ms['server']:.0f} ms in the server ({cpu_ms['server_loop']:.0f} on its event loop's "
-            f"thread) + {cpu_ms['client']:.0f} ms in the client (means of {runs} runs)")
+            f"thread) + {cpu_ms['client']:.0f} ms in the client; the same direct run in a second process "
+            f"{cpu_ms['twin']:.0f} ms ({cpu_ms['twin_loop']:.0f} on its event loop's thread) (means of {runs} runs)")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def test_make_bench_prints_the_floor_beside_the_bookkeeping() -> None:
              "pressure": "CPU pressure 1%"}
     one = spread([1.0])
     cpu = "direct 90 ms (80 on the event loop's thread); MCP 100 ms in the server (10 ...) + 20 ms in the client"
-    text = table(loops, {"mcp_over_direct": one, "cpu_text": cpu, "pressure": ""},
+    text = table(loops, {"mcp_over_direct": one, "twin_over_direct": spread([1.01]), "cpu_text": cpu, "pressure": ""},
                  {"server_over_in_process": one, "server_over_paper": one, "on_over_off": spread([2.0]),
                   "pressure": ""}, {"initialize": one, "tools_list": one, "help": one, "pressure": ""})
     floor_row = next(row for row in text.splitlines() if "bare LangGraph graph" in row)
@@ -118,9 +118,11 @@ def test_make_bench_prints_the_floor_beside_the_bookkeeping() -> None:
     assert f"| {floors} | 9–9 ms (75%) | (no target) |" in floor_row
     ratio_row = next(row for row in text.splitlines() if row.startswith("| graph ÷ that bare graph"))
     assert "| 1.02 (IQR " in ratio_row
+    floor_of_mcp = next(row for row in text.splitlines() if row.startswith("| the same direct run in a second"))
+    assert "| 1.01 (IQR 1.01–1.01, n=1) |" in floor_of_mcp and "| (no target) |" in floor_of_mcp
     cpu_row = next(row for row in text.splitlines() if row.startswith("| CPU time per run"))
     assert f"| {cpu} |" in cpu_row
-    no_cpu = table(loops, {"mcp_over_direct": one, "cpu_text": None, "pressure": ""},
+    no_cpu = table(loops, {"mcp_over_direct": one, "twin_over_direct": one, "cpu_text": None, "pressure": ""},
                    {"server_over_in_process": one, "server_over_paper": one, "on_over_off": spread([2.0]),
                     "pressure": ""}, {"initialize": one, "tools_list": one, "help": one, "pressure": ""})
     assert "CPU time per run" not in no_cpu  # no /proc: the row is left out

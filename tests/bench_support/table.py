@@ -30,6 +30,8 @@ def table(loops: dict[str, Any], mcp: dict[str, Any], editor: dict[str, Any], st
          *shown(editor["server_over_paper"]), "≤ 1.0", verdict(editor["server_over_paper"], 1.0), editor["pressure"]),
         ("MCP stdio ÷ direct, 2 rounds", *shown(mcp["mcp_over_direct"]), "≤ 1.03",
          verdict(mcp["mcp_over_direct"], 1.03), mcp["pressure"]),
+        ("the same direct run in a second process ÷ direct (the floor under MCP ÷ direct)",
+         *shown(mcp["twin_over_direct"]), "(no target)", "", mcp["pressure"]),
         *([("CPU time per run, direct and over MCP stdio (2 rounds)", mcp["cpu_text"], "", "(no target)", "",
             mcp["pressure"])] if mcp["cpu_text"] else []),
         ("`thinkedit serve mcp`: time until it answers `initialize` (a fresh process, empty data dir)",
