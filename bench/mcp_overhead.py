@@ -231,7 +231,7 @@ async def serve_twin(data_dir: Path, profile: Path, max_rounds: int) -> None:
 
 
 def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
-    """Time both paths in a scratch data directory; return the spreads, the per-pair ratio and the start-up."""
+    """Time the three sides in a scratch data directory; return the spreads, the per-pair ratios and the start-up."""
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.tools.registry import prime_in_process_runtime
 
@@ -249,7 +249,7 @@ def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Run both paths and print the ratio."""
+    """Run the three sides and print the ratios (or, with --twin, be the second process)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="Timed runs per path (after one warm-up).")
     parser.add_argument("--max-rounds", type=int, default=2)
