@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +39,11 @@ sys.path.insert(0, str(ROOT))
 from tests.bench_support.photos import IMAGE, INSTRUCTION, Photos  # noqa: E402
 from tests.bench_support.profile import every_round_profile  # noqa: E402
 from tests.bench_support.spread import Pressure, pair_ratios, spread  # noqa: E402
+
+if TYPE_CHECKING:
+    from thinkedit.agent.runs import Runner
+    from thinkedit.agent.settings import LoopSettings
+    from thinkedit.agent.state import RunState
 
 
 def cpu_seconds(pid: int, thread: int | None = None) -> float | None:
@@ -143,14 +148,11 @@ async def measure(
         return float(answer["seconds"])
 
     async def one_direct(runner: Runner, timed: bool = True) -> float:
-        photo = photos.fresh(IMAGE)
-        fresh = settings.model_copy(update={"seed": photos.seed()})
-        cpu_started, started = cpu_now(os.getpid()), time.perf_counter()
-        state = await runner.start(runner.prepare(photo, INSTRUCTION, fresh), on_event=lambda event: None)
-        seconds = time.perf_counter() - started
+        photo, seed = photos.fresh(IMAGE), photos.seed()
+        cpu_started = cpu_now(os.getpid())
+        seconds, state = await start_run(runner, photo, settings, seed)
         if timed:
             cpu.add("direct", cpu_started, cpu_now(os.getpid()))
-        assert state is not None and state.status == "done" and len(state.rounds) == max_rounds, state
         photos.check(state)
         return seconds
 
@@ -217,17 +219,22 @@ async def serve_twin(data_dir: Path, profile: Path, max_rounds: int) -> None:
     async with Runner.open(data_dir) as runner:
         while line := await loop.run_in_executor(None, sys.stdin.readline):
             asked = json.loads(line)
-            fresh = settings.model_copy(update={"seed": asked["seed"]})
-            record = runner.prepare(Path(asked["photo"]), INSTRUCTION, fresh)
-            started = time.perf_counter()
-            state = await runner.start(record, on_event=lambda event: None)
-            seconds = time.perf_counter() - started
-            assert state is not None and state.status == "done" and len(state.rounds) == max_rounds, state
-            rounds = state.rounds
-            images = [state.source, *(r.image for r in rounds), *(c.image for r in rounds for c in r.candidates)]
-            digests = [ref.sha256 for ref in images]
-            sys.stdout.write(json.dumps({"seconds": seconds, "digests": digests}) + "\n")
+            seconds, state = await start_run(runner, Path(asked["photo"]), settings, asked["seed"])
+            sys.stdout.write(json.dumps({"seconds": seconds, "digests": Photos.digests(state)}) + "\n")
             sys.stdout.flush()
+
+
+async def start_run(runner: Runner, photo: Path, settings: LoopSettings, seed: int) -> tuple[float, RunState]:
+    """Run ``photo`` through ``Runner.prepare`` and ``Runner.start`` as a direct user does; return seconds and state.
+
+    The direct side and the twin both time their runs here, so they time the same steps.
+    """
+    fresh = settings.model_copy(update={"seed": seed})
+    started = time.perf_counter()
+    state = await runner.start(runner.prepare(photo, INSTRUCTION, fresh), on_event=lambda event: None)
+    seconds = time.perf_counter() - started
+    assert state is not None and state.status == "done" and len(state.rounds) == settings.max_rounds, state
+    return seconds, state
 
 
 def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:

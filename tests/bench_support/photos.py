@@ -49,10 +49,16 @@ class Photos:
         """
         return base + SEED_STRIDE * self.made
 
+    @staticmethod
+    def digests(state: Any) -> list[str]:
+        """Return the digests of every image a run (its final ``RunState``) stored: source, rounds, candidates."""
+        rounds = state.rounds
+        images = (state.source, *(r.image for r in rounds), *(c.image for r in rounds for c in r.candidates))
+        return [ref.sha256 for ref in images]
+
     def check(self, state: Any) -> None:
         """Fail unless every image the run (its final ``RunState``) stored is new to the store; remember them."""
-        images = [state.source, *(r.image for r in state.rounds), *(c.image for r in state.rounds for c in r.candidates)]
-        self.check_digests(ref.sha256 for ref in images)
+        self.check_digests(self.digests(state))
 
     def check_digests(self, digests: Iterable[str]) -> None:
         """Fail unless none of these image digests was stored by an earlier run; remember them."""
