@@ -104,7 +104,7 @@ class CpuTimes:
 async def measure(
     data_dir: Path, runs: int, max_rounds: int, cpu: CpuTimes
 ) -> tuple[list[float], list[float], list[float], float]:
-    """Time the same run through ``Runner.start`` here, as ``think_while_edit`` over stdio and in a twin process.
+    """Time the same run directly here (``start_run``), as ``think_while_edit`` over stdio and in a twin process.
 
     Interleaving keeps slow drifts of the machine out of the ratios, and the rounds rotate which
     side goes first (direct, MCP, twin; then MCP, twin, direct; ...), so none always runs just after
@@ -207,9 +207,9 @@ async def measure(
 
 
 async def serve_twin(data_dir: Path, profile: Path, max_rounds: int) -> None:
-    """Be the twin: run each photo and seed read from stdin through ``Runner.start`` as ``one_direct`` does.
+    """Be the twin: run each photo and seed read from stdin through ``start_run``, as ``one_direct`` does.
 
-    Answers one JSON line per run (the seconds ``Runner.start`` took, the stored images' digests).
+    Answers one JSON line per run (the seconds ``start_run`` timed, the stored images' digests).
     """
     from thinkedit.agent.runs import Runner
     from thinkedit.agent.settings import LoopSettings
@@ -237,13 +237,18 @@ async def start_run(runner: Runner, photo: Path, settings: LoopSettings, seed: i
     return seconds, state
 
 
-def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
-    """Time the three sides in a scratch data directory; return the spreads, the per-pair ratios and the start-up."""
+def prime_torch() -> None:
+    """Start torch's parallel runtime on this (the main) thread, as the CLI and the server do before their runs."""
     from thinkedit.agent.settings import LoopSettings
     from thinkedit.tools.registry import prime_in_process_runtime
 
     tiny = LoopSettings.from_profile("tiny")
-    prime_in_process_runtime(tiny.editor, tiny.thinker)  # as the CLI and the server do
+    prime_in_process_runtime(tiny.editor, tiny.thinker)
+
+
+def figures(runs: int = 10, max_rounds: int = 2) -> dict[str, Any]:
+    """Time the three sides in a scratch data directory; return the spreads, the per-pair ratios and the start-up."""
+    prime_torch()
     cpu = CpuTimes()
     with tempfile.TemporaryDirectory() as tmp, Pressure() as pressure:
         direct_times, mcp_times, twin_times, startup = asyncio.run(measure(Path(tmp), runs, max_rounds, cpu))
@@ -263,18 +268,14 @@ def main() -> None:
     parser.add_argument("--twin", nargs=3, metavar=("DATA_DIR", "PROFILE", "MAX_ROUNDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.twin:  # the second process of the floor, fed by ``measure``
-        from thinkedit.agent.settings import LoopSettings
-        from thinkedit.tools.registry import prime_in_process_runtime
-
-        tiny = LoopSettings.from_profile("tiny")
-        prime_in_process_runtime(tiny.editor, tiny.thinker)
+        prime_torch()
         asyncio.run(serve_twin(Path(args.twin[0]), Path(args.twin[1]), int(args.twin[2])))
         return
     f = figures(args.runs, args.max_rounds)
     d, m = f["direct_s"], f["mcp_s"]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}")
     print(f"tiny profile, max_rounds {args.max_rounds}, {args.runs} timed runs per path (medians)")
-    print(f"direct Runner.start : {d * 1000:8.1f} ms")
+    print(f"direct (start_run)  : {d * 1000:8.1f} ms")
     print(f"MCP stdio tool call : {m * 1000:8.1f} ms   (server start-up, once: {f['startup_s']:.2f} s)")
     print(f"second process      : {f['twin_s'] * 1000:8.1f} ms   (the same direct run in a twin process: the floor)")
     ratio, floor = f["mcp_over_direct"], f["twin_over_direct"]
