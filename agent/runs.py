@@ -33,12 +33,12 @@ from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState, plain
 from thinkedit.tools.artifact_cache import WRITES
-from thinkedit.tools.locations import storage_locations
+from thinkedit.tools.locations import is_url, storage_locations
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import intake_notes, load_image
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.secrets import mask_secrets
-from thinkedit.tools.store import ArtifactStore, is_url, open_filesystem
+from thinkedit.tools.store import ArtifactStore, open_filesystem
 from thinkedit.tools.types import ImageRef
 
 log = logging.getLogger(__name__)

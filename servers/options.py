@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, available_profiles, storage_locations
+from thinkedit.tools.locations import (
+    ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, available_profiles, is_url, storage_locations,
+)
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -65,8 +67,6 @@ def add_storage_options(parser: argparse.ArgumentParser) -> None:
 
 def storage_urls(args: argparse.Namespace) -> dict[str, str | None]:
     """Return the Runner.open keywords the storage options give (env and defaults apply there)."""
-    from thinkedit.tools.store import is_url
-
     artifacts = storage_locations(artifacts=args.artifacts)[1]
     if artifacts and not is_url(artifacts):
         artifacts = str(Path(artifacts).expanduser().resolve())

@@ -72,6 +72,58 @@ def test_mcp_server_answers_the_handshake_and_tools_list_before_heavy_imports(tm
     assert "langgraph" in result["heavy_after"] and not result["models_error"]
 
 
+HANDSHAKE_PROBE = """
+import json, sys, anyio
+from pathlib import Path
+from thinkedit.servers.mcp.lifespan import ServerConfig, base_settings, lifespan
+from thinkedit.servers.mcp.server import HANDLERS
+
+def heavy():
+    return sorted(m for m in sys.modules if m.split(".")[0] in {heavy} or m in {heavy})
+
+async def main():
+    stdio = ServerConfig(profile="tiny", data_dir=Path(sys.argv[1]) / "stdio")
+    async with lifespan(stdio, base_settings(stdio), None, HANDLERS)(None) as state:
+        await anyio.sleep(1)  # room for background work, were any started before the first message
+        left = {{"opened": state.opened.is_set()}}
+    left["heavy"] = heavy()  # the lifespan has ended: whatever it opened, it opened by now
+    http = ServerConfig(profile="tiny", data_dir=Path(sys.argv[1]) / "http", open_after_handshake=False)
+    async with lifespan(http, base_settings(http), None, HANDLERS)(None) as state:
+        with anyio.fail_after(300):
+            await state.ready()  # no message comes: an HTTP server opens at start-up
+        opened = state.runner is not None
+    print(json.dumps({{"left_before_greeting": left, "http_opened_unasked": opened, "heavy_after": heavy()}}))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.slow  # imports the agent once: seconds
+def test_over_stdio_the_agent_waits_for_the_first_message_after_initialize(tmp_path: Path) -> None:
+    # The agent's import on a worker thread would take turns with the initialize answer for the interpreter;
+    # a client that leaves after the handshake costs no import, and the server still stops at once.
+    result = probe(HANDSHAKE_PROBE.format(heavy=set(HEAVY)), str(tmp_path))
+    assert result["left_before_greeting"] == {"opened": False, "heavy": []}
+    assert result["http_opened_unasked"] is True and "langgraph" in result["heavy_after"]
+
+
+BUILD_PROBE = """
+import argparse, json, sys
+from pathlib import Path
+from thinkedit.servers.mcp import cli
+parser = argparse.ArgumentParser()
+cli.register(parser.add_subparsers())
+args = parser.parse_args(["mcp", "--profile", "tiny", "--data-dir", sys.argv[1]])
+cli._build(args, args.data_dir)
+print(json.dumps(sorted(m for m in ("PIL", "numpy", "httpx", "fsspec") if m in sys.modules)))
+"""
+
+
+def test_serve_mcp_builds_its_server_without_image_or_http_libraries(tmp_path: Path) -> None:
+    # The options and the server are built before initialize is answered: images and HTTP load behind it.
+    assert probe(BUILD_PROBE, str(tmp_path)) == []
+
+
 LAZY_PROBE = """
 import json, sys
 from thinkedit.servers.cli import build_parser

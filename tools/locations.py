@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 #: Environment variables that choose where runs live when no option says.
 CHECKPOINT_URL_ENV = "THINKEDIT_CHECKPOINT_URL"
 ARTIFACTS_URL_ENV = "THINKEDIT_ARTIFACTS_URL"
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(location: str | Path) -> bool:
+    """Say whether ``location`` is a URL (fsspec) rather than a local path."""
+    return isinstance(location, str) and bool(_URL.match(location))
 
 
 def default_data_dir() -> Path:

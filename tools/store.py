@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import struct
 import tempfile
 import zlib
@@ -27,6 +26,7 @@ from PIL import Image, ImageChops
 from thinkedit.tools.artifact_cache import DECODED, WRITES, pixel_digest
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import load_image
+from thinkedit.tools.locations import is_url
 from thinkedit.tools.types import ImageRef
 
 #: PIL mode -> (PNG colour type, bytes per pixel), for the 8-bit modes this encoder writes.
@@ -111,14 +111,6 @@ def downscale_png(image: Image.Image, max_bytes: int, *, min_side: int = 64) -> 
 PNG_LEVEL = FAST_PNG_LEVEL
 
 #: A URL with a scheme (``memory://``, ``file://``, ``s3://``): the store goes through fsspec.
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-def is_url(location: str | Path) -> bool:
-    """Say whether ``location`` is a URL (fsspec) rather than a local path."""
-    return isinstance(location, str) and bool(_URL.match(location))
-
-
 def open_filesystem(url: str) -> tuple[Any, str]:
     """Return the fsspec filesystem and root path of ``url``, or raise ``BadInputError`` naming the problem."""
     try:

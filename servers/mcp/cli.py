@@ -131,6 +131,7 @@ def _build(args: argparse.Namespace, data_dir: Path) -> tuple[Any, Any]:
         resource_links=args.resource_links,
         checkpoints_url=storage["checkpoints"],
         artifacts_url=storage["artifacts"],
+        open_after_handshake=args.transport == "stdio",
     )
     try:
         settings = base_settings(config)

@@ -3,13 +3,18 @@
 The server answers ``initialize`` and ``tools/list`` at once; the Runner (LangGraph, the
 checkpointer) and the backends open in the background, and a call that needs them awaits
 ``AppState.ready`` first. Nothing here imports LangGraph or the Runner at module level.
+
+Over stdio the background work waits for the client's first message after ``initialize``
+(``open_after_handshake``): a desktop client starts the server and waits for that answer, and an
+import on a worker thread would take turns with it for the interpreter. A server that starts before
+its clients (HTTP) opens at once.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +55,8 @@ class ServerConfig:
     max_image_bytes: int = 8 * 1024 * 1024
     #: Resource links in results: by client name (``auto``), or for every client or none.
     resource_links: str = "auto"
+    #: Open the Runner once the first client has its ``initialize`` answer (stdio), not at start-up (HTTP).
+    open_after_handshake: bool = True
 
 
 def base_settings(config: ServerConfig) -> LoopSettings:
@@ -78,6 +85,10 @@ class AppState:
     images: ImageResolver = None  # type: ignore[assignment]
     error: BaseException | None = None
     opened: anyio.Event = field(default_factory=anyio.Event)
+    #: Set by the first message after ``initialize`` (``open_after_handshake``): the Runner may open.
+    greeted: anyio.Event = field(default_factory=anyio.Event)
+    #: The server stopped before it was greeted: nothing opens.
+    closing: bool = False
 
     async def ready(self) -> AppState:
         """Wait until the Runner is open (raise the start-up error if it could not open)."""
@@ -100,6 +111,8 @@ def lifespan(
     @asynccontextmanager
     async def run(_: Any) -> AsyncIterator[AppState]:
         state = AppState(config, settings)
+        if not config.open_after_handshake:
+            state.greeted.set()
         async with anyio.create_task_group() as group, AsyncExitStack() as stack:
             group.start_soon(_open, state, stack, backends, preload)
             try:
@@ -108,6 +121,9 @@ def lifespan(
                 # The transport may be tearing down in a cancelled scope: finish the clean-up anyway,
                 # or live runs are not marked for resumption and the checkpoint database stays open.
                 with anyio.CancelScope(shield=True):
+                    if not state.greeted.is_set():  # the client left before it needed anything opened
+                        state.closing = True
+                        state.greeted.set()
                     await state.opened.wait()
                     if state.jobs is not None:
                         await state.jobs.close()
@@ -116,10 +132,23 @@ def lifespan(
     return run
 
 
+async def handshake_gate(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Server middleware: let the Runner open at the first message after ``initialize`` (see the module)."""
+    if ctx.method != "initialize":
+        ctx.lifespan_context.greeted.set()
+    return await call_next(ctx)
+
+
 async def _open(state: AppState, stack: AsyncExitStack, backends: BackendProvider | None, preload: str) -> None:
-    """Import the agent off the event loop, prime torch on this (the main) thread, then open the Runner."""
+    """Import the agent off the event loop, prime torch on this (the main) thread, then open the Runner.
+
+    All of it waits until the server is greeted (see the module); a server closed first opens nothing.
+    """
     config = state.config
     try:
+        await state.greeted.wait()
+        if state.closing:
+            return
         await anyio.to_thread.run_sync(importlib.import_module, preload)
         from thinkedit.agent.runs import Runner
         from thinkedit.servers.mcp.image_args import ImageResolver, default_roots

@@ -28,7 +28,7 @@ from mcp_types import Icon, InputRequiredResult
 from pydantic import BaseModel, create_model
 
 from thinkedit.servers.exposure import is_loopback
-from thinkedit.servers.mcp.lifespan import AppState, ServerConfig, base_settings, lifespan
+from thinkedit.servers.mcp.lifespan import AppState, ServerConfig, base_settings, handshake_gate, lifespan
 from thinkedit.servers.mcp.resources import register_resources
 from thinkedit.servers.mcp.schemas import (
     CancelRunInput,
@@ -197,6 +197,7 @@ def build_server(
         icons=icons(),
         log_level="WARNING",
         extensions=[apps_extension()],
+        middleware=[handshake_gate],
     )
     register_resources(server)
     return server
