@@ -109,10 +109,12 @@ def test_make_bench_prints_the_floor_beside_the_bookkeeping() -> None:
     loops = {"headline": pairs(0.018, 0.008).summary(), "scaling": sizes, "k4_over_k1": spread([3.0]),
              "pressure": "CPU pressure 1%"}
     one = spread([1.0])
+    starts = {"initialize": one, "tools_list": one, "help": one, "sdk_initialize": spread([0.8]),
+              "initialize_over_sdk": spread([1.1]), "pressure": ""}
     cpu = "direct 90 ms (80 on the event loop's thread); MCP 100 ms in the server (10 ...) + 20 ms in the client"
     text = table(loops, {"mcp_over_direct": one, "twin_over_direct": spread([1.01]), "cpu_text": cpu, "pressure": ""},
                  {"server_over_in_process": one, "server_over_paper": one, "on_over_off": spread([2.0]),
-                  "pressure": ""}, {"initialize": one, "tools_list": one, "help": one, "pressure": ""})
+                  "pressure": ""}, starts)
     floor_row = next(row for row in text.splitlines() if "bare LangGraph graph" in row)
     floors = " / ".join(f"{ms} ms (IQR {ms}–{ms}, n=3)" for ms in (7, 8, 9))
     assert f"| {floors} | 9–9 ms (75%) | (no target) |" in floor_row
@@ -124,8 +126,12 @@ def test_make_bench_prints_the_floor_beside_the_bookkeeping() -> None:
     assert f"| {cpu} |" in cpu_row
     no_cpu = table(loops, {"mcp_over_direct": one, "twin_over_direct": one, "cpu_text": None, "pressure": ""},
                    {"server_over_in_process": one, "server_over_paper": one, "on_over_off": spread([2.0]),
-                    "pressure": ""}, {"initialize": one, "tools_list": one, "help": one, "pressure": ""})
+                    "pressure": ""}, starts)
     assert "CPU time per run" not in no_cpu  # no /proc: the row is left out
+    sdk_row = next(row for row in text.splitlines() if row.startswith("| the same for the SDK's smallest"))
+    assert "| 0.80 s (IQR 0.80–0.80, n=1) |" in sdk_row and "| (no target) |" in sdk_row
+    over_sdk = next(row for row in text.splitlines() if row.startswith("| `serve mcp` ÷ the SDK's smallest"))
+    assert "| 1.10 (IQR 1.10–1.10, n=1) |" in over_sdk
 
 
 def test_fresh_photos_differ_from_each_other_and_the_photo_in_one_pixel(tmp_path: Path) -> None:
