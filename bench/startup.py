@@ -63,7 +63,7 @@ def help_seconds() -> float:
 
 
 def mcp_seconds(data_dir: str, command: list[str] | None = None) -> tuple[float, float]:
-    """Start ``thinkedit serve mcp`` (or ``command``); return the seconds until it answers ``initialize``, ``tools/list``."""
+    """Start ``thinkedit serve mcp`` (or ``command``); return the seconds until it answers initialize and tools/list."""
     env = {**os.environ, "THINKEDIT_DATA_DIR": data_dir}
     started = time.perf_counter()
     proc = subprocess.Popen(command or [*thinkedit(), "serve", "mcp", "--profile", "tiny"], stdin=subprocess.PIPE,
