@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, FiniteFloat
 
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.state import RunState
 from thinkedit.tools.profiles import DEMO_NOTE, is_demo
 from thinkedit.tools.types import ImageRef, Usage
 
 if TYPE_CHECKING:
     from thinkedit.agent.runs import Runner, RunRecord
+    from thinkedit.agent.state import RunState
 
 #: What the view says for a round whose editor takes no seed.
 NO_SEED_NOTE = "the editor's API takes no seed: this round is not reproducible by seed"
@@ -241,6 +241,8 @@ class RunRead:
 
 async def read_run(runner: Runner, run_id: str, record: RunRecord | None = None) -> RunRead:
     """Read a run's record (unless given) and its checkpoint, once each (``BadInputError`` for an unknown id)."""
+    from thinkedit.agent.state import RunState  # the run's side of the view: not needed to describe the tools
+
     record = record if record is not None else runner.registry.load(run_id)
     snapshot = await runner.graph.aget_state({"configurable": {"thread_id": run_id}})
     state = RunState.model_validate(snapshot.values) if snapshot.values else None

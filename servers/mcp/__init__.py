@@ -3,3 +3,6 @@
 Only the modules that serve import the ``mcp`` SDK; ``cli`` and ``client_config`` do not, so the
 command line works without the extra.
 """
+
+#: Largest image a client may pass inline (data: URI) or by URL, decoded, in MiB: ``--max-image-mb``'s default.
+DEFAULT_MAX_IMAGE_MB = 8

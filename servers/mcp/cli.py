@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkedit.servers.exposure import is_loopback, url_host
+from thinkedit.servers.mcp import DEFAULT_MAX_IMAGE_MB
 from thinkedit.servers.options import (
     add_address, add_allow_root, add_data_dir, add_model_servers, add_profile, add_storage_options, storage_urls,
 )
@@ -45,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-image-mb",
         type=float,
-        default=8.0,
-        help="Largest image accepted inline (data: URI) or by URL, in MiB (default 8).",
+        default=float(DEFAULT_MAX_IMAGE_MB),
+        help=f"Largest image accepted inline (data: URI) or by URL, in MiB (default {DEFAULT_MAX_IMAGE_MB}).",
     )
     p.add_argument(
         "--resource-links",

@@ -32,6 +32,7 @@ import httpx
 from PIL.Image import Image
 
 from thinkedit.agent.runs import Runner
+from thinkedit.servers.mcp import DEFAULT_MAX_IMAGE_MB
 from thinkedit.servers.mcp.results import SCHEME, resolve_uri
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
 from thinkedit.tools.images import MAX_FILE_BYTES, SERVER_MAX_PIXELS, load_image, read_fd
@@ -39,7 +40,7 @@ from thinkedit.tools.images import MAX_FILE_BYTES, SERVER_MAX_PIXELS, load_image
 log = logging.getLogger(__name__)
 
 #: Default limit of an image passed inline (data: URI) or fetched from a URL, decoded.
-DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_IMAGE_BYTES = DEFAULT_MAX_IMAGE_MB * 1024 * 1024
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)

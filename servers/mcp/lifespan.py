@@ -24,6 +24,7 @@ import anyio
 
 from thinkedit.agent.settings import LoopSettings, resolve_settings
 from thinkedit.agent.settings_check import check_settings
+from thinkedit.servers.mcp import DEFAULT_MAX_IMAGE_MB
 from thinkedit.tools.config import default_data_dir
 from thinkedit.tools.errors import BadInputError
 
@@ -51,8 +52,8 @@ class ServerConfig:
     artifacts_url: str | None = None
     roots: list[Path] | None = None
     allow_urls: bool = False
-    #: Largest image accepted inline (data: URI) or by URL, decoded (``image_args.DEFAULT_MAX_IMAGE_BYTES``).
-    max_image_bytes: int = 8 * 1024 * 1024
+    #: Largest image accepted inline (data: URI) or by URL, decoded.
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_MB * 1024 * 1024
     #: Resource links in results: by client name (``auto``), or for every client or none.
     resource_links: str = "auto"
     #: Open the Runner once the first client has its ``initialize`` answer (stdio), not at start-up (HTTP).
