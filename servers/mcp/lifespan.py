@@ -4,7 +4,7 @@ The server answers ``initialize`` and ``tools/list`` at once; the Runner (LangGr
 checkpointer) and the backends open in the background, and a call that needs them awaits
 ``AppState.ready`` first. Nothing here imports LangGraph or the Runner at module level.
 
-Over stdio the background work waits for the client's first message after ``initialize``
+Over stdio the background work waits for the client's first message other than ``initialize``
 (``open_after_handshake``): a desktop client starts the server and waits for that answer, and an
 import on a worker thread would take turns with it for the interpreter. A server that starts before
 its clients (HTTP) opens at once.
@@ -86,7 +86,7 @@ class AppState:
     images: ImageResolver = None  # type: ignore[assignment]
     error: BaseException | None = None
     opened: anyio.Event = field(default_factory=anyio.Event)
-    #: Set by the first message after ``initialize`` (``open_after_handshake``): the Runner may open.
+    #: Set by the first message other than ``initialize`` (``open_after_handshake``): the Runner may open.
     greeted: anyio.Event = field(default_factory=anyio.Event)
     #: The server stopped before it was greeted: nothing opens.
     closing: bool = False
@@ -134,7 +134,7 @@ def lifespan(
 
 
 async def handshake_gate(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Server middleware: let the Runner open at the first message after ``initialize`` (see the module)."""
+    """Server middleware: let the Runner open at the first message other than ``initialize`` (see the module)."""
     if ctx.method != "initialize":
         ctx.lifespan_context.greeted.set()
     return await call_next(ctx)
