@@ -49,28 +49,43 @@ def free_port() -> int:
 
 def start_server(
     model: str, max_batch: int, data_dir: str, log: Path, extra: Sequence[str] = (), timeout: float = 180,
-    paper: bool = False,
+    paper: bool = False, tries: int = 3,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``thinkedit serve editor`` (or, with ``paper``, the baseline) on a free loopback port; return it and its URL."""
-    port = free_port()
+    """Start ``thinkedit serve editor`` (or, with ``paper``, the baseline) on a free loopback port; return it and its URL.
+
+    A port is free when it is chosen and another program may bind it before the server does: a server
+    that exits because its port was taken is started again on another, up to ``tries`` times.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": data_dir, "RAY_USAGE_STATS_ENABLED": "0"}
-    command = [sys.executable, "-m", "thinkedit.servers.cli", "serve", "editor", "--model", model, "--port", str(port),
-               "--max-batch", str(max_batch), "--max-queue", "256", *extra]
-    if paper:
-        command = [sys.executable, str(ROOT / "bench" / "paper_server.py"), "--model", model, "--port", str(port)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
+    for _ in range(tries):
+        port = free_port()
+        command = [sys.executable, "-m", "thinkedit.servers.cli", "serve", "editor", "--model", model, "--port",
+                   str(port), "--max-batch", str(max_batch), "--max-queue", "256", *extra]
+        if paper:
+            command = [sys.executable, str(ROOT / "bench" / "paper_server.py"), "--model", model, "--port", str(port)]
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        if _ready(proc, port, time.monotonic() + timeout):
+            return proc, f"http://127.0.0.1:{port}/v1"
+        if proc.poll() is None:
+            proc.kill()
+            raise SystemExit(f"server not ready; see {log}")
+        if "address already in use" not in log.read_text(errors="replace").lower():
+            raise SystemExit(f"server exited early; see {log}")
+    raise SystemExit(f"{tries} free ports were taken before the server bound them; see {log}")
+
+
+def _ready(proc: subprocess.Popen[bytes], port: int, deadline: float) -> bool:
+    """Wait until the server answers ``/health``; False if it exits first or the deadline passes."""
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited early; see {log}")
+            return False
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc, f"http://127.0.0.1:{port}/v1"
+                return True
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"server not ready; see {log}")
+    return False
 
 
 async def sequential_latency(editor: object, image: Image.Image, count: int, settle: int = 0) -> float:
