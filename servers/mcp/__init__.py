@@ -6,3 +6,5 @@ command line works without the extra.
 
 #: Largest image a client may pass inline (data: URI) or by URL, decoded, in MiB: ``--max-image-mb``'s default.
 DEFAULT_MAX_IMAGE_MB = 8
+#: The same limit in bytes: ``ServerConfig``'s and ``ImageResolver``'s default.
+DEFAULT_MAX_IMAGE_BYTES = DEFAULT_MAX_IMAGE_MB * 1024 * 1024

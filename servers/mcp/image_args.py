@@ -32,15 +32,12 @@ import httpx
 from PIL.Image import Image
 
 from thinkedit.agent.runs import Runner
-from thinkedit.servers.mcp import DEFAULT_MAX_IMAGE_MB
+from thinkedit.servers.mcp import DEFAULT_MAX_IMAGE_BYTES
 from thinkedit.servers.mcp.results import SCHEME, resolve_uri
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
 from thinkedit.tools.images import MAX_FILE_BYTES, SERVER_MAX_PIXELS, load_image, read_fd
 
 log = logging.getLogger(__name__)
-
-#: Default limit of an image passed inline (data: URI) or fetched from a URL, decoded.
-DEFAULT_MAX_IMAGE_BYTES = DEFAULT_MAX_IMAGE_MB * 1024 * 1024
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)

@@ -24,7 +24,7 @@ import anyio
 
 from thinkedit.agent.settings import LoopSettings, resolve_settings
 from thinkedit.agent.settings_check import check_settings
-from thinkedit.servers.mcp import DEFAULT_MAX_IMAGE_MB
+from thinkedit.servers.mcp import DEFAULT_MAX_IMAGE_BYTES
 from thinkedit.tools.config import default_data_dir
 from thinkedit.tools.errors import BadInputError
 
@@ -53,7 +53,7 @@ class ServerConfig:
     roots: list[Path] | None = None
     allow_urls: bool = False
     #: Largest image accepted inline (data: URI) or by URL, decoded.
-    max_image_bytes: int = DEFAULT_MAX_IMAGE_MB * 1024 * 1024
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     #: Resource links in results: by client name (``auto``), or for every client or none.
     resource_links: str = "auto"
     #: Open the Runner once the first client has its ``initialize`` answer (stdio), not at start-up (HTTP).
