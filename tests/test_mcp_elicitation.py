@@ -103,6 +103,16 @@ async def test_an_edit_without_instruction_is_asked_again(data_dir: Path) -> Non
     assert backends.editor_.calls[-1].instruction == "second try" and "needs an instruction" in done["message"]
 
 
+async def test_a_person_who_never_gives_a_usable_answer_is_asked_a_bounded_number_of_times(data_dir: Path) -> None:
+    server, backends = make_server(data_dir, script=SCRIPT)
+    person = Person(*[accept("edit")] * 10)  # 'edit' with no instruction, every time
+    async with Client(server, mode="legacy", elicitation_callback=person) as client:
+        paused = await run(client, max_rounds=2)
+    # The run's rounds and two more, then one last form, then the run waits for review_run, intact.
+    assert len(person.asked) == 2 + 2 + 1 and len(backends.editor_.calls) == 1
+    assert paused["status"] == "awaiting_review" and "Stopped asking after too many" in paused["message"]
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_client_without_elicitation_gets_awaiting_review(data_dir: Path, mode: str) -> None:
     server, backends = make_server(data_dir, script=SCRIPT)

@@ -96,13 +96,15 @@ class InlineReview:
         """
         mode = elicitation_mode(self.ctx)
         asked = 0
+        limit: int | None = None  # read from the run's record at the first form, once per call
         while mode is not None and self.app.jobs.awaits_review(run_id):
             pending = await self.app.runner.pending_review(run_id)
             if pending is None:
                 return None
             if mode == "input_required":
                 return self._input_required(run_id, pending)
-            if asked > self._max_questions(run_id):
+            limit = self._max_questions(run_id) if limit is None else limit
+            if asked > limit:
                 self.notes.append("Stopped asking after too many unusable answers; answer with review_run.")
                 return None
             asked += 1
@@ -120,6 +122,7 @@ class InlineReview:
 
 
     def _max_questions(self, run_id: str) -> int:
+        """Return the number of forms past which one call stops asking: the run's rounds, and two more."""
         return self.app.runner.registry.load(run_id).settings.max_rounds + 2
 
     async def _ask(self, pending: dict[str, Any]) -> ReviewForm | None:
