@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import fit_within, load_image, resize_to
+from thinkedit.tools.per_loop import PerLoop
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
@@ -76,20 +77,19 @@ class GptImageEditor:
         self.api_key = required_key(key_env, f"the editor {config.model}")
         self.timeout_s = config.timeout_s or DEFAULT_TIMEOUT_S
         self.retry = RetryPolicy(attempts=config.max_attempts)
-        self._clients: dict[int, Any] = {}
+        self._clients: PerLoop[Any] = PerLoop(self._new_client)
 
     def _client(self) -> Any:
-        """Return an ``AsyncOpenAI`` for the running event loop, with its own retries off."""
+        """Return the ``AsyncOpenAI`` of the running event loop."""
+        return self._clients.get()
+
+    def _new_client(self) -> Any:
+        """Build an ``AsyncOpenAI`` with its own retries off."""
         from openai import AsyncOpenAI
 
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._clients:
-            self._clients = {
-                loop_id: AsyncOpenAI(
-                    api_key=self.api_key, base_url=self.config.base_url, timeout=self.timeout_s, max_retries=0
-                )
-            }
-        return self._clients[loop_id]
+        return AsyncOpenAI(
+            api_key=self.api_key, base_url=self.config.base_url, timeout=self.timeout_s, max_retries=0
+        )
 
     def request_fields(self, request: EditRequest, size: tuple[int, int]) -> dict[str, Any]:
         """Return the edit's fields: the model, n, size and the options set (never a seed)."""

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError, TransientBackendError
 from thinkedit.tools.images import fit_within, load_image, resize_to
+from thinkedit.tools.per_loop import PerLoop
 from thinkedit.tools.retry import retry_after_seconds
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.types import EditRequest, EditResult
@@ -50,7 +51,7 @@ class OpenAIImagesEditor:
                 "(the openai profile); 'openai-images' is for servers such as thinkedit serve editor or vLLM-Omni"
             )
         self.api_key = self._api_key(config)
-        self._clients: dict[int, Any] = {}
+        self._clients: PerLoop[Any] = PerLoop(self._new_client)
 
     @staticmethod
     def _api_key(config: EditorConfig) -> str:
@@ -60,20 +61,16 @@ class OpenAIImagesEditor:
         return os.environ.get(TOKEN_ENV) or PLACEHOLDER_API_KEY
 
     def _client(self) -> Any:
-        """Return an ``AsyncOpenAI`` bound to the running event loop (httpx clients are per loop)."""
+        """Return the ``AsyncOpenAI`` of the running event loop."""
+        return self._clients.get()
+
+    def _new_client(self) -> Any:
+        """Build an ``AsyncOpenAI`` with this editor's timeout and retries."""
         from openai import AsyncOpenAI
 
-        loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
-        if client is None:
-            client = AsyncOpenAI(
-                api_key=self.api_key,
-                base_url=self.config.base_url,
-                timeout=self.timeout_s,
-                max_retries=self.max_retries,
-            )
-            self._clients = {loop_id: client}  # an old loop's client is unusable anyway
-        return client
+        return AsyncOpenAI(
+            api_key=self.api_key, base_url=self.config.base_url, timeout=self.timeout_s, max_retries=self.max_retries
+        )
 
     def form_fields(self, request: EditRequest) -> dict[str, Any]:
         """Return the extra form fields: the seed, then the config's settings, then the request's."""

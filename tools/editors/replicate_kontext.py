@@ -19,6 +19,7 @@ from typing import Any
 from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import fit_within, load_image, resize_to
+from thinkedit.tools.per_loop import PerLoop
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries, retry_after_seconds
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
@@ -60,22 +61,22 @@ class ReplicateKontextEditor:
         self.api_token = required_key(key_env, f"the editor {config.model}")
         self.timeout_s = config.timeout_s or DEFAULT_TIMEOUT_S
         self.retry = RetryPolicy(attempts=config.max_attempts)
-        self._clients: dict[int, Any] = {}
+        self._clients: PerLoop[Any] = PerLoop(self._new_client)
 
     def _client(self) -> Any:
-        """Return a ``replicate.Client`` for the running event loop (its httpx client is per loop)."""
+        """Return the ``replicate.Client`` of the running event loop."""
+        return self._clients.get()
+
+    def _new_client(self) -> Any:
+        """Build a ``replicate.Client`` that notes each response's ``Retry-After``."""
         import httpx
         import replicate
 
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._clients:
-            timeout = httpx.Timeout(self.timeout_s, connect=10.0)
-            client = replicate.Client(
-                api_token=self.api_token, base_url=self.config.base_url, timeout=timeout,
-                event_hooks={"response": [_note_retry_after]},
-            )
-            self._clients = {loop_id: client}
-        return self._clients[loop_id]
+        timeout = httpx.Timeout(self.timeout_s, connect=10.0)
+        return replicate.Client(
+            api_token=self.api_token, base_url=self.config.base_url, timeout=timeout,
+            event_hooks={"response": [_note_retry_after]},
+        )
 
     def inputs(self, request: EditRequest, seed: int) -> dict[str, Any]:
         """Return the prediction's inputs except the image: prompt, seed, then the settings."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from thinkedit.tools.config import ThinkerConfig, required_key
 from thinkedit.tools.errors import BadInputError, ThinkerOutputError
+from thinkedit.tools.per_loop import PerLoop
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
@@ -76,7 +77,7 @@ class ChatModelThinker:
         self._request_options = self._structured_output_options()
         self._injected = chat_model
         self._api_key = None if chat_model is not None else self._resolve_api_key()
-        self._models: dict[int, BaseChatModel] = {}
+        self._models: PerLoop[BaseChatModel] = PerLoop(self._new_chat_model)
         self.retry = RetryPolicy(attempts=config.max_attempts)
 
     def _resolve_api_key(self) -> str:
@@ -89,23 +90,19 @@ class ChatModelThinker:
         raise BadInputError(f"the chat-model thinker {self.name} needs base_url (a server URL) or api_key_env")
 
     def chat_model(self) -> BaseChatModel:
-        """Return the injected model, or one built for the running event loop (HTTP clients are per loop)."""
-        if self._injected is not None:
-            return self._injected
-        import asyncio
+        """Return the injected model, or the running event loop's one (HTTP clients are per loop)."""
+        return self._injected if self._injected is not None else self._models.get()
 
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._models:
-            model = build_chat_model(
-                self.config.model,
-                base_url=self.config.base_url,
-                api_key=self._api_key or PLACEHOLDER_API_KEY,
-                temperature=self.config.temperature,
-                max_tokens=self.config.max_new_tokens,
-                timeout_s=self.config.timeout_s or DEFAULT_TIMEOUT_S,
-            )
-            self._models = {loop_id: model}  # an old loop's client is unusable anyway
-        return self._models[loop_id]
+    def _new_chat_model(self) -> BaseChatModel:
+        """Build the chat model the config names."""
+        return build_chat_model(
+            self.config.model,
+            base_url=self.config.base_url,
+            api_key=self._api_key or PLACEHOLDER_API_KEY,
+            temperature=self.config.temperature,
+            max_tokens=self.config.max_new_tokens,
+            timeout_s=self.config.timeout_s or DEFAULT_TIMEOUT_S,
+        )
 
     @property
     def uses_provider_structured_output(self) -> bool:
