@@ -61,12 +61,15 @@ def run_image(record: RunRecord, state: RunState | None, name: str) -> ImageRef:
     raise BadInputError(f"run {record.run_id} has no round {n}: {_has(record, state)}")
 
 
-async def load_run_image(runner: Runner, run_id: str, name: str) -> ImageRef:
-    """Return the image ``name`` points to in run ``run_id``, reading its record and checkpointed state."""
-    record = runner.registry.load(run_id)
+async def load_run_image(runner: Runner, run: str | RunRecord, name: str) -> ImageRef:
+    """Return the image ``name`` points to in a run: by its id, or by its record when the caller read it already.
+
+    The checkpointed state is read only for a name the record cannot answer.
+    """
+    record = runner.registry.load(run) if isinstance(run, str) else run
     if name == "source":
         return record.source  # the record alone names it: no checkpoint read
-    return run_image(record, await runner.state(run_id), name)
+    return run_image(record, await runner.state(record.run_id), name)
 
 
 def _has(record: RunRecord, state: RunState | None) -> str:

@@ -65,6 +65,10 @@ async def test_lists_runs_and_serves_views_and_images(data_dir: Path, photo) -> 
         bad = http.get(f"/api/runs/{state.run_id}/images/round-9.png")
         assert bad.status_code == 400 and "no round 9" in bad.json()["error"]
         assert http.get(f"/api/runs/{state.run_id}/images/other.png").status_code == 400
+        source = http.get(f"/api/runs/{state.run_id}/images/source.png?w=64")
+        assert source.status_code == 200 and Image.open(io.BytesIO(source.content)).size[0] == 64
+        wide = http.get(f"/api/runs/{state.run_id}/images/source.png?w=9999")
+        assert wide.status_code == 400 and "w must be between 16 and 4096" in wide.json()["error"]
         assert http.post(f"/api/runs/{state.run_id}/review", json={"decision": "approve"}).status_code == 409
         assert http.post(f"/api/runs/{state.run_id}/review", json={"decision": "maybe"}).status_code == 422
 

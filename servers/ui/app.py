@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from thinkedit.agent import run_images
 from thinkedit.agent.deletion import delete_run
 from thinkedit.agent.review import review_answer
+from thinkedit.agent.run_images import load_run_image
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import ACTIVE
@@ -167,9 +167,9 @@ def build_app(config: GalleryConfig) -> FastAPI:
     @app.get("/api/runs/{run_id}/images/{name}.png")
     async def run_image(run_id: str, name: str, w: int | None = None) -> Response:
         rec = record(run_id)
-        ref = run_images.run_image(rec, await runner().state(run_id), name)
         if w is not None and not 16 <= w <= 4096:
             raise BadInputError("w must be between 16 and 4096 pixels")
+        ref = await load_run_image(runner(), rec, name)
 
         def read() -> bytes:
             if w is None:
