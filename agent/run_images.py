@@ -64,7 +64,8 @@ def run_image(record: RunRecord, state: RunState | None, name: str) -> ImageRef:
 async def load_run_image(runner: Runner, run: str | RunRecord, name: str) -> ImageRef:
     """Return the image ``name`` points to in a run: by its id, or by its record when the caller read it already.
 
-    The checkpointed state is read only for a name the record cannot answer.
+    ``source`` comes from the record alone; every other name also reads the checkpointed state (an error
+    lists the rounds the run has).
     """
     record = runner.registry.load(run) if isinstance(run, str) else run
     if name == "source":
