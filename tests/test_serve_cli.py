@@ -11,6 +11,10 @@ import pytest
 
 from tests.servers import ROOT, cli_env
 from thinkedit.servers.cli import build_parser
+from thinkedit.servers.editor.metrics import EditorMetrics
+from thinkedit.servers.editor.service import EditorService, build_engine
+from thinkedit.servers.editor.settings import EditorServerSettings
+from thinkedit.tools.errors import BadInputError
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,6 +47,26 @@ def test_public_addresses_need_a_token() -> None:
 def test_a_misspelt_editor_model_fails_at_once() -> None:
     done = run_cli("serve", "editor", "--model", "tiny-kontxt")
     assert done.returncode == 2 and "tiny-kontext" in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["openai-images", "openai-gpt-image", "replicate"])
+def test_the_editor_server_refuses_a_hosted_backend(backend: str) -> None:
+    done = run_cli("serve", "editor", "--model", "gpt-image-1", "--backend", backend)
+    assert done.returncode == 2 and "--backend" in done.stderr and backend in done.stderr, done.stderr
+    assert "diffusers" in done.stderr
+    with pytest.raises(BadInputError, match=rf"not the '{backend}' backend.*--profile openai"):
+        build_engine(EditorServerSettings(model="gpt-image-1", backend=backend))
+
+
+async def test_an_editor_app_with_a_hosted_backend_says_why_on_health() -> None:
+    settings = EditorServerSettings(model="gpt-image-1", backend="openai-gpt-image", placement="thread")
+    service = EditorService(settings, EditorMetrics(settings.model, settings.replica_id))  # the app's default engine
+    await service.start()
+    try:
+        assert service.status == "failed"  # what /health answers, with a 503
+        assert service.error is not None and "not the 'openai-gpt-image' backend" in service.error
+    finally:
+        await service.close(5)
 
 
 def commands_with(option: str, parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], argparse.ArgumentParser]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from thinkedit.servers.editor.settings import EditorServerSettings
+from thinkedit.servers.editor.settings import SERVED_BACKENDS, EditorServerSettings
 from thinkedit.servers.exposure import check_exposure, resolve_token
 from thinkedit.servers.options import add_address
 from thinkedit.tools.images import SERVER_MAX_PIXELS
@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with a bounded queue and micro-batching. --ray runs the same app as Ray Serve replicas.",
     )
     p.add_argument("--model", required=True, help="Model name, e.g. tiny-kontext, flux-kontext-dev, qwen-image-edit.")
-    p.add_argument("--backend", default="diffusers", help="Editor backend (default: diffusers).")
+    p.add_argument("--backend", choices=SERVED_BACKENDS, default="diffusers",
+                   help="Editor backend: a local pipeline (default: diffusers). A hosted editor needs no server: "
+                   "the loop calls it itself (--profile openai or replicate-kontext).")
     p.add_argument("--path", help="Load the weights from this directory or hub id instead of the model table's.")
     p.add_argument("--device", help="Torch device (default: cuda when present, else cpu).")
     p.add_argument("--dtype", help="Torch dtype, e.g. bfloat16 (default: per model; float32 on CPU).")

@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 from thinkedit.servers.editor.batching import MicroBatcher
 from thinkedit.servers.editor.budget import WorkBudget, model_area, work_budget
-from thinkedit.servers.editor.settings import EditorServerSettings
+from thinkedit.servers.editor.settings import SERVED_BACKENDS, EditorServerSettings
 from thinkedit.servers.editor.metrics import EditorMetrics
 from thinkedit.servers.editor.schemas import ModelCard
 from thinkedit.servers.editor.worker import PipelineWorker, picklable
-from thinkedit.tools.errors import BackendError
+from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.protocols import Editor
 from thinkedit.tools.types import EditRequest, EditResult
 
@@ -26,16 +26,17 @@ EngineFactory = Callable[[EditorServerSettings], Editor]
 
 
 def build_engine(settings: EditorServerSettings) -> Editor:
-    """Build the editor backend named by ``settings`` (one pipeline per server or replica)."""
-    config = settings.editor_config()
-    if settings.backend == "diffusers":
-        from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
+    """Build the local pipeline ``settings`` names (one per server or replica); refuse any other backend."""
+    if settings.backend not in SERVED_BACKENDS:
+        raise BadInputError(
+            f"the editor server hosts a local pipeline ({', '.join(SERVED_BACKENDS)}), not the {settings.backend!r} "
+            "backend: the loop calls a hosted editor itself (--profile openai or replicate-kontext, "
+            "or a profile of yours)"
+        )
+    from thinkedit.tools.editors.diffusers_engine import DiffusersEditor
 
-        # The engine's per-call image cap follows the server's batch size, so --max-batch 1 means one image per call.
-        return DiffusersEditor(config, max_batch_images=settings.max_batch)
-    from thinkedit.tools.registry import BackendCache
-
-    return BackendCache().editor(config)
+    # The engine's per-call image cap follows the server's batch size, so --max-batch 1 means one image per call.
+    return DiffusersEditor(settings.editor_config(), max_batch_images=settings.max_batch)
 
 
 def batch_key(request: EditRequest) -> Hashable:

@@ -12,6 +12,11 @@ from thinkedit.tools.config import EditorConfig
 from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 
+#: The editor backends a server hosts: local pipelines. A hosted editor (openai-images, openai-gpt-image,
+#: replicate) is called by the loop itself, as its profile says; it needs no server of ours.
+SERVED_BACKENDS = ("diffusers",)
+
+
 def default_replica_id() -> str:
     """Name this process for response headers and metrics: host and pid."""
     return f"{socket.gethostname()}-{os.getpid()}"
