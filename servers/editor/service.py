@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from thinkedit.servers.editor.batching import MicroBatcher
 from thinkedit.servers.editor.budget import WorkBudget, model_area, work_budget
@@ -22,10 +22,20 @@ from thinkedit.tools.types import EditRequest, EditResult
 log = logging.getLogger(__name__)
 
 Status = Literal["loading", "ready", "failed", "draining"]
-EngineFactory = Callable[[EditorServerSettings], Editor]
 
 
-def build_engine(settings: EditorServerSettings) -> Editor:
+class ServedEditor(Editor, Protocol):
+    """An editor a server hosts: a local pipeline, which also runs a batch of requests in one call."""
+
+    def edit_batch(self, requests: list[EditRequest]) -> list[EditResult]:
+        """Return one result per request, in order (the batcher groups compatible requests)."""
+        ...
+
+
+EngineFactory = Callable[[EditorServerSettings], ServedEditor]
+
+
+def build_engine(settings: EditorServerSettings) -> ServedEditor:
     """Build the local pipeline ``settings`` names (one per server or replica); refuse any other backend."""
     if settings.backend not in SERVED_BACKENDS:
         raise BadInputError(
@@ -53,7 +63,7 @@ class EditorService:
         self.settings = settings
         self.metrics = metrics
         self._engine_factory = engine_factory
-        self.engine: Editor | None = None
+        self.engine: ServedEditor | None = None
         self.batcher: MicroBatcher[EditRequest, EditResult] | None = None
         self.status: Status = "loading"
         self.error: str | None = None
@@ -103,7 +113,7 @@ class EditorService:
         s = self.settings
         return work_budget(model_area(model, s.max_side), s.max_images, s.max_input_pixels, s.max_output_pixels)
 
-    def _build(self) -> Editor:
+    def _build(self) -> ServedEditor:
         """Construct the engine and load its pipeline: in the worker process, or here on the pipeline thread.
 
         With a worker, this process keeps an unloaded engine of its own for checking requests and
@@ -130,7 +140,7 @@ class EditorService:
         return await self.batcher.submit(request, batch_key(request), cost)
 
     async def _run_batch(self, requests: list[EditRequest]) -> list[EditResult]:
-        """Run a batch with the engine's ``edit_batch`` when it has one, else one ``edit`` per request."""
+        """Run a batch through the engine's ``edit_batch``: in the worker process, or on the pipeline thread."""
         engine = self.engine
         assert engine is not None
         loop = asyncio.get_running_loop()
@@ -142,10 +152,7 @@ class EditorService:
                     self.status, self.error = "failed", "the editor worker process died; restart the server"
                     log.error("editor worker process died")
                 raise
-        edit_batch = getattr(engine, "edit_batch", None)
-        if callable(edit_batch):
-            return list(await loop.run_in_executor(self._pipeline_thread, edit_batch, requests))
-        return list(await asyncio.gather(*(engine.edit(request) for request in requests)))
+        return list(await loop.run_in_executor(self._pipeline_thread, engine.edit_batch, requests))
 
     @property
     def queue_depth(self) -> int:

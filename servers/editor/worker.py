@@ -13,7 +13,6 @@ time under load. ``bench/editor_server.py`` compares our server with the paper's
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import pickle
@@ -158,12 +157,9 @@ def _serve(conn: Connection) -> None:
         conn.send(("failed", _sendable(exc)))
         return
     conn.send(("ready", None))
-    edit_batch = getattr(engine, "edit_batch", None)
 
     def run(requests: list[Any]) -> list[Any]:
-        if callable(edit_batch):
-            return list(edit_batch(requests))
-        return [asyncio.run(engine.edit(request)) for request in requests]
+        return list(engine.edit_batch(requests))
 
     while True:
         try:
