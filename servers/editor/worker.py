@@ -139,7 +139,7 @@ def _serve(conn: Connection) -> None:
     factory, settings, thread = conn.recv()
     pool = None
     if thread == "pipeline":
-        if getattr(settings, "backend", None) in ("diffusers", "transformers"):
+        if settings.backend == "diffusers":  # a torch pipeline
             from thinkedit.tools.registry import start_parallel_runtime
 
             start_parallel_runtime()  # on the main thread, before the pipeline thread touches torch
