@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from thinkedit.servers.exposure import is_loopback
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
 from thinkedit.tools.images import load_image
 
@@ -164,10 +165,6 @@ def clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-#: Host names that mean this machine (what a browser sends for a loopback server).
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-
-
 def _host_of(value: str) -> str:
     """Return the host part of a ``Host`` header or an origin's netloc (without the port)."""
     value = value.strip().lower()
@@ -181,14 +178,18 @@ class HostOriginGuard:
 
     A browser page on any site may POST a form to ``http://127.0.0.1:PORT``; it cannot choose the
     ``Origin`` header its browser sends, nor make a rebound name's ``Host`` read ``127.0.0.1``. So a
-    loopback server accepts only loopback ``Host`` names, and any server refuses an ``Origin`` that
-    is not itself. Clients that are not browsers (the openai SDK, curl) send no ``Origin``.
+    loopback server accepts only a ``Host`` that names this machine (``localhost`` or a loopback IP,
+    as ``is_loopback`` says of a bind address: an IP cannot be rebound), and any server refuses an
+    ``Origin`` that is not itself. Clients that are not browsers (the openai SDK, curl) send no
+    ``Origin``. ``render`` shapes the JSON body of a refusal (default: an OpenAI error).
     """
 
-    def __init__(self, app: ASGIApp, loopback: bool, on_reject: Callable[[str], None] | None = None) -> None:
+    def __init__(self, app: ASGIApp, loopback: bool, on_reject: Callable[[str], None] | None = None,
+                 render: Callable[[str], dict[str, Any]] | None = None) -> None:
         self.app = app
         self.loopback = loopback
         self._on_reject = on_reject
+        self._render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -197,13 +198,13 @@ class HostOriginGuard:
         headers = {k.lower(): v for k, v in scope.get("headers") or []}
         host = headers.get(b"host", b"").decode("latin-1")
         origin = headers.get(b"origin")
-        if self.loopback and _host_of(host) not in LOOPBACK_NAMES:
+        if self.loopback and not is_loopback(_host_of(host)):
             await self._reject(send, 421, "host", f"Host {clip(host)!r} is not this loopback server")
             return
         if origin is not None:
             text = origin.decode("latin-1")
             _, sep, netloc = text.partition("://")
-            allowed = (self.loopback and _host_of(netloc) in LOOPBACK_NAMES) or (sep and netloc.lower() == host.lower())
+            allowed = (self.loopback and is_loopback(_host_of(netloc))) or (sep and netloc.lower() == host.lower())
             if not sep or not allowed:
                 await self._reject(send, 403, "origin", f"requests from the web page at {clip(text)!r} are refused")
                 return
@@ -212,4 +213,5 @@ class HostOriginGuard:
     async def _reject(self, send: Send, status: int, what: str, message: str) -> None:
         if self._on_reject is not None:
             self._on_reject(what)
-        await send_json(send, status, error_body(message, "invalid_request_error", code=f"bad_{what}"), [])
+        body = self._render(message) if self._render else error_body(message, "invalid_request_error", code=f"bad_{what}")
+        await send_json(send, status, body, [])

@@ -104,3 +104,26 @@ def test_the_http_server_announces_its_address_as_information(mcp_data_dir: Path
         assert f"thinkedit MCP server at {base}/mcp" in lines
         assert not [line for line in lines if "WARNING" in line], lines
         assert httpx.get(f"{base}/health").status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "LocalHost", "0:0:0:0:0:0:0:1"])
+def test_every_loopback_spelling_guards_host_and_origin(host: str) -> None:
+    """A loopback bind, however it is written, answers only loopback Host names and its own kind of Origin."""
+    from fastapi.testclient import TestClient
+    from mcp.server.mcpserver import MCPServer
+
+    from thinkedit.servers.mcp.http_transport import http_app
+
+    app = http_app(MCPServer("guarded"), host=host, token=None, max_body_bytes=1_000_000)
+    with TestClient(app, base_url="http://127.0.0.1:8765") as http:  # in process: no traffic leaves it
+        rebound = http.post("/mcp", json=INITIALIZE, headers={**HEADERS, "Host": "evil.example:8765"})
+        assert rebound.status_code == 421, rebound.text
+        assert rebound.json()["error"]["message"] == "Host 'evil.example:8765' is not this loopback server"
+        page = http.post("/mcp", json=INITIALIZE, headers={**HEADERS, "Origin": "https://evil.example"})
+        assert page.status_code == 403 and "evil.example" in page.json()["error"]["message"], page.text
+        for name in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "127.0.0.2:8765"):
+            opened = http.post("/mcp", json=INITIALIZE, headers={**HEADERS, "Host": name,
+                                                                 "Origin": f"http://{name}"})
+            assert opened.status_code == 200, (name, opened.text)
+            (answer,) = [json.loads(line[5:]) for line in opened.text.splitlines() if line.startswith("data: {")]
+            assert answer["result"]["serverInfo"]["name"] == "guarded", name

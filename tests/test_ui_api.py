@@ -101,6 +101,8 @@ def test_token_and_host_rules(data_dir: Path) -> None:
         assert http.get("/api/runs").status_code == 200  # the cookie now carries it
     with client(data_dir) as http:
         assert http.get("/api/runs", headers={"Host": "evil.example:8770"}).status_code == 403
+        for name in ("LOCALHOST:8770", "127.0.0.2:8770", "[::1]:8770"):  # every name of this machine
+            assert http.get("/api/runs", headers={"Host": name}).status_code == 200, name
         cross = http.post("/api/runs", data={"instruction": "x"}, headers={"Origin": "http://evil.example"})
         assert cross.status_code == 403
 

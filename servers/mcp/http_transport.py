@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import JSONRPCMessage
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.exposure import is_loopback
+from thinkedit.servers.httputil import HostOriginGuard
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +92,14 @@ def http_app(
             max_request_body_size=max_body_bytes,
             event_store=events if events is not None else BoundedEventStore(),
             retry_interval=RETRY_MS,
+            # Host and Origin are checked below, as on the editor and thinker servers: the SDK's own check
+            # covers three spellings of loopback only, so --host 127.0.0.2 or LocalHost would go unguarded.
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
     )
     # The SDK's own limit answers 413 but keeps the connection, so the rest is still read; this one closes it.
     app = BodyLimit(app, max_body_bytes, setting="set by --max-image-mb", render=_jsonrpc_error)
+    app = HostOriginGuard(app, loopback=is_loopback(host), render=_jsonrpc_error)
     return BearerTokenMiddleware(app, token) if token else app
 
 

@@ -15,7 +15,8 @@ from urllib.parse import quote, urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+from thinkedit.servers.exposure import is_loopback
+
 #: For answers that are not pages (JSON, images, events): nothing may load, run or frame them.
 DEFAULT_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 SECURITY_HEADERS = {
@@ -59,7 +60,7 @@ def token_guard(token: str | None) -> Callable[[Request, Callable[[Request], Awa
             sent = header[7:] if header.lower().startswith("bearer ") else given or cookie or ""
             if not hmac.compare_digest(sent.encode(), token.encode()):
                 return JSONResponse({"error": "this gallery needs its token: open it with ?token=..."}, status_code=401)
-        elif not host or host not in LOCAL_HOSTS:
+        elif not is_loopback(host):
             # No token means loopback only: refuse pages served under another name (DNS rebinding).
             return JSONResponse({"error": "unexpected Host header; open the gallery at 127.0.0.1"}, status_code=403)
         origin = request.headers.get("origin")
