@@ -8,19 +8,19 @@ The run's lock is held throughout, so nobody resumes the run while it goes away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from thinkedit.agent.checkpoint import named_images
 from thinkedit.agent.runs import Runner
-from thinkedit.agent.state import ACTIVE
+from thinkedit.agent.state import ACTIVE, RunState
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.store import ArtifactStore
 
 log = logging.getLogger(__name__)
-
-#: The files ``write_outputs`` puts in a run's output folder (a folder the user chose may hold others).
-OUTPUT_FILES = ("final.png", "trajectory.json", "report.html")
 
 
 @dataclass(frozen=True)
@@ -33,18 +33,33 @@ class Deleted:
     files_deleted: int
 
 
-def _remove_outputs(out_dir: Path) -> int:
-    """Remove the files written for the run (and the folder once empty); leave anything else there."""
-    if not out_dir.is_dir():
-        return 0
-    removed = 0
-    for path in out_dir.iterdir():
-        if path.is_file() and (path.name in OUTPUT_FILES or (path.name.startswith("round-") and path.suffix == ".png")):
-            path.unlink()
-            removed += 1
-    if not any(out_dir.iterdir()):
-        out_dir.rmdir()
-    return removed
+def outputs_of(run_id: str, state: RunState | None, store: ArtifactStore, out_dir: Path) -> list[Path]:
+    """Return the files in ``out_dir`` that are this run's outputs (``write_outputs``), and no others.
+
+    A folder the user chose may hold files of their own, or the outputs another run wrote there
+    later under the same names. So the folder holds this run's outputs only while its
+    ``trajectory.json`` names this run; then ``report.html`` counts when its title names it too, and
+    a PNG when its bytes are the stored image of the round (or the final choice) it is named after.
+    """
+    trajectory = out_dir / "trajectory.json"
+    try:
+        data = json.loads(trajectory.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict) or data.get("run_id") != run_id:
+        return []
+    found = [trajectory]
+    with contextlib.suppress(OSError):
+        if f"<title>thinkedit run {run_id}</title>".encode() in (out_dir / "report.html").read_bytes():
+            found.append(out_dir / "report.html")
+    images = {f"round-{r.index}.png": r.image for r in state.rounds} if state is not None else {}
+    if state is not None and state.final_image is not None:
+        images["final.png"] = state.final_image
+    for name, ref in images.items():
+        with contextlib.suppress(OSError, BadInputError):  # gone, unreadable, or no longer in the store
+            if (out_dir / name).read_bytes() == store.read_bytes(ref):
+                found.append(out_dir / name)
+    return found
 
 
 async def delete_run(runner: Runner, run_id: str, outputs_root: Path) -> Deleted:
@@ -54,20 +69,26 @@ async def delete_run(runner: Runner, run_id: str, outputs_root: Path) -> Deleted
         raise BadInputError(f"run {run_id} is {record.status.replace('_', ' ')}: cancel it before deleting it")
     await runner.locks.acquire(run_id)  # raises, naming the holder, while another process drives it
     try:
-        mine = {ref.sha256: ref for ref in named_images([record, await runner.state(run_id)])}
+        state = await runner.state(run_id)
+        mine = {ref.sha256: ref for ref in named_images([record, state])}
         used = set()
         for other in runner.registry.list():
             if other.run_id != run_id:
                 used |= {ref.sha256 for ref in named_images([other, await runner.state(other.run_id)])}
         await runner.graph.checkpointer.adelete_thread(run_id)
-        out_dir = Path(record.out_dir) if record.out_dir else outputs_root / run_id
+        out_dir = (Path(record.out_dir) if record.out_dir else outputs_root / run_id).expanduser()
         gone = [ref for sha, ref in mine.items() if sha not in used]
 
         def remove() -> int:
+            files = outputs_of(run_id, state, runner.store, out_dir)  # before its images leave the store
             for ref in gone:
                 runner.store.delete(ref)
             runner.registry.delete(run_id)
-            return _remove_outputs(out_dir.expanduser())
+            for path in files:
+                path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # gone already, or holding files that are not the run's
+                out_dir.rmdir()
+            return len(files)
 
         files = await asyncio.to_thread(remove)
     finally:

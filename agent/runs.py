@@ -44,7 +44,7 @@ from thinkedit.tools.types import ImageRef
 log = logging.getLogger(__name__)
 
 #: What a run id may be (it names files and checkpoint threads): every surface checks ids against it.
-RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+RUN_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 
 RecordStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
@@ -116,7 +116,7 @@ class RunRegistry:
         return cls(Path(data_dir).expanduser() / "runs")
 
     def _key(self, run_id: str) -> str:
-        if not _RUN_ID.match(run_id):
+        if not _RUN_ID.fullmatch(run_id):  # the whole id: a trailing newline is not part of a plain one
             shown = run_id if len(run_id) <= 80 else f"{run_id[:64]}... ({len(run_id)} characters)"
             raise BadInputError(f"invalid run id {shown!r}: use 1 to 64 letters, digits, '-' or '_'")
         return f"{self._root}/{run_id}.json"
@@ -296,7 +296,7 @@ class Runner:
             source=self.store.put(picture),  # queued before the record that names it
             source_name=source_name or ("" if isinstance(image, bytes | Image) else str(image)),
             settings=settings,
-            out_dir=str(out_dir) if out_dir else None,
+            out_dir=str(Path(out_dir).expanduser().resolve()) if out_dir else None,  # whoever reads it, from anywhere
             notes=intake_notes(picture),
             references=[self.store.put(ref) for ref in extra],
         )

@@ -131,3 +131,15 @@ def test_data_build_confines_names_from_trajectory_files(tmp_path: Path) -> None
     (tmp_path / "secret.png").write_bytes(b"secret")
     with pytest.raises(BadInputError, match="leaves"):
         build_dataset(root, tmp_path / "dataset2", rl_fraction=0.0)
+
+
+@pytest.mark.parametrize("run_id", ["abc\n", "abc\r", "a" * 65, "", "a/b", "..", "ab c"])
+def test_a_run_id_names_one_record_only_when_all_of_it_is_plain(tmp_path: Path, run_id: str) -> None:
+    from thinkedit.agent.runs import RunRegistry
+
+    registry = RunRegistry(tmp_path / "runs")
+    with pytest.raises(BadInputError, match="invalid run id"):
+        registry.load(run_id)
+    for plain in ("abc", "a" * 64, "A_b-9"):  # these pass the check, and name no record yet
+        with pytest.raises(BadInputError, match="unknown run id"):
+            registry.load(plain)

@@ -150,3 +150,35 @@ async def test_cancel_and_delete_keep_what_other_runs_use(data_dir: Path, photo)
         last = http.delete(f"/api/runs/{one.run_id}").json()
         assert last["images_kept"] == 0 and not stored_pngs(data_dir) & shas
         assert http.get("/api/runs").json()["runs"] == [] and RunRegistry.for_data(data_dir).list() == []
+
+
+async def test_delete_removes_only_the_runs_own_files_from_its_output_folder(
+    data_dir: Path, photo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thinkedit.agent.viewer import write_outputs
+
+    monkeypatch.chdir(tmp_path)  # a relative --out is kept as the absolute folder it named
+    states = []
+    async with Runner.open(data_dir, backends=FakeBackends(ScriptedEditor(), ScriptedThinker(
+            verdicts((3, 4, "add a red hat"), (9, 9, "x"), (9, 9, "x"), (9, 9, "x"))))) as runner:
+        for rounds, out in ((2, "shared"), (1, "shared"), (1, "alone")):
+            record = runner.prepare(photo, f"make the cat wear hat {rounds}{out}", make_settings(data_dir, max_rounds=rounds),
+                                    out_dir=out)
+            assert record.out_dir == str(tmp_path / out)
+            states.append(state := await runner.start(record))
+            write_outputs(state, runner.store, record.out_dir)
+    first, second, alone = states
+    shared = tmp_path / "shared"
+    (shared / "notes.txt").write_text("mine")
+    (shared / "round-draft.png").write_bytes(b"mine")
+    before = {p.name: p.read_bytes() for p in shared.iterdir()}
+    assert {"round-1.png", "round-2.png", "final.png", "trajectory.json", "report.html"} <= set(before)
+
+    with client(data_dir) as http:
+        # The folder holds the second run's outputs (and the first run's round 2): the first run takes nothing.
+        assert http.delete(f"/api/runs/{first.run_id}").json()["files_deleted"] == 0
+        assert {p.name: p.read_bytes() for p in shared.iterdir()} == before
+        assert http.delete(f"/api/runs/{second.run_id}").json()["files_deleted"] == 4
+        assert sorted(p.name for p in shared.iterdir()) == ["notes.txt", "round-2.png", "round-draft.png"]
+        assert http.delete(f"/api/runs/{alone.run_id}").json()["files_deleted"] == 4
+        assert not (tmp_path / "alone").exists()  # its own folder, emptied, goes too

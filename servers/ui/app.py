@@ -232,6 +232,6 @@ def build_app(config: GalleryConfig) -> FastAPI:
         gone = await delete_run(runner(), run_id, config.data_dir / "outputs")
         jobs().changed(run_id)
         return {"run_id": run_id, "deleted": True, "images_deleted": gone.images_deleted,
-                "images_kept": gone.images_kept}
+                "images_kept": gone.images_kept, "files_deleted": gone.files_deleted}
 
     return app
