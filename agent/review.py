@@ -34,6 +34,9 @@ def parse_review(answer: Any) -> tuple[Decision, str | None]:
         text = answer.strip()
         if text.lower() in {"approve", "stop"}:
             return text.lower(), None  # type: ignore[return-value]
+        if text.lower() == "edit":  # the listed choice, not an instruction to edit with
+            raise BadInputError("decision 'edit' needs an instruction: answer with the new instruction itself, "
+                                "or {'decision': 'edit', 'instruction': ...}")
         if text:
             return "edit", text
     elif isinstance(answer, dict):

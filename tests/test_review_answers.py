@@ -38,3 +38,10 @@ def test_every_surface_builds_the_same_answer() -> None:
     assert parse_review(review_answer("stop")) == ("stop", None)
     with pytest.raises(BadInputError, match="decision 'edit' needs an instruction"):
         review_answer("edit", " ")
+
+
+@pytest.mark.parametrize("answer", ["edit", " Edit ", "EDIT"])
+def test_the_listed_choice_edit_alone_is_not_taken_as_the_instruction(answer: str) -> None:
+    with pytest.raises(BadInputError, match="decision 'edit' needs an instruction"):
+        parse_review(answer)
+    assert parse_review("edit the hat to be blue") == ("edit", "edit the hat to be blue")  # an instruction still is
