@@ -209,13 +209,13 @@ class LoopNodes:
                   edit_seconds=seconds)
         )
         candidates = [Candidate(seed=seed + i, image=ref) for i, ref in enumerate(refs)] if k > 1 else []
-        usage = Usage(
+        usage = Usage(  # priced now: a round the loop does not critique (paper mode's last) costs this
             edit_calls=1,
             images_edited=len(result.images),
             editor_input_tokens=result.usage.get("input_tokens") or 0,
             editor_output_tokens=result.usage.get("output_tokens") or 0,
             edit_seconds=seconds,
-        )
+        ).priced(settings.pricing, editor=settings.editor.model, thinker=settings.thinker.model)
         round_ = Round(index=index, instruction=instruction, seed=seed, image=refs[0], edit_seconds=seconds,
                        candidates=candidates, seed_applied=result.seeded, usage=usage)
         return {"rounds": [plain(round_)], "current_instruction": instruction}

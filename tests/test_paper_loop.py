@@ -62,6 +62,18 @@ async def test_five_edits_the_last_never_critiqued_and_returned(data_dir: Path, 
     assert state.best_round == 5 and state.final_image == state.rounds[-1].image
 
 
+async def test_the_uncritiqued_last_round_is_priced_too(data_dir: Path, photo: Image.Image) -> None:
+    script = verdicts((9, 7, "a"), (7, 9, "b"))
+    pricing = {"scripted": {"per_image": 0.25}}  # editor and thinker: the scripted thinker reports no tokens
+    state, *_, runner = await run(data_dir, photo, ScriptedThinker(script), loop_mode="paper", max_rounds=3,
+                                  pricing=pricing)
+    assert [r.verdict is None for r in state.rounds] == [False, False, True]
+    assert [r.usage.cost_usd for r in state.rounds] == [0.25, 0.25, 0.25]
+    total = state.total_usage()
+    assert total.cost_usd == 0.75 and total.unpriced == []
+    assert runner.registry.load(state.run_id).usage["cost_usd"] == 0.75  # what the views and the CLI show
+
+
 async def test_our_default_differs_on_the_same_script(data_dir: Path, photo: Image.Image) -> None:
     script = verdicts((9, 7, "a"), (7, 9, "b"), (9.5, 7.5, "c"), (2, 2, "d"), (3, 3, "e"))
     state, _, thinker, _, _ = await run(data_dir, photo, ScriptedThinker(script), instruction="put a hat on the cat")
