@@ -95,7 +95,7 @@ def test_default_roots_never_include_a_filesystem_root(tmp_path: Path) -> None:
 
 
 def test_progress_counts_phases_and_names_round_and_scores() -> None:
-    assert progress_of({"event": "round_started", "round": 2, "instruction": "x", "seed": 0}, 3)[:2] == (4.0, 9.0)
+    assert progress_of({"event": "round_started", "round": 2, "instruction": "x", "seed": 0}, 3)[:2] == (4.0, 10.0)
     verdict = {
         "event": "verdict",
         "round": 1,
@@ -107,13 +107,13 @@ def test_progress_counts_phases_and_names_round_and_scores() -> None:
         "stop_reason": None,
     }
     progress, total, message = progress_of(verdict, 3)
-    assert (progress, total) == (3.0, 9.0)
+    assert (progress, total) == (3.0, 10.0)
     assert "round 1/3" in message and "semantic 3" in message and "quality 7.5" in message
-    assert progress_of({"event": "run_finished", "best_round": 1, "stop_reason": "max_rounds"}, 3)[0] == 9.0
+    assert progress_of({"event": "run_finished", "best_round": 1, "stop_reason": "max_rounds"}, 3)[0] == 10.0
     assert progress_of({"event": "something_else"}, 3) is None
 
 
-async def test_progress_never_goes_backwards() -> None:
+async def test_progress_increases_with_every_notification() -> None:
     sent: list[float] = []
 
     async def report(progress: float, total: float | None, message: str | None) -> None:
@@ -122,8 +122,13 @@ async def test_progress_never_goes_backwards() -> None:
     reporter = ProgressReporter(report, 2)
     for name in ["round_started", "image_ready"]:
         await reporter({"event": name, "round": 2, "instruction": "x", "seed": 0, "edit_seconds": 0.1})
-    await reporter({"event": "round_started", "round": 1, "instruction": "x", "seed": 0})
-    assert sent == [4.0, 5.0, 5.0]
+    await reporter({"event": "round_started", "round": 1, "instruction": "x", "seed": 0})  # late: nothing sent
+    await reporter({"event": "image_ready", "round": 2, "edit_seconds": 0.1})  # a retried phase: nothing sent
+    verdict = {"event": "verdict", "round": 2, "semantic": 9.0, "quality": 9.0, "overall": 9.0, "think_seconds": 0.1,
+               "refined_instruction": "", "stop_reason": "max_rounds"}
+    await reporter(verdict)  # the last allowed round scored: 6 of 7
+    await reporter({"event": "run_finished", "best_round": 2, "stop_reason": "max_rounds"})
+    assert sent == [4.0, 5.0, 6.0, 7.0] and reporter.sent == 4
 
 
 def test_results_stay_under_1mb_with_a_large_image() -> None:

@@ -66,7 +66,8 @@ async def test_both_protocol_versions_over_http(tmp_path: Path, mode: str) -> No
             )
             schema = {t.name: t for t in tools}["think_while_edit"].output_schema
             run = check_structured(result, schema)
-            assert run["status"] == "done" and len(run["rounds"]) == 2 and notes and notes[-1] == 6
+            assert run["status"] == "done" and len(run["rounds"]) == 2 and notes and notes[-1] == 7  # 3 a round, done
+            assert notes == sorted(set(notes)), notes  # each above the one before
             png = await client.read_resource(run["final_image"]["resource_uri"])
             assert png.contents[0].mime_type == "image/png"
             if mode == "legacy":

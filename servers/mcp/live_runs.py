@@ -134,10 +134,11 @@ class RunJobs(RunTasks):
 def progress_of(event: dict[str, Any], max_rounds: int) -> tuple[float, float, str] | None:
     """Return (progress, total, message) for one event, or None for events not reported.
 
-    Progress counts phases: three per round (editing, edited, scored), out of three per allowed
-    round; the finishing event sets progress to the total, as the run may stop early.
+    Progress counts phases: three per round (editing, edited, scored), and the finish, out of three
+    per allowed round and one; the finishing event sets progress to the total, as the run may stop
+    early, and so it is more than the last round's "scored" even when every round ran.
     """
-    total = float(3 * max_rounds)
+    total = float(3 * max_rounds + 1)
     line = describe_event(event, max_rounds)
     if line is None:
         return None
@@ -150,7 +151,11 @@ def progress_of(event: dict[str, Any], max_rounds: int) -> tuple[float, float, s
 
 
 class ProgressReporter:
-    """Send one progress notification per reported event; the count never goes backwards."""
+    """Send one progress notification per reported event that moves the count on.
+
+    MCP asks that progress increase with each notification, so an event that does not (a phase
+    retried after a failure, or one arriving late) sends nothing.
+    """
 
     def __init__(self, report: ReportFn, max_rounds: int) -> None:
         self.report = report
@@ -164,6 +169,8 @@ class ProgressReporter:
         if item is None:
             return
         progress, total, message = item
-        self.last = max(self.last, progress)
+        if progress <= self.last:
+            return
+        self.last = progress
         self.sent += 1
-        await self.report(self.last, total, message)
+        await self.report(progress, total, message)
