@@ -164,15 +164,18 @@ class RunRegistry:
             text = _UNSAVED.get(key)
         if text is not None:
             return text
-        if self._fs is not None:
-            return self._fs.cat_file(key).decode() if self._fs.isfile(key) else None
-        path = Path(key)
-        return path.read_text() if path.is_file() else None
+        try:  # a record deleted while it is listed is simply gone
+            return self._fs.cat_file(key).decode() if self._fs is not None else Path(key).read_text()
+        except FileNotFoundError:
+            return None
 
     def load(self, run_id: str) -> RunRecord:
         """Read a run's record, or raise ``BadInputError`` for an unknown id."""
         key = self._key(run_id)
-        text = self._read(key)
+        try:
+            text = self._read(key)
+        except UnicodeDecodeError as exc:
+            raise BadInputError(f"run record {key} is damaged: it is not UTF-8 text ({exc.reason})") from exc
         if text is None:
             raise BadInputError(f"unknown run id {run_id!r} in {self.url}")
         try:
@@ -191,9 +194,11 @@ class RunRegistry:
         records = []
         for key in keys:
             try:
-                records.append(RunRecord.model_validate_json(self._read(key) or ""))
-            except ValidationError:
-                log.warning("skipping damaged run record %s", key)
+                text = self._read(key)
+                if text is not None:
+                    records.append(RunRecord.model_validate_json(text))
+            except (ValueError, OSError) as exc:  # not UTF-8, not a record, unreadable: one run, not the list
+                log.warning("skipping damaged run record %s: %s", key, exc)
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
 

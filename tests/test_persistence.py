@@ -124,6 +124,20 @@ def test_registry_on_fsspec(photo: Image.Image, tmp_path: Path) -> None:
     assert RunRegistry.for_data(tmp_path / "two").list() == []  # the data dir's own registry is separate
 
 
+def test_a_damaged_record_spoils_only_its_own_run(photo: Image.Image, tmp_path: Path) -> None:
+    registry = RunRegistry.for_data(tmp_path)
+    store = ArtifactStore((tmp_path / "artifacts").as_uri())
+    registry.save(RunRecord(run_id="good", instruction="x", source=store.put(photo), settings=make_settings(tmp_path)))
+    registry.flush("good")
+    (tmp_path / "runs" / "latin1.json").write_bytes(b'{"run_id": "caf\xe9"}')
+    (tmp_path / "runs" / "truncated.json").write_text('{"run_id": "trunc')
+    assert [r.run_id for r in registry.list()] == ["good"]
+    with pytest.raises(BadInputError, match="latin1.json is damaged: it is not UTF-8"):
+        registry.load("latin1")
+    with pytest.raises(BadInputError, match="truncated.json is damaged"):
+        registry.load("truncated")
+
+
 async def test_runs_share_a_memory_store_across_data_dirs(photo: Image.Image, tmp_path: Path) -> None:
     url = memory_url()
     thinker = ScriptedThinker(verdicts((3, 4, "add a red hat"), (9, 9, "done")))
