@@ -182,3 +182,22 @@ async def test_delete_removes_only_the_runs_own_files_from_its_output_folder(
         assert sorted(p.name for p in shared.iterdir()) == ["notes.txt", "round-2.png", "round-draft.png"]
         assert http.delete(f"/api/runs/{alone.run_id}").json()["files_deleted"] == 4
         assert not (tmp_path / "alone").exists()  # its own folder, emptied, goes too
+
+
+async def test_bad_requests_get_the_gallerys_error_shape_and_status(data_dir: Path, photo) -> None:
+    state = await stored_run(data_dir, photo, verdicts((9, 9, "x")), max_rounds=1)
+    with client(data_dir) as http:
+        bad_w = http.get(f"/api/runs/{state.run_id}/images/source.png", params={"w": "abc"})
+        assert bad_w.status_code == 422 and "'query.w'" in bad_w.json()["error"], bad_w.text
+        long = http.post(f"/api/runs/{state.run_id}/review", json={"decision": "edit", "instruction": "x" * 5000})
+        assert long.status_code == 422 and "'instruction'" in long.json()["error"], long.text
+        bomb = Image.new("L", (9000, 9000))  # more pixels than any image input takes
+        big = http.post("/api/runs", data={"instruction": "x"}, files={"image": ("b.png", png(bomb), "image/png")})
+        assert big.status_code == 413 and "pixels" in big.json()["error"], big.text
+        async with Runner.open(data_dir) as other:  # another process drives (here: holds) the run
+            await other.locks.acquire(state.run_id)
+            try:
+                busy = http.delete(f"/api/runs/{state.run_id}")
+                assert busy.status_code == 409 and "driven by" in busy.json()["error"], busy.text
+            finally:
+                await other.locks.release(state.run_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from thinkedit.agent.deletion import delete_run
+from thinkedit.agent.locks import RunBusyError
 from thinkedit.agent.review import review_answer
 from thinkedit.agent.run_images import load_run_image
 from thinkedit.agent.runs import Runner, RunRecord
@@ -26,11 +28,12 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import ACTIVE
 from thinkedit.agent.viewer import asset, content_policy, render_page, run_page_scripts
 from thinkedit.servers.bodylimit import BodyLimit, size_text
+from thinkedit.servers.httputil import describe_errors
 from thinkedit.servers.ui.auth import token_guard
 from thinkedit.servers.ui.events import StreamSlots, primed, run_stream
 from thinkedit.servers.ui.live_runs import GalleryJobs
 from thinkedit.servers.ui.views import summary_of, view_of
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, ImageTooLargeError
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 
 log = logging.getLogger(__name__)
@@ -121,7 +124,13 @@ def build_app(config: GalleryConfig) -> FastAPI:
 
     @app.exception_handler(BadInputError)
     async def bad_input(_: Request, exc: BadInputError) -> JSONResponse:
-        return _error(400, str(exc))
+        # Another process drives the run: a conflict, as for a live run here; too many pixels: too large.
+        status = 409 if isinstance(exc, RunBusyError) else 413 if isinstance(exc, ImageTooLargeError) else 400
+        return _error(status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, describe_errors(exc.errors())[0])  # the gallery's one error shape, naming the field
 
     @app.get("/health")
     async def health() -> dict[str, str]:
