@@ -202,6 +202,19 @@ class RunRegistry:
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
 
+def _check_answer(record: RunRecord, pending: dict[str, Any] | None, pending_round: int | None) -> None:
+    """Refuse a review answer that no longer fits the run: not paused, stopped, or paused at another round."""
+    # "running" with a pause: killed between saving the pause and saying so in the record.
+    if pending is None or record.status not in ("awaiting_review", "running"):
+        state = record.status.replace("_", " ") if record.status != "running" else "not awaiting review"
+        raise BadInputError(f"run {record.run_id} is {state}: the review answer was not applied")
+    if pending_round is not None and pending.get("round") != pending_round:
+        raise BadInputError(
+            f"run {record.run_id} now awaits review of round {pending.get('round')}, not round {pending_round}: "
+            "the answer was not applied"
+        )
+
+
 def _with_settings(values: dict[str, Any], record: RunRecord) -> RunState | None:
     """Read a run's checkpointed values with the settings its record keeps (the one stored copy)."""
     if not values:
@@ -313,23 +326,35 @@ class Runner:
         return await self._drive(record, first_input(record), on_event)
 
     async def resume(
-        self, run_id: str, on_event: EventCallback | None = None, review: Any = None
+        self, run_id: str, on_event: EventCallback | None = None, review: Any = None, *, pending_round: int | None = None
     ) -> RunState | None:
-        """Continue a run from its last checkpoint (finished rounds are not redone)."""
-        record = self.registry.load(run_id)
-        if record.settings.data_dir != str(self.data_dir):
-            # Resumed by another process (maybe another machine): local files go to this one's data dir.
-            record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
-        snapshot = await self.graph.aget_state(self._config(run_id))
-        if not snapshot.values:
-            inputs: Any = first_input(record)
-        elif snapshot.interrupts:
-            if review is None:
-                raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")
-            inputs = Command(resume=review)
-        else:
-            inputs = None
-        return await self._drive(record, inputs, on_event)
+        """Continue a run from its last checkpoint (finished rounds are not redone).
+
+        ``review`` answers the run's pause for review; ``pending_round``: the round the answer was
+        given for. The record and the checkpoint are read holding the run's lock, so an answer is refused,
+        naming why, when the run was cancelled or finished meanwhile, or has moved on to another
+        round's review (someone else answered first): it never resumes a run it was not meant for.
+        """
+        await self.locks.acquire(run_id)
+        try:
+            record = self.registry.load(run_id)
+            if record.settings.data_dir != str(self.data_dir):
+                # Resumed by another process (maybe another machine): local files go to this one's data dir.
+                record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
+            snapshot = await self.graph.aget_state(self._config(run_id))
+            if review is not None:
+                _check_answer(record, snapshot.interrupts[0].value if snapshot.interrupts else None, pending_round)
+            if not snapshot.values:
+                inputs: Any = first_input(record)
+            elif snapshot.interrupts:
+                if review is None:
+                    raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")
+                inputs = Command(resume=review)
+            else:
+                inputs = None
+            return await self._drive_locked(record, inputs, on_event)
+        finally:
+            await self.locks.release(run_id)
 
     async def state(self, run_id: str) -> RunState | None:
         """Return the run's checkpointed state (None before its first checkpoint), with its record's settings."""

@@ -238,6 +238,27 @@ async def test_review_interrupt_and_each_decision(data_dir, photo) -> None:
     assert runner.registry.load(record.run_id).status == "done"
 
 
+async def test_a_review_answer_resumes_only_the_pause_it_was_given_for(data_dir, photo) -> None:
+    script = verdicts((3, 3, "proposed one"), (4, 4, "proposed two"), (5, 5, "proposed three"))
+    editor = ScriptedEditor()
+    runner = make_runner(data_dir, editor, ScriptedThinker(script))
+    record = runner.prepare(photo, "make it red", make_settings(data_dir, review=True, max_rounds=5))
+    await runner.start(record)
+    assert (await runner.pending_review(record.run_id))["round"] == 1
+    await runner.resume(record.run_id, review="approve", pending_round=1)  # someone answers round 1 ...
+    assert (await runner.pending_review(record.run_id))["round"] == 2
+    with pytest.raises(BadInputError, match="now awaits review of round 2, not round 1: the answer was not applied"):
+        await runner.resume(record.run_id, review="stop", pending_round=1)  # ... and a late answer to it is refused
+    assert len(editor.calls) == 2 and runner.registry.load(record.run_id).status == "awaiting_review"
+
+    cancelled = runner.registry.load(record.run_id)
+    cancelled.status, cancelled.error = "cancelled", "cancelled"
+    runner.registry.save(cancelled)
+    with pytest.raises(BadInputError, match="is cancelled: the review answer was not applied"):
+        await runner.resume(record.run_id, review="approve")
+    assert len(editor.calls) == 2 and runner.registry.load(record.run_id).status == "cancelled"  # left as it was
+
+
 async def test_best_of_k_keeps_the_best_candidate(data_dir, photo) -> None:
     # Round 1: three candidates scored 3, 7, 5 -> the second (seed 11) wins; round 2: 9 for the first.
     script = verdicts((3, 3, "a"), (7, 7, "b"), (5, 5, "c"), (9, 9, "x"), (2, 2, "y"), (2, 2, "z"))

@@ -188,3 +188,45 @@ async def test_a_typed_clients_answer_validates(data_dir: Path, mode: str) -> No
     assert done["status"] == "done" and done["stop_reason"] == "reviewer_stopped" and len(done["rounds"]) == 1
     instruction = typed.schemas[0]["properties"]["instruction"]
     assert instruction["type"] == "string" and instruction["default"] == ""
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_answer_to_a_run_cancelled_while_the_form_was_open_is_not_applied(data_dir: Path, mode: str) -> None:
+    from thinkedit.agent.runs import RunRegistry
+
+    server, backends = make_server(data_dir, script=SCRIPT)
+
+    async def cancelled_meanwhile(context: Any, params: Any) -> ElicitResult:
+        run_id = params.message.split("thinkedit run ", 1)[1].split(",", 1)[0]
+        async with Client(server, mode=mode) as other:  # another client cancels the paused run ...
+            stopped = await other.call_tool("cancel_run", {"run_id": run_id})
+            assert stopped.structured_content["status"] == "cancelled"
+        assert RunRegistry.for_data(data_dir).load(run_id).status == "cancelled"
+        return accept("approve")  # ... before the person approves it
+
+    async with Client(server, mode=mode, elicitation_callback=cancelled_meanwhile) as client:
+        result = await run(client, max_rounds=3)
+    assert result["status"] == "cancelled" and len(backends.editor_.calls) == 1  # not revived by the late answer
+    assert "moved on while the form was open" in result["message"] and "Reviewer: approve" not in result["message"]
+
+
+async def test_cancelling_the_call_after_an_inline_answer_stops_the_run(data_dir: Path) -> None:
+    from thinkedit.agent.runs import RunRegistry
+
+    server, backends = make_server(data_dir, delay=0.5, script=SCRIPT)
+    answered = anyio.Event()
+
+    async def approve(context: Any, params: Any) -> ElicitResult:
+        answered.set()
+        return accept("approve")
+
+    async with Client(server, mode="legacy", elicitation_callback=approve) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: run(client, max_rounds=5))
+            with anyio.fail_after(20):
+                await answered.wait()
+            await anyio.sleep(0.2)  # round 2's edit is under way, driven by the answer
+            tg.cancel_scope.cancel()
+        await anyio.sleep(1.5)
+        (record,) = RunRegistry.for_data(data_dir).list()
+    assert record.status == "cancelled" and len(backends.editor_.calls) == 2  # round 2 was its last

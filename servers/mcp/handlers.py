@@ -86,12 +86,12 @@ async def follow_run(
     started = asyncio.get_running_loop().time()
     try:
         await app.jobs.follow(run_id, wait, reporter)
-    except asyncio.CancelledError:
+        budget = wait - (asyncio.get_running_loop().time() - started)
+        return await settle_review(app, ctx, run_id, budget, reporter)
+    except asyncio.CancelledError:  # also while an inline review's answer drives the run on
         if started_here:
             app.jobs.cancel_soon(run_id)
         raise
-    budget = wait - (asyncio.get_running_loop().time() - started)
-    return await settle_review(app, ctx, run_id, budget, reporter)
 
 
 async def settle_review(
@@ -119,7 +119,7 @@ async def continue_review(app: AppState, ctx: Context) -> CallToolResult | Input
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     follow = lambda rid, wait: app.jobs.follow(rid, wait, reporter)  # noqa: E731
     review = InlineReview(app, ctx, follow, retry.budget, notes=retry.notes)
-    asked = await review.answer(retry.run_id, retry.answer)
+    asked = await review.answer(retry.run_id, retry.answer, retry.round)
     if asked is not None:
         return asked
     return await run_tool_result(app, retry.run_id, review.notes, links=links_for(app, ctx))

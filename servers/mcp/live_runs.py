@@ -55,10 +55,14 @@ class RunJobs(RunTasks):
         """Start a prepared run in the background."""
         await self._spawn(record.run_id, lambda: self.runner.start(record, on_event=self._fan_out(record.run_id)))
 
-    async def resume(self, run_id: str, review: Any = None) -> None:
-        """Continue an interrupted (or, with ``review``, a paused) run from its last checkpoint."""
+    async def resume(self, run_id: str, review: Any = None, pending_round: int | None = None) -> None:
+        """Continue an interrupted (or, with ``review``, a paused) run from its last checkpoint.
+
+        ``pending_round``: the round ``review`` answers (see ``Runner.resume``).
+        """
         log.info("resuming run %s", run_id)
-        await self._spawn(run_id, lambda: self.runner.resume(run_id, on_event=self._fan_out(run_id), review=review))
+        await self._spawn(run_id, lambda: self.runner.resume(
+            run_id, on_event=self._fan_out(run_id), review=review, pending_round=pending_round))
 
     async def _spawn(self, run_id: str, work: Callable[[], Awaitable[RunState | None]]) -> None:
         """Run ``work`` as this run's task (the Runner takes the run's lock for as long as it drives)."""

@@ -109,14 +109,17 @@ class InlineReview:
                 return None
             asked += 1
             form = await self._ask(pending)
-            if form is None or not await self._apply(run_id, form):
+            if form is None or not await self._apply(run_id, form, pending.get("round")):
                 return None
         return None
 
-    async def answer(self, run_id: str, response: Any) -> InputRequiredResult | None:
-        """Apply the answer a 2026-07-28 client sent with its retry, then ask again if it pauses again."""
+    async def answer(self, run_id: str, response: Any, pending_round: int | None) -> InputRequiredResult | None:
+        """Apply the answer a 2026-07-28 client sent with its retry, then ask again if it pauses again.
+
+        ``pending_round``: the round the question was about (None in a retry of an older server's).
+        """
         form = self._form_of(response)
-        if form is not None and self.app.jobs.awaits_review(run_id) and await self._apply(run_id, form):
+        if form is not None and await self._apply(run_id, form, pending_round):
             return await self.settle(run_id)
         return None
 
@@ -161,16 +164,25 @@ class InlineReview:
             self.notes.append(f"The review form came back unusable ({exc}); the run waits for review_run.")
             return None
 
-    async def _apply(self, run_id: str, form: ReviewForm) -> bool:
-        """Resume the run with the decision and follow it; say whether it was applied."""
+    async def _apply(self, run_id: str, form: ReviewForm, pending_round: int | None) -> bool:
+        """Resume the run with the decision for ``pending_round`` and follow it; say whether to go on asking.
+
+        While the form was open the run may have been answered elsewhere (review_run, the viewer) or
+        cancelled: then the answer is not applied, and the caller asks about the run as it is now.
+        """
         try:
             decision = decision_of(form)
         except BadInputError as exc:
             self.notes.append(f"{exc}; asked again.")
             return True  # still paused: the caller asks again
+        pending = await self.app.runner.pending_review(run_id) if self.app.jobs.awaits_review(run_id) else None
+        if pending is None or (pending_round is not None and pending.get("round") != pending_round):
+            self.notes.append(f"The run moved on while the form was open (answered elsewhere, or cancelled); "
+                              f"the answer for round {pending_round} was not applied.")
+            return True
         said = f" ({decision['instruction']!r})" if form.decision == "edit" else ""
         self.notes.append(f"Reviewer: {form.decision}{said}.")
-        await self.app.jobs.resume(run_id, review=decision)
+        await self.app.jobs.resume(run_id, review=decision, pending_round=pending_round)
         loop = anyio.current_time()
         await self.follow(run_id, max(0.0, self.budget))
         self.budget -= anyio.current_time() - loop
@@ -181,15 +193,17 @@ class InlineReview:
         params = ElicitRequestFormParams(
             message=question(pending), requested_schema=render_elicitation_schema(ReviewForm)
         )
-        state = json.dumps({"run_id": run_id, "budget": max(0.0, self.budget), "notes": self.notes[-20:]})
+        state = json.dumps({"run_id": run_id, "round": pending.get("round"), "budget": max(0.0, self.budget),
+                            "notes": self.notes[-20:]})
         return InputRequiredResult(input_requests={QUESTION_KEY: ElicitRequest(params=params)}, request_state=state)
 
 
 @dataclass(frozen=True)
 class Retry:
-    """What a 2026-07-28 retry brings back: our state (run, budget left, notes so far) and the answer."""
+    """What a 2026-07-28 retry brings back: our state (run, round asked about, budget left, notes) and the answer."""
 
     run_id: str
+    round: int | None
     budget: float
     notes: list[str]
     answer: Any
@@ -201,7 +215,9 @@ def continuation(ctx: Context) -> Retry | None:
         return None
     try:
         state = json.loads(ctx.request_state)
-        retry = Retry(str(state["run_id"]), float(state["budget"]), [str(n) for n in state["notes"]], None)
-    except (ValueError, KeyError, TypeError) as exc:
+        asked = state.get("round")  # absent from an older server's state
+        retry = Retry(str(state["run_id"]), None if asked is None else int(asked), float(state["budget"]),
+                      [str(n) for n in state["notes"]], None)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BadInputError("this retry's requestState is not one thinkedit issued") from exc
-    return Retry(retry.run_id, retry.budget, retry.notes, (ctx.input_responses or {}).get(QUESTION_KEY))
+    return Retry(retry.run_id, retry.round, retry.budget, retry.notes, (ctx.input_responses or {}).get(QUESTION_KEY))
