@@ -119,18 +119,26 @@ def record_trajectory(
     record = trajectory_record(state, task_type=task_type, extra=extra)
     name = safe_component(state.run_id)  # run ids come from callers (Studio, embeddings): one component only
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    target, aside = root / name, None
     try:
         shutil.copyfile(store.local_path(state.source), tmp / "source.png")
         for r in state.rounds:
             shutil.copyfile(store.local_path(r.image), tmp / f"round-{r.index}.png")
         (tmp / TRAJECTORY_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
-        target = root / name
-        if target.exists():
-            shutil.rmtree(target)
-        os.rename(tmp, target)
+        if target.exists():  # the earlier recording leaves whole, under a hidden name readers skip
+            aside = Path(tempfile.mkdtemp(prefix=f".{name}-replaced-", dir=root))
+            os.replace(target, aside)
+        try:
+            os.rename(tmp, target)
+        except BaseException:
+            if aside is not None:
+                os.replace(aside, target)  # put the earlier one back
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if aside is not None:  # deleted only once the new recording stands in its place
+        shutil.rmtree(aside, ignore_errors=True)
     log.info("recorded trajectory %s (%d rounds) in %s", state.run_id, len(state.rounds), target)
     return target
 

@@ -178,3 +178,31 @@ def test_app_extras_that_would_pass_the_size_cap_lose_their_rounds_and_the_resul
     assert base64.b64decode([b for b in big.content if b.type == "image"][0].data)  # the preview stayed
     plain = results.tool_result(model, "summary")  # outside a run tool for an Apps client: no extras
     assert plain.meta is None and json.loads(plain.content[-1].text) == plain.structured_content
+
+
+async def test_recording_again_never_leaves_a_half_deleted_recording(
+    data_dir: Path, photo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed while it replaces a recording leaves a whole one (the new) under the run's name."""
+    import shutil
+
+    from thinkedit.agent import recording
+    from tests.fakes import ScriptedThinker, verdicts
+    from tests.test_graph import run
+
+    state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(verdicts((3, 4, "x"), (9, 8, "y"))), max_rounds=2)
+    root = tmp_path / "recorded"
+    recording.record_trajectory(state, runner.store, root)
+    real_rmtree = shutil.rmtree
+
+    def killed_midway(path, *args, **kwargs):  # removes one file of the folder, then the process dies
+        next(Path(path).glob("round-*.png")).unlink()
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(recording.shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        recording.record_trajectory(state, runner.store, root, extra={"attempt": 2})
+    monkeypatch.setattr(recording.shutil, "rmtree", real_rmtree)
+    ((folder, data),) = list(recording.read_trajectories(root))
+    assert folder == root / state.run_id and data["attempt"] == 2  # the new recording, whole
+    assert sorted(p.name for p in folder.iterdir()) == ["round-1.png", "round-2.png", "source.png", "trajectory.json"]
