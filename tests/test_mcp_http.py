@@ -21,6 +21,29 @@ from tests.mcp_support import (
     server_env,
 )
 
+def noise_png(seed: int, under: int) -> bytes:
+    """Return a PNG of random pixels whose file is just under ``under`` bytes (noise does not compress)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    side = int((under / 3) ** 0.5)
+    while True:
+        buffer = io.BytesIO()
+        pixels = np.random.default_rng(seed).integers(0, 255, (side, side, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        if len(buffer.getvalue()) < under:
+            return buffer.getvalue()
+        side -= 8
+
+
+def data_uri(png: bytes) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -40,7 +63,7 @@ async def test_token_body_limit_and_a_tiny_run(mcp_data_dir: Path, tmp_path: Pat
         assert httpx.post(f"{base}/mcp", json=INITIALIZE, headers=wrong).status_code == 401
         assert httpx.get(f"{base}/mcp", headers={"Authorization": f"Basic {token}"}).status_code == 401
         authorised = {**HEADERS, "Authorization": f"Bearer {token}"}
-        huge = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": "' + b"a" * 5_000_000 + b'"}}'
+        huge = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": "' + b"a" * 6_000_000 + b'"}}'
         assert httpx.post(f"{base}/mcp", content=huge, headers=authorised).status_code == 413
         assert httpx.post(f"{base}/mcp", json=INITIALIZE, headers=authorised).status_code == 200
 
@@ -53,6 +76,15 @@ async def test_token_body_limit_and_a_tiny_run(mcp_data_dir: Path, tmp_path: Pat
             run = check_structured(result, tools["think_while_edit"].output_schema)
             assert run["status"] == "done" and len(run["rounds"]) == 1
             assert result_size(result) < 1_000_000 and any(b.type == "image" for b in result.content)
+
+            # An image and both references, each just under --max-image-mb as a data: URI, fit in one request.
+            near_limit = [data_uri(noise_png(seed, 1_000_000)) for seed in range(3)]
+            full = await client.call_tool("edit_image", {"image": near_limit[0], "references": near_limit[1:],
+                                                         "instruction": "put the hat from image 2 on the cat"})
+            said = " ".join(b.text for b in full.content if b.type == "text")
+            # It reached the tool, which read all three (before, the body limit answered 413): the tiny
+            # editor takes no references, and says so.
+            assert full.is_error and "got the source and 2 reference(s)" in said, said
 
 
 def test_binding_beyond_loopback_needs_a_token(tmp_path: Path) -> None:

@@ -88,9 +88,11 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         anyio.run(server.run_stdio_async)
         return 0
     from thinkedit.servers.mcp.http_transport import serve_http  # uvicorn and starlette: HTTP only
+    from thinkedit.servers.mcp.schemas import MAX_REFERENCES
 
-    # critique_edit takes two images; as data: URIs they are base64 (4/3 of the bytes) inside JSON.
-    max_body = 2 * config.max_image_bytes * 4 // 3 + 1024 * 1024
+    # A call brings at most an image and its references (edit_image, think_while_edit; critique_edit takes two);
+    # as data: URIs they are base64 (4/3 of the bytes) inside JSON.
+    max_body = (1 + MAX_REFERENCES) * config.max_image_bytes * 4 // 3 + 1024 * 1024
     guarded = " (bearer token required)" if token else ""
     print(f"thinkedit MCP server at http://{url_host(args.host)}:{args.port}/mcp{guarded}", file=sys.stderr, flush=True)
     try:

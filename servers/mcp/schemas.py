@@ -16,6 +16,9 @@ from thinkedit.agent.view import CandidateScores, RoundScores, RunCore, UsageVie
 #: The wait budget before a long run is handed off (under the ~60 s many clients allow).
 DEFAULT_WAIT_SECONDS = 45.0
 
+#: Reference images a call may bring beside the image it edits (image 2, image 3).
+MAX_REFERENCES = 2
+
 IMAGE_HELP = (
     "The image: a file path under the server's allowed roots, a data: URI (base64, size-limited), "
     "or a thinkedit:// URI of an earlier result (thinkedit://runs/<run_id>/final.png, "
@@ -42,7 +45,7 @@ class ThinkWhileEditInput(_Wire):
     )
     references: list[str] = Field(
         default_factory=list,
-        max_length=2,
+        max_length=MAX_REFERENCES,
         description="Reference images (image 2, image 3) for editors that take several, e.g. Qwen-Image-Edit-2509 "
         "('put the hat from image 2 on the cat'); same forms as image.",
     )
@@ -89,7 +92,7 @@ class EditImageInput(_Wire):
     instruction: str = Field(min_length=1, max_length=4000, description="What to change, in words.")
     references: list[str] = Field(
         default_factory=list,
-        max_length=2,
+        max_length=MAX_REFERENCES,
         description="Reference images (image 2, image 3) for editors that take several, e.g. Qwen-Image-Edit-2509 "
         "('put the hat from image 2 on the cat'); same forms as image.",
     )
