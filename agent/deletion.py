@@ -79,19 +79,24 @@ async def delete_run(runner: Runner, run_id: str, outputs_root: Path) -> Deleted
         out_dir = (Path(record.out_dir) if record.out_dir else outputs_root / run_id).expanduser()
         gone = [ref for sha, ref in mine.items() if sha not in used]
 
-        def remove() -> int:
+        def remove() -> tuple[int, int]:
             files = outputs_of(run_id, state, runner.store, out_dir)  # before its images leave the store
-            for ref in gone:
+            # A run started from the same photo while the checkpoints were read names it in its record
+            # by now: read the records again, right before the images go.
+            named = {ref.sha256 for other in runner.registry.list() if other.run_id != run_id
+                     for ref in named_images([other])}
+            removed = [ref for ref in gone if ref.sha256 not in named]
+            for ref in removed:
                 runner.store.delete(ref)
             runner.registry.delete(run_id)
             for path in files:
                 path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):  # gone already, or holding files that are not the run's
                 out_dir.rmdir()
-            return len(files)
+            return len(removed), len(files)
 
-        files = await asyncio.to_thread(remove)
+        images, files = await asyncio.to_thread(remove)
     finally:
         await runner.locks.release(run_id)
-    log.info("deleted run %s: %d image(s) removed, %d kept for other runs", run_id, len(gone), len(mine) - len(gone))
-    return Deleted(run_id, len(gone), len(mine) - len(gone), files)
+    log.info("deleted run %s: %d image(s) removed, %d kept for other runs", run_id, images, len(mine) - images)
+    return Deleted(run_id, images, len(mine) - images, files)

@@ -201,3 +201,28 @@ async def test_bad_requests_get_the_gallerys_error_shape_and_status(data_dir: Pa
                 assert busy.status_code == 409 and "driven by" in busy.json()["error"], busy.text
             finally:
                 await other.locks.release(state.run_id)
+
+
+async def test_a_run_started_from_the_same_photo_during_a_delete_keeps_its_image(
+    data_dir: Path, photo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thinkedit.agent.deletion import delete_run
+
+    async with Runner.open(data_dir, backends=FakeBackends(ScriptedEditor(), ScriptedThinker(
+            verdicts((9, 9, "x"), (9, 9, "x"))))) as runner:
+        settings = make_settings(data_dir, max_rounds=1)
+        first = await runner.start(runner.prepare(photo, "make the cat wear a red hat", settings))
+        started: list = []
+        real = runner.graph.checkpointer.adelete_thread
+
+        async def upload_meanwhile(thread_id: str) -> None:  # between the scan of other runs and the removal
+            started.append(runner.prepare(photo, "the same photo again", settings))
+            await real(thread_id)
+
+        monkeypatch.setattr(runner.graph.checkpointer, "adelete_thread", upload_meanwhile)
+        gone = await delete_run(runner, first.run_id, data_dir / "outputs")
+        (second,) = started
+        assert second.source.sha256 == first.source.sha256
+        assert gone.images_kept >= 1, gone
+        assert runner.store.read_bytes(second.source)  # still stored: the new run can be read and resumed anywhere
+        assert (await runner.start(second)).status == "done"
