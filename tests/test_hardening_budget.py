@@ -40,6 +40,15 @@ def test_requests_past_the_budget_name_the_limit() -> None:
     assert request_cost(budget, (2048, 2048), (1024, 1024), 2) == 8.0  # two images at four working areas
 
 
+def test_reference_images_are_held_to_the_budget_and_weigh_the_request() -> None:
+    budget = work_budget(DEFAULT_AREA, max_images=8)
+    with pytest.raises(APIError, match="reference image 4096x4096 is 16777216 pixels") as info:
+        request_cost(budget, (64, 64), (64, 64), 1, references=[(512, 512), (4096, 4096)])
+    assert info.value.status == 413 and info.value.param == "image"
+    assert request_cost(budget, (1024, 1024), (1024, 1024), 1, references=[(1024, 1024)] * 2) == 3.0
+    assert request_cost(budget, (1024, 1024), (1024, 1024), 1) == 1.0
+
+
 async def test_heavy_requests_weigh_more_in_the_queue() -> None:
     release = asyncio.Event()
 

@@ -120,6 +120,9 @@ async def test_work_budgets_answer_413_naming_the_limit(sleepy: ServerProcess) -
     with pytest.raises(openai.APIStatusError) as info:
         await client.images.edit(image=big, prompt="x")
     assert info.value.status_code == 413 and "max_input_pixels" in info.value.message
+    with pytest.raises(openai.APIStatusError) as info:  # a reference image is held to the same limit
+        await client.images.edit(image=[small, big], prompt="x")  # type: ignore[arg-type]
+    assert info.value.status_code == 413 and "reference image 2100x2100" in info.value.message
     ok = await client.images.edit(image=small, prompt="x", n=2, extra_body={"num_inference_steps": 1})
     assert len(ok.data) == 2
 

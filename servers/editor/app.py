@@ -175,7 +175,8 @@ def _prepare(upload: EditUpload, service: EditorService, settings: EditorServerS
     image = decode_upload(upload.image_bytes, settings.max_pixels)
     references = [decode_upload(data, settings.max_pixels) for data in upload.reference_bytes]
     form = upload.form
-    cost = request_cost(service.budget, image.size, form.output_size() or image.size, form.n, settings.max_side)
+    cost = request_cost(service.budget, image.size, form.output_size() or image.size, form.n, settings.max_side,
+                        references=[ref.size for ref in references])
     seed = form.seed if form.seed is not None else secrets.randbelow(2**31)
     request = EditRequest(image=image, instruction=form.prompt, seed=seed, settings=form.settings(), num_images=form.n,
                           references=references)

@@ -9,6 +9,7 @@ default from the model's working area (what it was trained to edit at): a reques
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,18 +64,25 @@ def working_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]
 
 
 def request_cost(budget: WorkBudget, input_size: tuple[int, int], output_size: tuple[int, int], n: int,
-                 max_side: int | None = None) -> float:
-    """Check one request against ``budget`` (413 naming the limit) and return its weight in working areas."""
-    width, height = working_size(input_size, max_side)
-    if width * height > budget.max_input_pixels:
-        raise APIError(
-            413,
-            f"input image {input_size[0]}x{input_size[1]} is {width * height} pixels at the model's working size; "
-            f"the limit is {budget.max_input_pixels} pixels per image (max_input_pixels: {INPUT_FACTOR} x the "
-            f"model's working area of {budget.area} pixels). Send a smaller image or start the server with --max-side",
-            param="image",
-            code="work_budget_exceeded",
-        )
+                 max_side: int | None = None, references: Sequence[tuple[int, int]] = ()) -> float:
+    """Check one request against ``budget`` (413 naming the limit) and return its weight in working areas.
+
+    Every input counts: the image and each reference image is held to ``max_input_pixels``, and
+    all of them weigh the request, as they all go through the model.
+    """
+    inputs = 0
+    for which, size in [("input image", input_size), *(("reference image", ref) for ref in references)]:
+        width, height = working_size(size, max_side)
+        if width * height > budget.max_input_pixels:
+            raise APIError(
+                413,
+                f"{which} {size[0]}x{size[1]} is {width * height} pixels at the model's working size; the limit "
+                f"is {budget.max_input_pixels} pixels per image (max_input_pixels: {INPUT_FACTOR} x the model's "
+                f"working area of {budget.area} pixels). Send a smaller image or start the server with --max-side",
+                param="image",
+                code="work_budget_exceeded",
+            )
+        inputs += width * height
     out = n * output_size[0] * output_size[1]
     if out > budget.max_output_pixels:
         raise APIError(
@@ -84,4 +92,4 @@ def request_cost(budget: WorkBudget, input_size: tuple[int, int], output_size: t
             param="n" if n > 1 else "size",
             code="work_budget_exceeded",
         )
-    return n * max(1.0, math.ceil(width * height / budget.area * 100) / 100)
+    return n * max(1.0, math.ceil(inputs / budget.area * 100) / 100)
