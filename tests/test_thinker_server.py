@@ -77,6 +77,10 @@ BAD_BODIES = [
                    {"role": "user", "content": "c"}]}, 422, "multi-turn"),
     ({"messages": [{"role": "user", "content": "no picture"}]}, 422, "at least one image"),
     ({"structured_outputs": {"grammar": "root ::= oops"}}, 400, "constraint"),
+    ({"seed": 2**64, "temperature": 0.7}, 422, "seed"),  # past what torch takes: named, not a 500
+    ({"messages": [{"role": "user", "content": [  # eleven images, each as large as allowed: refused before decoding
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{'A' * 64}"}}] * 11}]},
+     400, "11 images in one request; this server takes at most 10"),
 ]
 
 

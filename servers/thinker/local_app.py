@@ -37,6 +37,7 @@ from thinkedit.servers.thinker.schemas import (
     ChatCompletionRequest,
     ChatMessage,
     Choice,
+    MAX_IMAGES,
     ImagePart,
     Usage,
 )
@@ -143,6 +144,9 @@ def split_messages(messages: list[ChatMessage], max_pixels: int) -> tuple[list[I
     """Flatten system + one user turn into (images in order, text); the model sees images, then text."""
     if any(m.role == "assistant" for m in messages) or sum(m.role == "user" for m in messages) != 1:
         raise APIError(422, "send system messages and exactly one user message (no multi-turn chats)", param="messages")
+    count = sum(isinstance(part, ImagePart) for m in messages if not isinstance(m.content, str) for part in m.content)
+    if count > MAX_IMAGES:  # counted before any is decoded: each may hold max_pixels
+        raise APIError(400, f"{count} images in one request; this server takes at most {MAX_IMAGES}", param="messages")
     images: list[Image] = []
     texts: list[str] = []
     interleaved = False  # an image after some text: keep its place with an <image> marker

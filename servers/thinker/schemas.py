@@ -86,6 +86,12 @@ class StructuredOutputs(_Strict):
         return self
 
 
+#: The largest seed torch takes (a signed 64-bit integer).
+MAX_SEED = 2**63 - 1
+#: Most images one request may carry: the source, the edit and up to eight references (the most a run sends).
+MAX_IMAGES = 10
+
+
 class ChatCompletionRequest(_Strict):
     """The body of ``POST /v1/chat/completions``."""
 
@@ -94,7 +100,7 @@ class ChatCompletionRequest(_Strict):
     max_tokens: int | None = Field(default=None, ge=1, le=32768, description="Most tokens to generate.")
     max_completion_tokens: int | None = Field(default=None, ge=1, le=32768, description="Same as max_tokens.")
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="0 decodes greedily.")
-    seed: int | None = Field(default=None, ge=0, description="Seed for sampled decoding.")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Seed for sampled decoding.")
     n: int = Field(default=1, ge=1, le=1, description="Only one choice per request.")
     stream: bool = Field(default=False, description="Streaming is not supported; must be false.")
     response_format: ResponseFormat | None = None
