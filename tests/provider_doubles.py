@@ -80,6 +80,8 @@ class ProviderDouble:
         self.failures: list[tuple[str, int, dict[str, str]]] = []  # (path regex, status, headers)
         self.flaky: str | None = None  # path regex of requests answered 429 every other time
         self.files: dict[str, bytes] = {}
+        self.processing_polls = 0  # status checks a Replicate prediction answers "processing" before it succeeds
+        self._polls: dict[str, int] = {}
         self._critiques = 0
         self._lock = threading.Lock()
         double = self
@@ -187,6 +189,8 @@ class ProviderDouble:
             return 200, {}, self.files[m.group(1)]
         if m := re.fullmatch(r"/v1/models/([\w.-]+)/([\w.-]+)/predictions", path):
             return 201, {}, self._replicate_prediction(r, base, f"{m.group(1)}/{m.group(2)}")
+        if m := re.fullmatch(r"/v1/predictions/(p\d+)(/cancel)?", path):
+            return 200, {}, self._replicate_poll(m.group(1), base, cancel=bool(m.group(2)))
         if path == "/output/result.png":
             return 200, {}, png((512, 384), (30, 30, 200))
         return 404, {}, {"error": {"message": f"no route {r.method} {path}"}}
@@ -246,11 +250,28 @@ class ProviderDouble:
                 "expires_at": None, "urls": {"get": f"{base}/files/{file_id}"}}
 
     def _replicate_prediction(self, r: Recorded, base: str, model: str) -> dict[str, Any]:
+        with self._lock:
+            prediction_id = f"p{len(self.requests)}"
+            self._polls[prediction_id] = self.processing_polls
+        return self._prediction(prediction_id, base, model, r.json()["input"])
+
+    def _replicate_poll(self, prediction_id: str, base: str, cancel: bool) -> dict[str, Any]:
+        with self._lock:
+            if cancel:
+                self._polls[prediction_id] = -1
+            elif self._polls.get(prediction_id, 0) > 0:
+                self._polls[prediction_id] -= 1
+        return self._prediction(prediction_id, base, "owner/model", {})
+
+    def _prediction(self, prediction_id: str, base: str, model: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A prediction as Replicate describes it: processing until its polls run out, then succeeded."""
+        left = self._polls.get(prediction_id, 0)
+        status = "canceled" if left < 0 else "processing" if left > 0 else "succeeded"
         return {
-            "id": f"p{len(self.requests)}", "model": model, "version": "hidden", "status": "succeeded",
-            "input": r.json()["input"], "output": f"{base}/output/result.png", "error": None, "logs": "",
-            "created_at": "2026-01-01T00:00:00Z", "urls": {"get": f"{base}/v1/predictions/p1",
-                                                         "cancel": f"{base}/v1/predictions/p1/cancel"},
+            "id": prediction_id, "model": model, "version": "hidden", "status": status, "input": inputs,
+            "output": f"{base}/output/result.png" if status == "succeeded" else None, "error": None, "logs": "",
+            "created_at": "2026-01-01T00:00:00Z", "urls": {"get": f"{base}/v1/predictions/{prediction_id}",
+                                                         "cancel": f"{base}/v1/predictions/{prediction_id}/cancel"},
             "metrics": {"predict_time": 3.2},
         }
 

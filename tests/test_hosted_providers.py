@@ -274,3 +274,28 @@ def test_thinker_model_with_a_provider_switches_to_its_api_and_key() -> None:
     assert (same.model, same.base_url) == ("openai:gpt-4.1", "http://127.0.0.1:9/v1")
     editor = settings.with_servers(editor_url="http://127.0.0.1:9/v1").editor
     assert (editor.backend, editor.base_url) == ("openai-gpt-image", "http://127.0.0.1:9/v1")
+
+
+async def test_replicate_retries_a_status_check_or_a_download_never_the_billed_prediction(
+    double: ProviderDouble, keys: None, waits: list[float]
+) -> None:
+    kontext = ReplicateKontextEditor(EditorConfig(backend="replicate", model="black-forest-labs/flux-kontext-pro",
+                                                  base_url=double.url))
+    double.processing_polls = 2  # the prediction outlasts the create request: the client polls it
+    double.fail_next(r"/v1/predictions/p\d+$", 502)  # one status check fails ...
+    double.fail_next("/output/result.png", 503, {"retry-after": "0"})  # ... and so does the first download
+    result = await kontext.edit(EditRequest(image=picture((64, 48), (1, 2, 3)), instruction="x", seed=1))
+    assert result.image.size == (64, 48)
+    assert len(double.billed("/predictions$")) == 1  # one prediction created and billed, whatever failed after
+    assert len(double.calls("/output/result.png")) == 2 and not double.calls("/cancel$")
+
+
+async def test_replicate_cancels_a_prediction_it_gives_up_on(double: ProviderDouble, keys: None) -> None:
+    kontext = ReplicateKontextEditor(EditorConfig(backend="replicate", model="black-forest-labs/flux-kontext-pro",
+                                                  base_url=double.url, max_attempts=2))
+    double.processing_polls = 5
+    for _ in range(2):
+        double.fail_next(r"/v1/predictions/p\d+$", 500, {"retry-after": "0"})
+    with pytest.raises(TransientBackendError, match="replicate"):
+        await kontext.edit(EditRequest(image=picture((32, 32), (0, 0, 0)), instruction="x"))
+    assert len(double.billed("/predictions$")) == 1 and len(double.calls("/cancel$")) == 1  # stopped, not left running

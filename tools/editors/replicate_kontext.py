@@ -4,7 +4,8 @@
 image (uploaded with Replicate's files API), a seed and ``aspect_ratio=match_input_image``, and
 answers a URL to the result, which the client downloads. One prediction gives one image, so
 best-of-K runs K predictions with seeds seed..seed+K-1. The client's own retries cover only
-idempotent requests; ours retry the prediction on 429/5xx with the server's ``Retry-After``.
+idempotent requests; ours retry on 429/5xx with the server's ``Retry-After``: the creation while no
+prediction exists, then the status checks and the download, never a prediction that exists.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ KEY_ENV = "REPLICATE_API_TOKEN"
 DEFAULT_TIMEOUT_S = 300.0
 #: Inputs the editor sets itself; a profile's settings may not replace them.
 OWN_INPUTS = frozenset({"prompt", "input_image", "seed"})
+#: Prediction states that do not change any more.
+TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 #: The Retry-After of the last response in this task (ReplicateError drops the headers).
 _retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("replicate_retry_after", default=None)
 
@@ -103,25 +106,62 @@ class ReplicateKontextEditor:
         return EditResult(images=list(images), model=self.name, seconds=seconds, settings=sent)
 
     async def _one(self, png: bytes, inputs: dict[str, Any], size: tuple[int, int]) -> Any:
-        output = await call_with_retries(lambda: self._predict(png, inputs), self.retry,
-                                         what=f"editor replicate:{self.name}")
-        return await asyncio.to_thread(_decode, output, size, self.name)
+        """Create one prediction, then wait for and download its result; retry each step on its own.
 
-    async def _predict(self, png: bytes, inputs: dict[str, Any]) -> bytes:
-        """Upload the image, run the prediction (waiting, then polling) and download its output."""
-        client = self._client()
-        _retry_after.set(None)
+        A prediction is billed once it exists, so a failure after that (a status check or the download
+        answering 5xx) retries the check or the download, never the prediction; one given up on is
+        cancelled, so it stops running (and costing).
+        """
+        what = f"editor replicate:{self.name}"
+        prediction = await call_with_retries(lambda: self._create(png, inputs), self.retry, what=what)
         try:
-            output = await client.async_run(self.name, input={**inputs, "input_image": io.BytesIO(png)})
+            data = await call_with_retries(lambda: self._result(prediction), self.retry, what=what)
+        except BaseException:
+            await self._cancel(prediction)
+            raise
+        return await asyncio.to_thread(_decode, data, size, self.name)
+
+    async def _create(self, png: bytes, inputs: dict[str, Any]) -> Any:
+        """Upload the image and create the prediction, waiting for it as long as the API holds the request."""
+        client = self._client()
+        owner, name = self.name.split("/")
+        return await self._step(lambda: client.models.predictions.async_create(
+            model=(owner, name), input={**inputs, "input_image": io.BytesIO(png)}, wait=True))
+
+    async def _result(self, prediction: Any) -> bytes:
+        """Poll the prediction until it ends and download its output (both safe to repeat)."""
+
+        async def finish() -> bytes:
+            if prediction.status not in TERMINAL:
+                await prediction.async_wait()
+            if prediction.status != "succeeded":  # the model's own failure: trying again would bill again
+                raise BackendError(f"editor replicate:{self.name}: prediction {prediction.id} {prediction.status}: "
+                                   f"{prediction.error or 'no output'}")
+            output = prediction.output
             if isinstance(output, list):
                 output = output[0] if output else None
             if output is None:
                 raise BackendError(f"editor replicate:{self.name} returned no output")
-            if isinstance(output, str):  # a plain-http URL (a local endpoint) is left a string by the client
-                from replicate.helpers import FileOutput
+            from replicate.helpers import FileOutput
 
-                output = FileOutput(output, client)
-            return await output.aread()
+            return await FileOutput(output, self._client()).aread()
+
+        return await self._step(finish)
+
+    async def _cancel(self, prediction: Any) -> None:
+        """Cancel a prediction that is still running (best effort: the edit has failed already)."""
+        if prediction.status in TERMINAL:
+            return
+        try:
+            await prediction.async_cancel()
+        except Exception as exc:  # noqa: BLE001 - the error being raised matters more
+            log.warning("editor replicate:%s could not cancel prediction %s: %s", self.name, prediction.id, exc)
+
+    async def _step(self, call: Any) -> Any:
+        """Await one request to Replicate, turning its errors into ours (transient ones with their Retry-After)."""
+        _retry_after.set(None)
+        try:
+            return await call()
         except BackendError:
             raise
         except Exception as exc:
