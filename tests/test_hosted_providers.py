@@ -299,3 +299,19 @@ async def test_replicate_cancels_a_prediction_it_gives_up_on(double: ProviderDou
     with pytest.raises(TransientBackendError, match="replicate"):
         await kontext.edit(EditRequest(image=picture((32, 32), (0, 0, 0)), instruction="x"))
     assert len(double.billed("/predictions$")) == 1 and len(double.calls("/cancel$")) == 1  # stopped, not left running
+
+
+async def test_hosted_editors_send_reference_images_or_refuse_them(double: ProviderDouble, keys: None) -> None:
+    request = EditRequest(image=picture((64, 48), (1, 2, 3)), instruction="put the hat from image 2 on the cat",
+                          references=[picture((40, 40), (200, 0, 0))])
+    editor = GptImageEditor(EditorConfig(backend="openai-gpt-image", model="gpt-image-1", base_url=f"{double.url}/v1"))
+    await editor.edit(request)
+    (call,) = double.calls("/v1/images/edits")
+    sent = call.form()["image[]"]  # the source, then the reference: both reach the API
+    assert [name for name, _, _ in sent] == ["image.png", "reference-2.png"]
+    assert [decode_png(data).size for _, data, _ in sent] == [(64, 48), (40, 40)]
+    kontext = ReplicateKontextEditor(EditorConfig(backend="replicate", model="black-forest-labs/flux-kontext-pro",
+                                                  base_url=double.url))
+    with pytest.raises(BadInputError, match="takes 1 input image per edit; got the source and 1 reference"):
+        await kontext.edit(request)
+    assert not double.calls("/predictions$")  # refused before anything is sent (or billed)

@@ -110,10 +110,14 @@ class GptImageEditor:
         if self.config.max_side:
             working = fit_within(working, self.config.max_side)
         png = await asyncio.to_thread(to_png_bytes, working, compress_level=FAST_PNG_LEVEL)
+        image: Any = ("image.png", png, "image/png")
+        if request.references:  # the edits API takes several images: the SDK sends repeated ``image[]`` parts
+            refs = [await asyncio.to_thread(self._reference_png, ref) for ref in request.references]
+            image = [image, *((f"reference-{i}.png", data, "image/png") for i, data in enumerate(refs, 2))]
         fields = self.request_fields(request, working.size)
         started = time.perf_counter()
         response = await call_with_retries(
-            lambda: self._call(png, request.instruction, fields), self.retry, what=f"editor openai:{self.name}"
+            lambda: self._call(image, request.instruction, fields), self.retry, what=f"editor openai:{self.name}"
         )
         seconds = time.perf_counter() - started
         images = [await asyncio.to_thread(_decode, item.b64_json, original_size) for item in response.data or []]
@@ -124,9 +128,16 @@ class GptImageEditor:
         log.debug("%s edited in %.2f s (%s)", self.name, seconds, tokens)
         return EditResult(images=images, model=self.name, seconds=seconds, settings=fields, seeded=False, usage=tokens)
 
-    async def _call(self, png: bytes, prompt: str, fields: dict[str, Any]) -> Any:
+    def _reference_png(self, image: Any) -> bytes:
+        """Encode a reference image as PNG, bounded by ``max_side`` like the source."""
+        image = image.convert("RGB")
+        if self.config.max_side:
+            image = fit_within(image, self.config.max_side)
+        return to_png_bytes(image, compress_level=FAST_PNG_LEVEL)
+
+    async def _call(self, image: Any, prompt: str, fields: dict[str, Any]) -> Any:
         try:
-            return await self._client().images.edit(image=("image.png", png, "image/png"), prompt=prompt, **fields)
+            return await self._client().images.edit(image=image, prompt=prompt, **fields)
         except Exception as exc:
             raise provider_error(exc, role="editor", provider="openai", model=self.name,
                                  where=self.config.base_url) from exc

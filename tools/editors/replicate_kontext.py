@@ -92,6 +92,10 @@ class ReplicateKontextEditor:
         """Run one prediction per image asked for; download and resize each result."""
         if not request.instruction.strip():
             raise BadInputError("instruction must be a non-empty string")
+        if request.references:  # Kontext on Replicate takes one input_image: a reference would be dropped
+            raise BadInputError(f"editor replicate:{self.name} takes 1 input image per edit; got the source and "
+                                f"{len(request.references)} reference(s); use openai-gpt-image or "
+                                "qwen-image-edit-plus for references")
         original_size = request.image.size
         working = request.image.convert("RGB")
         if self.config.max_side:
