@@ -315,3 +315,15 @@ async def test_hosted_editors_send_reference_images_or_refuse_them(double: Provi
     with pytest.raises(BadInputError, match="takes 1 input image per edit; got the source and 1 reference"):
         await kontext.edit(request)
     assert not double.calls("/predictions$")  # refused before anything is sent (or billed)
+
+
+async def test_a_password_in_a_base_url_never_shows_in_errors(double: ProviderDouble, keys: None) -> None:
+    proxy = double.url.replace("http://", "http://proxyuser:Pr0xyS3cret-91@") + "/v1"  # a proxy's credentials
+    editor = GptImageEditor(EditorConfig(backend="openai-gpt-image", model="gpt-image-1", base_url=proxy))
+    double.fail_next("/v1/images/edits", 400)
+    with pytest.raises(BadInputError) as caught:  # a 400: the request's fault, named
+        await editor.edit(EditRequest(image=picture((32, 32), (0, 0, 0)), instruction="x"))
+    said = str(caught.value)
+    assert "answered 400" in said and "proxyuser:***@" in said, said
+    assert "Pr0xyS3cret-91" not in said
+    assert len(double.calls("/v1/images/edits")) == 1  # the URL itself still reached the server

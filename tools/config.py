@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # Where runs live by default: defined in a light module, named here too for the modules that use them.
 from thinkedit.tools.locations import ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, default_data_dir  # noqa: F401
@@ -20,6 +20,19 @@ def is_http_url(text: str) -> bool:
         return parsed.scheme in ("http", "https") and bool(parsed.hostname)
     except ValueError:  # a malformed IPv6 host or port
         return False
+
+
+def _masked_from_now_on(url: str | None) -> str | None:
+    """Mask a server URL's password and secret query values from now on: no error, log line or view shows them."""
+    if url:
+        from thinkedit.tools.secrets import register_secret, url_secrets
+
+        register_secret(*url_secrets(url))
+    return url
+
+
+#: A server URL setting (``base_url``), whose credentials, if it holds any, are masked wherever it is shown.
+ServerURL = Annotated[str | None, AfterValidator(_masked_from_now_on)]
 
 
 def required_key(env_var: str, who: str) -> str:
@@ -44,7 +57,7 @@ class EditorConfig(BaseModel):
     path: str | None = Field(
         default=None, description="Hub id or local directory to load from; defaults to the model table's entry."
     )
-    base_url: str | None = Field(default=None, description="Server URL for HTTP backends.")
+    base_url: ServerURL = Field(default=None, description="Server URL for HTTP backends.")
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
     device: str | None = Field(default=None, description="Torch device ('cuda', 'cpu'); auto when unset.")
     dtype: str | None = Field(default=None, description="Torch dtype name ('bfloat16', 'float32'); per model when unset.")
@@ -84,7 +97,7 @@ class ThinkerConfig(BaseModel):
         default=None,
         description="A prompt template of your own: ${...} placeholders, or EditThinker's {...} and <image> markers.",
     )
-    base_url: str | None = Field(
+    base_url: ServerURL = Field(
         default=None, description="Server URL for 'chat-model' (an OpenAI-compatible server, or the provider's API)."
     )
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
