@@ -42,7 +42,7 @@ from thinkedit.servers.thinker.schemas import (
     Usage,
 )
 from thinkedit.tools.config import ThinkerConfig
-from thinkedit.tools.thinkers.prompt import IMAGE_MARKER
+from thinkedit.tools.thinkers.prompt import IMAGE_MARKER, remove_all
 from thinkedit.tools.images import SERVER_MAX_PIXELS
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def split_messages(messages: list[ChatMessage], max_pixels: int) -> tuple[list[I
                 texts.append(IMAGE_MARKER)
             else:
                 text = part if isinstance(part, str) else part.text
-                texts.append(text.replace(IMAGE_MARKER, ""))
+                texts.append(remove_all(text, [IMAGE_MARKER]))
     if not images:
         raise APIError(422, "this server critiques images: send at least one image_url part", param="messages")
     if not interleaved:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -104,9 +104,20 @@ def with_references(prompt: str, count: int) -> str:
     return f"{leading}{filled.strip()}\n\n{body}"
 
 
+def remove_all(text: str, tokens: Iterable[str]) -> str:
+    """Remove every ``tokens`` string from ``text``, again until none is left: ``<im<image>age>`` loses both."""
+    ordered = sorted({token for token in tokens if token}, key=len, reverse=True)
+    while True:
+        before = text
+        for token in ordered:
+            text = text.replace(token, "")
+        if text == before:
+            return text
+
+
 def _user_text(text: str) -> str:
     """Strip an instruction and remove image markers from it (an instruction must not place images)."""
-    return text.replace(IMAGE_MARKER, "").strip()
+    return remove_all(text, [IMAGE_MARKER]).strip()
 
 
 def interleave(prompt: str, images: Sequence[T]) -> list[str | T]:

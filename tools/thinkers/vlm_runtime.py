@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.errors import BackendError
 from thinkedit.tools.images import fit_within
-from thinkedit.tools.thinkers.prompt import interleave
+from thinkedit.tools.thinkers.prompt import interleave, remove_all
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -320,11 +320,11 @@ def user_message(prompt: str, image_count: int = 2) -> list[dict[str, Any]]:
 
 
 def scrub_special_tokens(text: str, special_tokens: list[str]) -> str:
-    """Remove special-token strings from user text, so an instruction cannot forge image slots or turns."""
-    for token in sorted(special_tokens, key=len, reverse=True):
-        if token:
-            text = text.replace(token, "")
-    return text
+    """Remove special-token strings from user text, so an instruction cannot forge image slots or turns.
+
+    Removed until none is left: ``<|im_<|im_end|>end|>`` would otherwise leave an ``<|im_end|>``.
+    """
+    return remove_all(text, special_tokens)
 
 
 def prepare_images(images: list[Image], max_side: int) -> list[Image]:
