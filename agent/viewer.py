@@ -157,12 +157,28 @@ def render_report(data: dict[str, Any], store: ArtifactStore, settings: LoopSett
     return _IMAGE_SLOT.sub(lambda m: uris[int(m[2])] if m[1] == ours else m[0], page)
 
 
+def _remove_earlier_rounds(out: Path, keep: set[int]) -> None:
+    """Remove the round PNGs an earlier export into ``out`` wrote (as its trajectory.json lists them) past ``keep``.
+
+    Reusing an output folder for a run of fewer rounds would otherwise leave the earlier run's later
+    rounds beside this run's report; files the trajectory does not name are left alone.
+    """
+    try:
+        earlier = json.loads((out / "trajectory.json").read_text())
+        indexes = {int(r["index"]) for r in earlier["rounds"]}
+    except (OSError, ValueError, TypeError, KeyError):  # none there, or not ours
+        return
+    for index in indexes - keep:
+        (out / f"round-{index}.png").unlink(missing_ok=True)
+
+
 def write_outputs(state: RunState, store: ArtifactStore, out_dir: str | Path) -> dict[str, Path]:
     """Export a run into ``out_dir`` (final.png, round-N.png, trajectory.json, report.html); return the paths by name."""
     from thinkedit.agent.view import run_view
 
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    _remove_earlier_rounds(out, keep={r.index for r in state.rounds})
     paths: dict[str, Path] = {}
     for r in state.rounds:
         target = out / f"round-{r.index}.png"

@@ -30,6 +30,7 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
         (["edit", "{text}", "make it red"], "is not an image"),
         (["edit", "{truncated}", "make it red"], "damaged or truncated"),
         (["edit", "examples/chelsea.png", "   "], "instruction is empty"),
+        (["edit", "examples/chelsea.png", "make it red", "--out", "{text}"], "is a file; the run's files go into a folder"),
         (["edit", "examples/chelsea.png", "make it red", "--max-rounds", "0"], "--max-rounds: must be at least 1"),
         (["edit", "examples/chelsea.png", "make it red", "--max-rounds", "two"], "is not a whole number"),
         (["edit", "examples/chelsea.png", "make it red", "--profile", "nope"],

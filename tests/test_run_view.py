@@ -206,3 +206,35 @@ async def test_recording_again_never_leaves_a_half_deleted_recording(
     ((folder, data),) = list(recording.read_trajectories(root))
     assert folder == root / state.run_id and data["attempt"] == 2  # the new recording, whole
     assert sorted(p.name for p in folder.iterdir()) == ["round-1.png", "round-2.png", "source.png", "trajectory.json"]
+
+
+async def test_an_output_folder_reused_by_a_shorter_run_shows_only_its_rounds(data_dir: Path, photo, tmp_path: Path) -> None:
+    from thinkedit.agent.viewer import write_outputs
+    from tests.fakes import ScriptedThinker, verdicts
+    from tests.test_graph import run
+
+    out = tmp_path / "out"
+    longer, *_, runner = await run(data_dir, photo, ScriptedThinker(verdicts((3, 4, "x"), (9, 8, "y"))), max_rounds=2)
+    write_outputs(longer, runner.store, out)
+    (out / "round-draft.png").write_bytes(b"mine")
+    shorter, *_, runner = await run(data_dir, photo, ScriptedThinker(verdicts((9, 9, "x"))), max_rounds=1)
+    write_outputs(shorter, runner.store, out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "final.png", "report.html", "round-1.png", "round-draft.png", "trajectory.json"]
+    assert json.loads((out / "trajectory.json").read_text())["run_id"] == shorter.run_id
+
+
+async def test_thinkedit_runs_keeps_a_long_run_id_apart_from_its_status(data_dir: Path, photo) -> None:
+    from tests.cli import thinkedit
+    from tests.fakes import ScriptedThinker, verdicts
+    from tests.test_graph import run
+
+    state, _, _, _, runner = await run(data_dir, photo, ScriptedThinker(verdicts((9, 9, "x"))), max_rounds=1)
+    record = runner.registry.load(state.run_id)
+    long_id = "eval-imgedit-d21b252d6bc76eea"  # what an evaluation names its runs
+    runner.registry.save(record.model_copy(update={"run_id": long_id}))
+    runner.registry.flush(long_id)
+    listed = thinkedit("runs", data_dir=data_dir, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(long_id))
+    assert line.split()[:2] == [long_id, "done"], line  # the id stays a word of its own, to copy into `resume`

@@ -129,7 +129,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         settings = _settings(args, profile, data_dir)
         check_settings(settings)
         check_backends(settings)
-        check_inputs(args.image, args.instruction)
+        check_inputs(args.image, args.instruction, args.out)
     except (BadInputError, ValidationError) as exc:
         return _fail(one_line(exc), 2)
     from thinkedit.tools.thinkers.providers import require_packages
@@ -317,8 +317,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not records:
         print(f"no runs in {registry.url}")
         return 0
-    print(f"{'RUN ID':<14}{'STATUS':<17}{'CREATED':<27}{'COST':<20}INSTRUCTION")
+    wide = max(14, *(len(r.run_id) + 2 for r in records))  # an eval's ids are longer than a run's own
+    print(f"{'RUN ID':<{wide}}{'STATUS':<17}{'CREATED':<27}{'COST':<20}INSTRUCTION")
     for view in (run_view(None, r.settings, r) for r in records):
         usage = view.usage.model_dump() if view.usage else None
-        print(f"{view.run_id:<14}{view.status:<17}{view.created_at:<27}{_cost(usage):<20}{view.instruction[:60]}")
+        print(f"{view.run_id:<{wide}}{view.status:<17}{view.created_at:<27}{_cost(usage):<20}{view.instruction[:60]}")
     return 0
