@@ -182,7 +182,30 @@ def test_an_output_directory_belongs_to_one_set_of_settings(tmp_path: Path) -> N
         claim_out_dir(tmp_path, "gedit", {"loop": {"max_rounds": 3}, "judge": "gpt-4.1"})
 
 
-def test_run_ids_are_stable_per_output_directory(tmp_path: Path) -> None:
-    assert eval_run_id("gedit", "en/k1", tmp_path) == eval_run_id("gedit", "en/k1", tmp_path)
-    assert eval_run_id("gedit", "en/k1", tmp_path) != eval_run_id("gedit", "en/k1", tmp_path / "other")
-    assert eval_run_id("gedit", "en/k1", tmp_path) != eval_run_id("gedit", "en/k2", tmp_path)
+def test_run_ids_are_stable_per_output_directory_and_loop_settings(tmp_path: Path) -> None:
+    loop = settings(tmp_path)
+    assert eval_run_id("gedit", "en/k1", tmp_path, loop) == eval_run_id("gedit", "en/k1", tmp_path, loop)
+    assert eval_run_id("gedit", "en/k1", tmp_path, loop) != eval_run_id("gedit", "en/k1", tmp_path / "other", loop)
+    assert eval_run_id("gedit", "en/k1", tmp_path, loop) != eval_run_id("gedit", "en/k2", tmp_path, loop)
+    # Other loop settings make other runs (an output dir deleted and evaluated again does not judge old ones) ...
+    longer = loop.updated(max_rounds=loop.max_rounds + 1)
+    assert eval_run_id("gedit", "en/k1", tmp_path, loop) != eval_run_id("gedit", "en/k1", tmp_path, longer)
+    # ... while where the data lives does not.
+    moved = loop.model_copy(update={"data_dir": str(tmp_path / "elsewhere")})
+    assert eval_run_id("gedit", "en/k1", tmp_path, loop) == eval_run_id("gedit", "en/k1", tmp_path, moved)
+
+
+async def test_an_out_dir_deleted_and_evaluated_with_other_settings_makes_new_runs(data_dir, tmp_path, items) -> None:
+    import dataclasses
+    import shutil
+
+    out, saver = tmp_path / "out", memory_checkpointer()  # one data dir and checkpointer across both evaluations
+    runner, plan, _, _ = setup(data_dir, out, checkpointer=saver)
+    await evaluate(items[:1], plan, runner)
+    assert read_results(results_path(out, "imgedit", "loop"))[0]["rounds"] == 2
+    shutil.rmtree(out)  # what the refusal to mix settings tells a user to do
+    runner, plan, editor, _ = setup(data_dir, out, checkpointer=saver)
+    plan = dataclasses.replace(plan, settings=plan.settings.updated(max_rounds=3))
+    await evaluate(items[:1], plan, runner)
+    (loop,) = read_results(results_path(out, "imgedit", "loop"))
+    assert loop["rounds"] == 3 and len(editor.calls) == 3  # run again with the new settings, not the old run judged

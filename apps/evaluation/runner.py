@@ -58,9 +58,14 @@ class ItemOutcome:
 OutcomeCallback = Callable[[ItemOutcome], None]
 
 
-def eval_run_id(bench: str, key: str, out_dir: str | Path) -> str:
-    """Return the item's run id: stable for this output directory, distinct across directories."""
-    digest = hashlib.sha1(f"{Path(out_dir).resolve()}\n{bench}\n{key}".encode()).hexdigest()[:16]
+def eval_run_id(bench: str, key: str, out_dir: str | Path, settings: LoopSettings) -> str:
+    """Return the item's run id: stable for this output directory and these loop settings, distinct otherwise.
+
+    The runs live in the data dir, not in ``out_dir``: an output directory deleted and evaluated again
+    with other settings must not find (and judge) the runs the earlier settings made.
+    """
+    loop = settings.model_dump_json(exclude={"data_dir", "profile", "review"})
+    digest = hashlib.sha1(f"{Path(out_dir).resolve()}\n{bench}\n{key}\n{loop}".encode()).hexdigest()[:16]
     return f"eval-{bench}-{digest}"
 
 
@@ -130,7 +135,8 @@ def _result_row(
 
 async def _evaluate_item(plan: EvalPlan, runner: Runner, item: BenchItem) -> ItemOutcome:
     """Run, judge and record one item; write its two result lines (single first, loop last)."""
-    state = await _run_item_loop(runner, item, eval_run_id(plan.bench, item.key, plan.out_dir), plan.settings)
+    run_id = eval_run_id(plan.bench, item.key, plan.out_dir, plan.settings)
+    state = await _run_item_loop(runner, item, run_id, plan.settings)
     first = state.rounds[0]
     chosen = next((r for r in state.rounds if r.index == state.best_round), state.rounds[-1])
     store = runner.store
