@@ -64,6 +64,9 @@ def build_app() -> Starlette:
         if isinstance(output, dict) and "__error__" in output:
             error = output["__error__"]
             return _error(f"{error.get('error')}: {error.get('message')}" if isinstance(error, dict) else str(error))
+        if isinstance(output, dict) and output.get("__interrupt__"):  # paused in a thread this call does not keep
+            return _error("the run paused for review, which a call to this server's /mcp cannot answer (it keeps "
+                          "no thread): run it without review, or through thinkedit's own MCP server (review_run)")
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=json.dumps(output))], structured_content=output
         )

@@ -158,6 +158,7 @@ async def test_the_servers_mcp_tool_takes_the_users_input_and_answers_json(studi
         result = await mcp.call_tool(GRAPH, run_input(max_rounds=1))
         missing = await mcp.call_tool(GRAPH, {"image": "/no/such/file.png", "instruction": "x"})
         unnamed = await mcp.call_tool(GRAPH, {"instruction": "x"})
+        paused = await mcp.call_tool(GRAPH, run_input(max_rounds=2, review=True))
     assert not result.is_error, result
     text = [block.text for block in result.content if block.type == "text"]
     answer = json.loads(text[-1])
@@ -166,3 +167,5 @@ async def test_the_servers_mcp_tool_takes_the_users_input_and_answers_json(studi
     assert "settings" not in answer and answer["final_image"]["width"] == 451
     assert missing.is_error and "image not found" in missing.content[0].text
     assert unnamed.is_error and "image" in unnamed.content[0].text, unnamed
+    # A run that pauses for review cannot go on in a stateless call: said so, not returned as a result.
+    assert paused.is_error and "paused for review" in paused.content[0].text, paused
