@@ -40,6 +40,22 @@ def test_each_exif_orientation_gives_the_displayed_picture(orientation: int) -> 
     assert max(ImageStat.Stat(diff).mean) < 8, ImageStat.Stat(diff).mean  # a wrong turn differs by ~100
 
 
+def test_a_png_with_a_damaged_exif_chunk_is_read_for_its_pixels() -> None:
+    import struct
+    import zlib
+
+    data = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 10, 10)).save(data, format="PNG")
+    png = data.getvalue()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    at = png.index(b"IDAT") - 4  # an eXIf chunk that is not TIFF, before the pixels, as a broken tool writes it
+    image = load_image(png[:at] + chunk(b"eXIf", b"garbage, not TIFF") + png[at:], cache=False)
+    assert image.size == (8, 6) and close(top_left(image), (200, 10, 10))
+
+
 def tagged(image: Image.Image, icc: bytes) -> bytes:
     """Return ``image`` as PNG bytes carrying the ICC profile ``icc``."""
     data = io.BytesIO()

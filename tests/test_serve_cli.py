@@ -90,3 +90,13 @@ def test_every_port_option_refuses_what_is_not_a_port(port: str, capsys: pytest.
             build_parser(argv).parse_args(argv)
         error = capsys.readouterr().err
         assert exited.value.code == 2 and "--port" in error and port in error, (words, error)
+
+
+@pytest.mark.parametrize(("given", "waited"), [(0.0, 0), (0.5, 1), (60.0, 60)])
+def test_the_shutdown_timeout_reaches_uvicorn_as_a_bound(given: float, waited: int) -> None:
+    from thinkedit.servers.editor.app import create_app
+    from thinkedit.servers.editor.cli import uvicorn_config
+
+    settings = EditorServerSettings(model="tiny-kontext", shutdown_timeout_s=given)
+    config = uvicorn_config(create_app(settings), settings, "127.0.0.1", 8100)
+    assert config.timeout_graceful_shutdown == waited  # never None, which uvicorn reads as "wait for ever"

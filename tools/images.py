@@ -197,10 +197,10 @@ def normalise(image: Image.Image) -> tuple[Image.Image, list[str]]:
     """Return the image upright, in 8-bit sRGB RGB (alpha composited on white), and notes on what changed."""
     notes: list[str] = []
     icc = image.info.get("icc_profile")
-    upright = ImageOps.exif_transpose(image)
-    if upright.size != image.size or _orientation(image) not in (None, 1):
+    if _orientation(image) not in (None, 1):  # a damaged EXIF block reads as none: the pixels are still good
+        upright = ImageOps.exif_transpose(image)
         notes.append(f"EXIF orientation {_orientation(image)} applied")
-    image = upright
+        image = upright
     alpha: Image.Image | None = None
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")

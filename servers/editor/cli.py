@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from typing import Any
 
@@ -152,7 +153,7 @@ def uvicorn_config(app: Any, settings: EditorServerSettings, host: str, port: in
         http=guarded_protocol(settings.header_timeout_s, on_slow=lambda: metrics.error("slow_headers")),
         timeout_keep_alive=5,
         log_config=None,  # keep the CLI's logging setup
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),  # 0: at once (None would wait forever)
         access_log=False,
     )
 
