@@ -155,38 +155,55 @@ class BodyTimeout:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.total_timeout
         body_done = False
+        timed_out: BodyReadTimeout | None = None
 
         async def timed_receive() -> Message:
-            nonlocal body_done
+            nonlocal body_done, timed_out
             if body_done:
                 return await receive()  # after the body: the disconnect watch waits as long as it likes
             wait = min(self.idle_timeout, deadline - loop.time())
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, wait))
             except TimeoutError:
-                raise BodyReadTimeout(
+                timed_out = BodyReadTimeout(
                     f"the request body came too slowly (no data for {self.idle_timeout:g} s or "
                     f"over {self.total_timeout:g} s in all)"
-                ) from None
+                )
+                raise timed_out from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        started = False
+        started = replaced = False
 
         async def tracked_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, replaced
+            if timed_out is not None and not started:
+                # The app caught the timeout (FastAPI reads a JSON body inside a catch-all: a 400): ours instead.
+                if message["type"] == "http.response.start":
+                    started = replaced = True
+                    await _answer_408(send, timed_out)
+                return
+            if replaced:
+                return  # the rest of the app's answer, after ours
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, timed_receive, tracked_send)
         except BodyReadTimeout as exc:  # an app that did not answer it itself: 408, no traceback
+            if replaced:
+                return
             if started:
                 raise
-            payload = json.dumps({"error": {"message": str(exc), "type": "invalid_request_error",
-                                            "param": None, "code": "request_timeout"}}).encode()
-            await send({"type": "http.response.start", "status": 408, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close")]})
-            await send({"type": "http.response.body", "body": payload})
+            await _answer_408(send, exc)
+
+
+async def _answer_408(send: Send, exc: BodyReadTimeout) -> None:
+    """Answer a body that came too slowly: 408, naming why, and close the connection."""
+    payload = json.dumps({"error": {"message": str(exc), "type": "invalid_request_error",
+                                    "param": None, "code": "request_timeout"}}).encode()
+    await send({"type": "http.response.start", "status": 408, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})
