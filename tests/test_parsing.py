@@ -102,6 +102,10 @@ class TestEditThinker:
             ('<score>{"semantic": NaN, "quality": 5}</score><answer>x</answer>', "outside 0-10"),
             ('<score>{"semantic": 8, "quality": 5}</score>', "no <answer>"),
             ("\x00\x01garbage }{ ][ <<<>>>", "no <score>"),
+            ("<score>semantic 9 quality: 4</score><answer>x</answer>", "no semantic score"),  # not quality's 4
+            ("<score>semantic quality: 4</score><answer>x</answer>", "no semantic score"),
+            ('<score>{"semantic": "1e1", "quality": 5}</score><answer>x</answer>', "not a number"),
+            ('<score>{"semantic": "\u22123", "quality": 5}</score><answer>x</answer>', "not a number"),
         ],
     )
     def test_garbage_raises(self, text: str, reason: str) -> None:

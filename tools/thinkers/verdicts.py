@@ -82,13 +82,19 @@ def _loosen_json(text: str, *, swap_quotes: bool = False) -> str:
     return head + tail
 
 
+def _misread(text: str, match: re.Match[str]) -> bool:
+    """Say whether the number found in ``text`` is only part of one: after a minus sign, or before an exponent."""
+    return text[: match.start()].rstrip().endswith(("\u2212", "\u2013")) or bool(
+        re.match(r"[eE][-+]?\d", text[match.end():]))
+
+
 def _score(value: Any, name: str, raw: str) -> float:
     """Read a 0-10 score given as a number or a string such as "8", "8.5" or "8/10"."""
     if isinstance(value, bool):
         raise ThinkerOutputError(f"score {name!r} is a boolean, not a number", raw)
     if isinstance(value, int | float):
         number = float(value)
-    elif isinstance(value, str) and (match := _NUMBER.search(value)):
+    elif isinstance(value, str) and (match := _NUMBER.search(value)) and not _misread(value, match):
         number = float(match.group())
     else:
         raise ThinkerOutputError(f"score {name!r} is not a number: {value!r}", raw)
@@ -106,8 +112,11 @@ def _scores_from(text: str, raw: str) -> tuple[float, float]:
         if name in lowered:
             found[name] = _score(lowered[name], name, raw)
             continue
-        # "semantic: 8", "Semantic score = '8/10'", "semantic_score": "8" ...
-        match = re.search(rf"{name}[\w \t\"']*?[:=][ \t]*[\"']?({_NUMBER_PATTERN})", text, re.IGNORECASE)
+        # "semantic: 8", "Semantic score = '8/10'", "semantic_score": "8" ... (words between, never a number
+        # nor the other score's name: "semantic 9 quality: 4" gives no semantic score, not quality's 4)
+        other = "quality" if name == "semantic" else "semantic"
+        gap = rf"(?:(?!{other})[A-Za-z_ \t\"'])*?"
+        match = re.search(rf"{name}{gap}[:=][ \t]*[\"']?({_NUMBER_PATTERN})", text, re.IGNORECASE)
         if match:
             found[name] = _score(match.group(1), name, raw)
     missing = [n for n in ("semantic", "quality") if n not in found]
