@@ -176,3 +176,16 @@ async def test_a_failing_backend_ends_the_run_with_an_error_result(data_dir: Pat
         result = await client.call_tool("think_while_edit", {"image": str(CHELSEA), "instruction": "hat"})
         assert "thinker exploded" in error_text(result)
         assert result.structured_content["status"] == "error"
+
+
+async def test_an_inline_image_is_not_kept_as_the_runs_name_however_it_is_padded(data_dir: Path) -> None:
+    import base64
+
+    from thinkedit.agent.runs import RunRegistry
+
+    server, _ = make_server(data_dir)
+    inline = "  \n data:image/png;base64," + base64.b64encode(CHELSEA.read_bytes()).decode()
+    async with Client(server, mode="legacy") as client:
+        run = await start_run(client, max_rounds=1, wait_seconds=30, image=inline)
+    record = RunRegistry.for_data(data_dir).load(run["run_id"])
+    assert run["status"] == "done" and record.source_name == ""  # not megabytes of base64 as a file name

@@ -141,7 +141,7 @@ async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolR
     )
     image = await app.images.load(args.image)
     references = [await app.images.load(ref) for ref in args.references]
-    source_name = None if args.image.startswith("data:") else args.image
+    source_name = None if args.image.strip().startswith("data:") else args.image.strip()
     record = await asyncio.to_thread(
         app.runner.prepare, image, args.instruction, settings, references=references, source_name=source_name
     )
