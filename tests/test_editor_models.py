@@ -138,6 +138,15 @@ def test_kontext_kwargs_pin_the_working_size() -> None:
     }
 
 
+@pytest.mark.parametrize("name", ["flux-kontext-dev", "qwen-image-edit"])
+def test_max_side_bounds_the_working_size_too(name: str) -> None:
+    """Kontext's preferred ~1 MP sizes do not scale an input bounded by max_side back up."""
+    model, photo = get_model(name), Image.new("RGB", (2000, 1500))
+    request = EditRequest(image=photo, instruction="x", seed=0)
+    assert prepare_job(0, request, model, {}, max_side=512).working.size == (512, 384)
+    assert prepare_job(0, request, model, {}, max_side=None).working.size == (1184, 880)  # the model's own
+
+
 def test_pix2pix_kwargs_take_size_from_the_image() -> None:
     assert get_model("instruct-pix2pix").pipeline_kwargs({"num_inference_steps": 5}, 64, 64) == {
         "num_inference_steps": 5

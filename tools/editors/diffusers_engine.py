@@ -106,10 +106,16 @@ def prepare_job(
 
 
 def _working(image: Image.Image, model: EditorModel, max_side: int | None, area: int | None) -> Image.Image:
-    """Scale one input image to the model's working size (bounded by ``max_side``)."""
+    """Scale one input image to the model's working size, bounded by ``max_side``.
+
+    ``max_side`` bounds the working size too: a model's preferred size (Kontext's ~1 MP ones) that is
+    larger does not scale the bounded input back up.
+    """
     working = fit_within(image.convert("RGB"), max_side, model.multiple)
     if model.working_area is not None or area is not None:
-        working = resize_to(working, model.working_size(working.width, working.height, area))
+        size = model.working_size(working.width, working.height, area)
+        if max_side is None or max(size) <= max_side:
+            working = resize_to(working, size)
     return working
 
 
