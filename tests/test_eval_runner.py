@@ -209,3 +209,15 @@ async def test_an_out_dir_deleted_and_evaluated_with_other_settings_makes_new_ru
     await evaluate(items[:1], plan, runner)
     (loop,) = read_results(results_path(out, "imgedit", "loop"))
     assert loop["rounds"] == 3 and len(editor.calls) == 3  # run again with the new settings, not the old run judged
+
+
+async def test_record_given_only_on_a_rerun_records_the_judged_items(data_dir, tmp_path, items) -> None:
+    out, record, saver = tmp_path / "out", tmp_path / "recorded", memory_checkpointer()
+    runner, plan, _, _ = setup(data_dir, out, checkpointer=saver)
+    await evaluate(items, plan, runner)  # judged, not recorded
+    runner, plan, editor, judge = setup(data_dir, out, checkpointer=saver, record=record)
+    outcomes = await evaluate(items, plan, runner)
+    assert [o.status for o in outcomes] == ["skipped"] * 3 and editor.calls == [] and judge.calls == []
+    trajectories = [data for _, data in read_trajectories(record)]
+    assert sorted(t["item_key"] for t in trajectories) == ["1", "2", "3"]
+    assert all(t["judge"]["loop"]["overall"] == 8.0 and len(t["rounds"]) == 2 for t in trajectories)

@@ -22,12 +22,13 @@ from typing import Any, Literal
 
 from thinkedit.apps.evaluation.benchmarks import BenchItem
 from thinkedit.apps.evaluation.judge import Judge, JudgeScore
-from thinkedit.apps.evaluation.results import Setting, append_result, completed_keys, results_path
-from thinkedit.agent.recording import record_trajectory
+from thinkedit.apps.evaluation.results import Setting, append_result, completed_keys, read_results, results_path
+from thinkedit.agent.recording import TRAJECTORY_FILE, record_trajectory
 from thinkedit.agent.runs import Runner
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Round, RunState
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.safenames import safe_component
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +157,34 @@ async def _evaluate_item(plan: EvalPlan, runner: Runner, item: BenchItem) -> Ite
         await asyncio.to_thread(shutil.copyfile, store.local_path(round_.image), target)
         rows[setting] = _result_row(plan, item, setting, state, round_, score, relative)
     if plan.record_dir is not None:
-        extra = {"bench": plan.bench, "item_key": item.key, "judge": {s: rows[s] for s in rows}}
-        await asyncio.to_thread(record_trajectory, state, store, plan.record_dir, task_type=item.task_type, extra=extra)
+        await _record(plan, store, item, state, rows)
     append_result(results_path(plan.out_dir, plan.bench, "single"), rows["single"])
     append_result(results_path(plan.out_dir, plan.bench, "loop"), rows["loop"])
     return ItemOutcome(item, "done", single=rows["single"], loop=rows["loop"])
+
+
+async def _record(plan: EvalPlan, store: Any, item: BenchItem, state: RunState, rows: dict[str, Any]) -> None:
+    """Record the item's run under ``plan.record_dir``, with the judge's two result rows."""
+    extra = {"bench": plan.bench, "item_key": item.key, "judge": {s: rows[s] for s in rows}}
+    await asyncio.to_thread(record_trajectory, state, store, plan.record_dir, task_type=item.task_type, extra=extra)
+
+
+async def _record_judged(plan: EvalPlan, runner: Runner, item: BenchItem) -> None:
+    """Record an item an earlier evaluation judged, when ``--record`` comes only now (once: a recording stays)."""
+    assert plan.record_dir is not None
+    run_id = eval_run_id(plan.bench, item.key, plan.out_dir, plan.settings)
+    if (plan.record_dir / safe_component(run_id) / TRAJECTORY_FILE).is_file():
+        return
+    try:
+        state = await runner.state(run_id)
+    except BadInputError:
+        state = None
+    if state is None or state.source is None or not state.rounds:
+        log.warning("item %s was judged, but its run %s is not in this data dir: not recorded", item.key, run_id)
+        return
+    rows = {setting: row for setting in ("single", "loop")
+            for row in read_results(results_path(plan.out_dir, plan.bench, setting)) if row.get("key") == item.key}
+    await _record(plan, runner.store, item, state, rows)
 
 
 async def evaluate(
@@ -179,6 +203,8 @@ async def evaluate(
 
     async def one(item: BenchItem) -> ItemOutcome:
         if item.key in done:
+            if plan.record_dir is not None:
+                await _record_judged(plan, runner, item)
             return report(ItemOutcome(item, "skipped"))
         async with semaphore:
             try:
