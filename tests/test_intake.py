@@ -56,6 +56,17 @@ def test_a_png_with_a_damaged_exif_chunk_is_read_for_its_pixels() -> None:
     assert image.size == (8, 6) and close(top_left(image), (200, 10, 10))
 
 
+def test_a_long_animation_is_read_for_its_first_frame_without_counting_every_frame() -> None:
+    from thinkedit.tools import images
+
+    frames = [Image.new("RGB", (4, 4), ("red", "blue")[i % 2]) for i in range(images.MAX_COUNTED_FRAMES + 50)]
+    data = io.BytesIO()
+    frames[0].save(data, format="GIF", save_all=True, append_images=frames[1:], duration=20, loop=0)
+    image = load_image(data.getvalue(), cache=False)
+    assert close(top_left(image), (255, 0, 0))  # the first frame
+    assert f"more than {images.MAX_COUNTED_FRAMES} frames" in " | ".join(intake_notes(image))
+
+
 def tagged(image: Image.Image, icc: bytes) -> bytes:
     """Return ``image`` as PNG bytes carrying the ICC profile ``icc``."""
     data = io.BytesIO()

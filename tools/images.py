@@ -184,13 +184,25 @@ def register_plugins() -> None:
     pillow_heif.register_heif_opener()
 
 
+#: Frames counted for the note on an animated image: counting means seeking through them all, and a small
+#: file can hold millions.
+MAX_COUNTED_FRAMES = 1000
+
+
 def first_frame_note(image: Image.Image) -> str | None:
     """Seek to the first frame of an animated image and return a note saying so (None for stills)."""
-    frames = int(getattr(image, "n_frames", 1) or 1)
-    if frames <= 1:
+    if not getattr(image, "is_animated", False):
         return None
+    frames = 1
+    try:
+        while frames <= MAX_COUNTED_FRAMES:
+            image.seek(frames)
+            frames += 1
+    except EOFError:
+        pass
     image.seek(0)
-    return f"animated image with {frames} frames: the first frame was used"
+    counted = f"more than {MAX_COUNTED_FRAMES}" if frames > MAX_COUNTED_FRAMES else str(frames)
+    return f"animated image with {counted} frames: the first frame was used"
 
 
 def normalise(image: Image.Image) -> tuple[Image.Image, list[str]]:
