@@ -116,3 +116,24 @@ def test_the_worker_spins_briefly_unless_openmps_wait_is_set_already(server_data
         assert env.get(own[0]) == own[1]  # the user's choice stands, and nothing is added beside it
         assert ("GOMP_SPINCOUNT" in env) == (own[0] == "GOMP_SPINCOUNT")
     assert env.get("THINKEDIT_DATA_DIR") == str(server_data_dir)  # the rest of the environment is the server's
+
+
+async def test_shutdown_past_its_timeout_ends_the_running_batch_and_answers_its_caller() -> None:
+    import asyncio
+
+    from tests.sleepy_editor import sleepy_engine
+    from thinkedit.servers.editor.batching import ShuttingDownError
+
+    settings = EditorServerSettings(model="sleepy", backend="sleepy", placement="process")
+    service = EditorService(settings, EditorMetrics(settings.model, settings.replica_id), sleepy_engine)
+    await service.start()
+    assert service.status == "ready", service.error
+    long = EditRequest(image=Image.new("RGB", (8, 8)), instruction="x", seed=1, settings={"num_inference_steps": 600})
+    edit = asyncio.ensure_future(service.edit(long))  # a batch of 60 s, running in the worker process
+    await asyncio.sleep(1.0)
+    worker = service.worker
+    assert worker is not None and worker.alive
+    await asyncio.wait_for(service.close(1.0), 30)  # bounded by the timeout, not by the batch
+    assert not worker.alive  # ended, not left to finish its minute
+    with pytest.raises(ShuttingDownError, match="shut down while this edit ran"):
+        await asyncio.wait_for(edit, 5)  # its caller is answered

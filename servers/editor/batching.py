@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -119,17 +120,24 @@ class MicroBatcher(Generic[Req, Res]):
                 self.metrics.error("cancelled")
             raise
 
-    async def close(self, timeout: float) -> None:
-        """Stop taking requests, finish the queued ones within ``timeout`` s, then stop the worker."""
+    async def close(self, timeout: float) -> bool:
+        """Stop taking requests, finish the queued ones within ``timeout`` s, then stop; say whether all finished.
+
+        Past the timeout, the queued requests and the batch running fail with ``ShuttingDownError``.
+        """
         self._closing = True
         self._arrived.set()
         if self._worker is None:
-            return
+            return True
         try:
             await asyncio.wait_for(asyncio.shield(self._worker), timeout)
+            return True
         except TimeoutError:
             log.warning("shutdown: %d queued request(s) not finished after %.0f s", self.depth, timeout)
             self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker  # the running batch's callers are answered as it ends
+            return False
         except asyncio.CancelledError:
             self._worker.cancel()
             raise
@@ -211,6 +219,10 @@ class MicroBatcher(Generic[Req, Res]):
         """Run the batch; if it fails, run its requests one by one so one bad request fails alone."""
         try:
             results = await self._run_batch([job.request for job in batch])
+        except asyncio.CancelledError:  # shut down while it ran: its callers are not left waiting
+            for job in batch:
+                _resolve(job, exc=ShuttingDownError("the server shut down while this edit ran"))
+            raise
         except Exception as exc:
             if len(batch) == 1:
                 _resolve(batch[0], exc=exc)

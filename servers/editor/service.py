@@ -173,9 +173,13 @@ class EditorService:
         """Refuse new edits and finish the queued ones (within ``timeout`` s)."""
         if self.status == "ready":
             self.status = "draining"
+        drained = True
         if self.batcher is not None:
             log.info("draining %d queued edit(s)", self.batcher.depth)
-            await self.batcher.close(timeout)
+            drained = await self.batcher.close(timeout)
         if self.worker is not None:
-            await asyncio.get_running_loop().run_in_executor(self._pipeline_thread, self.worker.stop, 10.0)
+            if drained:  # after the last batch, on the thread that ran them
+                await asyncio.get_running_loop().run_in_executor(self._pipeline_thread, self.worker.stop, 10.0)
+            else:  # a batch still runs past the timeout, holding the pipeline thread: end the worker now
+                self.worker.kill()
         self._pipeline_thread.shutdown(wait=False)
