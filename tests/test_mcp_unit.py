@@ -226,3 +226,16 @@ def test_editor_and_thinker_urls_map_to_the_http_backends(tmp_path: Path) -> Non
     assert settings.thinker.protocol == "editthinker"
     plain = base_settings(ServerConfig(data_dir=tmp_path))
     assert (plain.editor.backend, plain.thinker.backend) == ("diffusers", "transformers")
+
+
+@pytest.mark.parametrize(("sent", "kept"), [("Infinity", 600.0), (1e9, 600.0), (-5, 0.0), ("NaN", 0.0), (30.5, 30.5)])
+def test_a_retrys_wait_budget_is_held_to_what_a_call_may_ask(sent: object, kept: float) -> None:
+    import json
+    from types import SimpleNamespace
+
+    from thinkedit.servers.mcp.review import continuation
+
+    state = json.dumps({"run_id": "abc", "round": 2, "budget": sent, "notes": []}).replace('"Infinity"', "Infinity")
+    state = state.replace('"NaN"', "NaN")
+    retry = continuation(SimpleNamespace(request_state=state, input_responses={}))  # type: ignore[arg-type]
+    assert retry is not None and retry.budget == kept and retry.round == 2

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.agent.review import review_answer
 from thinkedit.servers.mcp.lifespan import AppState
+from thinkedit.servers.mcp.schemas import MAX_WAIT_SECONDS
 from thinkedit.tools.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,8 @@ def continuation(ctx: Context) -> Retry | None:
     try:
         state = json.loads(ctx.request_state)
         asked = state.get("round")  # absent from an older server's state
-        retry = Retry(str(state["run_id"]), None if asked is None else int(asked), float(state["budget"]),
+        budget = min(max(0.0, float(state["budget"])), MAX_WAIT_SECONDS)  # as sent back: no more than a call may ask
+        retry = Retry(str(state["run_id"]), None if asked is None else int(asked), budget,
                       [str(n) for n in state["notes"]], None)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BadInputError("this retry's requestState is not one thinkedit issued") from exc

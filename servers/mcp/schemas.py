@@ -15,6 +15,8 @@ from thinkedit.agent.view import CandidateScores, RoundScores, RunCore, UsageVie
 
 #: The wait budget before a long run is handed off (under the ~60 s many clients allow).
 DEFAULT_WAIT_SECONDS = 45.0
+#: The longest wait a call may ask for.
+MAX_WAIT_SECONDS = 600.0
 
 #: Reference images a call may bring beside the image it edits (image 2, image 3).
 MAX_REFERENCES = 2
@@ -79,7 +81,7 @@ class ThinkWhileEditInput(_Wire):
     wait_seconds: float = Field(
         default=DEFAULT_WAIT_SECONDS,
         ge=0,
-        le=600,
+        le=MAX_WAIT_SECONDS,
         description="Wait at most this long; a run still going then returns {run_id, status: 'running'} and goes on "
         "in the background: fetch it with get_run.",
     )
@@ -122,7 +124,7 @@ class GetRunInput(_Wire):
     wait_seconds: float = Field(
         default=DEFAULT_WAIT_SECONDS,
         ge=0,
-        le=600,
+        le=MAX_WAIT_SECONDS,
         description="Wait at most this long for a running run (0: just look).",
     )
     resume: bool = Field(
@@ -143,7 +145,7 @@ class ReviewRunInput(_Wire):
         default=None, min_length=1, max_length=4000, description="The replacement instruction, with decision 'edit'."
     )
     wait_seconds: float = Field(
-        default=DEFAULT_WAIT_SECONDS, ge=0, le=600, description="Wait at most this long for the run's next pause or end."
+        default=DEFAULT_WAIT_SECONDS, ge=0, le=MAX_WAIT_SECONDS, description="Wait at most this long for the run's next pause or end."
     )
 
     @model_validator(mode="after")
