@@ -172,14 +172,15 @@ async def test_delete_removes_only_the_runs_own_files_from_its_output_folder(
     (shared / "notes.txt").write_text("mine")
     (shared / "round-draft.png").write_bytes(b"mine")
     before = {p.name: p.read_bytes() for p in shared.iterdir()}
-    assert {"round-1.png", "round-2.png", "final.png", "trajectory.json", "report.html"} <= set(before)
+    # The second run's outputs (its export took the first run's round 2 away with the first's report).
+    assert set(before) == {"round-1.png", "final.png", "trajectory.json", "report.html", "notes.txt", "round-draft.png"}
 
     with client(data_dir) as http:
-        # The folder holds the second run's outputs (and the first run's round 2): the first run takes nothing.
+        # The folder holds the second run's outputs: the first run takes nothing.
         assert http.delete(f"/api/runs/{first.run_id}").json()["files_deleted"] == 0
         assert {p.name: p.read_bytes() for p in shared.iterdir()} == before
         assert http.delete(f"/api/runs/{second.run_id}").json()["files_deleted"] == 4
-        assert sorted(p.name for p in shared.iterdir()) == ["notes.txt", "round-2.png", "round-draft.png"]
+        assert sorted(p.name for p in shared.iterdir()) == ["notes.txt", "round-draft.png"]
         assert http.delete(f"/api/runs/{alone.run_id}").json()["files_deleted"] == 4
         assert not (tmp_path / "alone").exists()  # its own folder, emptied, goes too
 
@@ -226,3 +227,14 @@ async def test_a_run_started_from_the_same_photo_during_a_delete_keeps_its_image
         assert gone.images_kept >= 1, gone
         assert runner.store.read_bytes(second.source)  # still stored: the new run can be read and resumed anywhere
         assert (await runner.start(second)).status == "done"
+
+
+def test_answers_from_outside_the_routes_carry_the_security_headers(data_dir: Path) -> None:
+    with client(data_dir, max_upload_bytes=1024) as http:
+        big = http.post("/api/runs", data={"instruction": "x"}, files={"image": ("a.png", b"x" * 200_000, "image/png")})
+        assert big.status_code == 413, big.text  # answered by the body limit, before any route or token check
+        for answer in (big, http.get("/api/runs"), http.get("/")):
+            assert answer.headers["x-frame-options"] == "DENY" and answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers.get_list("content-security-policy") and len(
+                answer.headers.get_list("x-frame-options")) == 1  # once, however many layers add it
+        assert "script-src" in http.get("/").headers["content-security-policy"]  # a page keeps its own policy
