@@ -141,7 +141,7 @@ class BearerAuth:
 
 
 class ResponseHeaders:
-    """Add fixed headers (such as the replica's name) to every HTTP response."""
+    """Add fixed headers (such as the replica's name) to every HTTP response that does not set them itself."""
 
     def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
         self.app = app
@@ -154,7 +154,9 @@ class ResponseHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *self._headers]}
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                message = {**message, "headers": headers + [h for h in self._headers if h[0] not in present]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -28,8 +28,8 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import ACTIVE
 from thinkedit.agent.viewer import asset, content_policy, render_page, run_page_scripts
 from thinkedit.servers.bodylimit import BodyLimit, size_text
-from thinkedit.servers.httputil import describe_errors
-from thinkedit.servers.ui.auth import token_guard
+from thinkedit.servers.httputil import ASGIApp, ResponseHeaders, describe_errors
+from thinkedit.servers.ui.auth import DEFAULT_POLICY, SECURITY_HEADERS, token_guard
 from thinkedit.servers.ui.events import StreamSlots, primed, run_stream
 from thinkedit.servers.ui.live_runs import GalleryJobs
 from thinkedit.servers.ui.views import summary_of, view_of
@@ -82,7 +82,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def build_app(config: GalleryConfig) -> FastAPI:
+def build_app(config: GalleryConfig) -> ASGIApp:
     """Build the gallery; the Runner opens in the lifespan, on the same stores as the CLI and MCP server."""
     state: dict[str, Any] = {}
     slots = StreamSlots(config.max_streams_per_client)
@@ -243,4 +243,5 @@ def build_app(config: GalleryConfig) -> FastAPI:
         return {"run_id": run_id, "deleted": True, "images_deleted": gone.images_deleted,
                 "images_kept": gone.images_kept, "files_deleted": gone.files_deleted}
 
-    return app
+    # Outermost, past FastAPI's own error middleware: a 413 or a 500 carries the headers every answer does.
+    return ResponseHeaders(app, {**SECURITY_HEADERS, "Content-Security-Policy": DEFAULT_POLICY})
