@@ -30,6 +30,7 @@ from thinkedit.agent.checkpoint import (
 from thinkedit.agent.locks import FileRunLocks, PostgresRunLocks, RunLocks
 from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
+from thinkedit.agent.review import check_answer
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState, plain
 from thinkedit.tools.artifact_cache import WRITES
@@ -43,9 +44,8 @@ from thinkedit.tools.types import ImageRef
 
 log = logging.getLogger(__name__)
 
-#: What a run id may be (it names files and checkpoint threads): every surface checks ids against it.
-RUN_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
-_RUN_ID = re.compile(RUN_ID_PATTERN)
+#: What a run id may be (it names files and checkpoint threads), matched by the whole id.
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 RecordStatus = Literal["running", "awaiting_review", "done", "cancelled", "error"]
 EventCallback = Callable[[dict[str, Any]], None]
@@ -81,16 +81,13 @@ _UNSAVED_LOCK = threading.Lock()
 
 
 class RunRegistry:
-    """Keep run records as ``<root>/<run_id>.json``; ``root`` is a local directory or an fsspec URL.
+    """Keep run records as ``<root>/<run_id>.json``, ``root`` a local directory or an fsspec URL: beside the
+    artifacts, ``<artifacts URL>/runs`` when the store is shared (any process sharing it lists and resumes the
+    run), else ``<data_dir>/runs``.
 
-    Records live beside the artifacts they point to: ``<artifacts URL>/runs`` when the store is
-    shared (so any process that shares the store can list and resume the run), else
-    ``<data_dir>/runs``.
-
-    A record is written behind, by the artifact store's writer thread (``WRITES``), queued after
-    the images handed to a store before it: a record on disk never names an image that is not,
-    and saving one never waits for an image's PNG. This process reads its own queued records from
-    memory; ``flush`` waits until a run's record is on disk.
+    A record is written behind by the artifact store's writer thread (``WRITES``), queued after the images
+    handed to a store before it: a record on disk never names an image that is not, and saving one never
+    waits for a PNG. This process reads its own queued records from memory; ``flush`` waits for the disk.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -202,19 +199,6 @@ class RunRegistry:
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
 
-def _check_answer(record: RunRecord, pending: dict[str, Any] | None, pending_round: int | None) -> None:
-    """Refuse a review answer that no longer fits the run: not paused, stopped, or paused at another round."""
-    # "running" with a pause: killed between saving the pause and saying so in the record.
-    if pending is None or record.status not in ("awaiting_review", "running"):
-        state = record.status.replace("_", " ") if record.status != "running" else "not awaiting review"
-        raise BadInputError(f"run {record.run_id} is {state}: the review answer was not applied")
-    if pending_round is not None and pending.get("round") != pending_round:
-        raise BadInputError(
-            f"run {record.run_id} now awaits review of round {pending.get('round')}, not round {pending_round}: "
-            "the answer was not applied"
-        )
-
-
 def _with_settings(values: dict[str, Any], record: RunRecord) -> RunState | None:
     """Read a run's checkpointed values with the settings its record keeps (the one stored copy)."""
     if not values:
@@ -297,8 +281,8 @@ class Runner:
         ``source_name`` is what the image is shown as (default: its path; nothing for bytes).
 
         Returns once the image is decoded and hashed: its PNG and then the record are written
-        behind, in that order, so a first edit need not wait for either (a phone photo's PNG is
-        half a second of CPU), and the record is on disk only once the image it names is.
+        behind, in that order, so a first edit need not wait for either (encoding a large photo's
+        PNG is slow), and the record is on disk only once the image it names is.
         """
         if not instruction or not instruction.strip():
             raise BadInputError("instruction is empty")
@@ -323,38 +307,32 @@ class Runner:
 
     async def start(self, record: RunRecord, on_event: EventCallback | None = None) -> RunState | None:
         """Run a prepared run until it finishes or pauses for review."""
-        return await self._drive(record, first_input(record), on_event)
+        async with self._holding(record.run_id):
+            return await self._drive(record, first_input(record), on_event)
 
-    async def resume(
-        self, run_id: str, on_event: EventCallback | None = None, review: Any = None, *, pending_round: int | None = None
-    ) -> RunState | None:
+    async def resume(self, run_id: str, on_event: EventCallback | None = None, review: Any = None, *,
+                     pending_round: int | None = None) -> RunState | None:
         """Continue a run from its last checkpoint (finished rounds are not redone).
 
-        ``review`` answers the run's pause for review; ``pending_round``: the round the answer was
-        given for. The record and the checkpoint are read holding the run's lock, so an answer is refused,
-        naming why, when the run was cancelled or finished meanwhile, or has moved on to another
-        round's review (someone else answered first): it never resumes a run it was not meant for.
+        ``review`` answers the run's pause (``pending_round``: the round it was given for), read under the
+        run's lock: an answer to a run cancelled, finished or moved on meanwhile is refused (``check_answer``).
         """
-        await self.locks.acquire(run_id)
-        try:
+        async with self._holding(run_id):
             record = self.registry.load(run_id)
             if record.settings.data_dir != str(self.data_dir):
                 # Resumed by another process (maybe another machine): local files go to this one's data dir.
                 record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
             snapshot = await self.graph.aget_state(self._config(run_id))
+            pending = snapshot.interrupts[0].value if snapshot.interrupts else None
             if review is not None:
-                _check_answer(record, snapshot.interrupts[0].value if snapshot.interrupts else None, pending_round)
-            if not snapshot.values:
-                inputs: Any = first_input(record)
-            elif snapshot.interrupts:
-                if review is None:
-                    raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")
-                inputs = Command(resume=review)
-            else:
-                inputs = None
-            return await self._drive_locked(record, inputs, on_event)
-        finally:
-            await self.locks.release(run_id)
+                check_answer(record, pending, pending_round)
+            elif pending is not None:
+                raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")
+            if pending is not None:
+                inputs: Any = Command(resume=review)
+            else:  # go on from the checkpoint, or start a run that has none yet
+                inputs = None if snapshot.values else first_input(record)
+            return await self._drive(record, inputs, on_event)
 
     async def state(self, run_id: str) -> RunState | None:
         """Return the run's checkpointed state (None before its first checkpoint), with its record's settings."""
@@ -371,15 +349,17 @@ class Runner:
     def _config(run_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": run_id}}
 
-    async def _drive(self, record: RunRecord, inputs: Any, on_event: EventCallback | None) -> RunState | None:
-        """Drive the graph holding the run's lock (a second driver is refused before anything changes)."""
-        await self.locks.acquire(record.run_id)
+    @asynccontextmanager
+    async def _holding(self, run_id: str) -> AsyncIterator[None]:
+        """Hold the run's lock: a second driver is refused before anything changes."""
+        await self.locks.acquire(run_id)
         try:
-            return await self._drive_locked(record, inputs, on_event)
+            yield
         finally:
-            await self.locks.release(record.run_id)
+            await self.locks.release(run_id)
 
-    async def _drive_locked(self, record: RunRecord, inputs: Any, on_event: EventCallback | None) -> RunState | None:
+    async def _drive(self, record: RunRecord, inputs: Any, on_event: EventCallback | None) -> RunState | None:
+        """Drive the graph from ``inputs`` (the caller holds the run's lock) and keep the record in step."""
         config = self._config(record.run_id)
         if (record.status, record.error) != ("running", None):  # a prepared run's record says so already
             record.status, record.error = "running", None

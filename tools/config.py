@@ -22,17 +22,16 @@ def is_http_url(text: str) -> bool:
         return False
 
 
-def _masked_from_now_on(url: str | None) -> str | None:
+def _masked_from_now_on(url: str) -> str:
     """Mask a server URL's password and secret query values from now on: no error, log line or view shows them."""
-    if url:
-        from thinkedit.tools.secrets import register_secret, url_secrets
+    from thinkedit.tools.secrets import register_secret, url_secrets
 
-        register_secret(*url_secrets(url))
+    register_secret(*url_secrets(url))
     return url
 
 
 #: A server URL setting (``base_url``), whose credentials, if it holds any, are masked wherever it is shown.
-ServerURL = Annotated[str | None, AfterValidator(_masked_from_now_on)]
+ServerURL = Annotated[str, AfterValidator(_masked_from_now_on)]
 
 
 def required_key(env_var: str, who: str) -> str:
@@ -57,7 +56,7 @@ class EditorConfig(BaseModel):
     path: str | None = Field(
         default=None, description="Hub id or local directory to load from; defaults to the model table's entry."
     )
-    base_url: ServerURL = Field(default=None, description="Server URL for HTTP backends.")
+    base_url: ServerURL | None = Field(default=None, description="Server URL for HTTP backends.")
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
     device: str | None = Field(default=None, description="Torch device ('cuda', 'cpu'); auto when unset.")
     dtype: str | None = Field(default=None, description="Torch dtype name ('bfloat16', 'float32'); per model when unset.")
@@ -97,7 +96,7 @@ class ThinkerConfig(BaseModel):
         default=None,
         description="A prompt template of your own: ${...} placeholders, or EditThinker's {...} and <image> markers.",
     )
-    base_url: ServerURL = Field(
+    base_url: ServerURL | None = Field(
         default=None, description="Server URL for 'chat-model' (an OpenAI-compatible server, or the provider's API)."
     )
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
