@@ -317,8 +317,9 @@ class Runner:
         ``review`` answers the run's pause (``pending_round``: the round it was given for), read under the
         run's lock: an answer to a run cancelled, finished or moved on meanwhile is refused (``check_answer``).
         """
+        self.registry.load(run_id)  # an unknown or invalid id is refused before a lock is taken in its name
         async with self._holding(run_id):
-            record = self.registry.load(run_id)
+            record = self.registry.load(run_id)  # again, under the lock: another driver may have moved it on
             if record.settings.data_dir != str(self.data_dir):
                 # Resumed by another process (maybe another machine): local files go to this one's data dir.
                 record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})

@@ -143,3 +143,14 @@ def test_a_run_id_names_one_record_only_when_all_of_it_is_plain(tmp_path: Path, 
     for plain in ("abc", "a" * 64, "A_b-9"):  # these pass the check, and name no record yet
         with pytest.raises(BadInputError, match="unknown run id"):
             registry.load(plain)
+
+
+@pytest.mark.parametrize("run_id", ["../escape", "nope"])
+async def test_resume_refuses_a_bad_or_unknown_id_before_taking_a_lock_in_its_name(tmp_path: Path, run_id: str) -> None:
+    from thinkedit.agent.checkpoint import memory_checkpointer
+    from thinkedit.agent.runs import Runner
+
+    runner = Runner(tmp_path / "data", memory_checkpointer())
+    with pytest.raises(BadInputError, match="invalid run id|unknown run id"):
+        await runner.resume(run_id)
+    assert not list(tmp_path.rglob("*.lock"))  # no lock file, inside the data dir or out of it
