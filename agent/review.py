@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from thinkedit.tools.errors import BadInputError
-
-if TYPE_CHECKING:
-    from thinkedit.agent.runs import RunRecord
 
 Decision = Literal["approve", "edit", "stop"]
 
@@ -55,17 +52,17 @@ def parse_review(answer: Any) -> tuple[Decision, str | None]:
     )
 
 
-def check_answer(record: RunRecord, pending: dict[str, Any] | None, pending_round: int | None) -> None:
+def check_answer(run_id: str, status: str, pending: dict[str, Any] | None, pending_round: int | None) -> None:
     """Refuse an answer that no longer fits the run: not paused, stopped, or paused at another round than asked.
 
-    ``pending`` is the pause the checkpoint holds, read with the run's lock held; "running" with a
-    pause is a run killed between saving the pause and saying so in its record.
+    ``status`` is the run's record's; ``pending`` the pause its checkpoint holds, both read with the
+    run's lock held. "running" with a pause is a run killed between saving the pause and saying so.
     """
-    if pending is None or record.status not in ("awaiting_review", "running"):
-        state = record.status.replace("_", " ") if record.status != "running" else "not awaiting review"
-        raise BadInputError(f"run {record.run_id} is {state}: the review answer was not applied")
+    if pending is None or status not in ("awaiting_review", "running"):
+        state = status.replace("_", " ") if status != "running" else "not awaiting review"
+        raise BadInputError(f"run {run_id} is {state}: the review answer was not applied")
     if pending_round is not None and pending.get("round") != pending_round:
         raise BadInputError(
-            f"run {record.run_id} now awaits review of round {pending.get('round')}, not round {pending_round}: "
+            f"run {run_id} now awaits review of round {pending.get('round')}, not round {pending_round}: "
             "the answer was not applied"
         )

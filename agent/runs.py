@@ -326,7 +326,7 @@ class Runner:
             snapshot = await self.graph.aget_state(self._config(run_id))
             pending = snapshot.interrupts[0].value if snapshot.interrupts else None
             if review is not None:
-                check_answer(record, pending, pending_round)
+                check_answer(run_id, record.status, pending, pending_round)
             elif pending is not None:
                 raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")
             if pending is not None:
