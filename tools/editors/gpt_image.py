@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, required_key
+from thinkedit.tools.editors.openai_images import image_field
 from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import fit_within, load_image, resize_to
 from thinkedit.tools.per_loop import PerLoop
@@ -110,10 +111,7 @@ class GptImageEditor:
         if self.config.max_side:
             working = fit_within(working, self.config.max_side)
         png = await asyncio.to_thread(to_png_bytes, working, compress_level=FAST_PNG_LEVEL)
-        image: Any = ("image.png", png, "image/png")
-        if request.references:  # the edits API takes several images: the SDK sends repeated ``image[]`` parts
-            refs = [await asyncio.to_thread(self._reference_png, ref) for ref in request.references]
-            image = [image, *((f"reference-{i}.png", data, "image/png") for i, data in enumerate(refs, 2))]
+        image = await image_field(png, request.references, self.config.max_side)
         fields = self.request_fields(request, working.size)
         started = time.perf_counter()
         response = await call_with_retries(
@@ -127,13 +125,6 @@ class GptImageEditor:
         tokens = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens} if usage else {}
         log.debug("%s edited in %.2f s (%s)", self.name, seconds, tokens)
         return EditResult(images=images, model=self.name, seconds=seconds, settings=fields, seeded=False, usage=tokens)
-
-    def _reference_png(self, image: Any) -> bytes:
-        """Encode a reference image as PNG, bounded by ``max_side`` like the source."""
-        image = image.convert("RGB")
-        if self.config.max_side:
-            image = fit_within(image, self.config.max_side)
-        return to_png_bytes(image, compress_level=FAST_PNG_LEVEL)
 
     async def _call(self, image: Any, prompt: str, fields: dict[str, Any]) -> Any:
         try:

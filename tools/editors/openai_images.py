@@ -14,7 +14,8 @@ import base64
 import logging
 import os
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from thinkedit.tools.config import EditorConfig, required_key
@@ -24,6 +25,9 @@ from thinkedit.tools.per_loop import PerLoop
 from thinkedit.tools.retry import retry_after_seconds
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.types import EditRequest, EditResult
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +83,6 @@ class OpenAIImagesEditor:
         fields.update(request.settings)
         return fields
 
-    def _reference_png(self, image: Any) -> bytes:
-        """Encode a reference image as PNG, bounded by ``max_side`` like the source."""
-        if self.config.max_side:
-            image = fit_within(image.convert("RGB"), self.config.max_side)
-        return to_png_bytes(image, compress_level=FAST_PNG_LEVEL)
-
     async def edit(self, request: EditRequest) -> EditResult:
         """Send the image and instruction; decode the base64 images and resize them to the input's size."""
         import openai
@@ -97,12 +95,8 @@ class OpenAIImagesEditor:
             working = fit_within(working.convert("RGB"), self.config.max_side)
         # Our own and self-hosted servers sit on a local link: encoding time counts more than bytes.
         png = await asyncio.to_thread(to_png_bytes, working, compress_level=FAST_PNG_LEVEL)
-        image: Any = ("image.png", png, "image/png")
-        if request.references:  # several images: the SDK sends them as repeated ``image[]`` parts
-            pngs = [await asyncio.to_thread(self._reference_png, ref) for ref in request.references]
-            image = [image, *((f"reference-{i}.png", data, "image/png") for i, data in enumerate(pngs, 2))]
         kwargs: dict[str, Any] = {
-            "image": image,
+            "image": await image_field(png, request.references, self.config.max_side),
             "prompt": request.instruction,
             "model": self.config.model,
             "n": request.num_images,
@@ -145,6 +139,23 @@ def _server_message(exc: Any) -> str:
         if inner.get("message"):
             return str(inner["message"])
     return str(getattr(exc, "message", exc))
+
+
+async def image_field(png: bytes, references: Sequence[Image], max_side: int | None) -> Any:
+    """Return the edits API's ``image``: the source PNG, then each reference as PNG bounded by ``max_side``.
+
+    With references, the SDK sends them all as repeated ``image[]`` parts, named in order (image 2, 3, ...).
+    """
+    source = ("image.png", png, "image/png")
+    if not references:
+        return source
+
+    def encode(image: Image) -> bytes:
+        image = image.convert("RGB")
+        return to_png_bytes(fit_within(image, max_side) if max_side else image, compress_level=FAST_PNG_LEVEL)
+
+    pngs = [await asyncio.to_thread(encode, ref) for ref in references]
+    return [source, *((f"reference-{i}.png", data, "image/png") for i, data in enumerate(pngs, 2))]
 
 
 def _status_error(exc: Any, base_url: str | None) -> Exception:
