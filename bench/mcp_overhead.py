@@ -3,10 +3,13 @@
     PYTHONPATH=. python bench/mcp_overhead.py [--runs 10] [--max-rounds 2]
 
 Both paths run the same graph with the same settings on warm models (one warm-up run each, not
-timed). Every run brings a photo and a seed the artifact store has not seen (``bench.photos``), as
+timed). Every run brings a photo and a seed its artifact store has not seen (``bench.photos``), as
 a user's run does: one photo and seed over and over would let every run after the first skip its
-PNG encodes and its decode, on both sides. The thresholds are out of reach, so every run takes
-``--max-rounds`` rounds on both sides. The MCP path includes JSON-RPC over pipes, the progress
+PNG encodes and its decode. Each side has a data directory of its own, so the sides of one pair
+take the same photo and seed: they do the same work (the benchmark checks that they stored the same
+images), and a pair's ratio is not moved by one side's thinker writing a longer answer than the
+other's. The thresholds are out of reach, so every run takes ``--max-rounds`` rounds on every side.
+The MCP path includes JSON-RPC over pipes, the progress
 notifications, and the result (an image preview, the run view as structured content and as JSON
 text). Prints the medians and ``MCP stdio ÷ direct``: the per-pair ratio's median, IQR and the
 median's confidence interval; and, where ``/proc`` is there (Linux), the CPU time each path spends
@@ -30,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +110,8 @@ async def measure(
 ) -> tuple[list[float], list[float], list[float], float]:
     """Time the same run directly here (``start_run``), as ``think_while_edit`` over stdio and in a twin process.
 
-    Interleaving keeps slow drifts of the machine out of the ratios, and the rounds rotate which
+    Each pair's three runs take one fresh photo and seed, each side in its own data directory.
+    Interleaving keeps slow drifts of the machine out of the ratios, and the pairs rotate which
     side goes first (direct, MCP, twin; then MCP, twin, direct; ...), so none always runs just after
     another's torch threads; no two run at once, so they do not compete for the cores.
     """
@@ -118,25 +123,28 @@ async def measure(
 
     photos = Photos(data_dir / "photos")
     profile = every_round_profile(data_dir / "every-round.toml")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "THINKEDIT_DATA_DIR": str(data_dir)}
+    dirs = {side: data_dir / side for side in SIDES}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "thinkedit.servers.cli", "serve", "mcp", "--profile", str(profile)],
-        env=env, cwd=str(ROOT),
+        command=sys.executable, args=["-m", "thinkedit.servers.cli", "serve", "mcp", "--profile", str(profile),
+                                   "--allow-root", str(photos.directory)],
+        env={**env, "THINKEDIT_DATA_DIR": str(dirs["mcp"])}, cwd=str(ROOT),
     )
-    settings = LoopSettings.from_profile(str(profile), data_dir=str(data_dir), max_rounds=max_rounds, seed=0)
+    settings = LoopSettings.from_profile(str(profile), data_dir=str(dirs["direct"]), max_rounds=max_rounds, seed=0)
+    same = SameWork()
 
     async def progress(p: float, total: float | None, message: str | None) -> None:
         return None
 
     twin = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), "--twin", str(data_dir), str(profile), str(max_rounds),
+        sys.executable, str(Path(__file__).resolve()), "--twin", str(dirs["twin"]), str(profile), str(max_rounds),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
     )
 
-    async def one_twin(timed: bool = True) -> float:
+    async def one_twin(photo: Path, seed: int, timed: bool = True) -> float:
         assert twin.stdin is not None and twin.stdout is not None
         cpu_started = cpu_now(twin.pid)
-        twin.stdin.write(json.dumps({"photo": str(photos.fresh(IMAGE)), "seed": photos.seed()}).encode() + b"\n")
+        twin.stdin.write(json.dumps({"photo": str(photo), "seed": seed}).encode() + b"\n")
         await twin.stdin.drain()
         line = await twin.stdout.readline()
         if not line:
@@ -144,21 +152,19 @@ async def measure(
         answer = json.loads(line)
         if timed:
             cpu.add("twin", cpu_started, cpu_now(twin.pid))
-        photos.check_digests(answer["digests"])
+        same.check("twin", answer["digests"])
         return float(answer["seconds"])
 
-    async def one_direct(runner: Runner, timed: bool = True) -> float:
-        photo, seed = photos.fresh(IMAGE), photos.seed()
+    async def one_direct(runner: Runner, photo: Path, seed: int, timed: bool = True) -> float:
         cpu_started = cpu_now(os.getpid())
         seconds, state = await start_run(runner, photo, settings, seed)
         if timed:
             cpu.add("direct", cpu_started, cpu_now(os.getpid()))
-        photos.check(state)
+        same.check("direct", Photos.digests(state))
         return seconds
 
-    async def one_mcp(client: Client, server: int | None, timed: bool = True) -> float:
-        arguments = {"image": str(photos.fresh(IMAGE)), "instruction": INSTRUCTION, "max_rounds": max_rounds,
-                     "seed": photos.seed()}
+    async def one_mcp(client: Client, server: int | None, photo: Path, seed: int, timed: bool = True) -> float:
+        arguments = {"image": str(photo), "instruction": INSTRUCTION, "max_rounds": max_rounds, "seed": seed}
         server_started = cpu_now(server) if server is not None else None
         client_started, started = cpu_now(os.getpid()), time.perf_counter()
         result = await client.call_tool("think_while_edit", arguments, progress_callback=progress)
@@ -168,42 +174,68 @@ async def measure(
             cpu.add("server", server_started, cpu_now(server))
         out = result.structured_content
         assert out["status"] == "done" and len(out["rounds"]) == max_rounds, result
-        photos.check_digests([out["source_image"]["sha256"], *(r["image"]["sha256"] for r in out["rounds"]),
-                              *(c["image"]["sha256"] for r in out["rounds"] for c in r["candidates"])])
+        same.check("mcp", [out["source_image"]["sha256"], *(r["image"]["sha256"] for r in out["rounds"]),
+                           *(c["image"]["sha256"] for r in out["rounds"] for c in r["candidates"])])
         return seconds
 
-    direct_times: list[float] = []
-    mcp_times: list[float] = []
-    twin_times: list[float] = []
+    times: dict[str, list[float]] = {side: [] for side in SIDES}
     try:
-        async with Runner.open(data_dir) as runner:
-            await one_direct(runner, timed=False)  # warm-up: builds and loads the tiny models
-            await one_twin(timed=False)  # warm-up in the twin process
+        async with Runner.open(dirs["direct"]) as runner:
+            warm = photos.fresh(IMAGE), photos.seed()  # warm-ups build and load the tiny models, not timed
+            await one_direct(runner, *warm, timed=False)
+            await one_twin(*warm, timed=False)
             started = time.perf_counter()
             with open(os.devnull, "w") as errlog:
                 async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
                     startup = time.perf_counter() - started
                     server = server_pid()
-                    await one_mcp(client, server, timed=False)  # warm-up in the server process
-
-                    async def direct() -> None:
-                        direct_times.append(await one_direct(runner))
-
-                    async def mcp() -> None:
-                        mcp_times.append(await one_mcp(client, server))
-
-                    async def second() -> None:
-                        twin_times.append(await one_twin())
-
-                    sides = [direct, mcp, second]
+                    await one_mcp(client, server, *warm, timed=False)
+                    same.settle()
+                    sides: dict[str, Callable[[Path, int], Awaitable[float]]] = {
+                        "direct": lambda photo, seed: one_direct(runner, photo, seed),
+                        "mcp": lambda photo, seed: one_mcp(client, server, photo, seed),
+                        "twin": one_twin,
+                    }
                     for index in range(runs):
-                        for side in sides[index % 3:] + sides[: index % 3]:
-                            await side()
+                        photo, seed = photos.fresh(IMAGE), photos.seed()
+                        for side in SIDES[index % 3:] + SIDES[: index % 3]:
+                            times[side].append(await sides[side](photo, seed))
+                        same.settle()
     finally:
         if twin.stdin is not None:
             twin.stdin.close()
         await twin.wait()
-    return direct_times, mcp_times, twin_times, startup
+    return times["direct"], times["mcp"], times["twin"], startup
+
+
+#: The three sides, each with a data directory (and so an artifact store) of its own.
+SIDES = ("direct", "mcp", "twin")
+
+
+class SameWork:
+    """Check that each side's runs store only new images, and that the sides of one pair store the same ones.
+
+    The same images mean the same work: the same photo and seed, the same thinker answers. Each
+    side's store is its own, so its images are new to it although another side stored them first.
+    """
+
+    def __init__(self) -> None:
+        self.stored: dict[str, set[str]] = {side: set() for side in SIDES}
+        self.pair: dict[str, list[str]] = {}
+
+    def check(self, side: str, digests: list[str]) -> None:
+        """Fail unless ``side`` stored only images new to its store; keep them for the pair's comparison."""
+        new = set(digests)
+        assert not new & self.stored[side], f"a {side} run stored an image its store had: it would skip encoding"
+        self.stored[side] |= new
+        self.pair[side] = sorted(digests)
+
+    def settle(self) -> None:
+        """Fail unless every side of the pair just run stored the same images; start the next pair."""
+        assert len(self.pair) == len(SIDES), f"a pair ran only {sorted(self.pair)}"
+        first, *others = self.pair.values()
+        assert all(digests == first for digests in others), "the sides of a pair did different work"
+        self.pair = {}
 
 
 async def serve_twin(data_dir: Path, profile: Path, max_rounds: int) -> None:
