@@ -31,7 +31,7 @@ from thinkedit.agent.settings import LoopSettings, resolve_image, run_settings
 from thinkedit.agent.state import Candidate, Round, RunState, plain
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError
-from thinkedit.tools.images import intake_notes
+from thinkedit.tools.images import check_references, intake_notes
 from thinkedit.tools.protocols import Editor, Thinker
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest, Usage, Verdict, total_usage
@@ -167,6 +167,7 @@ class LoopNodes:
             source, notes = await asyncio.to_thread(_store_input, state.image, settings)
             update["source"], update["notes"] = plain(source), [*state.notes, *notes]
         if state.references and not state.reference_images:
+            check_references(state.references)
             stored = [await asyncio.to_thread(_store_input, name, settings) for name in state.references]
             update["reference_images"] = [plain(ref) for ref, _ in stored]
         if not state.run_id:

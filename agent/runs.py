@@ -36,7 +36,7 @@ from thinkedit.agent.state import RunState, plain
 from thinkedit.tools.artifact_cache import WRITES
 from thinkedit.tools.locations import is_url, storage_locations
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.images import intake_notes, load_image
+from thinkedit.tools.images import intake_notes, load_image, load_references
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.secrets import mask_secrets
 from thinkedit.tools.store import ArtifactStore, open_filesystem
@@ -291,7 +291,7 @@ class Runner:
         if settings.artifacts_url != self.artifacts_url:
             settings = settings.model_copy(update={"artifacts_url": self.artifacts_url})
         picture = image if isinstance(image, Image) else load_image(image)
-        extra = [ref if isinstance(ref, Image) else load_image(ref) for ref in references]
+        extra = load_references(references)
         record = RunRecord(
             run_id=run_id or uuid.uuid4().hex[:12],
             instruction=instruction.strip(),

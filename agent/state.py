@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from thinkedit.agent.settings import LoopSettings, SettingsInput
-from thinkedit.tools.types import ImageRef, Usage, Verdict, total_usage
+from thinkedit.tools.types import MAX_REFERENCES, ImageRef, Usage, Verdict, total_usage
 
 StopReason = Literal[
     "threshold_met",
@@ -88,7 +88,7 @@ class RunInput(BaseModel):
     instruction: str = Field(min_length=1, description="What to change, in words.")
     references: list[str] = Field(
         default_factory=list,
-        max_length=8,
+        max_length=MAX_REFERENCES,
         description="Reference images for editors that take several (Qwen-Image-Edit-2509: 'the hat from image 2'): "
         "local paths or thinkedit://artifacts/<sha256>.png, in order (image 2, image 3, ...).",
     )

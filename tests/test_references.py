@@ -54,7 +54,7 @@ def test_cli_ref(pictures: Path, tmp_path: Path, server_data_dir: Path) -> None:
     too_many = thinkedit("edit", str(pictures / "cat.png"), "x", "--profile", "tiny-qwen", "--max-rounds", "1",
                          *(arg for _ in range(3) for arg in ("--ref", str(pictures / "hat.png"))),
                          data_dir=server_data_dir)
-    assert too_many.returncode != 0 and "takes 3 input image" in too_many.stderr
+    assert too_many.returncode == 2 and "3 reference images; an image takes at most 2" in too_many.stderr
 
 
 async def test_editor_server_takes_several_image_parts(pictures: Path, server_data_dir: Path,

@@ -28,7 +28,8 @@ def test_vllm_command_has_the_thinker_flags() -> None:
     line = done.stdout.strip()
     assert line.startswith("vllm serve appletea2333/EditThinker-8B --host 127.0.0.1 --port 8001")
     assert "--served-model-name appletea2333/EditThinker-8B" in line and "--max-model-len 8192" in line
-    assert """--limit-mm-per-prompt '{"image": 2, "video": 0}'""" in line and line.endswith("--seed 1")
+    # A critique shows the source, up to two references and the edited image: vLLM must take them all.
+    assert """--limit-mm-per-prompt '{"image": 4, "video": 0}'""" in line and line.endswith("--seed 1")
     assert "guided" not in line
 
 

@@ -16,12 +16,14 @@ import logging
 import os
 import stat
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageCms, ImageOps, UnidentifiedImageError
 
 from thinkedit.tools.artifact_cache import DecodedCache
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
+from thinkedit.tools.types import MAX_REFERENCES
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,20 @@ def load_image(
     picture = _decode(data, max_pixels, label)
     _INTAKE.put(key, picture.copy())  # the cache's own copy: callers may change theirs
     return picture
+
+
+def check_references(references: Sequence[object]) -> None:
+    """Refuse more reference images than an image may bring (``MAX_REFERENCES``), before any is read."""
+    if len(references) > MAX_REFERENCES:
+        raise BadInputError(
+            f"{len(references)} reference images; an image takes at most {MAX_REFERENCES} (image 2, image 3)"
+        )
+
+
+def load_references(references: Sequence[str | Path | bytes | Image.Image]) -> list[Image.Image]:
+    """Decode the reference images that go with an image (``load_image``), refusing more than ``MAX_REFERENCES``."""
+    check_references(references)
+    return [ref if isinstance(ref, Image.Image) else load_image(ref) for ref in references]
 
 
 def _decode(data: bytes, max_pixels: int, label: str) -> Image.Image:

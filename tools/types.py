@@ -20,6 +20,12 @@ from thinkedit.tools.errors import BadInputError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+#: Reference images a run or an edit may bring beside the image it edits (image 2, image 3): as many as the
+#: multi-image editors take (Qwen-Image-Edit-2509: three images in all).
+MAX_REFERENCES = 2
+#: Images one critique shows the thinker: the source, the references and the edited image.
+MAX_CRITIQUE_IMAGES = MAX_REFERENCES + 2
+
 
 class ImageRef(BaseModel):
     """Point at an image in the artifact store; state and checkpoints hold these, never pixels."""

@@ -88,7 +88,7 @@ def cmd_serve_mcp(args: argparse.Namespace) -> int:
         anyio.run(server.run_stdio_async)
         return 0
     from thinkedit.servers.mcp.http_transport import serve_http  # uvicorn and starlette: HTTP only
-    from thinkedit.servers.mcp.schemas import MAX_REFERENCES
+    from thinkedit.tools.types import MAX_REFERENCES
 
     # A call brings at most an image and its references (edit_image, think_while_edit; critique_edit takes two);
     # as data: URIs they are base64 (4/3 of the bytes) inside JSON.

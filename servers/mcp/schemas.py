@@ -12,14 +12,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from thinkedit.agent.view import CandidateScores, RoundScores, RunCore, UsageView
+from thinkedit.tools.types import MAX_REFERENCES
 
 #: The wait budget before a long run is handed off (under the ~60 s many clients allow).
 DEFAULT_WAIT_SECONDS = 45.0
 #: The longest wait a call may ask for.
 MAX_WAIT_SECONDS = 600.0
 
-#: Reference images a call may bring beside the image it edits (image 2, image 3).
-MAX_REFERENCES = 2
 
 IMAGE_HELP = (
     "The image: a file path under the server's allowed roots, a data: URI (base64, size-limited), "

@@ -9,6 +9,8 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
+from thinkedit.tools.types import MAX_CRITIQUE_IMAGES
+
 #: Environment variable vLLM reads its API key from (kept off the command line, out of ``ps``).
 VLLM_API_KEY_ENV = "VLLM_API_KEY"
 
@@ -22,7 +24,7 @@ class VllmOptions:
     port: int = 8000
     served_model_name: str | None = None
     max_model_len: int = 16384
-    images_per_prompt: int = 2  # the source and the edited image
+    images_per_prompt: int = MAX_CRITIQUE_IMAGES  # the source, its references and the edited image
     dtype: str | None = None
     tensor_parallel_size: int | None = None
     gpu_memory_utilization: float | None = None
@@ -42,8 +44,8 @@ def vllm_executable() -> list[str] | None:
 def vllm_command(options: VllmOptions, executable: list[str] | None = None) -> list[str]:
     """Return the full ``vllm serve`` argument list.
 
-    Two images per prompt and no video; the context fits two images plus a long reasoning trace.
-    Structured output is requested per request (``response_format`` / ``structured_outputs``),
+    As many images per prompt as a critique shows (the source, its references, the edited image), no
+    video. Structured output is requested per request (``response_format`` / ``structured_outputs``),
     so no server flag is needed for it.
     """
     command = [*(executable or ["vllm"]), "serve", options.model]
