@@ -195,6 +195,9 @@ async def test_bad_requests_get_the_gallerys_error_shape_and_status(data_dir: Pa
         bomb = Image.new("L", (9000, 9000))  # more pixels than any image input takes
         big = http.post("/api/runs", data={"instruction": "x"}, files={"image": ("b.png", png(bomb), "image/png")})
         assert big.status_code == 413 and "pixels" in big.json()["error"], big.text
+        over = Image.new("L", (4097, 4096))  # one column past what every server takes (SERVER_MAX_PIXELS)
+        wide = http.post("/api/runs", data={"instruction": "x"}, files={"image": ("w.png", png(over), "image/png")})
+        assert wide.status_code == 413 and "w.png is too large: 4097x4096" in wide.json()["error"], wide.text
         async with Runner.open(data_dir) as other:  # another process drives (here: holds) the run
             await other.locks.acquire(state.run_id)
             try:

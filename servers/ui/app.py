@@ -34,6 +34,7 @@ from thinkedit.servers.ui.events import StreamSlots, primed, run_stream
 from thinkedit.servers.ui.live_runs import GalleryJobs
 from thinkedit.servers.ui.views import summary_of, view_of
 from thinkedit.tools.errors import BadInputError, ImageTooLargeError
+from thinkedit.tools.images import SERVER_MAX_PIXELS, load_image
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,8 @@ def build_app(config: GalleryConfig) -> ASGIApp:
                 settings = settings.updated(max_rounds=overrides["max_rounds"])
         except ValidationError as exc:
             raise BadInputError(f"bad setting: {exc.errors()[0]['loc'][0]} {exc.errors()[0]['msg']}") from None
-        rec = await asyncio.to_thread(runner().prepare, data, instruction, settings, source_name=filename)
+        picture = await asyncio.to_thread(load_image, data, max_pixels=SERVER_MAX_PIXELS, label=filename)  # as servers do
+        rec = await asyncio.to_thread(runner().prepare, picture, instruction, settings, source_name=filename)
         jobs().start(rec)
         return {"run_id": rec.run_id, "url": f"runs/{rec.run_id}"}
 
