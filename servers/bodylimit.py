@@ -36,13 +36,16 @@ class BodyLimit:
     ``BodyTooLarge`` and never reaches it. Whatever the app answers after that (its own 413, a parser's
     400, an exception) is replaced by one 413 naming the limit, sent with ``Connection: close``; a little
     more of the body is read and dropped, then the connection closes, so the rest is never read.
-    ``render`` shapes the JSON body.
+    ``render`` shapes the JSON body. ``on_unseen`` is told the path of each request refused on its declared
+    length alone: the app never sees those (it sees, and may count, a body cut off as it arrives).
     """
 
     def __init__(self, app: ASGIApp, limit: int, setting: str = "",
-                 render: Callable[[str], dict[str, Any]] | None = None) -> None:
+                 render: Callable[[str], dict[str, Any]] | None = None,
+                 on_unseen: Callable[[str], None] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.on_unseen = on_unseen
         self.message = f"request body is larger than this server's limit of {size_text(limit)}" + (
             f" ({setting})" if setting else "")
         self._render = render or (lambda m: error_body(m, "invalid_request_error", code="request_too_large"))
@@ -53,6 +56,8 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
+            if self.on_unseen is not None:
+                self.on_unseen(scope.get("path", ""))
             await self._refuse(receive, send)
             return
         seen, over, started, refused = 0, False, False, False

@@ -65,6 +65,10 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | Non
     return "; ".join(parts) or "invalid request", first
 
 
+#: The error code of an uploaded image that cannot be read (``decode_upload``).
+INVALID_IMAGE = "invalid_image"
+
+
 def decode_upload(data: bytes, max_pixels: int, param: str = "image") -> Image.Image:
     """Decode an uploaded image: too many pixels is 413, anything unreadable 400, each with the reason."""
     try:
@@ -72,7 +76,7 @@ def decode_upload(data: bytes, max_pixels: int, param: str = "image") -> Image.I
     except ImageTooLargeError as exc:
         raise APIError(413, str(exc), param=param, code="image_too_large") from None
     except BadInputError as exc:
-        raise APIError(400, str(exc), param=param, code="invalid_image") from None
+        raise APIError(400, str(exc), param=param, code=INVALID_IMAGE) from None
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:

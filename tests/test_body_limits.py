@@ -18,7 +18,7 @@ import pytest
 
 from tests.mcp_support import http_server, http_session
 from tests.procs import server
-from tests.servers import cli_env, editor_server, free_port, thinker_server
+from tests.servers import cli_env, editor_server, free_port, metric, thinker_server
 
 MIB = 1024 * 1024
 #: How far past its limit a test body would go if nothing stopped it.
@@ -101,6 +101,10 @@ def test_the_editor_server_cuts_an_edit_off_at_its_limit(server_data_dir: Path, 
             refused = refuse(f"{editor.url}/images/edits", head, MIB, MULTIPART, declared=declared)
             error = refused.json()["error"]
             assert error["code"] == "request_too_large" and "1 MiB (--max-upload-mb)" in error["message"]
+        # Both are counted, the one refused on its Content-Length before the app saw it too.
+        metrics = httpx.get(f"{editor.base}/metrics").text
+        assert metric(metrics, "thinkedit_editor_errors_total", 'kind="too_large"') == 2
+        assert metric(metrics, "thinkedit_editor_requests_total", 'status="413"') == 2
         assert openai.OpenAI(base_url=editor.url, api_key="none").models.list().data[0].id == "tiny-kontext"
 
 

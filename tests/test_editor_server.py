@@ -154,12 +154,23 @@ async def test_bad_images_get_a_clear_4xx_and_the_server_lives(
 
 async def test_raw_form_errors(editor: ServerProcess, image: Image.Image) -> None:
     async with httpx.AsyncClient(base_url=editor.url) as http:
+        before = (await http.get(f"{editor.base}/metrics")).text
         no_image = await http.post("/images/edits", data={"prompt": "x"}, files={"mask": ("m.png", png_bytes(image))})
         assert no_image.status_code == 422 and "mask" in no_image.json()["error"]["message"]
         no_prompt = await http.post("/images/edits", files={"image": ("a.png", png_bytes(image))})
         assert no_prompt.status_code == 422 and "prompt" in no_prompt.json()["error"]["message"]
         as_json = await http.post("/images/edits", json={"prompt": "x"})
         assert as_json.status_code == 400 and "multipart" in as_json.json()["error"]["message"]
+        unreadable = await http.post("/images/edits", data={"prompt": "x"}, files={"image": ("a.png", b"not a png")})
+        assert unreadable.status_code == 400 and unreadable.json()["error"]["code"] == "invalid_image"
+        after = (await http.get(f"{editor.base}/metrics")).text
+
+    def more(kind: str) -> float:
+        name, labels = "thinkedit_editor_errors_total", f'kind="{kind}"'
+        return metric(after, name, labels) - metric(before, name, labels)
+
+    # A body that is not a form is a bad request; only the image that cannot be read counts as a bad image.
+    assert (more("bad_request"), more("bad_image"), more("validation")) == (1, 1, 2)
 
 
 async def test_token_is_required_on_every_request(small: ServerProcess) -> None:

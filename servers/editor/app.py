@@ -26,6 +26,7 @@ from thinkedit.servers.editor.uploads import ClientGone, EditUpload, read_edit_u
 from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.exposure import is_loopback
 from thinkedit.servers.httputil import (
+    INVALID_IMAGE,
     APIError,
     BearerAuth,
     HostOriginGuard,
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 EDITS_PATH = "/v1/images/edits"
 #: Header naming the replica that answered (how a client sees Ray Serve spread its requests).
 REPLICA_HEADER = "x-thinkedit-replica"
-_ERROR_KIND = {400: "bad_image", 413: "too_large", 422: "validation", 404: "validation", 408: "timeout"}
+_ERROR_KIND = {400: "bad_request", 413: "too_large", 422: "validation", 404: "validation", 408: "timeout"}
 #: Status logged (never sent: the client is gone) for an upload its client abandoned.
 CLIENT_CLOSED = 499
 
@@ -100,7 +101,7 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
         except APIError as exc:
             metrics.requests.labels(status=str(exc.status)).inc()
             if exc.status in _ERROR_KIND:
-                metrics.error(_ERROR_KIND[exc.status])
+                metrics.error("bad_image" if exc.code == INVALID_IMAGE else _ERROR_KIND[exc.status])
             raise
         metrics.requests.labels(status="200").inc()
         metrics.latency.observe(time.perf_counter() - started)
@@ -128,8 +129,13 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
         """Expose queue depth, batch sizes, latencies and error counts for Prometheus."""
         return Response(metrics.render(), media_type=metrics.content_type)
 
+    def count_unseen(path: str) -> None:  # an edit refused on its Content-Length alone never reaches create_edit
+        if path == EDITS_PATH:
+            metrics.requests.labels(status="413").inc()
+            metrics.error("too_large")
+
     # Outermost last: replica header on every response, then Host/Origin, auth, body timeouts and limit.
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, setting="--max-upload-mb")
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, setting="--max-upload-mb", on_unseen=count_unseen)
     app.add_middleware(BodyTimeout, idle_timeout=settings.body_idle_timeout_s, total_timeout=settings.body_timeout_s)
     app.add_middleware(BearerAuth, token=settings.token_value, on_reject=lambda: metrics.error("unauthorized"))
     app.add_middleware(

@@ -8,6 +8,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 #: Error kinds counted by ``thinkedit_editor_errors_total``.
 ERROR_KINDS = (
     "bad_image",
+    "bad_request",
     "too_large",
     "validation",
     "queue_full",
