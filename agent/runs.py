@@ -290,7 +290,7 @@ class Runner:
             settings = settings.model_copy(update={"data_dir": str(self.data_dir)})
         if settings.artifacts_url != self.artifacts_url:
             settings = settings.model_copy(update={"artifacts_url": self.artifacts_url})
-        picture = image if isinstance(image, Image) else load_image(image)
+        picture = load_image(image)  # a PIL image too: normalised as a file is
         extra = load_references(references)
         record = RunRecord(
             run_id=run_id or uuid.uuid4().hex[:12],

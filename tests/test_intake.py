@@ -176,3 +176,25 @@ async def test_langgraph_input_path_goes_through_the_intake(data_dir, tmp_path) 
     assert state.source.size == SAMPLES["orientation-6.jpg"].size and editor.calls[0].image.size == state.source.size
     assert state.final_image.size == state.source.size
     assert run_view(state, state.settings).trajectory()["notes"] == ["EXIF orientation 6 applied"]
+
+
+async def test_a_pil_image_given_to_the_runner_is_read_as_the_same_picture_in_a_file(data_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The Python API takes PIL images: transparency, premultiplied alpha and 16-bit grey come out as from a file."""
+    from tests.fakes import ScriptedEditor, ScriptedThinker, verdicts
+    from tests.test_graph import make_runner, make_settings
+
+    clear = Image.new("RGBA", (16, 8), (0, 0, 0, 0))  # transparent black: a viewer shows it white
+    clear.paste((200, 10, 10, 255), (0, 0, 8, 8))
+    runner = make_runner(data_dir, ScriptedEditor(), ScriptedThinker(verdicts((9, 9, "x"))))
+    settings = make_settings(data_dir)
+    for picture in (clear, clear.convert("RGBa"), Image.new("La", (4, 4)), Image.new("I;16", (4, 4), 65535)):
+        buffer = io.BytesIO()
+        picture.convert("RGBA" if picture.mode == "RGBa" else "LA" if picture.mode == "La" else picture.mode).save(
+            buffer, "PNG")
+        from_file = load_image(buffer.getvalue(), cache=False)
+        record = runner.prepare(picture, "hat", settings, references=[picture])
+        stored = runner.store.get(record.source)
+        assert ImageChops.difference(stored, from_file).getbbox() is None, picture.mode
+        assert record.notes == intake_notes(from_file) and record.references == [record.source]
+    assert clear.mode == "RGBA" and clear.getpixel((12, 4)) == (0, 0, 0, 0)  # the caller's image is left as it was
+    assert runner.store.get(runner.prepare(clear, "hat", settings).source).getpixel((12, 4)) == (255, 255, 255)

@@ -46,7 +46,7 @@ _INTAKE = DecodedCache(INTAKE_CACHE_BYTES)
 
 
 def load_image(
-    source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES,
+    source: str | Path | bytes | Image.Image, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES,
     label: str | None = None, cache: bool = True,
 ) -> Image.Image:
     """Decode a file or bytes into the upright sRGB RGB image a viewer shows, or raise ``BadInputError``.
@@ -56,8 +56,11 @@ def load_image(
     listed in ``image.info[NOTES_KEY]`` (read it with ``intake_notes``). Errors name the problem
     (and ``label``); a file is size-checked before it is read. ``cache``: keep (and look up) the
     result by the bytes' content, for inputs that come again; images seen once (an editor's
-    answer) or cached elsewhere (the artifact store's) pass False.
+    answer) or cached elsewhere (the artifact store's) pass False. A PIL image (a Python caller's)
+    is normalised the same way, as a copy, unless ``load_image`` made it.
     """
+    if isinstance(source, Image.Image):
+        return _take(source, max_pixels, label or "image")
     label = label or ("image data" if isinstance(source, bytes) else str(source))
     data = source if isinstance(source, bytes) else read_file(Path(source), max_bytes)
     if not data:
@@ -85,7 +88,7 @@ def check_references(references: Sequence[object]) -> None:
 def load_references(references: Sequence[str | Path | bytes | Image.Image]) -> list[Image.Image]:
     """Decode the reference images that go with an image (``load_image``), refusing more than ``MAX_REFERENCES``."""
     check_references(references)
-    return [ref if isinstance(ref, Image.Image) else load_image(ref) for ref in references]
+    return [load_image(ref) for ref in references]
 
 
 def _decode(data: bytes, max_pixels: int, label: str) -> Image.Image:
@@ -111,6 +114,20 @@ def _decode(data: bytes, max_pixels: int, label: str) -> Image.Image:
         raise BadInputError(f"{label} is not an image PIL can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadInputError(f"{label} is a damaged or truncated image: {exc}") from exc
+
+
+def _take(image: Image.Image, max_pixels: int, label: str) -> Image.Image:
+    """Return an in-memory image as ``load_image`` returns a file's: normalised and noted (its own results as is)."""
+    if NOTES_KEY in image.info:
+        return image
+    _check_pixels(image.size, max_pixels, label)
+    try:
+        picture, notes = normalise(image)
+    except ValueError as exc:  # a mode PIL cannot convert to RGB
+        raise BadInputError(f"{label} is in a mode thinkedit cannot read ({image.mode}): {exc}") from exc
+    picture = picture.copy() if picture is image else picture  # the caller's image is left as it was
+    picture.info[NOTES_KEY] = notes
+    return picture
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int, label: str) -> None:
@@ -236,8 +253,8 @@ def normalise(image: Image.Image) -> tuple[Image.Image, list[str]]:
         image = _sixteen_to_eight(image)
     elif image.mode == "F":
         image = image.point(lambda v: v * 255).convert("L") if _is_unit_range(image) else image.convert("L")
-    if image.mode in ("RGBa", "La"):  # premultiplied alpha
-        image = image.convert("RGBA")
+    if image.mode in ("RGBa", "La"):  # premultiplied alpha (PIL converts La only to LA)
+        image = image.convert("RGBA" if image.mode == "RGBa" else "LA")
     if image.mode in ("RGBA", "LA", "PA"):
         alpha = image.getchannel("A")
         image = image.convert("L" if image.mode == "LA" else "RGB")  # grey stays grey for a grey ICC profile
