@@ -81,6 +81,7 @@ class ProviderDouble:
         self.flaky: str | None = None  # path regex of requests answered 429 every other time
         self.files: dict[str, bytes] = {}
         self.processing_polls = 0  # status checks a Replicate prediction answers "processing" before it succeeds
+        self.delay_s = 0.0  # how long each answer waits (a slow provider)
         self._polls: dict[str, int] = {}
         self._critiques = 0
         self._lock = threading.Lock()
@@ -97,14 +98,18 @@ class ProviderDouble:
                 body = self.rfile.read(length) if length else b""
                 recorded = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 status, headers, payload = double.answer(recorded, f"http://{self.headers['host']}")
+                time.sleep(double.delay_s)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "image/png" if isinstance(payload, bytes) else "application/json")
-                self.send_header("content-length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "image/png" if isinstance(payload, bytes) else "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # a client that timed out has gone
+                    self.close_connection = True
 
             do_GET = do_POST = _serve  # noqa: N815
 

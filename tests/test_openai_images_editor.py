@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.provider_doubles import provider_double
 from tests.servers import ServerProcess, free_port
 from thinkedit.tools.config import EditorConfig
 from thinkedit.tools.editors.openai_images import OpenAIImagesEditor
@@ -65,8 +66,7 @@ async def test_a_bad_setting_is_the_callers_fault_with_the_servers_message(
 
 async def test_nothing_listening_is_transient(image: Image.Image) -> None:
     client = OpenAIImagesEditor(
-        EditorConfig(backend="openai-images", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1"),
-        max_retries=0,
+        EditorConfig(backend="openai-images", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_attempts=1)
     )
     with pytest.raises(TransientBackendError, match="cannot reach"):
         await client.edit(EditRequest(image=image, instruction="x"))
@@ -91,8 +91,8 @@ async def test_http_errors_are_sorted_into_retryable_or_not(
 ) -> None:
     import openai
 
-    client = OpenAIImagesEditor(EditorConfig(backend="openai-images", model="m", base_url="http://127.0.0.1:9/v1"),
-                                max_retries=0)
+    client = OpenAIImagesEditor(EditorConfig(backend="openai-images", model="m", base_url="http://127.0.0.1:9/v1",
+                                             max_attempts=1))
     transport = scripted(status, {"error": {"message": f"server says {status}", "type": "x"}})
     monkeypatch.setattr(client, "_client", lambda: openai.AsyncOpenAI(
         base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0, http_client=httpx.AsyncClient(transport=transport)
@@ -122,3 +122,24 @@ async def test_one_client_per_event_loop(image: Image.Image) -> None:
 
 async def _client_in_new_loop(client: OpenAIImagesEditor) -> Any:
     return client._client()
+
+
+async def test_the_configs_attempts_and_timeout_are_honoured(image: Image.Image) -> None:
+    """``max_attempts`` calls in all, each within ``timeout_s``: the SDK's own retries would send more, and bill more."""
+
+    def editor(**options: Any) -> OpenAIImagesEditor:
+        return OpenAIImagesEditor(EditorConfig(backend="openai-images", model="m", base_url=f"{double.url}/v1",
+                                               **options))
+
+    with provider_double() as double:
+        for _ in range(3):
+            double.fail_next(r"/images/edits", 503, {"retry-after": "0"})
+        with pytest.raises(TransientBackendError, match="503"):
+            await editor(max_attempts=1).edit(EditRequest(image=image, instruction="x"))
+        assert len(double.calls(r"/images/edits")) == 1
+        edited = await editor(max_attempts=3).edit(EditRequest(image=image, instruction="x"))  # 503, 503, then 200
+        assert len(double.calls(r"/images/edits")) == 4 and edited.image.size == image.size
+        double.delay_s = 3.0
+        with pytest.raises(TransientBackendError, match="cannot reach"):  # timed out, where 600 s would wait
+            await editor(timeout_s=0.5, max_attempts=1).edit(EditRequest(image=image, instruction="x"))
+        assert len(double.calls(r"/images/edits")) == 5

@@ -22,7 +22,7 @@ from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError, TransientBackendError
 from thinkedit.tools.images import fit_within, load_image, resize_to
 from thinkedit.tools.per_loop import PerLoop
-from thinkedit.tools.retry import retry_after_seconds
+from thinkedit.tools.retry import RetryPolicy, call_with_retries, retry_after_seconds
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.types import EditRequest, EditResult
 
@@ -42,12 +42,16 @@ DEFAULT_TIMEOUT_S = 600.0
 class OpenAIImagesEditor:
     """Call ``images.edit`` on an OpenAI-compatible server and return images the input's size."""
 
-    def __init__(self, config: EditorConfig, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_retries: int = 2) -> None:
-        """Check the config; the HTTP client is made on first use, in the event loop that uses it."""
+    def __init__(self, config: EditorConfig) -> None:
+        """Check the config; the HTTP client is made on first use, in the event loop that uses it.
+
+        A call may take ``timeout_s`` (else ``DEFAULT_TIMEOUT_S``) and is made ``max_attempts`` times in
+        all on a transient failure, waiting as the server's Retry-After asks; the SDK itself never retries.
+        """
         self.config = config
         self.name = config.model
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
+        self.timeout_s = config.timeout_s or DEFAULT_TIMEOUT_S
+        self.retry = RetryPolicy(attempts=config.max_attempts)
         if config.base_url is None or urlsplit(config.base_url).hostname == "api.openai.com":
             # api.openai.com rejects fields it does not know (seed) and response_format for gpt-image models.
             raise BadInputError(
@@ -69,12 +73,10 @@ class OpenAIImagesEditor:
         return self._clients.get()
 
     def _new_client(self) -> Any:
-        """Build an ``AsyncOpenAI`` with this editor's timeout and retries."""
+        """Build an ``AsyncOpenAI`` with this editor's timeout (``call_with_retries`` does the retrying)."""
         from openai import AsyncOpenAI
 
-        return AsyncOpenAI(
-            api_key=self.api_key, base_url=self.config.base_url, timeout=self.timeout_s, max_retries=self.max_retries
-        )
+        return AsyncOpenAI(api_key=self.api_key, base_url=self.config.base_url, timeout=self.timeout_s, max_retries=0)
 
     def form_fields(self, request: EditRequest) -> dict[str, Any]:
         """Return the extra form fields: the seed, then the config's settings, then the request's."""
@@ -85,8 +87,6 @@ class OpenAIImagesEditor:
 
     async def edit(self, request: EditRequest) -> EditResult:
         """Send the image and instruction; decode the base64 images and resize them to the input's size."""
-        import openai
-
         if not request.instruction.strip():
             raise BadInputError("instruction must be a non-empty string")
         original_size = request.image.size
@@ -104,20 +104,27 @@ class OpenAIImagesEditor:
             "response_format": "b64_json",
         }
         started = time.perf_counter()
-        try:
-            response = await self._client().images.edit(**kwargs)
-        except openai.APIStatusError as exc:
-            raise _status_error(exc, self.config.base_url) from exc
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            raise TransientBackendError(
-                f"cannot reach the editor server at {self.config.base_url or 'api.openai.com'}: {exc}"
-            ) from exc
+        response = await call_with_retries(lambda: self._call(kwargs), self.retry, what=f"editor {self.name}")
         seconds = time.perf_counter() - started
         images = [await asyncio.to_thread(_decode, item.b64_json, original_size) for item in response.data or []]
         if len(images) != request.num_images:
             raise BackendError(f"the editor server returned {len(images)} image(s) for {request.num_images} requested")
         log.debug("%s edited via %s in %.2f s", self.name, self.config.base_url, seconds)
         return EditResult(images=images, model=self.name, seconds=seconds, settings=self.form_fields(request))
+
+
+    async def _call(self, kwargs: dict[str, Any]) -> Any:
+        """Make one ``images.edit`` call, sorting its failure into transient or not (``_status_error``)."""
+        import openai
+
+        try:
+            return await self._client().images.edit(**kwargs)
+        except openai.APIStatusError as exc:
+            raise _status_error(exc, self.config.base_url) from exc
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise TransientBackendError(
+                f"cannot reach the editor server at {self.config.base_url or 'api.openai.com'}: {exc}"
+            ) from exc
 
 
 def _decode(b64: str | None, size: tuple[int, int]) -> Any:
