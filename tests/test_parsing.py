@@ -77,6 +77,12 @@ class TestEditThinker:
         assert v.refined_instruction == "Add a hat."
         assert v.reasoning == ""
 
+    @pytest.mark.parametrize("answer", ['Change the text on the sign to "SALE"',
+                                        '"Happy Birthday" written in gold on the cake', '"a" and "b"'])
+    def test_quotes_inside_an_answer_are_kept(self, answer: str) -> None:
+        v = parse_editthinker(f'<score>{{"semantic": 1, "quality": 2}}</score><answer> {answer} </answer>')
+        assert v.refined_instruction == answer
+
     def test_empty_answer_is_allowed(self) -> None:
         v = parse_editthinker('<think>done</think><score>{"semantic": 9, "quality": 9}</score><answer></answer>')
         assert v.refined_instruction == ""

@@ -24,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve thinker``."""
     p = subparsers.add_parser(
         "thinker",
-        description="Run `vllm serve` for the thinker with the flags it needs (two images per prompt, context "
-        "length, host/port, served name). Anything after `--` goes to vLLM unchanged. --local serves a "
+        description="Run `vllm serve` for the thinker with the flags it needs (four images per prompt: the source, "
+        "up to two references and the edit; context length, host/port, served name). Anything after `--` goes to vLLM unchanged. --local serves a "
         "model in this process instead (CPU-friendly; for the tiny model and tests).",
     )
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"Hub id or local model (default {DEFAULT_MODEL}).")

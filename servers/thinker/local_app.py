@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,8 +42,9 @@ from thinkedit.servers.thinker.schemas import (
     Usage,
 )
 from thinkedit.tools.config import ThinkerConfig
-from thinkedit.tools.thinkers.prompt import IMAGE_MARKER, remove_all
+from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import SERVER_MAX_PIXELS
+from thinkedit.tools.thinkers.prompt import IMAGE_MARKER, scrub_user_text
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,15 @@ class ChatService:
         return self._grammars[key]
 
 
-def split_messages(messages: list[ChatMessage], max_pixels: int) -> tuple[list[Image], str]:
-    """Flatten system + one user turn into (images in order, text); the model sees images, then text."""
+def split_messages(
+    messages: list[ChatMessage], max_pixels: int, specials: Sequence[str] = ()
+) -> tuple[list[Image], str]:
+    """Flatten system + one user turn into (images in order, text); the model sees images, then text.
+
+    Every text part is the client's: it loses image markers, chat-template tokens and the model's
+    ``specials`` (``scrub_user_text``), so only the image parts place images and the chat template
+    alone opens and closes turns.
+    """
     if any(m.role == "assistant" for m in messages) or sum(m.role == "user" for m in messages) != 1:
         raise APIError(422, "send system messages and exactly one user message (no multi-turn chats)", param="messages")
     count = sum(isinstance(part, ImagePart) for m in messages if not isinstance(m.content, str) for part in m.content)
@@ -159,7 +167,7 @@ def split_messages(messages: list[ChatMessage], max_pixels: int) -> tuple[list[I
                 texts.append(IMAGE_MARKER)
             else:
                 text = part if isinstance(part, str) else part.text
-                texts.append(remove_all(text, [IMAGE_MARKER]))
+                texts.append(scrub_user_text(text, specials))
     if not images:
         raise APIError(422, "this server critiques images: send at least one image_url part", param="messages")
     if not interleaved:
@@ -214,7 +222,8 @@ def create_app(
             raise APIError(503, "too many requests waiting", type_="server_error", headers={"Retry-After": "5"})
         service.waiting += 1
         try:
-            images, text = await asyncio.to_thread(split_messages, body.messages, settings.max_pixels)
+            specials = service.engine.special_tokens()
+            images, text = await asyncio.to_thread(split_messages, body.messages, settings.max_pixels, specials)
             generate = functools.partial(
                 service.engine.generate,
                 images,
@@ -228,6 +237,8 @@ def create_app(
             generation = await loop.run_in_executor(service.model_thread, functools.partial(generate, grammar=grammar))
         except APIError:
             raise
+        except BadInputError as exc:  # the request's fault (a grammar, a prompt): not the server's
+            raise APIError(400, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - one failed generation must not take the server down
             log.exception("generation failed")
             raise APIError(500, f"generation failed: {type(exc).__name__}: {exc}", type_="server_error") from None

@@ -34,6 +34,10 @@ BRACE_ALIASES = {"original_instruction": ("original_instruction",),
                  "current_instruction": ("rewritten_prompt", "current_instruction")}
 #: Where a template wants an image (LLaMA-Factory's marker, as in EditThinker's template).
 IMAGE_MARKER = "<image>"
+#: Chat-template control tokens as most chat models spell them (``<|im_end|>``, ``<|image_pad|>``, ``<|eot_id|>``).
+#: A model behind an API parses them out of plain text too, so user text loses them even where the tokenizer
+#: (and so its own list of special tokens) is not at hand.
+CONTROL_TOKEN = re.compile(r"<\|[^<>|\s]{1,64}\|>")
 
 
 def template_style(text: str) -> Style:
@@ -79,10 +83,13 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return pattern.sub(lambda m: values[m.group(1)], template)  # one pass: filled text is never re-read
 
 
-def render_prompt(template: str, *, original_instruction: str, current_instruction: str) -> str:
-    """Fill a template's two instructions; image markers stay, and user text cannot add one."""
-    original = _user_text(original_instruction)
-    current = _user_text(current_instruction)
+def render_prompt(
+    template: str, *, original_instruction: str, current_instruction: str, specials: Sequence[str] = ()
+) -> str:
+    """Fill a template's two instructions; its image markers stay, and user text can add neither markers nor
+    chat-template tokens (``scrub_user_text``; ``specials``: the model's own special tokens, when known)."""
+    original = scrub_user_text(original_instruction, specials).strip()
+    current = scrub_user_text(current_instruction, specials).strip()
     values = {"original_instruction": original, "current_instruction": current}
     if template_style(template) == "brace":
         values["rewritten_prompt"] = current
@@ -115,9 +122,18 @@ def remove_all(text: str, tokens: Iterable[str]) -> str:
             return text
 
 
-def _user_text(text: str) -> str:
-    """Strip an instruction and remove image markers from it (an instruction must not place images)."""
-    return remove_all(text, [IMAGE_MARKER]).strip()
+def scrub_user_text(text: str, specials: Iterable[str] = ()) -> str:
+    """Remove image markers, chat-template control tokens (``CONTROL_TOKEN``) and ``specials`` from user text.
+
+    All in one loop, again until none is left: removing one kind can join another's halves
+    (``<|im_<image>end|>``, ``<ima<|im_end|>ge>``), so no kind is removed after the others.
+    """
+    tokens = [IMAGE_MARKER, *specials]
+    while True:
+        before = text
+        text = CONTROL_TOKEN.sub("", remove_all(text, tokens))
+        if text == before:
+            return text
 
 
 def interleave(prompt: str, images: Sequence[T]) -> list[str | T]:

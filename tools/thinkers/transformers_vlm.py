@@ -19,7 +19,7 @@ from typing import Any
 from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.thinkers.verdicts import free_text_budget, parse_verdict
 from thinkedit.tools.thinkers.prompt import load_template, render_prompt, with_references
-from thinkedit.tools.thinkers.vlm_runtime import PROTOCOL, VlmRuntime, scrub_special_tokens
+from thinkedit.tools.thinkers.vlm_runtime import PROTOCOL, VlmRuntime
 from thinkedit.tools.types import JudgeRequest, Verdict
 
 log = logging.getLogger(__name__)
@@ -69,18 +69,17 @@ class TransformersThinker:
             self._prompt(request),
             grammar=PROTOCOL,
             seed=request.seed,
-            scrub=False,  # the template is ours; the user's instructions are scrubbed in _prompt
         ).text
         latency = time.perf_counter() - started
         log.debug("thinker %s answered in %.2fs: %r", self.name, latency, raw)
         return parse_verdict(self.config.protocol, raw, latency_s=latency, thinker=self.name)
 
     def _prompt(self, request: JudgeRequest) -> str:
-        """Fill the template with the two instructions, stripped of any special-token strings."""
-        specials = self.runtime.special_tokens()
+        """Fill the template with the two instructions, stripped of the tokenizer's special tokens (``render_prompt``)."""
         prompt = render_prompt(
             self._template,
-            original_instruction=scrub_special_tokens(request.original_instruction, specials),
-            current_instruction=scrub_special_tokens(request.current_instruction, specials),
+            original_instruction=request.original_instruction,
+            current_instruction=request.current_instruction,
+            specials=self.runtime.special_tokens(),
         )
         return with_references(prompt, len(request.references))

@@ -145,7 +145,7 @@ def parse_editthinker(text: str) -> Verdict:
         semantic=semantic,
         quality=quality,
         reasoning=reasoning or "",
-        refined_instruction=answer.strip().strip('"').strip(),
+        refined_instruction=_unquoted(answer.strip()),
         raw=text,
     )
 
@@ -306,3 +306,10 @@ def build_grammar(protocol: Protocol, max_new_tokens: int) -> xgrammar.Grammar:
     if protocol == "expert":
         return xgr.Grammar.from_ebnf(expert_ebnf(reasoning, answer))
     raise BadInputError(f"unknown thinker protocol {protocol!r}")
+
+
+def _unquoted(answer: str) -> str:
+    """Drop one pair of quotes wrapping the whole answer; quotes inside it (``to "SALE"``) are the instruction's."""
+    if len(answer) >= 2 and answer[0] == answer[-1] == '"' and '"' not in answer[1:-1]:
+        return answer[1:-1].strip()
+    return answer

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.errors import BackendError
 from thinkedit.tools.images import fit_within
-from thinkedit.tools.thinkers.prompt import interleave, remove_all
+from thinkedit.tools.thinkers.prompt import interleave
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -116,9 +116,15 @@ class VlmRuntime:
         return self.config.model
 
     def special_tokens(self) -> list[str]:
-        """Return the tokenizer's special-token strings, which user text must not smuggle in."""
-        with self._lock:
-            return _special_tokens(self._ensure_loaded().tokenizer)
+        """Return the tokenizer's special-token strings, which user text must not smuggle in.
+
+        Once the model is loaded this does not wait for a generation in progress (the tokenizer is only read).
+        """
+        loaded = self._loaded
+        if loaded is None:
+            with self._lock:
+                loaded = self._ensure_loaded()
+        return _special_tokens(loaded.tokenizer)
 
     def _ensure_loaded(self) -> _Loaded:
         """Load model, tokenizer, image processor and grammar once (caller holds the lock)."""
@@ -204,18 +210,15 @@ class VlmRuntime:
         max_new_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
-        scrub: bool = True,
     ) -> Generation:
         """Answer one user turn (the images, then the text).
 
-        ``grammar`` is a compiled grammar, ``PROTOCOL`` for the config's own, or None; ``scrub``
-        removes special-token strings from the prompt (callers that scrub the user's parts
-        themselves pass False).
+        ``grammar`` is a compiled grammar, ``PROTOCOL`` for the config's own, or None. The prompt is
+        taken as it is: callers remove special tokens from the user's parts of it (``scrub_user_text``
+        with ``special_tokens``), not from their own template's.
         """
         with self._lock:
             loaded = self._ensure_loaded()
-            if scrub:
-                prompt = scrub_special_tokens(prompt, _special_tokens(loaded.tokenizer))
             return self._generate_from(
                 loaded,
                 prepare_images(images, self.config.max_image_side),
@@ -308,8 +311,13 @@ def _find_chat_template(source: str) -> str:
 
 
 def _special_tokens(tokenizer: Any) -> list[str]:
-    """Return a tokenizer's special-token strings, added tokens included."""
-    return list(tokenizer.all_special_tokens) + list(getattr(tokenizer, "added_tokens_encoder", {}))
+    """Return a tokenizer's special-token strings: the named ones and the added tokens marked special.
+
+    Added tokens that are not special (Qwen3's ``<think>`` and ``</think>``) are words of the text, as a
+    template's format instructions use them; they cannot open or close a turn or an image slot.
+    """
+    added = getattr(tokenizer, "added_tokens_decoder", {}).values()
+    return list(tokenizer.all_special_tokens) + [token.content for token in added if getattr(token, "special", False)]
 
 
 def user_message(prompt: str, image_count: int = 2) -> list[dict[str, Any]]:
@@ -317,14 +325,6 @@ def user_message(prompt: str, image_count: int = 2) -> list[dict[str, Any]]:
     slots: list[dict[str, Any]] = [{"type": "image"} for _ in range(image_count)]
     content = [{"type": "text", "text": part} if isinstance(part, str) else part for part in interleave(prompt, slots)]
     return [{"role": "user", "content": content}]
-
-
-def scrub_special_tokens(text: str, special_tokens: list[str]) -> str:
-    """Remove special-token strings from user text, so an instruction cannot forge image slots or turns.
-
-    Removed until none is left: ``<|im_<|im_end|>end|>`` would otherwise leave an ``<|im_end|>``.
-    """
-    return remove_all(text, special_tokens)
 
 
 def prepare_images(images: list[Image], max_side: int) -> list[Image]:
