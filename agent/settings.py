@@ -13,12 +13,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.locations import DEFAULT_PROFILE, default_profile
 from thinkedit.tools.profiles import Profile, load_profile
 from thinkedit.tools.types import Budget, ModelPrice, price_for
 
@@ -30,12 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The environment variable naming the profile of a run that names none; ``tiny`` when it is unset.
-PROFILE_ENV = "THINKEDIT_PROFILE"
-DEFAULT_PROFILE = "tiny"
-
 #: Overrides of ``resolve_settings`` that point a side at a server (see ``LoopSettings.with_servers``).
 SERVER_OPTIONS = ("editor_url", "editor_model", "thinker_url", "thinker_model")
+ConfigT = TypeVar("ConfigT", EditorConfig, ThinkerConfig)
 
 #: ``thinkedit://artifacts/<sha256>.png`` names an image in the artifact store by content.
 ARTIFACT_URI = re.compile(r"^thinkedit://artifacts/([0-9a-f]{64})(?:\.png)?$")
@@ -183,6 +181,11 @@ class LoopSettings(BaseModel):
         return resolve_settings(profile, **overrides)
 
 
+def _with(config: ConfigT, update: dict[str, Any]) -> ConfigT:
+    """Return ``config`` with ``update`` applied and validated: a server URL's password is masked from then on."""
+    return type(config).model_validate({**config.model_dump(), **update})
+
+
 def point_at_servers(
     editor: EditorConfig,
     thinker: ThinkerConfig,
@@ -195,17 +198,17 @@ def point_at_servers(
     if editor_url and editor.backend in HOSTED_EDITOR_BACKENDS:
         # A hosted API's own client, pointed elsewhere (a proxy, a compatible endpoint): same backend.
         url = _api_root(editor_url) if editor.backend in VERSIONED_CLIENT_BACKENDS else editor_url
-        editor = editor.model_copy(update={"base_url": url})
+        editor = _with(editor, {"base_url": url})
     elif editor_url:
         # Loading options belong to the server now; the profile's model name and settings still apply.
-        editor = editor.model_copy(
-            update={"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
+        editor = _with(
+            editor, {"backend": "openai-images", "base_url": editor_url, "path": None, "device": None, "dtype": None}
         )
     if editor_model:
-        editor = editor.model_copy(update={"model": editor_model})
+        editor = _with(editor, {"model": editor_model})
     if thinker_url:
-        thinker = thinker.model_copy(
-            update={"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
+        thinker = _with(
+            thinker, {"backend": "chat-model", "base_url": thinker_url, "path": None, "device": None, "dtype": None}
         )
     if thinker_model:
         from thinkedit.tools.thinkers.providers import key_env_for, split_model
@@ -224,13 +227,13 @@ def point_at_servers(
                 update["base_url"] = None
         if thinker_url and provider != "openai":
             update["base_url"] = _api_root(thinker_url)
-        thinker = thinker.model_copy(update=update)
+        thinker = _with(thinker, update)
     return editor, thinker
 
 
 def load_run_profile(profile: str | None = None, *, env: Mapping[str, str] = os.environ) -> Profile:
     """Read a run's profile: the name or TOML path given, else ``$THINKEDIT_PROFILE``, else tiny (with env overrides)."""
-    return load_profile(profile or env.get(PROFILE_ENV) or DEFAULT_PROFILE, env=dict(env))
+    return load_profile(profile or default_profile(env), env=dict(env))
 
 
 def resolve_settings(

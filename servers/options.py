@@ -13,7 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from thinkedit.tools.locations import (
-    ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, available_profiles, is_url, storage_locations,
+    ARTIFACTS_URL_ENV, CHECKPOINT_URL_ENV, DEFAULT_PROFILE, PROFILE_ENV, available_profiles, default_profile, is_url,
+    storage_locations,
 )
 
 
@@ -55,6 +56,21 @@ def server_url(text: str) -> str:
     return urlunsplit(parsed)
 
 
+def out_folder(text: str) -> Path:
+    """Parse an output folder: refuse, before any work, a file, a path inside a file or under a folder we cannot write."""
+    import os
+
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; the files go into a folder")
+    existing = next(parent for parent in (path, *path.absolute().parents) if parent.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} lies inside {existing}, which is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text}: the folder {existing} is not writable")
+    return path
+
+
 def add_storage_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--checkpoints URL`` and ``--artifacts URL``: where runs live, so machines can share them."""
     parser.add_argument("--checkpoints", metavar="URL",
@@ -79,10 +95,17 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
                         help="Runs, artifacts, checkpoints (default $THINKEDIT_DATA_DIR or ~/.thinkedit).")
 
 
-def add_profile(parser: argparse.ArgumentParser, default: str | None = "tiny", when_unset: str = "tiny") -> None:
-    """Add ``--profile``: the editor + thinker pair, a packaged name or a TOML file (``when_unset`` says the default)."""
-    parser.add_argument("--profile", default=default, help=f"Editor + thinker pair: {', '.join(available_profiles())} "
-                        f"or a TOML file (default: {when_unset}).")
+def add_profile(
+    parser: argparse.ArgumentParser, *, from_env: bool = True,
+    when_unset: str = f"${PROFILE_ENV}, else {DEFAULT_PROFILE}",
+) -> None:
+    """Add ``--profile``: the editor + thinker pair, a packaged name or a TOML file (``when_unset`` says the default).
+
+    ``from_env``: without the option, ``$THINKEDIT_PROFILE`` (else tiny), as every run resolves it; else None.
+    """
+    parser.add_argument("--profile", default=default_profile() if from_env else None,
+                        help=f"Editor + thinker pair: {', '.join(available_profiles())} or a TOML file "
+                        f"(default: {when_unset}).")
 
 
 def add_model_servers(parser: argparse.ArgumentParser) -> None:

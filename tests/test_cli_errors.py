@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -30,7 +31,10 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
         (["edit", "{text}", "make it red"], "is not an image"),
         (["edit", "{truncated}", "make it red"], "damaged or truncated"),
         (["edit", "examples/chelsea.png", "   "], "instruction is empty"),
-        (["edit", "examples/chelsea.png", "make it red", "--out", "{text}"], "is a file; the run's files go into a folder"),
+        (["edit", "examples/chelsea.png", "make it red", "--out", "{text}"], "is a file; the files go into a folder"),
+        (["edit", "examples/chelsea.png", "make it red", "--out", "{text}/run"], "/notes.png, which is a file, not a"),
+        (["eval", "--bench", "imgedit", "--data", "{text}", "--out", "{text}/eval"], "/notes.png, which is a file"),
+        (["data", "synthetic-bench", "--out", "{text}/bench"], "/notes.png, which is a file, not a folder"),
         (["edit", "examples/chelsea.png", "make it red", "--max-rounds", "0"], "--max-rounds: must be at least 1"),
         (["edit", "examples/chelsea.png", "make it red", "--max-rounds", "two"], "is not a whole number"),
         (["edit", "examples/chelsea.png", "make it red", "--profile", "nope"],
@@ -51,6 +55,26 @@ def test_bad_input_exits_2_with_message(tmp_path: Path, bad_files: dict[str, Pat
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_profile_variable_is_the_default_profile(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "thinkedit.servers.cli", "edit", "examples/chelsea.png", "make it red"],
+                            env={**cli_env(tmp_path / "data"), "THINKEDIT_PROFILE": "nope"}, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "unknown profile 'nope'" in result.stderr, result.stderr
+
+
+def test_a_password_in_a_server_url_option_is_masked(tmp_path: Path) -> None:
+    """``--thinker URL`` with a password (a proxy's) is masked where it is shown: stderr, the run's error.
+
+    (Nothing listens there. The run's settings keep the URL itself: resuming the run needs it.)
+    """
+    result = thinkedit("edit", "examples/chelsea.png", "make it red", "--max-rounds", "1", "--out", str(tmp_path / "out"),
+                       "--thinker", "http://user:s3cretpw@127.0.0.1:9/v1", data_dir=tmp_path / "data", timeout=300)
+    assert result.returncode == 1 and "user:***@127.0.0.1:9" in result.stderr, result.stderr
+    assert "s3cretpw" not in result.stderr + result.stdout
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "data" / "runs").glob("*.json")]
+    assert "user:***@127.0.0.1:9" in record["error"] and "s3cretpw" not in record["error"]
 
 
 def test_runs_lists_nothing_on_a_fresh_data_dir(tmp_path: Path) -> None:

@@ -15,7 +15,16 @@ from pathlib import Path
 CHECKPOINT_URL_ENV = "THINKEDIT_CHECKPOINT_URL"
 ARTIFACTS_URL_ENV = "THINKEDIT_ARTIFACTS_URL"
 
+#: The environment variable naming the profile of a run that names none; ``tiny`` when it is unset.
+PROFILE_ENV = "THINKEDIT_PROFILE"
+DEFAULT_PROFILE = "tiny"
+
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def default_profile(env: Mapping[str, str] = os.environ) -> str:
+    """Return the profile of a run that names none: ``$THINKEDIT_PROFILE``, else tiny."""
+    return env.get(PROFILE_ENV) or DEFAULT_PROFILE
 
 
 def is_url(location: str | Path) -> bool:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
-from thinkedit.servers.options import int_at_least
+from thinkedit.servers.options import int_at_least, out_folder
 from thinkedit.tools.errors import BadInputError
 
 
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "round, unroll one sample per step, balance by task type and score, split into SFT and RL sets.",
     )
     build.add_argument("--from", dest="source", required=True, type=Path, help="Directory of recorded trajectories.")
-    build.add_argument("--out", required=True, type=Path, help="Where to write sft.jsonl, rl.jsonl and the images.")
+    build.add_argument("--out", required=True, type=out_folder, help="Where to write sft.jsonl, rl.jsonl and the images.")
     build.add_argument("--rl-fraction", type=fraction, default=0.2, help="Share of trajectories for RL (default 0.2).")
     build.add_argument("--seed", type=int_at_least(0), default=0, help="Seed of balancing and splitting (default 0).")
     build.add_argument("--max-per-task", type=int_at_least(1), help="Cap of samples per task type (default: the median count).")
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.set_defaults(handler=cmd_build)
 
     synth = sub.add_parser("synthetic-bench", help="Write a tiny benchmark from the example photos (for offline tests).")
-    synth.add_argument("--out", required=True, type=Path, help="Where to write it.")
+    synth.add_argument("--out", required=True, type=out_folder, help="Where to write it.")
     synth.add_argument("--layout", choices=BENCHMARKS, default="imgedit", help="Which benchmark's layout (default imgedit).")
     synth.add_argument("--items", type=int_at_least(1), help="How many items (default all six).")
     synth.add_argument("--images", type=Path, help="Folder with chelsea.png, coffee.png, astronaut.png (default examples/).")

@@ -11,7 +11,10 @@ from typing import Any, TYPE_CHECKING
 
 
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS
-from thinkedit.servers.options import add_data_dir, add_max_rounds, add_profile, add_record, int_at_least
+from thinkedit.servers.cli.errors import fail as _fail
+from thinkedit.servers.options import (
+    add_data_dir, add_max_rounds, add_profile, add_record, int_at_least, out_folder, server_url,
+)
 from thinkedit.tools.config import ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.profiles import load_profile
@@ -38,11 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--judge", required=True, help="Profile or TOML file whose [thinker] judges, with the judge prompt "
                    "(e.g. expert for GPT-4.1; tiny offline). THINKEDIT_THINKER_* variables do not apply to it.")
     p.add_argument("--judge-model", help="Override the judge's model name.")
-    p.add_argument("--judge-url", help="Override the judge's OpenAI-compatible server URL.")
+    p.add_argument("--judge-url", metavar="URL", type=server_url,
+                   help="Judge with the OpenAI-compatible server at URL (vLLM, thinkedit serve thinker, ...).")
     p.add_argument("--judge-prompt", type=Path, help="A judge template of your own (placeholders as the packaged one).")
     add_max_rounds(p)
     p.add_argument("--seed", type=int_at_least(0), default=0, help="Seed of the edits and the judge (default 0).")
-    p.add_argument("--out", type=Path, help="Results, outputs, summary and plots (default: out/eval-<bench>).")
+    p.add_argument("--out", type=out_folder, help="Results, outputs, summary and plots (default: out/eval-<bench>).")
     p.add_argument("--concurrency", type=int_at_least(1), default=1, help="Items in flight at once (default 1).")
     p.add_argument("--limit", type=int_at_least(1), help="Only the first N items (after filters).")
     p.add_argument("--task-type", action="append", help="Only this task type (repeatable).")
@@ -53,16 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_eval)
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"thinkedit: error: {message}", file=sys.stderr)
-    return code
-
-
 def _judge_thinker(args: argparse.Namespace) -> ThinkerConfig:
-    """Take the judge profile's thinker (no env overrides) and apply the flags."""
-    thinker = load_profile(args.judge, env={}).thinker
-    updates = {k: v for k, v in {"model": args.judge_model, "base_url": args.judge_url}.items() if v}
-    return thinker.model_copy(update=updates) if updates else thinker
+    """Take the judge profile's thinker (no env overrides), pointed at ``--judge-url`` and ``--judge-model``.
+
+    A URL switches the judge to its HTTP backend, as ``--thinker`` does for a run's thinker.
+    """
+    from thinkedit.agent.settings import point_at_servers
+
+    judge = load_profile(args.judge, env={})
+    return point_at_servers(judge.editor, judge.thinker, thinker_url=args.judge_url, thinker_model=args.judge_model)[1]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

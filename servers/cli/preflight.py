@@ -42,12 +42,10 @@ def check_backends(settings: LoopSettings) -> None:
                 raise error or BadInputError(f"the {backend} {kind} backend needs {module!r}, which is not installed")
 
 
-def check_inputs(image: str | Path, instruction: str, out: str | Path | None = None) -> None:
-    """Fail on an image that is missing, not an image or damaged, an empty instruction, or an ``out`` that is a file."""
+def check_inputs(image: str | Path, instruction: str) -> None:
+    """Fail on an image that is missing, not an image or damaged, or an empty instruction (``--out``: ``out_folder``)."""
     from thinkedit.tools.images import load_image
 
     if not instruction.strip():
         raise BadInputError("instruction is empty")
-    if out is not None and Path(out).expanduser().exists() and not Path(out).expanduser().is_dir():
-        raise BadInputError(f"--out {out} is a file; the run's files go into a folder")
     load_image(image)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from thinkedit.servers.options import (
     add_data_dir, add_max_rounds, add_model_servers, add_profile, add_record, add_storage_options, int_at_least,
-    storage_urls,
+    out_folder, storage_urls,
 )
 from thinkedit.tools.config import default_data_dir
 from thinkedit.tools.errors import BadInputError
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "e.g. qwen-image-edit-plus: 'put the hat from image 2 on the cat').")
     add_max_rounds(edit)
     edit.add_argument("--seed", type=int_at_least(0), help="Seed of the edits (default 0).")
-    edit.add_argument("--out", type=Path, help="Where to write the results (default: out/<run id>).")
+    edit.add_argument("--out", type=out_folder, help="Where to write the results (default: out/<run id>).")
     edit.add_argument("--select", choices=["best", "last"], help="Return the best-scoring round or the last.")
     edit.add_argument("--edit-from", choices=["source", "previous"],
                       help="Re-edit the source each round (default, as the paper) or chain edits.")
@@ -129,7 +129,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         settings = _settings(args, profile, data_dir)
         check_settings(settings)
         check_backends(settings)
-        check_inputs(args.image, args.instruction, args.out)
+        check_inputs(args.image, args.instruction)
     except (BadInputError, ValidationError) as exc:
         return _fail(one_line(exc), 2)
     from thinkedit.tools.thinkers.providers import require_packages

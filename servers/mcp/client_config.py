@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="claude-desktop",
         help="Config format: mcpServers (Claude Desktop, Claude Code, Cursor) or servers (VS Code).",
     )
-    add_profile(p, default=None, when_unset="the first real profile this machine can run now, kontext first; "
+    add_profile(p, from_env=False, when_unset="the first real profile this machine can run now, kontext first; "
                 "else tiny, the noise-making demo")
     p.add_argument("--name", default="thinkedit", help="Server name in the config (default: thinkedit).")
     add_allow_root(p)
