@@ -92,8 +92,8 @@ def trajectory_record(state: RunState, *, task_type: str | None = None, extra: d
         "stop_reason": data["stop_reason"],
         "best_round": data["best_round"],
         "source_image": "source.png",
-        "thinker": settings.thinker.model_dump(exclude_none=True),
-        "editor": settings.editor.model_dump(exclude_none=True),
+        "thinker": _shareable(settings.thinker.model_dump(exclude_none=True)),
+        "editor": _shareable(settings.editor.model_dump(exclude_none=True)),
         "loop": settings.model_dump(
             include={"max_rounds", "semantic_threshold", "quality_threshold", "edit_from", "seed", "seed_policy", "selection"}
         ),
@@ -161,3 +161,10 @@ def read_trajectories(root: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]
             log.warning("skipping %s: %s", path, problem)
             continue
         yield path.parent, data
+
+
+def _shareable(config: dict[str, Any]) -> dict[str, Any]:
+    """Return an editor's or thinker's config fit for a recording others may get: a server URL's secrets masked."""
+    from thinkedit.tools.secrets import mask_url
+
+    return {**config, "base_url": mask_url(config["base_url"])} if config.get("base_url") else config

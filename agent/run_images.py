@@ -40,7 +40,7 @@ def run_image(record: RunRecord, state: RunState | None, name: str) -> ImageRef:
     passed to the next edit as "the result" would silently edit an intermediate round. Whoever
     wants the latest round asks for ``round-N`` by number.
     """
-    match = IMAGE_NAME.match(name)
+    match = IMAGE_NAME.fullmatch(name)  # not ``match``: its ``$`` also matches before a final newline
     if match is None:
         raise BadInputError(f"unknown image {name!r}: use source, final, round-N (N from 1) or reference-N (N from 2)")
     if name == "source":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
@@ -65,6 +66,28 @@ def test_a_long_animation_is_read_for_its_first_frame_without_counting_every_fra
     image = load_image(data.getvalue(), cache=False)
     assert close(top_left(image), (255, 0, 0))  # the first frame
     assert f"more than {images.MAX_COUNTED_FRAMES} frames" in " | ".join(intake_notes(image))
+
+
+def one_pixel_frames(canvas: int, frames: int) -> bytes:
+    """A GIF89a of ``frames`` one-pixel frames on a ``canvas`` x ``canvas`` screen: a few bytes a frame."""
+    data = bytearray(b"GIF89a" + struct.pack("<HHBBB", canvas, canvas, 0xF0, 0, 0) + bytes([0, 0, 0, 255, 255, 255]))
+    for i in range(frames):
+        data += b"\x21\xf9\x04\x00\x00\x00\x00\x00"  # graphic control: no disposal, no delay
+        data += b"\x2c" + struct.pack("<HHHHB", i % canvas, 0, 1, 1, 0)  # a 1x1 frame, no local palette
+        data += b"\x02\x02\x44\x01\x00"  # its one pixel, LZW-coded
+    return bytes(data + b"\x3b")
+
+
+def test_frames_on_a_large_canvas_are_counted_only_while_their_pixels_stay_bounded() -> None:
+    """Each seek composes a frame on the whole canvas: 200 one-pixel frames on 4096x4096 would take seconds."""
+    from thinkedit.tools import images
+
+    image = load_image(one_pixel_frames(4096, 200), max_pixels=images.SERVER_MAX_PIXELS, cache=False)
+    assert image.size == (4096, 4096)
+    most = images.MAX_COUNTED_FRAME_PIXELS // (4096 * 4096)
+    assert intake_notes(image) == [f"animated image with more than {most} frames: the first frame was used"]
+    small = load_image(one_pixel_frames(64, 200), cache=False)
+    assert intake_notes(small) == ["animated image with 200 frames: the first frame was used"]
 
 
 def tagged(image: Image.Image, icc: bytes) -> bytes:

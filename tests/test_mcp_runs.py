@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -189,3 +190,30 @@ async def test_an_inline_image_is_not_kept_as_the_runs_name_however_it_is_padded
         run = await start_run(client, max_rounds=1, wait_seconds=30, image=inline)
     record = RunRegistry.for_data(data_dir).load(run["run_id"])
     assert run["status"] == "done" and record.source_name == ""  # not megabytes of base64 as a file name
+
+
+async def test_a_server_urls_password_stays_on_the_server(data_dir: Path) -> None:
+    """``list_models`` and a recorded trajectory name the editor's and thinker's servers, never a proxy's password."""
+    from thinkedit.agent.recording import trajectory_record
+    from thinkedit.agent.settings import resolve_settings
+
+    proxy = "http://alice:S3cretProxyPass@127.0.0.1:9/v1"
+    backends = FakeBackends(ScriptedEditor(), ScriptedThinker(verdicts(*SCRIPT)))
+    server = build_server(ServerConfig(data_dir=data_dir, roots=[ROOT], editor_url=proxy, thinker_url=proxy),
+                          backends=backends)
+    async with Client(server, mode="legacy") as client:
+        models = (await client.call_tool("list_models", {})).structured_content
+    assert models["editor"]["base_url"] == models["thinker"]["base_url"] == "http://alice:***@127.0.0.1:9/v1"
+    state = await stored_run_with(data_dir, resolve_settings("tiny", data_dir=str(data_dir), editor_url=proxy,
+                                                             thinker_url=proxy, max_rounds=1))
+    record = trajectory_record(state)
+    assert record["editor"]["base_url"] == record["thinker"]["base_url"] == "http://alice:***@127.0.0.1:9/v1"
+    assert "S3cretProxyPass" not in json.dumps(record)
+
+
+async def stored_run_with(data_dir: Path, settings: object) -> object:
+    from thinkedit.agent.runs import Runner
+
+    backends = FakeBackends(ScriptedEditor(), ScriptedThinker(verdicts(*SCRIPT)))
+    async with Runner.open(data_dir, backends=backends) as runner:
+        return await runner.start(runner.prepare(CHELSEA, "put a hat on the cat", settings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from mcp import Client
@@ -21,7 +22,7 @@ from thinkedit.servers.mcp.lifespan import ServerConfig
 def gallery_image(data_dir: Path, run_id: str, name: str) -> tuple[int, str]:
     """Ask the gallery for a run's image: (status, sha256 of the pixels or the error text)."""
     with client(data_dir) as http:
-        got = http.get(f"/api/runs/{run_id}/images/{name}.png")
+        got = http.get(f"/api/runs/{run_id}/images/{quote(name)}.png")
     return got.status_code, pixels(got.content) if got.status_code == 200 else got.json()["error"]
 
 
@@ -83,7 +84,7 @@ async def test_final_is_the_chosen_round_on_every_surface(data_dir: Path, photo)
     assert gallery[0] == gallery[2] != gallery[1] and mcp[3] == "edited"
 
 
-@pytest.mark.parametrize("name", ["round-0", "round-x", "reference-1", "final-2"])
+@pytest.mark.parametrize("name", ["round-0", "round-x", "reference-1", "final-2", "source\n", "final\n", "round-1\n"])
 def test_unknown_names_are_refused_with_the_names_to_use(data_dir: Path, photo, name: str) -> None:
     import asyncio
 

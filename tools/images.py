@@ -220,21 +220,25 @@ def register_plugins() -> None:
 #: Frames counted for the note on an animated image: counting means seeking through them all, and a small
 #: file can hold millions.
 MAX_COUNTED_FRAMES = 1000
+#: Canvas pixels the frames counted may add up to: each seek composes a frame on the whole canvas, so a tiny
+#: file of 1-pixel frames on a 4096x4096 canvas would otherwise cost a minute of CPU.
+MAX_COUNTED_FRAME_PIXELS = 64 * 1024 * 1024
 
 
 def first_frame_note(image: Image.Image) -> str | None:
     """Seek to the first frame of an animated image and return a note saying so (None for stills)."""
     if not getattr(image, "is_animated", False):
         return None
+    most = max(1, min(MAX_COUNTED_FRAMES, MAX_COUNTED_FRAME_PIXELS // max(1, image.width * image.height)))
     frames = 1
     try:
-        while frames <= MAX_COUNTED_FRAMES:
+        while frames <= most:
             image.seek(frames)
             frames += 1
     except EOFError:
         pass
     image.seek(0)
-    counted = f"more than {MAX_COUNTED_FRAMES}" if frames > MAX_COUNTED_FRAMES else str(frames)
+    counted = f"more than {most}" if frames > most else str(frames)
     return f"animated image with {counted} frames: the first frame was used"
 
 

@@ -42,6 +42,7 @@ from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import intake_notes
 from thinkedit.tools.profiles import DEMO_NOTE, Profile, available_profiles, is_demo_editor, load_profile, missing_keys
+from thinkedit.tools.secrets import mask_url
 from thinkedit.tools.thinkers.providers import require_packages
 from thinkedit.tools.types import parse_budget
 
@@ -236,8 +237,9 @@ async def list_models(args: ListModelsInput, ctx: Context) -> CallToolResult:
     """List the server's default editor and thinker and every profile's."""
     app = app_state(ctx)
 
-    def info(config: Any) -> BackendInfo:
-        return BackendInfo(backend=config.backend, model=config.model, base_url=config.base_url)
+    def info(config: Any) -> BackendInfo:  # a proxy's password in the URL stays on the server
+        return BackendInfo(backend=config.backend, model=config.model,
+                           base_url=mask_url(config.base_url) if config.base_url else None)
 
     out = ModelsOutput(
         profile=app.config.profile,
