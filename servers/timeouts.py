@@ -143,10 +143,13 @@ class BodyTimeout:
     """Fail a request whose body stalls (``idle_timeout`` between chunks) or drags (``total_timeout``)."""
 
     def __init__(self, app: ASGIApp, idle_timeout: float = BODY_IDLE_TIMEOUT_S,
-                 total_timeout: float = BODY_TOTAL_TIMEOUT_S) -> None:
+                 total_timeout: float = BODY_TOTAL_TIMEOUT_S,
+                 render: Callable[[str], dict[str, Any]] | None = None) -> None:
+        """``render`` shapes the 408's JSON body from its message (default: the OpenAI error shape)."""
         self.app = app
         self.idle_timeout = idle_timeout
         self.total_timeout = total_timeout
+        self.render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -182,7 +185,7 @@ class BodyTimeout:
                 # The app caught the timeout (FastAPI reads a JSON body inside a catch-all: a 400): ours instead.
                 if message["type"] == "http.response.start":
                     started = replaced = True
-                    await _answer_408(send, timed_out)
+                    await _answer_408(send, timed_out, self.render)
                 return
             if replaced:
                 return  # the rest of the app's answer, after ours
@@ -196,13 +199,16 @@ class BodyTimeout:
                 return
             if started:
                 raise
-            await _answer_408(send, exc)
+            await _answer_408(send, exc, self.render)
 
 
-async def _answer_408(send: Send, exc: BodyReadTimeout) -> None:
+async def _answer_408(
+    send: Send, exc: BodyReadTimeout, render: Callable[[str], dict[str, Any]] | None = None
+) -> None:
     """Answer a body that came too slowly: 408, naming why, and close the connection."""
-    payload = json.dumps({"error": {"message": str(exc), "type": "invalid_request_error",
-                                    "param": None, "code": "request_timeout"}}).encode()
+    body = render(str(exc)) if render is not None else {"error": {
+        "message": str(exc), "type": "invalid_request_error", "param": None, "code": "request_timeout"}}
+    payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": 408, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
         (b"connection", b"close")]})

@@ -126,3 +126,18 @@ async def test_the_mcp_server_cuts_a_message_off_at_its_limit(mcp_data_dir: Path
             assert "limit" in refused.json()["error"]["message"]
         async with http_session(base) as client:
             assert "think_while_edit" in {t.name for t in (await client.list_tools()).tools}
+
+
+def test_the_gallery_closes_a_connection_whose_headers_never_end(tmp_path: Path) -> None:
+    """As on every server of ours: half a request does not hold a connection (the header deadline)."""
+    import socket
+
+    from thinkedit.servers.timeouts import HEADER_TIMEOUT_S
+
+    data_dir, port = tmp_path / "data", free_port()
+    cmd = [sys.executable, "-m", "thinkedit.servers.cli", "ui", "--port", str(port), "--data-dir", str(data_dir)]
+    with server(cmd, f"http://127.0.0.1:{port}/health", env=cli_env(data_dir), log=tmp_path / "ui.log"):
+        with socket.create_connection(("127.0.0.1", port), timeout=3 * HEADER_TIMEOUT_S) as sock:
+            sock.sendall(b"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the headers never end
+            assert sock.recv(1024) == b""  # closed by the server, before the socket's own timeout
+        assert httpx.get(f"http://127.0.0.1:{port}/api/runs", timeout=60).json() == {"runs": []}

@@ -29,6 +29,7 @@ from thinkedit.agent.state import ACTIVE
 from thinkedit.agent.viewer import asset, content_policy, render_page, run_page_scripts
 from thinkedit.servers.bodylimit import BodyLimit, size_text
 from thinkedit.servers.httputil import ASGIApp, ResponseHeaders, describe_errors
+from thinkedit.servers.timeouts import BodyTimeout
 from thinkedit.servers.ui.auth import DEFAULT_POLICY, SECURITY_HEADERS, token_guard
 from thinkedit.servers.ui.events import StreamSlots, primed, run_stream
 from thinkedit.servers.ui.live_runs import GalleryJobs
@@ -106,6 +107,7 @@ def build_app(config: GalleryConfig) -> ASGIApp:
     # Outside the token check: a body past the image and its form fields is cut off as it arrives.
     app.add_middleware(BodyLimit, limit=config.max_upload_bytes + FORM_ALLOWANCE, render=lambda m: {"error": m},
                        setting=f"an image of up to {size_text(config.max_upload_bytes)} and its form fields")
+    app.add_middleware(BodyTimeout, render=lambda m: {"error": m})  # an upload that stalls gets 408
 
     def runner() -> Runner:
         return state["runner"]

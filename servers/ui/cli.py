@@ -58,6 +58,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return _fail(one_line(exc))
     import uvicorn
 
+    from thinkedit.servers.timeouts import HEADER_TIMEOUT_S, guarded_protocol
     from thinkedit.servers.ui.app import GalleryConfig, build_app
     from thinkedit.tools.registry import prime_in_process_runtime
 
@@ -72,5 +73,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     )
     prime_in_process_runtime(settings.editor, settings.thinker)
     print(f"thinkedit ui: http://{url_host(args.host)}:{args.port}/ · runs in {data_dir}", file=sys.stderr, flush=True)
-    uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="warning")
+    # Headers get a deadline, as on every server of ours: connections held open with half a request go.
+    uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="warning",
+                http=guarded_protocol(HEADER_TIMEOUT_S), timeout_keep_alive=5)
     return 0
