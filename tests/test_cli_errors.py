@@ -151,3 +151,44 @@ def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path: Path) -> None:
     run_id = first.split()[1]
     assert rest[-1] == f"thinkedit: error: interrupted; finished rounds are kept, continue with: thinkedit resume {run_id}"
     assert all(line.startswith("round 1 · ") for line in rest[:-1]), rest  # no traceback
+
+
+def test_run_data_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """An instruction (any gallery or MCP client's) or a thinker's words reach the terminal with their control
+    characters written out: they cannot clear the screen, move the cursor or retitle the window."""
+    import asyncio
+
+    from thinkedit.agent.runs import Runner
+    from thinkedit.agent.settings import resolve_settings
+    from thinkedit.servers.cli.display import PlainProgress, printable
+
+    sneaky = "make it red\x1b]0;PWNED\x07\x1b[2J\x9b31m"
+    assert printable(sneaky) == "make it red\\x1b]0;PWNED\\x07\\x1b[2J\\x9b31m" and printable("a\tb\nc") == "a\tb\nc"
+
+    async def prepare() -> None:
+        async with Runner.open(tmp_path / "data") as runner:
+            runner.prepare(EXAMPLES / "chelsea.png", sneaky, resolve_settings("tiny", data_dir=str(tmp_path / "data")))
+
+    asyncio.run(prepare())
+    listed = thinkedit("runs", data_dir=tmp_path / "data", timeout=60)
+    assert listed.returncode == 0 and "make it red\\x1b]0;PWNED\\x07\\x1b[2J" in listed.stdout, listed.stdout
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout
+
+    shown = tmp_path / "progress.txt"
+    with shown.open("w") as stream:
+        PlainProgress(stream)({"event": "round_started", "run_id": "r", "round": 1, "seed": 0, "instruction": sneaky})
+        PlainProgress(stream)({"event": "verdict", "run_id": "r", "round": 1, "semantic": 1, "quality": 2,
+                               "overall": 1.4, "think_seconds": 0.1, "refined_instruction": sneaky})
+    assert "\x1b" not in shown.read_text() and shown.read_text().count("\\x1b") == 4
+
+
+def test_a_review_at_the_terminal_shows_the_thinkers_words_inert(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from thinkedit.servers.cli.run_commands import _ask_review
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a\n"))
+    _ask_review({"round": 1, "semantic": 3, "quality": 4, "reasoning": "fine\x1b[2J", "proposed_instruction": "x\x07"})
+    err = capsys.readouterr().err
+    assert "fine\\x1b[2J" in err and "x\\x07" in err and "\x1b" not in err and "\x07" not in err

@@ -126,3 +126,20 @@ def test_cli_data_build_skips_a_bad_file_naming_it(recorded: Path, tmp_path: Pat
     warning = [line for line in result.stderr.splitlines() if str(bad) in line]
     assert len(warning) == 1 and "skipping" in warning[0], result.stderr
     assert "7 read, 5 kept" in result.stdout  # the other trajectories were built
+
+
+def test_build_refuses_an_image_that_links_out_of_its_trajectory(recorded: Path, tmp_path: Path) -> None:
+    """A shared recording is an archive, and an archive keeps links: one to a local file must not be copied in."""
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(secret)  # an image, so only where it lies gives it away
+    sources = sorted(recorded.glob("*/source.png"))
+    for source in sources:
+        source.unlink()
+        source.symlink_to(secret)
+    with pytest.raises(BadInputError, match=r"source.png in .* is a link to .*secret.png, outside"):
+        build_dataset(recorded, tmp_path / "dataset", rl_fraction=0.0, seed=0)
+    assert all(p.read_bytes() != secret.read_bytes() for p in (tmp_path / "dataset").rglob("*.png"))
+    for source in sources:  # a link inside its trajectory's folder is that trajectory's own file
+        source.unlink()
+        source.symlink_to(source.parent / "round-1.png")
+    assert build_dataset(recorded, tmp_path / "again", rl_fraction=0.0, seed=0)["sft_samples"]

@@ -40,3 +40,15 @@ def confined(root: str | Path, relative: str | Path) -> Path:
     if normal == ".." or normal.startswith(".." + os.sep) or normal == ".":
         raise BadInputError(f"file name {text!r} leaves {root}")
     return Path(root) / normal
+
+
+def confined_file(root: str | Path, relative: str | Path) -> Path:
+    """Return the real path of the file ``root / relative`` names, refusing one that is not a regular file or that a
+    symlink leads out of ``root`` (recorded data is shared as archives, and an archive keeps its links)."""
+    path = confined(root, relative)
+    real, base = path.resolve(), Path(root).resolve()
+    if not real.is_relative_to(base):
+        raise BadInputError(f"{relative} in {root} is a link to {real}, outside {root}; refused")
+    if not real.is_file():
+        raise BadInputError(f"{relative} in {root} is not a file")
+    return real

@@ -21,7 +21,7 @@ from thinkedit.apps.dataset.formats import DATASET_INFO, rl_record, sft_record
 from thinkedit.apps.dataset.rules import balance, construct, score_bucket, split
 from thinkedit.agent.recording import read_trajectories
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.safenames import confined, safe_component
+from thinkedit.tools.safenames import confined_file, safe_component
 from thinkedit.tools.thinkers.prompt import load_template
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def build_dataset(
         target = out / relative
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(confined(folders[sample["trajectory"]], name), target)
+            shutil.copyfile(confined_file(folders[sample["trajectory"]], name), target)
         return relative
 
     def pair(sample: dict[str, Any]) -> tuple[str, str]:

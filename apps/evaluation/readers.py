@@ -17,7 +17,7 @@ from typing import Any
 
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS, BenchItem, BenchLoad, Reader
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.safenames import confined, safe_component
+from thinkedit.tools.safenames import confined_file, safe_component
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,12 @@ def _json_files(root: Path, preferred: tuple[str, ...], depth: int = 2) -> Itera
 
 
 def _find_image(relative: str, roots: list[Path]) -> Path | None:
-    """Return the first existing ``root / relative`` (a name that climbs out of its root is never looked up)."""
+    """Return the first file ``root / relative`` names (a name or a link that leads out of its root is never read)."""
     for root in roots:
         try:
-            path = confined(root, relative)
+            return confined_file(root, relative)
         except BadInputError:
-            return None
-        if path.is_file():
-            return path
+            continue
     return None
 
 

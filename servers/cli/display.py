@@ -9,12 +9,26 @@ not a terminal), or without ``rich``, the lines alone, one per phase, never redr
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any, Protocol, TextIO
 
 from thinkedit.agent.progress import describe_event
+
+#: Control characters that would act on a terminal (C0 and C1, DEL), all but the newline and the tab.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Return run data fit for a terminal: control characters written out (``\x1b``), so an instruction or a
+    thinker's reasoning cannot move the cursor, clear the screen or retitle the window.
+
+    (The phase lines need none of it: ``describe_event`` quotes run text with ``repr``.)
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
 
 #: The phase each event starts.
 _PHASES = {"round_started": "editing", "image_ready": "critiquing", "awaiting_review": "awaiting review",

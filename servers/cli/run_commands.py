@@ -275,9 +275,12 @@ async def _drive(
 
 def _ask_review(pending: dict[str, Any]) -> Any:
     """Ask the person at the terminal: approve, stop, or type a replacement instruction."""
+    from thinkedit.servers.cli.display import printable
+
     print(
         f"\nround {pending['round']}: semantic {pending['semantic']} · quality {pending['quality']}\n"
-        f"reasoning: {pending['reasoning']}\nproposed instruction: {pending['proposed_instruction']}",
+        f"reasoning: {printable(pending['reasoning'])}\n"
+        f"proposed instruction: {printable(pending['proposed_instruction'])}",
         file=sys.stderr,
     )
     if not sys.stdin.isatty():
@@ -317,9 +320,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not records:
         print(f"no runs in {registry.url}")
         return 0
+    from thinkedit.servers.cli.display import printable
+
     wide = max(14, *(len(r.run_id) + 2 for r in records))  # an eval's ids are longer than a run's own
     print(f"{'RUN ID':<{wide}}{'STATUS':<17}{'CREATED':<27}{'COST':<20}INSTRUCTION")
     for view in (run_view(None, r.settings, r) for r in records):
         usage = view.usage.model_dump() if view.usage else None
-        print(f"{view.run_id:<{wide}}{view.status:<17}{view.created_at:<27}{_cost(usage):<20}{view.instruction[:60]}")
+        print(f"{view.run_id:<{wide}}{view.status:<17}{view.created_at:<27}{_cost(usage):<20}"
+              f"{printable(view.instruction[:60])}")
     return 0
