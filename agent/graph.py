@@ -14,7 +14,6 @@ from pydantic import BaseModel
 
 from thinkedit.agent.checkpoint import ArtifactsFirst
 from thinkedit.agent.nodes import BackendProvider, LoopNodes
-from thinkedit.agent.routing import route_after_critique, route_after_edit
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import PreparedInput, RunState
 from thinkedit.tools.errors import ThinkerOutputError, TransientBackendError
@@ -62,13 +61,11 @@ def build_graph(
     builder = StateGraph(RunState, context_schema=context_schema, input_schema=input_schema,
                          output_schema=output_schema)
     builder.add_node("prepare", nodes.prepare)
-    builder.add_node("edit", nodes.edit, retry_policy=edit_retry)
-    builder.add_node("critique", nodes.critique, retry_policy=critique_retry)
+    builder.add_node("edit", nodes.edit, retry_policy=edit_retry, destinations=("critique", "stop"))
+    builder.add_node("critique", nodes.critique, retry_policy=critique_retry, destinations=("refine", "stop"))
     builder.add_node("refine", nodes.refine, destinations=("edit", "stop"))
     builder.add_node("stop", nodes.stop)
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "edit")
-    builder.add_conditional_edges("edit", route_after_edit, ["critique", "stop"])
-    builder.add_conditional_edges("critique", route_after_critique, ["refine", "stop"])
     builder.add_edge("stop", END)
     return builder.compile(checkpointer=checkpointer, name=name)

@@ -25,7 +25,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from thinkedit.agent.progress import event
-from thinkedit.agent.routing import over_budget, paper_stop_reason, select_round, stop_reason_for
+from thinkedit.agent.routing import (
+    over_budget, paper_stop_reason, route_after_critique, route_after_edit, select_round, stop_reason_for,
+)
 from thinkedit.agent.review import DECISIONS, parse_review
 from thinkedit.agent.settings import LoopSettings, resolve_image, run_settings
 from thinkedit.agent.state import Candidate, Round, RunState, plain
@@ -174,7 +176,7 @@ class LoopNodes:
             update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""
         return update
 
-    async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
+    async def edit(self, state: RunState, runtime: Runtime[LoopSettings]) -> Command[Literal["critique", "stop"]]:
         """Edit the source (or the previous result) with the current instruction; store the image."""
         settings = state.resolved(runtime.context)
         store = await self._store(settings)
@@ -219,9 +221,10 @@ class LoopNodes:
         ).priced(settings.pricing, editor=settings.editor.model, thinker=settings.thinker.model)
         round_ = Round(index=index, instruction=instruction, seed=seed, image=refs[0], edit_seconds=seconds,
                        candidates=candidates, seed_applied=result.seeded, usage=usage)
-        return {"rounds": [plain(round_)], "current_instruction": instruction}
+        update = {"rounds": [plain(round_)], "current_instruction": instruction}
+        return Command(goto=route_after_edit(settings, index), update=update)
 
-    async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> dict[str, Any]:
+    async def critique(self, state: RunState, runtime: Runtime[LoopSettings]) -> Command[Literal["refine", "stop"]]:
         """Ask the thinker to score this round's image and propose the next instruction."""
         settings = state.resolved(runtime.context)
         store = await self._store(settings)
@@ -299,7 +302,7 @@ class LoopNodes:
                 "candidates": [c.model_copy(update={"verdict": v}) for c, v in zip(round_.candidates, verdicts)],
             }
         )
-        return {"rounds": [plain(judged)], "stop_reason": reason}
+        return Command(goto=route_after_critique(reason), update={"rounds": [plain(judged)], "stop_reason": reason})
 
     async def refine(self, state: RunState, runtime: Runtime[LoopSettings]) -> Command[Literal["edit", "stop"]]:
         """Adopt the refined instruction; with review on, let a person approve, replace or stop."""

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langgraph.runtime import Runtime
-
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.state import Round, RunState, StopReason
+from thinkedit.agent.state import Round, StopReason
 from thinkedit.tools.types import Budget, Usage, Verdict
 
 
@@ -66,17 +64,20 @@ def paper_stop_reason(verdict: Verdict, *, instruction_used: str) -> StopReason 
     return None
 
 
-def route_after_edit(state: RunState, runtime: Runtime[LoopSettings]) -> Literal["critique", "stop"]:
-    """Critique every round; in the paper's mode, the last allowed edit goes straight to ``stop``."""
-    settings = state.resolved(runtime.context)
-    if settings.loop_mode == "paper" and len(state.rounds) >= settings.max_rounds:
+def route_after_edit(settings: LoopSettings, rounds: int) -> Literal["critique", "stop"]:
+    """Critique every round; in the paper's mode, the last allowed edit (``rounds`` made) goes straight to ``stop``.
+
+    The nodes route themselves (``Command``): a node's update and its route are written together, so a run
+    cancelled as a step ends never keeps the one without the other (and a resume always has a next step).
+    """
+    if settings.loop_mode == "paper" and rounds >= settings.max_rounds:
         return "stop"
     return "critique"
 
 
-def route_after_critique(state: RunState) -> Literal["refine", "stop"]:
+def route_after_critique(stop_reason: StopReason | None) -> Literal["refine", "stop"]:
     """Send the run to ``stop`` once the critique recorded a stop reason, else to ``refine``."""
-    return "stop" if state.stop_reason is not None else "refine"
+    return "stop" if stop_reason is not None else "refine"
 
 
 def select_round(rounds: list[Round], selection: Literal["best", "last"]) -> Round | None:

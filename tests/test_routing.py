@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from thinkedit.agent.routing import route_after_critique, select_round, stop_reason_for
-from thinkedit.agent.state import Round, RunState
+from thinkedit.agent.routing import route_after_critique, route_after_edit, select_round, stop_reason_for
+from thinkedit.agent.state import Round
 from thinkedit.tools.types import ImageRef, Verdict
 
 REF = ImageRef(sha256="0" * 64, uri="/x.png", width=8, height=8)
@@ -47,9 +47,17 @@ def test_custom_thresholds() -> None:
 
 
 def test_route_follows_recorded_stop_reason() -> None:
-    state = RunState(source=REF, instruction="x")
-    assert route_after_critique(state) == "refine"
-    assert route_after_critique(state.model_copy(update={"stop_reason": "max_rounds"})) == "stop"
+    assert route_after_critique(None) == "refine"
+    assert route_after_critique("max_rounds") == "stop"
+
+
+def test_only_the_papers_loop_skips_its_last_critique() -> None:
+    from thinkedit.agent.settings import LoopSettings
+
+    ours = LoopSettings.from_profile("tiny", max_rounds=2)
+    paper = ours.model_copy(update={"loop_mode": "paper"})
+    assert [route_after_edit(ours, n) for n in (1, 2)] == ["critique", "critique"]
+    assert [route_after_edit(paper, n) for n in (1, 2)] == ["critique", "stop"]
 
 
 def rounds(*scores: tuple[float, float] | None) -> list[Round]:

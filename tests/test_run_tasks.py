@@ -115,3 +115,36 @@ async def test_a_run_the_gallery_stops_following_keeps_nothing_behind(data_dir: 
     jobs.changed("watched")  # an event of the run: the follower that stayed hears it
     await asyncio.wait_for(late, 1)
     assert jobs._changed == {} and jobs._watchers == {}  # noqa: SLF001
+
+
+async def test_a_run_cancelled_as_a_step_ends_resumes_to_its_end(tmp_path: Path) -> None:
+    """A step's update and its route are written together: cancelled between the two, a run could not go on.
+
+    The cancel lands a few event-loop turns after round 1's verdict, while the critique's task is ending; each
+    try is a fresh run (on SQLite, as a server keeps them), cancelled and then resumed twice.
+    """
+    import contextlib
+
+    for attempt in range(6):
+        data = tmp_path / f"data-{attempt}"
+        backends = FakeBackends(ScriptedEditor(), ScriptedThinker(verdicts((2, 2, "a"), (2, 2, "b"), (2, 2, "c"))))
+        async with Runner.open(data, backends=backends) as runner:
+            record = runner.prepare(CHELSEA, "add a hat", make_settings(data, max_rounds=3))
+            task: asyncio.Future = asyncio.Future()
+
+            async def cancel_soon() -> None:
+                for _ in range(2):
+                    await asyncio.sleep(0)
+                task.cancel()
+
+            def on_event(event: dict) -> None:
+                if event["event"] == "verdict" and event["round"] == 1:
+                    asyncio.ensure_future(cancel_soon())
+
+            task = asyncio.ensure_future(runner.start(record, on_event=on_event))
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert runner.registry.load(record.run_id).status == "cancelled"
+            state = await runner.resume(record.run_id)
+            assert state is not None and state.status == "done" and len(state.rounds) == 3, (attempt, state)
+            assert runner.registry.load(record.run_id).status == "done"
