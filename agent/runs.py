@@ -20,11 +20,7 @@ from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.agent.checkpoint import (
-    ArtifactsFirst,
-    default_checkpoint_url,
-    named_images,
-    open_checkpointer,
-    parse_checkpoint_url,
+    ArtifactsFirst, default_checkpoint_url, named_images, open_checkpointer, parse_checkpoint_url,
     release_open_transaction,
 )
 from thinkedit.agent.locks import FileRunLocks, PostgresRunLocks, RunLocks
@@ -328,6 +324,9 @@ class Runner:
             if review is not None:
                 check_answer(run_id, record.status, pending, pending_round)
             elif pending is not None:
+                if record.status != "awaiting_review":  # stopped or killed between the pause and its record
+                    record.status, record.error = "awaiting_review", None
+                    self.registry.save(record)
                 raise BadInputError(f"run {run_id} is awaiting review: give a decision to resume it")
             if pending is not None:
                 inputs: Any = Command(resume=review)
@@ -368,9 +367,8 @@ class Runner:
         if isinstance(self.graph.checkpointer, ArtifactsFirst):  # a save failed last time: the database may be back
             self.graph.checkpointer.forget_failure(record.run_id)
         try:
-            # Our checkpointers save behind the steps ("async") and the edit node waits for the saves
-            # before a round starts (ArtifactsFirst.settle); any other saver gets "sync", each step
-            # on disk before the next. Either way a process killed mid-round loses only that round.
+            # Ours save behind the steps ("async"; the edit node waits for them: ArtifactsFirst.settle), others
+            # each step before the next ("sync"). Either way a process killed mid-round loses only that round.
             durability = "async" if isinstance(self.graph.checkpointer, ArtifactsFirst) else "sync"
             if durability == "sync":  # such a saver records the source at once: it must be on disk first
                 await asyncio.to_thread(ArtifactStore.flush, named_images(inputs))

@@ -62,19 +62,23 @@ class RunTasks:
         A run this process drives is stopped (the Runner records it cancelled); a paused or
         interrupted one is marked cancelled; one that another process drives is refused, naming that.
         """
-        record = self.runner.registry.load(run_id)
+        self.runner.registry.load(run_id)  # an unknown id is an error before anything is stopped
         if await self.running_elsewhere(run_id):
             raise BadInputError(f"run {run_id} is running in another thinkedit process; cancel it there")
-        if not await self.cancel(run_id) and record.status in ACTIVE:
+        await self.cancel(run_id)
+        # Read after the task has ended: a cancel that lands where the Runner does not record it (before its run
+        # starts, while it waits for the run's lock, as it finishes) must still leave the run cancelled.
+        record = self.runner.registry.load(run_id)
+        if record.status in ACTIVE:
             record.status, record.error = "cancelled", "cancelled"
             self.runner.registry.save(record)
-        return self.runner.registry.load(run_id)
+        return record
 
     def _launch(self, run_id: str, work: Awaitable[RunState | None], out_dir: Path, name: str) -> None:
         """Drive ``work`` (the Runner's start or resume) as the run's task; a finished run's files go to ``out_dir``."""
         task = asyncio.get_running_loop().create_task(self._drive(run_id, work, out_dir), name=name)
         self._tasks[run_id] = task
-        task.add_done_callback(lambda done: self._reap(run_id, done))
+        task.add_done_callback(lambda done: self._reap(run_id, done, work))
 
     async def _drive(self, run_id: str, work: Awaitable[RunState | None], out_dir: Path) -> RunState | None:
         try:
@@ -91,8 +95,10 @@ class RunTasks:
     def _forget(self, run_id: str) -> None:
         """Called once the run's task is done and has left the map (a hook for per-run state)."""
 
-    def _reap(self, run_id: str, task: asyncio.Task[RunState | None]) -> None:
+    def _reap(self, run_id: str, task: asyncio.Task[RunState | None], work: Awaitable[RunState | None]) -> None:
         """Forget the finished task and log a failure (the record already holds it)."""
+        if task.cancelled() and hasattr(work, "close"):
+            work.close()  # a task cancelled before it ran never started its work: no "never awaited" warning
         if self._tasks.get(run_id) is task:
             del self._tasks[run_id]  # the record and checkpoint keep the run; the map holds live runs only
         self._forget(run_id)
@@ -100,7 +106,7 @@ class RunTasks:
             log.warning("%s failed: %s: %s", task.get_name(), type(exc).__name__, exc, exc_info=exc)
 
     async def close(self) -> None:
-        """Stop every live run and mark it interrupted, so a later process resumes it."""
+        """Stop every live run and mark it interrupted, so a later process resumes it (or, paused, asks again)."""
         live = {run_id: t for run_id, t in self._tasks.items() if not t.done()}
         for task in live.values():
             task.cancel()
@@ -109,9 +115,14 @@ class RunTasks:
         notes = {}
         for run_id in live:
             record = self.runner.registry.load(run_id)
-            record.status, record.error = "running", self.interrupted.format(run_id=run_id)
+            if record.status in ("done", "error"):  # it had finished (its files were being written): it stays so
+                continue
+            if await self.runner.pending_review(run_id) is not None:  # stopped before an answer's step was saved
+                record.status, record.error = "awaiting_review", None  # the answer is asked for again
+            else:
+                record.status, record.error = "running", self.interrupted.format(run_id=run_id)
             self.runner.registry.save(record)  # queued: every record before any wait, none held up by another
-            notes[run_id] = record.error
+            notes[run_id] = record.error or "its review is awaited again"
         for run_id, note in notes.items():
             try:
                 await asyncio.to_thread(self.runner.registry.flush, run_id)  # on disk before the process exits

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from pathlib import Path
 
+import pytest
+
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.mcp_support import CHELSEA
 from tests.test_graph import make_settings
@@ -148,3 +150,72 @@ async def test_a_run_cancelled_as_a_step_ends_resumes_to_its_end(tmp_path: Path)
             state = await runner.resume(record.run_id)
             assert state is not None and state.status == "done" and len(state.rounds) == 3, (attempt, state)
             assert runner.registry.load(record.run_id).status == "done"
+
+
+async def test_a_cancel_is_kept_wherever_it_lands(data_dir: Path) -> None:
+    """Before the run's task has run, or while it waits for the run's lock: the Runner records no cancel there."""
+    runner = runner_with(data_dir, ScriptedEditor())
+    jobs = RunJobs(runner, data_dir / "outputs")
+    record = runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=3))
+    await jobs.start(record)
+    assert (await jobs.cancel_run(record.run_id)).status == "cancelled"  # its task had not run yet
+    assert runner.registry.load(record.run_id).status == "cancelled" and not jobs.is_live(record.run_id)
+
+    waiting = runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=3))
+    other = type(runner.locks)(runner.locks.root)  # another process holding the run's lock, about to let go
+    await other.acquire(waiting.run_id)
+    gallery = GalleryJobs(runner, data_dir / "outputs")
+    gallery.start(waiting)
+    await asyncio.sleep(0.2)
+    try:
+        assert (await gallery.cancel_run(waiting.run_id)).status == "cancelled"
+    finally:
+        await other.release(waiting.run_id)
+    assert runner.registry.load(waiting.run_id).status == "cancelled"
+
+
+async def test_closing_while_a_finished_runs_files_are_written_leaves_it_done(data_dir: Path, monkeypatch) -> None:
+    import thinkedit.agent.tasks as tasks
+
+    def slow_outputs(*args: object) -> object:
+        import time
+
+        time.sleep(0.5)  # the window in which a server may be stopped
+        return write_outputs(*args)
+
+    write_outputs = tasks.write_outputs
+    monkeypatch.setattr(tasks, "write_outputs", slow_outputs)
+    runner = runner_with(data_dir, ScriptedEditor())
+    jobs = GalleryJobs(runner, data_dir / "outputs")
+    record = runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=1))
+    jobs.start(record)
+    while runner.registry.load(record.run_id).status != "done":
+        await asyncio.sleep(0.01)
+    assert jobs.is_live(record.run_id)  # writing its files
+    await asyncio.wait_for(jobs.close(), 10)
+    saved = runner.registry.load(record.run_id)
+    assert saved.status == "done" and saved.error is None
+
+
+async def test_a_run_stopped_before_its_review_answer_is_saved_awaits_review_again(data_dir: Path) -> None:
+    """The pause is still the checkpoint's: the record says so, and every surface that answers reviews takes it."""
+    from thinkedit.agent.review import review_answer
+    from thinkedit.tools.errors import BadInputError
+
+    runner = Runner(data_dir, memory_checkpointer(),
+                    backends=FakeBackends(ScriptedEditor(), ScriptedThinker(verdicts((2, 2, "a"), (2, 2, "b")))))
+    jobs = RunJobs(runner, data_dir / "outputs")
+    record = runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=3, review=True))
+    await jobs.start(record)
+    while runner.registry.load(record.run_id).status != "awaiting_review" or jobs.is_live(record.run_id):
+        await asyncio.sleep(0.01)
+    await jobs.resume(record.run_id, review=review_answer("approve"), pending_round=1)
+    await jobs.close()  # the server stops before the answer's step is saved (its task has not run yet)
+    saved = runner.registry.load(record.run_id)
+    assert saved.status == "awaiting_review" and saved.error is None and jobs.awaits_review(record.run_id)
+
+    saved.status = "running"  # as a process killed between saving the pause and its record leaves it
+    runner.registry.save(saved)
+    with pytest.raises(BadInputError, match="awaiting review"):
+        await runner.resume(record.run_id)  # what get_run's resume does: the record is put right
+    assert runner.registry.load(record.run_id).status == "awaiting_review"
