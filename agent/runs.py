@@ -91,8 +91,7 @@ class RunRegistry:
         self._fs: Any = None
         if is_url(root):
             fs, path = open_filesystem(str(root))
-            local = "file" in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol)
-            if local:
+            if "file" in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol):  # a local directory
                 root = path
             else:
                 self._fs, self._root = fs, path
@@ -382,9 +381,12 @@ class Runner:
             record.status = "cancelled" if cancelled else "error"
             record.error = "cancelled" if cancelled else mask_secrets(f"{type(exc).__name__}: {exc}")
             self.registry.save(record)
-            if cancelled:
-                with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # then what it had spent, as far as its checkpoint says
+                if cancelled:
                     await release_open_transaction(self.graph.checkpointer)
+                state = _with_settings((await self.graph.aget_state(config)).values, record)
+                record.usage = state.total_usage().model_dump() if state is not None else record.usage
+                self.registry.save(record)
             raise
         snapshot = await self.graph.aget_state(config)
         state = _with_settings(snapshot.values, record)

@@ -219,3 +219,22 @@ async def test_a_run_stopped_before_its_review_answer_is_saved_awaits_review_aga
     with pytest.raises(BadInputError, match="awaiting review"):
         await runner.resume(record.run_id)  # what get_run's resume does: the record is put right
     assert runner.registry.load(record.run_id).status == "awaiting_review"
+
+
+async def test_a_run_that_fails_keeps_what_it_spent_in_its_record(data_dir: Path) -> None:
+    """``thinkedit runs`` reads the record: a failed or cancelled run's cost is what its rounds spent, not '-'."""
+    from thinkedit.tools.errors import BackendError
+
+    thinker = ScriptedThinker(verdicts((2, 2, "a"), (2, 2, "b")))
+    runner = Runner(data_dir, memory_checkpointer(), backends=FakeBackends(ScriptedEditor(), thinker))
+    record = runner.prepare(CHELSEA, "add a hat", make_settings(data_dir, max_rounds=3))
+
+    def on_event(event: dict) -> None:
+        if event["event"] == "verdict" and event["round"] == 1:
+            thinker.failures.append(BackendError("the thinker's key was revoked"))  # round 2's critique fails
+
+    with pytest.raises(BackendError):
+        await runner.start(record, on_event=on_event)
+    saved = runner.registry.load(record.run_id)
+    assert saved.status == "error" and saved.usage is not None
+    assert saved.usage["edit_calls"] == 2 and saved.usage["critiques"] == 1
