@@ -143,7 +143,7 @@ class RunRegistry:
                 self._fs.pipe_file(key, text.encode())  # object stores replace whole objects
                 return
             path = Path(key)
-            tmp = path.with_suffix(".json.part")
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")  # its own: another process may save too
             tmp.write_text(text)
             tmp.replace(path)
         finally:

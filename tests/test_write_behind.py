@@ -21,6 +21,7 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import Round
 from thinkedit.tools import artifact_cache
 from thinkedit.tools.artifact_cache import WRITES, DecodedCache, pixel_digest
+from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import ImageRef
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
@@ -340,3 +341,45 @@ async def test_a_cancelled_settle_leaves_every_save_to_finish() -> None:
     gate.set()
     assert await save == "saved"
     await asyncio.wait_for(saver.settle(), 5)
+
+
+def test_a_digest_is_an_address_never_a_path(tmp_path: Path, photo: Image.Image) -> None:
+    """A record is JSON in a folder that may be shared: its image digests must not lead out of the store."""
+    store = ArtifactStore(tmp_path / "artifacts")
+    victim = tmp_path / "victim.png"
+    photo.save(victim)
+    forged = ImageRef(sha256="../" * 8 + str(tmp_path / "victim")[1:], uri="x", width=8, height=8)
+    for reach in (store.read_bytes, store.delete, store.get, store.local_path):
+        with pytest.raises(BadInputError, match="is not a SHA-256 hex digest"):
+            reach(forged)
+    assert victim.is_file()
+
+
+def test_two_processes_saving_one_record_never_leave_it_half_written(tmp_path: Path, photo: Image.Image) -> None:
+    """Each save writes a temporary file of its own, then renames it over the record."""
+    import subprocess
+    import sys
+
+    from thinkedit.agent.settings import resolve_settings
+
+    registry = RunRegistry(tmp_path / "runs")
+    record = RunRecord(run_id="r1", instruction="x", source=ArtifactStore(tmp_path / "a").put(photo),
+                       settings=resolve_settings("tiny", data_dir=str(tmp_path)))
+    registry.save(record)
+    registry.flush("r1")
+    writer = (
+        "import sys\nfrom thinkedit.agent.runs import RunRegistry\n"
+        "registry = RunRegistry(sys.argv[1])\nrecord = registry.load('r1')\n"
+        "for _ in range(400):\n    registry._write(registry._key('r1'), record.model_dump_json(indent=2))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", writer, str(tmp_path / "runs")], stderr=subprocess.PIPE)
+             for _ in range(2)]
+    damaged = 0
+    while any(p.poll() is None for p in procs):
+        try:
+            json.loads((tmp_path / "runs" / "r1.json").read_text())
+        except ValueError:
+            damaged += 1
+    errors = [p.stderr.read().decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert damaged == 0 and not list((tmp_path / "runs").glob("*.part"))

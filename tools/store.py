@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -109,6 +110,8 @@ def downscale_png(image: Image.Image, max_bytes: int, *, min_side: int = 64) -> 
 
 #: zlib level of stored PNGs (the digest is of the pixels, so the level never changes an address).
 PNG_LEVEL = FAST_PNG_LEVEL
+#: What an image's address is: its SHA-256, in lower-case hex (anything else would name another file).
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 #: A URL with a scheme (``memory://``, ``file://``, ``s3://``): the store goes through fsspec.
 def open_filesystem(url: str) -> tuple[Any, str]:
@@ -155,6 +158,7 @@ class ArtifactStore:
         self._cache = Path(cache_dir).expanduser() if cache_dir else None
 
     def _key(self, digest: str) -> str:
+        self._check_digest(digest)  # a digest read from a record or a checkpoint names a file: never a path
         return f"{self._root}/{digest[:2]}/{digest}.png"
 
     def _uri(self, digest: str) -> str:
@@ -163,8 +167,8 @@ class ArtifactStore:
         return f"{self.url.rstrip('/')}/{digest[:2]}/{digest}.png"  # the URL as the caller spelled it
 
     def _check_digest(self, digest: str) -> None:
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise BadInputError(f"{digest!r} is not a SHA-256 hex digest")
+        if not _DIGEST.fullmatch(digest):
+            raise BadInputError(f"{digest[:80]!r} is not a SHA-256 hex digest")
 
     def _exists(self, digest: str) -> bool:
         return self._fs.isfile(self._key(digest)) if self._fs is not None else Path(self._key(digest)).is_file()
