@@ -159,7 +159,7 @@ async def test_the_app_draws_follows_and_reviews_a_run(data_dir: Path, tmp_path:
             page.frame_js("document.querySelector('.te-review button[data-review=approve]').click()")
             call = next_call(page, 0)
             assert call["params"]["name"] == "review_run"
-            assert call["params"]["arguments"] == {"run_id": run_id, "decision": "approve", "wait_seconds": 3}
+            assert call["params"]["arguments"] == {"run_id": run_id, "decision": "approve", "wait_seconds": 3, "round": 1}
             second = wire(await client.call_tool("review_run", {**call["params"]["arguments"], "wait_seconds": 30}))
             await share_previews(client, page, second)
             page.js(f"window.answer({call['id']}, {json.dumps(second)})")
@@ -172,7 +172,7 @@ async def test_the_app_draws_follows_and_reviews_a_run(data_dir: Path, tmp_path:
                 document.querySelector('.te-review button[data-review=edit]').click(); })()""")
             call = next_call(page, 1)
             assert call["params"]["arguments"] == {"run_id": run_id, "decision": "edit",
-                                                   "instruction": "a tall green hat", "wait_seconds": 3}
+                                                   "instruction": "a tall green hat", "wait_seconds": 3, "round": 2}
             third = wire(await client.call_tool("review_run", {**call["params"]["arguments"], "wait_seconds": 30}))
             assert third["structuredContent"]["status"] == "done"  # max_rounds 3
             await share_previews(client, page, third)

@@ -63,3 +63,18 @@ async def test_review_run_rejects_bad_answers(data_dir: Path) -> None:
         # The server is still up and the paused run still answerable.
         done = await review(client, paused["run_id"], "stop")
         assert done["status"] == "done"
+
+
+async def test_a_review_answer_for_a_round_the_run_has_left_is_refused(data_dir: Path) -> None:
+    """Two reviewers: the one who answers round 1 after the other moved the run on to round 2 is told so."""
+    server, backends = make_server(data_dir, script=SCRIPT)
+    async with Client(server, mode="legacy") as client:
+        paused = await start_run(client, review=True, max_rounds=5, wait_seconds=30)
+        run_id = paused["run_id"]
+        moved = await client.call_tool("review_run", {"run_id": run_id, "decision": "approve", "round": 1,
+                                                      "wait_seconds": 30})
+        assert moved.structured_content["review"]["round"] == 2
+        late = await client.call_tool("review_run", {"run_id": run_id, "decision": "edit", "instruction": "mine",
+                                                     "round": 1, "wait_seconds": 30})
+        assert late.is_error and "now awaits review of round 2, not round 1" in error_text(late)
+        assert [call.instruction for call in backends.editor_.calls] == ["put a hat on the cat", "proposed one"]

@@ -241,3 +241,19 @@ def test_answers_from_outside_the_routes_carry_the_security_headers(data_dir: Pa
             assert answer.headers.get_list("content-security-policy") and len(
                 answer.headers.get_list("x-frame-options")) == 1  # once, however many layers add it
         assert "script-src" in http.get("/").headers["content-security-policy"]  # a page keeps its own policy
+
+
+async def test_a_review_the_run_cannot_take_now_is_refused_not_lost(data_dir: Path, photo) -> None:
+    """An answer for another round than the run's pause, or for a run another process drives, gets 409 at once."""
+    paused = await stored_run(data_dir, photo, verdicts((3, 3, "y")), max_rounds=3, review=True)
+    with client(data_dir) as http:
+        late = http.post(f"/api/runs/{paused.run_id}/review", json={"decision": "stop", "round": 2})
+        assert late.status_code == 409 and "awaits review of round 1, not round 2" in late.json()["error"], late.text
+        async with Runner.open(data_dir) as other:  # another process holds the run
+            await other.locks.acquire(paused.run_id)
+            try:
+                busy = http.post(f"/api/runs/{paused.run_id}/review", json={"decision": "approve", "round": 1})
+            finally:
+                await other.locks.release(paused.run_id)
+        assert busy.status_code == 409 and "another thinkedit process" in busy.json()["error"], busy.text
+        assert http.get(f"/api/runs/{paused.run_id}").json()["status"] == "awaiting_review"

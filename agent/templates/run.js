@@ -252,6 +252,7 @@
         render();
         var answer = decision === "edit" ? { decision: "edit", instruction: instruction } : { decision: decision };
         var round = st.data.review && st.data.review.round;
+        if (typeof round === "number") answer.round = round;  // a run paused at another round by now refuses it
         Promise.resolve(options.onReview(answer))
           .then(function () { st.busy = false; st.draft = null; st.answered = Object.assign({ round: round }, answer); render(); },
                 function (err) { st.busy = false; render(); root.querySelector(".te-progress").textContent = "review failed: " + err; });

@@ -17,7 +17,7 @@ from mcp_types import InputRequiredResult
 from pydantic import ValidationError
 
 from thinkedit.agent.oneshot import critique_once, edit_once
-from thinkedit.agent.review import review_answer
+from thinkedit.agent.review import check_answer, review_answer
 from thinkedit.agent.runs import RunRecord
 from thinkedit.agent.settings import LoopSettings, artifact_uri
 from thinkedit.servers.mcp.lifespan import AppState
@@ -109,8 +109,14 @@ async def settle_review(
     return await run_tool_result(app, run_id, notes, links=links_for(app, ctx), record=record)
 
 
-async def continue_review(app: AppState, ctx: Context) -> CallToolResult | InputRequiredResult | None:
-    """Apply the review answer a 2026-07-28 retry carries (None when this call is no such retry)."""
+async def continue_review(
+    app: AppState, ctx: Context, *, started_here: bool = False
+) -> CallToolResult | InputRequiredResult | None:
+    """Apply the review answer a 2026-07-28 retry carries (None when this call is no such retry).
+
+    ``started_here``: the retried call started the run (``think_while_edit``), so cancelling it stops the run,
+    as cancelling the first call would have.
+    """
     if ctx.request_state is None:  # only a retry carries our state back
         return None
     retry = continuation(ctx)
@@ -120,7 +126,12 @@ async def continue_review(app: AppState, ctx: Context) -> CallToolResult | Input
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     follow = lambda rid, wait: app.jobs.follow(rid, wait, reporter)  # noqa: E731
     review = InlineReview(app, ctx, follow, retry.budget, notes=retry.notes)
-    asked = await review.answer(retry.run_id, retry.answer, retry.round)
+    try:
+        asked = await review.answer(retry.run_id, retry.answer, retry.round)
+    except asyncio.CancelledError:
+        if started_here:
+            app.jobs.cancel_soon(retry.run_id)
+        raise
     if asked is not None:
         return asked
     return await run_tool_result(app, retry.run_id, review.notes, links=links_for(app, ctx))
@@ -129,7 +140,7 @@ async def continue_review(app: AppState, ctx: Context) -> CallToolResult | Input
 async def think_while_edit(args: ThinkWhileEditInput, ctx: Context) -> CallToolResult | InputRequiredResult:
     """Start a run, follow it for the wait budget, and return it (done, or still running)."""
     app = app_state(ctx)
-    if (retried := await continue_review(app, ctx)) is not None:
+    if (retried := await continue_review(app, ctx, started_here=True)) is not None:
         return retried
     settings = run_settings(  # first: a missing API key or a bad budget fails before any work
         app.settings,
@@ -170,7 +181,9 @@ async def review_run(args: ReviewRunInput, ctx: Context) -> CallToolResult | Inp
     record = app.runner.registry.load(args.run_id)
     if record.status != "awaiting_review" or app.jobs.is_live(args.run_id):
         raise BadInputError(f"run {args.run_id} is not awaiting review (its status is {record.status})")
-    await app.jobs.resume(args.run_id, review=review_answer(args.decision, args.instruction))
+    pending = await app.runner.pending_review(args.run_id)
+    check_answer(args.run_id, record.status, pending, args.round)  # a tool error now, not a failed task later
+    await app.jobs.resume(args.run_id, review=review_answer(args.decision, args.instruction), pending_round=args.round)
     return await follow_run(app, ctx, args.run_id, args.wait_seconds, record.settings.max_rounds)
 
 

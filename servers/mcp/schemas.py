@@ -143,6 +143,10 @@ class ReviewRunInput(_Wire):
     instruction: str | None = Field(
         default=None, min_length=1, max_length=4000, description="The replacement instruction, with decision 'edit'."
     )
+    round: int | None = Field(
+        default=None, ge=1, description="The round whose review this answers (the result's review.round): an answer "
+        "that reaches the run after another reviewer moved it on to a later round is refused, not applied there."
+    )
     wait_seconds: float = Field(
         default=DEFAULT_WAIT_SECONDS, ge=0, le=MAX_WAIT_SECONDS, description="Wait at most this long for the run's next pause or end."
     )

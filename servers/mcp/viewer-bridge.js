@@ -70,6 +70,7 @@
     if (!host.serverTools) return Promise.reject(new Error("this host does not let apps call tools; answer with review_run"));
     var args = { run_id: current.run_id, decision: answer.decision, wait_seconds: POLL_WAIT };
     if (answer.decision === "edit") args.instruction = answer.instruction;
+    if (typeof answer.round === "number") args.round = answer.round;
     return callTool("review_run", args);
   }
 

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from thinkedit.agent.deletion import delete_run
 from thinkedit.agent.locks import RunBusyError
-from thinkedit.agent.review import review_answer
+from thinkedit.agent.review import check_answer, review_answer
 from thinkedit.agent.run_images import load_run_image
 from thinkedit.agent.runs import Runner, RunRecord
 from thinkedit.agent.settings import LoopSettings
@@ -69,6 +69,7 @@ class ReviewBody(BaseModel):
 
     decision: str = Field(pattern="^(approve|edit|stop)$", description="approve, edit (with instruction) or stop.")
     instruction: str | None = Field(default=None, max_length=4000, description="The replacement, with 'edit'.")
+    round: int | None = Field(default=None, ge=1, description="The round reviewed: a run paused at another gets 409.")
 
 
 def _page(name: str) -> str:
@@ -218,7 +219,7 @@ def build_app(config: GalleryConfig) -> ASGIApp:
                 settings = settings.updated(max_rounds=overrides["max_rounds"])
         except ValidationError as exc:
             raise BadInputError(f"bad setting: {exc.errors()[0]['loc'][0]} {exc.errors()[0]['msg']}") from None
-        picture = await asyncio.to_thread(load_image, data, max_pixels=SERVER_MAX_PIXELS, label=filename)  # as servers do
+        picture = await asyncio.to_thread(load_image, data, max_pixels=SERVER_MAX_PIXELS, label=filename)  # as a server
         rec = await asyncio.to_thread(runner().prepare, picture, instruction, settings, source_name=filename)
         jobs().start(rec)
         return {"run_id": rec.run_id, "url": f"runs/{rec.run_id}"}
@@ -228,7 +229,13 @@ def build_app(config: GalleryConfig) -> ASGIApp:
         rec = record(run_id)
         if rec.status != "awaiting_review" or jobs().is_live(run_id):
             raise HTTPException(409, f"run {run_id} is not awaiting review (its status is {rec.status})")
-        jobs().review(rec, review_answer(body.decision, body.instruction))  # type: ignore[arg-type]
+        if await jobs().running_elsewhere(run_id):
+            raise HTTPException(409, f"run {run_id} is being driven by another thinkedit process")
+        try:  # now, so the page hears of a late answer (the Runner checks it again under the run's lock)
+            check_answer(run_id, rec.status, await runner().pending_review(run_id), body.round)
+        except BadInputError as exc:
+            raise HTTPException(409, str(exc)) from None
+        jobs().review(rec, review_answer(body.decision, body.instruction), pending_round=body.round)  # type: ignore[arg-type]
         return {"run_id": run_id, "status": "running"}
 
     @app.post("/api/runs/{run_id}/cancel")

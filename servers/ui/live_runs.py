@@ -42,11 +42,12 @@ class GalleryJobs(RunTasks):
         """Start a prepared run in the background."""
         self._spawn(record, lambda on_event: self.runner.start(record, on_event=on_event))
 
-    def review(self, record: RunRecord, decision: Any) -> None:
-        """Resume a run paused for review with the person's decision."""
+    def review(self, record: RunRecord, decision: Any, pending_round: int | None = None) -> None:
+        """Resume a run paused for review with the person's decision (``pending_round``: the round it answers)."""
         if self.is_live(record.run_id):
             raise BadInputError(f"run {record.run_id} is running, not awaiting review")
-        self._spawn(record, lambda on_event: self.runner.resume(record.run_id, on_event=on_event, review=decision))
+        self._spawn(record, lambda on_event: self.runner.resume(
+            record.run_id, on_event=on_event, review=decision, pending_round=pending_round))
 
     def _spawn(self, record: RunRecord, work: Any) -> None:
         run_id, max_rounds = record.run_id, record.settings.max_rounds
