@@ -383,3 +383,14 @@ def test_two_processes_saving_one_record_never_leave_it_half_written(tmp_path: P
     errors = [p.stderr.read().decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     assert damaged == 0 and not list((tmp_path / "runs").glob("*.part"))
+
+
+def test_a_deleted_image_is_not_handed_out_from_the_cache(tmp_path: Path, photo: Image.Image) -> None:
+    store = ArtifactStore(tmp_path / "artifacts")
+    ref = store.put(photo)
+    ArtifactStore.flush([ref])
+    assert store.cached(ref) is not None
+    store.delete(ref)
+    assert store.cached(ref) is None
+    with pytest.raises(BadInputError, match="not in the artifact store"):
+        store.get(ref)

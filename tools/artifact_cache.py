@@ -180,6 +180,13 @@ class DecodedCache:
                 _, evicted = self._images.popitem(last=False)
                 self._bytes -= self._size(evicted)
 
+    def forget(self, key: str) -> None:
+        """Drop the image under ``key`` (its file was deleted: reading it must say so, not hand out its pixels)."""
+        with self._lock:
+            old = self._images.pop(key, None)
+            if old is not None:
+                self._bytes -= self._size(old)
+
     def get(self, key: str) -> Image.Image | None:
         """Return a copy of the cached image (callers may change it), or None."""
         with self._lock:

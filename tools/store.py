@@ -216,6 +216,7 @@ class ArtifactStore:
         """Remove a stored image (the caller has made sure that nothing else names it)."""
         key = self._key(ref.sha256)
         WRITES.wait(key)
+        DECODED.forget(key)
         if self._fs is None or self.local:
             Path(key).unlink(missing_ok=True)
         elif self._fs.isfile(key):
