@@ -72,7 +72,7 @@ async def delete_run(runner: Runner, run_id: str, outputs_root: Path) -> Deleted
         state = await runner.state(run_id)
         mine = {ref.sha256: ref for ref in named_images([record, state])}
         used = set()
-        for other in runner.registry.list():
+        for other in runner.registry.list(strict=True):  # a run whose record cannot be read may use any image
             if other.run_id != run_id:
                 used |= {ref.sha256 for ref in named_images([other, await runner.state(other.run_id)])}
         await runner.graph.checkpointer.adelete_thread(run_id)
@@ -83,7 +83,7 @@ async def delete_run(runner: Runner, run_id: str, outputs_root: Path) -> Deleted
             files = outputs_of(run_id, state, runner.store, out_dir)  # before its images leave the store
             # A run started from the same photo while the checkpoints were read names it in its record
             # by now: read the records again, right before the images go.
-            named = {ref.sha256 for other in runner.registry.list() if other.run_id != run_id
+            named = {ref.sha256 for other in runner.registry.list(strict=True) if other.run_id != run_id
                      for ref in named_images([other])}
             removed = [ref for ref in gone if ref.sha256 not in named]
             for ref in removed:

@@ -131,11 +131,10 @@ class RunRegistry:
         WRITES.wait(key)
         with _UNSAVED_LOCK:
             _UNSAVED.pop(key, None)
-        if self._fs is not None:
-            if self._fs.isfile(key):
-                self._fs.rm_file(key)
-        else:
+        if self._fs is None:
             Path(key).unlink(missing_ok=True)
+        elif self._fs.isfile(key):
+            self._fs.rm_file(key)
 
     def _write(self, key: str, text: str) -> None:
         try:
@@ -175,8 +174,8 @@ class RunRegistry:
         except ValidationError as exc:
             raise BadInputError(f"run record {key} is damaged: {exc}") from exc
 
-    def list(self) -> list[RunRecord]:
-        """Return every run's record, newest first."""
+    def list(self, *, strict: bool = False) -> list[RunRecord]:
+        """Return every run's record, newest first; a damaged one is skipped, or with ``strict`` refused."""
         if self._fs is not None:
             keys = list(self._fs.glob(f"{self._root}/*.json"))
         else:
@@ -190,6 +189,8 @@ class RunRegistry:
                 if text is not None:
                     records.append(RunRecord.model_validate_json(text))
             except (ValueError, OSError) as exc:  # not UTF-8, not a record, unreadable: one run, not the list
+                if strict:
+                    raise BadInputError(f"run record {key} is damaged: fix or remove it ({exc})") from exc
                 log.warning("skipping damaged run record %s: %s", key, exc)
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
@@ -229,9 +230,8 @@ class Runner:
         #: The shared artifact store's URL, or None for the data dir's own store.
         self.artifacts_url = artifacts or None
         self.registry = RunRegistry.for_data(self.data_dir, self.artifacts_url)
-        self.store = ArtifactStore(
-            self.artifacts_url or self.data_dir / "artifacts", cache_dir=self.data_dir / "artifact-cache"
-        )
+        self.store = ArtifactStore(self.artifacts_url or self.data_dir / "artifacts",
+                                   cache_dir=self.data_dir / "artifact-cache")
         backends = backends or BackendCache(data_dir=self.data_dir)  # local models live in this data dir too
         self.graph = build_graph(backends, checkpointer=checkpointer, **graph_options)
 

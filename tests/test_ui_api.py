@@ -257,3 +257,18 @@ async def test_a_review_the_run_cannot_take_now_is_refused_not_lost(data_dir: Pa
                 await other.locks.release(paused.run_id)
         assert busy.status_code == 409 and "another thinkedit process" in busy.json()["error"], busy.text
         assert http.get(f"/api/runs/{paused.run_id}").json()["status"] == "awaiting_review"
+
+
+async def test_deleting_a_run_keeps_every_image_while_another_record_is_damaged(data_dir: Path, photo) -> None:
+    """A record that cannot be read may name any image (here the photo both runs came from): nothing is removed."""
+    import json
+
+    gone = await stored_run(data_dir, photo, verdicts((9, 9, "x")), max_rounds=1)
+    torn = await stored_run(data_dir, photo, verdicts((9, 9, "x")), max_rounds=1)
+    (data_dir / "runs" / f"{torn.run_id}.json").write_text(
+        (data_dir / "runs" / f"{torn.run_id}.json").read_text()[:-40])  # a record cut short
+    before = stored_pngs(data_dir)
+    with client(data_dir) as http:
+        refused = http.delete(f"/api/runs/{gone.run_id}")
+        assert refused.status_code == 400 and f"{torn.run_id}.json is damaged" in refused.json()["error"], refused.text
+    assert stored_pngs(data_dir) == before and json.loads((data_dir / "runs" / f"{gone.run_id}.json").read_text())
