@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from urllib.parse import urljoin
 from pathlib import Path
@@ -12,6 +13,7 @@ from PIL import Image
 
 from thinkedit.agent.runs import Runner, RunRegistry
 from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.viewer import asset
 from thinkedit.servers.ui.app import GalleryConfig, build_app
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.test_graph import make_settings
@@ -272,3 +274,36 @@ async def test_deleting_a_run_keeps_every_image_while_another_record_is_damaged(
         refused = http.delete(f"/api/runs/{gone.run_id}")
         assert refused.status_code == 400 and f"{torn.run_id}.json is damaged" in refused.json()["error"], refused.text
     assert stored_pngs(data_dir) == before and json.loads((data_dir / "runs" / f"{gone.run_id}.json").read_text())
+
+
+async def test_an_interrupted_runs_stream_ends_and_its_page_says_why(data_dir: Path, photo) -> None:
+    """A run a stopped server left 'running' (its record says how to continue it) is driven by nobody: the page's
+    stream ends instead of polling for ever, and the page shows the note (run.js shows any error)."""
+    from types import SimpleNamespace
+
+    from thinkedit.servers.ui.events import StreamSlots, run_stream
+
+    state = await stored_run(data_dir, photo, verdicts((9, 9, "x")), max_rounds=1)
+    registry = RunRegistry.for_data(data_dir)
+    record = registry.load(state.run_id)
+    record.status, record.error = "running", "interrupted: the gallery stopped; continue it with thinkedit resume"
+    registry.save(record)
+
+    async def disconnected() -> bool:
+        return False
+
+    async def view(rec, live):  # type: ignore[no-untyped-def]
+        return {"status": rec.status, "error": rec.error}
+
+    async def no_change() -> None:
+        await asyncio.sleep(0.05)
+
+    request = SimpleNamespace(client=SimpleNamespace(host="127.0.0.1"), headers={}, is_disconnected=disconnected)
+    stream = run_stream(request, StreamSlots(4), lambda: registry.load(state.run_id), view, lambda: False, no_change)
+    events = await asyncio.wait_for(collect(stream), 10)
+    assert events[-1].startswith("event: end") and "interrupted: the gallery stopped" in events[-2]
+    assert "(d.error ? " in asset("run.js")  # the note is drawn whatever the status
+
+
+async def collect(stream) -> list[str]:  # type: ignore[no-untyped-def]
+    return [chunk async for chunk in stream]

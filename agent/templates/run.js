@@ -200,7 +200,7 @@
         esc(String(d.status || "").replace("_", " ")) + "</span></h1>" +
         '<p class="te-instruction">“' + esc(d.instruction) + "”</p>" +
         '<div class="te-progress" aria-live="polite">' + esc(progressLine(d)) + "</div>" +
-        (d.error && !ACTIVE[d.status] ? '<div class="te-error">' + esc(firstLine(d.error)) + "</div>" : "") +
+        (d.error ? '<div class="te-error">' + esc(firstLine(d.error)) + "</div>" : "") +
         (d.demo_note ? '<div class="te-warn">' + esc(d.demo_note) + "</div>" : "") +
         review(d) +
         '<div class="te-top">' + meta(d) + '<div class="te-chart">' + (rounds.length ? chart(rounds, d.best_round, d.settings) :

@@ -74,7 +74,9 @@ async def run_stream(
             if text != last:
                 yield f"event: run\ndata: {text}\n\n"
                 last = text
-            if not live and rec.status not in ACTIVE:
+            # Ended, or interrupted (a server stopped while it ran: its record says how to continue it) and
+            # driven by nobody: nothing more will come.
+            if not live and (rec.status not in ACTIVE or (rec.status == "running" and rec.error)):
                 yield "event: end\ndata: {}\n\n"
                 return
             if await request.is_disconnected():
