@@ -79,7 +79,7 @@ def one_pixel_frames(canvas: int, frames: int) -> bytes:
 
 
 def test_frames_on_a_large_canvas_are_counted_only_while_their_pixels_stay_bounded() -> None:
-    """Each seek composes a frame on the whole canvas: 200 one-pixel frames on 4096x4096 would take seconds."""
+    """Each seek composes a frame on the whole canvas: frames are counted only up to a bound on canvas pixels."""
     from thinkedit.tools import images
 
     image = load_image(one_pixel_frames(4096, 200), max_pixels=images.SERVER_MAX_PIXELS, cache=False)

@@ -221,7 +221,7 @@ def register_plugins() -> None:
 #: file can hold millions.
 MAX_COUNTED_FRAMES = 1000
 #: Canvas pixels the frames counted may add up to: each seek composes a frame on the whole canvas, so a tiny
-#: file of 1-pixel frames on a 4096x4096 canvas would otherwise cost a minute of CPU.
+#: file of 1-pixel frames on a large canvas would otherwise cost far more work than its size suggests.
 MAX_COUNTED_FRAME_PIXELS = 64 * 1024 * 1024
 
 
