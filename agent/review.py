@@ -13,14 +13,20 @@ DECISIONS: tuple[Decision, ...] = ("approve", "edit", "stop")
 
 
 def review_answer(decision: Decision, instruction: str | None = None) -> dict[str, Any]:
-    """Return the graph's resume value for a decision, so every surface resumes with the same shape."""
+    """Return the graph's resume value for a decision, so every surface resumes with the same shape.
+
+    An instruction goes only with 'edit': with 'approve' or 'stop' it would be dropped unseen, so it is refused.
+    """
+    text = (instruction or "").strip()
     if decision == "edit":
-        text = (instruction or "").strip()
         if not text:
             raise BadInputError("decision 'edit' needs an instruction")
         return {"decision": "edit", "instruction": text}
     if decision not in DECISIONS:
         raise BadInputError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
+    if text:
+        raise BadInputError(f"decision {decision!r} takes no instruction (it would be ignored): "
+                            "to edit with your instruction, decide 'edit'")
     return {"decision": decision}
 
 
@@ -41,8 +47,12 @@ def parse_review(answer: Any) -> tuple[Decision, str | None]:
             return "edit", text
     elif isinstance(answer, dict):
         decision = str(answer.get("decision", answer.get("action", ""))).lower()
-        instruction = (answer.get("instruction") or "").strip() or None
+        given = answer.get("instruction")
+        if given is not None and not isinstance(given, str):
+            raise BadInputError(f"a review answer's instruction must be text, not {type(given).__name__}")
+        instruction = (given or "").strip() or None
         if decision in {"approve", "stop"}:
+            review_answer(decision, instruction)  # type: ignore[arg-type]  # refuses an instruction it would drop
             return decision, None  # type: ignore[return-value]
         if decision == "edit" and instruction:
             return "edit", instruction

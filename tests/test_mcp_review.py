@@ -58,6 +58,9 @@ async def test_review_run_rejects_bad_answers(data_dir: Path) -> None:
         paused = await start_run(client, review=True, max_rounds=3, wait_seconds=30)
         missing = await client.call_tool("review_run", {"run_id": paused["run_id"], "decision": "edit"})
         assert missing.is_error and "instruction" in error_text(missing)
+        both = await client.call_tool("review_run", {"run_id": paused["run_id"], "decision": "approve",
+                                                     "instruction": "a blue hat"})
+        assert both.is_error and "instruction" in error_text(both)  # refused by the input model, not dropped
         unknown = await client.call_tool("review_run", {"run_id": "nope", "decision": "stop"})
         assert unknown.is_error and "unknown run id" in error_text(unknown)
         # The server is still up and the paused run still answerable.

@@ -45,3 +45,20 @@ def test_the_listed_choice_edit_alone_is_not_taken_as_the_instruction(answer: st
     with pytest.raises(BadInputError, match="decision 'edit' needs an instruction"):
         parse_review(answer)
     assert parse_review("edit the hat to be blue") == ("edit", "edit the hat to be blue")  # an instruction still is
+
+
+@pytest.mark.parametrize("decision", ["approve", "stop"])
+def test_an_instruction_beside_approve_or_stop_is_refused_not_dropped(decision: str) -> None:
+    with pytest.raises(BadInputError, match=f"decision '{decision}' takes no instruction .*decide 'edit'"):
+        review_answer(decision, "make the hat blue")  # type: ignore[arg-type]
+    with pytest.raises(BadInputError, match=f"decision '{decision}' takes no instruction"):
+        parse_review({"decision": decision, "instruction": "make the hat blue"})
+    with pytest.raises(BadInputError, match=f"decision '{decision}' takes no instruction"):
+        parse_review({"action": decision, "instruction": "make the hat blue"})  # the older vocabulary too
+    assert review_answer(decision, "  ") == {"decision": decision}  # an empty field, as forms send it, is no instruction
+    assert parse_review({"decision": decision, "instruction": ""}) == (decision, None)
+
+
+def test_an_instruction_that_is_not_text_is_refused() -> None:
+    with pytest.raises(BadInputError, match="instruction must be text, not list"):
+        parse_review({"decision": "edit", "instruction": ["a blue hat"]})

@@ -249,6 +249,8 @@ async def test_a_review_the_run_cannot_take_now_is_refused_not_lost(data_dir: Pa
     """An answer for another round than the run's pause, or for a run another process drives, gets 409 at once."""
     paused = await stored_run(data_dir, photo, verdicts((3, 3, "y")), max_rounds=3, review=True)
     with client(data_dir) as http:
+        both = http.post(f"/api/runs/{paused.run_id}/review", json={"decision": "approve", "instruction": "blue"})
+        assert both.status_code == 400 and "takes no instruction" in both.json()["error"], both.text
         late = http.post(f"/api/runs/{paused.run_id}/review", json={"decision": "stop", "round": 2})
         assert late.status_code == 409 and "awaits review of round 1, not round 2" in late.json()["error"], late.text
         async with Runner.open(data_dir) as other:  # another process holds the run
