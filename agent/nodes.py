@@ -309,20 +309,23 @@ class LoopNodes:
         verdict = state.rounds[-1].verdict
         proposed = verdict.refined_instruction if verdict else state.current_instruction
         if state.resolved(runtime.context).review:
-            answer = interrupt(
-                {
-                    "run_id": state.run_id,
-                    "round": len(state.rounds),
-                    "semantic": verdict.semantic if verdict else None,
-                    "quality": verdict.quality if verdict else None,
-                    "reasoning": verdict.reasoning if verdict else "",
-                    "instruction_used": state.rounds[-1].instruction,
-                    "proposed_instruction": proposed,
-                    # Resume with {"decision": ..., "instruction": ...} (the instruction goes with "edit").
-                    "decisions": list(DECISIONS),
-                }
-            )
-            decision, replacement = parse_review(answer)
+            question: dict[str, Any] = {
+                "run_id": state.run_id,
+                "round": len(state.rounds),
+                "semantic": verdict.semantic if verdict else None,
+                "quality": verdict.quality if verdict else None,
+                "reasoning": verdict.reasoning if verdict else "",
+                "instruction_used": state.rounds[-1].instruction,
+                "proposed_instruction": proposed,
+                # Resume with {"decision": ..., "instruction": ...} (the instruction goes with "edit").
+                "decisions": list(DECISIONS),
+            }
+            while True:  # an answer it cannot take is asked again, saying why: LangGraph keeps each answer given,
+                try:  # so raising here would replay the refused one on every later resume and strand the run
+                    decision, replacement = parse_review(interrupt(question))
+                    break
+                except BadInputError as exc:
+                    question = {**question, "error": str(exc)}
             if decision == "stop":
                 return Command(goto="stop", update={"stop_reason": "reviewer_stopped"})
             if decision == "edit":

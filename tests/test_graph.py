@@ -320,3 +320,27 @@ def photo_path(data_dir: Path, photo: Image.Image) -> Path:
     path = data_dir / "photo.png"
     photo.save(path)
     return path
+
+
+@pytest.mark.parametrize(("bad", "why"), [
+    ("edit", "decision 'edit' needs an instruction"),
+    ({"decision": "approve", "instruction": "a blue hat"}, "decision 'approve' takes no instruction"),
+    ({"decision": "maybe"}, "is not 'approve', 'stop', a new instruction"),
+])
+async def test_an_answer_the_graph_cannot_take_is_asked_again_not_stuck(data_dir, photo, bad, why) -> None:
+    """LangGraph keeps every answer given to a pause: a refused one must not be replayed on each later resume."""
+    script = verdicts((3, 3, "proposed one"), (4, 4, "proposed two"), (5, 5, "proposed three"))
+    editor = ScriptedEditor()
+    runner = make_runner(data_dir, editor, ScriptedThinker(script))
+    record = runner.prepare(photo, "make it red", make_settings(data_dir, review=True, max_rounds=5))
+    await runner.start(record)
+    again = await runner.resume(record.run_id, review=bad)  # as Studio or the SDK would send it, unchecked
+    assert again.status == "running" and len(editor.calls) == 1
+    pending = await runner.pending_review(record.run_id)
+    assert pending["round"] == 1 and why in pending["error"]  # asked again, saying why
+    assert runner.registry.load(record.run_id).status == "awaiting_review"
+    await runner.resume(record.run_id, review={"decision": "edit", "instruction": "my own words"})
+    assert editor.calls[-1].instruction == "my own words" and len(editor.calls) == 2
+    assert "error" not in await runner.pending_review(record.run_id)  # the next round's question is a fresh one
+    final = await runner.resume(record.run_id, review="stop")
+    assert final.status == "done" and final.stop_reason == "reviewer_stopped" and len(final.rounds) == 2
