@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.tools import StructuredTool
@@ -12,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from thinkedit.agent.settings import LoopSettings, artifact_uri
 from thinkedit.agent.state import RunState
 from thinkedit.agent.view import RunView, run_view
+from thinkedit.tools.errors import BadInputError
 
 
 class ThinkWhileEditArgs(BaseModel):
@@ -43,7 +46,15 @@ def summarize(view: RunView) -> dict[str, Any]:
 
 
 def make_tool(graph: CompiledStateGraph, settings: LoopSettings, *, name: str = "think_while_edit") -> StructuredTool:
-    """Wrap a compiled loop graph as a ``StructuredTool`` that runs it with ``settings``."""
+    """Wrap a compiled loop graph as a ``StructuredTool`` that runs it with ``settings``.
+
+    The tool answers ``ainvoke`` on the caller's event loop and ``invoke`` on an event loop of its own
+    (in a worker thread when the calling thread runs one). A tool call cannot pause for a person, so
+    ``settings`` with ``review`` on are refused here, not left to return a paused run nobody can resume.
+    """
+    if settings.review:
+        raise BadInputError("the LangChain tool cannot pause a run for review (a tool call has no one to answer "
+                            "it): make it with review off, or run reviewed edits through the Runner or MCP")
 
     async def run(image: str, instruction: str, max_rounds: int | None = None, seed: int | None = None) -> dict[str, Any]:
         overrides = {k: v for k, v in {"max_rounds": max_rounds, "seed": seed}.items() if v is not None}
@@ -56,7 +67,16 @@ def make_tool(graph: CompiledStateGraph, settings: LoopSettings, *, name: str = 
         state = RunState.model_validate(values)
         return summarize(run_view(state, context))
 
+    def run_sync(**arguments: Any) -> dict[str, Any]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread (a sync agent, or LangGraph's thread for sync tools)
+            return asyncio.run(run(**arguments))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinkedit-tool") as pool:  # never nest loops
+            return pool.submit(asyncio.run, run(**arguments)).result()
+
     return StructuredTool.from_function(
+        func=run_sync,
         coroutine=run,
         name=name,
         description=(

@@ -186,3 +186,24 @@ async def test_example_workflow_chains_the_loop_per_part(data_dir: Path) -> None
 
     assert editor.calls[1].image.tobytes() == Image.open(first_result).convert("RGB").tobytes()
     assert editor.calls[0].image.tobytes() == Image.open(EXAMPLES / "chelsea.png").convert("RGB").tobytes()
+
+
+def test_the_tool_answers_a_sync_invoke_as_its_async_one(data_dir: Path) -> None:
+    editor = ScriptedEditor()
+    graph = fake_graph(ScriptedThinker(verdicts((3, 3, "red hat"), (9, 8, "x"))), editor,
+                       checkpointer=memory_checkpointer())
+    tool = make_tool(graph, make_settings(data_dir))
+    result = tool.invoke({"image": str(EXAMPLES / "chelsea.png"), "instruction": "add a hat", "max_rounds": 2})
+    assert result["status"] == "done" and result["rounds"] == 2 and result["instructions"] == ["add a hat", "red hat"]
+    assert result["final_image"].startswith("thinkedit://artifacts/") and len(editor.calls) == 2
+
+
+async def test_the_tool_answers_a_sync_invoke_made_inside_an_event_loop(data_dir: Path) -> None:
+    tool = make_tool(fake_graph(ScriptedThinker(verdicts((9, 9, "x")))), make_settings(data_dir))
+    result = tool.invoke({"image": str(EXAMPLES / "chelsea.png"), "instruction": "add a hat"})  # a sync call in async code
+    assert result["status"] == "done" and result["rounds"] == 1
+
+
+def test_a_tool_that_would_pause_for_review_is_refused_when_made(data_dir: Path) -> None:
+    with pytest.raises(BadInputError, match="cannot pause a run for review"):
+        make_tool(fake_graph(ScriptedThinker(verdicts((3, 3, "x")))), make_settings(data_dir, review=True))
