@@ -29,7 +29,7 @@ STATE_TYPES = [
     ("thinkedit.agent.state", "RunState"),
     ("thinkedit.agent.state", "Round"),
     ("thinkedit.agent.state", "Candidate"),
-    ("thinkedit.agent.state", "SettingsInput"),
+    ("thinkedit.agent.settings", "SettingsInput"),
     ("thinkedit.agent.settings", "LoopSettings"),
     ("thinkedit.tools.config", "EditorConfig"),
     ("thinkedit.tools.config", "ThinkerConfig"),

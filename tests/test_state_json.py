@@ -84,3 +84,18 @@ async def test_a_checkpoint_saved_with_models_still_resumes(data_dir, photo) -> 
     assert final is not None and final.status == "done"
     assert [r.instruction for r in final.rounds] == ["make it red", "a red hat"]
     assert final.final_image == final.rounds[-1].image and len(editor.calls) == 2
+
+
+def test_every_type_older_checkpoints_may_hold_is_named_where_it_lives() -> None:
+    """Checkpoints from before the state was JSON-native hold our models: each must load as itself, not a dict."""
+    import importlib
+
+    from thinkedit.agent.checkpoint import STATE_TYPES, serializer
+
+    codec = serializer()
+    for module, name in STATE_TYPES:
+        cls = getattr(importlib.import_module(module), name, None)
+        assert isinstance(cls, type) and cls.__module__ == module, f"{module}.{name} is not where it is named"
+    from thinkedit.agent.settings import SettingsInput
+
+    assert isinstance(codec.loads_typed(codec.dumps_typed(SettingsInput(max_rounds=2))), SettingsInput)
