@@ -42,8 +42,14 @@ def test_profile_from_file_and_errors(tmp_path: Path) -> None:
     assert settings.max_rounds == 2 and settings.seed == 3
     misspelt = tmp_path / "bad.toml"
     misspelt.write_text('[editor]\nmodel = "x"\nstepz = 3\n[thinker]\nmodel = "y"\n')
-    with pytest.raises(BadInputError, match="stepz"):
+    with pytest.raises(BadInputError, match="editor.stepz: Extra inputs are not permitted"):
         load_profile(str(misspelt), env={})
+    elsewhere = tmp_path / "app.toml"  # some other program's settings, named by mistake (or by a client)
+    elsewhere.write_text('db_password = "hunter2"\n')
+    with pytest.raises(BadInputError) as refused:
+        load_profile(str(elsewhere), env={})
+    assert "db_password: Extra inputs are not permitted" in str(refused.value)
+    assert "hunter2" not in str(refused.value)  # the file's values are not echoed back
     broken = tmp_path / "broken.toml"
     broken.write_text("[editor\n")
     with pytest.raises(BadInputError, match="not valid TOML"):

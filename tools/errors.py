@@ -79,3 +79,15 @@ def one_line(exc: BaseException) -> str:
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(text.split())
+
+
+def problems(exc: Any) -> str:
+    """Say what a pydantic ``ValidationError`` found, field by field, without the values it was given.
+
+    Pydantic's own message repeats each input, so a profile file that is not one (or holds a secret
+    beside its settings) would be echoed back to whoever named it.
+    """
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'the value'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )

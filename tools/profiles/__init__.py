@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, problems
 from thinkedit.tools.locations import available_profiles
 from thinkedit.tools.readiness import SideNeeds, missing_pieces
 from thinkedit.tools.types import ModelPrice
@@ -132,4 +132,4 @@ def load_profile(name: str, *, env: dict[str, str] | None = None) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        raise BadInputError(f"profile {name!r} is invalid: {exc}") from exc
+        raise BadInputError(f"profile {name!r} is invalid: {problems(exc)}") from None
