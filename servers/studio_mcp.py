@@ -23,8 +23,12 @@ GRAPH = "think_while_edit"
 
 
 async def _assistant(client: Any) -> dict[str, Any]:
-    """Return the graph's assistant (the server creates one per graph in ``langgraph.json``)."""
-    found = await client.assistants.search(graph_id=GRAPH, limit=1)
+    """Return the graph's own assistant, the one the server creates from ``langgraph.json`` (``created_by: system``).
+
+    Not merely the graph's newest assistant: one a user makes in Studio (another name, review on) would
+    otherwise become the tool every client of ``/mcp`` gets.
+    """
+    found = await client.assistants.search(graph_id=GRAPH, metadata={"created_by": "system"}, limit=1)
     if not found:
         raise LookupError(f"the server has no assistant for graph {GRAPH!r}")
     return found[0]

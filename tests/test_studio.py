@@ -149,10 +149,12 @@ async def test_a_backend_error_reaches_the_sdk_caller_with_its_message(studio: s
 
 
 async def test_the_servers_mcp_tool_takes_the_users_input_and_answers_json(studio: str) -> None:
+    # A user's own assistant for the graph (made in Studio, review on) does not become the tool everyone gets.
+    await get_client(url=studio).assistants.create(GRAPH, context={"review": True}, name="my reviewed variant")
     async with http_session(studio) as mcp:
         tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
         tool = tools[GRAPH]
-        assert tool.description.startswith("Edit an image following an instruction")
+        assert tool.description.startswith("Edit an image following an instruction") and tool.title == GRAPH
         assert set(tool.input_schema["properties"]) == {"image", "instruction", "references", "overrides"}
         assert set(tool.input_schema["required"]) == {"image", "instruction"}
         result = await mcp.call_tool(GRAPH, run_input(max_rounds=1))
