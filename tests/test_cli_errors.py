@@ -90,11 +90,15 @@ def test_runs_lists_nothing_on_a_fresh_data_dir(tmp_path: Path) -> None:
         ({"THINKEDIT_THINKER_MODEL": "tiny-nosuch"}, "unknown tiny thinker 'tiny-nosuch'; choose from ['tiny-qwen2.5-vl']"),
         ({"THINKEDIT_EDITOR_BACKEND": "nosuch"}, "unknown editor backend 'nosuch'; choose from ['diffusers', "),
         ({"THINKEDIT_LOG_LEVEL": "loud"}, "$THINKEDIT_LOG_LEVEL='loud' is not a log level; use one of debug, "),
+        ({"REF": "examples/chelsea.png"}, "editor 'tiny-kontext' takes 1 input image(s) per edit; got the source and 1 "),
     ],
 )
 def test_unknown_models_and_settings_exit_2_before_the_run(tmp_path: Path, env: dict[str, str], message: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "thinkedit.servers.cli", "edit", "examples/chelsea.png", "make it red"],
-                            env={**cli_env(tmp_path / "data"), **env}, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    """A mistake is one line and no run (docs/getting-started.md): no record is left behind."""
+    ref = ["--ref", env.pop("REF")] if "REF" in env else []
+    result = subprocess.run([sys.executable, "-m", "thinkedit.servers.cli", "edit", "examples/chelsea.png", "make it red",
+                             *ref], env={**cli_env(tmp_path / "data"), **env}, cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"thinkedit: error: {message}"), line

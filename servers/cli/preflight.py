@@ -18,8 +18,11 @@ from thinkedit.tools.extras import missing_extra
 _IN_PROCESS_MODULES = {"diffusers": ("torch", "diffusers"), "transformers": ("torch", "transformers")}
 
 
-def check_backends(settings: LoopSettings) -> None:
-    """Fail on an unknown backend or model (listing the known ones) or a missing extra."""
+def check_backends(settings: LoopSettings, references: int = 0) -> None:
+    """Fail on an unknown backend or model (listing the known ones), a missing extra, or too many references.
+
+    ``references``: how many the run brings; an in-process editor's model says how many it takes.
+    """
     from thinkedit.tools.registry import EDITOR_BACKENDS, THINKER_BACKENDS
 
     editor, thinker = settings.editor, settings.thinker
@@ -29,7 +32,11 @@ def check_backends(settings: LoopSettings) -> None:
     if editor.backend == "diffusers":
         from thinkedit.tools.editors.models import get_model
 
-        get_model(editor.model)
+        model = get_model(editor.model)
+        if references + 1 > model.max_images:
+            hint = "" if model.max_images > 1 else "; use qwen-image-edit-plus for references"
+            raise BadInputError(f"editor {model.name!r} takes {model.max_images} input image(s) per edit; got the "
+                                f"source and {references} reference(s) (--ref){hint}")
     if thinker.backend == "transformers" and not thinker.path and thinker.model.startswith("tiny-"):
         from thinkedit.tools.thinkers.tiny import TINY_BUILDERS
 

@@ -128,7 +128,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         profile = load_run_profile(args.profile)  # read once: the settings and the machine check both use it
         settings = _settings(args, profile, data_dir)
         check_settings(settings)
-        check_backends(settings)
+        check_backends(settings, references=len(args.ref or ()))
         check_inputs(args.image, args.instruction)
     except (BadInputError, ValidationError) as exc:
         return _fail(one_line(exc), 2)
