@@ -301,6 +301,29 @@ async def test_replicate_cancels_a_prediction_it_gives_up_on(double: ProviderDou
     assert len(double.billed("/predictions$")) == 1 and len(double.calls("/cancel$")) == 1  # stopped, not left running
 
 
+async def test_replicate_stops_the_other_predictions_when_one_fails(double: ProviderDouble, keys: None) -> None:
+    """Best-of-K on Replicate: a refused prediction ends the edit, and the ones still running are cancelled, not billed
+    to the end and thrown away."""
+    kontext = ReplicateKontextEditor(EditorConfig(backend="replicate", model="black-forest-labs/flux-kontext-pro",
+                                                  base_url=double.url))
+    double.processing_polls = 1000  # the other prediction would run for a long while
+    double.fail_next(r"/predictions$", 422)
+    with pytest.raises(BadInputError, match="422"):
+        await kontext.edit(EditRequest(image=picture((32, 32), (0, 0, 0)), instruction="x", num_images=2))
+    assert len(double.billed("/predictions$")) == 1 and len(double.calls("/cancel$")) == 1
+
+
+async def test_an_edit_whose_answer_timed_out_is_not_sent_again(double: ProviderDouble, keys: None) -> None:
+    """The provider had the request and may have made (and billed) the edit: a retry would pay for it twice."""
+    config = EditorConfig(backend="openai-gpt-image", model="gpt-image-1", base_url=f"{double.url}/v1",
+                          api_key_env="OPENAI_API_KEY", timeout_s=0.5, max_attempts=3)
+    double.delay_s = 2.0
+    with pytest.raises(BackendError, match="did not answer in time .*not sent again") as failed:
+        await GptImageEditor(config).edit(EditRequest(image=picture((64, 48), (1, 2, 3)), instruction="x"))
+    assert not isinstance(failed.value, TransientBackendError)
+    assert len(double.calls("/v1/images/edits")) == 1
+
+
 async def test_hosted_editors_send_reference_images_or_refuse_them(double: ProviderDouble, keys: None) -> None:
     request = EditRequest(image=picture((64, 48), (1, 2, 3)), instruction="put the hat from image 2 on the cat",
                           references=[picture((40, 40), (200, 0, 0))])

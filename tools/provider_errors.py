@@ -54,11 +54,40 @@ def _sdk_error(exc: BaseException) -> BaseException:
     return exc
 
 
-def provider_error(exc: BaseException, *, role: str, provider: str, model: str, where: str | None = None) -> Exception:
-    """Map ``exc``: connection trouble, 408/409/429/5xx are transient (with Retry-After); 4xx are not."""
+def answer_timed_out(exc: BaseException) -> bool:
+    """Say whether ``exc`` is a request that went out and whose answer did not come in time (httpx's ReadTimeout).
+
+    The provider may have done that work, and billed it, all the same: unlike a connection that
+    never opened, such a request is not safe to send again.
+    """
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if any(cls.__name__ == "ReadTimeout" for cls in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def edit_timed_out(label: str, exc: BaseException) -> BackendError:
+    """Return the error of an edit whose answer timed out: final, since a retry could pay for the edit twice."""
+    return BackendError(f"{label} did not answer in time ({type(exc).__name__}); not sent again, since the edit "
+                        "may have been made, and billed, all the same: raise the editor's timeout_s")
+
+
+def provider_error(exc: BaseException, *, role: str, provider: str, model: str, where: str | None = None,
+                   idempotent: bool = False) -> Exception:
+    """Map ``exc``: connection trouble, 408/409/429/5xx are transient (with Retry-After); 4xx are not.
+
+    An editor's request whose answer timed out is final (``answer_timed_out``), each edit being paid
+    for, unless the request is ``idempotent`` (a status check, a download).
+    """
     if isinstance(exc, ThinkeditError):
         return exc  # already ours
     label = f"{role} {provider}:{model}" + (f" at {where}" if where else "")
+    if role == "editor" and not idempotent and answer_timed_out(exc):
+        return edit_timed_out(label, exc)
     inner = _sdk_error(exc)
     status = status_of(inner)
     if status is not None:

@@ -22,6 +22,7 @@ from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.errors import BackendError, BadInputError, TransientBackendError
 from thinkedit.tools.images import fit_within, load_image, resize_to
 from thinkedit.tools.per_loop import PerLoop
+from thinkedit.tools.provider_errors import answer_timed_out, edit_timed_out
 from thinkedit.tools.retry import RetryPolicy, call_with_retries, retry_after_seconds
 from thinkedit.tools.store import FAST_PNG_LEVEL, to_png_bytes
 from thinkedit.tools.types import EditRequest, EditResult
@@ -122,6 +123,8 @@ class OpenAIImagesEditor:
         except openai.APIStatusError as exc:
             raise _status_error(exc, self.config.base_url) from exc
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            if answer_timed_out(exc):  # the server has the edit and may still make it: another would queue behind
+                raise edit_timed_out(f"the editor server at {self.config.base_url or 'api.openai.com'}", exc) from exc
             raise TransientBackendError(
                 f"cannot reach the editor server at {self.config.base_url or 'api.openai.com'}: {exc}"
             ) from exc

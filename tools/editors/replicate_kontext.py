@@ -102,9 +102,15 @@ class ReplicateKontextEditor:
             working = fit_within(working, self.config.max_side)
         png = await asyncio.to_thread(to_png_bytes, working, compress_level=FAST_PNG_LEVEL)
         started = time.perf_counter()
-        images = await asyncio.gather(
-            *(self._one(png, self.inputs(request, request.seed + i), original_size) for i in range(request.num_images))
-        )
+        tasks = [asyncio.ensure_future(self._one(png, self.inputs(request, request.seed + i), original_size))
+                 for i in range(request.num_images)]
+        try:
+            images = await asyncio.gather(*tasks)
+        except BaseException:  # one failed (or the edit was cancelled): stop the others, which cancel their predictions
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         seconds = time.perf_counter() - started
         sent = {k: v for k, v in self.inputs(request, request.seed).items() if k != "prompt"}
         return EditResult(images=list(images), model=self.name, seconds=seconds, settings=sent)
@@ -150,7 +156,7 @@ class ReplicateKontextEditor:
 
             return await FileOutput(output, self._client()).aread()
 
-        return await self._step(finish)
+        return await self._step(finish, idempotent=True)
 
     async def _cancel(self, prediction: Any) -> None:
         """Cancel a prediction that is still running (best effort: the edit has failed already)."""
@@ -161,8 +167,11 @@ class ReplicateKontextEditor:
         except Exception as exc:  # noqa: BLE001 - the error being raised matters more
             log.warning("editor replicate:%s could not cancel prediction %s: %s", self.name, prediction.id, exc)
 
-    async def _step(self, call: Any) -> Any:
-        """Await one request to Replicate, turning its errors into ours (transient ones with their Retry-After)."""
+    async def _step(self, call: Any, idempotent: bool = False) -> Any:
+        """Await one request to Replicate, turning its errors into ours (transient ones with their Retry-After).
+
+        ``idempotent``: the request is safe to repeat after its answer timed out (a status check, a download).
+        """
         _retry_after.set(None)
         try:
             return await call()
@@ -170,7 +179,7 @@ class ReplicateKontextEditor:
             raise
         except Exception as exc:
             error = provider_error(exc, role="editor", provider="replicate", model=self.name,
-                                   where=self.config.base_url)
+                                   where=self.config.base_url, idempotent=idempotent)
             if getattr(error, "retry_after", "n/a") is None:
                 error.retry_after = _retry_after.get()  # type: ignore[attr-defined]
             raise error from exc
