@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,51 @@ def test_build_refuses_an_image_that_links_out_of_its_trajectory(recorded: Path,
         source.unlink()
         source.symlink_to(source.parent / "round-1.png")
     assert build_dataset(recorded, tmp_path / "again", rl_fraction=0.0, seed=0)["sft_samples"]
+
+
+def build_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_a_failed_rebuild_leaves_the_earlier_build_whole(recorded: Path, tmp_path: Path) -> None:
+    """A missing image is found before anything is written, so the earlier build and its images stay usable."""
+    out = tmp_path / "dataset"
+    build_dataset(recorded, out, rl_fraction=0.0, seed=0)
+    before = build_files(out)
+    (recorded / "style0" / "round-1.png").unlink()
+    with pytest.raises(BadInputError, match=r"round-1.png in .*style0 is not a file"):
+        build_dataset(recorded, out, rl_fraction=0.0, seed=0)
+    assert build_files(out) == before
+    assert all((out / path).is_file() for record in lines(out / "sft.jsonl") for path in record["images"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "recorded"]  # no half build beside it
+
+
+def test_a_rebuild_that_breaks_while_copying_changes_nothing(recorded: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "dataset"
+    build_dataset(recorded, out, rl_fraction=0.0, seed=0)
+    before = build_files(out)
+    real_copy, calls = shutil.copyfile, []
+
+    def copy_then_fail(origin, target):
+        calls.append(target)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_copy(origin, target)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        build_dataset(recorded, out, rl_fraction=0.5, seed=1)
+    assert build_files(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "recorded"]
+
+
+def test_a_rebuild_replaces_the_build_and_keeps_other_files(recorded: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dataset"
+    build_dataset(recorded, out, rl_fraction=0.0, seed=0)
+    (out / "notes.txt").write_text("keep me")
+    (out / "images" / "stale").mkdir()  # the build's own folder: replaced whole
+    build_dataset(recorded, out, rl_fraction=0.5, seed=1)
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert not (out / "images" / "stale").exists()
+    assert json.loads((out / "build-report.json").read_text())["parameters"]["rl_fraction"] == 0.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "recorded"]

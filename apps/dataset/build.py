@@ -6,13 +6,18 @@ Output directory:
   dataset_info.json   LLaMA-Factory's registration of sft.jsonl
   build-report.json   counts at every rule and the parameters used
   images/<trajectory>/source.png, round-N.png   the images the records name (paths relative to here)
+
+Every input is checked before anything is written; the build is made in a hidden sibling folder and swapped
+in only when whole, so a failed build leaves an earlier one in ``out`` as it was. Other files in ``out`` stay.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,12 +34,41 @@ log = logging.getLogger(__name__)
 REPORT_FILE = "build-report.json"
 
 
-def _prepare_out(out: Path) -> None:
-    """Create ``out``, or clear the images of an earlier build; never touch a foreign directory."""
+#: What a build writes into its folder; anything else there is the user's and stays.
+BUILD_ENTRIES = frozenset({"sft.jsonl", "rl.jsonl", "dataset_info.json", REPORT_FILE, "images"})
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``out`` that is neither new, empty nor an earlier build: never touch a foreign directory."""
     if out.exists() and any(out.iterdir()) and not (out / REPORT_FILE).is_file():
         raise BadInputError(f"{out} is not empty and holds no earlier build; choose an empty or new --out")
-    shutil.rmtree(out / "images", ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def _new_build_folder(out: Path) -> Path:
+    """Make the hidden sibling of ``out`` the build is written into (a sibling, so it can be renamed into place)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}-building-", dir=out.parent))
+    except OSError as exc:
+        raise BadInputError(f"cannot write beside {out} (the build is made there, then renamed): {exc}") from exc
+
+
+def _swap_in(built: Path, out: Path) -> None:
+    """Put the finished build at ``out``: the earlier build goes, entries that are not the build's own move along."""
+    if not out.exists():
+        os.rename(built, out)
+        return
+    carried = [p.name for p in out.iterdir() if p.name not in BUILD_ENTRIES]
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}-replaced-", dir=out.parent))
+    os.replace(out, aside)  # the earlier build leaves whole, under a hidden name
+    try:
+        os.rename(built, out)
+    except BaseException:
+        os.replace(aside, out)  # put the earlier one back
+        raise
+    for name in carried:
+        os.rename(aside / name, out / name)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -82,27 +116,22 @@ def build_dataset(
     balanced = balance(samples, max_per_task=max_per_task, bucket_width=bucket_width, seed=seed)
     sft, rl = split(balanced, rl_fraction=rl_fraction, seed=seed)
 
-    out = Path(out_dir).expanduser()
-    _prepare_out(out)
+    out = Path(out_dir).expanduser().resolve()  # a link to a folder: the build goes where it leads
+    _check_out(out)
+    copies: dict[str, Path] = {}  # relative target -> checked source, every one before anything is written
 
     def image(sample: dict[str, Any], name: str) -> str:
         # Both names come from trajectory.json: the folder from its id, the file from its rounds.
         relative = f"images/{safe_component(sample['trajectory'])}/{safe_component(name)}"
-        target = out / relative
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(confined_file(folders[sample["trajectory"]], name), target)
+        if relative not in copies:
+            copies[relative] = confined_file(folders[sample["trajectory"]], name)
         return relative
 
     def pair(sample: dict[str, Any]) -> tuple[str, str]:
         return image(sample, sample["source_image"]), image(sample, sample["previous_image"])
 
-    _write_jsonl(out / "sft.jsonl", [sft_record(s, template, pair(s)) for s in sft])
-    _write_jsonl(
-        out / "rl.jsonl",
-        [rl_record(s, template, pair(s), image(s, s["next_image"]) if s["next_image"] else None) for s in rl],
-    )
-    (out / "dataset_info.json").write_text(json.dumps(DATASET_INFO, indent=2))
+    sft_rows = [sft_record(s, template, pair(s)) for s in sft]
+    rl_rows = [rl_record(s, template, pair(s), image(s, s["next_image"]) if s["next_image"] else None) for s in rl]
     report = {
         "source": str(src),
         "parameters": {
@@ -122,6 +151,17 @@ def build_dataset(
         "unrolled_by_task_and_score": _counts(samples, bucket_width),
         "balanced_by_task_and_score": _counts(balanced, bucket_width),
     }
-    (out / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    built = _new_build_folder(out)
+    try:
+        for relative, origin in copies.items():
+            (built / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(origin, built / relative)
+        _write_jsonl(built / "sft.jsonl", sft_rows)
+        _write_jsonl(built / "rl.jsonl", rl_rows)
+        (built / "dataset_info.json").write_text(json.dumps(DATASET_INFO, indent=2))
+        (built / REPORT_FILE).write_text(json.dumps(report, indent=2))
+        _swap_in(built, out)
+    finally:
+        shutil.rmtree(built, ignore_errors=True)  # gone already when it was swapped in
     log.info("built %d SFT and %d RL samples from %d trajectories", len(sft), len(rl), len(trajectories))
     return report
