@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,22 +143,35 @@ def record_trajectory(
     return target
 
 
-def read_trajectories(root: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Yield (folder, trajectory) for every recorded trajectory under ``root``, in folder-name order."""
+def read_trajectories(
+    root: str | Path, on_skip: Callable[[Path, str, str], None] | None = None
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Yield (folder, trajectory) for every recorded trajectory under ``root``, in folder-name order.
+
+    A ``trajectory.json`` that cannot be used is skipped with a warning and, so callers can count it,
+    passed to ``on_skip`` as (file, reason, problem): reason ``unreadable`` (not UTF-8 JSON),
+    ``wrong_format`` (not a thinkedit trajectory) or ``malformed`` (fields missing or mistyped).
+    """
+
+    def skip(path: Path, reason: str, problem: str) -> None:
+        log.warning("skipping %s (%s): %s", path, reason, problem)
+        if on_skip is not None:
+            on_skip(path, reason, problem)
+
     for path in sorted(Path(root).expanduser().glob(f"*/{TRAJECTORY_FILE}")):
         if path.parent.name.startswith("."):
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, nesting past the stack
-            log.warning("skipping unreadable trajectory %s: %s", path, exc)
+            skip(path, "unreadable", str(exc) or type(exc).__name__)
             continue
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            log.warning("skipping %s: not a %s file", path, FORMAT)
+            skip(path, "wrong_format", f"not a {FORMAT} file")
             continue
         problem = shape_problem(data)
         if problem:
-            log.warning("skipping %s: %s", path, problem)
+            skip(path, "malformed", problem)
             continue
         yield path.parent, data
 

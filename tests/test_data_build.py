@@ -91,7 +91,11 @@ def test_read_trajectories_skips_foreign_and_damaged_files(tmp_path: Path) -> No
     (tmp_path / "bad" / "trajectory.json").write_text("{not json")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "trajectory.json").write_text(json.dumps({"format": "something-else"}))
-    assert [data["id"] for _, data in read_trajectories(tmp_path)] == ["good"]
+    skipped = []
+    found = [data["id"] for _, data in read_trajectories(tmp_path, on_skip=lambda *skip: skipped.append(skip[:2]))]
+    assert found == ["good"]
+    assert skipped == [(tmp_path / "bad" / "trajectory.json", "unreadable"),
+                       (tmp_path / "other" / "trajectory.json", "wrong_format")]
 
 
 def test_cli_data_build(recorded: Path, tmp_path: Path) -> None:
@@ -99,23 +103,28 @@ def test_cli_data_build(recorded: Path, tmp_path: Path) -> None:
     result = thinkedit("data", "build", "--from", str(recorded), "--out", str(out), "--rl-fraction", "0", "--seed", "1",
                        data_dir=tmp_path / "data")
     assert result.returncode == 0, result.stderr
-    assert "7 read, 5 kept" in result.stdout and "rl:           0" in result.stdout
+    assert "7 found, 5 kept (dropped: no_improvement 1, single_round 1)" in result.stdout
+    assert "rl:           0" in result.stdout
     assert len(lines(out / "sft.jsonl")) == 5  # 3 add (median cap) + 2 style
     bad = thinkedit("data", "build", "--from", str(recorded), "--out", str(out), "--rl-fraction", "2", data_dir=tmp_path / "data")
     assert bad.returncode == 2 and "rl-fraction" in bad.stderr
 
 
 @pytest.mark.parametrize(
-    ("name", "content"),
+    ("name", "reason", "content"),
     [
-        ("wrong-types", lambda good: json.dumps({**good, "rounds": "abc"}).encode()),
-        ("wrong-round", lambda good: json.dumps({**good, "rounds": [{**good["rounds"][0], "overall": "high"}]}).encode()),
-        ("thinker-text", lambda good: json.dumps({**good, "thinker": "expert-x"}).encode()),
-        ("deep", lambda good: b"[" * 100_000 + b"]" * 100_000),
-        ("bad-utf8", lambda good: b'{"format": "' + b"\xff\xfe" + b'"}'),
+        ("wrong-types", "malformed", lambda good: json.dumps({**good, "rounds": "abc"}).encode()),
+        ("wrong-round", "malformed",
+         lambda good: json.dumps({**good, "rounds": [{**good["rounds"][0], "overall": "high"}]}).encode()),
+        ("thinker-text", "malformed", lambda good: json.dumps({**good, "thinker": "expert-x"}).encode()),
+        ("other-format", "wrong_format", lambda good: json.dumps({**good, "format": "something-else"}).encode()),
+        ("deep", "unreadable", lambda good: b"[" * 100_000 + b"]" * 100_000),
+        ("bad-utf8", "unreadable", lambda good: b'{"format": "' + b"\xff\xfe" + b'"}'),
     ],
 )
-def test_cli_data_build_skips_a_bad_file_naming_it(recorded: Path, tmp_path: Path, name: str, content) -> None:
+def test_cli_data_build_skips_a_bad_file_naming_and_counting_it(
+    recorded: Path, tmp_path: Path, name: str, reason: str, content
+) -> None:
     good = json.loads((recorded / "add0" / "trajectory.json").read_text())
     bad = write_trajectory(recorded, {**traj(name, [1, 2]), "id": name}) / "trajectory.json"
     bad.write_bytes(content(good))
@@ -125,8 +134,14 @@ def test_cli_data_build_skips_a_bad_file_naming_it(recorded: Path, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
     warning = [line for line in result.stderr.splitlines() if str(bad) in line]
-    assert len(warning) == 1 and "skipping" in warning[0], result.stderr
-    assert "7 read, 5 kept" in result.stdout  # the other trajectories were built
+    assert len(warning) == 1 and "skipping" in warning[0] and reason in warning[0], result.stderr
+    # The other trajectories were built, and the summary counts the skipped file among the dropped.
+    dropped = ", ".join(f"{k} {v}" for k, v in sorted({"no_improvement": 1, "single_round": 1, reason: 1}.items()))
+    assert f"8 found, 5 kept (dropped: {dropped})" in result.stdout
+    report = json.loads((out / "build-report.json").read_text())
+    assert report["trajectories"] == 8 and report["kept_trajectories"] == 5
+    assert report["dropped_trajectories"][reason] == 1
+    assert [(s["file"], s["reason"]) for s in report["skipped_files"]] == [(f"{name}/trajectory.json", reason)]
 
 
 def test_build_refuses_an_image_that_links_out_of_its_trajectory(recorded: Path, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ Output directory:
   sft.jsonl           LLaMA-Factory ShareGPT-style chat records
   rl.jsonl            RL records (prompt, images, reference answer, what the refinement led to)
   dataset_info.json   LLaMA-Factory's registration of sft.jsonl
-  build-report.json   counts at every rule and the parameters used
+  build-report.json   counts at every rule (files that could not be read among the dropped), the parameters used
   images/<trajectory>/source.png, round-N.png   the images the records name (paths relative to here)
 
 Every input is checked before anything is written; the build is made in a hidden sibling folder and swapped
@@ -104,7 +104,12 @@ def build_dataset(
         raise BadInputError(f"trajectory directory not found: {src}")
     folders: dict[str, Path] = {}
     trajectories = []
-    for folder, data in read_trajectories(src):
+    skipped: list[dict[str, str]] = []  # files read_trajectories could not use: counted as dropped, listed
+
+    def note_skip(path: Path, reason: str, problem: str) -> None:
+        skipped.append({"file": str(path.relative_to(src)), "reason": reason, "problem": problem})
+
+    for folder, data in read_trajectories(src, on_skip=note_skip):
         data = {**data, "id": str(data.get("id") or folder.name)}
         if data["id"] in folders:
             raise BadInputError(f"trajectory id {data['id']} appears twice under {src}")
@@ -113,6 +118,8 @@ def build_dataset(
     template = load_template("editthinker", prompt_file)
 
     samples, dropped = construct(trajectories)
+    for reason, count in sorted(Counter(s["reason"] for s in skipped).items()):
+        dropped[reason] = dropped.get(reason, 0) + count
     balanced = balance(samples, max_per_task=max_per_task, bucket_width=bucket_width, seed=seed)
     sft, rl = split(balanced, rl_fraction=rl_fraction, seed=seed)
 
@@ -141,9 +148,10 @@ def build_dataset(
             "bucket_width": bucket_width,
             "prompt_file": str(prompt_file) if prompt_file else None,
         },
-        "trajectories": len(trajectories),
-        "kept_trajectories": len(trajectories) - sum(dropped.values()),
-        "dropped_trajectories": dropped,
+        "trajectories": len(trajectories) + len(skipped),
+        "kept_trajectories": len(trajectories) + len(skipped) - sum(dropped.values()),
+        "dropped_trajectories": dict(sorted(dropped.items())),
+        "skipped_files": skipped,
         "unrolled_samples": len(samples),
         "balanced_samples": len(balanced),
         "sft_samples": len(sft),

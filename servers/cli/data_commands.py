@@ -72,7 +72,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"thinkedit: error: {exc}", file=sys.stderr)
         return 2
     dropped = ", ".join(f"{k} {v}" for k, v in sorted(report["dropped_trajectories"].items())) or "none"
-    print(f"trajectories: {report['trajectories']} read, {report['kept_trajectories']} kept (dropped: {dropped})")
+    print(f"trajectories: {report['trajectories']} found, {report['kept_trajectories']} kept (dropped: {dropped})")
     print(f"samples:      {report['unrolled_samples']} unrolled, {report['balanced_samples']} after balancing")
     print(f"sft:          {report['sft_samples']} → {args.out / 'sft.jsonl'}")
     print(f"rl:           {report['rl_samples']} → {args.out / 'rl.jsonl'}")
