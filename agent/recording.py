@@ -1,10 +1,14 @@
 """Record finished runs into a dataset directory: one folder per trajectory, images beside its JSON.
 
-``<root>/<run id>/`` (the id made a safe file name) holds ``source.png``, ``round-N.png`` for every round and
+``<root>/<run id>/`` (the id made a safe file name) holds ``source.png``, ``round-N.png`` for every round,
+``round-N-candidate-K.png`` for every candidate of a best-of-K round (K = 1, 2, … in the round's order),
+``reference-N.png`` for every reference image (N = 2, 3, …: the image number the thinker is told) and
 ``trajectory.json``: the instructions, every verdict (scores, reasoning, refined instruction,
 raw thinker output), the stop reason, the task type when known, and the editor and thinker
-that produced it. A folder appears whole or not at all (it is written under a temporary name
-and renamed), so a crash never leaves a half-recorded trajectory for the data builder to read.
+that produced it. Every image is named by its file in the folder, never by a path on the recording machine;
+recordings made before candidates and references were copied keep their store references, and read as before.
+A folder appears whole or not at all (it is written under a temporary name and renamed), so a crash never
+leaves a half-recorded trajectory for the data builder to read.
 """
 
 from __future__ import annotations
@@ -78,6 +82,22 @@ def shape_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
+def candidate_file(round_index: int, k: int) -> str:
+    """Return the file name of round ``round_index``'s ``k``-th candidate (1-based) in a recording."""
+    return f"round-{round_index}-candidate-{k}.png"
+
+
+def reference_file(n: int) -> str:
+    """Return the file name of reference image ``n`` (2, 3, …: its number in the prompt) in a recording."""
+    return f"reference-{n}.png"
+
+
+def _round_record(r: dict[str, Any]) -> dict[str, Any]:
+    """Return a view's round with its image and its candidates' images named by their files."""
+    candidates = [{**c, "image": candidate_file(r["index"], k)} for k, c in enumerate(r.get("candidates") or [], 1)]
+    return {**r, "image": f"round-{r['index']}.png", "candidates": candidates}
+
+
 def trajectory_record(state: RunState, *, task_type: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the JSON of a recorded trajectory: a projection of the run's view, images named by their file."""
     settings = state.resolved()
@@ -92,12 +112,13 @@ def trajectory_record(state: RunState, *, task_type: str | None = None, extra: d
         "stop_reason": data["stop_reason"],
         "best_round": data["best_round"],
         "source_image": "source.png",
+        "reference_images": [reference_file(n) for n, _ in enumerate(data["reference_images"], 2)],
         "thinker": _shareable(settings.thinker.model_dump(exclude_none=True)),
         "editor": _shareable(settings.editor.model_dump(exclude_none=True)),
         "loop": settings.model_dump(
             include={"max_rounds", "semantic_threshold", "quality_threshold", "edit_from", "seed", "seed_policy", "selection"}
         ),
-        "rounds": [{**r, "image": f"round-{r['index']}.png"} for r in data["rounds"]],
+        "rounds": [_round_record(r) for r in data["rounds"]],
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
@@ -122,8 +143,12 @@ def record_trajectory(
     target, aside = root / name, None
     try:
         shutil.copyfile(store.local_path(state.source), tmp / "source.png")
+        for n, ref in enumerate(state.reference_images, 2):
+            shutil.copyfile(store.local_path(ref), tmp / reference_file(n))
         for r in state.rounds:
             shutil.copyfile(store.local_path(r.image), tmp / f"round-{r.index}.png")
+            for k, c in enumerate(r.candidates, 1):
+                shutil.copyfile(store.local_path(c.image), tmp / candidate_file(r.index, k))
         (tmp / TRAJECTORY_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
         if target.exists():  # the earlier recording leaves whole, under a hidden name readers skip
             aside = Path(tempfile.mkdtemp(prefix=f".{name}-replaced-", dir=root))
