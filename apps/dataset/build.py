@@ -66,7 +66,7 @@ def _swap_in(built: Path, out: Path) -> None:
     except BaseException:
         os.replace(aside, out)  # put the earlier one back
         raise
-    for name in carried:
+    for name in carried:  # should one fail, the error stops us before the aside folder holding it is removed
         os.rename(aside / name, out / name)
     shutil.rmtree(aside, ignore_errors=True)
 
