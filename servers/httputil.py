@@ -179,6 +179,15 @@ def _host_of(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def _port_of(netloc: str, scheme: str = "http") -> str:
+    """Return the port of a ``Host`` header or an origin's netloc (the scheme's default when none is written)."""
+    value = netloc.strip().lower()
+    tail = value[value.find("]") + 1 :] if value.startswith("[") else value
+    if tail.count(":") == 1:
+        return tail.rsplit(":", 1)[1]
+    return "443" if scheme.lower() == "https" else "80"
+
+
 class HostOriginGuard:
     """Refuse requests a web page could send: a foreign ``Host`` on loopback (DNS rebinding), a foreign ``Origin``.
 
@@ -186,7 +195,8 @@ class HostOriginGuard:
     ``Origin`` header its browser sends, nor make a rebound name's ``Host`` read ``127.0.0.1``. So a
     loopback server accepts only a ``Host`` that names this machine (``localhost`` or a loopback IP,
     as ``is_loopback`` says of a bind address: an IP cannot be rebound), and any server refuses an
-    ``Origin`` that is not itself. Clients that are not browsers (the openai SDK, curl) send no
+    ``Origin`` that is not itself (on loopback, any name of this machine with the server's own port: a
+    page from another local port is another site). Clients that are not browsers (the openai SDK, curl) send no
     ``Origin``. ``render`` shapes the JSON body of a refusal (default: an OpenAI error).
     """
 
@@ -209,8 +219,10 @@ class HostOriginGuard:
             return
         if origin is not None:
             text = origin.decode("latin-1")
-            _, sep, netloc = text.partition("://")
-            allowed = (self.loopback and is_loopback(_host_of(netloc))) or (sep and netloc.lower() == host.lower())
+            scheme, sep, netloc = text.partition("://")
+            same_port = _port_of(netloc, scheme) == _port_of(host)  # another port is another site's page
+            allowed = (self.loopback and is_loopback(_host_of(netloc)) and same_port) or (
+                sep and netloc.lower() == host.lower())
             if not sep or not allowed:
                 await self._reject(send, 403, "origin", f"requests from the web page at {clip(text)!r} are refused")
                 return

@@ -159,3 +159,9 @@ def test_every_loopback_spelling_guards_host_and_origin(host: str) -> None:
             assert opened.status_code == 200, (name, opened.text)
             (answer,) = [json.loads(line[5:]) for line in opened.text.splitlines() if line.startswith("data: {")]
             assert answer["result"]["serverInfo"]["name"] == "guarded", name
+        # A page served from another local port (a dev server, a notebook) is another site: refused.
+        for origin in ("http://localhost:5173", "http://127.0.0.1:8766", "http://127.0.0.1"):
+            other = http.post("/mcp", json=INITIALIZE, headers={**HEADERS, "Origin": origin})
+            assert other.status_code == 403, (origin, other.text)
+        renamed = http.post("/mcp", json=INITIALIZE, headers={**HEADERS, "Origin": "http://localhost:8765"})
+        assert renamed.status_code == 200, renamed.text  # this server's port under another name of this machine
