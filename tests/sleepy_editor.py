@@ -58,10 +58,8 @@ def sleepy_engine(_settings: object) -> SleepyEditor:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import uvicorn
-
     from thinkedit.servers.editor.app import create_app
-    from thinkedit.servers.editor.cli import uvicorn_config
+    from thinkedit.servers.editor.cli import editor_server
     from thinkedit.servers.editor.settings import EditorServerSettings
 
     parser = argparse.ArgumentParser()
@@ -72,18 +70,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--header-timeout", type=float, default=10.0)
     parser.add_argument("--body-timeout", type=float, default=300.0)
     parser.add_argument("--max-output-pixels", type=int)
+    parser.add_argument("--shutdown-timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     settings = EditorServerSettings(
         model="sleepy", backend="sleepy", max_queue=args.max_queue, max_batch=args.max_batch,
         header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
         body_idle_timeout_s=min(30.0, args.body_timeout), max_output_pixels=args.max_output_pixels,
-        shutdown_timeout_s=30,
+        shutdown_timeout_s=args.shutdown_timeout,
     )
     from tests.sleepy_editor import sleepy_engine as factory  # by module name, not __main__: it is sent to a worker
 
     app = create_app(settings, engine_factory=factory)
-    uvicorn.Server(uvicorn_config(app, settings, "127.0.0.1", args.port)).run()  # the product's server setup
+    editor_server(app, settings, "127.0.0.1", args.port).run()  # the product's server setup
     return 0
 
 

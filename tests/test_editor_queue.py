@@ -85,3 +85,39 @@ async def test_shutdown_finishes_running_and_queued_edits(server_data_dir: Path,
         assert "Application shutdown complete" in server.log_tail()
     finally:
         server.stop()
+
+
+async def test_shutdown_past_its_timeout_answers_503_and_says_draining_meanwhile(
+    server_data_dir: Path, server_logs: Path
+) -> None:
+    timeout = 3
+    server = sleepy_editor_server(server_data_dir, server_logs, "--max-batch", "1",
+                                  "--shutdown-timeout", str(timeout)).start()
+    try:
+        assert server.proc is not None
+        running = asyncio.ensure_future(edit(server, 500))  # far past the timeout
+        await wait_for(server, "thinkedit_editor_running_requests", 1)
+        queued = asyncio.ensure_future(edit(server, 1))
+        await wait_for(server, "thinkedit_editor_queue_depth", 1)
+        server.proc.send_signal(signal.SIGTERM)
+        health = None
+        async with httpx.AsyncClient(base_url=server.base) as http:
+            for _ in range(100):  # the signal is seen within uvicorn's next tick
+                try:
+                    answer = await http.get("/health")
+                except httpx.TransportError:
+                    break  # not listening any more: shutdown began without a draining phase
+                if answer.status_code != 200:
+                    health = answer
+                    break
+                await asyncio.sleep(0.05)
+        assert health is not None and health.status_code == 503 and health.json()["status"] == "draining"
+        for call in (running, queued):  # past the timeout: the documented 503, not uvicorn's bare 500
+            with pytest.raises(openai.APIStatusError) as caught:
+                await call
+            assert caught.value.status_code == 503 and caught.value.body["code"] == "not_ready"
+        code = await asyncio.to_thread(server.proc.wait, 30)  # bounded by the timeout, not by the batch
+        assert code in (0, -signal.SIGTERM)
+        assert "timeout graceful shutdown exceeded" not in server.log_tail(20000)
+    finally:
+        server.stop()

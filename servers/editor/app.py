@@ -71,7 +71,7 @@ def create_app(settings: EditorServerSettings, engine_factory: EngineFactory = b
                 loading.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loading
-            await service.close(settings.shutdown_timeout_s)
+            await service.close(settings.shutdown_timeout_s)  # under uvicorn, EditorServer began it already
 
     app = FastAPI(
         title="thinkedit editor server",

@@ -158,10 +158,15 @@ def uvicorn_config(app: Any, settings: EditorServerSettings, host: str, port: in
     )
 
 
+def editor_server(app: Any, settings: EditorServerSettings, host: str, port: int) -> Any:
+    """Return the uvicorn server for the editor ``app``: ``uvicorn_config``, and shutdown drains the editor first."""
+    from thinkedit.servers.editor.uvicorn_server import EditorServer
+
+    return EditorServer(uvicorn_config(app, settings, host, port), app.state.service, settings.shutdown_timeout_s)
+
+
 def serve_with_uvicorn(settings: EditorServerSettings, host: str, port: int) -> int:
     """Serve in this process; SIGINT/SIGTERM stop taking requests and finish the queued ones."""
-    import uvicorn
-
     from thinkedit.servers.editor.app import create_app
 
     if settings.backend == "diffusers" and settings.placement == "thread":
@@ -169,8 +174,8 @@ def serve_with_uvicorn(settings: EditorServerSettings, host: str, port: int) -> 
 
         start_parallel_runtime()  # before any worker thread touches torch (a worker process needs none)
 
-    config = uvicorn_config(create_app(settings), settings, host, port)
+    server = editor_server(create_app(settings), settings, host, port)
     print(f"editor {settings.model} at http://{host}:{port}/v1 (loading; GET /health says when ready)",
           file=sys.stderr, flush=True)
-    uvicorn.Server(config).run()
+    server.run()
     return 0

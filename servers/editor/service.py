@@ -82,6 +82,7 @@ class EditorService:
         # calling thread, and pools left spinning by other threads would steal the cores from the one working.
         self.budget: WorkBudget = self._budget(None)
         self._pipeline_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor-pipeline")
+        self._closing: asyncio.Future[None] | None = None  # the one shutdown, once begun
 
     async def start(self) -> None:
         """Build and load the engine off the event loop, then start the batcher."""
@@ -170,7 +171,13 @@ class EditorService:
         return ModelCard(id=self.settings.model, created=self.created, defaults=defaults, settings=sorted(table))
 
     async def close(self, timeout: float) -> None:
-        """Refuse new edits and finish the queued ones (within ``timeout`` s)."""
+        """Refuse new edits and finish the queued ones (within ``timeout`` s); a second call awaits the first."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(timeout))
+        await self._closing
+
+    async def _close(self, timeout: float) -> None:
+        """Drain the batcher, then stop the worker (end it at once if a batch overran)."""
         if self.status == "ready":
             self.status = "draining"
         drained = True
