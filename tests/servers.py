@@ -75,24 +75,24 @@ class ServerProcess:
         """Return the auth header the server needs, if any."""
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def start(self, timeout: float = 120.0) -> ServerProcess:
-        """Start the process and wait until /health answers 200."""
+    def start(self, timeout: float = 120.0, status: int = 200) -> ServerProcess:
+        """Start the process and wait until /health answers ``status`` (200: ready; 503: up, still loading)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         prefix = ["-v", "serve"] if self.module == "thinkedit.servers.cli" else ["-v"]
         command = [sys.executable, "-m", self.module, *prefix, *self.args]
         self.proc = subprocess.Popen(command, cwd=ROOT, env=cli_env(self.data_dir), stdout=log, stderr=log)
-        self.wait_ready(timeout)
+        self.wait_ready(timeout, status)
         return self
 
-    def wait_ready(self, timeout: float) -> None:
-        """Poll /health until it says 200, failing early if the process died."""
+    def wait_ready(self, timeout: float, status: int = 200) -> None:
+        """Poll /health until it says ``status``, failing early if the process died."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.base}/health", headers=self.headers, timeout=2).status_code == 200:
+                if httpx.get(f"{self.base}/health", headers=self.headers, timeout=2).status_code == status:
                     return
             except httpx.HTTPError:
                 pass

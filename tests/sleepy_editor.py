@@ -8,6 +8,7 @@ tenths of a second to sleep; the "edit" inverts the image.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import time
@@ -47,6 +48,21 @@ class ThreadNamingEditor(SleepyEditor):
         return [EditResult(images=[r.image] * r.num_images, model=ran_on, seconds=0.0) for r in requests]
 
 
+class SlowLoadingEditor(SleepyEditor):
+    """Take ``seconds`` to load, as a big model's weights do."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def load(self) -> None:
+        time.sleep(self.seconds)
+
+
+def slow_loading_engine(seconds: float, _settings: object) -> SlowLoadingEditor:
+    """Build the slow-loading engine (bind ``seconds`` with functools.partial: it stays picklable)."""
+    return SlowLoadingEditor(seconds)
+
+
 def thread_naming_engine(_settings: object) -> ThreadNamingEditor:
     """Build the thread-naming engine (picklable: it goes to the worker process)."""
     return ThreadNamingEditor()
@@ -71,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--body-timeout", type=float, default=300.0)
     parser.add_argument("--max-output-pixels", type=int)
     parser.add_argument("--shutdown-timeout", type=float, default=30.0)
+    parser.add_argument("--load-seconds", type=float, default=0.0, help="How long the engine takes to load.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     settings = EditorServerSettings(
@@ -79,8 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         body_idle_timeout_s=min(30.0, args.body_timeout), max_output_pixels=args.max_output_pixels,
         shutdown_timeout_s=args.shutdown_timeout,
     )
-    from tests.sleepy_editor import sleepy_engine as factory  # by module name, not __main__: it is sent to a worker
+    # By module name, not __main__: the factory is sent to a worker.
+    from tests.sleepy_editor import slow_loading_engine, sleepy_engine
 
+    factory = functools.partial(slow_loading_engine, args.load_seconds) if args.load_seconds else sleepy_engine
     app = create_app(settings, engine_factory=factory)
     editor_server(app, settings, "127.0.0.1", args.port).run()  # the product's server setup
     return 0

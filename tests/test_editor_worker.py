@@ -137,3 +137,27 @@ async def test_shutdown_past_its_timeout_ends_the_running_batch_and_answers_its_
     assert not worker.alive  # ended, not left to finish its minute
     with pytest.raises(ShuttingDownError, match="shut down while this edit ran"):
         await asyncio.wait_for(edit, 5)  # its caller is answered
+
+
+def test_shutdown_while_the_model_loads_ends_the_worker_within_the_timeout(server_data_dir, server_logs) -> None:
+    server = sleepy_editor_server(server_data_dir, server_logs, "--load-seconds", "300", "--shutdown-timeout", "2")
+    server.start(status=503)  # up, still loading
+    workers: list[int] = []
+    try:
+        assert server.proc is not None
+        deadline = time.monotonic() + 30
+        while not workers and time.monotonic() < deadline:
+            workers = workers_of(server.proc.pid)
+            time.sleep(0.1)
+        (worker,) = workers  # started, and loading for minutes
+        assert httpx.get(f"{server.base}/health").json()["status"] == "loading"
+        server.proc.send_signal(signal.SIGTERM)
+        code = server.proc.wait(30)  # the timeout bounds it, not the load
+        assert code in (0, -signal.SIGTERM)
+        assert not alive(worker), "the worker outlived its server"
+        assert "Traceback" not in server.log_tail(20000)  # a load ended by shutdown is no failure
+    finally:
+        server.stop()
+        for pid in workers:  # no orphan left loading when the test fails
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -90,8 +90,13 @@ class EditorService:
         try:
             self.engine = await asyncio.get_running_loop().run_in_executor(self._pipeline_thread, self._build)
         except Exception as exc:  # noqa: BLE001 - a failed load is reported on /health, not a crash
+            if self._closing is not None:  # shutdown ended the worker mid-load: nothing failed
+                log.info("editor %s: loading stopped by shutdown", self.settings.model)
+                return
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("editor %s failed to load", self.settings.model)
+            return
+        if self._closing is not None:  # shut down while it loaded: take no edits
             return
         self.budget = self._budget(getattr(self.engine, "model", None))
         self.batcher = MicroBatcher(
@@ -177,16 +182,17 @@ class EditorService:
         await self._closing
 
     async def _close(self, timeout: float) -> None:
-        """Drain the batcher, then stop the worker (end it at once if a batch overran)."""
-        if self.status == "ready":
+        """Drain the batcher, then stop the worker (end it at once if it still loads or a batch overran)."""
+        loading = self.status == "loading"
+        if self.status in ("loading", "ready"):
             self.status = "draining"
         drained = True
         if self.batcher is not None:
             log.info("draining %d queued edit(s)", self.batcher.depth)
             drained = await self.batcher.close(timeout)
         if self.worker is not None:
-            if drained:  # after the last batch, on the thread that ran them
+            if drained and not loading:  # after the last batch, on the thread that ran them
                 await asyncio.get_running_loop().run_in_executor(self._pipeline_thread, self.worker.stop, 10.0)
-            else:  # a batch still runs past the timeout, holding the pipeline thread: end the worker now
+            else:  # a load or a batch past the timeout holds the pipeline thread: end the worker from here
                 self.worker.kill()
         self._pipeline_thread.shutdown(wait=False)

@@ -65,9 +65,12 @@ class PipelineWorker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        self._killed = False  # kill() came first: a start after it must not leave a worker running
 
     def start(self) -> None:
         """Start the worker and block until its engine is loaded; raise the worker's load error."""
+        if self._killed:
+            raise BackendError("the editor worker was stopped while it started")
         ours, theirs = socket.socketpair()  # private to the two processes: no address, no key
         with theirs:
             self._proc = subprocess.Popen(
@@ -75,6 +78,10 @@ class PipelineWorker:
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 env=worker_environment(os.environ),
             )
+        if self._killed:  # kill() ran (from another thread) while the process started
+            self.kill()
+            ours.close()
+            raise BackendError("the editor worker was stopped while it started")
         self._conn = Connection(ours.detach())
         self._conn.send(list(sys.path))  # first, so the factory's module imports in the worker
         self._conn.send((self._factory, self._settings, self._thread))
@@ -127,7 +134,8 @@ class PipelineWorker:
                 self.kill()
 
     def kill(self) -> None:
-        """End the worker now."""
+        """End the worker now, also while another thread waits in ``start`` for it to load."""
+        self._killed = True
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
