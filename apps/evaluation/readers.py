@@ -1,96 +1,44 @@
 """Read each benchmark's published layout from a local directory into ``BenchItem``s (``load_benchmark``).
 
-One reader per benchmark; each finds its metadata file(s) under the directory, resolves the
-source image of every item and skips (with a reason) the items the loop cannot run, such as
-items with several input images. See the README section "Evaluation and training data" for the
-layouts and where each benchmark is published.
-"""
+One reader per benchmark (GEdit-Bench's in ``gedit``); each finds its metadata file(s) under the
+directory (``metadata``), resolves the source image of every item and skips (with a reason) the
+items the loop cannot run, such as items with several input images or malformed entries. See the
+README section "Evaluation and training data" for the layouts and where each benchmark is published."""
 
 from __future__ import annotations
 
-import io
-import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from thinkedit.apps.evaluation.benchmarks import BENCHMARKS, BenchItem, BenchLoad, Reader
+from thinkedit.apps.evaluation.gedit import read_gedit
+from thinkedit.apps.evaluation.metadata import find_image, find_metadata, malformed, read_json, single_image, subdirs
 from thinkedit.tools.errors import BadInputError
-from thinkedit.tools.safenames import confined_file, safe_component
-
-log = logging.getLogger(__name__)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"cannot read {path}: {exc}") from exc
-
-
-def _json_files(root: Path, preferred: tuple[str, ...], depth: int = 2) -> Iterator[Path]:
-    """Yield the preferred metadata files first, then every JSON file within ``depth`` levels."""
-    seen: set[Path] = set()
-    candidates = [root / name for name in preferred]
-    for level in range(depth):
-        candidates += sorted(root.glob("/".join(["*"] * (level + 1)) + ".json"))
-    for path in candidates:
-        if path.is_file() and path not in seen:
-            seen.add(path)
-            yield path
-
-
-def _find_image(relative: str, roots: list[Path]) -> Path | None:
-    """Return the first file ``root / relative`` names (a name or a link that leads out of its root is never read)."""
-    for root in roots:
-        try:
-            return confined_file(root, relative)
-        except BadInputError:
-            continue
-    return None
-
-
-def _subdirs(root: Path, depth: int = 2) -> list[Path]:
-    """Return ``root``'s directories down to ``depth`` levels, shallow first."""
-    found: list[Path] = []
-    for level in range(1, depth + 1):
-        found += sorted(p for p in root.glob("/".join(["*"] * level)) if p.is_dir() and not p.name.startswith("."))
-    return found
-
-
-def _single_image(value: Any) -> tuple[str | None, str | None]:
-    """Return (path, None) for one image given as a string or a one-element list, else (None, why)."""
-    if isinstance(value, str) and value:
-        return value, None
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
-        return value[0], None
-    if isinstance(value, list) and len(value) > 1:
-        return None, f"{len(value)} input images (the loop edits one image)"
-    return None, "no input image named"
+from thinkedit.tools.safenames import safe_component
 
 
 # --- ImgEdit-Bench: {key: {"id": relative image path, "prompt": ..., "edit_type": ...}} ----------
 
 
 def _is_imgedit(data: Any) -> bool:
-    return isinstance(data, dict) and bool(data) and all(
+    """Recognise the metadata by its first entries (a malformed one among them is skipped later, not fatal)."""
+    return isinstance(data, dict) and any(
         isinstance(v, dict) and "prompt" in v and "id" in v for v in list(data.values())[:20]
     )
 
 
 def read_imgedit(root: Path, cache_dir: Path) -> BenchLoad:
     """Read ImgEdit-Bench: a JSON object of key → {id, prompt, edit_type} plus the original images."""
-    for path in _json_files(root, ("basic_edit.json", "singleturn.json")):
-        data = _read_json(path)
-        if _is_imgedit(data):
-            break
-    else:
-        raise BadInputError(f"no ImgEdit metadata (a JSON of key -> {{id, prompt, edit_type}}) under {root}")
+    path, data = find_metadata(root, ("basic_edit.json", "singleturn.json"), _is_imgedit,
+                           "ImgEdit metadata (a JSON of key -> {id, prompt, edit_type})")
     loaded = BenchLoad("imgedit", path)
-    roots = [path.parent, root, *_subdirs(root)]
+    roots = [path.parent, root, *subdirs(root)]
     for key, entry in data.items():
-        image = _find_image(str(entry["id"]), roots)
+        why = malformed(entry, {"id": str, "prompt": str})
+        if why:
+            loaded.skip(str(key), f"{why} in {path}")
+            continue
+        image = find_image(entry["id"], roots)
         if image is None:
             loaded.skip(str(key), f"image {entry['id']} not found")
             continue
@@ -111,7 +59,8 @@ def read_imgedit(root: Path, cache_dir: Path) -> BenchLoad:
 
 
 def _is_rise(data: Any) -> bool:
-    return isinstance(data, list) and bool(data) and all(
+    """Recognise the metadata by its first entries (a malformed one among them is skipped later, not fatal)."""
+    return isinstance(data, list) and any(
         isinstance(v, dict) and {"index", "category", "instruction", "image"} <= v.keys() for v in data[:20]
     )
 
@@ -128,18 +77,19 @@ def _rise_notes(entry: dict[str, Any]) -> str:
 def read_rise(root: Path, cache_dir: Path) -> BenchLoad:
     """Read RISEBench: a JSON list of items with index, category, instruction, image and reference."""
     preferred = ("datav2_total_w_subtask.json", "data_total.json", "data/data_total.json")
-    for path in _json_files(root, preferred):
-        data = _read_json(path)
-        if _is_rise(data):
-            break
-    else:
-        raise BadInputError(f"no RISEBench metadata (a JSON list of {{index, category, instruction, image}}) under {root}")
+    path, data = find_metadata(root, preferred, _is_rise,
+                           "RISEBench metadata (a JSON list of {index, category, instruction, image})")
     loaded = BenchLoad("rise", path)
     roots = [path.parent, root, root / "data", path.parent / "data"]
-    for entry in data:
+    for number, entry in enumerate(data, 1):
+        bad = malformed(entry, {"index": (str, int), "category": str, "instruction": str})
+        if bad:
+            index = entry.get("index") if isinstance(entry, dict) else None
+            loaded.skip(str(index) if isinstance(index, (str, int)) else f"entry {number}", f"{bad} in {path}")
+            continue
         key, category = str(entry["index"]), str(entry["category"])
-        relative, why = _single_image(entry["image"])
-        image = _find_image(relative, roots) if relative else None
+        relative, why = single_image(entry.get("image"))
+        image = find_image(relative, roots) if relative else None
         if image is None:
             loaded.skip(key, why or f"image {relative} not found")
             continue
@@ -168,11 +118,19 @@ def read_kris(root: Path, cache_dir: Path) -> BenchLoad:
     loaded = BenchLoad("kris", files[0].parent.parent)
     for path in files:
         category = path.parent.name
-        for item_id, entry in _read_json(path).items():
+        annotations = read_json(path)
+        if not isinstance(annotations, dict):
+            kind = type(annotations).__name__
+            raise BadInputError(f"{path}: a JSON {kind}, not an object of id -> {{ori_img, ins_en}}")
+        for item_id, entry in annotations.items():
             key = f"{category}/{item_id}"
-            relative, why = _single_image(entry.get("ori_img"))
-            image = _find_image(relative, [path.parent]) if relative else None
-            instruction = entry.get("ins_en") or entry.get("ins") or ""
+            instruction = (entry.get("ins_en") or entry.get("ins") or "") if isinstance(entry, dict) else None
+            if not isinstance(instruction, str):
+                why = malformed(entry, {}) or f"malformed entry: the instruction is a JSON {type(instruction).__name__}"
+                loaded.skip(key, f"{why} in {path}")
+                continue
+            relative, why = single_image(entry.get("ori_img"))
+            image = find_image(relative, [path.parent]) if relative else None
             if image is None or not instruction.strip():
                 loaded.skip(key, why or ("no English instruction" if image else f"image {relative} not found"))
                 continue
@@ -187,99 +145,6 @@ def read_kris(root: Path, cache_dir: Path) -> BenchLoad:
                     notes=str(entry.get("explain_en") or "none").strip(),
                 )
             )
-    return loaded
-
-
-# --- GEdit-Bench: rows of key, task_type, instruction, instruction_language, input_image ---------
-
-
-def _gedit_rows_from_tables(root: Path) -> Iterator[dict[str, Any]]:
-    """Yield rows from the Hugging Face copy's Parquet or Arrow files (needs pyarrow)."""
-    files = sorted(root.rglob("*.parquet")) + sorted(root.rglob("*.arrow"))
-    if not files:
-        return
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise BadInputError("reading GEdit-Bench's Parquet/Arrow files needs pyarrow: pip install 'thinkedit[eval]'") from exc
-    for file in files:
-        if file.suffix == ".parquet":
-            batches = pq.ParquetFile(file).iter_batches(batch_size=16)
-        else:
-            try:
-                batches = iter(pa.ipc.open_stream(file))
-            except pa.ArrowInvalid:
-                reader = pa.ipc.open_file(file)
-                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        for batch in batches:
-            yield from batch.to_pylist()
-
-
-def _gedit_rows_from_json(root: Path) -> Iterator[tuple[dict[str, Any], Path]]:
-    """Yield (row, base directory) from JSON Lines or JSON exports whose images are file paths."""
-    for path in sorted(root.glob("*.jsonl")) + sorted(root.glob("*.json")):
-        if path.suffix == ".jsonl":
-            lines = path.read_text(encoding="utf-8").splitlines()
-            rows = [json.loads(line) for line in lines if line.strip()]
-        else:
-            rows = _read_json(path)
-        if isinstance(rows, list) and rows and all(isinstance(r, dict) and "key" in r for r in rows):
-            for row in rows:
-                yield row, path.parent
-
-
-def _gedit_image(row: dict[str, Any], base: Path, cache: Path) -> Path | None:
-    """Resolve a row's source image: a file path, or embedded bytes written once to ``cache``."""
-    for column in ("input_image_raw", "input_image", "image"):
-        value = row.get(column)
-        if isinstance(value, str) and value:
-            return _find_image(value, [base])
-        if isinstance(value, dict) and value.get("bytes"):
-            from PIL import Image
-
-            data = value["bytes"]
-            with Image.open(io.BytesIO(data)) as im:
-                suffix = (im.format or "png").lower()
-            language = row.get("instruction_language") or "en"
-            target = cache / "gedit" / f"{safe_component(language)}-{safe_component(row['key'])}.{safe_component(suffix)}"
-            if not target.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            return target
-        if isinstance(value, dict) and value.get("path"):
-            return _find_image(str(value["path"]), [base])
-    return None
-
-
-def read_gedit(root: Path, cache_dir: Path) -> BenchLoad:
-    """Read GEdit-Bench: the Hugging Face Parquet/Arrow files, or a JSON Lines export with image paths."""
-    loaded = BenchLoad("gedit", root)
-    rows: Iterator[tuple[dict[str, Any], Path]] = ((r, root) for r in _gedit_rows_from_tables(root))
-    first = next(rows, None)
-    if first is None:
-        rows = _gedit_rows_from_json(root)
-        first = next(rows, None)
-    if first is None:
-        raise BadInputError(f"no GEdit-Bench rows (Parquet/Arrow files or a JSON Lines export) under {root}")
-    for row, base in [first, *rows]:
-        key, task = str(row["key"]), str(row.get("task_type") or "unknown")
-        language = str(row.get("instruction_language") or "en")
-        image = _gedit_image(row, base, cache_dir)
-        if image is None:
-            loaded.skip(f"{language}/{key}", "source image missing")
-            continue
-        loaded.items.append(
-            BenchItem(
-                bench="gedit",
-                key=f"{language}/{key}",
-                instruction=str(row["instruction"]).strip(),
-                task_type=task,
-                image=image,
-                output_name=f"fullset/{safe_component(task)}/{safe_component(language)}/{safe_component(key)}.png",
-                language=language,
-            )
-        )
     return loaded
 
 
