@@ -1,4 +1,7 @@
-"""Malformed benchmark metadata: a bad entry is skipped with a reason naming it, an unreadable file is a clear error."""
+"""Malformed benchmark metadata: a bad entry is skipped with a reason naming it, an unreadable file is a clear error.
+
+Also the GEdit-Bench embedded-image cache: written atomically and mended when a cached copy differs.
+"""
 
 from __future__ import annotations
 
@@ -128,3 +131,24 @@ def test_eval_cli_exits_with_the_bad_input_code_naming_the_file(tmp_path: Path) 
                        "--out", str(tmp_path / "out"), "--no-plot", data_dir=tmp_path / "d")
     assert result.returncode == 2, result.stderr
     assert "annotation.json" in result.stderr and "unexpected" not in result.stderr
+
+
+def test_gedit_cache_mends_a_torn_copy_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = jpeg("green")
+    row = {"key": "k1", "task_type": "t", "instruction": "Make it red.", "instruction_language": "en",
+           "input_image": {"bytes": data, "path": None}}
+    root = tmp_path / "gedit"
+    root.mkdir()
+    pq.write_table(pa.Table.from_pylist([row]), root / "train.parquet")
+    cache = tmp_path / "cache"
+    [item] = load_benchmark("gedit", root, cache_dir=cache).items
+    assert item.image.read_bytes() == data
+    item.image.write_bytes(data[: len(data) // 2])  # a write cut short by a crash
+    [again] = load_benchmark("gedit", root, cache_dir=cache).items
+    assert again.image == item.image and again.image.read_bytes() == data
+    item.image.write_bytes(bytes(len(data)))  # same size, other bytes
+    assert load_benchmark("gedit", root, cache_dir=cache).items[0].image.read_bytes() == data
+    assert [p.name for p in (cache / "gedit").iterdir()] == [item.image.name]

@@ -2,7 +2,8 @@
 
 A row that is malformed (not JSON, no key or instruction) or whose embedded image cannot be decoded
 is skipped with a reason naming its file and row; a table file that cannot be read is a
-``BadInputError`` naming it. Embedded images are extracted into the cache folder once.
+``BadInputError`` naming it. Embedded images are extracted into the cache folder atomically and
+rewritten whenever their bytes differ from the source's, so a torn write is mended by the next run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import io
 import itertools
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,26 @@ def _rows_from_json(root: Path) -> tuple[list[Row], list[str]]:
     return found, unreadable
 
 
+def _keep(target: Path, data: bytes) -> None:
+    """Make ``target`` hold ``data``: written atomically, and rewritten when a cached copy differs (a torn write)."""
+    try:
+        if target.stat().st_size == len(data) and target.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot write the extracted source image {target}: {exc}") from exc
+
+
 def _extract(row: dict[str, Any], data: Any, cache: Path) -> tuple[Path | None, str]:
     """Write a row's embedded image bytes to ``cache``; return (path, "") or (None, why it cannot be read)."""
     from PIL import Image
@@ -103,9 +126,7 @@ def _extract(row: dict[str, Any], data: Any, cache: Path) -> tuple[Path | None, 
         return None, f"embedded image unreadable: {exc}"
     language = str(row.get("instruction_language") or "en")
     target = cache / "gedit" / f"{safe_component(language)}-{safe_component(str(row['key']))}.{safe_component(suffix)}"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    _keep(target, data)
     return target, ""
 
 
