@@ -1,4 +1,4 @@
-"""Results files, the with/without-loop summary, its Markdown/CSV forms and the plots."""
+"""Results files, the with/without-loop summary, its Markdown/CSV forms, the plots and the summary eval saves."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import pytest
 from thinkedit.apps.evaluation.plots import plot_summary
 from thinkedit.apps.evaluation.results import append_result, completed_keys, read_results, results_path
 from thinkedit.apps.evaluation.summary import ALL, summarize, to_csv, to_markdown
+from thinkedit.apps.evaluation.synthetic import write_synthetic_benchmark
+from tests.cli import thinkedit
+from tests.conftest import EXAMPLES
 
 
 def row(key: str, task: str, semantic: float, quality: float, rounds: int = 1) -> dict:
@@ -76,3 +79,53 @@ def test_plots_one_overview_and_one_per_task_type(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["plot-gedit.png", "gedit-add.png", "gedit-style.png", "gedit-all.png"]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000
+
+
+def test_summary_counts_failed_and_not_runnable_items_and_never_shows_an_empty_mean_as_zero(tmp_path: Path) -> None:
+    selected = [("1", "add"), ("2", "add"), ("3", "style"), ("4", "style"), ("5", "remove")]
+    rows = summarize(SINGLE, LOOP, selected=selected, failed=["5"], not_runnable=2)
+    assert [r.task_type for r in rows] == ["add", "remove", "style", ALL]  # "remove": selected, none judged
+    add, remove, style, total = rows
+    assert (add.selected, add.failed, add.not_runnable) == (2, 0, None)
+    assert (remove.items, remove.selected, remove.failed) == (0, 1, 1)
+    assert remove.loop_overall is None and remove.delta_overall is None
+    assert (total.items, total.selected, total.failed, total.not_runnable) == (3, 5, 1, 2)
+    md = to_markdown(rows, "gedit")
+    assert "Items: 5 selected to run (3 judged in both settings, 1 failed, 1 not judged yet); 2 not runnable" in md
+    assert "| remove | 0 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |" in md
+    parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert list(parsed[0])[:11] == ["task_type", "items", "single_semantic", "single_quality", "single_overall",
+                                    "loop_semantic", "loop_quality", "loop_overall", "delta_overall", "improved_pct",
+                                    "mean_rounds"]  # the existing columns keep their place; counts come after
+    assert (parsed[1]["loop_overall"], parsed[1]["selected"], parsed[1]["failed"]) == ("", "1", "1")
+    assert (parsed[3]["selected"], parsed[3]["failed"], parsed[3]["not_runnable"]) == ("5", "1", "2")
+
+
+def test_a_summary_with_nothing_judged_says_so(tmp_path: Path) -> None:
+    rows = summarize([], [], selected=[("1", "add"), ("2", "add")], failed=["1", "2"], not_runnable=0)
+    md = to_markdown(rows, "imgedit")
+    assert "0.00" not in md and "n/a" in md
+    assert "Items: 2 selected to run (0 judged in both settings, 2 failed)." in md
+    parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert parsed[-1]["task_type"] == ALL and parsed[-1]["single_overall"] == "" and parsed[-1]["improved_pct"] == ""
+    assert parsed[-1]["failed"] == "2" and parsed[-1]["not_runnable"] == "0"
+    assert plot_summary(rows, tmp_path / "plots", "imgedit") == []
+
+
+def test_eval_saves_a_summary_that_counts_failed_and_not_runnable_items(tmp_path: Path) -> None:
+    bench = write_synthetic_benchmark(tmp_path / "bench", examples_dir=EXAMPLES, items=3)
+    for image in (bench / "images").iterdir():
+        image.write_text("not a picture")  # every item fails when the loop opens its source
+    meta = json.loads((bench / "basic_edit.json").read_text())
+    (bench / "basic_edit.json").write_text(json.dumps({**meta, "broken": "not an entry"}))
+    out = tmp_path / "out"
+    result = thinkedit("eval", "--bench", "imgedit", "--data", str(bench), "--profile", "tiny", "--judge", "tiny",
+                       "--max-rounds", "2", "--out", str(out), data_dir=tmp_path / "d")
+    assert result.returncode == 1, result.stderr
+    md = (out / "summary-imgedit.md").read_text()
+    assert "Items: 3 selected to run (0 judged in both settings, 3 failed); 1 not runnable" in md
+    assert "0.00" not in md and "| **all** | **0** | **n/a** |" in md
+    parsed = csv.DictReader(io.StringIO((out / "summary-imgedit.csv").read_text()))
+    [total] = [r for r in parsed if r["task_type"] == ALL]
+    assert (total["items"], total["selected"], total["failed"], total["not_runnable"]) == ("0", "3", "3", "1")
+    assert total["single_overall"] == total["loop_overall"] == ""

@@ -1,6 +1,7 @@
 """Plot a summary: one overview chart across task types and one chart per task type (PNG, Agg).
 
 matplotlib is optional (the ``eval`` extra); without it no plots are drawn and a warning says so.
+Rows with no judged item (no means to draw) are left out; with none judged at all nothing is drawn.
 Figures are made with ``matplotlib.figure.Figure`` (the Agg canvas), never pyplot, so nothing
 global changes and no display is needed.
 """
@@ -52,6 +53,10 @@ def plot_summary(rows: list[SummaryRow], out_dir: str | Path, bench: str) -> lis
         import matplotlib  # noqa: F401
     except ImportError:
         log.warning("matplotlib is not installed (pip install 'thinkedit[eval]'); no plots drawn")
+        return []
+    rows = [r for r in rows if r.items]
+    if not rows:
+        log.warning("no item was judged in both settings; no plots drawn")
         return []
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)

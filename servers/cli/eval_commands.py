@@ -111,7 +111,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     keys = {i.key for i in loaded.items}
     single = [r for r in read_results(results_path(out, args.bench, "single")) if r["key"] in keys]
     loop = [r for r in read_results(results_path(out, args.bench, "loop")) if r["key"] in keys]
-    rows = summarize(single, loop)
+    failed = [o for o in outcomes if o.status == "failed"]
+    rows = summarize(single, loop, selected=[(i.key, i.task_type) for i in loaded.items],
+                     failed=[o.item.key for o in failed], not_runnable=len(loaded.skipped))
     title = f"{args.bench}: single edit vs Think-while-Edit ({args.profile}, judge {judge_cfg.model})"
     table = to_markdown(rows, title)
     (out / f"summary-{args.bench}.md").write_text(table, encoding="utf-8")
@@ -121,7 +123,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"summary: {out / f'summary-{args.bench}.md'} · {out / f'summary-{args.bench}.csv'}")
     if plots:
         print(f"plots:   {plots[0]} (+{len(plots) - 1} per task type in {out / 'plots'})")
-    failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         return _fail(f"{len(failed)} item(s) failed (first: {failed[0].item.key}: {failed[0].error}); "
                      "rerun the same command to retry them", 1)
