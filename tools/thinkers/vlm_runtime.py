@@ -9,6 +9,10 @@ Its inputs are built here without the Qwen-VL processor, which loads a video pro
 torchvision (not always installable beside torch): run the image processor, expand each
 ``<|image_pad|>`` placeholder of the chat template to one token per merged patch, and mark those
 tokens in ``mm_token_type_ids`` (the model needs it for its 3-D rotary positions).
+
+Sampling draws from torch's process-wide random generators (``generate`` takes no generator of its
+own), so a sampled generation holds one lock shared by every runtime in the process: a judge and a
+loop thinker sampling in different threads cannot reseed or consume each other's random state.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +41,8 @@ TINY_PREFIX = "tiny-"
 #: ``generate(grammar=PROTOCOL)``: constrain to the config's protocol grammar (when ``constrained``).
 PROTOCOL = object()
 IMAGE_TOKEN = "<|image_pad|>"
+#: Held around every sampled generate of every runtime: seeding and sampling use torch's global generators.
+_SAMPLING_LOCK = threading.Lock()
 
 
 @dataclass
@@ -257,7 +263,8 @@ class VlmRuntime:
         if processors:
             kwargs["logits_processor"] = processors
         prompt_len = inputs["input_ids"].shape[1]
-        with _seeded(loaded.device, seed if sampling else None), torch.inference_mode():
+        exclusive = _SAMPLING_LOCK if sampling else nullcontext()
+        with exclusive, _seeded(loaded.device, seed if sampling else None), torch.inference_mode():
             output = loaded.model.generate(**inputs, **kwargs)
         new_tokens = output[0, prompt_len:]
         cut_off = new_tokens.shape[0] >= max_new_tokens
@@ -273,7 +280,7 @@ class VlmRuntime:
 
 @contextmanager
 def _seeded(device: str, seed: int | None) -> Iterator[None]:
-    """Seed torch for one sampled generate, restoring the global generator state afterwards."""
+    """Seed torch for one sampled generate, restoring the global generator state (under ``_SAMPLING_LOCK``)."""
     if seed is None:
         yield
         return
