@@ -47,16 +47,18 @@ def build_graph(
     input_schema: type[BaseModel] = PreparedInput,
     output_schema: type[BaseModel] = RunState,
     context_schema: type[BaseModel] = LoopSettings,
+    confine: bool = False,
 ) -> CompiledStateGraph:
     """Compile the loop; pass ``backends`` to inject editors/thinkers, ``checkpointer`` to persist runs.
 
     ``input_schema`` and ``output_schema`` say what a caller gives and gets back (a server shows them
     as the graph's schemas); the state the nodes share is ``RunState`` either way. ``context_schema``
     is what a run's context is read as: resolved ``LoopSettings``, or (for a graph server, whose
-    runs bring a partial context or none) a model of optional fields that ``prepare`` resolves.
+    runs bring a partial context or none) a model of optional fields that ``prepare`` resolves. ``confine``
+    (a graph server's): the files a run's input names must lie under ``agent.settings.input_roots``.
     """
     settle = checkpointer.settle if isinstance(checkpointer, ArtifactsFirst) else None
-    nodes = LoopNodes(backends or BackendCache(), settle=settle)
+    nodes = LoopNodes(backends or BackendCache(), settle=settle, confine=confine)
     edit_retry, critique_retry = retry or default_retry()
     builder = StateGraph(RunState, context_schema=context_schema, input_schema=input_schema,
                          output_schema=output_schema)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -29,12 +29,13 @@ from thinkedit.agent.routing import (
     over_budget, paper_stop_reason, route_after_critique, route_after_edit, select_round, stop_reason_for,
 )
 from thinkedit.agent.review import DECISIONS, parse_review
-from thinkedit.agent.settings import LoopSettings, resolve_image, run_settings
+from thinkedit.agent.settings import LoopSettings, SettingsInput, input_roots, resolve_image, run_settings
 from thinkedit.agent.state import Candidate, Round, RunState, plain
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
 from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError
 from thinkedit.tools.images import check_references, intake_notes
 from thinkedit.tools.protocols import Editor, Thinker
+from thinkedit.tools.safenames import under_roots
 from thinkedit.tools.store import ArtifactStore
 from thinkedit.tools.types import EditRequest, ImageRef, JudgeRequest, Usage, Verdict, total_usage
 
@@ -101,11 +102,24 @@ class Judgements:
         return [entry.verdicts[i] for i in range(len(requests))], entry.wasted
 
 
-def _store_input(name: str, settings: LoopSettings) -> tuple[ImageRef, list[str]]:
-    """Load the image the input names, put it in the run's artifact store, and say what reading it changed."""
+def _store_input(name: str, settings: LoopSettings, confine: bool = False) -> tuple[ImageRef, list[str]]:
+    """Load the image the input names, put it in the run's artifact store, and say what reading it changed.
+
+    ``confine``: a local path must lie under the server's input folders (``input_roots``).
+    """
     store = ArtifactStore(settings.artifacts_location)
-    picture = resolve_image(name, store)
+    picture = resolve_image(name, store, input_roots(settings.data_dir) if confine else None)
     return store.put(picture), intake_notes(picture)
+
+
+def _resolve(context: Any, overrides: SettingsInput | None, confine: bool) -> LoopSettings:
+    """Return ``run_settings``; ``confine``: first refuse a profile file (a ``.toml`` path, from the input or the
+    context) outside the server's input folders."""
+    named = context.get("profile") if isinstance(context, Mapping) else getattr(context, "profile", None)
+    for profile in (named, overrides.profile if overrides is not None else None) if confine else ():
+        if isinstance(profile, str) and profile.endswith(".toml"):
+            under_roots(profile, input_roots(), what="profile")
+    return run_settings(context, overrides)
 
 
 def _thread_id(state: RunState, runtime: Runtime[LoopSettings]) -> str:
@@ -116,8 +130,11 @@ def _thread_id(state: RunState, runtime: Runtime[LoopSettings]) -> str:
 class LoopNodes:
     """Bind the node functions to a backend provider (the registry cache, or test fakes)."""
 
-    def __init__(self, backends: BackendProvider, settle: Callable[[str], Awaitable[None]] | None = None) -> None:
+    def __init__(self, backends: BackendProvider, settle: Callable[[str], Awaitable[None]] | None = None,
+                 confine: bool = False) -> None:
         self.backends = backends
+        #: A graph server's: the files a run's input names (images, a profile) must lie under ``input_roots``.
+        self.confine = confine
         #: The checkpointer's barrier (``ArtifactsFirst.settle``): saves and artifact writes run behind
         #: the steps and are awaited when a round starts. Without one, the edit node makes its
         #: images durable itself before it returns, so any checkpointer records only durable refs.
@@ -160,17 +177,17 @@ class LoopNodes:
         update: dict[str, Any] = {}  # channel values are JSON-native (``plain``); nodes read them validated
         settings = state.settings
         if settings is None and (state.overrides is not None or not isinstance(runtime.context, LoopSettings)):
-            settings = await asyncio.to_thread(run_settings, runtime.context, state.overrides)
+            settings = await asyncio.to_thread(_resolve, runtime.context, state.overrides, self.confine)
             update["settings"] = plain(settings)
         settings = settings or state.resolved(runtime.context)
         if state.source is None:
             if not state.image:
                 raise BadInputError("the input names no image: give 'image' (a path or thinkedit:// URI)")
-            source, notes = await asyncio.to_thread(_store_input, state.image, settings)
+            source, notes = await asyncio.to_thread(_store_input, state.image, settings, self.confine)
             update["source"], update["notes"] = plain(source), [*state.notes, *notes]
         if state.references and not state.reference_images:
             check_references(state.references)
-            stored = [await asyncio.to_thread(_store_input, name, settings) for name in state.references]
+            stored = [await asyncio.to_thread(_store_input, name, settings, self.confine) for name in state.references]
             update["reference_images"] = [plain(ref) for ref, _ in stored]
         if not state.run_id:
             update["run_id"] = runtime.execution_info.thread_id if runtime.execution_info else ""

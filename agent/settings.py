@@ -21,6 +21,7 @@ from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.locations import DEFAULT_PROFILE, default_profile
 from thinkedit.tools.profiles import Profile, load_profile
+from thinkedit.tools.safenames import ALLOW_ROOT_ENV, under_roots
 from thinkedit.tools.types import Budget, ModelPrice, price_for
 
 if TYPE_CHECKING:
@@ -327,8 +328,19 @@ def artifact_uri(ref: ImageRef) -> str:
     return f"thinkedit://artifacts/{ref.sha256}.png"
 
 
-def resolve_image(name: str, store: ArtifactStore) -> Image:
-    """Load the image a run's input names: an artifact URI or a local file path."""
+def input_roots(data_dir: str | None = None) -> list[Path]:
+    """Return the folders a graph server reads client-named files from: its working directory, the data dir
+    (``data_dir``), and those in ``$THINKEDIT_ALLOW_ROOT``; never a filesystem root by default."""
+    here = Path.cwd().resolve()
+    roots = [] if here == Path(here.anchor) else [here]
+    if data_dir:
+        roots.append(Path(data_dir).expanduser())
+    extra = os.environ.get(ALLOW_ROOT_ENV, "")
+    return roots + [Path(part).expanduser() for part in extra.split(os.pathsep) if part.strip()]
+
+
+def resolve_image(name: str, store: ArtifactStore, roots: list[Path] | None = None) -> Image:
+    """Load the image a run's input names: an artifact URI or a local file path (under ``roots``, when given)."""
     from thinkedit.tools.images import load_image
 
     if name.startswith("thinkedit://"):
@@ -343,4 +355,4 @@ def resolve_image(name: str, store: ArtifactStore) -> Image:
         return store.get(ref)
     if re.match(r"^[a-z][a-z0-9+.-]*://", name):
         raise BadInputError(f"fetching URLs is not supported: {name!r}; give a local path")
-    return load_image(name)
+    return load_image(name if roots is None else under_roots(name, roots))

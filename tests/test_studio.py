@@ -35,7 +35,9 @@ def studio(studio_log: Path) -> Iterator[str]:
         pytest.fail("langgraph-cli is not installed (it is part of the dev extra)")
     port = free_port()
     # Strict deserialization, as LangGraph will have it by default: checkpoints must hold no types of ours.
+    # Files a run names must lie in the server's folders: its cwd, its data dir, and those allowed here.
     env = dict(os.environ, THINKEDIT_DATA_DIR=str(studio_log.parent / "data"), THINKEDIT_PROFILE="tiny",
+               THINKEDIT_ALLOW_ROOT=str(studio_log.parent / "allowed"),
                LANGGRAPH_CLI_NO_ANALYTICS="1", PYTHONPATH=str(ROOT), LANGGRAPH_STRICT_MSGPACK="true")
     cmd = [langgraph, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
     with server(cmd, f"http://127.0.0.1:{port}/ok", env=env, log=studio_log, timeout=120):
@@ -126,17 +128,22 @@ async def test_bad_input_fails_the_run_not_the_server(studio: str) -> None:
     client = get_client(url=studio)
     thread = (await client.threads.create())["thread_id"]
     with pytest.raises(Exception, match="image not found"):
-        await client.runs.wait(thread, GRAPH, input={"image": "/no/such/file.png", "instruction": "x"})
+        await client.runs.wait(thread, GRAPH, input={"image": str(ROOT / "no-such-file.png"), "instruction": "x"})
+    # A client names paths on the server's machine: only its working directory and data dir are read.
+    elsewhere = (await client.threads.create())["thread_id"]
+    with pytest.raises(Exception, match="outside the folders this server reads from"):
+        await client.runs.wait(elsewhere, GRAPH, input={"image": "/etc/hostname", "instruction": "x"})
     ok = await client.threads.create()
     result = await client.runs.wait(ok["thread_id"], GRAPH, input=run_input(max_rounds=1))
     assert result["status"] == "done"
 
 
-async def test_a_backend_error_reaches_the_sdk_caller_with_its_message(studio: str, tmp_path: Path) -> None:
+async def test_a_backend_error_reaches_the_sdk_caller_with_its_message(studio: str, studio_log: Path) -> None:
     # An editor server that is not there: the run fails after its retries, and the SDK caller is told why
     # (LangGraph Server passes on the messages of RuntimeError and ValueError, and hides the rest).
     port = free_port()
-    profile = tmp_path / "unreachable.toml"
+    profile = studio_log.parent / "allowed" / "unreachable.toml"  # a profile file in a folder the server allows
+    profile.parent.mkdir(exist_ok=True)
     profile.write_text(
         (ROOT / "tools" / "profiles" / "tiny.toml").read_text().replace(
             'backend = "diffusers"', f'backend = "openai-images"\nbase_url = "http://127.0.0.1:{port}/v1"'
@@ -158,7 +165,8 @@ async def test_the_servers_mcp_tool_takes_the_users_input_and_answers_json(studi
         assert set(tool.input_schema["properties"]) == {"image", "instruction", "references", "overrides"}
         assert set(tool.input_schema["required"]) == {"image", "instruction"}
         result = await mcp.call_tool(GRAPH, run_input(max_rounds=1))
-        missing = await mcp.call_tool(GRAPH, {"image": "/no/such/file.png", "instruction": "x"})
+        missing = await mcp.call_tool(GRAPH, {"image": str(ROOT / "no-such-file.png"), "instruction": "x"})
+        outside = await mcp.call_tool(GRAPH, {"image": "/etc/hostname", "instruction": "x"})
         unnamed = await mcp.call_tool(GRAPH, {"instruction": "x"})
         paused = await mcp.call_tool(GRAPH, run_input(max_rounds=2, review=True))
     assert not result.is_error, result
@@ -168,6 +176,7 @@ async def test_the_servers_mcp_tool_takes_the_users_input_and_answers_json(studi
     assert answer["status"] == "done" and [r["index"] for r in answer["rounds"]] == [1]
     assert "settings" not in answer and answer["final_image"]["width"] == 451
     assert missing.is_error and "image not found" in missing.content[0].text
+    assert outside.is_error and "outside the folders" in outside.content[0].text, outside
     assert unnamed.is_error and "image" in unnamed.content[0].text, unnamed
     # A run that pauses for review cannot go on in a stateless call: said so, not returned as a result.
     assert paused.is_error and "paused for review" in paused.content[0].text, paused

@@ -52,3 +52,25 @@ def confined_file(root: str | Path, relative: str | Path) -> Path:
     if not real.is_file():
         raise BadInputError(f"{relative} in {root} is not a file")
     return real
+
+
+#: Folders (``os.pathsep``-separated) that a graph server may read image and profile paths from, beside its own.
+ALLOW_ROOT_ENV = "THINKEDIT_ALLOW_ROOT"
+
+
+def under_roots(path: str | Path, roots: list[Path], what: str = "image") -> Path:
+    """Return the real path of ``path`` (relative to the working directory) if it lies under one of ``roots``.
+
+    A path from a client may name any file: refused, before anything is opened (so the answer says
+    nothing of files elsewhere), unless it resolves, links followed, inside an allowed folder.
+    """
+    text = str(path)
+    if "\0" in text:
+        raise BadInputError(f"{what} path {text[:80]!r} contains a NUL byte")
+    given = Path(text).expanduser()
+    real = (given if given.is_absolute() else Path.cwd() / given).resolve()
+    if any(real.is_relative_to(root.resolve()) for root in roots):
+        return real
+    allowed = ", ".join(str(root) for root in roots)
+    raise BadInputError(f"{what} {text[:200]} is outside the folders this server reads from ({allowed}); "
+                        f"add a folder to ${ALLOW_ROOT_ENV} to allow it")
