@@ -34,8 +34,9 @@ def test_tiny_run_exits_0_and_writes_every_figure(tmp_path: Path, decoding: str)
     assert report["settings"]["decoding"] == decoding
     rounds = report["loop"]["rounds"]
     assert {"edit_s", "think_s", "overhead_s", "wall_s", "prefill_s", "decode_ms_per_token"} <= set(rounds[0])
-    for row in rounds:
-        assert row["wall_s"] >= row["edit_s"] + row["think_s"] - 1e-6
+    for row in rounds:  # a round's wall time is read from its events as they reach the script's callback,
+        # which the event loop may run a little after the round began: allow for that lag, not for a lost part
+        assert row["wall_s"] >= row["edit_s"] + row["think_s"] - 0.02
     if decoding == "forced":
         assert len(rounds) == 2 and report["loop"]["stop_reason"] == "max_rounds"
         assert all(row["new_tokens"] == 96 for row in rounds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -135,6 +136,32 @@ async def test_openai_thinker_sends_source_then_edited_as_data_urls(double: Prov
     colors = [decode_png(p["image_url"]["url"].removeprefix("data:image/png;base64,")).getpixel((0, 0)) for p in parts[:2]]
     assert colors == [(0, 200, 0), (200, 0, 0)]  # source first, then the edit
     assert (verdict.semantic, verdict.input_tokens, verdict.output_tokens) == (4, USAGE_IN, USAGE_OUT)
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-4.1", "anthropic:claude-sonnet-5", "google_genai:gemini-3.5-flash"])
+async def test_a_thinker_inside_a_graph_streamed_with_messages_still_asks_for_one_whole_answer(
+    double: ProviderDouble, keys: None, model: str
+) -> None:
+    """Studio and chat UIs stream a graph with "messages", which makes LangChain stream every model call inside it."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict, total=False):
+        out: str
+
+    thinker = _thinker(model, f"{double.url}/v1" if model.startswith("openai") else double.url)
+
+    async def critique(state: State) -> State:
+        verdict = await thinker.judge(judge_request())
+        return {"out": f"{verdict.semantic} {verdict.input_tokens} {verdict.output_tokens}"}
+
+    graph = StateGraph(State).add_node("critique", critique).add_edge(START, "critique").add_edge("critique", END)
+    updates = [chunk async for mode, chunk in graph.compile().astream({}, stream_mode=["updates", "messages"])
+               if mode == "updates"]
+    assert updates == [{"critique": {"out": f"4.0 {USAGE_IN} {USAGE_OUT}"}}]  # whole, and its tokens counted
+    (call,) = double.requests
+    assert "stream" not in call.path.lower() and not json.loads(call.body or b"{}").get("stream"), call.path
 
 
 async def test_anthropic_thinker_sends_base64_image_blocks_and_uses_a_tool(double: ProviderDouble, keys: None) -> None:

@@ -45,6 +45,7 @@ class TestEditThinker:
             ("Semantic score: 8/10\nQuality score = 6/10", (8, 6)),
             ('{"semantic_score": 5, "quality_score": 6}', (5, 6)),
             ('{"semantic": ".5", "quality": 9}', (0.5, 9)),
+            ('{"semantic": " 8 (the hat is there)", "quality": "7/10"}', (8, 7)),
             ("semantic = '7', quality = '6'", (7, 6)),
             ('{"semantic": 8/10, "quality": 7 / 10}', (8, 7)),
         ],
@@ -112,6 +113,9 @@ class TestEditThinker:
             ("<score>semantic quality: 4</score><answer>x</answer>", "no semantic score"),
             ('<score>{"semantic": "1e1", "quality": 5}</score><answer>x</answer>', "not a number"),
             ('<score>{"semantic": "\u22123", "quality": 5}</score><answer>x</answer>', "not a number"),
+            ('<score>{"semantic": "out of 10 I give 3", "quality": 5}</score><answer>x</answer>', "not a number"),
+            ('<score>{"semantic": "N/A (see 5)", "quality": 5}</score><answer>x</answer>', "not a number"),
+            ('<score>{"semantic": "v2", "quality": 5}</score><answer>x</answer>', "not a number"),
         ],
     )
     def test_garbage_raises(self, text: str, reason: str) -> None:

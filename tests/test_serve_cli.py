@@ -33,6 +33,13 @@ def test_vllm_command_has_the_thinker_flags() -> None:
     assert "guided" not in line
 
 
+def test_local_server_options_without_local_are_refused_not_dropped() -> None:
+    """vLLM would load the hub's model on its own device: --path, --device and --max-tokens need --local."""
+    done = run_cli("serve", "thinker", "--dry-run", "--path", "/models/mine", "--max-tokens", "64")
+    assert done.returncode == 2 and not done.stdout, done.stdout
+    assert "--path, --max-tokens apply to the local server: add --local" in done.stderr
+
+
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
 def test_without_vllm_the_launcher_says_so() -> None:
     done = run_cli("serve", "thinker")

@@ -55,6 +55,26 @@ async def test_response_format_json_schema_is_honoured(thinker: ServerProcess, p
     assert reply.usage.completion_tokens > 0 and reply.model == MODEL
 
 
+async def test_an_answer_that_ends_on_its_last_allowed_token_is_whole(thinker: ServerProcess,
+                                                                       photo: Image.Image) -> None:
+    """finish_reason "length" only when the answer was cut: the SDK's parse() refuses a "length" answer."""
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        ok: bool
+
+    content = [{"type": "image_url", "image_url": {"url": data_url(photo.resize((32, 32)))}},
+               {"type": "text", "text": "Is it fine?"}]
+    ask = {"model": MODEL, "messages": [{"role": "user", "content": content}], "response_format": Answer}
+    free = await sdk(thinker).chat.completions.parse(**ask, max_tokens=64)
+    assert free.choices[0].finish_reason == "stop"
+    used = free.usage.completion_tokens
+    exact = await sdk(thinker).chat.completions.parse(**ask, max_tokens=used)  # no room to spare, yet whole
+    assert exact.choices[0].finish_reason == "stop" and exact.choices[0].message.parsed == free.choices[0].message.parsed
+    with pytest.raises(openai.LengthFinishReasonError):  # one token fewer: cut, and said so
+        await sdk(thinker).chat.completions.parse(**ask, max_tokens=used - 1)
+
+
 async def test_images_and_models(thinker: ServerProcess, photo: Image.Image) -> None:
     small = photo.resize((48, 32))
     content = [{"type": "image_url", "image_url": {"url": data_url(small)}}, {"type": "text", "text": "describe"}]
@@ -78,6 +98,9 @@ BAD_BODIES = [
     ({"messages": [{"role": "user", "content": "no picture"}]}, 422, "at least one image"),
     ({"structured_outputs": {"grammar": "root ::= oops"}}, 400, "constraint"),
     ({"seed": 2**64, "temperature": 0.7}, 422, "seed"),  # past what torch takes: named, not a 500
+    ({"messages": [{"role": "user", "content": [  # past the image processor's 200:1: the request's fault, not a 500
+        {"type": "image_url", "image_url": {"url": data_url(Image.new("RGB", (400, 1)))}}]}]},
+     400, "cannot take this image"),
     ({"messages": [{"role": "user", "content": [  # eleven images, each as large as allowed: refused before decoding
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{'A' * 64}"}}] * 11}]},
      400, "11 images in one request; this server takes at most 10"),

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     local.add_argument("--local", action="store_true", help="Serve the model in this process (transformers).")
     local.add_argument("--path", help="Load the local model from this directory.")
     local.add_argument("--device", help="Torch device for --local (default: cuda when present, else cpu).")
-    local.add_argument("--max-tokens", type=int, default=1024, help="Default generation budget for --local.")
+    local.add_argument("--max-tokens", type=int, help="Default generation budget for --local (default 1024).")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER, help="After --: extra arguments for vllm serve.")
     p.set_defaults(handler=cmd_serve_thinker)
 
@@ -54,6 +54,12 @@ def cmd_serve_thinker(args: argparse.Namespace) -> int:
         return 2
     if args.local:
         return _serve_local(args, token)
+    local_only = (("--path", args.path), ("--device", args.device), ("--max-tokens", args.max_tokens))
+    given = [flag for flag, value in local_only if value is not None]
+    if given:  # said, not dropped: vLLM would load the hub's model on its own device
+        print(f"thinkedit: error: {', '.join(given)} apply to the local server: add --local (for vLLM, give its "
+              "own options after --)", file=sys.stderr)
+        return 2
     extra = [a for a in args.vllm_args if a != "--"]
     options = VllmOptions(
         model=args.model,
@@ -98,7 +104,7 @@ def _serve_local(args: argparse.Namespace, token: str | None) -> int:
         path=args.path,
         device=args.device,
         dtype=args.dtype,
-        max_tokens=args.max_tokens,
+        **({"max_tokens": args.max_tokens} if args.max_tokens is not None else {}),
         token=token,
     )
     start_parallel_runtime()  # before the model thread touches torch

@@ -130,6 +130,10 @@ def build_chat_model(
         "timeout": timeout_s,
         "api_key": api_key,
         "max_retries": 0,
+        # A critique is parsed whole. Without this, a graph streamed with "messages" (Studio, a chat UI, a parent
+        # workflow) streams every model call inside it: a server that does not stream refuses, and
+        # langchain-openai asks no usage of a base_url's stream, so the tokens would go uncounted.
+        "disable_streaming": True,
     }
     if base_url:
         kwargs["base_url"] = base_url

@@ -89,12 +89,15 @@ def _misread(text: str, match: re.Match[str]) -> bool:
 
 
 def _score(value: Any, name: str, raw: str) -> float:
-    """Read a 0-10 score given as a number or a string such as "8", "8.5" or "8/10"."""
+    """Read a 0-10 score given as a number or a string that starts with one, such as "8", "8.5" or "8/10".
+
+    A string must open with its number: "N/A (see 5)" or "out of 10 I give 3" is no score of 5 or 10.
+    """
     if isinstance(value, bool):
         raise ThinkerOutputError(f"score {name!r} is a boolean, not a number", raw)
     if isinstance(value, int | float):
         number = float(value)
-    elif isinstance(value, str) and (match := _NUMBER.search(value)) and not _misread(value, match):
+    elif isinstance(value, str) and (match := _NUMBER.match(text := value.strip())) and not _misread(text, match):
         number = float(match.group())
     else:
         raise ThinkerOutputError(f"score {name!r} is not a number: {value!r}", raw)

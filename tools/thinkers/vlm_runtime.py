@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from thinkedit.tools.config import ThinkerConfig
-from thinkedit.tools.errors import BackendError
+from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import fit_within
 from thinkedit.tools.thinkers.prompt import interleave
 
@@ -242,8 +242,11 @@ class VlmRuntime:
         """Run one generation over a user turn of images then text (caller holds the lock)."""
         import torch
 
-        inputs = build_inputs(loaded.tokenizer, loaded.image_processor, images, prompt,
-                              image_token_id=loaded.image_token_id, video_token_id=loaded.video_token_id)
+        try:
+            inputs = build_inputs(loaded.tokenizer, loaded.image_processor, images, prompt,
+                                  image_token_id=loaded.image_token_id, video_token_id=loaded.video_token_id)
+        except ValueError as exc:  # the processor's own limits (an aspect ratio past 200:1): the image's fault
+            raise BadInputError(f"thinker {self.name} cannot take this image: {exc}") from exc
         inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(loaded.dtype)
         sampling = temperature > 0
@@ -267,7 +270,10 @@ class VlmRuntime:
         with exclusive, _seeded(loaded.device, seed if sampling else None), torch.inference_mode():
             output = loaded.model.generate(**inputs, **kwargs)
         new_tokens = output[0, prompt_len:]
-        cut_off = new_tokens.shape[0] >= max_new_tokens
+        # Cut off: the budget is spent and the last token does not end the turn (an answer ending on its last
+        # allowed token is whole, and clients such as the openai SDK's parse() refuse a "length" answer).
+        ended = new_tokens.shape[0] > 0 and int(new_tokens[-1]) in _stop_token_ids(loaded.model, loaded.tokenizer)
+        cut_off = new_tokens.shape[0] >= max_new_tokens and not ended
         if cut_off:
             log.warning("thinker %s used all %d new tokens; its answer may be cut off", self.name, new_tokens.shape[0])
         return Generation(
