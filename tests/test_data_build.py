@@ -175,7 +175,9 @@ def test_a_failed_rebuild_leaves_the_earlier_build_whole(recorded: Path, tmp_pat
         build_dataset(recorded, out, rl_fraction=0.0, seed=0)
     assert build_files(out) == before
     assert all((out / path).is_file() for record in lines(out / "sft.jsonl") for path in record["images"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "recorded"]  # no half build beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "recorded"]
+    (tmp_path / "plain").mkdir()  # a folder made as any other: the build's folder is not made private
+    assert (out.stat().st_mode & 0o777) == ((tmp_path / "plain").stat().st_mode & 0o777)  # no half build beside it
 
 
 def test_a_rebuild_that_breaks_while_copying_changes_nothing(recorded: Path, tmp_path: Path, monkeypatch) -> None:

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,9 @@ def _new_build_folder(out: Path) -> Path:
     """Make the hidden sibling of ``out`` the build is written into (a sibling, so it can be renamed into place)."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}-building-", dir=out.parent))
+        built = out.parent / f".{out.name}-building-{uuid.uuid4().hex[:12]}"
+        built.mkdir()  # not mkdtemp, which makes it private: once swapped in, ``out`` has the usual permissions
+        return built
     except OSError as exc:
         raise BadInputError(f"cannot write beside {out} (the build is made there, then renamed): {exc}") from exc
 
