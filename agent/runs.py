@@ -35,7 +35,7 @@ from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import intake_notes, load_image, load_references
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.secrets import mask_secrets
-from thinkedit.tools.store import ArtifactStore, open_filesystem
+from thinkedit.tools.store import ArtifactStore, open_filesystem, write_whole
 from thinkedit.tools.types import ImageRef
 
 log = logging.getLogger(__name__)
@@ -141,10 +141,7 @@ class RunRegistry:
             if self._fs is not None:
                 self._fs.pipe_file(key, text.encode())  # object stores replace whole objects
                 return
-            path = Path(key)
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")  # its own: another process may save too
-            tmp.write_text(text)
-            tmp.replace(path)
+            write_whole(Path(key), text.encode())  # its own temporary file: another process may save too
         finally:
             with _UNSAVED_LOCK:
                 if _UNSAVED.get(key) is text:  # a newer save stays until its own write
@@ -315,9 +312,9 @@ class Runner:
         self.registry.load(run_id)  # an unknown or invalid id is refused before a lock is taken in its name
         async with self._holding(run_id):
             record = self.registry.load(run_id)  # again, under the lock: another driver may have moved it on
-            if record.settings.data_dir != str(self.data_dir):
-                # Resumed by another process (maybe another machine): local files go to this one's data dir.
-                record.settings = record.settings.model_copy(update={"data_dir": str(self.data_dir)})
+            here = {"data_dir": str(self.data_dir), "artifacts_url": self.artifacts_url}  # this process's stores
+            if {k: getattr(record.settings, k) for k in here} != here:  # resumed elsewhere (maybe another machine)
+                record.settings = record.settings.model_copy(update=here)
             snapshot = await self.graph.aget_state(self._config(run_id))
             pending = snapshot.interrupts[0].value if snapshot.interrupts else None
             if review is not None:

@@ -344,3 +344,25 @@ async def test_an_answer_the_graph_cannot_take_is_asked_again_not_stuck(data_dir
     assert "error" not in await runner.pending_review(record.run_id)  # the next round's question is a fresh one
     final = await runner.resume(record.run_id, review="stop")
     assert final.status == "done" and final.stop_reason == "reviewer_stopped" and len(final.rounds) == 2
+
+
+async def test_a_resume_writes_to_the_store_it_was_given_not_the_one_the_record_names(photo, tmp_path) -> None:
+    """A shared store reached under another path (another machine's mount point) gets the resumed run's images."""
+    script = verdicts((3, 3, "proposed one"), (4, 4, "proposed two"), (5, 5, "proposed three"))
+    saver, editor = memory_checkpointer(), ScriptedEditor()
+
+    def runner(data_dir: Path, store: Path) -> Runner:
+        return Runner(data_dir, saver, FakeBackends(editor, ScriptedThinker(script)), artifacts=str(store),
+                      retry=default_retry(initial_interval=0.01))
+
+    first = runner(tmp_path / "a", tmp_path / "mnt-a")
+    record = first.prepare(photo, "make it red", make_settings(tmp_path / "a", review=True, max_rounds=3))
+    await first.start(record)
+    ArtifactStore.flush()
+    (tmp_path / "mnt-a").rename(tmp_path / "share")  # the same store, reached elsewhere
+    second = runner(tmp_path / "b", tmp_path / "share")
+    resumed = await second.resume(record.run_id, review="approve")
+    ArtifactStore.flush()
+    assert len(resumed.rounds) == 2 and not (tmp_path / "mnt-a").exists()  # nothing written where the record said
+    assert all(second.store.read_bytes(r.image) for r in resumed.rounds)
+    assert second.registry.load(record.run_id).settings.artifacts_url == str(tmp_path / "share")

@@ -297,10 +297,12 @@ def test_a_record_that_cannot_be_written_is_said_and_raised(tmp_path: Path, phot
     record = runner.prepare(photo, "make it red", settings(tmp_path))
     runner.registry.flush(record.run_id)
 
-    def full(self, data: str, *args: Any, **kwargs: Any) -> int:
+    def full(path: Path, data: bytes) -> None:
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(Path, "write_text", full)
+    from thinkedit.agent import runs
+
+    monkeypatch.setattr(runs, "write_whole", full)  # what the registry writes a record with
     record.status = "error"
     with caplog.at_level(logging.ERROR, logger="thinkedit.tools.artifact_cache"):
         runner.registry.save(record)
@@ -394,3 +396,28 @@ def test_a_deleted_image_is_not_handed_out_from_the_cache(tmp_path: Path, photo:
     assert store.cached(ref) is None
     with pytest.raises(BadInputError, match="not in the artifact store"):
         store.get(ref)
+
+
+def test_a_write_cut_short_leaves_no_partial_file(tmp_path: Path, photo: Image.Image) -> None:
+    """A full disk: a failed write removes its temporary file, so retries do not fill the disk further."""
+    import signal
+    import subprocess
+    import sys
+
+    script = f"""
+import resource, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+from PIL import Image
+from thinkedit.tools.store import ArtifactStore
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a disk with room for 4 KiB more per file
+store = ArtifactStore({str(tmp_path / "artifacts")!r})
+ref = store.put(Image.effect_noise((256, 256), 80).convert("RGB"))  # far more than 4 KiB as PNG
+try:
+    ArtifactStore.flush([ref])
+except OSError as exc:
+    print("refused:", exc)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN))
+    assert "refused:" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert not list((tmp_path / "artifacts").rglob("*.part")), list((tmp_path / "artifacts").rglob("*"))

@@ -40,6 +40,22 @@ BAND_BYTES = 256 * 1024
 _UP = 2  # PNG filter type "Up"
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` at ``path`` through a temporary file beside it, so ``path`` is never seen half-written.
+
+    A write that fails (a full disk) removes its temporary file: retries must not fill the disk further.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # its own, per writer
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def can_encode(image: Image.Image) -> bool:
     """Say whether ``encode_png`` writes this image (8-bit L, RGB or RGBA, not empty)."""
     return image.mode in COLOUR_TYPES and image.width > 0 and image.height > 0
@@ -201,12 +217,7 @@ class ArtifactStore:
         """Write ``data`` at the digest's address without ever exposing a half-written object."""
         key = self._key(digest)
         if self._fs is None or self.local:
-            path = Path(key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
+            write_whole(Path(key), data)
             return
         # Object stores write whole objects on close; the address is only ever complete.
         self._fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
@@ -275,10 +286,5 @@ class ArtifactStore:
         cache = self._cache or Path(tempfile.gettempdir()) / "thinkedit-artifact-cache"
         target = cache / ref.sha256[:2] / f"{ref.sha256}.png"
         if not target.is_file():
-            data = self.read_bytes(ref)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
+            write_whole(target, self.read_bytes(ref))
         return target

@@ -12,8 +12,6 @@ import io
 import itertools
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from thinkedit.apps.evaluation.benchmarks import BenchItem, BenchLoad
 from thinkedit.apps.evaluation.metadata import find_image, malformed, read_json
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.safenames import safe_component
+from thinkedit.tools.store import write_whole
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +102,7 @@ def _keep(target: Path, data: bytes) -> None:
     except OSError:
         pass
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_whole(target, data)
     except OSError as exc:
         raise BadInputError(f"cannot write the extracted source image {target}: {exc}") from exc
 
