@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from thinkedit.tools.errors import BadInputError, ThinkeditError
 from thinkedit.tools.artifact_cache import WRITES
-from thinkedit.tools.secrets import mask_url
+from thinkedit.tools.secrets import mask_url, register_secret, url_secrets
 from thinkedit.tools.types import ImageRef
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -241,7 +241,11 @@ def parse_checkpoint_url(url: str) -> tuple[str, str]:
     A PostgreSQL URL's password is registered as a secret (masked wherever it would be shown), and a
     URL that libpq would read differently from us is refused before anything connects with it.
     """
-    parts = urlsplit(url)
+    register_secret(*url_secrets(url))  # before anything shows it, however it is (mis)written
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed "[" of an IPv6 host
+        raise BadInputError(f"checkpointer URL {mask_url(url)!r} cannot be read: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
         # sqlite:///absolute/path: the URL's path is the file's (absolute) path.

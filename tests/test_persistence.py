@@ -15,6 +15,7 @@ from thinkedit.agent.viewer import write_outputs
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker, verdicts
 from tests.test_graph import make_settings
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.secrets import mask_secrets
 from thinkedit.tools.store import ArtifactStore
 
 
@@ -53,6 +54,22 @@ def test_bad_checkpoint_urls_name_the_problem(url: str, names: str) -> None:
     with pytest.raises(BadInputError, match="checkpointer URL") as err:
         parse_checkpoint_url(url)
     assert names in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "host=127.0.0.1 dbname=runs user=me password=hunter2secret",  # libpq's keywords, which psycopg takes
+        "postgresql:/me:hunter2secret@127.0.0.1/runs",  # a slash left out
+        "postgres//me:hunter2secret@127.0.0.1/runs",
+        "postgresql://me:hunter2secret@[::1/runs",  # an unclosed IPv6 host: a clear error, not a bare ValueError
+    ],
+)
+def test_a_password_in_a_checkpoint_value_that_is_not_quite_a_url_is_masked(url: str) -> None:
+    with pytest.raises(BadInputError, match="checkpointer URL") as err:
+        parse_checkpoint_url(url)
+    assert "hunter2secret" not in str(err.value) and "***" in str(err.value)
+    assert "hunter2secret" not in mask_secrets(f"later: {url}")  # registered: masked wherever it shows up next
 
 
 async def test_unreachable_postgres_is_a_clear_error() -> None:

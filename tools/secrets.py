@@ -105,14 +105,29 @@ def _url_parts(url: str) -> tuple[str, str, str, list[str]]:
     return scheme, secret, rest, values
 
 
+#: In a value that is not quite a URL: ``user:secret@`` (a ``//`` left out), and libpq's ``password=secret`` pairs.
+_LOOSE_USERINFO = re.compile(r"([^\s/:@=]+):([^\s/@]+)@")
+_SECRET_KEYWORD = re.compile(r"\b(\w*(?:pass(?:word|wd)|secret|token|api_?key)\w*)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)",
+                             re.IGNORECASE)
+
+
 def url_secrets(url: str) -> list[str]:
-    """Return the secrets a URL holds: its password and secret query parameters, as written."""
+    """Return the secrets a URL holds: its password and secret query parameters, as written.
+
+    A value without ``://`` (a mistyped URL, a libpq ``key=value`` string) gives what looks like one.
+    """
+    if "://" not in url:
+        found = [m[2] for m in _LOOSE_USERINFO.finditer(url)] + [m[2] for m in _SECRET_KEYWORD.finditer(url)]
+        return [value for value in {*found, *(v.strip("'") for v in found)} if len(value) > 1]
     _, secret, _, values = _url_parts(url)
     return [value for value in (secret, *values) if value]
 
 
 def mask_url(url: str) -> str:
     """Return ``url`` fit to show: its password and secret query parameters (and any known secret) as ``***``."""
+    if "://" not in url:  # not quite a URL: mask what looks like a password in it all the same
+        loose = _LOOSE_USERINFO.sub(lambda m: f"{m[1]}:{MASK}@", url)
+        return mask_secrets(_SECRET_KEYWORD.sub(lambda m: f"{m[1]}={MASK}", loose))
     prefix, secret, rest, _ = _url_parts(url)
     if secret:
         prefix += f":{MASK}"
