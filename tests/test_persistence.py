@@ -17,6 +17,7 @@ from tests.test_graph import make_settings
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.secrets import mask_secrets
 from thinkedit.tools.store import ArtifactStore
+from thinkedit.tools.types import ImageRef
 
 
 def memory_url() -> str:
@@ -205,3 +206,12 @@ def test_mcp_results_give_a_local_file_for_remote_stores(photo: Image.Image, tmp
     assert Path(info.path).is_file() and Path(info.path).is_relative_to(tmp_path / "cache")
     local = ArtifactStore(tmp_path / "local")
     assert image_info(local.put(photo), "thinkedit://x", local).path == str(local.path(ref))
+
+
+def test_a_password_in_the_artifact_store_url_is_masked_where_it_is_shown() -> None:
+    """fsspec's FTP, SFTP and SMB stores take credentials in the URL: errors and logs show it masked."""
+    store = ArtifactStore("memory://alice:ftp-only-s3cret@files.example/art")
+    with pytest.raises(BadInputError, match="not in the artifact store") as missing:
+        store.get(ImageRef(sha256="0" * 64, uri="memory://x", width=1, height=1))
+    assert "ftp-only-s3cret" not in str(missing.value) and "alice:***@" in str(missing.value)
+    assert "ftp-only-s3cret" not in mask_secrets(f"log line: {store.url}")

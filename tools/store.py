@@ -28,6 +28,7 @@ from thinkedit.tools.artifact_cache import DECODED, WRITES, pixel_digest
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import load_image
 from thinkedit.tools.locations import is_url
+from thinkedit.tools.secrets import register_secret, url_secrets
 from thinkedit.tools.types import ImageRef
 
 #: PIL mode -> (PNG colour type, bytes per pixel), for the 8-bit modes this encoder writes.
@@ -131,7 +132,12 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 #: A URL with a scheme (``memory://``, ``file://``, ``s3://``): the store goes through fsspec.
 def open_filesystem(url: str) -> tuple[Any, str]:
-    """Return the fsspec filesystem and root path of ``url``, or raise ``BadInputError`` naming the problem."""
+    """Return the fsspec filesystem and root path of ``url``, or raise ``BadInputError`` naming the problem.
+
+    A password in ``url`` (FTP, SFTP and SMB stores take one there) is registered as a secret first, so
+    every error and log line that shows the URL masks it.
+    """
+    register_secret(*url_secrets(url))
     try:
         import fsspec
     except ModuleNotFoundError as exc:  # pragma: no cover - fsspec is a core dependency
