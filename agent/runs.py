@@ -28,7 +28,7 @@ from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.review import check_answer
 from thinkedit.agent.settings import LoopSettings
-from thinkedit.agent.state import RunState, plain
+from thinkedit.agent.state import RunState, checkpointed, plain
 from thinkedit.tools.artifact_cache import WRITES
 from thinkedit.tools.locations import is_url, storage_locations
 from thinkedit.tools.errors import BadInputError
@@ -194,9 +194,8 @@ class RunRegistry:
 
 def _with_settings(values: dict[str, Any], record: RunRecord) -> RunState | None:
     """Read a run's checkpointed values with the settings its record keeps (the one stored copy)."""
-    if not values:
+    if (state := checkpointed(values)) is None:
         return None
-    state = RunState.model_validate(values)
     if state.settings is None:  # checkpoints written before the record was the one copy still hold theirs
         state.settings = record.settings
     return state

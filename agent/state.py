@@ -170,3 +170,12 @@ class RunState(BaseModel):
     def total_usage(self) -> Usage:
         """Return what the run's rounds cost together (the record keeps it, every view shows it)."""
         return total_usage([r.usage for r in self.rounds])
+
+
+def checkpointed(values: dict[str, Any] | None) -> RunState | None:
+    """Return a run's state from its checkpoint's values, or None before its input is in.
+
+    A run's first checkpoint, taken as it starts, holds only the channels' defaults (``rounds: []``):
+    a run looked at then has no state yet, not a broken one.
+    """
+    return RunState.model_validate(values) if values and values.get("instruction") else None

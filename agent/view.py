@@ -241,10 +241,10 @@ class RunRead:
 
 async def read_run(runner: Runner, run_id: str, record: RunRecord | None = None) -> RunRead:
     """Read a run's record (unless given) and its checkpoint, once each (``BadInputError`` for an unknown id)."""
-    from thinkedit.agent.state import RunState  # the run's side of the view: not needed to describe the tools
+    from thinkedit.agent.state import checkpointed  # the run's side of the view: not needed to describe the tools
 
     record = record if record is not None else runner.registry.load(run_id)
     snapshot = await runner.graph.aget_state({"configurable": {"thread_id": run_id}})
-    state = RunState.model_validate(snapshot.values) if snapshot.values else None
+    state = checkpointed(snapshot.values)
     pending = snapshot.interrupts[0].value if snapshot.interrupts else None
     return RunRead(record, state, pending)

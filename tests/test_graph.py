@@ -366,3 +366,19 @@ async def test_a_resume_writes_to_the_store_it_was_given_not_the_one_the_record_
     assert len(resumed.rounds) == 2 and not (tmp_path / "mnt-a").exists()  # nothing written where the record said
     assert all(second.store.read_bytes(r.image) for r in resumed.rounds)
     assert second.registry.load(record.run_id).settings.artifacts_url == str(tmp_path / "share")
+
+
+async def test_a_run_looked_at_before_its_input_is_checkpointed_has_no_state_yet(data_dir, photo) -> None:
+    """The first checkpoint of a starting run holds only the channels' defaults: no state, not a broken one."""
+    from thinkedit.agent.view import read_run
+
+    runner = make_runner(data_dir, ScriptedEditor(), ScriptedThinker(verdicts((9, 9, "x"))))
+    record = runner.prepare(photo, "make it red", make_settings(data_dir))
+    from types import SimpleNamespace
+
+    async def first_checkpoint(config, *args, **kwargs):  # what LangGraph holds as the run starts (seen live)
+        return SimpleNamespace(values={"rounds": []}, interrupts=())
+
+    runner.graph.aget_state = first_checkpoint
+    assert await runner.state(record.run_id) is None
+    assert (await read_run(runner, record.run_id)).state is None

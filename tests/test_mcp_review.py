@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mcp import Client
@@ -30,9 +31,12 @@ async def test_review_pauses_and_each_decision_resumes(data_dir: Path) -> None:
         assert paused["review"]["semantic"] == 3 and "review_run" in paused["message"]
         run_id = paused["run_id"]
 
-        # get_run shows the same pause without resuming anything.
+        # get_run shows the same pause without resuming anything, and so does the run's resource.
         looked = await client.call_tool("get_run", {"run_id": run_id, "wait_seconds": 0})
         assert looked.structured_content["status"] == "awaiting_review"
+        resource = json.loads((await client.read_resource(f"thinkedit://runs/{run_id}")).contents[0].text)
+        assert resource["review"] == looked.structured_content["review"] and resource["review"]["round"] == 1
+        assert resource["message"] == looked.structured_content["message"]
         assert len(backends.editor_.calls) == 1
 
         second = await review(client, run_id, "approve")

@@ -38,19 +38,14 @@ def register_resources(server: MCPServer) -> None:
         mime_type="application/json",
     )
     async def run_trajectory(run_id: str, ctx: Context) -> str:
-        """Return the run's trajectory as JSON."""
-        from thinkedit.servers.mcp.results import run_result
+        """Return the run's trajectory as JSON: what ``get_run`` says of it (its review, an interruption)."""
+        from thinkedit.servers.mcp.results import read_run_result
 
         app = await _app(ctx)
         try:
-            record = app.runner.registry.load(run_id)
+            result = await read_run_result(app.runner, app.jobs, run_id, app.jobs.outputs_dir(run_id))
         except BadInputError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
-        state = await app.runner.state(run_id)
-        live = app.jobs.is_live(run_id)
-        result = run_result(
-            record, state, live=live, outputs_dir=app.jobs.outputs_dir(run_id), store=app.runner.store
-        )
         return result.model_dump_json(indent=1)
 
     @server.resource(
