@@ -188,8 +188,8 @@ def write_outputs(state: RunState, store: ArtifactStore, out_dir: str | Path) ->
         paths["final"] = out / "final.png"
         shutil.copyfile(store.local_path(state.final_image), paths["final"])
     data = run_view(state, state.settings).trajectory()
-    paths["trajectory"] = out / "trajectory.json"
-    paths["trajectory"].write_text(json.dumps(data, indent=2))
     paths["report"] = out / "report.html"
     paths["report"].write_bytes(render_report(data, store, state.settings))
+    paths["trajectory"] = out / "trajectory.json"  # last: once it is there, the folder is whole
+    paths["trajectory"].write_text(json.dumps(data, indent=2))
     return paths

@@ -111,6 +111,7 @@ async def test_every_surface_reads_the_same_view(data_dir: Path, photo, tmp_path
     """The trajectory, the LangChain tool's summary, the MCP result, the gallery card and a recording agree."""
     from thinkedit.agent.langchain_tool import summarize
     from thinkedit.agent.recording import read_trajectories, record_trajectory
+    from thinkedit.agent.viewer import write_outputs
     from thinkedit.servers.ui.views import summary_of
     from tests.fakes import ScriptedThinker, verdicts
     from tests.test_graph import run
@@ -121,6 +122,15 @@ async def test_every_surface_reads_the_same_view(data_dir: Path, photo, tmp_path
     assert not {"settings", "error", "created_at", "updated_at"} & set(trajectory)
     summary = summarize(run_view(state, state.settings))
     result = results.run_result(record, state, live=False, outputs_dir=tmp_path / "none", store=runner.store)
+    assert result.outputs_dir is None and result.final_image.path == state.final_image.uri  # no outputs: the store's
+    writing = tmp_path / "writing"  # another process is still writing this run's folder: named once it is whole
+    writing.mkdir()
+    (writing / "final.png").write_bytes(runner.store.read_bytes(state.final_image))
+    partial = results.run_result(record, state, live=False, outputs_dir=writing, store=runner.store)
+    assert partial.outputs_dir is None and partial.final_image.path == state.final_image.uri
+    write_outputs(state, runner.store, writing)
+    whole = results.run_result(record, state, live=False, outputs_dir=writing, store=runner.store)
+    assert whole.outputs_dir == str(writing) and whole.final_image.path == str(writing / "final.png")
     card = await summary_of(runner, record, live=False)
     chosen = trajectory["rounds"][trajectory["best_round"] - 1]
     assert trajectory["best_round"] == summary["best_round"] == result.best_round == card["best_round"] == 2

@@ -158,7 +158,10 @@ def run_result(
     run_id = view.run_id
     final = view.final_image if done else None
     final_info = image_info(final, final_uri(run_id), store) if final else None
-    if final_info is not None and (outputs_dir / "final.png").is_file():
+    # The outputs are named once whole: ``write_outputs`` writes trajectory.json last, and another process that
+    # drove the run may still be writing them when this one is asked.
+    written = final is not None and (outputs_dir / "trajectory.json").is_file()
+    if final_info is not None and written:
         final_info.path = str(outputs_dir / "final.png")
     result = RenderedRun(
         run_id=run_id,
@@ -173,7 +176,7 @@ def run_result(
         rounds=[_round_info(run_id, r, store) for r in view.rounds],
         usage=UsageInfo.model_validate(view.usage.model_dump()) if view.usage and checkpointed else None,
         notes=view.notes,
-        outputs_dir=str(outputs_dir) if final and outputs_dir.is_dir() else None,
+        outputs_dir=str(outputs_dir) if written else None,
         review=PendingReview.model_validate({k: v for k, v in pending.items() if k in PendingReview.model_fields})
         if pending is not None and view.status == "awaiting_review"
         else None,
