@@ -231,3 +231,31 @@ async def test_cancelling_the_call_after_an_inline_answer_stops_the_run(data_dir
         await anyio.sleep(1.5)
         (record,) = RunRegistry.for_data(data_dir).list()
     assert record.status == "cancelled" and len(backends.editor_.calls) == 2  # round 2 was its last
+
+
+async def test_cancelling_the_call_while_its_form_is_open_stops_the_paused_run(data_dir: Path) -> None:
+    """docs/mcp.md: cancelling think_while_edit stops the run it started, a run paused on an open form too.
+
+    (An elicitation request holds the call open; on 2026-07-28 the call has returned its question by then.)
+    """
+    mode = "legacy"
+    from thinkedit.agent.runs import RunRegistry
+
+    server, backends = make_server(data_dir, script=SCRIPT)
+    asked = anyio.Event()
+
+    async def hold_the_form(context: Any, params: Any) -> ElicitResult:
+        asked.set()
+        await anyio.sleep(60)  # the person has not answered yet
+        return accept("approve")
+
+    async with Client(server, mode=mode, elicitation_callback=hold_the_form) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: run(client, max_rounds=5))
+            with anyio.fail_after(20):
+                await asked.wait()
+            tg.cancel_scope.cancel()
+        with anyio.fail_after(10):
+            while (record := RunRegistry.for_data(data_dir).list()[0]).status == "awaiting_review":
+                await anyio.sleep(0.05)
+    assert record.status == "cancelled" and len(backends.editor_.calls) == 1

@@ -38,6 +38,7 @@ class RunJobs(RunTasks):
     def __init__(self, runner: Runner, outputs_root: Path) -> None:
         super().__init__(runner, outputs_root, INTERRUPTED)
         self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()  # cancels of paused runs under way (``cancel_soon``)
 
     def outputs_dir(self, run_id: str) -> Path:
         """Return where a finished run's files are written."""
@@ -128,11 +129,25 @@ class RunJobs(RunTasks):
         return True
 
     def cancel_soon(self, run_id: str) -> None:
-        """Ask the run's task to stop (for callers that cannot await, e.g. while being cancelled)."""
+        """Stop the run, for callers that cannot await (being cancelled): its task, or a paused run's record.
+
+        A run paused for review (its form open in the call being cancelled) has no task: it is marked
+        cancelled in the background, as ``cancel_run`` does, rather than left waiting for nobody.
+        """
         task = self._tasks.get(run_id)
         if task is not None and not task.done():
             log.info("cancelling run %s", run_id)
             task.cancel()
+            return
+        stopping = asyncio.get_running_loop().create_task(self._cancel_idle(run_id), name=f"cancel-{run_id}")
+        self._stopping.add(stopping)
+        stopping.add_done_callback(self._stopping.discard)
+
+    async def _cancel_idle(self, run_id: str) -> None:
+        try:
+            await self.cancel_run(run_id)  # a finished run stays as it is
+        except Exception as exc:  # another process drives it now, or its record is gone
+            log.warning("run %s was not cancelled: %s", run_id, exc)
 
 
 def progress_of(event: dict[str, Any], max_rounds: int) -> tuple[float, float, str] | None:
