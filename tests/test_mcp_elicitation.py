@@ -103,10 +103,12 @@ async def test_an_edit_without_instruction_is_asked_again(data_dir: Path) -> Non
     assert backends.editor_.calls[-1].instruction == "second try" and "needs an instruction" in done["message"]
 
 
-async def test_a_person_who_never_gives_a_usable_answer_is_asked_a_bounded_number_of_times(data_dir: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)  # on 2026-07-28 the count goes with each question and comes back
+async def test_a_person_who_never_gives_a_usable_answer_is_asked_a_bounded_number_of_times(data_dir: Path,
+                                                                                            mode: str) -> None:
     server, backends = make_server(data_dir, script=SCRIPT)
     person = Person(*[accept("edit")] * 10)  # 'edit' with no instruction, every time
-    async with Client(server, mode="legacy", elicitation_callback=person) as client:
+    async with Client(server, mode=mode, elicitation_callback=person) as client:
         paused = await run(client, max_rounds=2)
     # The run's rounds and two more, then one last form, then the run waits for review_run, intact.
     assert len(person.asked) == 2 + 2 + 1 and len(backends.editor_.calls) == 1

@@ -125,7 +125,7 @@ async def continue_review(
     record = app.runner.registry.load(retry.run_id)
     reporter = ProgressReporter(ctx.report_progress, record.settings.max_rounds)
     follow = lambda rid, wait: app.jobs.follow(rid, wait, reporter)  # noqa: E731
-    review = InlineReview(app, ctx, follow, retry.budget, notes=retry.notes)
+    review = InlineReview(app, ctx, follow, retry.budget, notes=retry.notes, asked=retry.asked)
     try:
         asked = await review.answer(retry.run_id, retry.answer, retry.round)
     except asyncio.CancelledError:

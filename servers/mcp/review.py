@@ -88,6 +88,8 @@ class InlineReview:
     follow: Follow
     budget: float
     notes: list[str] = field(default_factory=list)
+    #: Forms asked so far in this call, earlier 2026-07-28 retries of it included (carried in their state).
+    asked: int = 0
 
     async def settle(self, run_id: str) -> InputRequiredResult | None:
         """Ask while the run waits for review and the client can show a form; resume it on each answer.
@@ -96,19 +98,18 @@ class InlineReview:
         no longer paused or cannot be answered here (``notes`` then says why).
         """
         mode = elicitation_mode(self.ctx)
-        asked = 0
         limit: int | None = None  # read from the run's record at the first form, once per call
         while mode is not None and self.app.jobs.awaits_review(run_id):
             pending = await self.app.runner.pending_review(run_id)
             if pending is None:
                 return None
-            if mode == "input_required":
-                return self._input_required(run_id, pending)
             limit = self._max_questions(run_id) if limit is None else limit
-            if asked > limit:
+            if self.asked > limit:
                 self.notes.append("Stopped asking after too many unusable answers; answer with review_run.")
                 return None
-            asked += 1
+            self.asked += 1
+            if mode == "input_required":  # the count goes out with the question and comes back with its retry
+                return self._input_required(run_id, pending)
             form = await self._ask(pending)
             if form is None or not await self._apply(run_id, form, pending.get("round")):
                 return None
@@ -195,19 +196,21 @@ class InlineReview:
             message=question(pending), requested_schema=render_elicitation_schema(ReviewForm)
         )
         state = json.dumps({"run_id": run_id, "round": pending.get("round"), "budget": max(0.0, self.budget),
-                            "notes": self.notes[-20:]})
+                            "notes": self.notes[-20:], "asked": self.asked})
         return InputRequiredResult(input_requests={QUESTION_KEY: ElicitRequest(params=params)}, request_state=state)
 
 
 @dataclass(frozen=True)
 class Retry:
-    """What a 2026-07-28 retry brings back: our state (run, round asked about, budget left, notes) and the answer."""
+    """What a 2026-07-28 retry brings back: our state (run, round asked about, budget left, notes, forms asked)
+    and the answer."""
 
     run_id: str
     round: int | None
     budget: float
     notes: list[str]
     answer: Any
+    asked: int = 0
 
 
 def continuation(ctx: Context) -> Retry | None:
@@ -219,7 +222,8 @@ def continuation(ctx: Context) -> Retry | None:
         asked = state.get("round")  # absent from an older server's state
         budget = min(max(0.0, float(state["budget"])), MAX_WAIT_SECONDS)  # as sent back: no more than a call may ask
         retry = Retry(str(state["run_id"]), None if asked is None else int(asked), budget,
-                      [str(n) for n in state["notes"]], None)
+                      [str(n) for n in state["notes"]], None, max(0, int(state.get("asked", 0))))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BadInputError("this retry's requestState is not one thinkedit issued") from exc
-    return Retry(retry.run_id, retry.round, retry.budget, retry.notes, (ctx.input_responses or {}).get(QUESTION_KEY))
+    return Retry(retry.run_id, retry.round, retry.budget, retry.notes, (ctx.input_responses or {}).get(QUESTION_KEY),
+                 retry.asked)
