@@ -333,11 +333,11 @@ async def test_replicate_stops_the_other_predictions_when_one_fails(double: Prov
     to the end and thrown away."""
     kontext = ReplicateKontextEditor(EditorConfig(backend="replicate", model="black-forest-labs/flux-kontext-pro",
                                                   base_url=double.url))
-    double.processing_polls = 1000  # the other prediction would run for a long while
-    double.fail_next(r"/predictions$", 422)
-    with pytest.raises(BadInputError, match="422"):
+    double.processing_polls = 1000  # both predictions would run for a long while ...
+    double.fail_next(r"/v1/predictions/p\d+$", 401)  # ... but one's status check fails for good
+    with pytest.raises(BackendError, match="401"):
         await kontext.edit(EditRequest(image=picture((32, 32), (0, 0, 0)), instruction="x", num_images=2))
-    assert len(double.billed("/predictions$")) == 1 and len(double.calls("/cancel$")) == 1
+    assert len(double.billed("/predictions$")) == 2 and len(double.calls("/cancel$")) == 2  # both stopped
 
 
 async def test_an_edit_whose_answer_timed_out_is_not_sent_again(double: ProviderDouble, keys: None) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from thinkedit.agent.settings import LoopSettings
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.extras import missing_extra
+from thinkedit.tools.types import MAX_REFERENCES
 
 #: What the in-process backends import when they load (the registry imports them lazily).
 _IN_PROCESS_MODULES = {"diffusers": ("torch", "diffusers"), "transformers": ("torch", "transformers")}
@@ -33,7 +34,7 @@ def check_backends(settings: LoopSettings, references: int = 0) -> None:
         from thinkedit.tools.editors.models import get_model
 
         model = get_model(editor.model)
-        if references + 1 > model.max_images:
+        if MAX_REFERENCES >= references and references + 1 > model.max_images:  # past MAX_REFERENCES: said later
             hint = "" if model.max_images > 1 else "; use qwen-image-edit-plus for references"
             raise BadInputError(f"editor {model.name!r} takes {model.max_images} input image(s) per edit; got the "
                                 f"source and {references} reference(s) (--ref){hint}")
