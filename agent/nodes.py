@@ -31,7 +31,7 @@ from thinkedit.agent.routing import (
 from thinkedit.agent.review import DECISIONS, parse_review
 from thinkedit.agent.settings import LoopSettings, SettingsInput, input_roots, resolve_image, run_settings
 from thinkedit.agent.state import Candidate, Round, RunState, plain
-from thinkedit.tools.config import EditorConfig, ThinkerConfig
+from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BackendError, BadInputError, ThinkerOutputError
 from thinkedit.tools.images import check_references, intake_notes
 from thinkedit.tools.protocols import Editor, Thinker
@@ -118,7 +118,7 @@ def _resolve(context: Any, overrides: SettingsInput | None, confine: bool) -> Lo
     named = context.get("profile") if isinstance(context, Mapping) else getattr(context, "profile", None)
     for profile in (named, overrides.profile if overrides is not None else None) if confine else ():
         if isinstance(profile, str) and profile.endswith(".toml"):
-            under_roots(profile, input_roots(), what="profile")
+            under_roots(profile, input_roots(str(default_data_dir())), what="profile")
     return run_settings(context, overrides)
 
 

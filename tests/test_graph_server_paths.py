@@ -72,7 +72,8 @@ async def test_a_profile_file_outside_its_folders_is_refused_unread(server_dir: 
     with pytest.raises(BadInputError, match="profile .*app.toml is outside the folders") as refused:
         await run(server_graph(), image="photo.png", overrides={"profile": str(secret)})
     assert "hunter2" not in str(refused.value)
-    with pytest.raises(BadInputError, match="profile .* is outside the folders"):  # the run's context, as Studio sets it
+    # The run's context, as Studio's assistant configuration sets it, is held to the same folders.
+    with pytest.raises(BadInputError, match="profile .* is outside the folders"):
         await server_graph().ainvoke({"image": "photo.png", "instruction": "x"}, {"configurable": {"thread_id": "c"}},
                                      context={"profile": str(secret)})
 
@@ -83,3 +84,15 @@ async def test_the_graph_langgraph_dev_serves_is_the_confined_one(server_dir: Pa
     with pytest.raises(BadInputError, match="outside the folders this server reads from"):
         await graph.ainvoke({"image": str(EXAMPLES / "chelsea.png"), "instruction": "x"},
                             {"configurable": {"thread_id": "studio"}})
+
+
+async def test_a_profile_file_in_the_data_dir_is_read(server_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data-elsewhere"  # the server's data dir, outside its working directory
+    monkeypatch.setenv("THINKEDIT_DATA_DIR", str(data))
+    data.mkdir()
+    tiny = Path(__file__).resolve().parents[1] / "tools" / "profiles" / "tiny.toml"
+    (data / "mine.toml").write_text(tiny.read_text())
+    shutil.copyfile(EXAMPLES / "chelsea.png", server_dir / "photo.png")
+    done = await run(server_graph(), image="photo.png", overrides={"profile": str(data / "mine.toml")})
+    assert done["status"] == "done"
