@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkedit.apps.evaluation.benchmarks import BenchItem, BenchLoad
-from thinkedit.apps.evaluation.metadata import find_image, malformed, read_json
+from thinkedit.apps.evaluation.metadata import find_image, malformed, parsed, read_json
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.safenames import safe_component
 from thinkedit.tools.store import write_whole
@@ -82,13 +82,7 @@ def _rows_from_json(root: Path) -> tuple[list[Row], list[str]]:
     """Return the rows of every JSON Lines or JSON export that holds GEdit rows, and the unreadable files."""
     found: list[Row] = []
     unreadable: list[str] = []
-    for path in sorted(root.glob("*.jsonl")) + sorted(root.glob("*.json")):
-        try:
-            rows = _parse_rows(path)
-        except BadInputError as exc:
-            log.info("passing over %s", exc)
-            unreadable.append(str(exc))
-            continue
+    for path, rows in parsed(sorted(root.glob("*.jsonl")) + sorted(root.glob("*.json")), _parse_rows, unreadable):
         if any(isinstance(row, dict) and "key" in row for row, _ in rows[:20]):
             found += [(row, path.parent, where) for row, where in rows]
     return found, unreadable

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +40,25 @@ def json_files(root: Path, preferred: tuple[str, ...], depth: int = 2) -> Iterat
             yield path
 
 
+def parsed(paths: Iterable[Path], parse: Callable[[Path], Any], unreadable: list[str]) -> Iterator[tuple[Path, Any]]:
+    """Yield each path with what ``parse`` reads from it; one it cannot read is passed over, logged and noted in
+    ``unreadable`` (a broken file beside the metadata must not stop the search for it)."""
+    for path in paths:
+        try:
+            data = parse(path)
+        except BadInputError as exc:
+            log.info("passing over %s", exc)
+            unreadable.append(str(exc))
+            continue
+        yield path, data
+
+
 def find_metadata(
     root: Path, preferred: tuple[str, ...], accepts: Callable[[Any], bool], what: str
 ) -> tuple[Path, Any]:
     """Return the first JSON file under ``root`` that ``accepts``, with its data; unparsable ones are passed over."""
     unreadable: list[str] = []
-    for path in json_files(root, preferred):
-        try:
-            data = read_json(path)
-        except BadInputError as exc:
-            log.info("passing over %s", exc)
-            unreadable.append(str(exc))
-            continue
+    for path, data in parsed(json_files(root, preferred), read_json, unreadable):
         if accepts(data):
             return path, data
     also = f" ({len(unreadable)} unreadable JSON file(s), first: {unreadable[0]})" if unreadable else ""
