@@ -31,7 +31,7 @@ from thinkedit.agent.settings import LoopSettings
 from thinkedit.agent.state import RunState, checkpointed, plain
 from thinkedit.tools.artifact_cache import WRITES
 from thinkedit.tools.locations import is_url, storage_locations
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, problems
 from thinkedit.tools.images import intake_notes, load_image, load_references
 from thinkedit.tools.registry import BackendCache
 from thinkedit.tools.secrets import mask_secrets
@@ -169,7 +169,7 @@ class RunRegistry:
         try:
             return RunRecord.model_validate_json(text)
         except ValidationError as exc:
-            raise BadInputError(f"run record {key} is damaged: {exc}") from exc
+            raise BadInputError(f"run record {key} is damaged: {problems(exc)}") from exc
 
     def list(self, *, strict: bool = False) -> list[RunRecord]:
         """Return every run's record, newest first; a damaged one is skipped, or with ``strict`` refused."""

@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, field_serializer, model_validator
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.locations import DEFAULT_PROFILE, default_profile
 from thinkedit.tools.profiles import Profile, load_profile
 from thinkedit.tools.safenames import ALLOW_ROOT_ENV, under_roots
+from thinkedit.tools.secrets import mask_url
 from thinkedit.tools.types import Budget, ModelPrice, price_for
 
 if TYPE_CHECKING:
@@ -120,6 +121,15 @@ class LoopSettings(BaseModel):
         description="A shared artifact store (local dir or fsspec URL: file://, s3://...), "
         "so nodes in any process use the same one (default: <data_dir>/artifacts).",
     )
+
+    @field_serializer("artifacts_url", when_used="json")
+    def _url_without_secrets(self, url: str | None) -> str | None:
+        """Write the store's URL with its password masked: a record, a checkpoint or a view keeps no secret.
+
+        The process that opened the store holds the URL itself; a run resumed from its record takes the
+        resuming process's own (``Runner.resume``).
+        """
+        return mask_url(url) if url else url
 
     @model_validator(mode="wrap")
     @classmethod

@@ -217,3 +217,15 @@ async def stored_run_with(data_dir: Path, settings: object) -> object:
     backends = FakeBackends(ScriptedEditor(), ScriptedThinker(verdicts(*SCRIPT)))
     async with Runner.open(data_dir, backends=backends) as runner:
         return await runner.start(runner.prepare(CHELSEA, "put a hat on the cat", settings))
+
+
+async def test_run_settings_a_call_cannot_have_are_refused_without_echoing_the_settings(data_dir: Path) -> None:
+    server, backends = make_server(data_dir)
+    async with Client(server, mode="legacy") as client:
+        priced = await client.call_tool(
+            "think_while_edit", {"image": str(CHELSEA), "instruction": "put a hat on the cat", "budget": "$1"}
+        )
+    text = error_text(priced)
+    assert priced.is_error and "invalid run settings" in text and "a dollar budget needs a price" in text
+    assert "input_value" not in text and "pydantic.dev" not in text and "'profile'" not in text, text
+    assert backends.editor_.calls == []

@@ -215,3 +215,42 @@ def test_a_password_in_the_artifact_store_url_is_masked_where_it_is_shown() -> N
         store.get(ImageRef(sha256="0" * 64, uri="memory://x", width=1, height=1))
     assert "ftp-only-s3cret" not in str(missing.value) and "alice:***@" in str(missing.value)
     assert "ftp-only-s3cret" not in mask_secrets(f"log line: {store.url}")
+
+
+async def test_a_password_in_the_artifact_store_url_is_never_stored(photo: Image.Image, tmp_path: Path) -> None:
+    """Records, checkpoints, image references and a run's files keep the store's URL masked; a resume still works."""
+    url = f"memory://alice:ftp-only-s3cret@files.example/art-{uuid.uuid4().hex[:8]}"
+    checkpoints = default_checkpoint_url(tmp_path / "a")
+    thinker = ScriptedThinker(verdicts((3, 4, "add a red hat"), (9, 9, "done")))
+    async with Runner.open(
+        tmp_path / "a", checkpoints=checkpoints, artifacts=url, backends=FakeBackends(ScriptedEditor(), thinker),
+        retry=default_retry(max_attempts=2, initial_interval=0.01),
+    ) as runner:
+        record = runner.prepare(photo, "add a hat", make_settings(tmp_path / "a", review=True))
+        assert "alice:***@" in record.source.uri and "s3cret" not in record.source.uri
+        paused = await runner.start(record)
+        assert paused is not None and len(paused.rounds) == 1
+        runner.registry.flush(record.run_id)
+    # Another process (another data dir) with the same stores reads the masked record and finishes the run.
+    thinker = ScriptedThinker(verdicts((9, 9, "done")))
+    async with Runner.open(
+        tmp_path / "b", checkpoints=checkpoints, artifacts=url, backends=FakeBackends(ScriptedEditor(), thinker),
+        retry=default_retry(max_attempts=2, initial_interval=0.01),
+    ) as other:
+        stored = other.registry.load(record.run_id).settings.artifacts_url
+        assert stored is not None and "alice:***@" in stored and "s3cret" not in stored
+        state = await other.resume(record.run_id, review="approve")
+        assert state is not None and state.status == "done" and len(state.rounds) == 2
+        paths = write_outputs(state, other.store, tmp_path / "out")
+        other.registry.flush(record.run_id)
+    assert Image.open(paths["final"]).size == photo.size
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    stored_files = [memory.cat_file(p) for p in memory.find("/") if "art-" in p and p.endswith(".json")]
+    assert stored_files, "the run's record is on the shared store"
+    local_files = [p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()]
+    local_files += [p.read_bytes() for p in (tmp_path / "out").iterdir() if p.suffix in (".json", ".html")]
+    leaked = [blob for blob in [*stored_files, *local_files] if b"ftp-only-s3cret" in blob]
+    assert not leaked, "a stored file holds the store's password"
+    assert all("s3cret" not in r.image.uri for r in state.rounds)

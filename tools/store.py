@@ -28,7 +28,7 @@ from thinkedit.tools.artifact_cache import DECODED, WRITES, pixel_digest
 from thinkedit.tools.errors import BadInputError
 from thinkedit.tools.images import load_image
 from thinkedit.tools.locations import is_url
-from thinkedit.tools.secrets import register_secret, url_secrets
+from thinkedit.tools.secrets import mask_url, register_secret, url_secrets
 from thinkedit.tools.types import ImageRef
 
 #: PIL mode -> (PNG colour type, bytes per pixel), for the 8-bit modes this encoder writes.
@@ -169,6 +169,7 @@ class ArtifactStore:
         self._fs: Any = None
         if is_url(root):
             self._fs, self._root = open_filesystem(str(root))
+            self._shown = mask_url(self.url)  # what an ImageRef keeps: it is stored in records and checkpoints
             self._fs.makedirs(self._root, exist_ok=True)
             protocol = self._fs.protocol if isinstance(self._fs.protocol, str) else self._fs.protocol[0]
             self.local = protocol in ("file", "local")
@@ -186,7 +187,7 @@ class ArtifactStore:
     def _uri(self, digest: str) -> str:
         if self._fs is None or self.local:
             return self._key(digest)
-        return f"{self.url.rstrip('/')}/{digest[:2]}/{digest}.png"  # the URL as the caller spelled it
+        return f"{self._shown.rstrip('/')}/{digest[:2]}/{digest}.png"  # as the caller spelled it, less its password
 
     def _check_digest(self, digest: str) -> None:
         if not _DIGEST.fullmatch(digest):

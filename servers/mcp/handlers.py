@@ -39,7 +39,7 @@ from thinkedit.servers.mcp.schemas import (
     ThinkWhileEditInput,
 )
 from thinkedit.tools.config import EditorConfig, ThinkerConfig
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, problems
 from thinkedit.tools.images import intake_notes
 from thinkedit.tools.profiles import DEMO_NOTE, Profile, available_profiles, is_demo_editor, load_profile, missing_keys
 from thinkedit.tools.secrets import mask_url
@@ -315,4 +315,4 @@ def run_settings(
     try:
         return base.updated(**update)
     except ValidationError as exc:
-        raise BadInputError(f"invalid run settings: {exc}") from exc
+        raise BadInputError(f"invalid run settings: {problems(exc)}") from exc

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from thinkedit.agent.review import review_answer
 from thinkedit.servers.mcp.lifespan import AppState
 from thinkedit.servers.mcp.schemas import MAX_WAIT_SECONDS
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, problems
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,8 @@ class InlineReview:
             self.notes.append(f"No review answer within {ANSWER_TIMEOUT:g} s; the run waits for review_run.")
             return None
         except (ValueError, ValidationError) as exc:
-            self.notes.append(f"The review form came back unusable ({exc}); the run waits for review_run.")
+            why = problems(exc) if isinstance(exc, ValidationError) else exc
+            self.notes.append(f"The review form came back unusable ({why}); the run waits for review_run.")
             return None
         except Exception as exc:  # the client refused the request: fall back to review_run
             log.info("elicitation failed: %s: %s", type(exc).__name__, exc)
@@ -163,7 +164,7 @@ class InlineReview:
         try:
             return ReviewForm.model_validate(result.content or {})
         except ValidationError as exc:
-            self.notes.append(f"The review form came back unusable ({exc}); the run waits for review_run.")
+            self.notes.append(f"The review form came back unusable ({problems(exc)}); the run waits for review_run.")
             return None
 
     async def _apply(self, run_id: str, form: ReviewForm, pending_round: int | None) -> bool:

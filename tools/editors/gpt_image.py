@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, required_key
 from thinkedit.tools.editors.openai_images import image_field
-from thinkedit.tools.errors import BackendError, BadInputError
+from thinkedit.tools.errors import BackendError, BadInputError, problems
 from thinkedit.tools.images import fit_within, load_image, resize_to
 from thinkedit.tools.per_loop import PerLoop
 from thinkedit.tools.provider_errors import provider_error
@@ -73,7 +73,7 @@ class GptImageEditor:
         try:
             self.options = GptImageSettings.model_validate(config.settings)
         except ValidationError as exc:
-            raise BadInputError(f"invalid gpt-image settings for {config.model}: {exc}") from exc
+            raise BadInputError(f"invalid gpt-image settings for {config.model}: {problems(exc)}") from exc
         key_env = config.api_key_env or "OPENAI_API_KEY"
         self.api_key = required_key(key_env, f"the editor {config.model}")
         self.timeout_s = config.timeout_s or DEFAULT_TIMEOUT_S
@@ -97,7 +97,7 @@ class GptImageEditor:
         try:
             options = GptImageSettings.model_validate({**self.options.model_dump(exclude_none=True), **request.settings})
         except ValidationError as exc:
-            raise BadInputError(f"invalid gpt-image settings for {self.name}: {exc}") from exc
+            raise BadInputError(f"invalid gpt-image settings for {self.name}: {problems(exc)}") from exc
         fields = {k: v for k, v in options.model_dump().items() if v is not None}
         fields.setdefault("size", size_for(*size))
         return {"model": self.config.model, "n": request.num_images, **fields}
