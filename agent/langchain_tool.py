@@ -15,6 +15,8 @@ from thinkedit.agent.settings import LoopSettings, artifact_uri
 from thinkedit.agent.state import RunState
 from thinkedit.agent.view import RunView, run_view
 from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.locations import is_url
+from thinkedit.tools.store import ArtifactStore
 
 
 class ThinkWhileEditArgs(BaseModel):
@@ -28,8 +30,11 @@ class ThinkWhileEditArgs(BaseModel):
     seed: int | None = Field(default=None, ge=0, description="Seed of the edits.")
 
 
-def summarize(view: RunView) -> dict[str, Any]:
-    """Return what a calling agent needs of a run's view: the result image, its scores and why the loop stopped."""
+def summarize(view: RunView, final_path: str | None = None) -> dict[str, Any]:
+    """Return what a calling agent needs of a run's view: the result image, its scores and why the loop stopped.
+
+    ``final_path``: a local file of the result image (a remote store's cached copy); else where it is stored.
+    """
     chosen = view.chosen()
     return {
         "run_id": view.run_id,
@@ -38,7 +43,7 @@ def summarize(view: RunView) -> dict[str, Any]:
         "best_round": view.best_round,
         "rounds": len(view.rounds),
         "final_image": artifact_uri(view.final_image) if view.final_image else None,
-        "final_path": view.final_image.uri if view.final_image else None,
+        "final_path": final_path or (view.final_image.uri if view.final_image else None),
         "semantic": chosen.semantic if chosen else None,
         "quality": chosen.quality if chosen else None,
         "instructions": [r.instruction for r in view.rounds],
@@ -64,8 +69,11 @@ def make_tool(graph: CompiledStateGraph, settings: LoopSettings, *, name: str = 
         values = await graph.ainvoke(
             {"image": image, "instruction": instruction, "run_id": run_id}, config, context=context
         )
-        state = RunState.model_validate(values)
-        return summarize(run_view(state, context))
+        view = run_view(RunState.model_validate(values), context)
+        if view.final_image is None or not is_url(context.artifacts_location):
+            return summarize(view)
+        store = await asyncio.to_thread(ArtifactStore, context.artifacts_location)  # a remote store: a local copy
+        return summarize(view, str(await asyncio.to_thread(store.local_path, view.final_image)))
 
     def run_sync(**arguments: Any) -> dict[str, Any]:
         try:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TypedDict
 
 import pytest
+from PIL import Image
 from langgraph.graph import END, START, StateGraph
 
 from thinkedit.agent.checkpoint import memory_checkpointer
@@ -207,3 +208,13 @@ async def test_the_tool_answers_a_sync_invoke_made_inside_an_event_loop(data_dir
 def test_a_tool_that_would_pause_for_review_is_refused_when_made(data_dir: Path) -> None:
     with pytest.raises(BadInputError, match="cannot pause a run for review"):
         make_tool(fake_graph(ScriptedThinker(verdicts((3, 3, "x")))), make_settings(data_dir, review=True))
+
+
+async def test_the_tools_final_path_is_a_local_file_for_a_remote_store(data_dir: Path) -> None:
+    """A shared (fsspec) store's image is named by a local copy an agent can open, not the store's URL."""
+    url = "memory://alice:ftp-only-s3cret@files.example/tool-store"
+    tool = make_tool(fake_graph(ScriptedThinker(verdicts((9, 9, "x")))), make_settings(data_dir, artifacts_url=url))
+    result = await tool.ainvoke({"image": str(EXAMPLES / "chelsea.png"), "instruction": "add a hat", "max_rounds": 1})
+    path = Path(result["final_path"])
+    assert path.is_file() and "s3cret" not in result["final_path"], result
+    assert Image.open(path).size == Image.open(EXAMPLES / "chelsea.png").size
