@@ -9,7 +9,6 @@ honour ``Retry-After`` for every provider alike.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from typing import Any, Literal
@@ -17,9 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thinkedit.tools.config import EditorConfig, required_key
-from thinkedit.tools.editors.openai_images import image_field
+from thinkedit.tools.editors.openai_images import decode_image, image_field
 from thinkedit.tools.errors import BackendError, BadInputError, problems
-from thinkedit.tools.images import fit_within, load_image, resize_to
+from thinkedit.tools.images import fit_within
 from thinkedit.tools.per_loop import PerLoop
 from thinkedit.tools.provider_errors import provider_error
 from thinkedit.tools.retry import RetryPolicy, call_with_retries
@@ -118,7 +117,7 @@ class GptImageEditor:
             lambda: self._call(image, request.instruction, fields), self.retry, what=f"editor openai:{self.name}"
         )
         seconds = time.perf_counter() - started
-        images = [await asyncio.to_thread(_decode, item.b64_json, original_size) for item in response.data or []]
+        images = [await asyncio.to_thread(decode_image, item.b64_json, original_size, "OpenAI") for item in response.data or []]
         if len(images) != request.num_images:
             raise BackendError(f"editor openai:{self.name} returned {len(images)} image(s) for {request.num_images}")
         usage = getattr(response, "usage", None)
@@ -133,12 +132,3 @@ class GptImageEditor:
             raise provider_error(exc, role="editor", provider="openai", model=self.name,
                                  where=self.config.base_url) from exc
 
-
-def _decode(b64: str | None, size: tuple[int, int]) -> Any:
-    """Decode one base64 image of the response and resize it to ``size``."""
-    if not b64:
-        raise BackendError("OpenAI returned an image without b64_json data")
-    try:
-        return resize_to(load_image(base64.b64decode(b64, validate=True), cache=False), size)
-    except (ValueError, BadInputError) as exc:
-        raise BackendError(f"OpenAI returned an unreadable image: {exc}") from exc

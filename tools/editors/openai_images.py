@@ -107,7 +107,7 @@ class OpenAIImagesEditor:
         started = time.perf_counter()
         response = await call_with_retries(lambda: self._call(kwargs), self.retry, what=f"editor {self.name}")
         seconds = time.perf_counter() - started
-        images = [await asyncio.to_thread(_decode, item.b64_json, original_size) for item in response.data or []]
+        images = [await asyncio.to_thread(decode_image, item.b64_json, original_size) for item in response.data or []]
         if len(images) != request.num_images:
             raise BackendError(f"the editor server returned {len(images)} image(s) for {request.num_images} requested")
         log.debug("%s edited via %s in %.2f s", self.name, self.config.base_url, seconds)
@@ -130,15 +130,14 @@ class OpenAIImagesEditor:
             ) from exc
 
 
-def _decode(b64: str | None, size: tuple[int, int]) -> Any:
-    """Decode one base64 image from the response and resize it to ``size``."""
+def decode_image(b64: str | None, size: tuple[int, int], who: str = "the editor server") -> Any:
+    """Decode one base64 image of an Images API response (``who`` sent it) and resize it to ``size``."""
     if not b64:
-        raise BackendError("the editor server returned an image without b64_json data")
+        raise BackendError(f"{who} returned an image without b64_json data")
     try:
-        data = base64.b64decode(b64, validate=True)
-        return resize_to(load_image(data, cache=False), size)
+        return resize_to(load_image(base64.b64decode(b64, validate=True), cache=False), size)
     except (ValueError, BadInputError) as exc:
-        raise BackendError(f"the editor server returned an unreadable image: {exc}") from exc
+        raise BackendError(f"{who} returned an unreadable image: {exc}") from exc
 
 
 def _server_message(exc: Any) -> str:
