@@ -98,7 +98,9 @@ def test_a_failed_write_is_raised_to_whoever_names_it_until_it_is_mended(tmp_pat
         ArtifactStore.flush()  # nothing named: any unmended failure
     with pytest.raises(OSError, match="No space left"):
         store.path(lost)  # a reader hears why the file is missing
-    assert store.get(lost).tobytes() == photo.tobytes()  # the pixels are still here, in memory
+    assert store.cached(lost) is None  # not stored, so no longer handed out from memory either
+    with pytest.raises(OSError, match=f"cannot store image {lost.sha256[:12]} in the artifact store"):
+        store.get(lost)
     monkeypatch.undo()
     assert store.put(photo) == lost  # the same image handed over again is written: the failure is mended
     ArtifactStore.flush([lost])

@@ -13,6 +13,7 @@ and deflated in bands, so memory stays a few times one band, not the image.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import struct
@@ -25,7 +26,7 @@ from typing import Any
 from PIL import Image, ImageChops
 
 from thinkedit.tools.artifact_cache import DECODED, WRITES, pixel_digest
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, ThinkeditError
 from thinkedit.tools.images import load_image
 from thinkedit.tools.locations import is_url
 from thinkedit.tools.secrets import mask_url, register_secret, url_secrets
@@ -40,21 +41,48 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BAND_BYTES = 256 * 1024
 _UP = 2  # PNG filter type "Up"
 
+log = logging.getLogger(__name__)
 
-def write_whole(path: Path, data: bytes) -> None:
+
+class ArtifactWriteError(ThinkeditError, OSError):
+    """Report an image whose PNG could not be stored (a full disk, no permission): it names the image and store."""
+
+
+def write_whole(path: Path, data: bytes, *, sync: bool = False) -> None:
     """Write ``data`` at ``path`` through a temporary file beside it, so ``path`` is never seen half-written.
 
     A write that fails (a full disk) removes its temporary file: retries must not fill the disk further.
+    ``sync`` makes it durable before returning: the file's data is fsynced before the rename, its directory
+    (and a directory made for it) after, so an OS crash leaves the old state or the whole new file.
     """
+    made = not path.parent.is_dir()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # its own, per writer
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if sync:
+        _sync_directory(path.parent)
+        if made:  # the new directory's own entry
+            _sync_directory(path.parent.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the entries of ``directory`` durable (POSIX; Windows cannot open a directory to fsync it)."""
+    if os.name == "nt":  # pragma: no cover
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def can_encode(image: Image.Image) -> bool:
@@ -94,6 +122,31 @@ def encode_png(image: Image.Image) -> bytes:
 def _chunk(kind: bytes, data: bytes) -> bytes:
     """Frame one PNG chunk: length, type, data, CRC-32 of type and data."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+#: The last bytes of every whole PNG: its IEND chunk (no data, so always these 12 bytes).
+IEND = _chunk(b"IEND", b"")
+
+
+def is_whole_png(head: bytes, tail: bytes, size: int) -> bool:
+    """Say whether a file of ``size`` bytes that starts with ``head`` and ends with ``tail`` is a complete PNG.
+
+    Cheap, from two short reads: an empty file, one cut short (a crash before its data reached disk, a copy
+    stopped half way) or one filled with zeros lacks the signature or the closing IEND chunk.
+    """
+    return size >= len(SIGNATURE) + len(IEND) and head.startswith(SIGNATURE) and tail.endswith(IEND)
+
+
+def file_is_whole(path: Path) -> bool | None:
+    """Say whether the local file ``path`` is a whole PNG (``is_whole_png``): None when there is no such file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SIGNATURE))
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - len(IEND)))
+            return is_whole_png(head, fh.read(), size)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
 
 
 #: The level for PNGs that cross a local link or go to disk: lossless like any level, and written by
@@ -196,8 +249,35 @@ class ArtifactStore:
     def _exists(self, digest: str) -> bool:
         return self._fs.isfile(self._key(digest)) if self._fs is not None else Path(self._key(digest)).is_file()
 
+    def _whole(self, digest: str) -> bool | None:
+        """Say whether the file at ``digest``'s address is a whole PNG: None when there is none, False when torn."""
+        key = self._key(digest)
+        if self._fs is None or self.local:
+            return file_is_whole(Path(key))
+        if not self._fs.isfile(key):
+            return None
+        size = int(self._fs.info(key).get("size") or 0)
+        if size < len(SIGNATURE) + len(IEND):
+            return False
+        head = self._fs.cat_file(key, start=0, end=len(SIGNATURE))
+        return is_whole_png(head, self._fs.cat_file(key, start=size - len(IEND), end=size), size)
+
     def _missing(self, digest: str) -> BadInputError:
         return BadInputError(f"image {digest[:12]} is not in the artifact store {self.url}")
+
+    def _damaged(self, digest: str) -> BadInputError:
+        return BadInputError(
+            f"image {digest[:12]} in the artifact store {self.url} is damaged: its PNG file is empty or cut short "
+            "(storing the same image again mends it)"
+        )
+
+    def _check_whole(self, digest: str) -> None:
+        """Raise ``BadInputError`` unless a whole PNG is stored at ``digest``'s address."""
+        whole = self._whole(digest)
+        if whole is None:
+            raise self._missing(digest)
+        if not whole:
+            raise self._damaged(digest)
 
     def put(self, image: Image.Image) -> ImageRef:
         """Return ``image``'s reference now and store its PNG behind (``flush`` or a reader waits for it)."""
@@ -209,8 +289,19 @@ class ArtifactStore:
         return ImageRef(sha256=digest, uri=self._uri(digest), width=rgb.width, height=rgb.height)
 
     def _store(self, digest: str, image: Image.Image) -> None:
-        if not self._exists(digest):
+        """Write the PNG unless a whole one is there; on failure forget the pixels and raise ``ArtifactWriteError``."""
+        try:
+            whole = self._whole(digest)
+            if whole:
+                return
+            if whole is False:  # empty or torn (an OS crash, a copy cut short): written again, whole
+                log.warning("image %s in the artifact store %s was damaged: writing it again", digest[:12], self.url)
             self._write(digest, to_png_bytes(image, compress_level=PNG_LEVEL))
+        except Exception as exc:
+            DECODED.forget(self._key(digest))  # not stored: this process must not go on handing out its pixels
+            raise ArtifactWriteError(
+                f"cannot store image {digest[:12]} in the artifact store {self.url}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     @staticmethod
     def flush(refs: Iterable[ImageRef] | None = None) -> None:
@@ -224,7 +315,7 @@ class ArtifactStore:
         """Write ``data`` at the digest's address without ever exposing a half-written object."""
         key = self._key(digest)
         if self._fs is None or self.local:
-            write_whole(Path(key), data)
+            write_whole(Path(key), data, sync=True)  # on the writer thread: durable before a flush returns
             return
         # Object stores write whole objects on close; the address is only ever complete.
         self._fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
@@ -257,17 +348,20 @@ class ArtifactStore:
         """Return the stored PNG bytes of ``ref``."""
         WRITES.wait(self._key(ref.sha256))
         if self.local:
-            return self.path(ref).read_bytes()
-        if not self._exists(ref.sha256):
-            raise self._missing(ref.sha256)
-        return self._fs.cat_file(self._key(ref.sha256))
+            data = self.path(ref).read_bytes()
+        else:
+            if not self._exists(ref.sha256):
+                raise self._missing(ref.sha256)
+            data = self._fs.cat_file(self._key(ref.sha256))
+        if not is_whole_png(data[: len(SIGNATURE)], data[-len(IEND):], len(data)):
+            raise self._damaged(ref.sha256)
+        return data
 
     def lookup(self, digest: str) -> ImageRef:
         """Return the reference of a stored image by its SHA-256, or raise ``BadInputError``."""
         self._check_digest(digest)
         WRITES.wait(self._key(digest))
-        if not self._exists(digest):
-            raise self._missing(digest)
+        self._check_whole(digest)
         if self.local:
             with Image.open(self._key(digest)) as im:
                 width, height = im.size
@@ -281,10 +375,8 @@ class ArtifactStore:
         if not self.local:
             raise BadInputError(f"artifact store {self.url} is not local: use local_path() for a file")
         WRITES.wait(self._key(ref.sha256))
-        path = Path(self._key(ref.sha256))
-        if not path.is_file():
-            raise self._missing(ref.sha256)
-        return path
+        self._check_whole(ref.sha256)
+        return Path(self._key(ref.sha256))
 
     def local_path(self, ref: ImageRef) -> Path:
         """Return a local file holding ``ref``: the store's own file, or a copy in the local cache."""
@@ -292,6 +384,6 @@ class ArtifactStore:
             return self.path(ref)
         cache = self._cache or Path(tempfile.gettempdir()) / "thinkedit-artifact-cache"
         target = cache / ref.sha256[:2] / f"{ref.sha256}.png"
-        if not target.is_file():
+        if not file_is_whole(target):  # missing, or torn by a crash: copied again
             write_whole(target, self.read_bytes(ref))
         return target
