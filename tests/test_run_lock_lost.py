@@ -14,6 +14,7 @@ from thinkedit.agent.checkpoint import open_checkpointer
 from thinkedit.agent.locks import PostgresRunLocks, advisory_key
 from thinkedit.agent.runs import Runner
 from thinkedit.tools.errors import ThinkeditError
+from tests.cli import ROOT
 from tests.fakes import FakeBackends, ScriptedEditor, ScriptedThinker
 from tests.postgres import PASSWORD
 from tests.test_graph import make_settings
@@ -132,3 +133,13 @@ async def test_a_save_after_the_lock_is_lost_is_refused_even_before_the_watchdog
         assert state is not None and [r.index for r in state.rounds] == [1, 2, 3]
         assert len(editor.calls) == 4 and a.registry.load(record.run_id).status == "done"
         assert await locks.holder(record.run_id) is None and not locks._held  # given back after each drive
+
+
+def test_the_docs_give_the_lock_checks_as_set() -> None:
+    from thinkedit.agent.locks import WATCH_S
+    from thinkedit.agent.postgres import DB_WAIT_S, KEEPALIVES
+
+    text = " ".join((ROOT / "docs" / "serving.md").read_text().split())
+    idle, every, tries = (KEEPALIVES[k] for k in ("keepalives_idle", "keepalives_interval", "keepalives_count"))
+    assert f"probes after {idle} s idle, every {every} s, {tries} tries" in text
+    assert f"checked every {WATCH_S:g} s" in text and f"no answer within {DB_WAIT_S:g} s" in text
