@@ -10,7 +10,7 @@ import random
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel
@@ -120,14 +120,16 @@ class ArtifactsFirst:
             # Let the step LangGraph starts alongside this save run first, up to its engine call:
             # the save's serialising and SQLite round trips then overlap the engine, not delay it.
             await asyncio.sleep(0)
-            if WRITES.pending():
-                try:
+            try:
+                if WRITES.pending():
                     await asyncio.to_thread(WRITES.drain)
                     if WRITES.failed():  # rare: only then look for the images this save names
                         WRITES.raise_failed({ref.sha256 for ref in named_images(named)})
-                except BaseException:
-                    save.close()  # never to run: it would name an image that is not on disk
-                    raise
+                if (fence := self.__dict__.get("_fences", {}).get(thread)) is not None:
+                    await fence()  # right before the write: a run that lost its lock writes nothing more
+            except BaseException:
+                save.close()  # never to run: it would name an image that is not on disk, or race another driver
+                raise
             try:
                 return await save
             except Exception as exc:
@@ -169,6 +171,14 @@ class ArtifactsFirst:
             await asyncio.wait(saving)
         if thread_id is not None and (failure := self.__dict__.get("_failed", {}).get(thread_id)) is not None:
             raise failure
+
+    def fence(self, thread_id: str, check: Callable[[], Awaitable[None]] | None) -> None:
+        """Await ``check`` right before each save of the thread (it raises to refuse the save); None drops it."""
+        fences = self.__dict__.setdefault("_fences", {})
+        if check is None:
+            fences.pop(thread_id, None)
+        else:
+            fences[thread_id] = check
 
     def forget_failure(self, thread_id: str) -> None:
         """Let a run whose save failed be driven again (a resume, once the database is back)."""

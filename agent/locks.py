@@ -6,20 +6,28 @@ operating system drops it when its process dies, so a killed run is resumable at
 checkpoints use a session advisory lock in the same database, so the lock holds across machines
 and dies with its connection. A second driver waits a few seconds (a cancelled holder may be
 unwinding), then is refused with a message naming the holder.
+
+A PostgreSQL lock can go while its run is driven (the server ends the session, a NAT drops the idle
+connection): ``guarded`` watches it then, and stops the run with ``LockLostError`` before it writes
+another checkpoint, since another process may take the lock and drive the run too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from thinkedit.tools.errors import BadInputError
+from thinkedit.tools.errors import BadInputError, ThinkeditError, one_line
+from thinkedit.tools.secrets import mask_url
 
 try:
     import fcntl
@@ -30,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: How long a second driver waits for a holder that is just stopping (a cancelled run unwinding).
 GRACE_S = 5.0
+#: How often a PostgreSQL lock's session is checked while its run is driven (it is checked before each save too).
+WATCH_S = 2.0
 
 
 class RunBusyError(BadInputError):
@@ -42,6 +52,18 @@ class RunBusyError(BadInputError):
         )
         self.run_id = run_id
         self.holder = holder
+
+
+class LockLostError(ThinkeditError, RuntimeError):
+    """Stop a run whose lock went while it was driven: another process may take the lock and drive it too."""
+
+    def __init__(self, run_id: str, where: str, cause: str) -> None:
+        super().__init__(
+            f"lost the run lock of run {run_id}: the PostgreSQL session at {where} that held it ended or stopped "
+            f"answering ({cause}); another process may drive this run now, so this one stopped before saving more. "
+            f"The rounds already saved stay: resume it (thinkedit resume {run_id}) once no other process drives it"
+        )
+        self.run_id = run_id
 
 
 def holder_label() -> str:
@@ -61,6 +83,20 @@ class RunLocks(Protocol):
 
     async def holder(self, run_id: str) -> str | None:
         """Name whoever else holds the run's lock now (None when free or held by this Runner)."""
+
+
+@asynccontextmanager
+async def guarded(locks: RunLocks, run_id: str, saver: Any = None) -> AsyncIterator[None]:
+    """Drive a run in the block under its lock's watch, where the lock has one (``PostgresRunLocks.watch``).
+
+    A lock file lasts as long as its process, so there is nothing to watch: the block just runs.
+    """
+    watch = getattr(locks, "watch", None)
+    if watch is None:
+        yield
+        return
+    async with watch(run_id, saver):
+        yield
 
 
 class FileRunLocks:
@@ -133,23 +169,103 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.classid::bigint = %(hi)s AND l.objid::bigint = %(lo)s
 """
 
+#: Whether this session still holds the run's advisory lock.
+_MINE_SQL = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = pg_backend_pid()
+  AND classid::bigint = %(hi)s AND objid::bigint = %(lo)s
+"""
+
 
 class PostgresRunLocks:
-    """Session advisory locks in the checkpoint database, one connection per held run."""
+    """Session advisory locks in the checkpoint database, one connection per held run.
 
-    def __init__(self, dsn: str, grace_s: float = GRACE_S) -> None:
+    The connections use TCP keepalives (``postgres.keepalives``), and ``watch`` checks a driven run's
+    lock every ``watch_s`` seconds and before each of its checkpoint saves.
+    """
+
+    def __init__(self, dsn: str, grace_s: float = GRACE_S, watch_s: float = WATCH_S) -> None:
         self.dsn = dsn
         self.grace_s = grace_s
+        self.watch_s = watch_s
         self._held: dict[str, Any] = {}
 
     async def _connect(self) -> Any:
         import psycopg
 
-        from thinkedit.agent.postgres import connect_timeout
+        from thinkedit.agent.postgres import connect_timeout, keepalives
 
         return await psycopg.AsyncConnection.connect(
-            self.dsn, autocommit=True, application_name=holder_label()[:63], **connect_timeout(self.dsn)
+            self.dsn, autocommit=True, application_name=holder_label()[:63], **connect_timeout(self.dsn),
+            **keepalives(self.dsn),
         )
+
+    async def _lost_because(self, conn: Any, run_id: str) -> str | None:
+        """Return why this connection no longer holds the run's lock, or None while it does."""
+        from thinkedit.agent.postgres import DB_WAIT_S
+
+        key = advisory_key(run_id)
+        try:
+            async with asyncio.timeout(DB_WAIT_S):
+                cur = await conn.execute(_MINE_SQL, {"hi": key >> 32, "lo": key & 0xFFFFFFFF})
+                row = await cur.fetchone()
+        except TimeoutError:
+            return f"a check of the lock got no answer within {DB_WAIT_S:g} s"
+        except Exception as exc:  # psycopg's OperationalError: the session ended, the connection broke
+            return one_line(exc)
+        return None if row and row[0] else "the session no longer holds the lock"
+
+    @asynccontextmanager
+    async def watch(self, run_id: str, saver: Any = None) -> AsyncIterator[None]:
+        """Run the block (a drive of the run) while the run's lock is checked; once it is lost, stop the block.
+
+        The lock is checked as the block starts, every ``watch_s`` seconds, and right before each checkpoint
+        save of the run when ``saver`` takes fences (``ArtifactsFirst.fence``): a save after the loss is not
+        written. The block's task is cancelled and the block raises ``LockLostError``.
+        """
+        conn = self._held.get(run_id)
+        if conn is None:  # not held here: nothing to watch
+            yield
+            return
+        driver = asyncio.current_task()
+        lost: list[LockLostError] = []
+        stopped: list[bool] = []
+
+        async def check() -> None:
+            if not lost and (cause := await self._lost_because(conn, run_id)) is not None and not lost:
+                lost.append(LockLostError(run_id, mask_url(self.dsn), cause))
+                log.error("%s", lost[0])
+                if driver is not None and asyncio.current_task() is not driver:
+                    stopped.append(driver.cancel())  # an engine call in flight stops too
+            if lost:
+                raise lost[0]
+
+        async def patrol() -> None:
+            with contextlib.suppress(LockLostError):
+                while True:
+                    await asyncio.sleep(self.watch_s)
+                    await check()
+
+        await check()
+        patrolling = asyncio.create_task(patrol(), name=f"thinkedit run lock watch {run_id}")
+        fence = getattr(saver, "fence", None)
+        if fence is not None:
+            fence(run_id, check)
+        try:
+            yield
+        except BaseException as exc:
+            if not lost:
+                raise
+            if isinstance(exc, asyncio.CancelledError) and any(stopped) and driver is not None:
+                driver.uncancel()  # the cancel was ours: the run ends with the reason instead
+            raise lost[0] from None
+        finally:
+            if fence is not None:
+                fence(run_id, None)
+            patrolling.cancel()
+            await asyncio.wait([patrolling])
+        if lost:
+            raise lost[0]
 
     async def _who(self, conn: Any, run_id: str) -> str:
         key = advisory_key(run_id)

@@ -15,6 +15,9 @@ from thinkedit.tools.secrets import mask_url, register_secret, url_secrets
 
 #: How long a PostgreSQL checkpoint save waits for a connection (libpq's connect, the pool's wait) before it fails.
 DB_WAIT_S = 5.0
+#: libpq's TCP keepalives on a run lock's connection, so a peer gone silent is noticed: the first probe after
+#: ``keepalives_idle`` idle seconds, then one every ``keepalives_interval`` seconds, up to ``keepalives_count``.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 #: What a PostgreSQL URL answers when the postgres extra is not installed.
 NO_EXTRA = "PostgreSQL checkpoints need the postgres extra: pip install 'thinkedit[postgres]'"
 
@@ -88,3 +91,9 @@ def connect_timeout(dsn: str) -> dict[str, int]:
     return {} if "connect_timeout" in conninfo_to_dict(dsn) else {"connect_timeout": int(DB_WAIT_S)}
 
 
+def keepalives(dsn: str) -> dict[str, int]:
+    """Return libpq's TCP keepalive settings (``KEEPALIVES``) that the URL does not set itself."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(dsn)
+    return {key: value for key, value in KEEPALIVES.items() if key not in given}

@@ -23,7 +23,7 @@ from thinkedit.agent.checkpoint import (
     ArtifactsFirst, default_checkpoint_url, named_images, open_checkpointer, parse_checkpoint_url,
     release_open_transaction,
 )
-from thinkedit.agent.locks import FileRunLocks, PostgresRunLocks, RunLocks
+from thinkedit.agent.locks import FileRunLocks, PostgresRunLocks, RunLocks, guarded
 from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.review import check_answer
@@ -367,11 +367,12 @@ class Runner:
             durability = "async" if isinstance(self.graph.checkpointer, ArtifactsFirst) else "sync"
             if durability == "sync":  # such a saver records the source at once: it must be on disk first
                 await asyncio.to_thread(ArtifactStore.flush, named_images(inputs))
-            async for mode, chunk in self.graph.astream(
-                inputs, config, context=record.settings, stream_mode=["custom", "updates"], durability=durability
-            ):
-                if mode == "custom" and on_event is not None:
-                    on_event(chunk)
+            async with guarded(self.locks, record.run_id, self.graph.checkpointer):  # a lost lock stops the run
+                async for mode, chunk in self.graph.astream(
+                    inputs, config, context=record.settings, stream_mode=["custom", "updates"], durability=durability
+                ):
+                    if mode == "custom" and on_event is not None:
+                        on_event(chunk)
         except BaseException as exc:
             cancelled = not isinstance(exc, Exception)
             record.status = "cancelled" if cancelled else "error"

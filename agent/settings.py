@@ -129,7 +129,7 @@ class LoopSettings(BaseModel):
         The process that opened the store holds the URL itself; a run resumed from its record takes the
         resuming process's own (``Runner.resume``).
         """
-        return mask_url(url) if url else url
+        return mask_url(url, known=False) if url else url
 
     @model_validator(mode="wrap")
     @classmethod

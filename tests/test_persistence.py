@@ -254,3 +254,13 @@ async def test_a_password_in_the_artifact_store_url_is_never_stored(photo: Image
     leaked = [blob for blob in [*stored_files, *local_files] if b"ftp-only-s3cret" in blob]
     assert not leaked, "a stored file holds the store's password"
     assert all("s3cret" not in r.image.uri for r in state.rounds)
+
+
+def test_a_stored_image_uri_does_not_depend_on_the_secrets_a_process_knows(photo: Image.Image) -> None:
+    """Only the URL's own password is masked in what is stored: a known secret elsewhere in it stays as written."""
+    from thinkedit.tools.secrets import register_secret
+
+    url = f"memory://stored-{uuid.uuid4().hex}"
+    register_secret(url[-32:])  # as if a database password happened to be in the path (unique: nothing else has it)
+    assert ArtifactStore(url).put(photo).uri.startswith(url)
+    assert make_settings(Path("/tmp"), artifacts_url=url).model_dump(mode="json")["artifacts_url"] == url

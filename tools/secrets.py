@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote, unquote
 
 #: What a secret turns into wherever it would be shown.
@@ -123,11 +123,16 @@ def url_secrets(url: str) -> list[str]:
     return [value for value in (secret, *values) if value]
 
 
-def mask_url(url: str) -> str:
-    """Return ``url`` fit to show: its password and secret query parameters (and any known secret) as ``***``."""
+def mask_url(url: str, *, known: bool = True) -> str:
+    """Return ``url`` fit to show: its password and secret query parameters (and any known secret) as ``***``.
+
+    ``known=False`` leaves other secrets this process knows of alone: a URL to store then reads the same
+    whatever else the process has registered.
+    """
+    keep: Callable[[str], str] = mask_secrets if known else str
     if "://" not in url:  # not quite a URL: mask what looks like a password in it all the same
         loose = _LOOSE_USERINFO.sub(lambda m: f"{m[1]}:{MASK}@", url)
-        return mask_secrets(_SECRET_KEYWORD.sub(lambda m: f"{m[1]}={MASK}", loose))
+        return keep(_SECRET_KEYWORD.sub(lambda m: f"{m[1]}={MASK}", loose))
     prefix, secret, rest, _ = _url_parts(url)
     if secret:
         prefix += f":{MASK}"
@@ -138,4 +143,4 @@ def mask_url(url: str) -> str:
             name, eq, value = param.partition("=")
             params.append(f"{name}={MASK}" if eq and value and SECRET_PARAM.search(unquote(name)) else param)
         query = "&".join(params)
-    return mask_secrets(f"{prefix}{base}{q}{query}")
+    return keep(f"{prefix}{base}{q}{query}")

@@ -222,7 +222,7 @@ class ArtifactStore:
         self._fs: Any = None
         if is_url(root):
             self._fs, self._root = open_filesystem(str(root))
-            self._shown = mask_url(self.url)  # what an ImageRef keeps: it is stored in records and checkpoints
+            self._shown = mask_url(self.url, known=False)  # what ImageRefs, stored, keep
             self._fs.makedirs(self._root, exist_ok=True)
             protocol = self._fs.protocol if isinstance(self._fs.protocol, str) else self._fs.protocol[0]
             self.local = protocol in ("file", "local")
