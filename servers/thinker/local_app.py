@@ -5,6 +5,10 @@ vLLM is the thinker server on GPUs. Where it cannot run, this app serves a local
 and vLLM's ``structured_outputs`` grammar, so the HTTP thinker path runs against a real server.
 (``transformers serve`` cannot serve Qwen-VL models without torchvision: its processor loads a
 video processor that needs it.)
+
+As vLLM does, it aborts a request whose client has disconnected (given up, timed out): one still
+waiting for the model is dropped unrun, and a generation under way stops at its next token, so an
+abandoned request does not hold up the clients behind it.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -23,14 +29,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from PIL.Image import Image
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.docs import install_local_docs
-from thinkedit.servers.httputil import APIError, BearerAuth, decode_upload, install_error_handlers
+from thinkedit.servers.httputil import APIError, BearerAuth, clip, decode_upload, install_error_handlers
 from thinkedit.servers.thinker.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -49,6 +55,8 @@ from thinkedit.tools.thinkers.prompt import IMAGE_MARKER, scrub_user_text
 log = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
+#: The status logged for a request whose client hung up (nginx's; nothing reaches the client).
+CLIENT_CLOSED = 499
 
 
 class ThinkerServerSettings(BaseModel):
@@ -141,6 +149,41 @@ class ChatService:
         return self._grammars[key]
 
 
+class ChatJob:
+    """One chat request on its way to the model thread, which its client may abandon at any point."""
+
+    def __init__(self, user: str | None) -> None:
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.label = f"{self.id} (user {clip(user)})" if user else self.id
+        self.cancel = threading.Event()  # set when the client has gone: the generation stops at its next token
+        self._lock = threading.Lock()
+        self._state = "waiting"  # then "running" and "done", or "dropped"
+
+    def start(self) -> bool:
+        """Mark the job running (on the model thread); False when its client left while it waited."""
+        with self._lock:
+            if self._state == "dropped":
+                return False
+            self._state = "running"
+            return True
+
+    def finish(self, completion_tokens: int | None, budget: int) -> None:
+        """Mark the job done (``completion_tokens`` None: it failed), saying so if it was aborted while it ran."""
+        with self._lock:
+            self._state = "done"
+            if self.cancel.is_set() and completion_tokens is not None:
+                log.info("request %s aborted after %d of up to %d new tokens: its client disconnected",
+                         self.label, completion_tokens, budget)
+
+    def abandon(self) -> None:
+        """Drop the job if it has not started, else stop its generation (its client has disconnected)."""
+        with self._lock:
+            self.cancel.set()
+            if self._state == "waiting":
+                self._state = "dropped"
+                log.info("request %s dropped before it ran: its client disconnected while it waited", self.label)
+
+
 def split_messages(
     messages: list[ChatMessage], max_pixels: int, specials: Sequence[str] = ()
 ) -> tuple[list[Image], str]:
@@ -211,7 +254,7 @@ def create_app(
     install_error_handlers(app)
 
     @app.post(CHAT_PATH, response_model=ChatCompletion)
-    async def chat_completions(body: ChatCompletionRequest) -> JSONResponse:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         """Answer one chat turn of images and text, optionally constrained to a grammar or JSON schema."""
         if service.status != "ready":
             raise APIError(503, f"model is {service.status}", type_="server_error", headers={"Retry-After": "5"})
@@ -220,32 +263,25 @@ def create_app(
             raise APIError(404, message, param="model", code="model_not_found")
         if service.waiting >= settings.max_waiting:
             raise APIError(503, "too many requests waiting", type_="server_error", headers={"Retry-After": "5"})
+        job = ChatJob(body.user)
         service.waiting += 1
+        answer = asyncio.ensure_future(_answer(service, body, job))
+        hang_up = asyncio.ensure_future(_until_disconnect(request))
         try:
-            specials = service.engine.special_tokens()
-            images, text = await asyncio.to_thread(split_messages, body.messages, settings.max_pixels, specials)
-            generate = functools.partial(
-                service.engine.generate,
-                images,
-                text,
-                max_new_tokens=body.token_budget() or settings.max_tokens,
-                temperature=body.temperature or 0.0,
-                seed=body.seed,
-            )
-            loop = asyncio.get_running_loop()
-            grammar = await loop.run_in_executor(service.model_thread, service.grammar, body)
-            generation = await loop.run_in_executor(service.model_thread, functools.partial(generate, grammar=grammar))
-        except APIError:
-            raise
-        except BadInputError as exc:  # the request's fault (a grammar, a prompt): not the server's
-            raise APIError(400, str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - one failed generation must not take the server down
-            log.exception("generation failed")
-            raise APIError(500, f"generation failed: {type(exc).__name__}: {exc}", type_="server_error") from None
+            await asyncio.wait({answer, hang_up}, return_when=asyncio.FIRST_COMPLETED)
+            if not answer.done():  # the client has gone: nothing can reach it
+                job.abandon()
+                return Response(status_code=CLIENT_CLOSED)
+            generation = answer.result()
         finally:
             service.waiting -= 1
+            for pending in (answer, hang_up):
+                if not pending.done():
+                    pending.cancel()  # a job still queued for the model thread leaves its queue
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await pending
         completion = ChatCompletion(
-            id=f"chatcmpl-{uuid.uuid4().hex}",
+            id=job.id,
             created=int(time.time()),
             model=settings.served_name,
             choices=[
@@ -275,3 +311,45 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(BearerAuth, token=token)
     return app
+
+
+async def _answer(service: ChatService, body: ChatCompletionRequest, job: ChatJob) -> Any:
+    """Decode the request and generate its reply on the model thread, turning failures into HTTP errors."""
+    settings = service.settings
+    try:
+        specials = service.engine.special_tokens()
+        images, text = await asyncio.to_thread(split_messages, body.messages, settings.max_pixels, specials)
+        run = functools.partial(_generate, service, body, job, images, text)
+        return await asyncio.get_running_loop().run_in_executor(service.model_thread, run)
+    except APIError:
+        raise
+    except BadInputError as exc:  # the request's fault (a grammar, a prompt): not the server's
+        raise APIError(400, str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - one failed generation must not take the server down
+        log.exception("generation failed")
+        raise APIError(500, f"generation failed: {type(exc).__name__}: {exc}", type_="server_error") from None
+
+
+def _generate(service: ChatService, body: ChatCompletionRequest, job: ChatJob, images: list[Image], text: str) -> Any:
+    """Compile the request's grammar and generate (on the model thread); None for a job dropped while it waited."""
+    if not job.start():
+        return None
+    budget = body.token_budget() or service.settings.max_tokens
+    try:
+        grammar = service.grammar(body)
+        log.debug("request %s: generating up to %d new tokens", job.label, budget)
+        generation = service.engine.generate(images, text, grammar=grammar, max_new_tokens=budget,
+                                             temperature=body.temperature or 0.0, seed=body.seed, cancel=job.cancel)
+    except BaseException:
+        job.finish(None, budget)
+        raise
+    job.finish(generation.completion_tokens, budget)
+    return generation
+
+
+async def _until_disconnect(request: Request) -> None:
+    """Return when the client disconnects (the body is read, so the next message is the hang-up)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -30,6 +30,7 @@ from thinkedit.tools.config import ThinkerConfig
 from thinkedit.tools.errors import BackendError, BadInputError
 from thinkedit.tools.images import fit_within
 from thinkedit.tools.thinkers.prompt import interleave
+from thinkedit.tools.thinkers.vlm_stopping import cancel_criteria, stop_token_ids
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -57,11 +58,12 @@ class _Loaded:
     image_token_id: int
     video_token_id: int | None
     grammar: Any  # xgrammar.CompiledGrammar, or None when unconstrained
+    stop_ids: list[int]  # the tokens that end a turn
 
 
 @dataclass
 class Generation:
-    """Hold one generated reply, its token counts and why it ended ("stop" or "length")."""
+    """Hold one generated reply, its token counts and why it ended ("stop", "length" or "abort": cancelled)."""
 
     text: str
     prompt_tokens: int
@@ -174,7 +176,8 @@ class VlmRuntime:
             raise BackendError(f"{source!r} is not a Qwen-VL style model: its config has no image_token_id")
         grammar = self._compile_grammar(model, tokenizer) if self.config.constrained else None
         video_token_id = getattr(model.config, "video_token_id", None)
-        return _Loaded(model, tokenizer, image_processor, device, dtype, int(image_token_id), video_token_id, grammar)
+        return _Loaded(model, tokenizer, image_processor, device, dtype, int(image_token_id), video_token_id, grammar,
+                       stop_token_ids(model, tokenizer))
 
     def _compile_grammar(self, model: Any, tokenizer: Any) -> Any:
         """Compile the protocol's grammar for this tokenizer and the model's (padded) vocabulary."""
@@ -190,7 +193,7 @@ class VlmRuntime:
         if self._compiler is None:
             vocab_size = int(model.get_output_embeddings().weight.shape[0])
             info = xgr.TokenizerInfo.from_huggingface(
-                tokenizer, vocab_size=vocab_size, stop_token_ids=_stop_token_ids(model, tokenizer)
+                tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids(model, tokenizer)
             )
             self._compiler = xgr.GrammarCompiler(info)
         return self._compiler
@@ -216,12 +219,14 @@ class VlmRuntime:
         max_new_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        cancel: threading.Event | None = None,
     ) -> Generation:
         """Answer one user turn (the images, then the text).
 
         ``grammar`` is a compiled grammar, ``PROTOCOL`` for the config's own, or None. The prompt is
         taken as it is: callers remove special tokens from the user's parts of it (``scrub_user_text``
-        with ``special_tokens``), not from their own template's.
+        with ``special_tokens``), not from their own template's. Setting ``cancel`` stops the generation
+        at its next token, with finish reason "abort".
         """
         with self._lock:
             loaded = self._ensure_loaded()
@@ -233,11 +238,12 @@ class VlmRuntime:
                 max_new_tokens=max_new_tokens or self.config.max_new_tokens,
                 temperature=self.config.temperature if temperature is None else temperature,
                 seed=seed,
+                cancel=cancel,
             )
 
     def _generate_from(
         self, loaded: _Loaded, images: list[Image], prompt: str, *,
-        grammar: Any, max_new_tokens: int, temperature: float, seed: int | None,
+        grammar: Any, max_new_tokens: int, temperature: float, seed: int | None, cancel: threading.Event | None,
     ) -> Generation:
         """Run one generation over a user turn of images then text (caller holds the lock)."""
         import torch
@@ -265,6 +271,8 @@ class VlmRuntime:
             processors.extend(self._logits_processors())
         if processors:
             kwargs["logits_processor"] = processors
+        if cancel is not None:
+            kwargs["stopping_criteria"] = cancel_criteria(cancel)
         prompt_len = inputs["input_ids"].shape[1]
         exclusive = _SAMPLING_LOCK if sampling else nullcontext()
         with exclusive, _seeded(loaded.device, seed if sampling else None), torch.inference_mode():
@@ -272,15 +280,16 @@ class VlmRuntime:
         new_tokens = output[0, prompt_len:]
         # Cut off: the budget is spent and the last token does not end the turn (an answer ending on its last
         # allowed token is whole, and clients such as the openai SDK's parse() refuse a "length" answer).
-        ended = new_tokens.shape[0] > 0 and int(new_tokens[-1]) in _stop_token_ids(loaded.model, loaded.tokenizer)
+        ended = new_tokens.shape[0] > 0 and int(new_tokens[-1]) in loaded.stop_ids
         cut_off = new_tokens.shape[0] >= max_new_tokens and not ended
-        if cut_off:
+        aborted = cancel is not None and cancel.is_set() and not ended
+        if cut_off and not aborted:
             log.warning("thinker %s used all %d new tokens; its answer may be cut off", self.name, new_tokens.shape[0])
         return Generation(
             text=loaded.tokenizer.decode(new_tokens, skip_special_tokens=True),
             prompt_tokens=int(prompt_len),
             completion_tokens=int(new_tokens.shape[0]),
-            finish_reason="length" if cut_off else "stop",
+            finish_reason="abort" if aborted else "length" if cut_off else "stop",
         )
 
 
@@ -296,17 +305,6 @@ def _seeded(device: str, seed: int | None) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
-
-
-def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    """Return the ids that end a turn: the generation config's EOS ids, else the tokenizer's."""
-    eos = getattr(model.generation_config, "eos_token_id", None)
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    ids = [eos] if isinstance(eos, int) else list(eos or [])
-    if not ids:
-        raise BackendError("the thinker model defines no end-of-sequence token")
-    return ids
 
 
 def _find_chat_template(source: str) -> str:
