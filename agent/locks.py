@@ -205,12 +205,18 @@ class PostgresRunLocks:
         from thinkedit.agent.postgres import DB_WAIT_S
 
         key = advisory_key(run_id)
-        try:
-            async with asyncio.timeout(DB_WAIT_S):
-                cur = await conn.execute(_MINE_SQL, {"hi": key >> 32, "lo": key & 0xFFFFFFFF})
-                row = await cur.fetchone()
-        except TimeoutError:
+
+        async def ask() -> Any:
+            cur = await conn.execute(_MINE_SQL, {"hi": key >> 32, "lo": key & 0xFFFFFFFF})
+            return await cur.fetchone()
+
+        # Waited for, never cancelled: psycopg closes a connection whose query is interrupted, dropping the lock.
+        query = asyncio.ensure_future(ask())
+        if not (await asyncio.wait({query}, timeout=DB_WAIT_S))[0]:
+            query.add_done_callback(lambda done: done.cancelled() or done.exception())  # its outcome is moot
             return f"a check of the lock got no answer within {DB_WAIT_S:g} s"
+        try:
+            row = query.result()
         except Exception as exc:  # psycopg's OperationalError: the session ended, the connection broke
             return one_line(exc)
         return None if row and row[0] else "the session no longer holds the lock"
@@ -223,6 +229,8 @@ class PostgresRunLocks:
         save of the run when ``saver`` takes fences (``ArtifactsFirst.fence``): a save after the loss is not
         written. The block's task is cancelled and the block raises ``LockLostError``.
         """
+        from thinkedit.agent.postgres import DB_WAIT_S
+
         conn = self._held.get(run_id)
         if conn is None:  # not held here: nothing to watch
             yield
@@ -230,9 +238,12 @@ class PostgresRunLocks:
         driver = asyncio.current_task()
         lost: list[LockLostError] = []
         stopped: list[bool] = []
+        asking: list[asyncio.Future[str | None]] = []  # the check under way: the patrol and the fences share it
 
         async def check() -> None:
-            if not lost and (cause := await self._lost_because(conn, run_id)) is not None and not lost:
+            if not lost and (not asking or asking[0].done()):
+                asking[:] = [asyncio.ensure_future(self._lost_because(conn, run_id))]
+            if not lost and (cause := await asyncio.shield(asking[0])) is not None and not lost:
                 lost.append(LockLostError(run_id, mask_url(self.dsn), cause))
                 log.error("%s", lost[0])
                 if driver is not None and asyncio.current_task() is not driver:
@@ -257,13 +268,14 @@ class PostgresRunLocks:
             if not lost:
                 raise
             if isinstance(exc, asyncio.CancelledError) and any(stopped) and driver is not None:
-                driver.uncancel()  # the cancel was ours: the run ends with the reason instead
+                if driver.uncancel() > 0:  # cancelled by someone else too (a user's cancel): it ends cancelled
+                    raise
             raise lost[0] from None
         finally:
             if fence is not None:
                 fence(run_id, None)
             patrolling.cancel()
-            await asyncio.wait([patrolling])
+            await asyncio.wait([patrolling, *asking], timeout=None if not asking else DB_WAIT_S)
         if lost:
             raise lost[0]
 

@@ -27,7 +27,7 @@ from thinkedit.agent.locks import FileRunLocks, PostgresRunLocks, RunLocks, guar
 from thinkedit.agent.graph import build_graph
 from thinkedit.agent.nodes import BackendProvider
 from thinkedit.agent.review import check_answer
-from thinkedit.agent.settings import LoopSettings
+from thinkedit.agent.settings import STORED, LoopSettings
 from thinkedit.agent.state import RunState, checkpointed, plain
 from thinkedit.tools.artifact_cache import WRITES
 from thinkedit.tools.locations import is_url, storage_locations
@@ -116,7 +116,7 @@ class RunRegistry:
     def save(self, record: RunRecord) -> None:
         """Save ``record`` as it is now: readable here at once, written (atomically) behind."""
         record.updated_at = _now()
-        key, text = self._key(record.run_id), record.model_dump_json(indent=2)
+        key, text = self._key(record.run_id), record.model_dump_json(indent=2, context=STORED)
         with _UNSAVED_LOCK:
             _UNSAVED[key] = text
         WRITES.queue(key, lambda: self._write(key, text))

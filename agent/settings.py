@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, field_serializer, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, FieldSerializationInfo, ModelWrapValidatorHandler, field_serializer, model_validator,
+)
 
 from thinkedit.tools.config import EditorConfig, ThinkerConfig, default_data_dir
 from thinkedit.tools.errors import BadInputError
@@ -65,6 +67,10 @@ LoopMode = Literal["thinkedit", "paper"]
 #: What ``loop_mode = "paper"`` fixes, as the paper's public inference code runs the loop (DESIGN §12).
 PAPER_LOOP = {"selection": "last", "edit_from": "source", "seed_policy": "fixed", "candidates": 1,
               "semantic_threshold": 8.0, "quality_threshold": 8.0}
+
+
+#: The serialization context of what is kept on disk (a run record): secrets in URLs are masked there.
+STORED = {"stored": True}
 
 
 class LoopSettings(BaseModel):
@@ -123,13 +129,13 @@ class LoopSettings(BaseModel):
     )
 
     @field_serializer("artifacts_url", when_used="json")
-    def _url_without_secrets(self, url: str | None) -> str | None:
-        """Write the store's URL with its password masked: a record, a checkpoint or a view keeps no secret.
+    def _url_without_secrets(self, url: str | None, info: FieldSerializationInfo) -> str | None:
+        """Write the store's URL with its password masked where it is kept (``STORED``: a run record).
 
-        The process that opened the store holds the URL itself; a run resumed from its record takes the
-        resuming process's own (``Runner.resume``).
+        Only there: settings that go on to open the store (a graph's state) need the URL itself. A run
+        resumed from its record takes the resuming process's own URL (``Runner.resume``).
         """
-        return mask_url(url, known=False) if url else url
+        return mask_url(url, known=False) if url and info.context == STORED else url
 
     @model_validator(mode="wrap")
     @classmethod

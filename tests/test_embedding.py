@@ -218,3 +218,14 @@ async def test_the_tools_final_path_is_a_local_file_for_a_remote_store(data_dir:
     path = Path(result["final_path"])
     assert path.is_file() and "s3cret" not in result["final_path"], result
     assert Image.open(path).size == Image.open(EXAMPLES / "chelsea.png").size
+
+
+async def test_a_run_given_overrides_opens_a_password_store_with_its_password(data_dir: Path) -> None:
+    """Settings resolved into the graph's state keep the store's URL whole: its nodes open the store with it."""
+    url = "memory://alice:ftp-only-s3cret@files.example/overrides-store"
+    graph = fake_graph(ScriptedThinker(verdicts((9, 9, "x"))))
+    done = await graph.ainvoke(
+        {"image": str(EXAMPLES / "chelsea.png"), "instruction": "add a hat", "overrides": {"max_rounds": 1}},
+        {"configurable": {"thread_id": "overrides"}}, context=make_settings(data_dir, artifacts_url=url, max_rounds=2),
+    )
+    assert done["status"] == "done" and done["final_image"] is not None

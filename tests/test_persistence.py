@@ -264,3 +264,11 @@ def test_a_stored_image_uri_does_not_depend_on_the_secrets_a_process_knows(photo
     register_secret(url[-32:])  # as if a database password happened to be in the path (unique: nothing else has it)
     assert ArtifactStore(url).put(photo).uri.startswith(url)
     assert make_settings(Path("/tmp"), artifacts_url=url).model_dump(mode="json")["artifacts_url"] == url
+
+
+def test_a_short_secret_in_the_store_url_is_masked_in_the_stores_messages() -> None:
+    """A token too short for the process-wide masking is still masked where the store names itself."""
+    store = ArtifactStore(f"memory://bucket/short-{uuid.uuid4().hex[:8]}?token=abc12")
+    with pytest.raises(BadInputError, match="not in the artifact store") as missing:
+        store.get(ImageRef(sha256="0" * 64, uri="memory://x", width=1, height=1))
+    assert "abc12" not in str(missing.value) and "token=***" in str(missing.value)

@@ -143,3 +143,92 @@ def test_the_docs_give_the_lock_checks_as_set() -> None:
     idle, every, tries = (KEEPALIVES[k] for k in ("keepalives_idle", "keepalives_interval", "keepalives_count"))
     assert f"probes after {idle} s idle, every {every} s, {tries} tries" in text
     assert f"checked every {WATCH_S:g} s" in text and f"no answer within {DB_WAIT_S:g} s" in text
+
+
+class _Fences:
+    """A saver's fence registry, as ``ArtifactsFirst.fence`` keeps it."""
+
+    check: Callable[[], object] | None = None
+
+    def fence(self, thread_id: str, check: Callable[[], object] | None) -> None:
+        self.check = check
+
+
+async def _slow_proxy(port: int, delay: list[float]) -> tuple[asyncio.Server, int]:
+    """A loopback TCP proxy to PostgreSQL that holds every answer back ``delay[0]`` seconds: a slow, live server."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, late: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if late and delay[0]:
+                    await asyncio.sleep(delay[0])
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+        asyncio.ensure_future(pipe(reader, upstream_writer, False))
+        asyncio.ensure_future(pipe(upstream_reader, writer, True))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_a_slow_database_that_answers_keeps_the_lock(pg_url: str) -> None:  # noqa: F811
+    """Checks of one run share one query on the lock's connection, so answers within the wait never add up to a loss.
+
+    The patrol and several checkpoint saves check at once; each answer comes a good part of the wait late.
+    """
+    from urllib.parse import urlsplit
+
+    port = urlsplit(pg_url).port
+    delay = [0.0]
+    server, proxied = await _slow_proxy(port, delay)
+    locks = PostgresRunLocks(pg_url.replace(f":{port}/", f":{proxied}/"), watch_s=0.05)
+    try:
+        await locks.acquire("slow-run")
+        saver = _Fences()
+        async with locks.watch("slow-run", saver):
+            delay[0] = 1.5
+            await asyncio.sleep(0.2)  # the patrol's check is under way
+            assert saver.check is not None
+            await asyncio.gather(*(asyncio.ensure_future(saver.check()) for _ in range(4)))  # saves, as tasks do
+            delay[0] = 0.0
+        cur = await locks._held["slow-run"].execute("SELECT 1")
+        assert await cur.fetchone() == (1,)  # the lock's connection is still open
+    finally:
+        delay[0] = 0.0
+        await locks.close()
+        server.close()
+
+
+async def test_a_users_cancel_as_the_lock_goes_ends_the_run_cancelled(pg_url: str) -> None:  # noqa: F811
+    """A cancel of the run (MCP cancel_run, Ctrl-C) in the same turn as the loss is not turned into an error."""
+    locks = PostgresRunLocks(pg_url, watch_s=0.01)
+    checks: list[int] = []
+    driver: list[asyncio.Task[None]] = []
+
+    async def lost_on_second_check(conn: object, run_id: str) -> str | None:
+        checks.append(1)
+        if len(checks) == 1:
+            return None
+        driver[0].cancel()  # the user's cancel, landing in the same turn as the loss
+        return "the session ended"
+
+    locks._lost_because = lost_on_second_check  # type: ignore[method-assign] - the race, made certain
+
+    async def drive() -> None:
+        async with locks.watch("cancelled-run"):
+            await asyncio.sleep(30)
+
+    try:
+        await locks.acquire("cancelled-run")
+        driver.append(asyncio.ensure_future(drive()))
+        await asyncio.wait(driver, timeout=10)
+        assert driver[0].done() and driver[0].cancelled(), driver[0]
+    finally:
+        await locks.close()

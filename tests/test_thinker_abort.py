@@ -28,7 +28,7 @@ LONG = 32768
 #: How long the test waits for the server to do something it should do at once (generous: a busy CI machine).
 PATIENCE_S = 60.0
 EVENT = re.compile(
-    r"request chatcmpl-\w+ \(user (?P<user>[\w-]+)\)(?::)? (?P<what>generating up to|aborted after|dropped before)"
+    r"request chatcmpl-\w+ \(user '(?P<user>[\w-]+)'\)(?::)? (?P<what>generating up to|aborted after|dropped before)"
     r"(?: (?P<tokens>\d+) of up to (?P<budget>\d+))?"
 )
 
@@ -113,3 +113,29 @@ def test_a_request_whose_client_gave_up_while_it_waited_never_runs(server: Serve
     assert not isinstance(served, Exception), served
     seen = [(user, what) for user, what, _ in events(server, since)]
     assert seen == [("first", "generating"), ("queued", "dropped"), ("first", "aborted"), ("after", "generating")], seen
+
+
+def test_a_user_field_cannot_write_lines_into_the_servers_log(server: ServerProcess, messages: list) -> None:
+    """The ``user`` a client sends is logged quoted, so a line break in it cannot forge a log line."""
+    since = log_size(server)
+    forged = "eve\n2099-01-01 00:00:00,000 WARNING thinkedit: forged"
+    answer = ask(server, messages, forged, max_tokens=2, timeout=PATIENCE_S)
+    assert not isinstance(answer, Exception), answer
+    logged = server.log_path.read_text(errors="replace")[since:]
+    assert "(user 'eve\\n2099-01-01" in logged, logged
+    assert not any(line.startswith("2099-01-01") for line in logged.splitlines()), logged
+
+
+def test_a_generation_cancelled_before_it_starts_never_runs_the_model(server_data_dir: Path, photo: Image.Image) -> None:
+    """A cancel that lands while the request's grammar compiles or its inputs are built stops it before the prefill."""
+    from thinkedit.tools.config import ThinkerConfig
+    from thinkedit.tools.thinkers.vlm_runtime import VlmRuntime
+
+    runtime = VlmRuntime(ThinkerConfig(backend="transformers", model=MODEL), data_dir=server_data_dir)
+    cancel = threading.Event()
+    cancel.set()
+    generation = runtime.generate([photo.resize((32, 32))], "Describe the image.", max_new_tokens=8, cancel=cancel)
+    assert (generation.finish_reason, generation.completion_tokens, generation.text) == ("abort", 0, "")
+    assert generation.prompt_tokens > 0
+    whole = runtime.generate([photo.resize((32, 32))], "Describe the image.", max_new_tokens=2)
+    assert whole.completion_tokens > 0 and whole.finish_reason != "abort"

@@ -222,7 +222,7 @@ class ArtifactStore:
         self._fs: Any = None
         if is_url(root):
             self._fs, self._root = open_filesystem(str(root))
-            self._shown = mask_url(self.url, known=False)  # what ImageRefs, stored, keep
+            self._shown = mask_url(self.url, known=False)  # what ImageRefs (stored) and messages show
             self._fs.makedirs(self._root, exist_ok=True)
             protocol = self._fs.protocol if isinstance(self._fs.protocol, str) else self._fs.protocol[0]
             self.local = protocol in ("file", "local")
@@ -231,6 +231,7 @@ class ArtifactStore:
             self.root = Path(root).expanduser().resolve()
             self.root.mkdir(parents=True, exist_ok=True)
             self.url, self._root, self.local = str(self.root), str(self.root), True
+            self._shown = self.url
         self._cache = Path(cache_dir).expanduser() if cache_dir else None
 
     def _key(self, digest: str) -> str:
@@ -263,11 +264,11 @@ class ArtifactStore:
         return is_whole_png(head, self._fs.cat_file(key, start=size - len(IEND), end=size), size)
 
     def _missing(self, digest: str) -> BadInputError:
-        return BadInputError(f"image {digest[:12]} is not in the artifact store {self.url}")
+        return BadInputError(f"image {digest[:12]} is not in the artifact store {self._shown}")
 
     def _damaged(self, digest: str) -> BadInputError:
         return BadInputError(
-            f"image {digest[:12]} in the artifact store {self.url} is damaged: its PNG file is empty or cut short "
+            f"image {digest[:12]} in the artifact store {self._shown} is damaged: its PNG file is empty or cut short "
             "(storing the same image again mends it)"
         )
 
@@ -295,12 +296,12 @@ class ArtifactStore:
             if whole:
                 return
             if whole is False:  # empty or torn (an OS crash, a copy cut short): written again, whole
-                log.warning("image %s in the artifact store %s was damaged: writing it again", digest[:12], self.url)
+                log.warning("image %s in the artifact store %s was damaged: writing it again", digest[:12], self._shown)
             self._write(digest, to_png_bytes(image, compress_level=PNG_LEVEL))
         except Exception as exc:
             DECODED.forget(self._key(digest))  # not stored: this process must not go on handing out its pixels
             raise ArtifactWriteError(
-                f"cannot store image {digest[:12]} in the artifact store {self.url}: {type(exc).__name__}: {exc}"
+                f"cannot store image {digest[:12]} in the artifact store {self._shown}: {type(exc).__name__}: {exc}"
             ) from exc
 
     @staticmethod
@@ -373,7 +374,7 @@ class ArtifactStore:
     def path(self, ref: ImageRef) -> Path:
         """Return the local file holding ``ref`` in a local store (remote stores: use ``local_path``)."""
         if not self.local:
-            raise BadInputError(f"artifact store {self.url} is not local: use local_path() for a file")
+            raise BadInputError(f"artifact store {self._shown} is not local: use local_path() for a file")
         WRITES.wait(self._key(ref.sha256))
         self._check_whole(ref.sha256)
         return Path(self._key(ref.sha256))

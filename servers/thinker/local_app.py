@@ -154,7 +154,7 @@ class ChatJob:
 
     def __init__(self, user: str | None) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
-        self.label = f"{self.id} (user {clip(user)})" if user else self.id
+        self.label = f"{self.id} (user {clip(user)!r})" if user else self.id  # quoted: no line breaks in the log
         self.cancel = threading.Event()  # set when the client has gone: the generation stops at its next token
         self._lock = threading.Lock()
         self._state = "waiting"  # then "running" and "done", or "dropped"
@@ -167,13 +167,13 @@ class ChatJob:
             self._state = "running"
             return True
 
-    def finish(self, completion_tokens: int | None, budget: int) -> None:
-        """Mark the job done (``completion_tokens`` None: it failed), saying so if it was aborted while it ran."""
+    def finish(self, generation: Any, budget: int) -> None:
+        """Mark the job done (``generation`` None: it failed or never began), saying so if it was cut short."""
         with self._lock:
             self._state = "done"
-            if self.cancel.is_set() and completion_tokens is not None:
+            if generation is not None and generation.finish_reason == "abort":
                 log.info("request %s aborted after %d of up to %d new tokens: its client disconnected",
-                         self.label, completion_tokens, budget)
+                         self.label, generation.completion_tokens, budget)
 
     def abandon(self) -> None:
         """Drop the job if it has not started, else stop its generation (its client has disconnected)."""
@@ -182,6 +182,8 @@ class ChatJob:
             if self._state == "waiting":
                 self._state = "dropped"
                 log.info("request %s dropped before it ran: its client disconnected while it waited", self.label)
+            elif self._state == "done":
+                log.info("request %s: its reply was ready as its client disconnected, and was dropped", self.label)
 
 
 def split_messages(
@@ -337,13 +339,19 @@ def _generate(service: ChatService, body: ChatCompletionRequest, job: ChatJob, i
     budget = body.token_budget() or service.settings.max_tokens
     try:
         grammar = service.grammar(body)
+        if job.cancel.is_set():  # the client left while the grammar compiled: no prefill for nobody
+            log.info("request %s dropped before generating: its client disconnected", job.label)
+            job.finish(None, budget)
+            return None
         log.debug("request %s: generating up to %d new tokens", job.label, budget)
         generation = service.engine.generate(images, text, grammar=grammar, max_new_tokens=budget,
                                              temperature=body.temperature or 0.0, seed=body.seed, cancel=job.cancel)
     except BaseException:
+        if job.cancel.is_set():  # nobody waits for this answer any more: its failure is logged here or nowhere
+            log.exception("request %s failed after its client disconnected", job.label)
         job.finish(None, budget)
         raise
-    job.finish(generation.completion_tokens, budget)
+    job.finish(generation, budget)
     return generation
 
 

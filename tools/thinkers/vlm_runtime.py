@@ -274,6 +274,8 @@ class VlmRuntime:
         if cancel is not None:
             kwargs["stopping_criteria"] = cancel_criteria(cancel)
         prompt_len = inputs["input_ids"].shape[1]
+        if cancel is not None and cancel.is_set():  # cancelled while the inputs were built: no prefill
+            return Generation(text="", prompt_tokens=int(prompt_len), completion_tokens=0, finish_reason="abort")
         exclusive = _SAMPLING_LOCK if sampling else nullcontext()
         with exclusive, _seeded(loaded.device, seed if sampling else None), torch.inference_mode():
             output = loaded.model.generate(**inputs, **kwargs)
