@@ -233,3 +233,11 @@ class HostOriginGuard:
             self._on_reject(what)
         body = self._render(message) if self._render else error_body(message, "invalid_request_error", code=f"bad_{what}")
         await send_json(send, status, body, [])
+
+
+async def until_disconnect(request: Request) -> None:
+    """Return when the client disconnects (call it once the body is read: the next message is the hang-up)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return

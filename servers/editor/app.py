@@ -34,6 +34,7 @@ from thinkedit.servers.httputil import (
     clip,
     decode_upload,
     install_error_handlers,
+    until_disconnect,
 )
 from thinkedit.servers.timeouts import BodyTimeout
 from thinkedit.tools.errors import BackendError, BadInputError
@@ -198,7 +199,7 @@ async def _run_watching(
 ) -> EditResult:
     """Run the edit; if the client hangs up first, withdraw it from the queue."""
     task = asyncio.ensure_future(_submit(service, edit, cost))
-    watcher = asyncio.ensure_future(_until_disconnect(request)) if watch else None
+    watcher = asyncio.ensure_future(until_disconnect(request)) if watch else None
     try:
         waiting = {task, watcher} if watcher else {task}
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -211,14 +212,6 @@ async def _run_watching(
                 pending.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pending
-
-
-async def _until_disconnect(request: Request) -> None:
-    """Return when the client disconnects (the body is read, so the next message is the hang-up)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 async def _submit(service: EditorService, edit: EditRequest, cost: float) -> EditResult:

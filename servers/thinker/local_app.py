@@ -36,7 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from thinkedit.servers.bodylimit import BodyLimit
 from thinkedit.servers.docs import install_local_docs
-from thinkedit.servers.httputil import APIError, BearerAuth, clip, decode_upload, install_error_handlers
+from thinkedit.servers.httputil import (
+    APIError, BearerAuth, clip, decode_upload, install_error_handlers, until_disconnect,
+)
 from thinkedit.servers.thinker.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -268,7 +270,7 @@ def create_app(
         job = ChatJob(body.user)
         service.waiting += 1
         answer = asyncio.ensure_future(_answer(service, body, job))
-        hang_up = asyncio.ensure_future(_until_disconnect(request))
+        hang_up = asyncio.ensure_future(until_disconnect(request))
         try:
             await asyncio.wait({answer, hang_up}, return_when=asyncio.FIRST_COMPLETED)
             if not answer.done():  # the client has gone: nothing can reach it
@@ -353,11 +355,3 @@ def _generate(service: ChatService, body: ChatCompletionRequest, job: ChatJob, i
         raise
     job.finish(generation, budget)
     return generation
-
-
-async def _until_disconnect(request: Request) -> None:
-    """Return when the client disconnects (the body is read, so the next message is the hang-up)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
