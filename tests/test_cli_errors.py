@@ -141,9 +141,11 @@ def test_the_log_level_comes_from_the_environment_without_v() -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path: Path) -> None:
+    # As a terminal's shell starts it: a suite run in the background (`cmd &` in a script) inherits SIGINT ignored.
+    as_in_a_terminal = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
     proc = subprocess.Popen([sys.executable, "-m", "thinkedit.servers.cli", "edit", "examples/chelsea.png", "make it red",
                              "--max-rounds", "2", "--out", str(tmp_path / "out")], cwd=ROOT, env=cli_env(tmp_path / "data"),
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, preexec_fn=as_in_a_terminal)
     assert proc.stderr is not None
     first = proc.stderr.readline()
     for line in proc.stderr:
@@ -151,7 +153,7 @@ def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGINT)
             break
     rest = proc.stderr.read().strip().splitlines()
-    assert proc.wait(120) == 130
+    assert proc.wait(120) == 130, rest
     run_id = first.split()[1]
     assert rest[-1] == f"thinkedit: error: interrupted; finished rounds are kept, continue with: thinkedit resume {run_id}"
     assert all(line.startswith("round 1 · ") for line in rest[:-1]), rest  # no traceback
