@@ -346,10 +346,13 @@ class ArtifactStore:
         return image
 
     def read_bytes(self, ref: ImageRef) -> bytes:
-        """Return the stored PNG bytes of ``ref``."""
+        """Return the stored PNG bytes of ``ref`` (read once, and checked whole on the bytes read)."""
         WRITES.wait(self._key(ref.sha256))
         if self.local:
-            data = self.path(ref).read_bytes()
+            try:
+                data = Path(self._key(ref.sha256)).read_bytes()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                raise self._missing(ref.sha256) from None
         else:
             if not self._exists(ref.sha256):
                 raise self._missing(ref.sha256)
